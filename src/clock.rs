@@ -1,0 +1,133 @@
+//! Time, injected. Every rule that depends on "now" (sessions, TOTP, throttling, timelines,
+//! reminders) asks a [`Clock`], so tests pin time instead of sleeping.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An instant, as microseconds since the Unix epoch (UTC).
+///
+/// Stored as a plain integer so it reads and sorts the same on SQLite and PostgreSQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    pub const fn from_secs(secs: i64) -> Self {
+        Self(secs.saturating_mul(1_000_000))
+    }
+
+    pub const fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+
+    #[must_use]
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs.saturating_mul(1_000_000)))
+    }
+
+    /// Whole seconds from `earlier` to `self` (negative when `earlier` is later).
+    pub const fn secs_since(self, earlier: Timestamp) -> i64 {
+        (self.0 - earlier.0).div_euclid(1_000_000)
+    }
+
+    pub fn to_jiff(self) -> jiff::Timestamp {
+        jiff::Timestamp::from_microsecond(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    pub fn from_jiff(ts: jiff::Timestamp) -> Self {
+        Self(ts.as_microsecond())
+    }
+
+    /// RFC 3339 in UTC with second precision, e.g. `2026-11-30T16:10:00Z`.
+    pub fn rfc3339(self) -> String {
+        format!("{:.0}", self.to_jiff())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+/// A source of the current time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_jiff(jiff::Timestamp::now())
+    }
+}
+
+/// A clock that only moves when told to: for tests, and for the test server's clock endpoint.
+#[cfg(feature = "server")]
+#[derive(Clone, Debug)]
+pub struct ManualClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+#[cfg(feature = "server")]
+impl ManualClock {
+    pub fn starting_at(at: Timestamp) -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            at.as_micros(),
+        )))
+    }
+
+    pub fn advance_secs(&self, secs: i64) {
+        self.0.fetch_add(
+            secs.saturating_mul(1_000_000),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    pub fn set(&self, at: Timestamp) {
+        self.0
+            .store(at.as_micros(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(feature = "server")]
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_down_for_instants_before_the_epoch() {
+        assert_eq!(Timestamp::from_micros(-1).as_secs(), -1);
+        assert_eq!(Timestamp::from_micros(1_999_999).as_secs(), 1);
+    }
+
+    #[test]
+    fn formats_as_rfc3339_utc() {
+        let t = Timestamp::from_secs(1_764_518_400);
+        assert_eq!(t.rfc3339(), "2025-11-30T16:00:00Z");
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let clock = ManualClock::starting_at(Timestamp::from_secs(100));
+        assert_eq!(clock.now(), Timestamp::from_secs(100));
+        clock.advance_secs(5);
+        assert_eq!(clock.now(), Timestamp::from_secs(105));
+    }
+}

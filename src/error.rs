@@ -1,0 +1,74 @@
+//! The core's one error type.
+//!
+//! Policy (after crates.io's `util/errors.rs`): domain code returns [`Error`]; each variant is
+//! something a person can act on, except [`Error::Storage`] and [`Error::Internal`], whose
+//! details go to the log only. The web layer maps this type to HTTP statuses and wire errors
+//! in one place (`app/src/error.rs`). No variant carries a secret: messages are built from
+//! typed, non-secret values only.
+
+use crate::identity::{InputError, Permission};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input failed to parse; names the field.
+    #[error(transparent)]
+    Invalid(#[from] InputError),
+
+    /// The thing asked for does not exist (or the caller may not know that it does).
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The request contradicts the current state: a duplicate name, an illegal transition.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// Authentication failed (wrong password, wrong or reused code, bad token).
+    #[error("{0}")]
+    Unauthenticated(String),
+
+    /// The caller is known but lacks the permission.
+    #[error("you need permission to {}", .0.label())]
+    Forbidden(Permission),
+
+    /// A rule refused the action; the message says which rule.
+    #[error("{0}")]
+    Refused(String),
+
+    /// Too many failed attempts.
+    #[error("too many failed attempts; try again in {} minutes", (retry_after_secs + 59) / 60)]
+    Throttled { retry_after_secs: i64 },
+
+    /// The audit trail could not record the change, so the change was not made.
+    #[error("the change was not made because the audit trail could not record it")]
+    AuditUnavailable(#[source] sqlx::Error),
+
+    /// The database failed; the cause is logged, never shown.
+    #[error("the database failed")]
+    Storage(#[source] sqlx::Error),
+
+    /// A broken invariant; the message is for the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Storage(e)
+    }
+}
+
+impl Error {
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Error::NotFound(format!("no {what} with id {id}"))
+    }
+
+    /// Whether the cause is ours (log it, show a reference) rather than the caller's.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Storage(_) | Error::Internal(_) | Error::AuditUnavailable(_)
+        )
+    }
+}

@@ -1,0 +1,496 @@
+//! Who is acting: roles, the permissions each role holds, and the validated names of people
+//! and agents. This module compiles for the browser too, so navigation and enforcement read
+//! the same table.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A human user's role. Agents are not users and have no role; see [`Identity::Agent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Engineer,
+    Approver,
+    SecurityLead,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Engineer,
+        Role::Approver,
+        Role::SecurityLead,
+        Role::Admin,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::Engineer => "engineer",
+            Role::Approver => "approver",
+            Role::SecurityLead => "security_lead",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Role::Engineer => "Engineer",
+            Role::Approver => "Approver",
+            Role::SecurityLead => "Security lead",
+            Role::Admin => "Admin",
+        }
+    }
+
+    /// Roles whose members must use TOTP when the admin turns on "require TOTP".
+    pub const fn is_privileged(self) -> bool {
+        matches!(self, Role::Approver | Role::Admin)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = InputError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                InputError::new(
+                    "role",
+                    format!("'{s}' is not a role (engineer, approver, security_lead or admin)"),
+                )
+            })
+    }
+}
+
+/// Something an identity may do. Every page, server function and API route names exactly one
+/// of these (or is public / needs only a session) in the access table of the web layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Read consumers, credentials, campaigns and notices.
+    ViewInventory,
+    /// Create and change consumers and credentials, import.
+    EditInventory,
+    /// Plan and change rotation campaigns.
+    ManageCampaigns,
+    /// Draft and edit notices.
+    EditNotices,
+    /// Approve or reject notices.
+    ApproveNotices,
+    /// Read the local mailbox of messages Rekey delivered.
+    ViewMailbox,
+    /// Read, filter, verify and export the audit trail.
+    ViewAudit,
+    /// Create, disable and re-role users.
+    ManageUsers,
+    /// Create agent identities and issue or revoke their tokens.
+    ManageAgents,
+    /// Change instance settings (TOTP policy, SMTP, drafter).
+    ManageSettings,
+    /// Use one's own vault partition and those granted.
+    UseVault,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 11] = [
+        Permission::ViewInventory,
+        Permission::EditInventory,
+        Permission::ManageCampaigns,
+        Permission::EditNotices,
+        Permission::ApproveNotices,
+        Permission::ViewMailbox,
+        Permission::ViewAudit,
+        Permission::ManageUsers,
+        Permission::ManageAgents,
+        Permission::ManageSettings,
+        Permission::UseVault,
+    ];
+
+    pub const fn label(self) -> &'static str {
+        match self {
+            Permission::ViewInventory => "view the inventory",
+            Permission::EditInventory => "edit the inventory",
+            Permission::ManageCampaigns => "manage campaigns",
+            Permission::EditNotices => "edit notices",
+            Permission::ApproveNotices => "approve notices",
+            Permission::ViewMailbox => "read the mailbox",
+            Permission::ViewAudit => "read the audit trail",
+            Permission::ManageUsers => "manage users",
+            Permission::ManageAgents => "manage agents",
+            Permission::ManageSettings => "change settings",
+            Permission::UseVault => "use the vault",
+        }
+    }
+}
+
+/// The one table of who may do what.
+///
+/// The security lead reads everything and owns the audit trail but changes nothing else; the
+/// admin runs the instance but neither edits nor approves notices, nor reads the audit trail
+/// (separation of duties). Agents may search, draft and use their vault partition, never
+/// approve.
+pub const fn role_grants(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Engineer => matches!(
+            permission,
+            ViewInventory | EditInventory | ManageCampaigns | EditNotices | ViewMailbox | UseVault
+        ),
+        Role::Approver => matches!(
+            permission,
+            ViewInventory | ApproveNotices | ViewMailbox | UseVault
+        ),
+        Role::SecurityLead => matches!(
+            permission,
+            ViewInventory | ViewMailbox | ViewAudit | UseVault
+        ),
+        Role::Admin => matches!(
+            permission,
+            ManageUsers | ManageAgents | ManageSettings | UseVault
+        ),
+    }
+}
+
+/// What an agent identity may do with its token.
+pub const fn agent_grants(permission: Permission) -> bool {
+    matches!(
+        permission,
+        Permission::ViewInventory | Permission::EditNotices | Permission::UseVault
+    )
+}
+
+/// Ids are positive integers assigned by the database.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub const fn new(raw: i64) -> Self {
+                Self(raw)
+            }
+
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InputError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.parse::<i64>() {
+                    Ok(n) if n > 0 => Ok(Self(n)),
+                    _ => Err(InputError::new("id", format!("'{s}' is not an id"))),
+                }
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A human user.
+    UserId
+);
+id_type!(
+    /// A machine identity.
+    AgentId
+);
+id_type!(
+    /// One API token of an agent.
+    TokenId
+);
+
+/// The identity behind a request, once authenticated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Identity {
+    User {
+        id: UserId,
+        username: Username,
+        role: Role,
+    },
+    Agent {
+        id: AgentId,
+        name: Username,
+    },
+}
+
+impl Identity {
+    pub fn may(&self, permission: Permission) -> bool {
+        match self {
+            Identity::User { role, .. } => role_grants(*role, permission),
+            Identity::Agent { .. } => agent_grants(permission),
+        }
+    }
+
+    pub fn name(&self) -> &Username {
+        match self {
+            Identity::User { username, .. } => username,
+            Identity::Agent { name, .. } => name,
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Identity::User { role, .. } => Some(*role),
+            Identity::Agent { .. } => None,
+        }
+    }
+}
+
+/// A problem with one input field, in words a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InputError {
+    pub field: String,
+    pub message: String,
+}
+
+impl InputError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A login name for a user or an agent: 2 to 64 characters of lowercase letters, digits, `.`,
+/// `_` and `-`, starting with a letter. Narrow on purpose: names appear in the audit trail, URLs
+/// and e-mail headers, and a narrow alphabet cannot smuggle markup or secrets into them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        let err = |m: &str| Err(InputError::new("username", m.to_string()));
+        if s.is_empty() {
+            return err("enter a username");
+        }
+        if s.len() < 2 {
+            return err("a username has at least 2 characters");
+        }
+        if s.len() > Self::MAX_LEN {
+            return err("a username has at most 64 characters");
+        }
+        if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return err("a username starts with a lowercase letter");
+        }
+        if let Some(bad) = s.chars().find(|c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        }) {
+            return Err(InputError::new(
+                "username",
+                format!("'{bad}' is not allowed; use lowercase letters, digits, '.', '_' or '-'"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Username {
+    type Error = InputError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Username::parse(&value)
+    }
+}
+
+impl From<Username> for String {
+    fn from(value: Username) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A display name: 1 to 100 printable characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InputError::new("display_name", "enter a name"));
+        }
+        if s.chars().count() > 100 {
+            return Err(InputError::new(
+                "display_name",
+                "a name has at most 100 characters",
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InputError::new(
+                "display_name",
+                "a name cannot contain control characters",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = InputError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        DisplayName::parse(&value)
+    }
+}
+
+impl From<DisplayName> for String {
+    fn from(value: DisplayName) -> Self {
+        value.0
+    }
+}
+
+/// An e-mail address, checked for the shape `local@domain.tld` without the full RFC 5322
+/// grammar: the addresses Rekey mails are typed by people and must be deliverable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        let bad = || InputError::new("email", format!("'{s}' is not an e-mail address"));
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad());
+        }
+        let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
+            return Err(bad());
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = InputError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        EmailAddress::parse(&value)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(value: EmailAddress) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_narrow() {
+        assert!(Username::parse("alice").is_ok());
+        assert!(Username::parse("ci-bot.2").is_ok());
+        assert_eq!(
+            Username::parse("Alice").unwrap_err().message,
+            "a username starts with a lowercase letter"
+        );
+        assert!(Username::parse("a").is_err());
+        assert!(
+            Username::parse("al ice")
+                .unwrap_err()
+                .message
+                .contains("' '")
+        );
+        assert!(Username::parse(&"a".repeat(65)).is_err());
+        assert!(Username::parse("<script>").is_err());
+    }
+
+    #[test]
+    fn email_addresses_need_a_domain() {
+        assert!(EmailAddress::parse("bob@example.com").is_ok());
+        assert_eq!(
+            EmailAddress::parse("bob@").unwrap_err().message,
+            "'bob@' is not an e-mail address"
+        );
+        assert!(EmailAddress::parse("bob@localhost").is_err());
+        assert!(EmailAddress::parse("b ob@example.com").is_err());
+        assert!(EmailAddress::parse("bob@exa..mple.com").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn nobody_but_an_approver_approves_and_agents_never_do() {
+        for role in Role::ALL {
+            assert_eq!(
+                role_grants(role, Permission::ApproveNotices),
+                role == Role::Approver
+            );
+        }
+        assert!(!agent_grants(Permission::ApproveNotices));
+    }
+
+    #[test]
+    fn only_the_security_lead_reads_the_audit_trail() {
+        for role in Role::ALL {
+            assert_eq!(
+                role_grants(role, Permission::ViewAudit),
+                role == Role::SecurityLead
+            );
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Rekey's domain core: the types, rules and storage behind credential rotation.
+//!
+//! No web framework lives here. The `app` crate (Leptos pages and server functions) and the
+//! `server` crate (the `rekey` binary) call into this crate; the browser build uses only the
+//! shared types (feature `server` off).
+
+pub mod audit;
+pub mod clock;
+pub mod identity;
+
+#[cfg(feature = "server")]
+pub mod agents;
+#[cfg(feature = "server")]
+pub mod demo;
+#[cfg(feature = "server")]
+pub mod error;
+#[cfg(feature = "server")]
+pub mod login;
+#[cfg(feature = "server")]
+pub mod password;
+#[cfg(feature = "server")]
+pub mod sessions;
+#[cfg(feature = "server")]
+pub mod settings;
+#[cfg(feature = "server")]
+pub mod storage;
+#[cfg(feature = "server")]
+pub mod totp;
+#[cfg(feature = "server")]
+pub mod users;
+
+#[cfg(feature = "server")]
+pub use context::Rekey;
+
+#[cfg(feature = "server")]
+mod context {
+    use std::sync::Arc;
+
+    use crate::audit::Actor;
+    use crate::clock::{Clock, Timestamp};
+    use crate::error::Result;
+    use crate::login::LoginPolicy;
+    use crate::storage::{Db, WriteTx};
+
+    /// Everything the domain needs to act: the database and the clock.
+    #[derive(Clone)]
+    pub struct Rekey {
+        pub db: Db,
+        pub clock: Arc<dyn Clock>,
+        pub login_policy: LoginPolicy,
+    }
+
+    impl Rekey {
+        pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+            Self {
+                db,
+                clock,
+                login_policy: LoginPolicy::default(),
+            }
+        }
+
+        pub fn now(&self) -> Timestamp {
+            self.clock.now()
+        }
+
+        /// Begins an audited write on behalf of `actor`.
+        pub async fn write(&self, actor: Actor) -> Result<WriteTx> {
+            self.db.write(actor, self.now()).await
+        }
+    }
+
+    impl std::fmt::Debug for Rekey {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Rekey")
+                .field("db", &self.db)
+                .finish_non_exhaustive()
+        }
+    }
+}

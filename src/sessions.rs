@@ -1,0 +1,72 @@
+//! Server-side session records. The web layer's session store reads and writes these rows;
+//! the data is opaque here. Session bookkeeping is not audited (logins and logouts are).
+
+use sqlx::Row;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::storage::Db;
+
+pub struct SessionRow {
+    pub data: String,
+    pub expires_at: Timestamp,
+}
+
+/// Inserts a new session; false when the id is taken (the caller draws another).
+pub async fn create(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(data)
+    .bind(expires_at.as_micros())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn save(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+    )
+    .bind(id)
+    .bind(data)
+    .bind(expires_at.as_micros())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The live session with this id.
+pub async fn load(db: &Db, id: &str, now: Timestamp) -> Result<Option<SessionRow>> {
+    let row =
+        sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
+            .bind(id)
+            .bind(now.as_micros())
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(|row| {
+        Ok(SessionRow {
+            data: row.try_get(0)?,
+            expires_at: Timestamp::from_micros(row.try_get(1)?),
+        })
+    })
+    .transpose()
+}
+
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_expired(db: &Db, now: Timestamp) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now.as_micros())
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
