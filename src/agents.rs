@@ -136,22 +136,29 @@ pub async fn create(
     })
 }
 
-/// Issues a new token for an agent. The returned token is the only copy.
-pub async fn issue_token(
-    rk: &Rekey,
-    by: &Identity,
-    agent: AgentId,
-) -> Result<(TokenInfo, ApiToken)> {
+/// A token just issued, with the only copy of its value.
+#[derive(Debug)]
+pub struct Issued {
+    pub info: TokenInfo,
+    pub agent_name: Username,
+    pub token: ApiToken,
+}
+
+/// Issues a new token for an agent.
+pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Issued> {
     let token = ApiToken::generate();
     let shown = token.expose()[..SHOWN_LEN].to_string();
     let mut tx = rk.write(by.into()).await?;
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE id = $1")
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
         .bind(agent.get())
         .fetch_optional(tx.conn())
         .await?;
-    if exists.is_none() {
-        return Err(Error::not_found("agent", agent));
-    }
+    let agent_name = name
+        .ok_or_else(|| Error::not_found("agent", agent))
+        .and_then(|n| {
+            Username::parse(&n)
+                .map_err(|e| Error::Internal(format!("stored agent name is invalid: {e}")))
+        })?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
@@ -179,7 +186,11 @@ pub async fn issue_token(
         last_used_at: None,
     };
     tx.commit().await?;
-    Ok((info, token))
+    Ok(Issued {
+        info,
+        agent_name,
+        token,
+    })
 }
 
 pub async fn revoke_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<()> {

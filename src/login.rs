@@ -337,3 +337,18 @@ async fn clear(tx: &mut WriteTx, key: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Records a sign-out.
+pub async fn signed_out(rk: &Rekey, user: &User) -> Result<()> {
+    let mut tx = rk.write(user.actor()).await?;
+    tx.audit(Target::User(user.id), Detail::Logout).await?;
+    tx.commit().await
+}
+
+/// Records that a session ended by timeout.
+pub async fn session_expired(rk: &Rekey, user: &User, end: crate::audit::SessionEnd) -> Result<()> {
+    let mut tx = rk.write(user.actor()).await?;
+    tx.audit(Target::User(user.id), Detail::SessionExpired { end })
+        .await?;
+    tx.commit().await
+}

@@ -1,11 +1,20 @@
 //! Server-side session records. The web layer's session store reads and writes these rows;
 //! the data is opaque here. Session bookkeeping is not audited (logins and logouts are).
+//!
+//! Rows are keyed by the SHA-256 of the session id, so a copy of the database does not hand
+//! out live session cookies.
 
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::storage::Db;
+
+/// The row key of a session id.
+pub fn key_of(session_id: &str) -> String {
+    hex::encode(Sha256::digest(session_id.as_bytes()))
+}
 
 pub struct SessionRow {
     pub data: String,
@@ -17,7 +26,7 @@ pub async fn create(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Res
     let done = sqlx::query(
         "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
     )
-    .bind(id)
+    .bind(key_of(id))
     .bind(data)
     .bind(expires_at.as_micros())
     .execute(db.pool())
@@ -30,7 +39,7 @@ pub async fn save(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Resul
         "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
     )
-    .bind(id)
+    .bind(key_of(id))
     .bind(data)
     .bind(expires_at.as_micros())
     .execute(db.pool())
@@ -42,7 +51,7 @@ pub async fn save(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Resul
 pub async fn load(db: &Db, id: &str, now: Timestamp) -> Result<Option<SessionRow>> {
     let row =
         sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-            .bind(id)
+            .bind(key_of(id))
             .bind(now.as_micros())
             .fetch_optional(db.pool())
             .await?;
@@ -57,7 +66,7 @@ pub async fn load(db: &Db, id: &str, now: Timestamp) -> Result<Option<SessionRow
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id = $1")
-        .bind(id)
+        .bind(key_of(id))
         .execute(db.pool())
         .await?;
     Ok(())

@@ -1,1 +1,131 @@
+//! Rekey's web front end: Leptos pages, components and server functions, grouped by feature.
+//! Rendered on the server and hydrated in the browser from the same code.
 
+#![recursion_limit = "256"]
+
+pub mod access;
+pub mod account;
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod components;
+pub mod error;
+mod home;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::hooks::use_location;
+use leptos_router::path;
+
+use crate::auth::CurrentUser;
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let me = Resource::new(|| (), |_| auth::me());
+    provide_context(CurrentUser(me));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/rekey.css" />
+        <Title text="Rekey" />
+        <Router>
+            <Header />
+            <main>
+                <Routes fallback=NotFound>
+                    <Route path=path!("/login") view=auth::LoginPage />
+                    <Route path=path!("/") view=home::HomePage />
+                    <Route path=path!("/account") view=account::AccountPage />
+                    <Route path=path!("/audit") view=audit::AuditTrailPage />
+                    <Route path=path!("/admin/users") view=admin::users::UsersPage />
+                    <Route path=path!("/admin/agents") view=admin::agents::AgentsPage />
+                    <Route path=path!("/admin/settings") view=admin::settings::SettingsPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let me = auth::use_me().0;
+    let location = use_location();
+    view! {
+        <header class="bg-slate-900 text-white">
+            <div class="mx-auto flex max-w-6xl items-center gap-6 px-4 py-3">
+                <a href="/" class="text-lg font-bold tracking-tight">"Rekey"</a>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let Ok(Some(me)) = me.await else { return None };
+                        let links = access::nav_for(me.role, me.must_enrol_totp);
+                        Some(view! {
+                            <nav aria-label="Main" class="flex flex-1 flex-wrap gap-1">
+                                {links.into_iter().map(|(label, href)| {
+                                    let active = move || {
+                                        let path = location.pathname.get();
+                                        if href == "/" { path == "/" } else { path.starts_with(href) }
+                                    };
+                                    view! {
+                                        <A href=href attr:class=move || if active() {
+                                            "rounded-md bg-slate-700 px-3 py-1.5 text-sm font-medium text-white"
+                                        } else {
+                                            "rounded-md px-3 py-1.5 text-sm font-medium text-slate-300 hover:bg-slate-700 hover:text-white"
+                                        }>{label}</A>
+                                    }
+                                }).collect_view()}
+                            </nav>
+                            <div class="flex items-center gap-3">
+                                <A href="/account" attr:class="text-right text-sm leading-tight text-slate-200 hover:text-white">
+                                    <span class="block font-medium">{me.display_name.clone()}</span>
+                                    <span class="block text-xs text-slate-400">{me.role.label()}</span>
+                                </A>
+                                <auth::SignOut />
+                            </div>
+                        })
+                    })}
+                </Suspense>
+            </div>
+        </header>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::error::set_response_status(404);
+    view! {
+        <components::Page title="Not found">
+            <p class="text-slate-600">"There is no page here. "<a class="text-indigo-700 underline" href="/">"Go home"</a></p>
+        </components::Page>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+    // Lets end-to-end tests (and curious people) tell a hydrated page from server HTML.
+    if let Some(body) = document().body() {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+}

@@ -1,1 +1,174 @@
+//! The `rekey` server: start-up, the axum router and the background workers. The binary in
+//! `main.rs` adds the command line; integration tests start the same server in-process.
 
+pub mod api;
+pub mod config;
+pub mod guard;
+pub mod session_store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::{HeaderValue, header};
+use axum_login::AuthManagerLayerBuilder;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use rekey_app::auth::session::Backend;
+use rekey_app::{App, shell};
+use rekey_core::Rekey;
+use rekey_core::clock::Clock;
+use rekey_core::storage::Db;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Config;
+use crate::guard::Guard;
+use crate::session_store::DbSessionStore;
+
+/// The router's state.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub rekey: Rekey,
+}
+
+/// Where cargo-leptos put the compiled front end (wasm, JS, CSS).
+pub fn site_root() -> String {
+    std::env::var("LEPTOS_SITE_ROOT")
+        .ok()
+        .or_else(|| option_env!("LEPTOS_SITE_ROOT").map(str::to_string))
+        .unwrap_or_else(|| "target/site".into())
+}
+
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("rekey")
+        .site_root(site_root())
+        .site_pkg_dir("pkg")
+        .site_addr(config.listen)
+        .build()
+}
+
+/// Opens the database and applies migrations.
+pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Rekey> {
+    let db = Db::connect(&config.database_url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the database {}: {}",
+            config.database_url,
+            describe(&e)
+        )
+    })?;
+    db.migrate().await?;
+    Ok(Rekey::new(db, clock))
+}
+
+fn describe(e: &rekey_core::error::Error) -> String {
+    match e {
+        rekey_core::error::Error::Storage(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(config: &Config, rekey: Rekey) -> Router {
+    let options = leptos_options(config);
+    let routes = generate_route_list(App);
+    let state = AppState {
+        leptos_options: options.clone(),
+        rekey: rekey.clone(),
+    };
+
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(rekey.db.clone()))
+        .with_name("rekey_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(config.public_url.is_https())
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+            config.session_idle_secs,
+        )));
+    let auth = AuthManagerLayerBuilder::new(Backend::new(rekey.clone()), sessions).build();
+    let guard = Arc::new(Guard {
+        rekey: rekey.clone(),
+        origin: config.public_url.origin().to_string(),
+        idle_secs: config.session_idle_secs,
+        absolute_secs: config.session_absolute_secs,
+    });
+
+    let context = {
+        let rekey = rekey.clone();
+        move || provide_context(rekey.clone())
+    };
+    let app = Router::new()
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .nest("/api/v1", api::router())
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
+        .layer(auth)
+        .with_state(state);
+
+    let pkg = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    let assets = Router::new()
+        .nest_service("/pkg", ServeDir::new(pkg))
+        .route_service(
+            "/favicon.ico",
+            ServeFile::new(std::path::Path::new(&*options.site_root).join("favicon.ico")),
+        );
+
+    assets
+        .merge(app)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+            ),
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            2 * 1024 * 1024,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Starts background work that lives as long as the server.
+pub fn start_workers(rekey: &Rekey) {
+    tokio::spawn(session_store::sweep_expired(rekey.db.clone()));
+}
+
+/// Binds the listener; port 0 picks a free port.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}

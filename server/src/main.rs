@@ -1,1 +1,198 @@
-fn main() {}
+//! The `rekey` command: serve, demo, migrate, user create, audit verify.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use rekey::config::Config;
+use rekey_core::audit::Actor;
+use rekey_core::clock::SystemClock;
+use rekey_core::identity::{DisplayName, EmailAddress, Role, Username};
+use rekey_core::password::Password;
+use rekey_core::users::{self, NewUser};
+
+#[derive(Parser)]
+#[command(
+    name = "rekey",
+    version,
+    about = "Credential rotation without the surprise."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Rekey (the default).
+    Serve,
+    /// Serve Rekey with demo data: one account per role.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Work with the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input (one line).
+    Create {
+        username: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; exit status 0 when intact, 1 when broken.
+    Verify,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rekey: configuration error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rekey: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rekey: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_target(false)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
+    let rekey = rekey::open(&config, Arc::new(SystemClock)).await?;
+    match command {
+        Command::Migrate => {
+            println!("Database {} is up to date.", config.database_url);
+        }
+        Command::Serve | Command::Demo => {
+            let demo = matches!(command, Command::Demo);
+            if demo {
+                rekey_core::demo::seed(&rekey).await?;
+            }
+            let listener = rekey::bind(config.listen).await?;
+            let addr = listener.local_addr()?;
+            println!("Rekey is listening on http://{addr}");
+            if demo {
+                println!("Demo mode. Sign in at http://{addr}/login as one of:");
+                for (username, _, role) in rekey_core::demo::DEMO_ACCOUNTS {
+                    println!("  {username:<10} ({})", role.label());
+                }
+                println!("with the password: {}", rekey_core::demo::DEMO_PASSWORD);
+            }
+            rekey::start_workers(&rekey);
+            rekey::serve(
+                listener,
+                rekey::router(&config, rekey.clone()),
+                shutdown_signal(),
+            )
+            .await?;
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    role,
+                    email,
+                    name,
+                },
+        } => {
+            let username = Username::parse(&username)?;
+            let role: Role = role.parse()?;
+            let display = DisplayName::parse(name.as_deref().unwrap_or(username.as_str()))?;
+            let email = EmailAddress::parse(&email)?;
+            eprint!("Password for {username}: ");
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = Password::new_choice(line.trim_end_matches(['\r', '\n']).to_string())?;
+            let user = users::create(
+                &rekey,
+                Actor::System,
+                NewUser {
+                    username,
+                    display_name: display,
+                    email,
+                    role,
+                    password,
+                },
+            )
+            .await?;
+            println!(
+                "Created user {} ({}) with id {}.",
+                user.username,
+                user.role.label(),
+                user.id
+            );
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let report = rekey_core::audit::store::verify(&rekey.db).await?;
+            println!("{report}");
+            if !report.is_intact() {
+                return Ok(std::process::ExitCode::from(1));
+            }
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

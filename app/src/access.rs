@@ -1,0 +1,229 @@
+//! The one declarative access table: every page, server function and REST route, and what it
+//! needs. The server's guard refuses anything not listed here (deny by default) and checks the
+//! rule before a handler runs; server functions check it again by their own path, which covers
+//! calls made during server-side rendering; the navigation shows only what the table allows.
+
+use rekey_core::identity::{Identity, Permission, Role, agent_grants, role_grants};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// A signed-in person, including one who still has to enrol TOTP.
+    Person,
+    /// Any authenticated identity, person or agent.
+    Authenticated,
+    /// An identity holding this permission.
+    Allowed(Permission),
+}
+
+use Access::*;
+use Permission::*;
+
+/// Pages, by route pattern (`:name` matches one segment).
+pub const PAGES: &[(&str, Access)] = &[
+    ("/login", Public),
+    ("/", Person),
+    ("/account", Person),
+    ("/audit", Allowed(ViewAudit)),
+    ("/admin/users", Allowed(ManageUsers)),
+    ("/admin/agents", Allowed(ManageAgents)),
+    ("/admin/settings", Allowed(ManageSettings)),
+];
+
+/// Server functions, by endpoint path. All are POST.
+pub const SERVER_FNS: &[(&str, Access)] = &[
+    ("/api/auth/me", Public),
+    ("/api/auth/login", Public),
+    ("/api/auth/login_totp", Public),
+    ("/api/auth/logout", Person),
+    ("/api/account/change_password", Person),
+    ("/api/account/totp_begin", Person),
+    ("/api/account/totp_confirm", Person),
+    ("/api/account/totp_remove", Person),
+    ("/api/admin/users", Allowed(ManageUsers)),
+    ("/api/admin/create_user", Allowed(ManageUsers)),
+    ("/api/admin/set_user_disabled", Allowed(ManageUsers)),
+    ("/api/admin/set_user_role", Allowed(ManageUsers)),
+    ("/api/admin/agents", Allowed(ManageAgents)),
+    ("/api/admin/create_agent", Allowed(ManageAgents)),
+    ("/api/admin/issue_token", Allowed(ManageAgents)),
+    ("/api/admin/revoke_token", Allowed(ManageAgents)),
+    ("/api/admin/settings", Allowed(ManageSettings)),
+    ("/api/admin/save_settings", Allowed(ManageSettings)),
+    ("/api/audit/entries", Allowed(ViewAudit)),
+    ("/api/audit/verify", Allowed(ViewAudit)),
+];
+
+/// REST routes for scripts and agents: (method, pattern, access).
+pub const API_ROUTES: &[(&str, &str, Access)] = &[("GET", "/api/v1/whoami", Authenticated)];
+
+/// Links in the navigation, in order.
+pub const NAV: &[(&str, &str)] = &[
+    ("Home", "/"),
+    ("Audit trail", "/audit"),
+    ("Users", "/admin/users"),
+    ("Agents", "/admin/agents"),
+    ("Settings", "/admin/settings"),
+];
+
+/// Whether `path` matches `pattern` segment by segment.
+pub fn matches(pattern: &str, path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
+    let trimmed = |s: &str| s.trim_end_matches('/').to_string();
+    let (pattern, path) = (trimmed(pattern), trimmed(path));
+    let mut pat = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return true,
+            (Some(p), Some(g)) if p.starts_with(':') && !g.is_empty() => {}
+            (Some(p), Some(g)) if p == g => {}
+            _ => return false,
+        }
+    }
+}
+
+pub fn page_rule(path: &str) -> Option<Access> {
+    PAGES
+        .iter()
+        .find(|(pattern, _)| matches(pattern, path))
+        .map(|(_, a)| *a)
+}
+
+pub fn server_fn_rule(path: &str) -> Option<Access> {
+    SERVER_FNS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+}
+
+pub fn api_rule(method: &str, path: &str) -> Option<Access> {
+    API_ROUTES
+        .iter()
+        .find(|(m, pattern, _)| *m == method && matches(pattern, path))
+        .map(|(_, _, a)| *a)
+}
+
+/// The verdict of a rule for a caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Nobody (or nobody valid) is signed in.
+    SignIn,
+    /// Signed in, but TOTP enrolment comes first.
+    EnrolTotp,
+    Deny,
+}
+
+/// What the table needs to know about a caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    Person(Role),
+    Agent,
+}
+
+impl From<&Identity> for Who {
+    fn from(identity: &Identity) -> Self {
+        match identity {
+            Identity::User { role, .. } => Who::Person(*role),
+            Identity::Agent { .. } => Who::Agent,
+        }
+    }
+}
+
+/// Decides a rule for a caller; `must_enrol_totp` holds a person back to their account page.
+pub fn decide(rule: Access, who: Option<Who>, must_enrol_totp: bool) -> Verdict {
+    match (rule, who) {
+        (Public, _) => Verdict::Allow,
+        (_, None) => Verdict::SignIn,
+        (Person, Some(Who::Person(_))) => Verdict::Allow,
+        (Person, Some(Who::Agent)) => Verdict::Deny,
+        (_, Some(Who::Person(_))) if must_enrol_totp => Verdict::EnrolTotp,
+        (Authenticated, Some(_)) => Verdict::Allow,
+        (Allowed(p), Some(Who::Person(role))) if role_grants(role, p) => Verdict::Allow,
+        (Allowed(p), Some(Who::Agent)) if agent_grants(p) => Verdict::Allow,
+        (Allowed(_), Some(_)) => Verdict::Deny,
+    }
+}
+
+/// The navigation links a person may follow.
+pub fn nav_for(role: Role, must_enrol_totp: bool) -> Vec<(&'static str, &'static str)> {
+    NAV.iter()
+        .filter(|(_, path)| {
+            page_rule(path).is_some_and(|rule| {
+                decide(rule, Some(Who::Person(role)), must_enrol_totp) == Verdict::Allow
+            })
+        })
+        .copied()
+        .collect()
+}
+
+/// What a denial says: the permission the rule needs.
+pub fn needed(rule: Access) -> &'static str {
+    match rule {
+        Allowed(p) => p.label(),
+        Person => "use this page as a person (agents cannot)",
+        Public | Authenticated => "do this",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_whole_segments() {
+        assert!(matches("/", "/"));
+        assert!(matches("/consumers/:id", "/consumers/42"));
+        assert!(!matches("/consumers/:id", "/consumers"));
+        assert!(!matches("/consumers/:id", "/consumers/42/edit"));
+        assert!(matches("/audit", "/audit?actor=alice"));
+        assert!(!matches("/audit", "/auditx"));
+        assert!(matches("/admin/users", "/admin/users/"));
+    }
+
+    #[test]
+    fn every_entry_is_listed_once() {
+        let mut paths: Vec<&str> = SERVER_FNS.iter().map(|(p, _)| *p).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), SERVER_FNS.len());
+        let mut pages: Vec<&str> = PAGES.iter().map(|(p, _)| *p).collect();
+        pages.sort();
+        pages.dedup();
+        assert_eq!(pages.len(), PAGES.len());
+    }
+
+    #[test]
+    fn navigation_only_links_listed_pages() {
+        for (_, path) in NAV {
+            assert!(page_rule(path).is_some(), "{path} is not in PAGES");
+        }
+    }
+
+    #[test]
+    fn enrolment_holds_a_person_back_to_their_account() {
+        let admin = Some(Who::Person(Role::Admin));
+        assert_eq!(
+            decide(Allowed(ManageUsers), admin, true),
+            Verdict::EnrolTotp
+        );
+        assert_eq!(decide(Person, admin, true), Verdict::Allow);
+        assert_eq!(decide(Allowed(ManageUsers), admin, false), Verdict::Allow);
+        assert_eq!(decide(Allowed(ViewAudit), admin, false), Verdict::Deny);
+        assert_eq!(decide(Allowed(ViewAudit), None, false), Verdict::SignIn);
+        assert_eq!(decide(Person, Some(Who::Agent), false), Verdict::Deny);
+    }
+
+    #[test]
+    fn the_navigation_follows_the_role() {
+        let links = |role| {
+            nav_for(role, false)
+                .into_iter()
+                .map(|(l, _)| l)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(links(Role::SecurityLead), ["Home", "Audit trail"]);
+        assert_eq!(links(Role::Admin), ["Home", "Users", "Agents", "Settings"]);
+        assert_eq!(nav_for(Role::Admin, true), [("Home", "/")]);
+    }
+}

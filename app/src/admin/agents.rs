@@ -1,0 +1,222 @@
+//! Agent identities and their API tokens.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{
+    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError,
+    Page, TABLE, TD, TH, Tone,
+};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub tokens: Vec<TokenRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: i64,
+    pub shown: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A token just issued: the only time its value is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub agent: String,
+    pub token: String,
+}
+
+#[server(endpoint = "admin/agents")]
+pub async fn agents() -> Result<Vec<AgentRow>, AppError> {
+    session::authorize::<Agents>().await?;
+    let rk = session::rekey()?;
+    Ok(rekey_core::agents::list(&rk.db)
+        .await?
+        .into_iter()
+        .map(|a| AgentRow {
+            id: a.id.get(),
+            name: a.name.to_string(),
+            description: a.description,
+            tokens: a
+                .tokens
+                .into_iter()
+                .map(|t| TokenRow {
+                    id: t.id.get(),
+                    shown: t.shown,
+                    created_at: t.created_at.rfc3339(),
+                    last_used_at: t.last_used_at.map(|t| t.rfc3339()),
+                    revoked_at: t.revoked_at.map(|t| t.rfc3339()),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+#[server(endpoint = "admin/create_agent")]
+pub async fn create_agent(name: String, description: String) -> Result<(), AppError> {
+    use rekey_core::identity::Username;
+    let (who, _) = session::authorize::<CreateAgent>().await?;
+    let rk = session::rekey()?;
+    let name = Username::parse(&name)
+        .map_err(|e| AppError::invalid("name", e.message.replace("username", "name")))?;
+    let description = rekey_core::agents::parse_description(&description)?;
+    rekey_core::agents::create(&rk, &who, name, description).await?;
+    Ok(())
+}
+
+#[server(endpoint = "admin/issue_token")]
+pub async fn issue_token(agent: String) -> Result<IssuedToken, AppError> {
+    let (who, _) = session::authorize::<IssueToken>().await?;
+    let rk = session::rekey()?;
+    let issued = rekey_core::agents::issue_token(&rk, &who, agent.parse()?).await?;
+    Ok(IssuedToken {
+        agent: issued.agent_name.to_string(),
+        token: issued.token.expose().to_string(),
+    })
+}
+
+#[server(endpoint = "admin/revoke_token")]
+pub async fn revoke_token(token: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<RevokeToken>().await?;
+    let rk = session::rekey()?;
+    rekey_core::agents::revoke_token(&rk, &who, token.parse()?).await?;
+    Ok(())
+}
+
+#[component]
+pub fn AgentsPage() -> impl IntoView {
+    let create = ServerAction::<CreateAgent>::new();
+    let issue = ServerAction::<IssueToken>::new();
+    let revoke = ServerAction::<RevokeToken>::new();
+    let list = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                issue.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |_| agents(),
+    );
+    view! {
+        <Page title="Agents">
+            <p class="mb-6 max-w-3xl text-sm text-slate-600">
+                "Agents are machine identities that call Rekey's API with a token. They may search, draft and use their own vault partition; they can never approve or send a notice."
+            </p>
+            {move || issue.value().get().and_then(Result::ok).map(|t| view! { <NewToken issued=t /> })}
+            <FormError value=issue.value() />
+            <FormError value=revoke.value() />
+            <div class="grid gap-6 lg:grid-cols-3">
+                <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
+                    <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                        {move || Suspend::new(async move {
+                            match list.await {
+                                Err(error) => view! { <LoadError error /> }.into_any(),
+                                Ok(rows) if rows.is_empty() => view! { <p class="text-sm text-slate-500">"No agents yet."</p> }.into_any(),
+                                Ok(rows) => view! {
+                                    <table class=TABLE>
+                                        <thead><tr><th class=TH>"Agent"</th><th class=TH>"Tokens"</th><th class=TH></th></tr></thead>
+                                        <tbody class="divide-y divide-slate-100">
+                                            {rows.into_iter().map(|a| view! { <AgentLine agent=a issue revoke /> }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }.into_any(),
+                            }
+                        })}
+                    </Transition>
+                </div>
+                <div class=CARD>
+                    <h2 class="mb-4 text-lg font-semibold">"New agent"</h2>
+                    <ActionForm action=create attr:class="space-y-3">
+                        <label class=LABEL>"Name"<input class=INPUT name="name" placeholder="drafting-bot" required /></label>
+                        <label class=LABEL>"Description"<input class=INPUT name="description" /></label>
+                        <button class=BUTTON type="submit">"Create agent"</button>
+                    </ActionForm>
+                    <FormError value=create.value() />
+                    <FormDone value=create.value() message="Agent created. Issue it a token to let it call the API." />
+                </div>
+            </div>
+        </Page>
+    }
+}
+
+#[component]
+fn NewToken(issued: IssuedToken) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let token = issued.token.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().navigator().clipboard().write_text(&token);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &token;
+        copied.set(true);
+    };
+    view! {
+        <div role="status" class="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4">
+            <p class="text-sm font-semibold text-amber-900">"New token for "{issued.agent.clone()}". Copy it now: it will not be shown again."</p>
+            <div class="mt-2 flex items-center gap-2">
+                <code data-testid="new-token" class="break-all rounded bg-white px-2 py-1 font-mono text-sm">{issued.token.clone()}</code>
+                <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn AgentLine(
+    agent: AgentRow,
+    issue: ServerAction<IssueToken>,
+    revoke: ServerAction<RevokeToken>,
+) -> impl IntoView {
+    let id = agent.id.to_string();
+    view! {
+        <tr>
+            <td class=TD>
+                <div class="font-mono font-medium">{agent.name.clone()}</div>
+                <div class="text-xs text-slate-500">{agent.description.clone()}</div>
+            </td>
+            <td class=TD>
+                <ul class="space-y-1">
+                    {agent.tokens.into_iter().map(|t| {
+                        let tid = t.id.to_string();
+                        let live = t.revoked_at.is_none();
+                        view! {
+                            <li class="flex flex-wrap items-center gap-2">
+                                <code class="font-mono text-xs">{t.shown.clone()}"…"</code>
+                                {if live { view! { <Badge text="active" tone=Tone::Good /> } } else { view! { <Badge text="revoked" tone=Tone::Bad /> } }}
+                                <span class="text-xs text-slate-500">
+                                    "issued "{t.created_at.clone()}
+                                    {t.last_used_at.clone().map(|u| format!(", last used {u}"))}
+                                </span>
+                                {live.then(|| view! {
+                                    <ActionForm action=revoke>
+                                        <input type="hidden" name="token" value=tid />
+                                        <button class=BUTTON_DANGER type="submit" aria-label=format!("Revoke token {}", t.shown)>"Revoke"</button>
+                                    </ActionForm>
+                                })}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </td>
+            <td class=TD>
+                <ActionForm action=issue>
+                    <input type="hidden" name="agent" value=id />
+                    <button class=BUTTON_QUIET type="submit" aria-label=format!("Issue a token to {}", agent.name)>"Issue token"</button>
+                </ActionForm>
+            </td>
+        </tr>
+    }
+}

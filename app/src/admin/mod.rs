@@ -1,0 +1,5 @@
+//! Running the instance: users, agents, settings.
+
+pub mod agents;
+pub mod settings;
+pub mod users;

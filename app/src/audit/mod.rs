@@ -1,0 +1,289 @@
+//! The audit trail: filter, page through, verify.
+
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{
+    BUTTON, BUTTON_QUIET, Badge, CARD, INPUT, LABEL, LoadError, Page, TABLE, TD, TH, Tone,
+};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub actor_kind: String,
+    pub action: String,
+    pub target: String,
+    /// The detail as `key: value` pairs.
+    pub detail: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub rows: Vec<AuditRow>,
+    pub next_before: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub intact: bool,
+    pub checked: i64,
+    pub message: String,
+}
+
+/// Entries shown per page.
+pub const PAGE_SIZE: u32 = 50;
+
+#[cfg(feature = "ssr")]
+fn parse_day(
+    field: &str,
+    raw: Option<String>,
+) -> Result<Option<rekey_core::clock::Timestamp>, AppError> {
+    let Some(raw) = raw.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let date: jiff::civil::Date = raw
+        .trim()
+        .parse()
+        .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a date (YYYY-MM-DD)")))?;
+    let ts = date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|_| AppError::invalid(field, format!("'{raw}' is out of range")))?
+        .timestamp();
+    Ok(Some(rekey_core::clock::Timestamp::from_jiff(ts)))
+}
+
+#[cfg(feature = "ssr")]
+fn detail_pairs(detail: &str) -> Vec<(String, String)> {
+    fn flat(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    if prefix.is_empty() && k == "kind" {
+                        continue;
+                    }
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flat(&key, v, out);
+                }
+            }
+            serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            serde_json::Value::Null => out.push((prefix.to_string(), "—".into())),
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(detail) {
+        flat("", &v, &mut out);
+    }
+    out
+}
+
+#[server(endpoint = "audit/entries")]
+pub async fn entries(
+    actor: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+    before: Option<String>,
+) -> Result<AuditPage, AppError> {
+    use rekey_core::audit::{Action, store};
+    session::authorize::<Entries>().await?;
+    let rk = session::rekey()?;
+    let blank = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let action = blank(action);
+    if let Some(a) = &action {
+        if Action::parse(a).is_none() {
+            return Err(AppError::invalid(
+                "action",
+                format!("'{a}' is not an audit action"),
+            ));
+        }
+    }
+    let before = blank(before)
+        .map(|b| {
+            b.parse::<i64>()
+                .map_err(|_| AppError::invalid("before", format!("'{b}' is not an entry number")))
+        })
+        .transpose()?;
+    let filter = store::Filter {
+        actor: blank(actor),
+        action,
+        from: parse_day("from", from)?,
+        // "until" names a day; the day itself is included.
+        until: parse_day("until", until)?.map(|t| t.plus_secs(86_400)),
+        before,
+    };
+    let page = store::list(&rk.db, &filter, PAGE_SIZE).await?;
+    Ok(AuditPage {
+        rows: page
+            .entries
+            .into_iter()
+            .map(|e| AuditRow {
+                seq: e.seq,
+                at: e.at.rfc3339(),
+                detail: detail_pairs(&e.detail),
+                actor: e.actor_name,
+                actor_kind: e.actor_kind,
+                action: e.action,
+                target: e.target,
+            })
+            .collect(),
+        next_before: page.next_before,
+    })
+}
+
+#[server(endpoint = "audit/verify")]
+pub async fn verify() -> Result<Verification, AppError> {
+    session::authorize::<Verify>().await?;
+    let rk = session::rekey()?;
+    let report = rekey_core::audit::store::verify(&rk.db).await?;
+    Ok(Verification {
+        intact: report.is_intact(),
+        checked: report.checked,
+        message: match &report.broken {
+            None => format!("Chain intact: {} entries verified.", report.checked),
+            Some(b) => format!("Chain broken: {b}."),
+        },
+    })
+}
+
+#[component]
+pub fn AuditTrailPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |k: &str| query.with(|q| q.get(k));
+    let page = Resource::new(
+        move || {
+            (
+                param("actor"),
+                param("action"),
+                param("from"),
+                param("until"),
+                param("before"),
+            )
+        },
+        |(actor, action, from, until, before)| entries(actor, action, from, until, before),
+    );
+    let verify = ServerAction::<Verify>::new();
+    let older_link = move |before: i64| {
+        let mut parts: Vec<String> = ["actor", "action", "from", "until"]
+            .iter()
+            .filter_map(|k| {
+                param(k)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={}", urlencode(&v)))
+            })
+            .collect();
+        parts.push(format!("before={before}"));
+        format!("/audit?{}", parts.join("&"))
+    };
+    view! {
+        <Page title="Audit trail">
+            <div class="mb-6 flex flex-wrap items-start justify-between gap-4">
+                <Form method="GET" action="/audit" attr:class="flex flex-wrap items-end gap-3">
+                    <label class=LABEL>"Actor"<input class=INPUT name="actor" value=move || param("actor") placeholder="username" /></label>
+                    <label class=LABEL>
+                        "Action"
+                        <select class=INPUT name="action">
+                            <option value="">"Any"</option>
+                            {rekey_core::audit::Action::ALL.iter().map(|a| {
+                                let name = a.as_str();
+                                view! { <option value=name selected=move || param("action").as_deref() == Some(name)>{name}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    <label class=LABEL>"From"<input class=INPUT type="date" name="from" value=move || param("from") /></label>
+                    <label class=LABEL>"Until"<input class=INPUT type="date" name="until" value=move || param("until") /></label>
+                    <button class=BUTTON_QUIET type="submit">"Filter"</button>
+                    <a class="text-sm text-indigo-700 hover:underline" href="/audit">"Clear"</a>
+                </Form>
+                <div class="flex flex-col items-end gap-2">
+                    <ActionForm action=verify>
+                        <button class=BUTTON type="submit" disabled=move || verify.pending().get()>"Verify chain"</button>
+                    </ActionForm>
+                    {move || verify.value().get().map(|r| match r {
+                        Ok(v) => view! {
+                            <p role="status" class=if v.intact { "text-sm font-medium text-emerald-700" } else { "text-sm font-medium text-rose-700" }>
+                                {v.message}
+                            </p>
+                        }.into_any(),
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                    })}
+                </div>
+            </div>
+            <div class=format!("{CARD} overflow-x-auto p-0")>
+                <Transition fallback=|| view! { <p class="p-4">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match page.await {
+                            Err(error) => view! { <div class="p-4"><LoadError error /></div> }.into_any(),
+                            Ok(p) if p.rows.is_empty() => view! { <p class="p-4 text-sm text-slate-500">"No entries match."</p> }.into_any(),
+                            Ok(p) => {
+                                let next = p.next_before;
+                                view! {
+                                    <table class=TABLE>
+                                        <thead class="bg-slate-50"><tr>
+                                            <th class=TH>"#"</th><th class=TH>"Time (UTC)"</th><th class=TH>"Actor"</th><th class=TH>"Action"</th><th class=TH>"Target"</th><th class=TH>"Detail"</th>
+                                        </tr></thead>
+                                        <tbody class="divide-y divide-slate-100">
+                                            {p.rows.into_iter().map(|r| view! { <AuditLine row=r /> }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                    {next.map(|b| view! {
+                                        <div class="border-t border-slate-100 p-3 text-right">
+                                            <a class=BUTTON_QUIET href=older_link(b)>"Older entries →"</a>
+                                        </div>
+                                    })}
+                                }.into_any()
+                            }
+                        }
+                    })}
+                </Transition>
+            </div>
+        </Page>
+    }
+}
+
+#[component]
+fn AuditLine(row: AuditRow) -> impl IntoView {
+    let tone = if row.action.contains("failed") || row.action.contains("locked") {
+        Tone::Bad
+    } else if row.action.starts_with("auth.") {
+        Tone::Neutral
+    } else {
+        Tone::Warn
+    };
+    view! {
+        <tr>
+            <td class=format!("{TD} font-mono text-xs text-slate-500")>{row.seq}</td>
+            <td class=format!("{TD} whitespace-nowrap font-mono text-xs")>{row.at}</td>
+            <td class=TD><span class="font-mono">{row.actor}</span><span class="ml-1 text-xs text-slate-400">{row.actor_kind}</span></td>
+            <td class=TD><Badge text=row.action tone /></td>
+            <td class=format!("{TD} font-mono text-xs")>{row.target}</td>
+            <td class=format!("{TD} text-xs")>
+                {row.detail.into_iter().map(|(k, v)| view! { <span class="mr-2 inline-block"><span class="text-slate-500">{k}": "</span>{v}</span> }).collect_view()}
+            </td>
+        </tr>
+    }
+}
+
+/// Percent-encodes a query value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! The error a person sees, on the wire between server functions and the browser, and in the
+//! REST API. The one mapping from the core's [`rekey_core::error::Error`] lives here.
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+/// What went wrong, in words a person can act on. Never carries internal detail or a secret:
+/// internal causes are logged with the reference shown here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "error", content = "detail", rename_all = "snake_case")]
+pub enum AppError {
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("Please sign in.")]
+    SignInRequired,
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("You do not have permission to {0}.")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("Too many failed attempts. Try again in {} minutes.", (retry_after_secs + 59) / 60)]
+    Throttled { retry_after_secs: i64 },
+    #[error("The request was refused because it did not come from Rekey's own pages.")]
+    CrossSite,
+    #[error("Something went wrong on our side; nothing was changed. Reference: {reference}.")]
+    Internal { reference: String },
+    /// The request could not be read or the server could not be reached.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. } => 422,
+            AppError::SignInRequired | AppError::Unauthenticated(_) => 401,
+            AppError::Forbidden(_) | AppError::CrossSite => 403,
+            AppError::NotFound(_) => 404,
+            AppError::Conflict(_) | AppError::Refused(_) => 409,
+            AppError::Throttled { .. } => 429,
+            AppError::Internal { .. } => 500,
+            AppError::Transport(_) => 400,
+        }
+    }
+
+    /// The message as a sentence: first letter capitalised, closing full stop.
+    pub fn sentence(&self) -> String {
+        let text = self.to_string();
+        let mut chars = text.chars();
+        let mut out: String = match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => text,
+        };
+        if !out.ends_with(['.', '!', '?']) {
+            out.push('.');
+        }
+        out
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => AppError::Transport(
+                "The form was incomplete or malformed; reload the page and try again.".into(),
+            ),
+            ServerFnErrorErr::Request(_) => AppError::Transport(
+                "Rekey could not be reached; check your connection and try again.".into(),
+            ),
+            other => AppError::Transport(format!("The request failed: {other}")),
+        }
+    }
+}
+
+impl From<rekey_core::identity::InputError> for AppError {
+    fn from(e: rekey_core::identity::InputError) -> Self {
+        AppError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<rekey_core::error::Error> for AppError {
+    fn from(e: rekey_core::error::Error) -> Self {
+        use rekey_core::error::Error;
+        let app = match e {
+            Error::Invalid(input) => input.into(),
+            Error::NotFound(m) => AppError::NotFound(m),
+            Error::Conflict(m) => AppError::Conflict(m),
+            Error::Unauthenticated(m) => AppError::Unauthenticated(m),
+            Error::Forbidden(p) => AppError::Forbidden(p.label().to_string()),
+            Error::Refused(m) => AppError::Refused(m),
+            Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
+            Error::AuditUnavailable(_) | Error::Storage(_) | Error::Internal(_) => {
+                let reference = incident_reference();
+                tracing::error!(%reference, error = ?e, "request failed");
+                AppError::Internal { reference }
+            }
+        };
+        set_response_status(app.status());
+        app
+    }
+}
+
+/// A short id that ties what a person sees to the log line with the cause.
+#[cfg(feature = "ssr")]
+fn incident_reference() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("E{:x}-{n}", t % 0xff_ffff)
+}
+
+/// Inside a server function, makes the response carry the error's status.
+#[cfg(feature = "ssr")]
+pub fn set_response_status(status: u16) {
+    if let (Some(options), Ok(code)) = (
+        leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        axum::http::StatusCode::from_u16(status),
+    ) {
+        options.set_status(code);
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_survives_the_wire() {
+        let all = [
+            AppError::invalid("username", "enter a username"),
+            AppError::SignInRequired,
+            AppError::Unauthenticated("the code is wrong".into()),
+            AppError::Forbidden("manage users".into()),
+            AppError::NotFound("no user with id 9".into()),
+            AppError::Conflict("taken".into()),
+            AppError::Refused("no".into()),
+            AppError::Throttled {
+                retry_after_secs: 61,
+            },
+            AppError::CrossSite,
+            AppError::Internal {
+                reference: "E1".into(),
+            },
+            AppError::Transport("lost".into()),
+        ];
+        for e in all {
+            let bytes = e.ser();
+            assert_eq!(AppError::de(bytes), e);
+        }
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(
+            AppError::Throttled {
+                retry_after_secs: 61
+            }
+            .sentence(),
+            "Too many failed attempts. Try again in 2 minutes."
+        );
+        assert_eq!(
+            AppError::Unauthenticated("the code is wrong".into()).sentence(),
+            "The code is wrong."
+        );
+    }
+}

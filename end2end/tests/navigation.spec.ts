@@ -1,0 +1,26 @@
+import { test, expect } from '@playwright/test';
+import { signIn, signOut } from './helpers';
+
+const expected: Record<string, string[]> = {
+  engineer: ['Home'],
+  approver: ['Home'],
+  security: ['Home', 'Audit trail'],
+  admin: ['Home', 'Users', 'Agents', 'Settings'],
+};
+
+for (const [username, links] of Object.entries(expected)) {
+  test(`${username} sees exactly the navigation of their role`, async ({ page }) => {
+    await signIn(page, username);
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await expect(nav.getByRole('link')).toHaveText(links);
+    await signOut(page);
+  });
+}
+
+test('a wrong password shows a clear error and signs nobody in', async ({ page }) => {
+  await signIn(page, 'engineer', 'not-the-password');
+  await expect(page.getByRole('alert')).toHaveText('The username or password is wrong.');
+  await expect(page).toHaveURL(/\/login/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login\?next=/);
+});

@@ -1,0 +1,345 @@
+//! The one typed configuration: `REKEY_*` environment variables over an optional TOML file
+//! (`REKEY_CONFIG=path`), validated at start-up. A bad value stops start-up with the variable's
+//! name and what is wrong with it; an unknown `REKEY_*` variable or file key is an error too, so
+//! a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use rekey_core::storage::DatabaseUrl;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub listen: SocketAddr,
+    /// The origin browsers use to reach Rekey; state-changing requests must come from it.
+    pub public_url: PublicUrl,
+    pub session_idle_secs: i64,
+    pub session_absolute_secs: i64,
+    /// Where the SQLite file and other local state live by default.
+    pub data_dir: PathBuf,
+    /// A tracing filter, e.g. `info` or `rekey=debug,tower_http=info`.
+    pub log: String,
+}
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{name}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub problem: String,
+}
+
+/// Every setting: (key, default). The environment variable is `REKEY_` + the key in capitals.
+const SETTINGS: &[(&str, Option<&str>)] = &[
+    ("database_url", None),
+    ("listen", Some("127.0.0.1:3000")),
+    ("public_url", None),
+    ("session_idle_minutes", Some("30")),
+    ("session_absolute_hours", Some("12")),
+    ("data_dir", Some("data")),
+    ("log", Some("info,sqlx=warn")),
+    // Read by the command line before the rest: the file these settings may come from.
+    ("config", None),
+];
+
+/// Where a raw value came from, for messages.
+#[derive(Clone, Debug)]
+struct Raw {
+    value: String,
+    origin: String,
+}
+
+impl Config {
+    /// Reads the process environment and, if `REKEY_CONFIG` names one, a TOML file.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(std::env::vars())
+    }
+
+    pub fn load(env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("REKEY_"))
+            .collect();
+        let mut raw: BTreeMap<&'static str, Raw> = BTreeMap::new();
+        if let Some(path) = env.get("REKEY_CONFIG") {
+            for (key, value) in read_file(path)? {
+                let Some((known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
+                    return Err(ConfigError {
+                        name: format!("{path}: {key}"),
+                        problem: format!(
+                            "not a Rekey setting; known settings are {}",
+                            known_keys()
+                        ),
+                    });
+                };
+                raw.insert(
+                    known,
+                    Raw {
+                        value,
+                        origin: format!("{path}: {key}"),
+                    },
+                );
+            }
+        }
+        for (name, value) in &env {
+            let key = name.trim_start_matches("REKEY_").to_ascii_lowercase();
+            let Some((known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
+                return Err(ConfigError {
+                    name: name.clone(),
+                    problem: format!(
+                        "not a Rekey setting; known variables are {}",
+                        SETTINGS
+                            .iter()
+                            .map(|(k, _)| format!("REKEY_{}", k.to_ascii_uppercase()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            };
+            raw.insert(
+                known,
+                Raw {
+                    value: value.clone(),
+                    origin: name.clone(),
+                },
+            );
+        }
+        let get = |key: &'static str| -> Raw {
+            raw.get(key).cloned().unwrap_or_else(|| Raw {
+                value: SETTINGS
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .and_then(|(_, d)| *d)
+                    .unwrap_or_default()
+                    .to_string(),
+                origin: format!("REKEY_{}", key.to_ascii_uppercase()),
+            })
+        };
+        let fail = |raw: &Raw, problem: String| ConfigError {
+            name: raw.origin.clone(),
+            problem,
+        };
+
+        let data_dir_raw = get("data_dir");
+        if data_dir_raw.value.trim().is_empty() {
+            return Err(fail(&data_dir_raw, "must name a folder".into()));
+        }
+        let data_dir = PathBuf::from(data_dir_raw.value.trim());
+
+        let db_raw = get("database_url");
+        let database_url = if db_raw.value.trim().is_empty() {
+            DatabaseUrl::parse(&format!("sqlite://{}/rekey.db", data_dir.display()))
+        } else {
+            DatabaseUrl::parse(&db_raw.value)
+        }
+        .map_err(|e| fail(&db_raw, e))?;
+
+        let listen_raw = get("listen");
+        let listen: SocketAddr = listen_raw.value.trim().parse().map_err(|_| {
+            fail(
+                &listen_raw,
+                format!(
+                    "'{}' is not an address; write host:port, e.g. 127.0.0.1:3000",
+                    listen_raw.value
+                ),
+            )
+        })?;
+
+        let public_raw = get("public_url");
+        let public_url = if public_raw.value.trim().is_empty() {
+            PublicUrl::parse(&format!("http://{listen}"))
+        } else {
+            PublicUrl::parse(&public_raw.value)
+        }
+        .map_err(|e| fail(&public_raw, e))?;
+
+        let minutes = |key: &'static str, max: i64| -> Result<i64, ConfigError> {
+            let r = get(key);
+            match r.value.trim().parse::<i64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(fail(
+                    &r,
+                    format!("'{}' is not a whole number from 1 to {max}", r.value),
+                )),
+            }
+        };
+        let session_idle_secs = minutes("session_idle_minutes", 24 * 60)? * 60;
+        let session_absolute_secs = minutes("session_absolute_hours", 24 * 30)? * 3600;
+        if session_idle_secs > session_absolute_secs {
+            let r = get("session_idle_minutes");
+            return Err(fail(
+                &r,
+                "the idle timeout cannot be longer than the absolute one".into(),
+            ));
+        }
+
+        let log_raw = get("log");
+        tracing_subscriber::EnvFilter::try_new(log_raw.value.trim()).map_err(|e| {
+            fail(
+                &log_raw,
+                format!("'{}' is not a log filter: {e}", log_raw.value),
+            )
+        })?;
+
+        Ok(Config {
+            database_url,
+            listen,
+            public_url,
+            session_idle_secs,
+            session_absolute_secs,
+            data_dir,
+            log: log_raw.value.trim().to_string(),
+        })
+    }
+}
+
+fn known_keys() -> String {
+    SETTINGS
+        .iter()
+        .map(|(k, _)| *k)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read_file(path: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let fail = |problem: String| ConfigError {
+        name: "REKEY_CONFIG".into(),
+        problem,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read '{path}': {e}")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| fail(format!("'{path}' is not valid TOML: {e}")))?;
+    table
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(ConfigError {
+                        name: format!("{path}: {k}"),
+                        problem: format!(
+                            "expected a string or a number, found {}",
+                            other.type_str()
+                        ),
+                    });
+                }
+            };
+            Ok((k, value))
+        })
+        .collect()
+}
+
+/// The public base URL, e.g. `https://rekey.example.com`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicUrl {
+    origin: String,
+    https: bool,
+}
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim().trim_end_matches('/');
+        let (https, rest) = if let Some(rest) = s.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = s.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("'{raw}' is not an http:// or https:// URL"));
+        };
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+            return Err(format!(
+                "'{raw}' must be a scheme and host only, e.g. https://rekey.example.com"
+            ));
+        }
+        Ok(Self {
+            origin: format!(
+                "{}://{}",
+                if https { "https" } else { "http" },
+                rest.to_ascii_lowercase()
+            ),
+            https,
+        })
+    }
+
+    /// `scheme://host[:port]`, as browsers send it in the `Origin` header.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_ones() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.database_url.as_str(), "sqlite://data/rekey.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.public_url.origin(), "http://127.0.0.1:3000");
+        assert_eq!(c.session_idle_secs, 1800);
+        assert_eq!(c.session_absolute_secs, 12 * 3600);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let e = load(&[("REKEY_LISTEN", "localhost")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_LISTEN");
+        assert!(e.problem.contains("'localhost' is not an address"));
+        let e = load(&[("REKEY_DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_DATABASE_URL");
+        let e = load(&[("REKEY_SESSION_IDLE_MINUTES", "0")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_SESSION_IDLE_MINUTES");
+        let e = load(&[("REKEY_PUBLIC_URL", "https://x.example/path")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_PUBLIC_URL");
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_an_error() {
+        let e = load(&[("REKEY_DATABSE_URL", "sqlite:x.db")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_DATABSE_URL");
+        assert!(e.problem.contains("REKEY_DATABASE_URL"));
+    }
+
+    #[test]
+    fn the_file_is_read_and_the_environment_wins() {
+        let dir = std::env::temp_dir().join(format!("rekey-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rekey.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:4000\"\nsession_idle_minutes = 10\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let c = load(&[("REKEY_CONFIG", p)]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:4000");
+        assert_eq!(c.session_idle_secs, 600);
+        let c = load(&[("REKEY_CONFIG", p), ("REKEY_LISTEN", "127.0.0.1:5000")]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5000");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let e = load(&[("REKEY_CONFIG", p)]).unwrap_err();
+        assert!(e.name.ends_with(": lisen"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_passwords_stay_out_of_errors() {
+        let e = load(&[("REKEY_DATABASE_URL", "mysql://u:hunter2@h/db")]).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"));
+    }
+}
