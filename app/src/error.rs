@@ -86,6 +86,18 @@ impl FromServerFnError for AppError {
             other => AppError::Transport(format!("The request failed: {other}")),
         }
     }
+
+    /// Encodes the error for the response. On the server this runs inside the server function's
+    /// handler, which makes it the one place where the response takes the error's status.
+    fn ser(&self) -> server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        set_response_status(self.status());
+        <JsonEncoding as server_fn::Encodes<Self>>::encode(self).unwrap_or_else(|_| {
+            server_fn::Bytes::from_static(
+                b"{\"error\":\"transport\",\"detail\":\"The error could not be encoded.\"}",
+            )
+        })
+    }
 }
 
 impl From<rekey_core::identity::InputError> for AppError {
@@ -101,7 +113,7 @@ impl From<rekey_core::identity::InputError> for AppError {
 impl From<rekey_core::error::Error> for AppError {
     fn from(e: rekey_core::error::Error) -> Self {
         use rekey_core::error::Error;
-        let app = match e {
+        match e {
             Error::Invalid(input) => input.into(),
             Error::NotFound(m) => AppError::NotFound(m),
             Error::Conflict(m) => AppError::Conflict(m),
@@ -114,9 +126,7 @@ impl From<rekey_core::error::Error> for AppError {
                 tracing::error!(%reference, error = ?e, "request failed");
                 AppError::Internal { reference }
             }
-        };
-        set_response_status(app.status());
-        app
+        }
     }
 }
 

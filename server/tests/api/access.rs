@@ -1,0 +1,207 @@
+//! Deny by default: every page, server function and REST route against every kind of caller,
+//! cross-site requests, and agent tokens.
+
+use std::collections::BTreeSet;
+
+use rekey_app::access::{API_ROUTES, PAGES, SERVER_FNS};
+use serde_json::Value;
+
+use crate::helpers::{Browser, TestApp, error_of};
+use crate::on_both_databases;
+
+const CALLERS: [&str; 6] = [
+    "anonymous",
+    "engineer",
+    "approver",
+    "security",
+    "admin",
+    "agent",
+];
+const PEOPLE: &[&str] = &["engineer", "approver", "security", "admin"];
+const EVERYONE: &[&str] = &[
+    "anonymous",
+    "engineer",
+    "approver",
+    "security",
+    "admin",
+    "agent",
+];
+
+/// Who may use what, written out by hand: the access table must agree with this, not the other
+/// way round.
+fn expected() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![
+        ("GET /login", EVERYONE),
+        ("GET /", PEOPLE),
+        ("GET /account", PEOPLE),
+        ("GET /audit", &["security"]),
+        ("GET /admin/users", &["admin"]),
+        ("GET /admin/agents", &["admin"]),
+        ("GET /admin/settings", &["admin"]),
+        ("POST /api/auth/me", EVERYONE),
+        ("POST /api/auth/login", EVERYONE),
+        ("POST /api/auth/login_totp", EVERYONE),
+        ("POST /api/account/change_password", PEOPLE),
+        ("POST /api/account/totp_begin", PEOPLE),
+        ("POST /api/account/totp_confirm", PEOPLE),
+        ("POST /api/account/totp_remove", PEOPLE),
+        ("POST /api/admin/users", &["admin"]),
+        ("POST /api/admin/create_user", &["admin"]),
+        ("POST /api/admin/set_user_disabled", &["admin"]),
+        ("POST /api/admin/set_user_role", &["admin"]),
+        ("POST /api/admin/agents", &["admin"]),
+        ("POST /api/admin/create_agent", &["admin"]),
+        ("POST /api/admin/issue_token", &["admin"]),
+        ("POST /api/admin/revoke_token", &["admin"]),
+        ("POST /api/admin/settings", &["admin"]),
+        ("POST /api/admin/save_settings", &["admin"]),
+        ("POST /api/audit/entries", &["security"]),
+        ("POST /api/audit/verify", &["security"]),
+        (
+            "GET /api/v1/whoami",
+            &["engineer", "approver", "security", "admin", "agent"],
+        ),
+        // Last: it ends the session it is called with.
+        ("POST /api/auth/logout", PEOPLE),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_and_server_function_is_in_the_table_and_the_expectation() {
+    let listed: BTreeSet<String> = PAGES
+        .iter()
+        .map(|(p, _)| format!("GET {p}"))
+        .chain(SERVER_FNS.iter().map(|(p, _)| format!("POST {p}")))
+        .chain(API_ROUTES.iter().map(|(m, p, _)| format!("{m} {p}")))
+        .collect();
+    let expected: BTreeSet<String> = expected().iter().map(|(r, _)| r.to_string()).collect();
+    assert_eq!(listed, expected);
+
+    // Every registered server function is listed, and nothing listed is missing.
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| format!("{method} {path}"))
+        .collect();
+    let fns: BTreeSet<String> = SERVER_FNS
+        .iter()
+        .map(|(p, _)| format!("POST {p}"))
+        .collect();
+    assert_eq!(registered, fns);
+
+    // Every page route of the app is listed.
+    let routes: BTreeSet<String> = leptos_axum::generate_route_list(rekey_app::App)
+        .into_iter()
+        .map(|r| format!("GET {}", r.path()))
+        .collect();
+    let pages: BTreeSet<String> = PAGES.iter().map(|(p, _)| format!("GET {p}")).collect();
+    assert_eq!(routes, pages);
+}
+
+async fn caller(app: &TestApp, who: &str, agent_token: &str) -> Browser {
+    match who {
+        "anonymous" => app.browser(),
+        "agent" => app.agent(agent_token),
+        person => app.signed_in(person).await,
+    }
+}
+
+on_both_databases!(each_caller_reaches_exactly_what_the_table_allows);
+async fn each_caller_reaches_exactly_what_the_table_allows(app: TestApp) {
+    let token = app.agent_token("matrix-bot").await;
+    for who in CALLERS {
+        let b = caller(&app, who, &token).await;
+        let mut allowed = BTreeSet::new();
+        let mut should = BTreeSet::new();
+        for (route, may) in expected() {
+            let (method, path) = route.split_once(' ').unwrap();
+            let r = match method {
+                "GET" => b.get(path).await,
+                _ => b.post(path, &[]).await,
+            };
+            let status = r.status().as_u16();
+            let refused = match status {
+                401 | 403 => true,
+                303 => r.headers()["location"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("/login"),
+                _ => false,
+            };
+            if !refused {
+                allowed.insert(route);
+            }
+            if may.contains(&who) {
+                should.insert(route);
+            }
+        }
+        assert_eq!(allowed, should, "{who}");
+    }
+}
+
+on_both_databases!(cross_site_requests_change_nothing);
+async fn cross_site_requests_change_nothing(app: TestApp) {
+    let admin = app.signed_in("admin").await;
+    let users = app.users_snapshot().await;
+    let audit = app.audit_count().await;
+    for forged in [admin.cross_site(), admin.without_origin()] {
+        for (path, _) in SERVER_FNS {
+            let form = [
+                ("username", "mallory"),
+                ("display_name", "Mallory"),
+                ("email", "m@evil.example"),
+                ("role", "admin"),
+                ("password", "mallory's password"),
+                ("id", "1"),
+                ("disabled", "true"),
+                ("require_totp_for_privileged", "on"),
+            ];
+            let (status, error, _) = error_of(forged.post(path, &form).await).await;
+            assert_eq!((status, error.as_str()), (403, "cross_site"), "{path}");
+        }
+    }
+    assert_eq!(app.users_snapshot().await, users);
+    assert_eq!(app.audit_count().await, audit);
+    // The same browser from Rekey's own pages still works.
+    assert_eq!(admin.call("admin/users", &[]).await.status(), 200);
+}
+
+on_both_databases!(agents_authenticate_with_revocable_tokens);
+async fn agents_authenticate_with_revocable_tokens(app: TestApp) {
+    let token = app.agent_token("drafting-bot").await;
+    let agent = app.agent(&token);
+    let who: Value = agent.get("/api/v1/whoami").await.json().await.unwrap();
+    assert_eq!(who["kind"], "agent");
+    assert_eq!(who["name"], "drafting-bot");
+    // A token is not a session: agents cannot act as people.
+    assert_eq!(agent.call("account/totp_begin", &[]).await.status(), 403);
+    let (status, _, _) = error_of(
+        app.agent("rk_at_0000000000000000000000000000000000000000")
+            .get("/api/v1/whoami")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    let admin = app.signed_in("admin").await;
+    let agents: Value = admin.call("admin/agents", &[]).await.json().await.unwrap();
+    let token_id = agents[0]["tokens"][0]["id"].to_string();
+    assert!(
+        agents[0]["tokens"][0]["last_used_at"].is_string(),
+        "use is recorded"
+    );
+    let r = admin
+        .call("admin/revoke_token", &[("token", &token_id)])
+        .await;
+    assert_eq!(r.status(), 200);
+    let (status, _, message) = error_of(agent.get("/api/v1/whoami").await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (401, "the API token is not valid or was revoked")
+    );
+    let actions = app.recent_actions(3).await;
+    assert_eq!(actions[0], "agent.token_revoked");
+    // The token value never reached the audit trail.
+    let all = rekey_core::audit::store::list(&app.rekey.db, &Default::default(), 500)
+        .await
+        .unwrap();
+    assert!(all.entries.iter().all(|e| !e.detail.contains(&token[10..])));
+}

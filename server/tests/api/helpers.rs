@@ -1,0 +1,411 @@
+//! The test harness: the real Rekey router served on a random port over a fresh database
+//! (SQLite in a temporary folder, or a new PostgreSQL database dropped afterwards), with a
+//! manual clock, and HTTP clients that behave like browsers of Rekey's own pages.
+
+use std::sync::Arc;
+
+use rekey::config::Config;
+use rekey_core::Rekey;
+use rekey_core::clock::{ManualClock, Timestamp};
+use rekey_core::storage::Backend;
+use reqwest::Response;
+use serde_json::Value;
+use sqlx::Row;
+
+pub const DEMO_PASSWORD: &str = rekey_core::demo::DEMO_PASSWORD;
+
+/// 2026-12-01T09:00:00Z: tests start here and move the clock themselves.
+pub const START: Timestamp = Timestamp::from_secs(1_796_115_600);
+
+/// Runs a test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(
+                    $crate::helpers::TestApp::spawn(rekey_core::storage::Backend::Sqlite).await,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(
+                    $crate::helpers::TestApp::spawn(rekey_core::storage::Backend::Postgres).await,
+                )
+                .await;
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database that removes itself when dropped.
+pub struct TestDb {
+    pub url: String,
+    pub backend: Backend,
+    dir: Option<std::path::PathBuf>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        let unique = format!("{}_{}", std::process::id(), rand_suffix());
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("rekey-test-{unique}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestDb {
+                    url: format!("sqlite://{}/rekey.db", dir.display()),
+                    backend,
+                    dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("rekey_test_{unique}");
+                sqlx::any::install_default_drivers();
+                let mut admin =
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres_admin_url())
+                        .await
+                        .expect("PostgreSQL must be running for the tests (see README)");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
+                let base = postgres_admin_url();
+                let server = base
+                    .rsplit_once('/')
+                    .map(|(s, _)| s.to_string())
+                    .unwrap_or(base);
+                TestDb {
+                    url: format!("{server}/{name}"),
+                    backend,
+                    dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.pg_name.clone() {
+            // Drop needs async I/O; do it on a thread of its own so any runtime state is fine.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async move {
+                    if let Ok(mut admin) =
+                        <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres_admin_url())
+                            .await
+                    {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub rekey: Rekey,
+    pub clock: ManualClock,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let db = TestDb::create(backend).await;
+        Self::spawn_on(db).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> TestApp {
+        let listener = rekey::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let config = Config::load([
+            ("REKEY_DATABASE_URL".to_string(), db.url.clone()),
+            ("REKEY_LISTEN".to_string(), addr.to_string()),
+            ("REKEY_LOG".to_string(), "warn".to_string()),
+        ])
+        .expect("config");
+        let clock = ManualClock::starting_at(START);
+        let rekey = rekey::open(&config, Arc::new(clock.clone()))
+            .await
+            .expect("open database");
+        rekey_core::demo::seed(&rekey)
+            .await
+            .expect("seed demo data");
+        let router = rekey::router(&config, rekey.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(rekey::serve(listener, router, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base: format!("http://{addr}"),
+            rekey,
+            clock,
+            db,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// A new browser: its own cookie jar, and the `Origin` of Rekey's own pages on every request.
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_provider(jar.clone())
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            jar,
+            base: self.base.clone(),
+            origin: Some(self.base.clone()),
+            token: None,
+        }
+    }
+
+    /// A script calling with an agent's API token and no cookies.
+    pub fn agent(&self, token: &str) -> Browser {
+        Browser {
+            origin: None,
+            token: Some(token.to_string()),
+            ..self.browser()
+        }
+    }
+
+    pub async fn signed_in(&self, username: &str) -> Browser {
+        let b = self.browser();
+        let r = b.login(username, DEMO_PASSWORD).await;
+        assert_eq!(
+            r.status(),
+            200,
+            "{username} could not sign in: {}",
+            r.text().await.unwrap_or_default()
+        );
+        b
+    }
+
+    pub async fn audit_count(&self) -> i64 {
+        rekey_core::audit::store::count(&self.rekey.db)
+            .await
+            .expect("count")
+    }
+
+    /// The newest audit entries' actions, newest first.
+    pub async fn recent_actions(&self, n: u32) -> Vec<String> {
+        rekey_core::audit::store::list(&self.rekey.db, &Default::default(), n)
+            .await
+            .expect("audit list")
+            .entries
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+
+    /// The users table as text, to compare before and after a refused change.
+    pub async fn users_snapshot(&self) -> Vec<String> {
+        sqlx::query("SELECT id, username, role, disabled, security_stamp, password_hash, COALESCE(totp_secret, '') FROM users ORDER BY id")
+            .fetch_all(self.rekey.db.pool())
+            .await
+            .expect("users")
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}|{}|{}|{}|{}|{}|{}",
+                    r.get::<i64, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<String, _>(2),
+                    r.get::<i64, _>(3),
+                    r.get::<String, _>(4),
+                    r.get::<String, _>(5),
+                    r.get::<String, _>(6)
+                )
+            })
+            .collect()
+    }
+
+    pub async fn user_id(&self, username: &str) -> i64 {
+        sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_one(self.rekey.db.pool())
+            .await
+            .expect("user id")
+    }
+
+    /// Creates an agent with a token, as the admin would.
+    pub async fn agent_token(&self, name: &str) -> String {
+        let admin = self.signed_in("admin").await;
+        let r = admin
+            .call(
+                "admin/create_agent",
+                &[("name", name), ("description", "test agent")],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        let agents: Value = admin
+            .call("admin/agents", &[])
+            .await
+            .json()
+            .await
+            .expect("json");
+        let id = agents
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name))
+            .map(|a| a["id"].to_string())
+            .expect("agent listed");
+        let issued: Value = admin
+            .call("admin/issue_token", &[("agent", &id)])
+            .await
+            .json()
+            .await
+            .expect("json");
+        issued["token"].as_str().expect("token").to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// An HTTP client standing in for a browser or a script.
+pub struct Browser {
+    pub client: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
+    pub base: String,
+    origin: Option<String>,
+    token: Option<String>,
+}
+
+impl Browser {
+    fn with_headers(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let rb = match &self.origin {
+            Some(o) => rb.header("Origin", o),
+            None => rb,
+        };
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    /// The same browser (same cookies) on a page of another site.
+    pub fn cross_site(&self) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            jar: self.jar.clone(),
+            base: self.base.clone(),
+            origin: Some("http://evil.example".into()),
+            token: None,
+        }
+    }
+
+    /// The same cookies, but a request that names no origin at all (not a browser page).
+    pub fn without_origin(&self) -> Browser {
+        Browser {
+            origin: None,
+            ..self.cross_site()
+        }
+    }
+
+    /// Calls a server function (`/api/<endpoint>`) with a form body.
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Response {
+        self.post(&format!("/api/{endpoint}"), form).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.with_headers(self.client.post(format!("{}{path}", self.base)).form(form))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.with_headers(self.client.get(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.call(
+            "auth/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    /// The session cookie's value, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = self.base.parse().ok()?;
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix("rekey_session=").map(str::to_string))
+    }
+
+    /// Replaces the session cookie, as a stolen or replayed cookie would.
+    pub fn set_session_cookie(&self, value: &str) {
+        let url = self.base.parse().expect("url");
+        self.jar
+            .add_cookie_str(&format!("rekey_session={value}; Path=/"), &url);
+    }
+}
+
+/// Reads an error body's `error` tag and detail.
+pub async fn error_of(r: Response) -> (u16, String, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        v["error"].as_str().unwrap_or_default().to_string(),
+        match &v["detail"] {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => o
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        },
+    )
+}
