@@ -116,17 +116,17 @@ impl Db {
         let backend = url.backend();
         let mut conn_url = url.as_str().to_string();
         if backend == Backend::Sqlite {
-            if let Some(path) = url.sqlite_path() {
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            Error::Internal(format!(
-                                "cannot create the folder {}: {e}",
-                                parent.display()
-                            ))
-                        })?;
-                    }
-                }
+            let parent = url
+                .sqlite_path()
+                .and_then(|p| std::path::Path::new(p).parent())
+                .filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    Error::Internal(format!(
+                        "cannot create the folder {}: {e}",
+                        parent.display()
+                    ))
+                })?;
             }
             if !conn_url.contains("mode=") {
                 conn_url.push_str(if conn_url.contains('?') {

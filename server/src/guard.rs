@@ -177,10 +177,10 @@ async fn session_person(
         }
         return Ok((None, false));
     }
-    if last_seen.is_some_and(|l| now.secs_since(l) >= LAST_SEEN_RESOLUTION_SECS) {
-        if let Err(e) = session.insert(keys::LAST_SEEN_AT, now.as_micros()).await {
-            tracing::warn!(error = ?e, "could not record session activity");
-        }
+    if last_seen.is_some_and(|l| now.secs_since(l) >= LAST_SEEN_RESOLUTION_SECS)
+        && let Err(e) = session.insert(keys::LAST_SEEN_AT, now.as_micros()).await
+    {
+        tracing::warn!(error = ?e, "could not record session activity");
     }
     let settings = rekey_core::settings::load(&guard.rekey.db).await?;
     let must_enrol = settings.totp_required_for(user.role) && !user.totp_enrolled;

@@ -96,12 +96,13 @@ pub async fn totp_remove(current: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<TotpRemove>().await?;
     let rk = session::rekey()?;
     let settings = rekey_core::settings::load(&rk.db).await?;
-    if let Some(role) = who.role() {
-        if settings.totp_required_for(role) {
-            return Err(AppError::Refused(
-                "your role requires TOTP, so it cannot be removed".into(),
-            ));
-        }
+    if who
+        .role()
+        .is_some_and(|role| settings.totp_required_for(role))
+    {
+        return Err(AppError::Refused(
+            "your role requires TOTP, so it cannot be removed".into(),
+        ));
     }
     let current =
         Password::for_login(current).map_err(|e| AppError::invalid("current", e.message))?;

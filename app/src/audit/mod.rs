@@ -102,13 +102,11 @@ pub async fn entries(
     let rk = session::rekey()?;
     let blank = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let action = blank(action);
-    if let Some(a) = &action {
-        if Action::parse(a).is_none() {
-            return Err(AppError::invalid(
-                "action",
-                format!("'{a}' is not an audit action"),
-            ));
-        }
+    if let Some(a) = action.as_deref().filter(|a| Action::parse(a).is_none()) {
+        return Err(AppError::invalid(
+            "action",
+            format!("'{a}' is not an audit action"),
+        ));
     }
     let before = blank(before)
         .map(|b| {

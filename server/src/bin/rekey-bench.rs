@@ -192,7 +192,7 @@ async fn audited_change(rekey: &Rekey, n: u64) -> anyhow::Result<()> {
     tx.audit(
         Target::Settings,
         Detail::SettingChanged(rekey_core::audit::SettingChange::RequireTotpForPrivileged(
-            n % 2 == 0,
+            n.is_multiple_of(2),
         )),
     )
     .await?;

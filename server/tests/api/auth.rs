@@ -272,7 +272,9 @@ async fn bad_input_gets_a_specific_message_and_changes_nothing(app: TestApp) {
     let users_before = app.users_snapshot().await;
     let audit_before = app.audit_count().await;
 
-    let cases: Vec<(&str, Vec<(&str, String)>, u16, &str)> = vec![
+    // (endpoint, form, status, message)
+    type Case = (&'static str, Vec<(&'static str, String)>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "auth/login",
             vec![("username", "engineer".into())],

@@ -1,6 +1,9 @@
 //! Integration tests: the real Rekey server on a random port and a fresh database, driven over
 //! HTTP. Every test runs on SQLite and on PostgreSQL.
 
+// A failed unwrap is a failed test, with the line that failed.
+#![allow(clippy::unwrap_used)]
+
 mod access;
 mod audit;
 mod auth;

@@ -1,0 +1,83 @@
+# Shared by scripts/run and scripts/test: installs what Rekey's build needs on a fresh machine,
+# from the package registries only, and skips whatever is already in place.
+# Source it; it defines functions and exports CARGO_TARGET_DIR and LEPTOS_SITE_ROOT.
+
+set -euo pipefail
+
+REKEY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rekey-target}"
+# cargo-leptos writes the site (wasm, JS, CSS) to `site-root` in the workspace, wherever the
+# target directory is; the server reads it from here.
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$REKEY_ROOT/target/site}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+CARGO_LEPTOS_VERSION="0.3.10"
+WASM_BINDGEN_VERSION="0.2.130"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# Runs a named step and prints how long it took.
+step() {
+  local name="$1"; shift
+  say "$name"
+  local started=$SECONDS
+  "$@"
+  printf '   (%s: %ss)\n' "$name" "$((SECONDS - started))"
+}
+
+apt_install() {
+  if ! dpkg -s "$@" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@"
+  fi
+}
+
+ensure_rust_tools() {
+  if ! command -v cargo >/dev/null; then
+    echo "Rust is not installed: install it with rustup (https://rustup.rs) first." >&2
+    exit 1
+  fi
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  if [ "$(cargo leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
+    # 0.3.11 needs a newer rustc. --locked can ask for a crate version the registry lacks.
+    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" \
+      || cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION"
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    # Must equal the wasm-bindgen crate pinned in Cargo.toml. Not --locked: its lockfile
+    # names a webpki-roots version the registry does not have.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+}
+
+# Tailwind's engine and binaryen's wasm-opt (cargo-leptos finds them in node_modules/.bin, so
+# it downloads nothing), and Playwright.
+ensure_npm_packages() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  cd "$REKEY_ROOT"
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+}
+
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] || apt_install chromium
+}
+
+# Starts the local PostgreSQL cluster when it is down; installs it on a machine without one.
+ensure_postgres() {
+  if ! command -v pg_ctlcluster >/dev/null; then
+    apt_install postgresql
+    local version; version="$(ls /etc/postgresql | sort -n | tail -1)"
+    # The tests connect as postgres over TCP without a password, as on our machines.
+    echo "host all all 127.0.0.1/32 trust" | $SUDO tee -a "/etc/postgresql/$version/main/pg_hba.conf" >/dev/null
+  fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -n | tail -1)" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  pg_isready -h 127.0.0.1 -p 5432
+}
