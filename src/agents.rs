@@ -8,14 +8,14 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::Rekey;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{AgentId, Identity, InputError, TokenId, Username};
-use crate::storage::Db;
+use crate::params;
+use crate::storage::{Db, Row};
 
 const TOKEN_PREFIX: &str = "rk_at_";
 const TOKEN_RANDOM_LEN: usize = 40;
@@ -97,9 +97,11 @@ pub async fn create(
     description: String,
 ) -> Result<Agent> {
     let mut tx = rk.write(by.into()).await?;
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE name = $1")
-        .bind(name.as_str())
-        .fetch_optional(tx.conn())
+    let taken = tx
+        .fetch_optional(
+            "SELECT id FROM agents WHERE name = $1",
+            params![name.as_str()],
+        )
         .await?;
     if taken.is_some() {
         return Err(Error::Conflict(format!(
@@ -110,28 +112,24 @@ pub async fn create(
         Identity::User { id, .. } => Some(id.get()),
         Identity::Agent { .. } => None,
     };
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO agents (name, description, created_at, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(name.as_str())
-    .bind(&description)
-    .bind(tx.now().as_micros())
-    .bind(created_by)
-    .fetch_one(tx.conn())
-    .await?;
-    let id = AgentId::new(id);
+    let now = tx.now();
+    let id: AgentId = tx
+        .scalar(
+            "INSERT INTO agents (name, description, created_at, created_by) VALUES ($1, $2, $3, $4) RETURNING id",
+            params![name.as_str(), &description, now, created_by],
+        )
+        .await?;
     tx.audit(
         Target::Agent(id),
         Detail::AgentCreated { name: name.clone() },
     )
     .await?;
-    let created_at = tx.now();
     tx.commit().await?;
     Ok(Agent {
         id,
         name,
         description,
-        created_at,
+        created_at: now,
         tokens: Vec::new(),
     })
 }
@@ -144,31 +142,28 @@ pub struct Issued {
     pub token: ApiToken,
 }
 
+fn stored_name(raw: String) -> Result<Username> {
+    Username::parse(&raw).map_err(|e| Error::Internal(format!("stored agent name is invalid: {e}")))
+}
+
 /// Issues a new token for an agent.
 pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Issued> {
     let token = ApiToken::generate();
     let shown = token.expose()[..SHOWN_LEN].to_string();
     let mut tx = rk.write(by.into()).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT name FROM agents WHERE id = $1")
-        .bind(agent.get())
-        .fetch_optional(tx.conn())
+    let name: Option<String> = tx
+        .fetch_optional("SELECT name FROM agents WHERE id = $1", params![agent])
+        .await?
+        .map(|row| row.get(0))
+        .transpose()?;
+    let agent_name = stored_name(name.ok_or_else(|| Error::not_found("agent", agent))?)?;
+    let now = tx.now();
+    let id: TokenId = tx
+        .scalar(
+            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            params![agent, &shown, token_hash(token.expose()), now],
+        )
         .await?;
-    let agent_name = name
-        .ok_or_else(|| Error::not_found("agent", agent))
-        .and_then(|n| {
-            Username::parse(&n)
-                .map_err(|e| Error::Internal(format!("stored agent name is invalid: {e}")))
-        })?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(agent.get())
-    .bind(&shown)
-    .bind(token_hash(token.expose()))
-    .bind(tx.now().as_micros())
-    .fetch_one(tx.conn())
-    .await?;
-    let id = TokenId::new(id);
     tx.audit(
         Target::Token(id),
         Detail::TokenIssued {
@@ -177,17 +172,16 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
         },
     )
     .await?;
-    let info = TokenInfo {
-        id,
-        agent,
-        shown,
-        created_at: tx.now(),
-        revoked_at: None,
-        last_used_at: None,
-    };
     tx.commit().await?;
     Ok(Issued {
-        info,
+        info: TokenInfo {
+            id,
+            agent,
+            shown,
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+        },
         agent_name,
         token,
     })
@@ -195,20 +189,23 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
 
 pub async fn revoke_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<()> {
     let mut tx = rk.write(by.into()).await?;
-    let row = sqlx::query("SELECT agent_id, revoked_at FROM api_tokens WHERE id = $1")
-        .bind(token.get())
-        .fetch_optional(tx.conn())
+    let row = tx
+        .fetch_optional(
+            "SELECT agent_id, revoked_at FROM api_tokens WHERE id = $1",
+            params![token],
+        )
         .await?
         .ok_or_else(|| Error::not_found("token", token))?;
-    let agent = AgentId::new(row.try_get(0)?);
-    if row.try_get::<Option<i64>, _>(1)?.is_some() {
+    let agent: AgentId = row.get(0)?;
+    if row.get::<Option<i64>>(1)?.is_some() {
         return Err(Error::Conflict(format!("token {token} is already revoked")));
     }
-    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
-        .bind(tx.now().as_micros())
-        .bind(token.get())
-        .execute(tx.conn())
-        .await?;
+    let now = tx.now();
+    tx.execute(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2",
+        params![now, token],
+    )
+    .await?;
     tx.audit(Target::Token(token), Detail::TokenRevoked { agent })
         .await?;
     tx.commit().await
@@ -219,67 +216,66 @@ pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option
     if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_PREFIX.len() + TOKEN_RANDOM_LEN {
         return Ok(None);
     }
-    let row = sqlx::query(
-        "SELECT t.id, t.last_used_at, a.id, a.name FROM api_tokens t JOIN agents a ON a.id = t.agent_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-    )
-    .bind(token_hash(token))
-    .fetch_optional(db.pool())
-    .await?;
+    let row = db
+        .fetch_optional(
+            "SELECT t.id, t.last_used_at, a.id, a.name FROM api_tokens t JOIN agents a ON a.id = t.agent_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+            params![token_hash(token)],
+        )
+        .await?;
     let Some(row) = row else { return Ok(None) };
-    let token_id: i64 = row.try_get(0)?;
-    let last_used: Option<i64> = row.try_get(1)?;
-    let name: String = row.try_get(3)?;
-    let stale = last_used
-        .is_none_or(|t| now.secs_since(Timestamp::from_micros(t)) >= LAST_USED_RESOLUTION_SECS);
-    if stale {
-        // Bookkeeping, not a security event: no audit entry, no writer lock.
-        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-            .bind(now.as_micros())
-            .bind(token_id)
-            .execute(db.pool())
-            .await?;
+    let token_id: TokenId = row.get(0)?;
+    let last_used: Option<Timestamp> = row.get(1)?;
+    if last_used.is_none_or(|t| now.secs_since(t) >= LAST_USED_RESOLUTION_SECS) {
+        // Bookkeeping, not a security event: no audit entry.
+        db.execute(
+            "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
+            params![now, token_id],
+        )
+        .await?;
     }
     Ok(Some(Identity::Agent {
-        id: AgentId::new(row.try_get(2)?),
-        name: Username::parse(&name)
-            .map_err(|e| Error::Internal(format!("stored agent name is invalid: {e}")))?,
+        id: row.get(2)?,
+        name: stored_name(row.get(3)?)?,
     }))
 }
 
+fn decode_token(r: &Row) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        shown: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+        last_used_at: r.get(5)?,
+    })
+}
+
 pub async fn list(db: &Db) -> Result<Vec<Agent>> {
-    let agents = sqlx::query("SELECT id, name, description, created_at FROM agents ORDER BY name")
-        .fetch_all(db.pool())
+    let agents = db
+        .fetch_all(
+            "SELECT id, name, description, created_at FROM agents ORDER BY name",
+            &[],
+        )
         .await?;
-    let tokens = sqlx::query(
-        "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY id",
-    )
-    .fetch_all(db.pool())
-    .await?;
-    let tokens = tokens
+    let tokens = db
+        .fetch_all(
+            "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY id",
+            &[],
+        )
+        .await?
         .iter()
-        .map(|r| {
-            Ok(TokenInfo {
-                id: TokenId::new(r.try_get(0)?),
-                agent: AgentId::new(r.try_get(1)?),
-                shown: r.try_get(2)?,
-                created_at: Timestamp::from_micros(r.try_get(3)?),
-                revoked_at: r.try_get::<Option<i64>, _>(4)?.map(Timestamp::from_micros),
-                last_used_at: r.try_get::<Option<i64>, _>(5)?.map(Timestamp::from_micros),
-            })
-        })
+        .map(decode_token)
         .collect::<Result<Vec<_>>>()?;
     agents
         .iter()
         .map(|r| {
-            let id = AgentId::new(r.try_get(0)?);
-            let name: String = r.try_get(1)?;
+            let id: AgentId = r.get(0)?;
             Ok(Agent {
                 id,
-                name: Username::parse(&name)
-                    .map_err(|e| Error::Internal(format!("stored agent name is invalid: {e}")))?,
-                description: r.try_get(2)?,
-                created_at: Timestamp::from_micros(r.try_get(3)?),
+                name: stored_name(r.get(1)?)?,
+                description: r.get(2)?,
+                created_at: r.get(3)?,
                 tokens: tokens.iter().filter(|t| t.agent == id).cloned().collect(),
             })
         })

@@ -7,6 +7,7 @@
 //! typed, non-secret values only.
 
 use crate::identity::{InputError, Permission};
+use crate::storage::StorageError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,21 +43,15 @@ pub enum Error {
 
     /// The audit trail could not record the change, so the change was not made.
     #[error("the change was not made because the audit trail could not record it")]
-    AuditUnavailable(#[source] sqlx::Error),
+    AuditUnavailable(#[source] StorageError),
 
     /// The database failed; the cause is logged, never shown.
     #[error("the database failed")]
-    Storage(#[source] sqlx::Error),
+    Storage(#[source] StorageError),
 
     /// A broken invariant; the message is for the log.
     #[error("internal error: {0}")]
     Internal(String),
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        Error::Storage(e)
-    }
 }
 
 impl Error {

@@ -3,13 +3,12 @@
 
 use std::net::IpAddr;
 
-use sqlx::Row;
-
 use crate::Rekey;
 use crate::audit::{Actor, Detail, LoginFailure, LoginMethod, Target, ThrottleScope};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{InputError, UserId, Username};
+use crate::params;
 use crate::password::{self, DECOY_HASH, Password};
 use crate::storage::WriteTx;
 use crate::totp::{self, CodeRejected};
@@ -246,14 +245,16 @@ fn address_key(address: Option<IpAddr>) -> String {
 }
 
 async fn locked_until(rk: &Rekey, key: &str, now: Timestamp) -> Result<Option<Timestamp>> {
-    let until: Option<i64> =
-        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE scope_key = $1")
-            .bind(key)
-            .fetch_optional(rk.db.pool())
-            .await?;
-    Ok(until
-        .map(Timestamp::from_micros)
-        .filter(|until| *until > now))
+    let until: Option<Timestamp> = rk
+        .db
+        .fetch_optional(
+            "SELECT locked_until FROM login_throttle WHERE scope_key = $1",
+            params![key],
+        )
+        .await?
+        .map(|row| row.get(0))
+        .transpose()?;
+    Ok(until.filter(|until| *until > now))
 }
 
 /// Counts a failure against the address and, when known, the account; locks whichever
@@ -281,16 +282,14 @@ async fn count_failure(
     }
     let now = tx.now();
     for (key, scope, limit, target) in scopes {
-        let row = sqlx::query("SELECT failures, window_started_at, locked_until FROM login_throttle WHERE scope_key = $1")
-            .bind(&key)
-            .fetch_optional(tx.conn())
+        let row = tx
+            .fetch_optional(
+                "SELECT failures, window_started_at, locked_until FROM login_throttle WHERE scope_key = $1",
+                params![&key],
+            )
             .await?;
         let (mut failures, mut window_start, locked) = match row {
-            Some(row) => (
-                row.try_get::<i64, _>(0)?,
-                Timestamp::from_micros(row.try_get(1)?),
-                Timestamp::from_micros(row.try_get(2)?),
-            ),
+            Some(row) => (row.get::<i64>(0)?, row.get(1)?, row.get(2)?),
             None => (0, now, Timestamp::from_micros(0)),
         };
         if now.secs_since(window_start) >= policy.window_secs {
@@ -315,26 +314,23 @@ async fn count_failure(
             failures = 0;
             window_start = now;
         }
-        sqlx::query(
+        tx.execute(
             "INSERT INTO login_throttle (scope_key, failures, window_started_at, locked_until) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (scope_key) DO UPDATE SET failures = excluded.failures, \
              window_started_at = excluded.window_started_at, locked_until = excluded.locked_until",
+            params![&key, failures, window_start, locked_until],
         )
-        .bind(&key)
-        .bind(failures)
-        .bind(window_start.as_micros())
-        .bind(locked_until.as_micros())
-        .execute(tx.conn())
         .await?;
     }
     Ok(())
 }
 
 async fn clear(tx: &mut WriteTx, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM login_throttle WHERE scope_key = $1")
-        .bind(key)
-        .execute(tx.conn())
-        .await?;
+    tx.execute(
+        "DELETE FROM login_throttle WHERE scope_key = $1",
+        params![key],
+    )
+    .await?;
     Ok(())
 }
 

@@ -5,10 +5,10 @@
 //! out live session cookies.
 
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::params;
 use crate::storage::Db;
 
 /// The row key of a session id.
@@ -23,59 +23,49 @@ pub struct SessionRow {
 
 /// Inserts a new session; false when the id is taken (the caller draws another).
 pub async fn create(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(key_of(id))
-    .bind(data)
-    .bind(expires_at.as_micros())
-    .execute(db.pool())
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let inserted = db
+        .execute(
+            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            params![key_of(id), data, expires_at],
+        )
+        .await?;
+    Ok(inserted == 1)
 }
 
 pub async fn save(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<()> {
-    sqlx::query(
+    db.execute(
         "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+        params![key_of(id), data, expires_at],
     )
-    .bind(key_of(id))
-    .bind(data)
-    .bind(expires_at.as_micros())
-    .execute(db.pool())
     .await?;
     Ok(())
 }
 
 /// The live session with this id.
 pub async fn load(db: &Db, id: &str, now: Timestamp) -> Result<Option<SessionRow>> {
-    let row =
-        sqlx::query("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-            .bind(key_of(id))
-            .bind(now.as_micros())
-            .fetch_optional(db.pool())
-            .await?;
+    let row = db
+        .fetch_optional(
+            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+            params![key_of(id), now],
+        )
+        .await?;
     row.map(|row| {
         Ok(SessionRow {
-            data: row.try_get(0)?,
-            expires_at: Timestamp::from_micros(row.try_get(1)?),
+            data: row.get(0)?,
+            expires_at: row.get(1)?,
         })
     })
     .transpose()
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id = $1")
-        .bind(key_of(id))
-        .execute(db.pool())
+    db.execute("DELETE FROM sessions WHERE id = $1", params![key_of(id)])
         .await?;
     Ok(())
 }
 
 pub async fn delete_expired(db: &Db, now: Timestamp) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-        .bind(now.as_micros())
-        .execute(db.pool())
-        .await?;
-    Ok(done.rows_affected())
+    db.execute("DELETE FROM sessions WHERE expires_at <= $1", params![now])
+        .await
 }

@@ -1,12 +1,12 @@
 //! Instance settings an admin changes at run time. Stored as one row per key, JSON values.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::Rekey;
 use crate::audit::{Detail, SettingChange, Target};
 use crate::error::Result;
 use crate::identity::{Identity, Role};
+use crate::params;
 use crate::storage::Db;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,13 +24,11 @@ impl Settings {
 const REQUIRE_TOTP: &str = "require_totp_for_privileged";
 
 pub async fn load(db: &Db) -> Result<Settings> {
-    let rows = sqlx::query("SELECT key, value FROM settings")
-        .fetch_all(db.pool())
-        .await?;
+    let rows = db.fetch_all("SELECT key, value FROM settings", &[]).await?;
     let mut settings = Settings::default();
     for row in rows {
-        let key: String = row.try_get(0)?;
-        let value: String = row.try_get(1)?;
+        let key: String = row.get(0)?;
+        let value: String = row.get(1)?;
         if key == REQUIRE_TOTP {
             settings.require_totp_for_privileged = value == "true";
         }
@@ -44,13 +42,11 @@ pub async fn change(rk: &Rekey, by: &Identity, change: SettingChange) -> Result<
     let (key, value) = match &change {
         SettingChange::RequireTotpForPrivileged(on) => (REQUIRE_TOTP, on.to_string()),
     };
-    sqlx::query(
+    tx.execute(
         "INSERT INTO settings (key, value) VALUES ($1, $2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
     )
-    .bind(key)
-    .bind(&value)
-    .execute(tx.conn())
     .await?;
     tx.audit(Target::Settings, Detail::SettingChanged(change))
         .await?;

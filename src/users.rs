@@ -1,15 +1,15 @@
 //! Human users: creation, roles, disabling, passwords and TOTP enrolment.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::Rekey;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{DisplayName, EmailAddress, Identity, Role, UserId, Username};
+use crate::params;
 use crate::password::{self, Password};
-use crate::storage::{Db, WriteTx};
+use crate::storage::{Db, Row, Value, WriteTx};
 use crate::totp::TotpSecret;
 
 /// A user as the rest of Rekey sees one: no password hash, no TOTP secret.
@@ -63,24 +63,37 @@ pub struct NewUser {
 
 const USER_COLUMNS: &str = "id, username, display_name, email, role, disabled, \
      CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END, security_stamp, created_at";
+const SECRET_COLUMNS: &str = "password_hash, totp_secret, totp_last_step";
 
-fn decode_user(row: &sqlx::any::AnyRow) -> Result<User> {
-    let username: String = row.try_get(1)?;
-    let role: String = row.try_get(4)?;
-    let totp: i64 = row.try_get(6)?;
+fn decode_user(row: &Row) -> Result<User> {
+    let username: String = row.get(1)?;
+    let role: String = row.get(4)?;
     Ok(User {
-        id: UserId::new(row.try_get(0)?),
+        id: row.get(0)?,
         username: Username::parse(&username)
             .map_err(|e| Error::Internal(format!("stored username is invalid: {e}")))?,
-        display_name: row.try_get(2)?,
-        email: row.try_get(3)?,
+        display_name: row.get(2)?,
+        email: row.get(3)?,
         role: role
             .parse()
             .map_err(|e| Error::Internal(format!("stored role is invalid: {e}")))?,
-        disabled: row.try_get::<i64, _>(5)? != 0,
-        totp_enrolled: totp != 0,
-        security_stamp: row.try_get(7)?,
-        created_at: Timestamp::from_micros(row.try_get(8)?),
+        disabled: row.get(5)?,
+        totp_enrolled: row.get(6)?,
+        security_stamp: row.get(7)?,
+        created_at: row.get(8)?,
+    })
+}
+
+fn decode_credentials(row: &Row) -> Result<Credentials> {
+    let totp: Option<String> = row.get(10)?;
+    Ok(Credentials {
+        user: decode_user(row)?,
+        password_hash: row.get(9)?,
+        totp: totp
+            .map(|s| TotpSecret::from_base32(&s))
+            .transpose()
+            .map_err(|e| Error::Internal(format!("a stored TOTP secret is invalid: {e}")))?,
+        totp_last_step: row.get(11)?,
     })
 }
 
@@ -89,18 +102,14 @@ pub(crate) fn new_security_stamp() -> String {
 }
 
 pub async fn get(db: &Db, id: UserId) -> Result<Option<User>> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id.get())
-        .fetch_optional(db.pool())
-        .await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row = db.fetch_optional(&sql, params![id]).await?;
     row.as_ref().map(decode_user).transpose()
 }
 
 async fn get_in(tx: &mut WriteTx, id: UserId) -> Result<User> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-        .bind(id.get())
-        .fetch_optional(tx.conn())
-        .await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+    let row = tx.fetch_optional(&sql, params![id]).await?;
     row.as_ref()
         .map(decode_user)
         .transpose()?
@@ -108,54 +117,55 @@ async fn get_in(tx: &mut WriteTx, id: UserId) -> Result<User> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<User>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS} FROM users ORDER BY username"
-    ))
-    .fetch_all(db.pool())
-    .await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+    let rows = db.fetch_all(&sql, &[]).await?;
     rows.iter().map(decode_user).collect()
 }
 
 pub(crate) async fn credentials(db: &Db, username: &Username) -> Result<Option<Credentials>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash, totp_secret, totp_last_step FROM users WHERE username = $1"
-    ))
-    .bind(username.as_str())
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    credentials_from(&row).map(Some)
+    let sql = format!("SELECT {USER_COLUMNS}, {SECRET_COLUMNS} FROM users WHERE username = $1");
+    let row = db.fetch_optional(&sql, params![username.as_str()]).await?;
+    row.as_ref().map(decode_credentials).transpose()
 }
 
 pub(crate) async fn credentials_by_id(db: &Db, id: UserId) -> Result<Option<Credentials>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, password_hash, totp_secret, totp_last_step FROM users WHERE id = $1"
-    ))
-    .bind(id.get())
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    credentials_from(&row).map(Some)
-}
-
-fn credentials_from(row: &sqlx::any::AnyRow) -> Result<Credentials> {
-    let totp: Option<String> = row.try_get(10)?;
-    Ok(Credentials {
-        user: decode_user(row)?,
-        password_hash: row.try_get(9)?,
-        totp: totp
-            .map(|s| TotpSecret::from_base32(&s))
-            .transpose()
-            .map_err(|e| Error::Internal(format!("a stored TOTP secret is invalid: {e}")))?,
-        totp_last_step: row.try_get(11)?,
-    })
+    let sql = format!("SELECT {USER_COLUMNS}, {SECRET_COLUMNS} FROM users WHERE id = $1");
+    let row = db.fetch_optional(&sql, params![id]).await?;
+    row.as_ref().map(decode_credentials).transpose()
 }
 
 /// Creates a user; the name must be free.
 pub async fn create(rk: &Rekey, actor: Actor, new: NewUser) -> Result<User> {
     let hash = password::hash(&new.password).await?;
     let mut tx = rk.write(actor).await?;
-    let id = insert(&mut tx, &new, &hash).await?;
+    let taken = tx
+        .fetch_optional(
+            "SELECT id FROM users WHERE username = $1",
+            params![new.username.as_str()],
+        )
+        .await?;
+    if taken.is_some() {
+        return Err(Error::Conflict(format!(
+            "a user named '{}' already exists",
+            new.username
+        )));
+    }
+    let now = tx.now();
+    let id: UserId = tx
+        .scalar(
+            "INSERT INTO users (username, display_name, email, role, password_hash, security_stamp, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            params![
+                new.username.as_str(),
+                new.display_name.as_str(),
+                new.email.as_str(),
+                new.role.as_str(),
+                hash,
+                new_security_stamp(),
+                now,
+            ],
+        )
+        .await?;
     tx.audit(
         Target::User(id),
         Detail::UserCreated {
@@ -169,42 +179,38 @@ pub async fn create(rk: &Rekey, actor: Actor, new: NewUser) -> Result<User> {
     Ok(user)
 }
 
-async fn insert(tx: &mut WriteTx, new: &NewUser, password_hash: &str) -> Result<UserId> {
-    let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
-        .bind(new.username.as_str())
-        .fetch_optional(tx.conn())
-        .await?;
-    if taken.is_some() {
-        return Err(Error::Conflict(format!(
-            "a user named '{}' already exists",
-            new.username
-        )));
-    }
-    let now = tx.now().as_micros();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (username, display_name, email, role, password_hash, security_stamp, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-    )
-    .bind(new.username.as_str())
-    .bind(new.display_name.as_str())
-    .bind(new.email.as_str())
-    .bind(new.role.as_str())
-    .bind(password_hash)
-    .bind(new_security_stamp())
-    .bind(now)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(UserId::new(id))
+/// Sets columns of a user's row (`set` uses `$1`..`$n` for `values`), renews the security stamp
+/// so every session of the user ends, records `detail`, commits, and returns the changed user.
+async fn change_ending_sessions(
+    mut tx: WriteTx,
+    id: UserId,
+    set: &str,
+    values: &[Value],
+    detail: Detail,
+) -> Result<User> {
+    let n = values.len();
+    let sql = format!(
+        "UPDATE users SET {set}, security_stamp = ${}, updated_at = ${} WHERE id = ${}",
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let mut all = values.to_vec();
+    all.extend_from_slice(params![new_security_stamp(), tx.now(), id]);
+    tx.execute(&sql, &all).await?;
+    tx.audit(Target::User(id), detail).await?;
+    let user = get_in(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// Counts active admins other than `except`.
 async fn other_active_admins(tx: &mut WriteTx, except: UserId) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+    tx.scalar(
         "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id <> $1",
+        params![except],
     )
-    .bind(except.get())
-    .fetch_one(tx.conn())
-    .await?)
+    .await
 }
 
 /// Disables or re-enables a user. Disabling ends the user's sessions at once.
@@ -228,24 +234,12 @@ pub async fn set_disabled(rk: &Rekey, by: &Identity, id: UserId, disabled: bool)
             ));
         }
     }
-    sqlx::query(
-        "UPDATE users SET disabled = $1, security_stamp = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind(i64::from(disabled))
-    .bind(new_security_stamp())
-    .bind(tx.now().as_micros())
-    .bind(id.get())
-    .execute(tx.conn())
-    .await?;
     let detail = if disabled {
         Detail::UserDisabled
     } else {
         Detail::UserEnabled
     };
-    tx.audit(Target::User(id), detail).await?;
-    let user = get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(user)
+    change_ending_sessions(tx, id, "disabled = $1", params![disabled], detail).await
 }
 
 /// Gives a user another role. Their sessions end, so the new role applies at once.
@@ -264,24 +258,24 @@ pub async fn set_role(rk: &Rekey, by: &Identity, id: UserId, role: Role) -> Resu
             "the last active admin cannot be given another role".into(),
         ));
     }
-    sqlx::query("UPDATE users SET role = $1, security_stamp = $2, updated_at = $3 WHERE id = $4")
-        .bind(role.as_str())
-        .bind(new_security_stamp())
-        .bind(tx.now().as_micros())
-        .bind(id.get())
-        .execute(tx.conn())
-        .await?;
-    tx.audit(
-        Target::User(id),
-        Detail::RoleChanged {
-            from: user.role,
-            to: role,
-        },
-    )
-    .await?;
-    let user = get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(user)
+    let detail = Detail::RoleChanged {
+        from: user.role,
+        to: role,
+    };
+    change_ending_sessions(tx, id, "role = $1", params![role.as_str()], detail).await
+}
+
+/// Checks a person's current password, for changes that need it.
+async fn check_current_password(rk: &Rekey, id: UserId, current: &Password) -> Result<Credentials> {
+    let creds = credentials_by_id(&rk.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("user", id))?;
+    if !password::verify(current, &creds.password_hash).await? {
+        return Err(Error::Unauthenticated(
+            "the current password is wrong".into(),
+        ));
+    }
+    Ok(creds)
 }
 
 /// Changes one's own password after checking the current one. Every session of the user ends;
@@ -292,29 +286,17 @@ pub async fn change_password(
     current: &Password,
     new: &Password,
 ) -> Result<User> {
-    let creds = credentials_by_id(&rk.db, id)
-        .await?
-        .ok_or_else(|| Error::not_found("user", id))?;
-    if !password::verify(current, &creds.password_hash).await? {
-        return Err(Error::Unauthenticated(
-            "the current password is wrong".into(),
-        ));
-    }
+    let creds = check_current_password(rk, id, current).await?;
     let hash = password::hash(new).await?;
-    let mut tx = rk.write(creds.user.actor()).await?;
-    sqlx::query(
-        "UPDATE users SET password_hash = $1, security_stamp = $2, updated_at = $3 WHERE id = $4",
+    let tx = rk.write(creds.user.actor()).await?;
+    change_ending_sessions(
+        tx,
+        id,
+        "password_hash = $1",
+        params![hash],
+        Detail::PasswordChanged,
     )
-    .bind(&hash)
-    .bind(new_security_stamp())
-    .bind(tx.now().as_micros())
-    .bind(id.get())
-    .execute(tx.conn())
-    .await?;
-    tx.audit(Target::User(id), Detail::PasswordChanged).await?;
-    let user = get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(user)
+    .await
 }
 
 /// Stores a confirmed TOTP secret; `step` is the step of the code that confirmed it, so that
@@ -324,60 +306,36 @@ pub async fn enrol_totp(rk: &Rekey, id: UserId, secret: &TotpSecret, step: i64) 
         .await?
         .ok_or_else(|| Error::not_found("user", id))?
         .actor();
-    let mut tx = rk.write(actor).await?;
-    sqlx::query(
-        "UPDATE users SET totp_secret = $1, totp_last_step = $2, security_stamp = $3, updated_at = $4 WHERE id = $5",
+    let tx = rk.write(actor).await?;
+    change_ending_sessions(
+        tx,
+        id,
+        "totp_secret = $1, totp_last_step = $2",
+        params![secret.base32(), step],
+        Detail::TotpEnrolled,
     )
-    .bind(secret.base32())
-    .bind(step)
-    .bind(new_security_stamp())
-    .bind(tx.now().as_micros())
-    .bind(id.get())
-    .execute(tx.conn())
-    .await?;
-    tx.audit(Target::User(id), Detail::TotpEnrolled).await?;
-    let user = get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(user)
+    .await
 }
 
 /// Removes a user's TOTP after checking their password.
 pub async fn remove_totp(rk: &Rekey, id: UserId, current: &Password) -> Result<User> {
-    let creds = credentials_by_id(&rk.db, id)
-        .await?
-        .ok_or_else(|| Error::not_found("user", id))?;
+    let creds = check_current_password(rk, id, current).await?;
     if creds.totp.is_none() {
         return Err(Error::Conflict("TOTP is not enrolled".into()));
     }
-    if !password::verify(current, &creds.password_hash).await? {
-        return Err(Error::Unauthenticated(
-            "the current password is wrong".into(),
-        ));
-    }
-    let mut tx = rk.write(creds.user.actor()).await?;
-    sqlx::query(
-        "UPDATE users SET totp_secret = NULL, security_stamp = $1, updated_at = $2 WHERE id = $3",
-    )
-    .bind(new_security_stamp())
-    .bind(tx.now().as_micros())
-    .bind(id.get())
-    .execute(tx.conn())
-    .await?;
-    tx.audit(Target::User(id), Detail::TotpRemoved).await?;
-    let user = get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(user)
+    let tx = rk.write(creds.user.actor()).await?;
+    change_ending_sessions(tx, id, "totp_secret = NULL", &[], Detail::TotpRemoved).await
 }
 
 /// Records that a TOTP step was used, inside a login's write transaction. Returns false when
 /// a concurrent login already used this step or a later one: writers are serialised, so this
 /// check-and-set is what makes a code work exactly once.
 pub(crate) async fn mark_totp_step(tx: &mut WriteTx, id: UserId, step: i64) -> Result<bool> {
-    let done =
-        sqlx::query("UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1")
-            .bind(step)
-            .bind(id.get())
-            .execute(tx.conn())
-            .await?;
-    Ok(done.rows_affected() == 1)
+    let done = tx
+        .execute(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_last_step < $1",
+            params![step, id],
+        )
+        .await?;
+    Ok(done == 1)
 }

@@ -1,28 +1,30 @@
 //! Storing, reading and verifying the audit chain.
 
-use sqlx::{AnyConnection, Row};
-
 use super::chain::{EntryFields, Verifier, parse_hash};
 use super::{ChainHead, ChainReport, NewEntry, Seq, StoredEntry};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::storage::Db;
+use crate::params;
+use crate::storage::{Backend, Db, Row, Tx, Value, storage_error};
 
 const COLUMNS: &str =
     "seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash";
 
 /// The chain's last entry, read inside the writer's transaction.
-pub(crate) async fn head(conn: &mut AnyConnection) -> sqlx::Result<ChainHead> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
+pub(crate) async fn head(tx: &mut Tx) -> Result<ChainHead> {
+    let row = tx
+        .fetch_optional(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
         .await?;
     match row {
         None => Ok(ChainHead::GENESIS),
         Some(row) => {
-            let seq: i64 = row.try_get(0)?;
-            let hash: String = row.try_get(1)?;
+            let seq: i64 = row.get(0)?;
+            let hash: String = row.get(1)?;
             let hash = parse_hash(&hash).ok_or_else(|| {
-                sqlx::Error::Protocol(format!("audit entry {seq} has a malformed hash"))
+                Error::Internal(format!("audit entry {seq} has a malformed hash"))
             })?;
             Ok(ChainHead { seq, hash })
         }
@@ -30,14 +32,10 @@ pub(crate) async fn head(conn: &mut AnyConnection) -> sqlx::Result<ChainHead> {
 }
 
 /// Appends one entry after `head`; returns the new head.
-pub(crate) async fn append(
-    conn: &mut AnyConnection,
-    head: &ChainHead,
-    entry: &NewEntry,
-) -> sqlx::Result<ChainHead> {
+pub(crate) async fn append(tx: &mut Tx, head: &ChainHead, entry: &NewEntry) -> Result<ChainHead> {
     let seq = head.seq + 1;
     let detail = serde_json::to_string(&entry.detail)
-        .map_err(|e| sqlx::Error::Protocol(format!("audit detail did not encode: {e}")))?;
+        .map_err(|e| Error::Internal(format!("audit detail did not encode: {e}")))?;
     let action = entry.detail.action().as_str();
     let target = entry.target.to_string();
     let fields = EntryFields {
@@ -51,37 +49,38 @@ pub(crate) async fn append(
         detail: &detail,
     };
     let hash = fields.hash(&head.hash, &mut Vec::with_capacity(256));
-    sqlx::query(
+    tx.execute(
         "INSERT INTO audit_log (seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        params![
+            seq,
+            fields.at,
+            fields.actor_kind,
+            fields.actor_id,
+            fields.actor_name,
+            action,
+            &target,
+            &detail,
+            hex::encode(head.hash),
+            hex::encode(hash),
+        ],
     )
-    .bind(seq)
-    .bind(fields.at)
-    .bind(fields.actor_kind)
-    .bind(fields.actor_id)
-    .bind(fields.actor_name)
-    .bind(action)
-    .bind(&target)
-    .bind(&detail)
-    .bind(hex::encode(head.hash))
-    .bind(hex::encode(hash))
-    .execute(&mut *conn)
     .await?;
     Ok(ChainHead { seq, hash })
 }
 
-fn decode(row: &sqlx::any::AnyRow) -> sqlx::Result<StoredEntry> {
+fn decode(row: &Row) -> Result<StoredEntry> {
     Ok(StoredEntry {
-        seq: row.try_get(0)?,
-        at: Timestamp::from_micros(row.try_get(1)?),
-        actor_kind: row.try_get(2)?,
-        actor_id: row.try_get(3)?,
-        actor_name: row.try_get(4)?,
-        action: row.try_get(5)?,
-        target: row.try_get(6)?,
-        detail: row.try_get(7)?,
-        prev_hash: row.try_get(8)?,
-        hash: row.try_get(9)?,
+        seq: row.get(0)?,
+        at: row.get(1)?,
+        actor_kind: row.get(2)?,
+        actor_id: row.get(3)?,
+        actor_name: row.get(4)?,
+        action: row.get(5)?,
+        target: row.get(6)?,
+        detail: row.get(7)?,
+        prev_hash: row.get(8)?,
+        hash: row.get(9)?,
     })
 }
 
@@ -109,45 +108,29 @@ pub struct Page {
 pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
     let limit = limit.clamp(1, 500);
     let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE 1 = 1");
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        format!("${n}")
+    let mut params: Vec<Value> = Vec::new();
+    let mut add = |clause: &str, value: Value| {
+        params.push(value);
+        sql += &format!(" AND {clause} ${}", params.len());
     };
-    if filter.actor.is_some() {
-        sql += &format!(" AND actor_name = {}", next());
-    }
-    if filter.action.is_some() {
-        sql += &format!(" AND action = {}", next());
-    }
-    if filter.from.is_some() {
-        sql += &format!(" AND at >= {}", next());
-    }
-    if filter.until.is_some() {
-        sql += &format!(" AND at < {}", next());
-    }
-    if filter.before.is_some() {
-        sql += &format!(" AND seq < {}", next());
-    }
-    sql += &format!(" ORDER BY seq DESC LIMIT {}", i64::from(limit) + 1);
-    let mut query = sqlx::query(&sql);
     if let Some(actor) = &filter.actor {
-        query = query.bind(actor);
+        add("actor_name =", actor.into());
     }
     if let Some(action) = &filter.action {
-        query = query.bind(action);
+        add("action =", action.into());
     }
     if let Some(from) = filter.from {
-        query = query.bind(from.as_micros());
+        add("at >=", from.into());
     }
     if let Some(until) = filter.until {
-        query = query.bind(until.as_micros());
+        add("at <", until.into());
     }
     if let Some(before) = filter.before {
-        query = query.bind(before);
+        add("seq <", before.into());
     }
-    let rows = query.fetch_all(db.pool()).await?;
-    let mut entries = rows.iter().map(decode).collect::<sqlx::Result<Vec<_>>>()?;
+    sql += &format!(" ORDER BY seq DESC LIMIT {}", i64::from(limit) + 1);
+    let rows = db.fetch_all(&sql, &params).await?;
+    let mut entries = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
     let next_before = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.seq)
@@ -161,19 +144,98 @@ pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
 }
 
 pub async fn count(db: &Db) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-        .fetch_one(db.pool())
-        .await?)
+    db.scalar("SELECT COUNT(*) FROM audit_log", &[]).await
 }
 
-/// Rows read per query while verifying.
+/// Verifies the whole chain in sequence order and names the first broken entry.
+pub async fn verify(db: &Db) -> Result<ChainReport> {
+    match db.backend() {
+        Backend::Sqlite => verify_sqlite(db, SPLIT_FROM).await,
+        Backend::Postgres => verify_paged(db).await,
+    }
+}
+
+/// Below this many entries one pass is quicker than starting two.
+const SPLIT_FROM: i64 = 100_000;
+
+/// SQLite: the chain is checked in two halves at once, one per core. Each entry's check needs
+/// only its own row and the previous hash, so the second half starts from the stored hash of
+/// the middle entry, which the first half proves when it reaches it.
+async fn verify_sqlite(db: &Db, split_from: i64) -> Result<ChainReport> {
+    let last: Option<i64> = db.scalar("SELECT MAX(seq) FROM audit_log", &[]).await?;
+    let last = last.unwrap_or(0);
+    let middle = last / 2;
+    let middle_hash: Option<String> = if last >= split_from {
+        db.fetch_optional("SELECT hash FROM audit_log WHERE seq = $1", params![middle])
+            .await?
+            .map(|row| row.get(0))
+            .transpose()?
+    } else {
+        None
+    };
+    let Some(middle_head) = middle_hash
+        .as_deref()
+        .and_then(parse_hash)
+        .map(|hash| ChainHead { seq: middle, hash })
+    else {
+        // Small, or already broken at the middle: one pass finds the first break.
+        return scan_sqlite(db, ChainHead::GENESIS, last).await;
+    };
+    let (first, second) = tokio::join!(
+        scan_sqlite(db, ChainHead::GENESIS, middle),
+        scan_sqlite(db, middle_head, last)
+    );
+    let (first, second) = (first?, second?);
+    if !first.is_intact() {
+        return Ok(first);
+    }
+    Ok(ChainReport {
+        checked: first.checked + second.checked,
+        head: second.head,
+        broken: second.broken,
+    })
+}
+
+/// Checks the entries after `start` up to `until`, in one pass on a blocking thread, borrowing
+/// each row's text in place.
+async fn scan_sqlite(db: &Db, start: ChainHead, until: Seq) -> Result<ChainReport> {
+    let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq");
+    db.sqlite_scan(move |conn| {
+        let mut stmt = conn.prepare(&sql).map_err(storage_error)?;
+        let mut rows = stmt.query([start.seq, until]).map_err(storage_error)?;
+        let mut verifier = Verifier::starting_after(start);
+        while let Some(row) = rows.next().map_err(storage_error)? {
+            let text = |i: usize| -> Result<&str> {
+                row.get_ref(i)
+                    .map_err(storage_error)?
+                    .as_str()
+                    .map_err(|e| Error::Internal(format!("audit column {i}: {e}")))
+            };
+            let fields = EntryFields {
+                seq: row.get(0).map_err(storage_error)?,
+                at: row.get(1).map_err(storage_error)?,
+                actor_kind: text(2)?,
+                actor_id: row.get(3).map_err(storage_error)?,
+                actor_name: text(4)?,
+                action: text(5)?,
+                target: text(6)?,
+                detail: text(7)?,
+            };
+            if !verifier.check(fields, text(8)?, text(9)?) {
+                break;
+            }
+        }
+        Ok(verifier.finish())
+    })
+    .await
+    .unwrap_or_else(|| Err(Error::Internal("a SQLite scan on another backend".into())))
+}
+
+/// Rows read per query on PostgreSQL.
 const VERIFY_PAGE: i64 = 20_000;
 
-/// Verifies the whole chain, reading it in pages by sequence number.
-///
-/// The next page is fetched while the current one is hashed, so the database and SHA-256
-/// work at the same time.
-pub async fn verify(db: &Db) -> Result<ChainReport> {
+/// PostgreSQL: pages by sequence number; the next page is fetched while this one is hashed.
+async fn verify_paged(db: &Db) -> Result<ChainReport> {
     let mut verifier = Verifier::new();
     let mut fetch = tokio::spawn(fetch_page(db.clone(), 0));
     loop {
@@ -182,9 +244,8 @@ pub async fn verify(db: &Db) -> Result<ChainReport> {
             .map_err(|e| Error::Internal(format!("verification task failed: {e}")))??;
         let Some(last) = page.last() else { break };
         let full = page.len() as i64 == VERIFY_PAGE;
-        let last_seq = last.seq;
-        fetch = tokio::spawn(fetch_page(db.clone(), last_seq));
-        let intact = tokio::task::spawn_blocking(move || {
+        fetch = tokio::spawn(fetch_page(db.clone(), last.seq));
+        verifier = tokio::task::spawn_blocking(move || {
             for entry in &page {
                 if !verifier.check_stored(entry) {
                     break;
@@ -194,7 +255,6 @@ pub async fn verify(db: &Db) -> Result<ChainReport> {
         })
         .await
         .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?;
-        verifier = intact;
         if !full || verifier.is_broken() {
             break;
         }
@@ -203,11 +263,83 @@ pub async fn verify(db: &Db) -> Result<ChainReport> {
 }
 
 async fn fetch_page(db: Db, after: Seq) -> Result<Vec<StoredEntry>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}"
-    ))
-    .bind(after)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows.iter().map(decode).collect::<sqlx::Result<Vec<_>>>()?)
+    let rows = db
+        .fetch_all(
+            &format!(
+                "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}"
+            ),
+            params![after],
+        )
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Actor, BreakReason, ChainBreak, Detail, Target};
+    use crate::identity::UserId;
+    use crate::storage::DatabaseUrl;
+
+    async fn chain_of(n: u32) -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "rekey-audit-{}-{n}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/a.db", dir.display())).unwrap();
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let mut tx = db
+            .write(Actor::System, Timestamp::from_secs(1_800_000_000))
+            .await
+            .unwrap();
+        for _ in 0..n {
+            tx.audit(Target::User(UserId::new(1)), Detail::Logout)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        db.execute("DROP TRIGGER audit_log_no_update", &[])
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_halves_are_checked_and_the_first_break_is_named() {
+        for (tampered, expected) in [
+            (None, None),
+            (Some(7), Some(7)),
+            (Some(50), Some(50)),
+            (Some(51), Some(51)),
+            (Some(90), Some(90)),
+        ] {
+            let (db, dir) = chain_of(100).await;
+            if let Some(seq) = tampered {
+                db.execute(
+                    "UPDATE audit_log SET actor_name = 'x' WHERE seq = $1",
+                    params![seq],
+                )
+                .await
+                .unwrap();
+            }
+            let split = verify_sqlite(&db, 10).await.unwrap();
+            let single = verify_sqlite(&db, i64::MAX).await.unwrap();
+            assert_eq!(split, single, "tampered {tampered:?}");
+            assert_eq!(
+                split.broken,
+                expected.map(|seq| ChainBreak {
+                    seq,
+                    reason: BreakReason::ContentAltered
+                })
+            );
+            if expected.is_none() {
+                assert_eq!(split.checked, 100);
+            }
+            db.close().await;
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
 }

@@ -12,7 +12,6 @@ use rekey_core::audit::{Actor, Detail, LoginFailure, Target};
 use rekey_core::clock::SystemClock;
 use rekey_core::identity::UserId;
 use rekey_core::storage::{DatabaseUrl, Db};
-use sqlx::Row;
 
 #[derive(Parser)]
 #[command(name = "rekey-bench", about = "Measures Rekey's audit chain.")]
@@ -57,8 +56,12 @@ async fn main() -> anyhow::Result<()> {
     let backend = format!("{:?}", rekey.db.backend()).to_lowercase();
     match cli.command {
         Command::Append { count, clients } => {
-            sqlx::query("INSERT INTO settings (key, value) VALUES ('bench.counter', '0') ON CONFLICT (key) DO NOTHING")
-                .execute(rekey.db.pool())
+            rekey
+                .db
+                .execute(
+                    "INSERT INTO settings (key, value) VALUES ('bench.counter', '0') ON CONFLICT (key) DO NOTHING",
+                    &[],
+                )
                 .await?;
             let started = Instant::now();
             let per_client = count / clients;
@@ -128,13 +131,14 @@ async fn main() -> anyhow::Result<()> {
             let mut entries = 0u64;
             let mut bytes = 0u64;
             loop {
-                let rows = sqlx::query(
-                    "SELECT seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash \
-                     FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 50000",
-                )
-                .bind(after)
-                .fetch_all(rekey.db.pool())
-                .await?;
+                let rows = rekey
+                    .db
+                    .fetch_all(
+                        "SELECT seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash \
+                         FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 50000",
+                        rekey_core::params![after],
+                    )
+                    .await?;
                 if rows.is_empty() {
                     break;
                 }
@@ -147,18 +151,18 @@ async fn main() -> anyhow::Result<()> {
                         String,
                         String,
                     ) = (
-                        row.try_get(2)?,
-                        row.try_get(4)?,
-                        row.try_get(5)?,
-                        row.try_get(6)?,
-                        row.try_get(7)?,
-                        row.try_get(8)?,
+                        row.get(2)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                        row.get(7)?,
+                        row.get(8)?,
                     );
                     let fields = EntryFields {
-                        seq: row.try_get(0)?,
-                        at: row.try_get(1)?,
+                        seq: row.get(0)?,
+                        at: row.get(1)?,
                         actor_kind: &kind,
-                        actor_id: row.try_get(3)?,
+                        actor_id: row.get(3)?,
                         actor_name: &name,
                         action: &action,
                         target: &target,
@@ -185,10 +189,11 @@ async fn main() -> anyhow::Result<()> {
 /// One change and its audit entry in one transaction.
 async fn audited_change(rekey: &Rekey, n: u64) -> anyhow::Result<()> {
     let mut tx = rekey.write(Actor::System).await?;
-    sqlx::query("UPDATE settings SET value = $1 WHERE key = 'bench.counter'")
-        .bind(n.to_string())
-        .execute(tx.conn())
-        .await?;
+    tx.execute(
+        "UPDATE settings SET value = $1 WHERE key = 'bench.counter'",
+        rekey_core::params![n.to_string()],
+    )
+    .await?;
     tx.audit(
         Target::Settings,
         Detail::SettingChanged(rekey_core::audit::SettingChange::RequireTotpForPrivileged(

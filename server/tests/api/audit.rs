@@ -139,17 +139,18 @@ async fn drop_append_only_guard(app: &TestApp) {
         Backend::Postgres => &["DROP TRIGGER audit_log_no_change ON audit_log"],
     };
     for s in statements {
-        sqlx::query(s).execute(app.rekey.db.pool()).await.unwrap();
+        app.rekey.db.execute(s, &[]).await.unwrap();
     }
 }
 
 async fn tamper(app: &TestApp, statements: &[&str]) {
     drop_append_only_guard(app).await;
     for s in statements {
-        sqlx::query(s)
-            .execute(app.rekey.db.pool())
+        app.rekey
+            .db
+            .execute(s, &[])
             .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
+            .unwrap_or_else(|e| panic!("{s}: {e:?}"));
     }
 }
 
@@ -174,14 +175,18 @@ fn cli_verify(app: &TestApp) -> (i32, String) {
 
 on_both_databases!(appends_are_refused_to_change_or_delete_entries);
 async fn appends_are_refused_to_change_or_delete_entries(app: TestApp) {
-    let update = sqlx::query("UPDATE audit_log SET actor_name = 'x' WHERE seq = 1")
-        .execute(app.rekey.db.pool())
+    let update = app
+        .rekey
+        .db
+        .execute("UPDATE audit_log SET actor_name = 'x' WHERE seq = 1", &[])
         .await;
-    assert!(update.unwrap_err().to_string().contains("append-only"));
-    let delete = sqlx::query("DELETE FROM audit_log WHERE seq = 1")
-        .execute(app.rekey.db.pool())
+    assert!(format!("{:?}", update.unwrap_err()).contains("append-only"));
+    let delete = app
+        .rekey
+        .db
+        .execute("DELETE FROM audit_log WHERE seq = 1", &[])
         .await;
-    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    assert!(format!("{:?}", delete.unwrap_err()).contains("append-only"));
     assert_eq!(cli_verify(&app).0, 0);
 }
 
@@ -270,23 +275,26 @@ async fn an_inserted_entry_is_named(app: TestApp) {
     };
     let prev = rekey_core::audit::chain::parse_hash(&first.hash).unwrap();
     let hash = hex::encode(fields.hash(&prev, &mut Vec::new()));
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(fields.at)
-    .bind(fields.actor_kind)
-    .bind(fields.actor_id)
-    .bind(fields.actor_name)
-    .bind(fields.action)
-    .bind(fields.target)
-    .bind(fields.detail)
-    .bind(&first.hash)
-    .bind(hash)
-    .execute(app.rekey.db.pool())
-    .await
-    .unwrap();
+    app.rekey
+        .db
+        .execute(
+            "INSERT INTO audit_log (seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            rekey_core::params![
+                seq,
+                fields.at,
+                fields.actor_kind,
+                fields.actor_id,
+                fields.actor_name,
+                fields.action,
+                fields.target,
+                fields.detail,
+                &first.hash,
+                hash
+            ],
+        )
+        .await
+        .unwrap();
     assert_eq!(
         broken(&app).await,
         ChainBreak {
@@ -317,7 +325,7 @@ async fn when_the_audit_cannot_record_nothing_changes(app: TestApp) {
         ],
     };
     for s in statements {
-        sqlx::query(s).execute(app.rekey.db.pool()).await.unwrap();
+        app.rekey.db.execute(s, &[]).await.unwrap();
     }
     let form = [
         ("username", "ghost"),
@@ -342,10 +350,7 @@ async fn when_the_audit_cannot_record_nothing_changes(app: TestApp) {
         Backend::Sqlite => "DROP TRIGGER audit_full",
         Backend::Postgres => "DROP TRIGGER audit_full ON audit_log",
     };
-    sqlx::query(drop)
-        .execute(app.rekey.db.pool())
-        .await
-        .unwrap();
+    app.rekey.db.execute(drop, &[]).await.unwrap();
     assert_eq!(admin.call("admin/create_user", &form).await.status(), 200);
 }
 

@@ -10,7 +10,6 @@ use rekey_core::clock::{ManualClock, Timestamp};
 use rekey_core::storage::Backend;
 use reqwest::Response;
 use serde_json::Value;
-use sqlx::Row;
 
 pub const DEMO_PASSWORD: &str = rekey_core::demo::DEMO_PASSWORD;
 
@@ -71,9 +70,8 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let name = format!("rekey_test_{unique}");
-                sqlx::any::install_default_drivers();
                 let mut admin =
-                    <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres_admin_url())
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url())
                         .await
                         .expect("PostgreSQL must be running for the tests (see README)");
                 sqlx::query(&format!("CREATE DATABASE {name}"))
@@ -110,7 +108,7 @@ impl Drop for TestDb {
                     .expect("runtime");
                 rt.block_on(async move {
                     if let Ok(mut admin) =
-                        <sqlx::AnyConnection as sqlx::Connection>::connect(&postgres_admin_url())
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url())
                             .await
                     {
                         let _ =
@@ -237,30 +235,37 @@ impl TestApp {
 
     /// The users table as text, to compare before and after a refused change.
     pub async fn users_snapshot(&self) -> Vec<String> {
-        sqlx::query("SELECT id, username, role, disabled, security_stamp, password_hash, COALESCE(totp_secret, '') FROM users ORDER BY id")
-            .fetch_all(self.rekey.db.pool())
+        self.rekey
+            .db
+            .fetch_all(
+                "SELECT id, username, role, disabled, security_stamp, password_hash, COALESCE(totp_secret, '') FROM users ORDER BY id",
+                &[],
+            )
             .await
             .expect("users")
             .iter()
             .map(|r| {
                 format!(
                     "{}|{}|{}|{}|{}|{}|{}",
-                    r.get::<i64, _>(0),
-                    r.get::<String, _>(1),
-                    r.get::<String, _>(2),
-                    r.get::<i64, _>(3),
-                    r.get::<String, _>(4),
-                    r.get::<String, _>(5),
-                    r.get::<String, _>(6)
+                    r.get::<i64>(0).unwrap(),
+                    r.get::<String>(1).unwrap(),
+                    r.get::<String>(2).unwrap(),
+                    r.get::<i64>(3).unwrap(),
+                    r.get::<String>(4).unwrap(),
+                    r.get::<String>(5).unwrap(),
+                    r.get::<String>(6).unwrap()
                 )
             })
             .collect()
     }
 
     pub async fn user_id(&self, username: &str) -> i64 {
-        sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_one(self.rekey.db.pool())
+        self.rekey
+            .db
+            .scalar(
+                "SELECT id FROM users WHERE username = $1",
+                rekey_core::params![username],
+            )
             .await
             .expect("user id")
     }

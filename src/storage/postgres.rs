@@ -1,0 +1,106 @@
+//! PostgreSQL through sqlx.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::query::Query;
+use sqlx::{Column, PgPool, Postgres, Row as _, TypeInfo};
+
+use super::storage_error;
+use super::value::{Row, Value};
+use crate::error::{Error, Result};
+
+/// Arbitrary constant naming Rekey's writer lock among PostgreSQL advisory locks.
+const WRITER_LOCK_KEY: i64 = 0x5245_4b45_5900; // "REKEY\0"
+
+pub(super) async fn connect(url: &str) -> Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(url)
+        .await
+        .map_err(storage_error)
+}
+
+pub(super) async fn begin_locked(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await.map_err(storage_error)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITER_LOCK_KEY)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+    Ok(tx)
+}
+
+fn bind<'q>(sql: &'q str, params: &'q [Value]) -> Query<'q, Postgres, PgArguments> {
+    params.iter().fold(sqlx::query(sql), |q, v| match v {
+        Value::Int(i) => q.bind(*i),
+        Value::Real(f) => q.bind(*f),
+        Value::Text(s) => q.bind(s.as_deref()),
+        Value::Blob(b) => q.bind(b.as_deref()),
+    })
+}
+
+pub(super) async fn execute<'c, E>(conn: E, sql: &str, params: &[Value]) -> Result<u64>
+where
+    E: sqlx::Executor<'c, Database = Postgres>,
+{
+    Ok(bind(sql, params)
+        .execute(conn)
+        .await
+        .map_err(storage_error)?
+        .rows_affected())
+}
+
+pub(super) async fn fetch_all<'c, E>(conn: E, sql: &str, params: &[Value]) -> Result<Vec<Row>>
+where
+    E: sqlx::Executor<'c, Database = Postgres>,
+{
+    let rows = bind(sql, params)
+        .fetch_all(conn)
+        .await
+        .map_err(storage_error)?;
+    rows.iter().map(decode).collect()
+}
+
+fn decode(row: &PgRow) -> Result<Row> {
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let get = |e: sqlx::Error| storage_error(e);
+        values.push(match column.type_info().name() {
+            "INT8" => Value::Int(row.try_get::<Option<i64>, _>(i).map_err(get)?),
+            "INT4" => Value::Int(
+                row.try_get::<Option<i32>, _>(i)
+                    .map_err(get)?
+                    .map(i64::from),
+            ),
+            "INT2" => Value::Int(
+                row.try_get::<Option<i16>, _>(i)
+                    .map_err(get)?
+                    .map(i64::from),
+            ),
+            "BOOL" => Value::Int(
+                row.try_get::<Option<bool>, _>(i)
+                    .map_err(get)?
+                    .map(i64::from),
+            ),
+            "FLOAT8" => Value::Real(row.try_get::<Option<f64>, _>(i).map_err(get)?),
+            "FLOAT4" => Value::Real(
+                row.try_get::<Option<f32>, _>(i)
+                    .map_err(get)?
+                    .map(f64::from),
+            ),
+            "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => {
+                Value::Text(row.try_get::<Option<String>, _>(i).map_err(get)?)
+            }
+            "BYTEA" => Value::Blob(row.try_get::<Option<Vec<u8>>, _>(i).map_err(get)?),
+            other => {
+                return Err(Error::Internal(format!(
+                    "column {} has type {other}, which Rekey does not read",
+                    column.name()
+                )));
+            }
+        });
+    }
+    Ok(Row(values))
+}
