@@ -7,9 +7,13 @@
 pub mod audit;
 pub mod clock;
 pub mod identity;
+pub mod inventory;
+pub mod notices;
 
 #[cfg(feature = "server")]
 pub mod agents;
+#[cfg(feature = "server")]
+pub mod delivery;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]
@@ -42,12 +46,14 @@ mod context {
     use crate::login::LoginPolicy;
     use crate::storage::{Db, WriteTx};
 
-    /// Everything the domain needs to act: the database and the clock.
+    /// Everything the domain needs to act: the database, the clock, and a bell that wakes the
+    /// delivery worker when something is approved.
     #[derive(Clone)]
     pub struct Rekey {
         pub db: Db,
         pub clock: Arc<dyn Clock>,
         pub login_policy: LoginPolicy,
+        pub delivery_wakeup: Arc<tokio::sync::Notify>,
     }
 
     impl Rekey {
@@ -56,6 +62,7 @@ mod context {
                 db,
                 clock,
                 login_policy: LoginPolicy::default(),
+                delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
             }
         }
 

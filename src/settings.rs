@@ -4,15 +4,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::Rekey;
 use crate::audit::{Detail, SettingChange, Target};
-use crate::error::Result;
-use crate::identity::{Identity, Role};
+use crate::error::{Error, Result};
+use crate::identity::{EmailAddress, Identity, InputError, Role};
 use crate::params;
 use crate::storage::Db;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Approvers and admins must enrol TOTP before they can do anything else.
     pub require_totp_for_privileged: bool,
+    pub provider: ProviderProfile,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            require_totp_for_privileged: false,
+            provider: ProviderProfile::default(),
+        }
+    }
 }
 
 impl Settings {
@@ -21,7 +31,86 @@ impl Settings {
     }
 }
 
+/// Who the notices come from and where they point: the API provider's own name and links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderProfile {
+    pub name: String,
+    /// Where consumers create and fetch keys.
+    pub dashboard_url: HttpsUrl,
+    /// The rotation guide.
+    pub docs_url: HttpsUrl,
+    /// The API's base URL, for checks such as a health request.
+    pub api_url: HttpsUrl,
+    pub support_email: EmailAddress,
+    /// The From address of notices.
+    pub sender: EmailAddress,
+}
+
+impl Default for ProviderProfile {
+    fn default() -> Self {
+        let url = |s: &str| HttpsUrl(s.to_string());
+        let email = |s: &str| {
+            EmailAddress::parse(s).unwrap_or_else(|_| unreachable!("a valid literal address"))
+        };
+        Self {
+            name: "Acme API".into(),
+            dashboard_url: url("https://dashboard.acme.example/api-keys"),
+            docs_url: url("https://docs.acme.example/key-rotation"),
+            api_url: url("https://api.acme.example"),
+            support_email: email("support@acme.example"),
+            sender: email("rotations@acme.example"),
+        }
+    }
+}
+
+/// An absolute `https://` URL with a host, no spaces or quotes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HttpsUrl(String);
+
+impl HttpsUrl {
+    pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        let bad = |why: &str| InputError::new(field, format!("'{s}' {why}"));
+        let rest = s
+            .strip_prefix("https://")
+            .ok_or_else(|| bad("is not an https:// URL"))?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || !host.contains('.') || host.starts_with('.') || host.ends_with('.') {
+            return Err(bad("has no valid host"));
+        }
+        if s.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '<' | '>' | '\'' | '`')
+        }) {
+            return Err(bad("contains characters a URL cannot have"));
+        }
+        if s.len() > 500 {
+            return Err(InputError::new(field, "a URL has at most 500 characters"));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HttpsUrl {
+    type Error = InputError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse("url", &value)
+    }
+}
+
+impl From<HttpsUrl> for String {
+    fn from(value: HttpsUrl) -> Self {
+        value.0
+    }
+}
+
 const REQUIRE_TOTP: &str = "require_totp_for_privileged";
+const PROVIDER: &str = "provider";
 
 pub async fn load(db: &Db) -> Result<Settings> {
     let rows = db.fetch_all("SELECT key, value FROM settings", &[]).await?;
@@ -29,19 +118,27 @@ pub async fn load(db: &Db) -> Result<Settings> {
     for row in rows {
         let key: String = row.get(0)?;
         let value: String = row.get(1)?;
-        if key == REQUIRE_TOTP {
-            settings.require_totp_for_privileged = value == "true";
+        match key.as_str() {
+            REQUIRE_TOTP => settings.require_totp_for_privileged = value == "true",
+            PROVIDER => {
+                settings.provider = serde_json::from_str(&value).map_err(|e| {
+                    Error::Internal(format!("the stored provider profile is invalid: {e}"))
+                })?;
+            }
+            _ => {}
         }
     }
     Ok(settings)
 }
 
-/// Applies a change; a change to the current value is accepted and recorded once more.
-pub async fn change(rk: &Rekey, by: &Identity, change: SettingChange) -> Result<Settings> {
+async fn store(
+    rk: &Rekey,
+    by: &Identity,
+    key: &str,
+    value: String,
+    change: SettingChange,
+) -> Result<Settings> {
     let mut tx = rk.write(by.into()).await?;
-    let (key, value) = match &change {
-        SettingChange::RequireTotpForPrivileged(on) => (REQUIRE_TOTP, on.to_string()),
-    };
     tx.execute(
         "INSERT INTO settings (key, value) VALUES ($1, $2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -52,4 +149,44 @@ pub async fn change(rk: &Rekey, by: &Identity, change: SettingChange) -> Result<
         .await?;
     tx.commit().await?;
     load(&rk.db).await
+}
+
+/// Turns "require TOTP for approvers and admins" on or off.
+pub async fn set_require_totp(rk: &Rekey, by: &Identity, on: bool) -> Result<Settings> {
+    store(
+        rk,
+        by,
+        REQUIRE_TOTP,
+        on.to_string(),
+        SettingChange::RequireTotpForPrivileged(on),
+    )
+    .await
+}
+
+pub async fn set_provider(
+    rk: &Rekey,
+    by: &Identity,
+    profile: &ProviderProfile,
+) -> Result<Settings> {
+    let value = serde_json::to_string(profile)
+        .map_err(|e| Error::Internal(format!("the provider profile did not encode: {e}")))?;
+    store(rk, by, PROVIDER, value, SettingChange::ProviderProfile).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_must_be_https_with_a_host() {
+        assert!(HttpsUrl::parse("docs_url", "https://docs.acme.example/rotate").is_ok());
+        assert_eq!(
+            HttpsUrl::parse("docs_url", "http://docs.acme.example")
+                .unwrap_err()
+                .message,
+            "'http://docs.acme.example' is not an https:// URL"
+        );
+        assert!(HttpsUrl::parse("docs_url", "https://localhost/x").is_err());
+        assert!(HttpsUrl::parse("docs_url", "https://a.example/\"onmouseover").is_err());
+    }
 }

@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::identity::{AgentId, Identity, Role, TokenId, UserId, Username};
+use crate::inventory::ConsumerId;
+use crate::notices::{CampaignId, CheckKind, NoticeId};
 
 #[cfg(feature = "server")]
 pub mod chain;
@@ -90,6 +92,9 @@ pub enum Target {
     Settings,
     /// A login attempt for a name that is not a user.
     UnknownAccount,
+    Consumer(ConsumerId),
+    Campaign(CampaignId),
+    Notice(NoticeId),
 }
 
 impl fmt::Display for Target {
@@ -100,6 +105,9 @@ impl fmt::Display for Target {
             Target::Token(id) => write!(f, "token:{id}"),
             Target::Settings => f.write_str("settings"),
             Target::UnknownAccount => f.write_str("unknown-account"),
+            Target::Consumer(id) => write!(f, "consumer:{id}"),
+            Target::Campaign(id) => write!(f, "campaign:{id}"),
+            Target::Notice(id) => write!(f, "notice:{id}"),
         }
     }
 }
@@ -143,6 +151,39 @@ pub enum SessionEnd {
 #[serde(rename_all = "snake_case", tag = "setting", content = "value")]
 pub enum SettingChange {
     RequireTotpForPrivileged(bool),
+    /// The provider's name, links and sender address used in notices (values are public).
+    ProviderProfile,
+}
+
+/// A SHA-256 in lowercase hex: what the audit trail records instead of a text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    #[cfg(feature = "server")]
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        Self(hex::encode(sha2::Sha256::digest(bytes)))
+    }
+
+    /// Accepts only 64 lowercase hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The typed detail of an entry. The variant names the action.
@@ -192,6 +233,72 @@ pub enum Detail {
         agent: AgentId,
     },
     SettingChanged(SettingChange),
+    ConsumerCreated {
+        consumer: ConsumerId,
+        credentials: i64,
+    },
+    CampaignCreated {
+        campaign: CampaignId,
+        consumers: i64,
+        credentials: i64,
+    },
+    NoticeDrafted {
+        notice: NoticeId,
+        version: i64,
+        sha256: Sha256Hex,
+    },
+    NoticeEdited {
+        notice: NoticeId,
+        version: i64,
+        sha256: Sha256Hex,
+    },
+    NoticeChecksFailed {
+        notice: NoticeId,
+        version: i64,
+        failed: Vec<CheckKind>,
+    },
+    NoticeSubmitted {
+        notice: NoticeId,
+        version: i64,
+    },
+    NoticeApproved {
+        notice: NoticeId,
+        version: i64,
+        sha256: Sha256Hex,
+    },
+    /// The reason is kept with the notice, not here: it is free text.
+    NoticeRejected {
+        notice: NoticeId,
+        version: i64,
+    },
+    NoticeQueued {
+        notice: NoticeId,
+        version: i64,
+        message_id: String,
+    },
+    NoticeSent {
+        notice: NoticeId,
+        message_id: String,
+        attempts: i64,
+        smtp_code: Option<u16>,
+    },
+    NoticeDeferred {
+        notice: NoticeId,
+        message_id: String,
+        attempts: i64,
+        smtp_code: Option<u16>,
+        retry_at: Timestamp,
+    },
+    NoticeFailed {
+        notice: NoticeId,
+        message_id: String,
+        attempts: i64,
+        smtp_code: Option<u16>,
+    },
+    NoticeRetried {
+        notice: NoticeId,
+        message_id: String,
+    },
 }
 
 impl Detail {
@@ -213,6 +320,19 @@ impl Detail {
             Detail::TokenIssued { .. } => Action::TokenIssued,
             Detail::TokenRevoked { .. } => Action::TokenRevoked,
             Detail::SettingChanged(_) => Action::SettingChanged,
+            Detail::ConsumerCreated { .. } => Action::ConsumerCreated,
+            Detail::CampaignCreated { .. } => Action::CampaignCreated,
+            Detail::NoticeDrafted { .. } => Action::NoticeDrafted,
+            Detail::NoticeEdited { .. } => Action::NoticeEdited,
+            Detail::NoticeChecksFailed { .. } => Action::NoticeChecksFailed,
+            Detail::NoticeSubmitted { .. } => Action::NoticeSubmitted,
+            Detail::NoticeApproved { .. } => Action::NoticeApproved,
+            Detail::NoticeRejected { .. } => Action::NoticeRejected,
+            Detail::NoticeQueued { .. } => Action::NoticeQueued,
+            Detail::NoticeSent { .. } => Action::NoticeSent,
+            Detail::NoticeDeferred { .. } => Action::NoticeDeferred,
+            Detail::NoticeFailed { .. } => Action::NoticeFailed,
+            Detail::NoticeRetried { .. } => Action::NoticeRetried,
         }
     }
 }
@@ -236,6 +356,19 @@ pub enum Action {
     TokenIssued,
     TokenRevoked,
     SettingChanged,
+    ConsumerCreated,
+    CampaignCreated,
+    NoticeDrafted,
+    NoticeEdited,
+    NoticeChecksFailed,
+    NoticeSubmitted,
+    NoticeApproved,
+    NoticeRejected,
+    NoticeQueued,
+    NoticeSent,
+    NoticeDeferred,
+    NoticeFailed,
+    NoticeRetried,
 }
 
 impl Action {
@@ -256,6 +389,19 @@ impl Action {
         Action::TokenIssued,
         Action::TokenRevoked,
         Action::SettingChanged,
+        Action::ConsumerCreated,
+        Action::CampaignCreated,
+        Action::NoticeDrafted,
+        Action::NoticeEdited,
+        Action::NoticeChecksFailed,
+        Action::NoticeSubmitted,
+        Action::NoticeApproved,
+        Action::NoticeRejected,
+        Action::NoticeQueued,
+        Action::NoticeSent,
+        Action::NoticeDeferred,
+        Action::NoticeFailed,
+        Action::NoticeRetried,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -276,6 +422,19 @@ impl Action {
             Action::TokenIssued => "agent.token_issued",
             Action::TokenRevoked => "agent.token_revoked",
             Action::SettingChanged => "settings.changed",
+            Action::ConsumerCreated => "consumer.created",
+            Action::CampaignCreated => "campaign.created",
+            Action::NoticeDrafted => "notice.drafted",
+            Action::NoticeEdited => "notice.edited",
+            Action::NoticeChecksFailed => "notice.checks_failed",
+            Action::NoticeSubmitted => "notice.submitted",
+            Action::NoticeApproved => "notice.approved",
+            Action::NoticeRejected => "notice.rejected",
+            Action::NoticeQueued => "notice.queued",
+            Action::NoticeSent => "notice.sent",
+            Action::NoticeDeferred => "notice.deferred",
+            Action::NoticeFailed => "notice.failed",
+            Action::NoticeRetried => "notice.retried",
         }
     }
 

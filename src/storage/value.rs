@@ -92,7 +92,11 @@ macro_rules! id_values {
 id_values!(
     crate::identity::UserId,
     crate::identity::AgentId,
-    crate::identity::TokenId
+    crate::identity::TokenId,
+    crate::inventory::ConsumerId,
+    crate::inventory::CredentialId,
+    crate::notices::CampaignId,
+    crate::notices::NoticeId
 );
 
 /// One result row.

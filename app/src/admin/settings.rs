@@ -27,7 +27,6 @@ pub async fn settings() -> Result<SettingsView, AppError> {
 /// Saves the settings form. An unchecked box sends nothing, so absence means off.
 #[server(endpoint = "admin/save_settings")]
 pub async fn save_settings(require_totp_for_privileged: Option<String>) -> Result<(), AppError> {
-    use rekey_core::audit::SettingChange;
     let (who, _) = session::authorize::<SaveSettings>().await?;
     let rk = session::rekey()?;
     let on = match require_totp_for_privileged.as_deref() {
@@ -40,7 +39,7 @@ pub async fn save_settings(require_totp_for_privileged: Option<String>) -> Resul
             ));
         }
     };
-    rekey_core::settings::change(&rk, &who, SettingChange::RequireTotpForPrivileged(on)).await?;
+    rekey_core::settings::set_require_totp(&rk, &who, on).await?;
     Ok(())
 }
 

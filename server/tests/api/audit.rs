@@ -362,14 +362,13 @@ async fn concurrent_writers_keep_one_chain(app: TestApp) {
         let rekey = app.rekey.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..50 {
-                let change =
-                    rekey_core::audit::SettingChange::RequireTotpForPrivileged((t + i) % 2 == 0);
+                let on = (t + i) % 2 == 0;
                 let admin = rekey_core::identity::Identity::User {
                     id: rekey_core::identity::UserId::new(4),
                     username: rekey_core::identity::Username::parse("admin").unwrap(),
                     role: rekey_core::identity::Role::Admin,
                 };
-                rekey_core::settings::change(&rekey, &admin, change)
+                rekey_core::settings::set_require_totp(&rekey, &admin, on)
                     .await
                     .unwrap();
             }

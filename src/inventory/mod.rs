@@ -1,0 +1,365 @@
+//! The inventory: API consumers, their contacts, and the credentials they hold.
+//!
+//! The enums here compile for the browser too (filters and labels); storage and parsing of
+//! time zones need the server.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::InputError;
+
+#[cfg(feature = "server")]
+pub mod store;
+
+/// Declares a string-backed enum with its stored name and its label.
+macro_rules! named_enum {
+    ($(#[$doc:meta])* $name:ident, $field:literal, { $($variant:ident => ($stored:literal, $label:literal)),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $stored),+ }
+            }
+
+            pub const fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InputError;
+
+            fn from_str(s: &str) -> Result<Self, InputError> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s.trim()).ok_or_else(|| {
+                    InputError::new(
+                        $field,
+                        format!(
+                            "'{}' is not one of: {}",
+                            s.trim(),
+                            $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// How a consumer integrates: the drafter writes each migration guide for this.
+    IntegrationPattern, "pattern", {
+        ServerSdk => ("server_sdk", "Server SDK"),
+        WebhookReceiver => ("webhook_receiver", "Webhook receiver"),
+        CiCdPipeline => ("ci_cd_pipeline", "CI/CD pipeline"),
+        MobileApp => ("mobile_app", "Mobile app"),
+        NoCodeConnector => ("no_code_connector", "No-code connector"),
+        DirectHttp => ("direct_http", "Direct HTTP"),
+    }
+);
+
+named_enum!(
+    /// The language of a server SDK integration.
+    SdkLanguage, "sdk_language", {
+        Python => ("python", "Python"),
+        Node => ("node", "Node.js"),
+        Go => ("go", "Go"),
+        Java => ("java", "Java"),
+        Ruby => ("ruby", "Ruby"),
+        Php => ("php", "PHP"),
+        DotNet => ("dotnet", ".NET"),
+        Rust => ("rust", "Rust"),
+    }
+);
+
+named_enum!(
+    ContactRole, "contact_role", {
+        Primary => ("primary", "Primary"),
+        Technical => ("technical", "Technical"),
+        Escalation => ("escalation", "Escalation"),
+        Security => ("security", "Security"),
+    }
+);
+
+named_enum!(
+    Environment, "environment", {
+        Production => ("production", "Production"),
+        Staging => ("staging", "Staging"),
+        Development => ("development", "Development"),
+        Sandbox => ("sandbox", "Sandbox"),
+    }
+);
+
+named_enum!(
+    /// Where a credential is in its life.
+    CredentialStatus, "status", {
+        Active => ("active", "Active"),
+        Rotating => ("rotating", "Rotating"),
+        Superseded => ("superseded", "Superseded"),
+        Revoked => ("revoked", "Revoked"),
+    }
+);
+
+impl CredentialStatus {
+    /// The next status, if the move is allowed: active → rotating → superseded → revoked, and
+    /// active → revoked when a key leaks.
+    pub fn transition(self, to: CredentialStatus) -> Result<CredentialStatus, String> {
+        use CredentialStatus::*;
+        match (self, to) {
+            (Active, Rotating)
+            | (Rotating, Superseded)
+            | (Superseded, Revoked)
+            | (Active, Revoked)
+            | (Rotating, Revoked) => Ok(to),
+            (from, to) if from == to => Err(format!("the credential is already {}", to.as_str())),
+            (Revoked, _) => Err("a revoked credential stays revoked".into()),
+            (from, to) => Err(format!(
+                "a credential cannot go from {} to {}",
+                from.as_str(),
+                to.as_str()
+            )),
+        }
+    }
+}
+
+/// How a consumer integrates, with the SDK language when it uses one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Integration {
+    pub pattern: IntegrationPattern,
+    pub language: Option<SdkLanguage>,
+}
+
+impl Integration {
+    pub fn parse(pattern: &str, language: Option<&str>) -> Result<Self, InputError> {
+        let pattern: IntegrationPattern = pattern.parse()?;
+        let language = language
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(SdkLanguage::from_str)
+            .transpose()?;
+        match (pattern, language) {
+            (IntegrationPattern::ServerSdk, None) => Err(InputError::new(
+                "sdk_language",
+                "a server SDK integration needs its language",
+            )),
+            (IntegrationPattern::ServerSdk, Some(_)) | (_, None) => Ok(Self { pattern, language }),
+            (other, Some(_)) => Err(InputError::new(
+                "sdk_language",
+                format!(
+                    "only server SDK integrations have a language, not {}",
+                    other.as_str()
+                ),
+            )),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self.language {
+            Some(l) => format!("{} ({})", self.pattern.label(), l.label()),
+            None => self.pattern.label().to_string(),
+        }
+    }
+}
+
+/// The visible start of a credential, never the whole value: 2 to 24 characters of letters,
+/// digits, `_`, `-` and `.`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CredentialPrefix(String);
+
+impl CredentialPrefix {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.len() < 2 {
+            return Err(InputError::new(
+                "prefix",
+                "a prefix has at least 2 characters",
+            ));
+        }
+        if s.len() > 24 {
+            return Err(InputError::new(
+                "prefix",
+                "a prefix has at most 24 characters: store the start of the key, never the key",
+            ));
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        {
+            return Err(InputError::new(
+                "prefix",
+                format!("'{bad}' is not allowed in a prefix"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CredentialPrefix {
+    type Error = InputError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CredentialPrefix> for String {
+    fn from(value: CredentialPrefix) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for CredentialPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IANA time zone name such as `Europe/Berlin`, known to the time zone database.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TimeZoneName(String);
+
+impl TimeZoneName {
+    #[cfg(feature = "server")]
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        match jiff::tz::TimeZone::get(s) {
+            Ok(_) if !s.is_empty() => Ok(Self(s.to_string())),
+            _ => Err(InputError::new(
+                "time_zone",
+                format!(
+                    "'{s}' is not a time zone; use a name such as Europe/Berlin or America/New_York"
+                ),
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    #[cfg(feature = "server")]
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+impl fmt::Display for TimeZoneName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! inventory_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub const fn new(raw: i64) -> Self {
+                Self(raw)
+            }
+
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InputError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.trim().parse::<i64>() {
+                    Ok(n) if n > 0 => Ok(Self(n)),
+                    _ => Err(InputError::new("id", format!("'{s}' is not an id"))),
+                }
+            }
+        }
+    };
+}
+
+inventory_id!(ConsumerId);
+inventory_id!(CredentialId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_statuses_move_one_way() {
+        use CredentialStatus::*;
+        assert_eq!(Active.transition(Rotating), Ok(Rotating));
+        assert_eq!(Rotating.transition(Superseded), Ok(Superseded));
+        assert_eq!(Superseded.transition(Revoked), Ok(Revoked));
+        assert_eq!(Active.transition(Revoked), Ok(Revoked));
+        assert_eq!(
+            Superseded.transition(Active).unwrap_err(),
+            "a credential cannot go from superseded to active"
+        );
+        assert_eq!(
+            Revoked.transition(Active).unwrap_err(),
+            "a revoked credential stays revoked"
+        );
+        assert_eq!(
+            Active.transition(Active).unwrap_err(),
+            "the credential is already active"
+        );
+    }
+
+    #[test]
+    fn sdk_integrations_need_a_language_and_others_have_none() {
+        assert!(Integration::parse("server_sdk", Some("python")).is_ok());
+        assert_eq!(
+            Integration::parse("server_sdk", None).unwrap_err().message,
+            "a server SDK integration needs its language"
+        );
+        assert!(Integration::parse("mobile_app", Some("go")).is_err());
+        assert!(Integration::parse("mobile_app", Some(" ")).is_ok());
+        assert_eq!(
+            Integration::parse("carrier_pigeon", None)
+                .unwrap_err()
+                .message,
+            "'carrier_pigeon' is not one of: server_sdk, webhook_receiver, ci_cd_pipeline, mobile_app, no_code_connector, direct_http"
+        );
+    }
+
+    #[test]
+    fn prefixes_are_short_on_purpose() {
+        assert!(CredentialPrefix::parse("sk_live_ab12").is_ok());
+        assert!(CredentialPrefix::parse("sk_live_0123456789abcdefghijklmn").is_err());
+        assert!(CredentialPrefix::parse("a b").is_err());
+    }
+
+    #[cfg(feature = "server")]
+    #[test]
+    fn time_zones_come_from_the_database() {
+        assert!(TimeZoneName::parse("Europe/Berlin").is_ok());
+        assert!(TimeZoneName::parse("Mars/Olympus").is_err());
+        assert!(TimeZoneName::parse("").is_err());
+    }
+}

@@ -1,0 +1,465 @@
+//! Rotation campaigns: which credentials, which consumers, the timeline, and drafting the
+//! notices.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::checks::{self, CheckContext};
+use super::drafting;
+use super::{CampaignId, NoticeId, NoticeKind, NoticeState, Timeline};
+use crate::Rekey;
+use crate::audit::{Actor, Detail, Sha256Hex, Target};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::{Identity, InputError};
+use crate::inventory::store::{self as inventory, Consumer, SelectedCredential};
+use crate::inventory::{ConsumerId, CredentialId, Environment, IntegrationPattern};
+use crate::params;
+use crate::settings::{self, ProviderProfile};
+use crate::storage::{Db, Row};
+
+/// Which credentials a campaign covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Selection {
+    /// Chosen one by one.
+    Chosen(Vec<CredentialId>),
+    /// Every live credential of an environment created more than `days` days ago.
+    OlderThan { environment: Environment, days: u32 },
+}
+
+impl Selection {
+    pub fn describe(&self) -> String {
+        match self {
+            Selection::Chosen(ids) if ids.len() == 1 => "1 chosen credential".into(),
+            Selection::Chosen(ids) => format!("{} chosen credentials", ids.len()),
+            Selection::OlderThan { environment, days } => {
+                format!(
+                    "{} credentials older than {days} days",
+                    environment.label().to_lowercase()
+                )
+            }
+        }
+    }
+
+    pub async fn resolve(&self, db: &Db, now: Timestamp) -> Result<Vec<SelectedCredential>> {
+        let found = match self {
+            Selection::Chosen(ids) if ids.is_empty() => {
+                return Err(
+                    InputError::new("credentials", "choose at least one credential").into(),
+                );
+            }
+            Selection::Chosen(ids) => inventory::credentials_by_id(db, ids).await?,
+            Selection::OlderThan { environment, days } => {
+                inventory::credentials_older_than(
+                    db,
+                    *environment,
+                    now.plus_secs(-i64::from(*days) * 86_400),
+                )
+                .await?
+            }
+        };
+        if found.is_empty() {
+            return Err(InputError::new(
+                "credentials",
+                format!("no credential matches: {}", self.describe()),
+            )
+            .into());
+        }
+        Ok(found)
+    }
+}
+
+/// A campaign's name: 1 to 120 characters of one line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignName(String);
+
+impl CampaignName {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InputError::new("name", "give the campaign a name"));
+        }
+        if s.chars().count() > 120 {
+            return Err(InputError::new(
+                "name",
+                "a campaign name has at most 120 characters",
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InputError::new("name", "a campaign name is one line"));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A consumer a campaign would reach.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Affected {
+    pub consumer: ConsumerId,
+    pub name: String,
+    pub pattern: IntegrationPattern,
+    pub time_zone: String,
+    pub prefixes: Vec<String>,
+    pub recipient: Option<String>,
+}
+
+/// The consumers a selection reaches, by name.
+pub fn affected(selected: &[SelectedCredential]) -> Vec<(ConsumerId, Vec<&SelectedCredential>)> {
+    let mut by_consumer: BTreeMap<(String, ConsumerId), Vec<&SelectedCredential>> = BTreeMap::new();
+    for s in selected {
+        by_consumer
+            .entry((s.consumer_name.clone(), s.credential.consumer))
+            .or_default()
+            .push(s);
+    }
+    by_consumer
+        .into_iter()
+        .map(|((_, id), creds)| (id, creds))
+        .collect()
+}
+
+/// Who a campaign would reach, before it is created.
+pub async fn preview(db: &Db, selection: &Selection, now: Timestamp) -> Result<Vec<Affected>> {
+    let selected = selection.resolve(db, now).await?;
+    let groups = affected(&selected);
+    let ids: Vec<ConsumerId> = groups.iter().map(|(id, _)| *id).collect();
+    let consumers: BTreeMap<ConsumerId, Consumer> = inventory::consumers(db, &ids)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    Ok(groups
+        .into_iter()
+        .filter_map(|(id, creds)| {
+            let c = consumers.get(&id)?;
+            Some(Affected {
+                consumer: id,
+                name: c.name.clone(),
+                pattern: c.integration.pattern,
+                time_zone: c.time_zone.as_str().to_string(),
+                prefixes: creds
+                    .iter()
+                    .map(|s| s.credential.prefix.as_str().to_string())
+                    .collect(),
+                recipient: c.notice_recipient().map(|r| r.email.as_str().to_string()),
+            })
+        })
+        .collect())
+}
+
+pub struct NewCampaign {
+    pub name: CampaignName,
+    pub selection: Selection,
+    pub timeline: Timeline,
+}
+
+/// Creates the campaign and links its credentials; drafting follows with [`draft_pending`].
+pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<CampaignId> {
+    let selected = new.selection.resolve(&rk.db, rk.now()).await?;
+    let consumers = affected(&selected).len() as i64;
+    let mut tx = rk.write(by.into()).await?;
+    let created_by = match by {
+        Identity::User { id, .. } => Some(id.get()),
+        Identity::Agent { .. } => None,
+    };
+    let now = tx.now();
+    let id: i64 = tx
+        .scalar(
+            "INSERT INTO campaigns (name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, \
+             consumers, created_by, created_at) VALUES ($1, 'drafting', $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            params![
+                new.name.as_str(),
+                new.selection.describe(),
+                new.timeline.announce,
+                new.timeline.new_key,
+                new.timeline.deadline,
+                new.timeline.grace_end,
+                consumers,
+                created_by,
+                now,
+            ],
+        )
+        .await?;
+    let id = CampaignId::new(id);
+    for s in &selected {
+        tx.execute(
+            "INSERT INTO campaign_credentials (campaign_id, credential_id) VALUES ($1, $2)",
+            params![id.get(), s.credential.id.get()],
+        )
+        .await?;
+    }
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignCreated {
+            campaign: id,
+            consumers,
+            credentials: selected.len() as i64,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A campaign as its page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub name: String,
+    /// `drafting` until every notice is drafted, then `active`.
+    pub state: String,
+    pub selector: String,
+    pub timeline: Timeline,
+    pub consumers: i64,
+    pub drafted: i64,
+    pub created_at: Timestamp,
+}
+
+const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at";
+
+fn decode_campaign(r: &Row) -> Result<Campaign> {
+    Ok(Campaign {
+        id: CampaignId::new(r.get(0)?),
+        name: r.get(1)?,
+        state: r.get(2)?,
+        selector: r.get(3)?,
+        timeline: Timeline {
+            announce: r.get(4)?,
+            new_key: r.get(5)?,
+            deadline: r.get(6)?,
+            grace_end: r.get(7)?,
+        },
+        consumers: r.get(8)?,
+        drafted: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+pub async fn get(db: &Db, id: CampaignId) -> Result<Campaign> {
+    db.fetch_optional(
+        &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1"),
+        params![id.get()],
+    )
+    .await?
+    .as_ref()
+    .map(decode_campaign)
+    .transpose()?
+    .ok_or_else(|| Error::not_found("campaign", id))
+}
+
+pub async fn list(db: &Db) -> Result<Vec<Campaign>> {
+    db.fetch_all(
+        &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC"),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(decode_campaign)
+    .collect()
+}
+
+/// Campaigns whose drafting has not finished (after a restart, for instance).
+pub async fn drafting(db: &Db) -> Result<Vec<CampaignId>> {
+    db.fetch_all(
+        "SELECT id FROM campaigns WHERE state = 'drafting' ORDER BY id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok(CampaignId::new(r.get(0)?)))
+    .collect()
+}
+
+/// How many notices of a campaign are in each state.
+pub async fn counts(db: &Db, id: CampaignId) -> Result<Vec<(NoticeState, i64)>> {
+    let rows = db
+        .fetch_all(
+            "SELECT state, COUNT(*) FROM notices WHERE campaign_id = $1 GROUP BY state",
+            params![id.get()],
+        )
+        .await?;
+    let mut counts: Vec<(NoticeState, i64)> = NoticeState::ALL.iter().map(|s| (*s, 0)).collect();
+    for r in rows {
+        let state: NoticeState = r
+            .get::<String>(0)?
+            .parse()
+            .map_err(|e| Error::Internal(format!("a stored notice state is invalid: {e}")))?;
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
+            slot.1 = r.get(1)?;
+        }
+    }
+    Ok(counts)
+}
+
+/// Notices drafted per transaction: small enough that other writers get turns and progress
+/// moves, large enough to amortise the commit.
+const DRAFT_BATCH: usize = 250;
+
+/// Drafts the notices a campaign still lacks, in batches, recording progress. Safe to run again
+/// after an interruption: consumers that already have their notice are skipped.
+pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
+    let campaign = get(&rk.db, id).await?;
+    let provider = settings::load(&rk.db).await?.provider;
+    let credential_ids: Vec<CredentialId> = rk
+        .db
+        .fetch_all(
+            "SELECT credential_id FROM campaign_credentials WHERE campaign_id = $1 ORDER BY credential_id",
+            params![id.get()],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok(CredentialId::new(r.get(0)?)))
+        .collect::<Result<_>>()?;
+    let done: Vec<i64> = rk
+        .db
+        .fetch_all(
+            "SELECT consumer_id FROM notices WHERE campaign_id = $1",
+            params![id.get()],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_>>()?;
+    let selected = inventory::credentials_by_id(&rk.db, &credential_ids).await?;
+    let todo: Vec<(ConsumerId, Vec<CredentialId>)> = affected(&selected)
+        .into_iter()
+        .filter(|(consumer, _)| !done.contains(&consumer.get()))
+        .map(|(consumer, creds)| (consumer, creds.iter().map(|s| s.credential.id).collect()))
+        .collect();
+    for batch in todo.chunks(DRAFT_BATCH) {
+        let ids: Vec<ConsumerId> = batch.iter().map(|(c, _)| *c).collect();
+        let consumers: BTreeMap<ConsumerId, Consumer> = inventory::consumers(&rk.db, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let drafted = draft_batch(batch, &consumers, &campaign.timeline, &provider)?;
+        store_drafts(rk, id, &drafted).await?;
+    }
+    let mut tx = rk.db.begin_locked().await?;
+    tx.execute(
+        "UPDATE campaigns SET state = 'active' WHERE id = $1 AND state = 'drafting'",
+        params![id.get()],
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// A notice drafted and checked, ready to store.
+pub(crate) struct Drafted {
+    pub consumer: ConsumerId,
+    pub pattern: IntegrationPattern,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub checks: Vec<super::CheckResult>,
+}
+
+fn draft_batch(
+    batch: &[(ConsumerId, Vec<CredentialId>)],
+    consumers: &BTreeMap<ConsumerId, Consumer>,
+    timeline: &Timeline,
+    provider: &ProviderProfile,
+) -> Result<Vec<Drafted>> {
+    let mut out = Vec::with_capacity(batch.len());
+    for (consumer_id, credential_ids) in batch {
+        let consumer = consumers
+            .get(consumer_id)
+            .ok_or_else(|| Error::not_found("consumer", consumer_id))?;
+        let Some(recipient) = consumer.notice_recipient() else {
+            tracing::warn!(consumer = %consumer_id, "no primary or technical contact; no notice drafted");
+            continue;
+        };
+        let credentials: Vec<_> = consumer
+            .credentials
+            .iter()
+            .filter(|c| credential_ids.contains(&c.id))
+            .collect();
+        let draft = drafting::announcement(consumer, &credentials, timeline, provider)?;
+        let zone = consumer.time_zone.zone();
+        let prefixes: Vec<&str> = credentials.iter().map(|c| c.prefix.as_str()).collect();
+        let checks = checks::run(
+            &draft.subject,
+            &draft.body,
+            &CheckContext {
+                timeline,
+                zone: &zone,
+                prefixes: &prefixes,
+            },
+        );
+        out.push(Drafted {
+            consumer: *consumer_id,
+            pattern: consumer.integration.pattern,
+            recipient: recipient.email.as_str().to_string(),
+            subject: draft.subject,
+            body: draft.body,
+            checks,
+        });
+    }
+    Ok(out)
+}
+
+async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> Result<()> {
+    let mut tx = rk.write(Actor::System).await?;
+    let now = tx.now();
+    for d in drafted {
+        let passed = checks::all_passed(&d.checks);
+        let notice: i64 = tx
+            .scalar(
+                "INSERT INTO notices (campaign_id, consumer_id, kind, state, pattern, recipient, current_version, \
+                 checks_passed, created_at, updated_at) VALUES ($1, $2, $3, 'drafted', $4, $5, 1, $6, $7, $7) RETURNING id",
+                params![
+                    campaign.get(),
+                    d.consumer.get(),
+                    NoticeKind::Announcement.as_str(),
+                    d.pattern.as_str(),
+                    d.recipient.as_str(),
+                    passed,
+                    now,
+                ],
+            )
+            .await?;
+        let notice = NoticeId::new(notice);
+        let sha256 = super::store::insert_version(
+            &mut tx,
+            notice,
+            1,
+            &d.subject,
+            &d.body,
+            &Actor::System,
+            &d.checks,
+        )
+        .await?;
+        tx.audit(
+            Target::Notice(notice),
+            Detail::NoticeDrafted {
+                notice,
+                version: 1,
+                sha256,
+            },
+        )
+        .await?;
+        super::store::audit_failed_checks(&mut tx, notice, 1, &d.checks).await?;
+    }
+    tx.execute(
+        "UPDATE campaigns SET drafted = drafted + $1 WHERE id = $2",
+        params![drafted.len() as i64, campaign.get()],
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The hash an approval is recorded against: the exact subject and body, separated so no two
+/// different notices share an encoding.
+pub fn content_hash(subject: &str, body: &str) -> Sha256Hex {
+    let mut bytes = Vec::with_capacity(subject.len() + body.len() + 16);
+    bytes.extend_from_slice(&(subject.len() as u64).to_be_bytes());
+    bytes.extend_from_slice(subject.as_bytes());
+    bytes.extend_from_slice(body.as_bytes());
+    Sha256Hex::of(&bytes)
+}
