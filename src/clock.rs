@@ -51,6 +51,29 @@ impl Timestamp {
     pub fn rfc3339(self) -> String {
         format!("{:.0}", self.to_jiff())
     }
+
+    /// To the minute in UTC, e.g. `2026-12-15 16:00 UTC`.
+    pub fn utc_minute(self) -> String {
+        self.to_jiff().strftime("%Y-%m-%d %H:%M UTC").to_string()
+    }
+
+    /// To the minute in an IANA time zone, e.g. `Tue 15 Dec 2026, 17:00 CET`.
+    #[cfg(feature = "server")]
+    pub fn in_zone(self, zone: &str) -> String {
+        match jiff::tz::TimeZone::get(zone) {
+            Ok(tz) => self
+                .to_jiff()
+                .to_zoned(tz)
+                .strftime("%a %-d %b %Y, %H:%M %Z")
+                .to_string(),
+            Err(_) => self.utc_minute(),
+        }
+    }
+
+    /// Days from `self` to `later`, rounded down.
+    pub const fn days_until(self, later: Timestamp) -> i64 {
+        later.secs_since(self).div_euclid(86_400)
+    }
 }
 
 impl fmt::Display for Timestamp {

@@ -20,6 +20,11 @@ pub const DEMO_ACCOUNTS: [(&str, &str, Role); 4] = [
 
 /// Creates whatever demo data is missing; running it twice changes nothing.
 pub async fn seed(rk: &Rekey) -> Result<()> {
+    seed_accounts(rk).await?;
+    seed_inventory(rk).await
+}
+
+async fn seed_accounts(rk: &Rekey) -> Result<()> {
     for (username, name, role) in DEMO_ACCOUNTS {
         let username = Username::parse(username)?;
         if users::credentials(&rk.db, &username).await?.is_some() {
@@ -39,4 +44,164 @@ pub async fn seed(rk: &Rekey) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+const COMPANIES: [&str; 48] = [
+    "Acorn Analytics",
+    "Bluefin Payments",
+    "Brightwave Health",
+    "Cedar Logistics",
+    "Cobalt Insurance",
+    "Copperleaf Retail",
+    "Driftwood Travel",
+    "Ember Energy",
+    "Fjord Freight",
+    "Foxglove Media",
+    "Granite Bank",
+    "Harbor Telecom",
+    "Helix Genomics",
+    "Indigo Learning",
+    "Juniper Farms",
+    "Kestrel Security",
+    "Lantern Labs",
+    "Larkspur Legal",
+    "Maple Mobility",
+    "Meridian Maps",
+    "Nimbus Cloud",
+    "Northwind Foods",
+    "Oakridge Realty",
+    "Onyx Games",
+    "Pinecone Pharmacy",
+    "Quartz Quant",
+    "Redwood Robotics",
+    "Saffron Kitchens",
+    "Sequoia Schools",
+    "Silverline Shipping",
+    "Solstice Solar",
+    "Sparrow Social",
+    "Summit Sports",
+    "Tidal Water",
+    "Topaz Tickets",
+    "Tundra Outfitters",
+    "Umbra Studios",
+    "Vantage Vision",
+    "Verdant Gardens",
+    "Wavelength Radio",
+    "Willow Wellness",
+    "Xenon Devices",
+    "Yarrow Yoga",
+    "Zenith Aerospace",
+    "Zephyr Weather",
+    "Alder Auctions",
+    "Birch Bookkeeping",
+    "Cypress Charity",
+];
+
+const ZONES: [&str; 8] = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Asia/Kolkata",
+    "America/Sao_Paulo",
+];
+
+const PEOPLE: [&str; 12] = [
+    "Priya Natarajan",
+    "Lukas Weber",
+    "Aiko Tanaka",
+    "Mateo Silva",
+    "Grace Okafor",
+    "Noah Fischer",
+    "Sofia Rossi",
+    "Liam O'Brien",
+    "Chen Wei",
+    "Amara Diallo",
+    "Elena Petrova",
+    "Jonas Berg",
+];
+
+/// The demo inventory: 48 consumers, eight per integration pattern (SDK languages rotating),
+/// each with four contacts and a production and a staging key of varied ages.
+pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
+    use crate::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential};
+    use crate::inventory::{
+        ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration,
+        IntegrationPattern, SdkLanguage, TimeZoneName,
+    };
+
+    let now = rk.now();
+    let mut tx = rk.write(Actor::System).await?;
+    for (i, company) in COMPANIES.iter().enumerate() {
+        let external_id = ExternalId::parse(&format!("demo-{:03}", i + 1))?;
+        if store::consumer_exists(&rk.db, &external_id).await? {
+            continue;
+        }
+        let pattern = IntegrationPattern::ALL[i % IntegrationPattern::ALL.len()];
+        let language = (pattern == IntegrationPattern::ServerSdk)
+            .then(|| SdkLanguage::ALL[(i / 6) % SdkLanguage::ALL.len()]);
+        let slug: String = company
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let domain = format!("{slug}.example");
+        let person = |n: usize| PEOPLE[(i + n) % PEOPLE.len()];
+        let contact = |role: ContactRole, n: usize, local: &str| -> Result<Contact> {
+            Ok(Contact {
+                role,
+                name: person(n).to_string(),
+                email: EmailAddress::parse(&format!("{local}@{domain}"))?,
+            })
+        };
+        let consumer = NewConsumer {
+            external_id,
+            name: company.to_string(),
+            integration: Integration { pattern, language },
+            time_zone: TimeZoneName::parse(ZONES[i % ZONES.len()])?,
+            tags: vec![if i % 3 == 0 { "enterprise" } else { "growth" }.to_string()],
+            contacts: vec![
+                contact(ContactRole::Primary, 0, "partners")?,
+                contact(ContactRole::Technical, 1, "api")?,
+                contact(ContactRole::Escalation, 2, "cto")?,
+                contact(ContactRole::Security, 3, "security")?,
+            ],
+        };
+        // Production keys from 30 to 400 days old, so "older than 90 days" picks about three
+        // quarters of them.
+        let age_days = 30 + ((i as i64 * 37) % 370);
+        let hex = |n: usize| format!("{:04x}", (i * 7919 + n * 104_729) % 0xffff);
+        let credentials = vec![
+            NewCredential {
+                external_id: ExternalId::parse(&format!("demo-{:03}-prod", i + 1))?,
+                label: "Production key".into(),
+                environment: Environment::Production,
+                prefix: CredentialPrefix::parse(&format!("sk_live_{}", hex(1)))?,
+                status: CredentialStatus::Active,
+                services: vec!["billing".into(), "orders".into()],
+                created_at: now.plus_secs(-age_days * 86_400),
+                last_used_at: Some(now.plus_secs(-3_600 * (1 + i as i64 % 48))),
+                expires_at: None,
+            },
+            NewCredential {
+                external_id: ExternalId::parse(&format!("demo-{:03}-stg", i + 1))?,
+                label: "Staging key".into(),
+                environment: Environment::Staging,
+                prefix: CredentialPrefix::parse(&format!("sk_test_{}", hex(2)))?,
+                status: CredentialStatus::Active,
+                services: vec!["ci".into()],
+                created_at: now.plus_secs(-(age_days / 2) * 86_400),
+                last_used_at: None,
+                expires_at: None,
+            },
+        ];
+        store::insert_consumer(&mut tx, &consumer, &credentials).await?;
+    }
+    // When every demo consumer already exists nothing was written, and nothing is committed.
+    if tx.is_empty() {
+        return Ok(());
+    }
+    tx.commit().await
 }

@@ -26,6 +26,16 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/login", Public),
     ("/", Person),
     ("/account", Person),
+    ("/consumers", Allowed(ViewInventory)),
+    ("/consumers/:id", Allowed(ViewInventory)),
+    ("/campaigns", Allowed(ViewInventory)),
+    // Before "/campaigns/:id", which would match it too.
+    ("/campaigns/new", Allowed(ManageCampaigns)),
+    ("/campaigns/:id", Allowed(ViewInventory)),
+    ("/review", Allowed(ViewInventory)),
+    ("/review/:id", Allowed(ViewInventory)),
+    ("/mailbox", Allowed(ViewMailbox)),
+    ("/mailbox/:id", Allowed(ViewMailbox)),
     ("/audit", Allowed(ViewAudit)),
     ("/admin/users", Allowed(ManageUsers)),
     ("/admin/agents", Allowed(ManageAgents)),
@@ -52,8 +62,28 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/admin/revoke_token", Allowed(ManageAgents)),
     ("/api/admin/settings", Allowed(ManageSettings)),
     ("/api/admin/save_settings", Allowed(ManageSettings)),
+    ("/api/admin/save_provider", Allowed(ManageSettings)),
     ("/api/audit/entries", Allowed(ViewAudit)),
     ("/api/audit/verify", Allowed(ViewAudit)),
+    ("/api/inventory/consumers", Allowed(ViewInventory)),
+    ("/api/inventory/consumer", Allowed(ViewInventory)),
+    ("/api/campaigns/list", Allowed(ViewInventory)),
+    ("/api/campaigns/get", Allowed(ViewInventory)),
+    ("/api/campaigns/plan_defaults", Allowed(ManageCampaigns)),
+    ("/api/campaigns/preview", Allowed(ManageCampaigns)),
+    ("/api/campaigns/create", Allowed(ManageCampaigns)),
+    ("/api/review/queue", Allowed(ViewInventory)),
+    ("/api/review/notice", Allowed(ViewInventory)),
+    ("/api/review/preview", Allowed(ViewInventory)),
+    ("/api/review/diff", Allowed(ViewInventory)),
+    ("/api/review/save", Allowed(EditNotices)),
+    ("/api/review/submit", Allowed(EditNotices)),
+    ("/api/review/approve", Allowed(ApproveNotices)),
+    ("/api/review/approve_many", Allowed(ApproveNotices)),
+    ("/api/review/reject", Allowed(ApproveNotices)),
+    ("/api/review/retry", Allowed(ManageCampaigns)),
+    ("/api/mailbox/list", Allowed(ViewMailbox)),
+    ("/api/mailbox/message", Allowed(ViewMailbox)),
 ];
 
 /// REST routes for scripts and agents: (method, pattern, access).
@@ -62,6 +92,10 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[("GET", "/api/v1/whoami", Auth
 /// Links in the navigation, in order.
 pub const NAV: &[(&str, &str)] = &[
     ("Home", "/"),
+    ("Consumers", "/consumers"),
+    ("Campaigns", "/campaigns"),
+    ("Review", "/review"),
+    ("Mailbox", "/mailbox"),
     ("Audit trail", "/audit"),
     ("Users", "/admin/users"),
     ("Agents", "/admin/agents"),
@@ -222,7 +256,21 @@ mod tests {
                 .map(|(l, _)| l)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(links(Role::SecurityLead), ["Home", "Audit trail"]);
+        assert_eq!(
+            links(Role::SecurityLead),
+            [
+                "Home",
+                "Consumers",
+                "Campaigns",
+                "Review",
+                "Mailbox",
+                "Audit trail"
+            ]
+        );
+        assert_eq!(
+            links(Role::Engineer),
+            ["Home", "Consumers", "Campaigns", "Review", "Mailbox"]
+        );
         assert_eq!(links(Role::Admin), ["Home", "Users", "Agents", "Settings"]);
         assert_eq!(nav_for(Role::Admin, true), [("Home", "/")]);
     }

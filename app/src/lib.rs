@@ -8,9 +8,13 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod campaigns;
 pub mod components;
+pub mod consumers;
 pub mod error;
 mod home;
+pub mod mailbox;
+pub mod review;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -55,6 +59,15 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=auth::LoginPage />
                     <Route path=path!("/") view=home::HomePage />
                     <Route path=path!("/account") view=account::AccountPage />
+                    <Route path=path!("/consumers") view=consumers::ConsumersPage />
+                    <Route path=path!("/consumers/:id") view=consumers::ConsumerPage />
+                    <Route path=path!("/campaigns") view=campaigns::CampaignsPage />
+                    <Route path=path!("/campaigns/new") view=campaigns::NewCampaignPage />
+                    <Route path=path!("/campaigns/:id") view=campaigns::CampaignPage />
+                    <Route path=path!("/review") view=review::ReviewPage />
+                    <Route path=path!("/review/:id") view=review::NoticePage />
+                    <Route path=path!("/mailbox") view=mailbox::MailboxPage />
+                    <Route path=path!("/mailbox/:id") view=mailbox::MailPage />
                     <Route path=path!("/audit") view=audit::AuditTrailPage />
                     <Route path=path!("/admin/users") view=admin::users::UsersPage />
                     <Route path=path!("/admin/agents") view=admin::agents::AgentsPage />

@@ -21,6 +21,44 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A tracing filter, e.g. `info` or `rekey=debug,tower_http=info`.
     pub log: String,
+    /// Where approved notices go: an SMTP server, or (unset) the local mailbox.
+    pub smtp: Option<SmtpUrl>,
+    pub smtp_connections: u32,
+    pub delivery: rekey_core::delivery::RetryPolicy,
+}
+
+/// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(String);
+
+impl SmtpUrl {
+    fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        if !(s.starts_with("smtp://") || s.starts_with("smtps://")) {
+            return Err(format!(
+                "'{}' is not an SMTP URL; write smtp://HOST:PORT, smtps://HOST:PORT or smtp://USER:PASSWORD@HOST:587?tls=required",
+                rekey_core::storage::redact_url(s)
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    /// The URL with its password, for the mail transport only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rekey_core::storage::redact_url(&self.0))
+    }
+}
+
+impl std::fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rekey_core::storage::redact_url(&self.0))
+    }
 }
 
 /// A setting that could not be used.
@@ -40,6 +78,11 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("session_absolute_hours", Some("12")),
     ("data_dir", Some("data")),
     ("log", Some("info,sqlx=warn")),
+    ("smtp_url", None),
+    ("smtp_connections", Some("4")),
+    ("delivery_retry_base_secs", Some("10")),
+    ("delivery_max_attempts", Some("10")),
+    ("delivery_lease_secs", Some("120")),
     // Read by the command line before the rest: the file these settings may come from.
     ("config", None),
 ];
@@ -175,6 +218,28 @@ impl Config {
             ));
         }
 
+        let number = |key: &'static str, min: i64, max: i64| -> Result<i64, ConfigError> {
+            let r = get(key);
+            match r.value.trim().parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(fail(
+                    &r,
+                    format!("'{}' is not a whole number from {min} to {max}", r.value),
+                )),
+            }
+        };
+        let smtp_raw = get("smtp_url");
+        let smtp = (!smtp_raw.value.trim().is_empty())
+            .then(|| SmtpUrl::parse(&smtp_raw.value).map_err(|e| fail(&smtp_raw, e)))
+            .transpose()?;
+        let smtp_connections = number("smtp_connections", 1, 64)? as u32;
+        let delivery = rekey_core::delivery::RetryPolicy {
+            base_secs: number("delivery_retry_base_secs", 1, 3600)?,
+            cap_secs: 30 * 60,
+            max_attempts: number("delivery_max_attempts", 1, 100)?,
+            lease_secs: number("delivery_lease_secs", 1, 3600)?,
+        };
+
         let log_raw = get("log");
         tracing_subscriber::EnvFilter::try_new(log_raw.value.trim()).map_err(|e| {
             fail(
@@ -191,6 +256,9 @@ impl Config {
             session_absolute_secs,
             data_dir,
             log: log_raw.value.trim().to_string(),
+            smtp,
+            smtp_connections,
+            delivery,
         })
     }
 }
@@ -335,6 +403,24 @@ mod tests {
         let e = load(&[("REKEY_CONFIG", p)]).unwrap_err();
         assert!(e.name.ends_with(": lisen"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn smtp_urls_are_checked_and_their_passwords_hidden() {
+        let c = load(&[(
+            "REKEY_SMTP_URL",
+            "smtp://mailer:s3cret@mail.example:587?tls=required",
+        )])
+        .unwrap();
+        let smtp = c.smtp.clone().unwrap();
+        assert_eq!(
+            format!("{smtp:?}"),
+            "smtp://mailer:***@mail.example:587?tls=required"
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let e = load(&[("REKEY_SMTP_URL", "mail.example")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_SMTP_URL");
+        assert!(load(&[]).unwrap().smtp.is_none());
     }
 
     #[test]

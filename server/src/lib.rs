@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod guard;
 pub mod session_store;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -146,9 +147,26 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
+/// Where approved notices go, from the configuration.
+pub fn mailer(config: &Config) -> anyhow::Result<rekey_core::delivery::smtp::Mailer> {
+    use rekey_core::delivery::smtp::Mailer;
+    match &config.smtp {
+        Some(url) => Mailer::smtp(url.expose(), config.smtp_connections)
+            .map_err(|e| anyhow::anyhow!("REKEY_SMTP_URL ({url}): {e}")),
+        None => Ok(Mailer::LocalMailbox),
+    }
+}
+
 /// Starts background work that lives as long as the server.
-pub fn start_workers(rekey: &Rekey) {
+pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()> {
     tokio::spawn(session_store::sweep_expired(rekey.db.clone()));
+    tokio::spawn(workers::deliver(
+        rekey.clone(),
+        mailer(config)?,
+        config.delivery,
+    ));
+    workers::resume_drafting(rekey).await;
+    Ok(())
 }
 
 /// Binds the listener; port 0 picks a free port.

@@ -119,7 +119,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
                 }
                 println!("with the password: {}", rekey_core::demo::DEMO_PASSWORD);
             }
-            rekey::start_workers(&rekey);
+            match &config.smtp {
+                Some(url) => println!("Approved notices are sent through {url}."),
+                None => println!("No REKEY_SMTP_URL: approved notices land in the Mailbox page."),
+            }
+            rekey::start_workers(&config, &rekey).await?;
             rekey::serve(
                 listener,
                 rekey::router(&config, rekey.clone()),

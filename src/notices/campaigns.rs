@@ -296,6 +296,16 @@ pub async fn counts(db: &Db, id: CampaignId) -> Result<Vec<(NoticeState, i64)>> 
     Ok(counts)
 }
 
+/// Drafts a campaign's notices in the background; an interruption is picked up by
+/// [`drafting`] at the next start.
+pub fn spawn_drafting(rk: Rekey, id: CampaignId) {
+    tokio::spawn(async move {
+        if let Err(e) = draft_pending(&rk, id).await {
+            tracing::error!(campaign = %id, error = ?e, "drafting failed; it resumes at the next start");
+        }
+    });
+}
+
 /// Notices drafted per transaction: small enough that other writers get turns and progress
 /// moves, large enough to amortise the commit.
 const DRAFT_BATCH: usize = 250;

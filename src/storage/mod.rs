@@ -358,6 +358,11 @@ impl WriteTx {
         &self.actor
     }
 
+    /// Whether nothing has been recorded yet; dropping such a transaction loses nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
     /// Appends an audit entry for a change made in this transaction.
     pub async fn audit(&mut self, target: Target, detail: Detail) -> Result<Seq> {
         let head = match self.head.take() {

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::components::{BUTTON, CARD, FormDone, FormError, LoadError, Page};
+use crate::components::{BUTTON, CARD, FormDone, FormError, INPUT, LABEL, LoadError, Page};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -12,6 +12,12 @@ use crate::auth::session;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsView {
     pub require_totp_for_privileged: bool,
+    pub provider_name: String,
+    pub dashboard_url: String,
+    pub docs_url: String,
+    pub api_url: String,
+    pub support_email: String,
+    pub sender: String,
 }
 
 #[server(endpoint = "admin/settings")]
@@ -19,8 +25,15 @@ pub async fn settings() -> Result<SettingsView, AppError> {
     session::authorize::<Settings>().await?;
     let rk = session::rekey()?;
     let s = rekey_core::settings::load(&rk.db).await?;
+    let p = s.provider;
     Ok(SettingsView {
         require_totp_for_privileged: s.require_totp_for_privileged,
+        provider_name: p.name,
+        dashboard_url: p.dashboard_url.as_str().into(),
+        docs_url: p.docs_url.as_str().into(),
+        api_url: p.api_url.as_str().into(),
+        support_email: p.support_email.to_string(),
+        sender: p.sender.to_string(),
     })
 }
 
@@ -43,10 +56,47 @@ pub async fn save_settings(require_totp_for_privileged: Option<String>) -> Resul
     Ok(())
 }
 
+/// Saves who notices come from and the links they give.
+#[server(endpoint = "admin/save_provider")]
+pub async fn save_provider(
+    provider_name: String,
+    dashboard_url: String,
+    docs_url: String,
+    api_url: String,
+    support_email: String,
+    sender: String,
+) -> Result<(), AppError> {
+    use rekey_core::identity::EmailAddress;
+    use rekey_core::settings::{HttpsUrl, ProviderProfile};
+    let (who, _) = session::authorize::<SaveProvider>().await?;
+    let rk = session::rekey()?;
+    let name = provider_name.trim();
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "provider_name",
+            "the provider's name is one line of 1 to 80 characters",
+        ));
+    }
+    let profile = ProviderProfile {
+        name: name.to_string(),
+        dashboard_url: HttpsUrl::parse("dashboard_url", &dashboard_url)?,
+        docs_url: HttpsUrl::parse("docs_url", &docs_url)?,
+        api_url: HttpsUrl::parse("api_url", &api_url)?,
+        support_email: EmailAddress::parse(&support_email)?,
+        sender: EmailAddress::parse(&sender)?,
+    };
+    rekey_core::settings::set_provider(&rk, &who, &profile).await?;
+    Ok(())
+}
+
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveSettings>::new();
-    let current = Resource::new(move || save.version().get(), |_| settings());
+    let save_provider = ServerAction::<SaveProvider>::new();
+    let current = Resource::new(
+        move || (save.version().get(), save_provider.version().get()),
+        |_| settings(),
+    );
     view! {
         <Page title="Settings">
             <div class=format!("{CARD} max-w-2xl")>
@@ -65,12 +115,24 @@ pub fn SettingsPage() -> impl IntoView {
                                     </label>
                                     <button class=BUTTON type="submit">"Save settings"</button>
                                 </ActionForm>
+                                <h2 class="mb-3 mt-8 text-lg font-semibold">"Notices come from"</h2>
+                                <ActionForm action=save_provider attr:class="grid gap-3 sm:grid-cols-2">
+                                    <label class=LABEL>"Provider name"<input class=INPUT name="provider_name" value=s.provider_name required /></label>
+                                    <label class=LABEL>"Sender address"<input class=INPUT type="email" name="sender" value=s.sender required /></label>
+                                    <label class=LABEL>"Key dashboard URL"<input class=INPUT name="dashboard_url" value=s.dashboard_url required /></label>
+                                    <label class=LABEL>"Rotation guide URL"<input class=INPUT name="docs_url" value=s.docs_url required /></label>
+                                    <label class=LABEL>"API base URL"<input class=INPUT name="api_url" value=s.api_url required /></label>
+                                    <label class=LABEL>"Support e-mail"<input class=INPUT type="email" name="support_email" value=s.support_email required /></label>
+                                    <div><button class=BUTTON type="submit">"Save provider details"</button></div>
+                                </ActionForm>
                             }.into_any(),
                         }
                     })}
                 </Transition>
                 <FormError value=save.value() />
                 <FormDone value=save.value() message="Settings saved." />
+                <FormError value=save_provider.value() />
+                <FormDone value=save_provider.value() message="Provider details saved. New drafts use them." />
             </div>
         </Page>
     }

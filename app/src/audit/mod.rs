@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{
     BUTTON, BUTTON_QUIET, Badge, CARD, INPUT, LABEL, LoadError, Page, TABLE, TD, TH, Tone,
+    query_link,
 };
 use crate::error::AppError;
 
@@ -174,16 +175,12 @@ pub fn AuditTrailPage() -> impl IntoView {
     );
     let verify = ServerAction::<Verify>::new();
     let older_link = move |before: i64| {
-        let mut parts: Vec<String> = ["actor", "action", "from", "until"]
-            .iter()
-            .filter_map(|k| {
-                param(k)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| format!("{k}={}", urlencode(&v)))
-            })
-            .collect();
-        parts.push(format!("before={before}"));
-        format!("/audit?{}", parts.join("&"))
+        query_link(
+            "/audit",
+            &query.get_untracked(),
+            "before",
+            &before.to_string(),
+        )
     };
     view! {
         <Page title="Audit trail">
@@ -272,16 +269,4 @@ fn AuditLine(row: AuditRow) -> impl IntoView {
             </td>
         </tr>
     }
-}
-
-/// Percent-encodes a query value.
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

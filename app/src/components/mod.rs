@@ -108,3 +108,34 @@ pub fn reload_to(path: &str) {
     #[cfg(not(feature = "hydrate"))]
     let _ = path;
 }
+
+/// `base` with the current query, `key` set to `value`: links that keep the filters.
+pub fn query_link(
+    base: &str,
+    query: &leptos_router::params::ParamsMap,
+    key: &str,
+    value: &str,
+) -> String {
+    let mut q = query.clone();
+    q.replace(key.to_string(), value.to_string());
+    format!("{base}{}", q.to_query_string())
+}
+
+/// "Page 2 of 7 · 163 results" with previous and next links.
+#[component]
+pub fn Pager<F>(page: u32, pages: u32, total: i64, href: F) -> impl IntoView
+where
+    F: Fn(u32) -> String + 'static,
+{
+    let prev = (page > 1).then(|| href(page - 1));
+    let next = (page < pages).then(|| href(page + 1));
+    view! {
+        <nav aria-label="Pages" class="flex items-center justify-between border-t border-slate-100 px-3 py-2 text-sm text-slate-600">
+            <span>{format!("Page {page} of {} · {total} results", pages.max(1))}</span>
+            <span class="flex gap-2">
+                {prev.map(|h| view! { <a class=BUTTON_QUIET href=h rel="prev">"← Previous"</a> })}
+                {next.map(|h| view! { <a class=BUTTON_QUIET href=h rel="next">"Next →"</a> })}
+            </span>
+        </nav>
+    }
+}

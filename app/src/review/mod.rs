@@ -1,0 +1,283 @@
+//! The review queue and the notice page: edit, check, review, approve.
+
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use rekey_core::identity::Permission;
+use rekey_core::inventory::IntegrationPattern;
+use rekey_core::notices::NoticeState;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::use_me;
+use crate::components::{
+    BUTTON, BUTTON_QUIET, Badge, CARD, FormError, INPUT, LABEL, LoadError, Page, Pager, TABLE, TD,
+    TH, Tone, query_link,
+};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+mod notice;
+
+pub use notice::NoticePage;
+
+pub const PAGE_SIZE: u32 = 50;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueRow {
+    pub id: i64,
+    pub campaign: i64,
+    pub campaign_name: String,
+    pub consumer_name: String,
+    pub pattern: String,
+    pub state: NoticeState,
+    pub recipient: String,
+    pub version: i64,
+    pub checks_passed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePage {
+    pub rows: Vec<QueueRow>,
+    pub total: i64,
+    pub page: u32,
+    /// Campaigns to filter by: (id, name).
+    pub campaigns: Vec<(i64, String)>,
+}
+
+#[server(endpoint = "review/queue")]
+pub async fn queue(
+    campaign: Option<String>,
+    pattern: Option<String>,
+    checks: Option<String>,
+    state: Option<String>,
+    page: Option<u32>,
+) -> Result<QueuePage, AppError> {
+    use rekey_core::notices::store::{self, QueueFilter};
+    session::authorize::<Queue>().await?;
+    let rk = session::rekey()?;
+    let blank = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+    let filter = QueueFilter {
+        campaign: blank(campaign).map(|c| c.parse()).transpose()?,
+        pattern: blank(pattern)
+            .map(|p| p.parse::<IntegrationPattern>())
+            .transpose()?,
+        checks_passed: match blank(checks).as_deref() {
+            None => None,
+            Some("passing") => Some(true),
+            Some("failing") => Some(false),
+            Some(other) => {
+                return Err(AppError::invalid(
+                    "checks",
+                    format!("'{other}' is not passing or failing"),
+                ));
+            }
+        },
+        state: blank(state)
+            .filter(|s| s != "pending")
+            .map(|s| s.parse())
+            .transpose()?,
+    };
+    let page = page.unwrap_or(1).max(1);
+    let (rows, total) = store::queue(&rk.db, &filter, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
+    let campaigns = rekey_core::notices::campaigns::list(&rk.db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.get(), c.name))
+        .collect();
+    Ok(QueuePage {
+        rows: rows
+            .into_iter()
+            .map(|n| QueueRow {
+                id: n.id.get(),
+                campaign: n.campaign.get(),
+                campaign_name: n.campaign_name,
+                consumer_name: n.consumer_name,
+                pattern: n.pattern.label().into(),
+                state: n.state,
+                recipient: n.recipient,
+                version: n.version,
+                checks_passed: n.checks_passed,
+            })
+            .collect(),
+        total,
+        page,
+        campaigns,
+    })
+}
+
+/// What approving several notices did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkResult {
+    pub approved: usize,
+    pub skipped: Vec<(i64, String)>,
+}
+
+#[server(endpoint = "review/approve_many")]
+pub async fn approve_many(notices: Option<Vec<String>>) -> Result<BulkResult, AppError> {
+    let (who, _) = session::authorize::<ApproveMany>().await?;
+    let rk = session::rekey()?;
+    let ids = notices
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.parse())
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Err(AppError::invalid("notices", "select at least one notice"));
+    }
+    let outcome = rekey_core::notices::store::approve_many(&rk, &who, &ids).await?;
+    Ok(BulkResult {
+        approved: outcome.approved.len(),
+        skipped: outcome
+            .skipped
+            .into_iter()
+            .map(|(id, why)| (id.get(), why))
+            .collect(),
+    })
+}
+
+pub fn state_tone(state: NoticeState) -> Tone {
+    match state {
+        NoticeState::Drafted => Tone::Neutral,
+        NoticeState::InReview => Tone::Warn,
+        NoticeState::Approved | NoticeState::Sent => Tone::Good,
+        NoticeState::Failed => Tone::Bad,
+    }
+}
+
+#[component]
+pub fn ReviewPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |k: &str| query.with(|q| q.get(k)).filter(|v| !v.is_empty());
+    let bulk = ServerAction::<ApproveMany>::new();
+    let list = Resource::new(
+        move || {
+            (
+                param("campaign"),
+                param("pattern"),
+                param("checks"),
+                param("state"),
+                param("page").and_then(|p| p.parse::<u32>().ok()),
+                bulk.version().get(),
+            )
+        },
+        |(campaign, pattern, checks, state, page, _)| queue(campaign, pattern, checks, state, page),
+    );
+    let me = use_me().0;
+    view! {
+        <Page title="Review queue">
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let may_approve = matches!(me.await, Ok(Some(p)) if p.may(Permission::ApproveNotices));
+                    match list.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(page) => view! { <Queue page may_approve bulk query /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </Page>
+    }
+}
+
+#[component]
+fn Queue(
+    page: QueuePage,
+    may_approve: bool,
+    bulk: ServerAction<ApproveMany>,
+    query: Memo<leptos_router::params::ParamsMap>,
+) -> impl IntoView {
+    let param = move |k: &str| query.with(|q| q.get(k)).filter(|v| !v.is_empty());
+    let pages = (page.total as u32).div_ceil(PAGE_SIZE);
+    let current = page.page;
+    let states = [("pending", "Pending review")]
+        .into_iter()
+        .chain(NoticeState::ALL.iter().map(|s| (s.as_str(), s.label())))
+        .collect::<Vec<_>>();
+    view! {
+        <Form method="GET" action="/review" attr:class="mb-6 flex flex-wrap items-end gap-3">
+            <label class=LABEL>
+                "Campaign"
+                <select class=INPUT name="campaign">
+                    <option value="">"Any"</option>
+                    {page.campaigns.iter().map(|(id, name)| {
+                        let value = id.to_string();
+                        let selected = param("campaign").as_deref() == Some(value.as_str());
+                        view! { <option value=value selected=selected>{name.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label class=LABEL>
+                "Integration"
+                <select class=INPUT name="pattern">
+                    <option value="">"Any"</option>
+                    {IntegrationPattern::ALL.iter().map(|p| view! { <option value=p.as_str() selected=param("pattern").as_deref() == Some(p.as_str())>{p.label()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class=LABEL>
+                "Checks"
+                <select class=INPUT name="checks">
+                    <option value="">"Any"</option>
+                    <option value="passing" selected=param("checks").as_deref() == Some("passing")>"Passing"</option>
+                    <option value="failing" selected=param("checks").as_deref() == Some("failing")>"Failing"</option>
+                </select>
+            </label>
+            <label class=LABEL>
+                "State"
+                <select class=INPUT name="state">
+                    {states.into_iter().map(|(value, label)| view! { <option value=value selected=param("state").as_deref().unwrap_or("pending") == value>{label}</option> }).collect_view()}
+                </select>
+            </label>
+            <button class=BUTTON_QUIET type="submit">"Filter"</button>
+        </Form>
+        {move || bulk.value().get().and_then(Result::ok).map(|r| view! {
+            <div role="status" class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900">
+                {format!("Approved {} notices.", r.approved)}
+                {(!r.skipped.is_empty()).then(|| view! {
+                    <ul class="mt-1 list-disc pl-5 text-amber-900">
+                        {r.skipped.into_iter().map(|(id, why)| view! { <li>{format!("Notice {id} skipped: {why}")}</li> }).collect_view()}
+                    </ul>
+                })}
+            </div>
+        })}
+        <FormError value=bulk.value() />
+        <ActionForm action=bulk attr:class=format!("{CARD} overflow-x-auto p-0")>
+            {if page.rows.is_empty() {
+                view! { <p class="p-4 text-sm text-slate-500">"No notices match."</p> }.into_any()
+            } else {
+                view! {
+                    <table class=TABLE>
+                        <thead class="bg-slate-50"><tr>
+                            {may_approve.then(|| view! { <th class=TH><span class="sr-only">"Select"</span></th> })}
+                            <th class=TH>"Notice"</th><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"State"</th><th class=TH>"Checks"</th><th class=TH>"To"</th>
+                        </tr></thead>
+                        <tbody class="divide-y divide-slate-100">
+                            {page.rows.into_iter().map(|n| {
+                                let label = format!("Select notice {} to {}", n.id, n.consumer_name);
+                                view! {
+                                    <tr>
+                                        {may_approve.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label /></td> })}
+                                        <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name}</div></td>
+                                        <td class=TD>{n.consumer_name}</td>
+                                        <td class=TD>{n.pattern}</td>
+                                        <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>
+                                        <td class=TD>{if n.checks_passed { view! { <Badge text="passing" tone=Tone::Good /> } } else { view! { <Badge text="failing" tone=Tone::Bad /> } }}</td>
+                                        <td class=format!("{TD} text-xs")>{n.recipient}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    {may_approve.then(|| view! {
+                        <div class="border-t border-slate-100 p-3">
+                            <button class=BUTTON type="submit" disabled=move || bulk.pending().get()>"Approve selected"</button>
+                            <span class="ml-3 text-xs text-slate-500">"Only notices in review whose checks all pass, and that you did not write, are approved."</span>
+                        </div>
+                    })}
+                }.into_any()
+            }}
+        </ActionForm>
+        <Pager page=current pages total=page.total href=move |p| query_link("/review", &query.get_untracked(), "page", &p.to_string()) />
+        {move || (!may_approve).then(|| view! { <p class="mt-3 text-xs text-slate-500">"Approvers approve notices; you can open one to read or edit it."</p> })}
+    }
+}

@@ -1,0 +1,530 @@
+//! One notice: the markdown editor beside a live, sanitised preview, the checks, the version
+//! history with diffs, and the review decisions.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use rekey_core::identity::Permission;
+use rekey_core::notices::NoticeState;
+use serde::{Deserialize, Serialize};
+
+use super::state_tone;
+use crate::auth::{Profile, use_me};
+use crate::components::{
+    BUTTON, BUTTON_DANGER, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError, Page, Tone,
+};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckView {
+    pub label: String,
+    pub problems: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionView {
+    pub version: i64,
+    pub subject: String,
+    pub body: String,
+    pub sha256: String,
+    pub author: String,
+    pub created: String,
+    pub checks: Vec<CheckView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub id: i64,
+    pub campaign: i64,
+    pub campaign_name: String,
+    pub consumer_name: String,
+    pub pattern: String,
+    pub state: NoticeState,
+    pub recipient: String,
+    pub time_zone: String,
+    pub deadline: String,
+    pub current: VersionView,
+    /// (version, author, when, checks passed)
+    pub history: Vec<(i64, String, String, bool)>,
+    /// (version, approved, reason, by, when)
+    pub decisions: Vec<(i64, bool, Option<String>, String, String)>,
+    /// (message id, state, attempts, last error, sent at)
+    pub delivery: Option<(String, String, i64, Option<String>, Option<String>)>,
+}
+
+#[cfg(feature = "ssr")]
+fn version_view(v: rekey_core::notices::store::Version) -> VersionView {
+    VersionView {
+        checks: v
+            .checks
+            .iter()
+            .map(|c| CheckView {
+                label: c.kind.label().into(),
+                problems: c.problems.clone(),
+            })
+            .collect(),
+        version: v.version,
+        author: v.author.name,
+        created: v.created_at.utc_minute(),
+        sha256: v.sha256,
+        subject: v.subject,
+        body: v.body,
+    }
+}
+
+#[server(endpoint = "review/notice")]
+pub async fn notice(id: String) -> Result<NoticeView, AppError> {
+    session::authorize::<Notice>().await?;
+    let rk = session::rekey()?;
+    let d = rekey_core::notices::store::detail(&rk.db, id.parse()?).await?;
+    Ok(NoticeView {
+        id: d.summary.id.get(),
+        campaign: d.summary.campaign.get(),
+        campaign_name: d.summary.campaign_name,
+        consumer_name: d.summary.consumer_name,
+        pattern: d.summary.pattern.label().into(),
+        state: d.summary.state,
+        recipient: d.summary.recipient,
+        deadline: d.timeline.deadline.in_zone(&d.time_zone),
+        time_zone: d.time_zone,
+        current: version_view(d.current),
+        history: d
+            .history
+            .into_iter()
+            .map(|(v, author, at, passed)| (v, author.name, at.utc_minute(), passed))
+            .collect(),
+        decisions: d
+            .decisions
+            .into_iter()
+            .map(|x| (x.version, x.approved, x.reason, x.by, x.at.utc_minute()))
+            .collect(),
+        delivery: d.delivery.map(|r| {
+            (
+                r.message_id,
+                r.state,
+                r.attempts,
+                r.last_error,
+                r.sent_at.map(|t| t.utc_minute()),
+            )
+        }),
+    })
+}
+
+/// Renders markdown exactly as the HTML part of the e-mail will be, sanitised.
+#[server(endpoint = "review/preview")]
+pub async fn preview(body: String) -> Result<String, AppError> {
+    session::authorize::<Preview>().await?;
+    let body = rekey_core::notices::store::parse_body(&body)?;
+    Ok(rekey_core::notices::render::html(&body))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffLine {
+    pub tag: char,
+    pub text: String,
+}
+
+#[server(endpoint = "review/diff")]
+pub async fn diff(id: String, from: String, to: String) -> Result<Vec<DiffLine>, AppError> {
+    use rekey_core::notices::store;
+    session::authorize::<Diff>().await?;
+    let rk = session::rekey()?;
+    let id = id.parse()?;
+    let number = |field: &str, raw: &str| {
+        raw.trim()
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a version")))
+    };
+    let a = store::version(&rk.db, id, number("from", &from)?).await?;
+    let b = store::version(&rk.db, id, number("to", &to)?).await?;
+    Ok(store::diff(&a, &b)
+        .into_iter()
+        .map(|l| DiffLine {
+            tag: l.tag,
+            text: l.text,
+        })
+        .collect())
+}
+
+#[server(endpoint = "review/save")]
+pub async fn save_notice(
+    id: String,
+    based_on: String,
+    subject: String,
+    body: String,
+) -> Result<i64, AppError> {
+    let (who, _) = session::authorize::<SaveNotice>().await?;
+    let rk = session::rekey()?;
+    let based_on = based_on
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("based_on", "reload the notice and edit again"))?;
+    let v =
+        rekey_core::notices::store::edit(&rk, &who, id.parse()?, based_on, &subject, &body).await?;
+    Ok(v.version)
+}
+
+#[server(endpoint = "review/submit")]
+pub async fn submit_notice(id: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<SubmitNotice>().await?;
+    let rk = session::rekey()?;
+    rekey_core::notices::store::submit(&rk, &who, id.parse()?).await?;
+    Ok(())
+}
+
+#[server(endpoint = "review/approve")]
+pub async fn approve_notice(id: String, version: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<ApproveNotice>().await?;
+    let rk = session::rekey()?;
+    let version = version
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("version", "reload the notice"))?;
+    rekey_core::notices::store::approve(&rk, &who, id.parse()?, version).await?;
+    Ok(())
+}
+
+#[server(endpoint = "review/reject")]
+pub async fn reject_notice(id: String, version: String, reason: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<RejectNotice>().await?;
+    let rk = session::rekey()?;
+    let version = version
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("version", "reload the notice"))?;
+    rekey_core::notices::store::reject(&rk, &who, id.parse()?, version, &reason).await?;
+    Ok(())
+}
+
+#[server(endpoint = "review/retry")]
+pub async fn retry_notice(id: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<RetryNotice>().await?;
+    let rk = session::rekey()?;
+    rekey_core::delivery::retry(&rk, &who, id.parse()?).await?;
+    Ok(())
+}
+
+#[component]
+pub fn NoticePage() -> impl IntoView {
+    let params = use_params_map();
+    let save = ServerAction::<SaveNotice>::new();
+    let submit = ServerAction::<SubmitNotice>::new();
+    let approve = ServerAction::<ApproveNotice>::new();
+    let reject = ServerAction::<RejectNotice>::new();
+    let retry = ServerAction::<RetryNotice>::new();
+    let data = Resource::new(
+        move || {
+            (
+                params.with(|p| p.get("id").unwrap_or_default()),
+                save.version().get()
+                    + submit.version().get()
+                    + approve.version().get()
+                    + reject.version().get()
+                    + retry.version().get(),
+            )
+        },
+        |(id, _)| notice(id),
+    );
+    let me = use_me().0;
+    let actions = Actions {
+        save,
+        submit,
+        approve,
+        reject,
+        retry,
+    };
+    view! {
+        <Transition fallback=|| view! { <Page title="Notice"><p>"Loading…"</p></Page> }>
+            {move || Suspend::new(async move {
+                let me = me.await.ok().flatten();
+                match data.await {
+                    Err(error) => view! { <Page title="Notice"><LoadError error /></Page> }.into_any(),
+                    Ok(n) => view! { <NoticeBody n me actions /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    save: ServerAction<SaveNotice>,
+    submit: ServerAction<SubmitNotice>,
+    approve: ServerAction<ApproveNotice>,
+    reject: ServerAction<RejectNotice>,
+    retry: ServerAction<RetryNotice>,
+}
+
+#[component]
+fn NoticeBody(n: NoticeView, me: Option<Profile>, actions: Actions) -> impl IntoView {
+    let may = move |p: Permission| me.as_ref().is_some_and(|m| m.may(p));
+    let editable = matches!(n.state, NoticeState::Drafted | NoticeState::InReview)
+        && may(Permission::EditNotices);
+    let title = format!("Notice #{} to {}", n.id, n.consumer_name);
+    let id = n.id.to_string();
+    let checks_pass = n.current.checks.iter().all(|c| c.problems.is_empty());
+    view! {
+        <Page title=title>
+            <div class="mb-4 flex flex-wrap items-center gap-3 text-sm text-slate-600">
+                <Badge text=n.state.label() tone=state_tone(n.state) />
+                <span>{format!("Version {}", n.current.version)}</span>
+                <span>"To "<span class="font-mono">{n.recipient.clone()}</span></span>
+                <span>{n.pattern.clone()}</span>
+                <span>"Deadline "{n.deadline.clone()}" ("{n.time_zone.clone()}")"</span>
+                <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.campaign)>{n.campaign_name.clone()}</a>
+            </div>
+            <Editor n=n.clone() editable save=actions.save />
+            <div class="mt-6 grid gap-6 lg:grid-cols-2">
+                <Checks checks=n.current.checks.clone() />
+                <Decide n=n.clone() id=id.clone() checks_pass may_edit=may(Permission::EditNotices) may_approve=may(Permission::ApproveNotices) may_retry=may(Permission::ManageCampaigns) actions />
+            </div>
+            <div class="mt-6 grid gap-6 lg:grid-cols-2">
+                <History id=id.clone() history=n.history.clone() />
+                <Record decisions=n.decisions.clone() delivery=n.delivery.clone() />
+            </div>
+        </Page>
+    }
+}
+
+#[component]
+fn Editor(n: NoticeView, editable: bool, save: ServerAction<SaveNotice>) -> impl IntoView {
+    let body = RwSignal::new(n.current.body.clone());
+    // The preview follows the text a moment after typing stops.
+    let settled = RwSignal::new(n.current.body.clone());
+    let typed = RwSignal::new(0u64);
+    let on_input = move |ev: leptos::ev::Event| {
+        body.set(event_target_value(&ev));
+        let mark = typed.get_untracked() + 1;
+        typed.set(mark);
+        set_timeout(
+            move || {
+                if typed.get_untracked() == mark {
+                    settled.set(body.get_untracked());
+                }
+            },
+            std::time::Duration::from_millis(300),
+        );
+    };
+    let rendered = Resource::new(move || settled.get(), preview);
+    let id = n.id.to_string();
+    view! {
+        <div class="grid gap-6 lg:grid-cols-2">
+            <section class=CARD aria-label="Editor">
+                {if editable {
+                    view! {
+                        <ActionForm action=save attr:class="space-y-3">
+                            <input type="hidden" name="id" value=id.clone() />
+                            <input type="hidden" name="based_on" value=n.current.version.to_string() />
+                            <label class=LABEL>"Subject"<input class=INPUT name="subject" value=n.current.subject.clone() required /></label>
+                            <label class=LABEL>
+                                "Body (markdown)"
+                                <textarea class=format!("{INPUT} h-[32rem] font-mono text-xs") name="body" on:input=on_input prop:value=move || body.get()>{n.current.body.clone()}</textarea>
+                            </label>
+                            <button class=BUTTON type="submit" disabled=move || save.pending().get()>"Save as a new version"</button>
+                        </ActionForm>
+                        <FormError value=save.value() />
+                        <FormDone value=save.value() message="Saved as a new version. Checks ran again." />
+                    }.into_any()
+                } else {
+                    view! {
+                        <h2 class="mb-2 font-semibold">{n.current.subject.clone()}</h2>
+                        <pre class="max-h-[36rem] overflow-auto whitespace-pre-wrap rounded bg-slate-50 p-3 font-mono text-xs">{n.current.body.clone()}</pre>
+                    }.into_any()
+                }}
+            </section>
+            <section class=CARD aria-label="Preview">
+                <h2 class="mb-3 text-sm font-semibold uppercase tracking-wide text-slate-500">"Preview"</h2>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match rendered.await {
+                            Ok(html) => view! { <article class="notice-preview max-w-none text-sm" inner_html=html></article> }.into_any(),
+                            Err(error) => view! { <LoadError error /> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn Checks(checks: Vec<CheckView>) -> impl IntoView {
+    view! {
+        <section class=CARD aria-label="Checks">
+            <h2 class="mb-3 text-lg font-semibold">"Checks"</h2>
+            <ul class="space-y-2 text-sm">
+                {checks.into_iter().map(|c| {
+                    let passed = c.problems.is_empty();
+                    view! {
+                        <li>
+                            <span class=if passed { "font-medium text-emerald-700" } else { "font-medium text-rose-700" }>
+                                {if passed { "✓ " } else { "✗ " }}{c.label}
+                            </span>
+                            <ul class="ml-5 list-disc text-rose-800">
+                                {c.problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                            </ul>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn Decide(
+    n: NoticeView,
+    id: String,
+    checks_pass: bool,
+    may_edit: bool,
+    may_approve: bool,
+    may_retry: bool,
+    actions: Actions,
+) -> impl IntoView {
+    let version = n.current.version.to_string();
+    let state = n.state;
+    let (id_submit, id_approve, id_reject, id_retry) = (id.clone(), id.clone(), id.clone(), id);
+    let version_reject = version.clone();
+    let sha_short = n.current.sha256.chars().take(12).collect::<String>();
+    let label = format!("Approve version {}", n.current.version);
+    view! {
+        <section class=CARD aria-label="Review">
+            <h2 class="mb-3 text-lg font-semibold">"Review"</h2>
+            {(state == NoticeState::Drafted && may_edit).then(|| view! {
+                <ActionForm action=actions.submit>
+                    <input type="hidden" name="id" value=id_submit />
+                    <button class=BUTTON type="submit">"Submit for review"</button>
+                </ActionForm>
+            })}
+            {(state == NoticeState::InReview && !may_approve).then(|| view! {
+                <p class="text-sm text-slate-600">"Waiting for an approver. Whoever wrote a version cannot approve it."</p>
+            })}
+            {(state == NoticeState::InReview && may_approve).then(|| view! {
+                <div class="space-y-4">
+                    {(!checks_pass).then(|| view! { <p class="text-sm text-rose-800">"This version fails its checks, so it cannot be approved."</p> })}
+                    <ActionForm action=actions.approve>
+                        <input type="hidden" name="id" value=id_approve />
+                        <input type="hidden" name="version" value=version />
+                        <button class=BUTTON type="submit" disabled=!checks_pass>{label}</button>
+                        <p class="mt-1 text-xs text-slate-500">"Approves exactly this text ("<span class="font-mono">{sha_short}</span>"); any later edit voids it."</p>
+                    </ActionForm>
+                    <ActionForm action=actions.reject attr:class="space-y-2">
+                        <input type="hidden" name="id" value=id_reject />
+                        <input type="hidden" name="version" value=version_reject />
+                        <label class=LABEL>"Reason for rejecting"<textarea class=INPUT name="reason" rows="2"></textarea></label>
+                        <button class=BUTTON_DANGER type="submit">"Reject"</button>
+                    </ActionForm>
+                </div>
+            })}
+            {(state == NoticeState::Failed && may_retry).then(|| view! {
+                <ActionForm action=actions.retry>
+                    <input type="hidden" name="id" value=id_retry />
+                    <button class=BUTTON type="submit">"Retry delivery"</button>
+                </ActionForm>
+            })}
+            {matches!(state, NoticeState::Approved | NoticeState::Sent).then(|| view! {
+                <p class="text-sm text-emerald-800">{if state == NoticeState::Sent { "Sent." } else { "Approved; in the outbox." }}</p>
+            })}
+            <FormError value=actions.submit.value() />
+            <FormError value=actions.approve.value() />
+            <FormError value=actions.reject.value() />
+            <FormError value=actions.retry.value() />
+        </section>
+    }
+}
+
+#[component]
+fn History(id: String, history: Vec<(i64, String, String, bool)>) -> impl IntoView {
+    let last = history.last().map(|h| h.0).unwrap_or(1);
+    let from = RwSignal::new((last - 1).max(1).to_string());
+    let to = RwSignal::new(last.to_string());
+    let lines = Resource::new(
+        move || (id.clone(), from.get(), to.get()),
+        |(id, a, b)| diff(id, a, b),
+    );
+    let options = history.iter().map(|h| h.0).collect::<Vec<_>>();
+    view! {
+        <section class=CARD aria-label="Versions">
+            <h2 class="mb-3 text-lg font-semibold">"Versions"</h2>
+            <ul class="mb-4 space-y-1 text-sm">
+                {history.into_iter().rev().map(|(v, author, at, passed)| view! {
+                    <li class="flex items-center gap-2">
+                        <span class="font-mono">{format!("v{v}")}</span>
+                        <span>{author}</span>
+                        <span class="text-xs text-slate-400">{at}</span>
+                        {if passed { view! { <Badge text="checks pass" tone=Tone::Good /> } } else { view! { <Badge text="checks fail" tone=Tone::Bad /> } }}
+                    </li>
+                }).collect_view()}
+            </ul>
+            <div class="mb-2 flex items-end gap-3 text-sm">
+                <label class=LABEL>"Compare"
+                    <select class=INPUT on:change=move |ev| from.set(event_target_value(&ev))>
+                        {options.iter().map(|v| view! { <option value=v.to_string() selected=from.get_untracked() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class=LABEL>"with"
+                    <select class=INPUT on:change=move |ev| to.set(event_target_value(&ev))>
+                        {options.iter().map(|v| view! { <option value=v.to_string() selected=to.get_untracked() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match lines.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(lines) => view! {
+                            <pre class="max-h-80 overflow-auto rounded bg-slate-50 p-2 font-mono text-xs" aria-label="Differences">
+                                {lines.into_iter().map(|l| {
+                                    let class = match l.tag { '+' => "block bg-emerald-100 text-emerald-900", '-' => "block bg-rose-100 text-rose-900", _ => "block text-slate-500" };
+                                    view! { <span class=class>{format!("{} {}", l.tag, l.text)}</span> }
+                                }).collect_view()}
+                            </pre>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Record(
+    decisions: Vec<(i64, bool, Option<String>, String, String)>,
+    delivery: Option<(String, String, i64, Option<String>, Option<String>)>,
+) -> impl IntoView {
+    view! {
+        <section class=CARD aria-label="Decisions and delivery">
+            <h2 class="mb-3 text-lg font-semibold">"Decisions"</h2>
+            {if decisions.is_empty() {
+                view! { <p class="text-sm text-slate-500">"No decision yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="space-y-2 text-sm">
+                        {decisions.into_iter().map(|(v, approved, reason, by, at)| view! {
+                            <li>
+                                <span class=if approved { "font-medium text-emerald-700" } else { "font-medium text-rose-700" }>{if approved { "Approved" } else { "Rejected" }}</span>
+                                {format!(" v{v} by {by}, {at}")}
+                                {reason.map(|r| view! { <div class="text-slate-600">"“"{r}"”"</div> })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+            <h2 class="mb-3 mt-6 text-lg font-semibold">"Delivery"</h2>
+            {match delivery {
+                None => view! { <p class="text-sm text-slate-500">"Not approved yet."</p> }.into_any(),
+                Some((message_id, state, attempts, error, sent)) => view! {
+                    <dl class="grid grid-cols-3 gap-1 text-sm">
+                        <dt class="text-slate-500">"State"</dt><dd class="col-span-2">{state}</dd>
+                        <dt class="text-slate-500">"Attempts"</dt><dd class="col-span-2">{attempts}</dd>
+                        <dt class="text-slate-500">"Message-ID"</dt><dd class="col-span-2 break-all font-mono text-xs">{message_id}</dd>
+                        {sent.map(|s| view! { <dt class="text-slate-500">"Sent"</dt><dd class="col-span-2">{s}</dd> })}
+                        {error.map(|e| view! { <dt class="text-slate-500">"Server said"</dt><dd class="col-span-2 text-rose-800" role="alert">{e}</dd> })}
+                    </dl>
+                }.into_any(),
+            }}
+        </section>
+    }
+}

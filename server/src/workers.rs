@@ -1,0 +1,72 @@
+//! Background work that lives as long as the server: delivery, drafting, session clean-up.
+
+use std::time::Duration;
+
+use rekey_core::Rekey;
+use rekey_core::delivery::{self, Outcome, RetryPolicy, smtp::Mailer};
+use rekey_core::notices::campaigns;
+use tokio::task::JoinSet;
+
+/// Messages claimed per round; they are sent concurrently, over up to the pool's connections.
+const CLAIM_BATCH: u32 = 32;
+
+/// Sends approved notices until the process ends.
+pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
+    loop {
+        let batch = match delivery::claim(&rk.db, rk.now(), policy.lease_secs, CLAIM_BATCH).await {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(error = ?e, "could not claim messages to send");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            // Approval rings the bell; the timer catches retries that come due.
+            tokio::select! {
+                () = rk.delivery_wakeup.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            continue;
+        }
+        let mut sends = JoinSet::new();
+        for msg in batch {
+            let (rk, mailer) = (rk.clone(), mailer.clone());
+            sends.spawn(async move {
+                let outcome = if msg.matches_approval() {
+                    mailer.send(&msg).await
+                } else {
+                    Outcome::Permanent {
+                        code: None,
+                        reply: "the message no longer matches the approved version; it was not sent".into(),
+                    }
+                };
+                tracing::info!(message_id = %msg.message_id, attempt = msg.attempts, outcome = ?outcome_kind(&outcome), "delivery attempt");
+                if let Err(e) = delivery::record(&rk, &msg, outcome, &policy, mailer.is_local()).await {
+                    tracing::error!(message_id = %msg.message_id, error = ?e, "could not record a delivery outcome; the lease will bring it back");
+                }
+            });
+        }
+        while sends.join_next().await.is_some() {}
+    }
+}
+
+fn outcome_kind(o: &Outcome) -> String {
+    match o {
+        Outcome::Sent { code } => format!("sent {code:?}"),
+        Outcome::Transient { code, .. } => format!("deferred {code:?}"),
+        Outcome::Permanent { code, .. } => format!("failed {code:?}"),
+    }
+}
+
+/// Resumes drafting interrupted by a restart.
+pub async fn resume_drafting(rk: &Rekey) {
+    match campaigns::drafting(&rk.db).await {
+        Ok(ids) => {
+            for id in ids {
+                campaigns::spawn_drafting(rk.clone(), id);
+            }
+        }
+        Err(e) => tracing::error!(error = ?e, "could not list campaigns being drafted"),
+    }
+}
