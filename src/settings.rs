@@ -9,20 +9,11 @@ use crate::identity::{EmailAddress, Identity, InputError, Role};
 use crate::params;
 use crate::storage::Db;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Approvers and admins must enrol TOTP before they can do anything else.
     pub require_totp_for_privileged: bool,
     pub provider: ProviderProfile,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            require_totp_for_privileged: false,
-            provider: ProviderProfile::default(),
-        }
-    }
 }
 
 impl Settings {

@@ -479,13 +479,13 @@ pub fn CampaignPage() -> impl IntoView {
     );
     // While drafting, look again every half second.
     Effect::new(move |_| {
-        if let Some(Ok(c)) = view_data.get() {
-            if c.state == "drafting" {
-                set_timeout(
-                    move || tick.update(|t| *t += 1),
-                    std::time::Duration::from_millis(500),
-                );
-            }
+        if let Some(Ok(c)) = view_data.get()
+            && c.state == "drafting"
+        {
+            set_timeout(
+                move || tick.update(|t| *t += 1),
+                std::time::Duration::from_millis(500),
+            );
         }
     });
     view! {

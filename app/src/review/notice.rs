@@ -46,12 +46,37 @@ pub struct NoticeView {
     pub time_zone: String,
     pub deadline: String,
     pub current: VersionView,
-    /// (version, author, when, checks passed)
-    pub history: Vec<(i64, String, String, bool)>,
-    /// (version, approved, reason, by, when)
-    pub decisions: Vec<(i64, bool, Option<String>, String, String)>,
-    /// (message id, state, attempts, last error, sent at)
-    pub delivery: Option<(String, String, i64, Option<String>, Option<String>)>,
+    pub history: Vec<HistoryLine>,
+    pub decisions: Vec<DecisionView>,
+    pub delivery: Option<DeliveryView>,
+}
+
+/// A version in the history list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryLine {
+    pub version: i64,
+    pub author: String,
+    pub at: String,
+    pub checks_passed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionView {
+    pub version: i64,
+    pub approved: bool,
+    pub reason: Option<String>,
+    pub by: String,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub message_id: String,
+    pub state: String,
+    pub attempts: i64,
+    /// The server's last refusal or the connection problem.
+    pub last_error: Option<String>,
+    pub sent: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -93,21 +118,30 @@ pub async fn notice(id: String) -> Result<NoticeView, AppError> {
         history: d
             .history
             .into_iter()
-            .map(|(v, author, at, passed)| (v, author.name, at.utc_minute(), passed))
+            .map(|(version, author, at, checks_passed)| HistoryLine {
+                version,
+                author: author.name,
+                at: at.utc_minute(),
+                checks_passed,
+            })
             .collect(),
         decisions: d
             .decisions
             .into_iter()
-            .map(|x| (x.version, x.approved, x.reason, x.by, x.at.utc_minute()))
+            .map(|x| DecisionView {
+                version: x.version,
+                approved: x.approved,
+                reason: x.reason,
+                by: x.by,
+                at: x.at.utc_minute(),
+            })
             .collect(),
-        delivery: d.delivery.map(|r| {
-            (
-                r.message_id,
-                r.state,
-                r.attempts,
-                r.last_error,
-                r.sent_at.map(|t| t.utc_minute()),
-            )
+        delivery: d.delivery.map(|r| DeliveryView {
+            message_id: r.message_id,
+            state: r.state,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            sent: r.sent_at.map(|t| t.utc_minute()),
         }),
     })
 }
@@ -436,20 +470,20 @@ fn Decide(
 }
 
 #[component]
-fn History(id: String, history: Vec<(i64, String, String, bool)>) -> impl IntoView {
-    let last = history.last().map(|h| h.0).unwrap_or(1);
+fn History(id: String, history: Vec<HistoryLine>) -> impl IntoView {
+    let last = history.last().map(|h| h.version).unwrap_or(1);
     let from = RwSignal::new((last - 1).max(1).to_string());
     let to = RwSignal::new(last.to_string());
     let lines = Resource::new(
         move || (id.clone(), from.get(), to.get()),
         |(id, a, b)| diff(id, a, b),
     );
-    let options = history.iter().map(|h| h.0).collect::<Vec<_>>();
+    let options = history.iter().map(|h| h.version).collect::<Vec<_>>();
     view! {
         <section class=CARD aria-label="Versions">
             <h2 class="mb-3 text-lg font-semibold">"Versions"</h2>
             <ul class="mb-4 space-y-1 text-sm">
-                {history.into_iter().rev().map(|(v, author, at, passed)| view! {
+                {history.into_iter().rev().map(|HistoryLine { version: v, author, at, checks_passed: passed }| view! {
                     <li class="flex items-center gap-2">
                         <span class="font-mono">{format!("v{v}")}</span>
                         <span>{author}</span>
@@ -490,10 +524,7 @@ fn History(id: String, history: Vec<(i64, String, String, bool)>) -> impl IntoVi
 }
 
 #[component]
-fn Record(
-    decisions: Vec<(i64, bool, Option<String>, String, String)>,
-    delivery: Option<(String, String, i64, Option<String>, Option<String>)>,
-) -> impl IntoView {
+fn Record(decisions: Vec<DecisionView>, delivery: Option<DeliveryView>) -> impl IntoView {
     view! {
         <section class=CARD aria-label="Decisions and delivery">
             <h2 class="mb-3 text-lg font-semibold">"Decisions"</h2>
@@ -502,7 +533,7 @@ fn Record(
             } else {
                 view! {
                     <ul class="space-y-2 text-sm">
-                        {decisions.into_iter().map(|(v, approved, reason, by, at)| view! {
+                        {decisions.into_iter().map(|DecisionView { version: v, approved, reason, by, at }| view! {
                             <li>
                                 <span class=if approved { "font-medium text-emerald-700" } else { "font-medium text-rose-700" }>{if approved { "Approved" } else { "Rejected" }}</span>
                                 {format!(" v{v} by {by}, {at}")}
@@ -515,7 +546,7 @@ fn Record(
             <h2 class="mb-3 mt-6 text-lg font-semibold">"Delivery"</h2>
             {match delivery {
                 None => view! { <p class="text-sm text-slate-500">"Not approved yet."</p> }.into_any(),
-                Some((message_id, state, attempts, error, sent)) => view! {
+                Some(DeliveryView { message_id, state, attempts, last_error: error, sent }) => view! {
                     <dl class="grid grid-cols-3 gap-1 text-sm">
                         <dt class="text-slate-500">"State"</dt><dd class="col-span-2">{state}</dd>
                         <dt class="text-slate-500">"Attempts"</dt><dd class="col-span-2">{attempts}</dd>

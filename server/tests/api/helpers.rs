@@ -414,3 +414,300 @@ pub async fn error_of(r: Response) -> (u16, String, String) {
         },
     )
 }
+
+/// The scriptable SMTP server (`smtp_sink.py`) as a child process.
+pub struct SmtpSink {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+/// A message the sink accepted.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Received {
+    pub message_id: String,
+    pub to: String,
+    pub subject: String,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let dir = std::env::temp_dir().join(format!(
+            "rekey-smtp-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&dir).expect("sink dir");
+        let mut sink = SmtpSink {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        sink.restart();
+        sink
+    }
+
+    /// (Re)starts the server on the same port, keeping the log.
+    pub fn restart(&mut self) {
+        self.stop();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/smtp_sink.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args([
+                script,
+                self.log().to_str().expect("utf-8"),
+                self.script().to_str().expect("utf-8"),
+                &self.port.to_string(),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (Debian's python3-aiosmtpd) must be installed");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("sink output");
+        assert!(
+            line.starts_with("PORT "),
+            "the SMTP sink did not start: {line}"
+        );
+        self.child = Some(child);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> std::path::PathBuf {
+        self.dir.join("messages.jsonl")
+    }
+
+    fn script(&self) -> std::path::PathBuf {
+        self.dir.join("script.json")
+    }
+
+    /// Says what to answer each recipient on successive attempts.
+    pub fn script_replies(&self, replies: &[(&str, &[&str])]) {
+        let map: serde_json::Map<String, Value> = replies
+            .iter()
+            .map(|(to, rs)| {
+                (
+                    to.to_string(),
+                    Value::from(rs.iter().map(|r| r.to_string()).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        std::fs::write(self.script(), Value::Object(map).to_string()).expect("script");
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        std::fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("a log line"))
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TestApp {
+    /// The identity of a demo account, for calling the core directly.
+    pub async fn identity(&self, username: &str) -> rekey_core::identity::Identity {
+        rekey_core::users::list(&self.rekey.db)
+            .await
+            .expect("users")
+            .into_iter()
+            .find(|u| u.username.as_str() == username)
+            .expect("a demo account")
+            .identity()
+    }
+
+    /// Runs the delivery worker in this process, as `rekey serve` does.
+    pub fn start_delivery(
+        &self,
+        mailer: rekey_core::delivery::smtp::Mailer,
+        policy: rekey_core::delivery::RetryPolicy,
+    ) {
+        tokio::spawn(rekey::workers::deliver(self.rekey.clone(), mailer, policy));
+    }
+
+    /// Adds `n` consumers with one production key each, plans a campaign over exactly those
+    /// keys, drafts, submits and approves every notice. Returns (notice id, recipient) pairs.
+    pub async fn approved_notices(&self, n: usize) -> Vec<(rekey_core::notices::NoticeId, String)> {
+        use rekey_core::inventory::store::{
+            Contact, ExternalId, NewConsumer, NewCredential, insert_consumer,
+        };
+        use rekey_core::inventory::{
+            ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration,
+            IntegrationPattern, TimeZoneName,
+        };
+        use rekey_core::notices::campaigns::{self, CampaignName, NewCampaign, Selection};
+        let batch = rand_suffix();
+        let mut tx = self
+            .rekey
+            .write(rekey_core::audit::Actor::System)
+            .await
+            .unwrap();
+        for i in 0..n {
+            let consumer = NewConsumer {
+                external_id: ExternalId::parse(&format!("bulk-{batch}-{i}")).unwrap(),
+                name: format!("Bulk consumer {i:04}"),
+                integration: Integration {
+                    pattern: IntegrationPattern::DirectHttp,
+                    language: None,
+                },
+                time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
+                tags: vec![format!("bulk-{batch}")],
+                contacts: vec![Contact {
+                    role: ContactRole::Technical,
+                    name: format!("Dev {i}"),
+                    email: rekey_core::identity::EmailAddress::parse(&format!(
+                        "dev{i}@bulk-{batch}.example"
+                    ))
+                    .unwrap(),
+                }],
+            };
+            let credential = NewCredential {
+                external_id: ExternalId::parse(&format!("bulk-{batch}-{i}-k")).unwrap(),
+                label: "Production key".into(),
+                environment: Environment::Production,
+                prefix: CredentialPrefix::parse(&format!("sk_live_{i:04x}")).unwrap(),
+                status: CredentialStatus::Active,
+                services: vec![],
+                created_at: self.clock_now().plus_secs(-400 * 86_400),
+                last_used_at: None,
+                expires_at: None,
+            };
+            insert_consumer(&mut tx, &consumer, &[credential])
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let ids: Vec<rekey_core::inventory::CredentialId> = self
+            .rekey
+            .db
+            .fetch_all(
+                "SELECT k.id FROM credentials k WHERE k.external_id LIKE $1 ORDER BY k.id",
+                rekey_core::params![format!("bulk-{batch}-%")],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| rekey_core::inventory::CredentialId::new(r.get(0).unwrap()))
+            .collect();
+        let now = self.clock_now();
+        let timeline = rekey_core::notices::Timeline::new(
+            now,
+            now.plus_secs(86_400),
+            now.plus_secs(14 * 86_400),
+            now.plus_secs(21 * 86_400),
+        )
+        .unwrap();
+        let engineer = self.identity("engineer").await;
+        let campaign = campaigns::create(
+            &self.rekey,
+            &engineer,
+            NewCampaign {
+                name: CampaignName::parse("Bulk rotation").unwrap(),
+                selection: Selection::Chosen(ids),
+                timeline,
+            },
+        )
+        .await
+        .unwrap();
+        campaigns::draft_pending(&self.rekey, campaign)
+            .await
+            .unwrap();
+        let (notices, _) = rekey_core::notices::store::queue(
+            &self.rekey.db,
+            &rekey_core::notices::store::QueueFilter {
+                campaign: Some(campaign),
+                ..Default::default()
+            },
+            0,
+            500,
+        )
+        .await
+        .unwrap();
+        assert_eq!(notices.len(), n);
+        for notice in &notices {
+            rekey_core::notices::store::submit(&self.rekey, &engineer, notice.id)
+                .await
+                .unwrap();
+        }
+        let approver = self.identity("approver").await;
+        let ids: Vec<_> = notices.iter().map(|n| n.id).collect();
+        let outcome = rekey_core::notices::store::approve_many(&self.rekey, &approver, &ids)
+            .await
+            .unwrap();
+        assert_eq!(outcome.approved.len(), n, "{:?}", outcome.skipped);
+        notices.into_iter().map(|n| (n.id, n.recipient)).collect()
+    }
+
+    pub fn clock_now(&self) -> Timestamp {
+        rekey_core::clock::Clock::now(&self.clock)
+    }
+
+    /// Outbox rows by state.
+    pub async fn outbox_states(&self) -> std::collections::BTreeMap<String, i64> {
+        self.rekey
+            .db
+            .fetch_all("SELECT state, COUNT(*) FROM outbox GROUP BY state", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<String>(0).unwrap(), r.get::<i64>(1).unwrap()))
+            .collect()
+    }
+
+    /// Waits (real time, up to `secs`) until `done` holds, advancing the clock by `step` seconds
+    /// each round so retries come due.
+    pub async fn wait_until<F, Fut>(&self, secs: u64, step: i64, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !done().await {
+            if std::time::Instant::now() >= deadline {
+                let errors: Vec<String> = self
+                    .rekey
+                    .db
+                    .fetch_all("SELECT state, attempts, COALESCE(last_error, '') FROM outbox ORDER BY id LIMIT 5", &[])
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| format!("{}/{}: {}", r.get::<String>(0).unwrap(), r.get::<i64>(1).unwrap(), r.get::<String>(2).unwrap()))
+                    .collect();
+                panic!(
+                    "timed out; outbox: {:?}; first rows: {errors:#?}",
+                    self.outbox_states().await
+                );
+            }
+            self.clock.advance_secs(step);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -7,5 +7,7 @@
 mod access;
 mod audit;
 mod auth;
+mod delivery;
+mod gated_send;
 mod helpers;
 mod users;
