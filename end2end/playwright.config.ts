@@ -2,7 +2,7 @@ import { defineConfig } from '@playwright/test';
 
 // Debian's Chromium, never a downloaded browser. The server is the real `rekey demo` binary
 // on a fresh SQLite database in a temporary folder (see scripts/e2e-server).
-const port = Number(process.env.REKEY_E2E_PORT ?? 3901);
+const port = Number(process.env.E2E_PORT ?? 3901);
 
 export default defineConfig({
   testDir: './tests',

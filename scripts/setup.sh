@@ -63,8 +63,11 @@ ensure_npm_packages() {
   fi
 }
 
-ensure_chromium() {
+# Debian's Chromium for Playwright, and Debian's aiosmtpd for the SMTP server the delivery
+# tests start (run with /usr/bin/python3, which sees Debian's Python packages).
+ensure_test_packages() {
   [ -x /usr/bin/chromium ] || apt_install chromium
+  /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || apt_install python3-aiosmtpd
 }
 
 # Starts the local PostgreSQL cluster when it is down; installs it on a machine without one.

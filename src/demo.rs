@@ -205,3 +205,128 @@ pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
     }
     tx.commit().await
 }
+
+/// Adds `n` consumers with one production key each (a year old), integration patterns in turn,
+/// for load tests and benchmarks. `batch` keeps external ids unique across calls. Returns the
+/// new credentials.
+pub async fn bulk_consumers(
+    rk: &Rekey,
+    n: usize,
+    batch: &str,
+) -> Result<Vec<crate::inventory::CredentialId>> {
+    use crate::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential};
+    use crate::inventory::{
+        ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration,
+        IntegrationPattern, SdkLanguage, TimeZoneName,
+    };
+
+    let now = rk.now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1_000) {
+        let mut tx = rk.write(Actor::System).await?;
+        for &i in chunk {
+            let pattern = IntegrationPattern::ALL[i % IntegrationPattern::ALL.len()];
+            let consumer = NewConsumer {
+                external_id: ExternalId::parse(&format!("bulk-{batch}-{i}"))?,
+                name: format!("Bulk consumer {i:05}"),
+                integration: Integration {
+                    pattern,
+                    language: (pattern == IntegrationPattern::ServerSdk)
+                        .then_some(SdkLanguage::ALL[i % SdkLanguage::ALL.len()]),
+                },
+                time_zone: TimeZoneName::parse(ZONES[i % ZONES.len()])?,
+                tags: vec![format!("bulk-{batch}")],
+                contacts: vec![Contact {
+                    role: ContactRole::Technical,
+                    name: PEOPLE[i % PEOPLE.len()].to_string(),
+                    email: EmailAddress::parse(&format!("dev{i}@bulk-{batch}.example"))?,
+                }],
+            };
+            let credential = NewCredential {
+                external_id: ExternalId::parse(&format!("bulk-{batch}-{i}-k"))?,
+                label: "Production key".into(),
+                environment: Environment::Production,
+                prefix: CredentialPrefix::parse(&format!("sk_live_{i:05x}"))?,
+                status: CredentialStatus::Active,
+                services: vec![],
+                created_at: now.plus_secs(-365 * 86_400),
+                last_used_at: None,
+                expires_at: None,
+            };
+            store::insert_consumer(&mut tx, &consumer, &[credential]).await?;
+        }
+        tx.commit().await?;
+    }
+    let rows = rk
+        .db
+        .fetch_all(
+            "SELECT id FROM credentials WHERE external_id LIKE $1 ORDER BY id",
+            crate::params![format!("bulk-{batch}-%")],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok(crate::inventory::CredentialId::new(r.get(0)?)))
+        .collect()
+}
+
+/// Plans a campaign over `credentials` as `engineer` and drafts it (in the foreground).
+pub async fn campaign_over(
+    rk: &Rekey,
+    engineer: &crate::identity::Identity,
+    credentials: Vec<crate::inventory::CredentialId>,
+) -> Result<crate::notices::CampaignId> {
+    use crate::notices::campaigns::{self, CampaignName, NewCampaign, Selection};
+    let now = rk.now();
+    let timeline = crate::notices::Timeline::new(
+        now,
+        now.plus_secs(86_400),
+        now.plus_secs(14 * 86_400),
+        now.plus_secs(21 * 86_400),
+    )?;
+    let id = campaigns::create(
+        rk,
+        engineer,
+        NewCampaign {
+            name: CampaignName::parse("Bulk rotation")?,
+            selection: Selection::Chosen(credentials),
+            timeline,
+        },
+    )
+    .await?;
+    campaigns::draft_pending(rk, id).await?;
+    Ok(id)
+}
+
+/// Submits every drafted notice of a campaign as `engineer` and approves them as `approver`.
+/// Returns (notice, recipient) pairs.
+pub async fn approve_campaign(
+    rk: &Rekey,
+    campaign: crate::notices::CampaignId,
+    engineer: &crate::identity::Identity,
+    approver: &crate::identity::Identity,
+) -> Result<Vec<(crate::notices::NoticeId, String)>> {
+    use crate::notices::store::{self, QueueFilter};
+    let mut all = Vec::new();
+    loop {
+        let filter = QueueFilter {
+            campaign: Some(campaign),
+            state: Some(crate::notices::NoticeState::Drafted),
+            ..Default::default()
+        };
+        let (page, _) = store::queue(&rk.db, &filter, 0, 500).await?;
+        if page.is_empty() {
+            break;
+        }
+        for n in &page {
+            store::submit(rk, engineer, n.id).await?;
+        }
+        let ids: Vec<_> = page.iter().map(|n| n.id).collect();
+        let outcome = store::approve_many(rk, approver, &ids).await?;
+        if let Some((id, why)) = outcome.skipped.first() {
+            return Err(crate::error::Error::Internal(format!(
+                "notice {id} was not approved: {why}"
+            )));
+        }
+        all.extend(page.into_iter().map(|n| (n.id, n.recipient)));
+    }
+    Ok(all)
+}

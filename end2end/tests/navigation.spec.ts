@@ -2,9 +2,9 @@ import { test, expect } from '@playwright/test';
 import { signIn, signOut } from './helpers';
 
 const expected: Record<string, string[]> = {
-  engineer: ['Home'],
-  approver: ['Home'],
-  security: ['Home', 'Audit trail'],
+  engineer: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox'],
+  approver: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox'],
+  security: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Audit trail'],
   admin: ['Home', 'Users', 'Agents', 'Settings'],
 };
 

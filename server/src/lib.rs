@@ -151,8 +151,9 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
 pub fn mailer(config: &Config) -> anyhow::Result<rekey_core::delivery::smtp::Mailer> {
     use rekey_core::delivery::smtp::Mailer;
     match &config.smtp {
-        Some(url) => Mailer::smtp(url.expose(), config.smtp_connections)
-            .map_err(|e| anyhow::anyhow!("REKEY_SMTP_URL ({url}): {e}")),
+        Some(url) => {
+            Mailer::smtp(url.expose()).map_err(|e| anyhow::anyhow!("REKEY_SMTP_URL ({url}): {e}"))
+        }
         None => Ok(Mailer::LocalMailbox),
     }
 }
@@ -160,10 +161,18 @@ pub fn mailer(config: &Config) -> anyhow::Result<rekey_core::delivery::smtp::Mai
 /// Starts background work that lives as long as the server.
 pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()> {
     tokio::spawn(session_store::sweep_expired(rekey.db.clone()));
+    let mailer = mailer(config)?;
+    // One sender per SMTP connection; the local mailbox needs one.
+    let senders = if mailer.is_local() {
+        1
+    } else {
+        config.smtp_connections as usize
+    };
     tokio::spawn(workers::deliver(
         rekey.clone(),
-        mailer(config)?,
+        mailer,
         config.delivery,
+        senders,
     ));
     workers::resume_drafting(rekey).await;
     Ok(())

@@ -7,11 +7,22 @@ use rekey_core::delivery::{self, Outcome, RetryPolicy, smtp::Mailer};
 use rekey_core::notices::campaigns;
 use tokio::task::JoinSet;
 
-/// Messages claimed per round; they are sent concurrently, over up to the pool's connections.
-const CLAIM_BATCH: u32 = 32;
+/// Messages one sender claims at a time: small, so the senders share the work evenly and a
+/// crash strands few leases.
+const CLAIM_BATCH: u32 = 8;
 
-/// Sends approved notices until the process ends.
-pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
+/// Sends approved notices until the process ends, with `senders` concurrent senders (one per
+/// SMTP connection).
+pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy, senders: usize) {
+    let mut set = JoinSet::new();
+    for _ in 0..senders.max(1) {
+        set.spawn(sender(rk.clone(), mailer.clone(), policy));
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
+    let mut sender = mailer.sender();
     loop {
         let batch = match delivery::claim(&rk.db, rk.now(), policy.lease_secs, CLAIM_BATCH).await {
             Ok(batch) => batch,
@@ -29,25 +40,21 @@ pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
             }
             continue;
         }
-        let mut sends = JoinSet::new();
         for msg in batch {
-            let (rk, mailer) = (rk.clone(), mailer.clone());
-            sends.spawn(async move {
-                let outcome = if msg.matches_approval() {
-                    mailer.send(&msg).await
-                } else {
-                    Outcome::Permanent {
-                        code: None,
-                        reply: "the message no longer matches the approved version; it was not sent".into(),
-                    }
-                };
-                tracing::info!(message_id = %msg.message_id, attempt = msg.attempts, outcome = ?outcome_kind(&outcome), "delivery attempt");
-                if let Err(e) = delivery::record(&rk, &msg, outcome, &policy, mailer.is_local()).await {
-                    tracing::error!(message_id = %msg.message_id, error = ?e, "could not record a delivery outcome; the lease will bring it back");
+            let outcome = if msg.matches_approval() {
+                sender.send(&msg).await
+            } else {
+                Outcome::Permanent {
+                    code: None,
+                    reply: "the message no longer matches the approved version; it was not sent"
+                        .into(),
                 }
-            });
+            };
+            tracing::info!(message_id = %msg.message_id, attempt = msg.attempts, outcome = %outcome_kind(&outcome), "delivery attempt");
+            if let Err(e) = delivery::record(&rk, &msg, outcome, &policy, mailer.is_local()).await {
+                tracing::error!(message_id = %msg.message_id, error = ?e, "could not record a delivery outcome; the lease will bring it back");
+            }
         }
-        while sends.join_next().await.is_some() {}
     }
 }
 

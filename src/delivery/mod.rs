@@ -36,6 +36,8 @@ pub struct OutboxMessage {
     pub sha256: String,
     /// Including this one.
     pub attempts: i64,
+    /// The end of this claim's lease; also its token: a later claim moves it.
+    pub claimed_until: Timestamp,
 }
 
 /// What a send attempt came to.
@@ -157,7 +159,7 @@ pub async fn claim(
             "UPDATE outbox SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= $2) \
                           OR (state = 'sending' AND claimed_until <= $2) ORDER BY id LIMIT $3) \
-             RETURNING id, notice_id, message_id, sender, recipient, subject, text_body, html_body, sha256, attempts",
+             RETURNING id, notice_id, message_id, sender, recipient, subject, text_body, html_body, sha256, attempts, claimed_until",
             params![now.plus_secs(lease_secs), now, i64::from(limit)],
         )
         .await?;
@@ -175,6 +177,7 @@ pub async fn claim(
                 html_body: r.get(7)?,
                 sha256: r.get(8)?,
                 attempts: r.get(9)?,
+                claimed_until: r.get(10)?,
             })
         })
         .collect()
@@ -228,13 +231,15 @@ pub async fn record(
 ) -> Result<()> {
     let mut tx = rk.write(Actor::System).await?;
     let now = tx.now();
-    // Another worker may have re-claimed after our lease ran out and already finished.
-    let state: Option<String> = tx
-        .fetch_optional("SELECT state FROM outbox WHERE id = $1", params![msg.id])
+    // If our lease ran out, another sender has claimed the message since; its outcome counts.
+    let ours = tx
+        .fetch_optional(
+            "SELECT id FROM outbox WHERE id = $1 AND state = 'sending' AND claimed_until = $2",
+            params![msg.id, msg.claimed_until],
+        )
         .await?
-        .map(|r| r.get(0))
-        .transpose()?;
-    if state.as_deref() != Some("sending") {
+        .is_some();
+    if !ours {
         tracing::info!(message_id = %msg.message_id, "outcome of a message no longer claimed; ignored");
         return Ok(());
     }
@@ -366,7 +371,7 @@ pub async fn retry(rk: &Rekey, by: &Identity, notice: NoticeId) -> Result<()> {
     )
     .await?;
     tx.commit().await?;
-    rk.delivery_wakeup.notify_one();
+    rk.delivery_wakeup.notify_waiters();
     Ok(())
 }
 

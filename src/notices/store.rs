@@ -565,7 +565,7 @@ pub async fn approve(rk: &Rekey, by: &Identity, id: NoticeId, version_seen: i64)
     let mut tx = rk.write(by.into()).await?;
     approve_in(&mut tx, by, id, &v, &sender).await?;
     tx.commit().await?;
-    rk.delivery_wakeup.notify_one();
+    rk.delivery_wakeup.notify_waiters();
     Ok(())
 }
 
@@ -658,7 +658,7 @@ pub async fn approve_many(rk: &Rekey, by: &Identity, ids: &[NoticeId]) -> Result
         return Ok(outcome);
     }
     tx.commit().await?;
-    rk.delivery_wakeup.notify_one();
+    rk.delivery_wakeup.notify_waiters();
     Ok(outcome)
 }
 

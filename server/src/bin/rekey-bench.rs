@@ -44,6 +44,20 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Drafts and checks one notice per consumer for a campaign over `consumers` new consumers.
+    Draft {
+        #[arg(long)]
+        consumers: usize,
+    },
+    /// Approves `count` notices and delivers them over SMTP with the server's own worker.
+    Deliver {
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        smtp: String,
+        #[arg(long, default_value_t = 4)]
+        connections: u32,
+    },
 }
 
 #[tokio::main]
@@ -181,9 +195,94 @@ async fn main() -> anyhow::Result<()> {
                 "{{\"what\":\"export\",\"backend\":\"{backend}\",\"count\":{entries},\"bytes\":{bytes}}}"
             );
         }
+        Command::Draft { consumers } => {
+            rekey_core::demo::seed(&rekey).await?;
+            let (engineer, _) = demo_identities(&rekey).await?;
+            let credentials = rekey_core::demo::bulk_consumers(&rekey, consumers, "draft").await?;
+            let started = Instant::now();
+            let campaign = rekey_core::demo::campaign_over(&rekey, &engineer, credentials).await?;
+            let secs = started.elapsed().as_secs_f64();
+            let drafted = rekey_core::notices::campaigns::get(&rekey.db, campaign)
+                .await?
+                .drafted;
+            println!(
+                "{{\"what\":\"draft\",\"backend\":\"{backend}\",\"consumers\":{consumers},\"drafted\":{drafted},\"secs\":{secs:.3},\"per_sec\":{:.0}}}",
+                drafted as f64 / secs
+            );
+        }
+        Command::Deliver {
+            count,
+            smtp,
+            connections,
+        } => {
+            rekey_core::demo::seed(&rekey).await?;
+            let (engineer, approver) = demo_identities(&rekey).await?;
+            let credentials = rekey_core::demo::bulk_consumers(&rekey, count, "deliver").await?;
+            let campaign = rekey_core::demo::campaign_over(&rekey, &engineer, credentials).await?;
+            rekey_core::demo::approve_campaign(&rekey, campaign, &engineer, &approver).await?;
+            // The size on the wire, MIME encoding included, for a same-size comparison.
+            let sample = rekey_core::delivery::claim(&rekey.db, rekey.now(), 1, 20).await?;
+            let wire_bytes = sample
+                .iter()
+                .map(|m| {
+                    m.to_email()
+                        .map(|e| e.formatted().len())
+                        .map_err(anyhow::Error::msg)
+                })
+                .sum::<anyhow::Result<usize>>()?
+                / sample.len().max(1);
+            // Give the sample back: its one-second lease runs out before the senders look.
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let mailer = rekey_core::delivery::smtp::Mailer::smtp(&smtp)?;
+            let started = Instant::now();
+            tokio::spawn(rekey::workers::deliver(
+                rekey.clone(),
+                mailer,
+                rekey_core::delivery::RetryPolicy::default(),
+                connections as usize,
+            ));
+            loop {
+                let sent: i64 = rekey
+                    .db
+                    .scalar("SELECT COUNT(*) FROM outbox WHERE state = 'sent'", &[])
+                    .await?;
+                if sent as usize >= count {
+                    break;
+                }
+                let failed: i64 = rekey
+                    .db
+                    .scalar("SELECT COUNT(*) FROM outbox WHERE state = 'failed'", &[])
+                    .await?;
+                anyhow::ensure!(failed == 0, "{failed} messages failed");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{{\"what\":\"deliver\",\"backend\":\"{backend}\",\"count\":{count},\"connections\":{connections},\"wire_bytes\":{wire_bytes},\"secs\":{secs:.3},\"per_sec\":{:.0}}}",
+                count as f64 / secs
+            );
+        }
     }
     rekey.db.close().await;
     Ok(())
+}
+
+/// The demo engineer and approver.
+async fn demo_identities(
+    rekey: &Rekey,
+) -> anyhow::Result<(
+    rekey_core::identity::Identity,
+    rekey_core::identity::Identity,
+)> {
+    let users = rekey_core::users::list(&rekey.db).await?;
+    let find = |name: &str| {
+        users
+            .iter()
+            .find(|u| u.username.as_str() == name)
+            .map(|u| u.identity())
+            .ok_or_else(|| anyhow::anyhow!("no demo user {name}"))
+    };
+    Ok((find("engineer")?, find("approver")?))
 }
 
 /// One change and its audit entry in one transaction.

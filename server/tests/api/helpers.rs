@@ -550,124 +550,31 @@ impl TestApp {
         mailer: rekey_core::delivery::smtp::Mailer,
         policy: rekey_core::delivery::RetryPolicy,
     ) {
-        tokio::spawn(rekey::workers::deliver(self.rekey.clone(), mailer, policy));
+        tokio::spawn(rekey::workers::deliver(
+            self.rekey.clone(),
+            mailer,
+            policy,
+            4,
+        ));
     }
 
     /// Adds `n` consumers with one production key each, plans a campaign over exactly those
     /// keys, drafts, submits and approves every notice. Returns (notice id, recipient) pairs.
     pub async fn approved_notices(&self, n: usize) -> Vec<(rekey_core::notices::NoticeId, String)> {
-        use rekey_core::inventory::store::{
-            Contact, ExternalId, NewConsumer, NewCredential, insert_consumer,
-        };
-        use rekey_core::inventory::{
-            ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration,
-            IntegrationPattern, TimeZoneName,
-        };
-        use rekey_core::notices::campaigns::{self, CampaignName, NewCampaign, Selection};
-        let batch = rand_suffix();
-        let mut tx = self
-            .rekey
-            .write(rekey_core::audit::Actor::System)
+        let credentials = rekey_core::demo::bulk_consumers(&self.rekey, n, &rand_suffix())
             .await
             .unwrap();
-        for i in 0..n {
-            let consumer = NewConsumer {
-                external_id: ExternalId::parse(&format!("bulk-{batch}-{i}")).unwrap(),
-                name: format!("Bulk consumer {i:04}"),
-                integration: Integration {
-                    pattern: IntegrationPattern::DirectHttp,
-                    language: None,
-                },
-                time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
-                tags: vec![format!("bulk-{batch}")],
-                contacts: vec![Contact {
-                    role: ContactRole::Technical,
-                    name: format!("Dev {i}"),
-                    email: rekey_core::identity::EmailAddress::parse(&format!(
-                        "dev{i}@bulk-{batch}.example"
-                    ))
-                    .unwrap(),
-                }],
-            };
-            let credential = NewCredential {
-                external_id: ExternalId::parse(&format!("bulk-{batch}-{i}-k")).unwrap(),
-                label: "Production key".into(),
-                environment: Environment::Production,
-                prefix: CredentialPrefix::parse(&format!("sk_live_{i:04x}")).unwrap(),
-                status: CredentialStatus::Active,
-                services: vec![],
-                created_at: self.clock_now().plus_secs(-400 * 86_400),
-                last_used_at: None,
-                expires_at: None,
-            };
-            insert_consumer(&mut tx, &consumer, &[credential])
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
-        let ids: Vec<rekey_core::inventory::CredentialId> = self
-            .rekey
-            .db
-            .fetch_all(
-                "SELECT k.id FROM credentials k WHERE k.external_id LIKE $1 ORDER BY k.id",
-                rekey_core::params![format!("bulk-{batch}-%")],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| rekey_core::inventory::CredentialId::new(r.get(0).unwrap()))
-            .collect();
-        let now = self.clock_now();
-        let timeline = rekey_core::notices::Timeline::new(
-            now,
-            now.plus_secs(86_400),
-            now.plus_secs(14 * 86_400),
-            now.plus_secs(21 * 86_400),
-        )
-        .unwrap();
         let engineer = self.identity("engineer").await;
-        let campaign = campaigns::create(
-            &self.rekey,
-            &engineer,
-            NewCampaign {
-                name: CampaignName::parse("Bulk rotation").unwrap(),
-                selection: Selection::Chosen(ids),
-                timeline,
-            },
-        )
-        .await
-        .unwrap();
-        campaigns::draft_pending(&self.rekey, campaign)
+        let approver = self.identity("approver").await;
+        let campaign = rekey_core::demo::campaign_over(&self.rekey, &engineer, credentials)
             .await
             .unwrap();
-        let (notices, _) = rekey_core::notices::store::queue(
-            &self.rekey.db,
-            &rekey_core::notices::store::QueueFilter {
-                campaign: Some(campaign),
-                ..Default::default()
-            },
-            0,
-            500,
-        )
-        .await
-        .unwrap();
-        assert_eq!(notices.len(), n);
-        for notice in &notices {
-            rekey_core::notices::store::submit(&self.rekey, &engineer, notice.id)
+        let approved =
+            rekey_core::demo::approve_campaign(&self.rekey, campaign, &engineer, &approver)
                 .await
                 .unwrap();
-        }
-        let approver = self.identity("approver").await;
-        let ids: Vec<_> = notices.iter().map(|n| n.id).collect();
-        let outcome = rekey_core::notices::store::approve_many(&self.rekey, &approver, &ids)
-            .await
-            .unwrap();
-        assert_eq!(outcome.approved.len(), n, "{:?}", outcome.skipped);
-        notices.into_iter().map(|n| (n.id, n.recipient)).collect()
-    }
-
-    pub fn clock_now(&self) -> Timestamp {
-        rekey_core::clock::Clock::now(&self.clock)
+        assert_eq!(approved.len(), n);
+        approved
     }
 
     /// Outbox rows by state.

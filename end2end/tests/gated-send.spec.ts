@@ -1,0 +1,83 @@
+import { test, expect, type Page } from '@playwright/test';
+import { hydrated, signIn, signOut } from './helpers';
+
+const nav = (page: Page, name: string) =>
+  page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
+
+test('a rotation becomes notices that an engineer edits and an approver approves into the mailbox', async ({ page }) => {
+  test.setTimeout(120_000);
+  // The engineer plans a rotation of production keys older than 90 days.
+  await signIn(page, 'engineer');
+  await nav(page, 'Campaigns');
+  await page.getByRole('link', { name: 'Plan a rotation' }).click();
+  await hydrated(page);
+  await page.getByLabel('Campaign name').fill('Playwright rotation');
+  await page.getByRole('button', { name: 'Preview affected consumers' }).click();
+  const preview = page.getByRole('region', { name: 'Preview' });
+  await expect(preview.getByRole('heading', { name: /consumers affected/ })).toBeVisible();
+  await expect(preview.getByRole('row')).not.toHaveCount(0);
+  await page.getByRole('button', { name: /Create campaign and draft \d+ notices/ }).click();
+
+  // The campaign page draws the timeline (server-rendered SVG) and counts the drafts.
+  await expect(page.getByRole('img', { name: 'Rotation timeline' })).toBeVisible();
+  const drafted = page.getByRole('list', { name: 'Notices by state' }).getByRole('link', { name: /Drafted/ });
+  await expect(drafted).not.toContainText(/^0/, { timeout: 20_000 });
+  await drafted.click();
+
+  // Edit the first draft.
+  await page.getByRole('link', { name: /^#\d+ v1$/ }).first().click();
+  await hydrated(page);
+  const body = page.getByLabel('Body (markdown)');
+  const edited = (await body.inputValue()).replace(/^Hello /, 'Dear ') + '\nWe can help with the switch: just reply.\n';
+  await body.fill(edited);
+  await expect(page.getByRole('region', { name: 'Preview' })).toContainText('We can help with the switch');
+  await page.getByRole('button', { name: 'Save as a new version' }).click();
+  await expect(page.getByText('Version 2', { exact: true })).toBeVisible();
+  await page.getByRole('button', { name: 'Submit for review' }).click();
+  await expect(page.getByText('Waiting for an approver.')).toBeVisible();
+  // The engineer who wrote it cannot approve it: there is no approval for them to give.
+  await expect(page.getByRole('button', { name: /Approve/ })).toHaveCount(0);
+  const noticeUrl = page.url();
+  const recipient = (await page.getByText(/^To /).locator('span').textContent())!;
+
+  // A pasted live key blocks approval, and the check says where.
+  await page.goto('/review');
+  await page.getByRole('link', { name: /^#\d+ v1$/ }).nth(1).click();
+  await hydrated(page);
+  const secretBody = page.getByLabel('Body (markdown)');
+  const key = 'sk_live_' + Array.from({ length: 24 }, () => 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789'[Math.floor(Math.random() * 57)]).join('');
+  await secretBody.fill((await secretBody.inputValue()) + `\nYour new key: ${key}\n`);
+  await page.getByRole('button', { name: 'Save as a new version' }).click();
+  const checks = page.getByRole('region', { name: 'Checks' });
+  await expect(checks).toContainText('✗ No secrets');
+  await expect(checks).toContainText(/line \d+, column 15: looks like a Stripe secret key/);
+  await expect(checks).not.toContainText(key.slice(8));
+  await page.getByRole('button', { name: 'Submit for review' }).click();
+  const secretUrl = page.url();
+  await signOut(page);
+
+  // The approver approves the edited notice; the one with the key cannot be approved.
+  await signIn(page, 'approver');
+  await expect(page.getByRole('heading', { name: 'Home' })).toBeVisible();
+  await page.goto(secretUrl);
+  await hydrated(page);
+  await expect(page.getByText('This version fails its checks, so it cannot be approved.')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Approve version 2' })).toBeDisabled();
+
+  await page.goto(noticeUrl);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Approve version 2' }).click();
+  await expect(page.getByRole('region', { name: 'Decisions and delivery' })).toContainText('Approved v2 by approver');
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByText('Sent', { exact: true }).first()).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+
+  // The mailbox shows exactly the approved text for that recipient.
+  await nav(page, 'Mailbox');
+  await page.getByLabel('Recipient').fill(recipient);
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.getByRole('link', { name: /Action required/ }).first().click();
+  await expect(page.getByTestId('text-part')).toHaveText(edited, { useInnerText: false });
+  await expect(page.frameLocator('iframe[title="HTML part"]').getByText('We can help with the switch: just reply.')).toBeVisible();
+});
