@@ -33,6 +33,13 @@ pub enum Error {
     #[error("you need permission to {}", .0.label())]
     Forbidden(Permission),
 
+    /// The caller lacks a vault grant. Says which, never whether a secret exists.
+    #[error("you need {} access to the vault partition '{partition}'", access.as_str())]
+    NoGrant {
+        access: crate::vault::Access,
+        partition: String,
+    },
+
     /// A rule refused the action; the message says which rule.
     #[error("{0}")]
     Refused(String),

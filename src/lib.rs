@@ -9,6 +9,7 @@ pub mod clock;
 pub mod identity;
 pub mod inventory;
 pub mod notices;
+pub mod vault;
 
 #[cfg(feature = "server")]
 pub mod agents;
@@ -45,22 +46,25 @@ mod context {
     use crate::error::Result;
     use crate::login::LoginPolicy;
     use crate::storage::{Db, WriteTx};
+    use crate::vault::store::Vault;
 
-    /// Everything the domain needs to act: the database, the clock, and a bell that wakes the
-    /// delivery worker when something is approved.
+    /// Everything the domain needs to act: the database, the clock, the vault's keys, and a
+    /// bell that wakes the delivery worker when something is approved.
     #[derive(Clone)]
     pub struct Rekey {
         pub db: Db,
         pub clock: Arc<dyn Clock>,
+        pub vault: Arc<Vault>,
         pub login_policy: LoginPolicy,
         pub delivery_wakeup: Arc<tokio::sync::Notify>,
     }
 
     impl Rekey {
-        pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        pub fn new(db: Db, clock: Arc<dyn Clock>, vault: Vault) -> Self {
             Self {
                 db,
                 clock,
+                vault: Arc::new(vault),
                 login_policy: LoginPolicy::default(),
                 delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
             }

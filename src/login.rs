@@ -334,6 +334,66 @@ async fn clear(tx: &mut WriteTx, key: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long a re-authentication unlocks sensitive steps (revealing a vault value).
+pub const REAUTH_VALID_SECS: i64 = 5 * 60;
+
+/// A signed-in person confirms it is still them before a sensitive step: with their TOTP code
+/// when enrolled (a code works once), otherwise their password. Failures count towards the
+/// account's lock like sign-in failures; success is audited.
+pub async fn reauthenticate(
+    rk: &Rekey,
+    user_id: UserId,
+    proof: &str,
+    address: Option<IpAddr>,
+) -> Result<()> {
+    let now = rk.now();
+    let creds = users::credentials_by_id(&rk.db, user_id)
+        .await?
+        .ok_or_else(|| Error::Unauthenticated("sign in again".into()))?;
+    let user = creds.user;
+    if let Some(until) = locked_until(rk, &account_key(user_id), now).await? {
+        return refuse_throttled(rk, user.actor(), Target::User(user_id), address, now, until)
+            .await;
+    }
+    let step = match &creds.totp {
+        Some(secret) => match totp::verify(secret, proof, now, creds.totp_last_step) {
+            Ok(step) => Some(step),
+            Err(CodeRejected::Malformed) => {
+                return Err(InputError::new(
+                    "proof",
+                    "enter the 6-digit code from your authenticator app",
+                )
+                .into());
+            }
+            Err(CodeRejected::Wrong) => {
+                fail(rk, &user, LoginFailure::WrongTotpCode, address).await?;
+                return Err(Error::Unauthenticated(
+                    "the code is wrong or expired".into(),
+                ));
+            }
+            Err(CodeRejected::Reused) => return reused(rk, &user, address).await,
+        },
+        None => {
+            let password = Password::for_login(proof.to_string())?;
+            if !password::verify(&password, &creds.password_hash).await? {
+                fail(rk, &user, LoginFailure::WrongPassword, address).await?;
+                return Err(Error::Unauthenticated("the password is wrong".into()));
+            }
+            None
+        }
+    };
+    let mut tx = rk.write(user.actor()).await?;
+    if let Some(step) = step
+        && !users::mark_totp_step(&mut tx, user.id, step).await?
+    {
+        drop(tx);
+        return reused(rk, &user, address).await;
+    }
+    tx.audit(Target::User(user.id), Detail::Reauthenticated)
+        .await?;
+    tx.commit().await
+}
+
 /// Records a sign-out.
 pub async fn signed_out(rk: &Rekey, user: &User) -> Result<()> {
     let mut tx = rk.write(user.actor()).await?;

@@ -40,6 +40,8 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/users", Allowed(ManageUsers)),
     ("/admin/agents", Allowed(ManageAgents)),
     ("/admin/settings", Allowed(ManageSettings)),
+    ("/vault", Allowed(UseVault)),
+    ("/admin/vault", Allowed(ManageUsers)),
 ];
 
 /// Server functions, by endpoint path. All are POST.
@@ -84,10 +86,60 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/review/retry", Allowed(ManageCampaigns)),
     ("/api/mailbox/list", Allowed(ViewMailbox)),
     ("/api/mailbox/message", Allowed(ViewMailbox)),
+    ("/api/vault/partitions", Allowed(UseVault)),
+    ("/api/vault/secrets", Allowed(UseVault)),
+    ("/api/vault/store", Allowed(UseVault)),
+    // Re-authentication confirms a person; agents authenticate with their token alone.
+    ("/api/vault/reauthenticate", Person),
+    ("/api/vault/reveal", Allowed(UseVault)),
+    ("/api/vault/totp", Allowed(UseVault)),
+    ("/api/vault/generate", Allowed(UseVault)),
+    ("/api/vault/destroy", Allowed(UseVault)),
+    ("/api/vault/admin_partitions", Allowed(ManageUsers)),
+    ("/api/vault/create_partition", Allowed(ManageUsers)),
+    ("/api/vault/grant", Allowed(ManageUsers)),
 ];
 
 /// REST routes for scripts and agents: (method, pattern, access).
-pub const API_ROUTES: &[(&str, &str, Access)] = &[("GET", "/api/v1/whoami", Authenticated)];
+pub const API_ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/api/v1/whoami", Authenticated),
+    ("GET", "/api/v1/vault/partitions", Allowed(UseVault)),
+    (
+        "GET",
+        "/api/v1/vault/partitions/:partition/secrets",
+        Allowed(UseVault),
+    ),
+    (
+        "GET",
+        "/api/v1/vault/partitions/:partition/overdue",
+        Allowed(UseVault),
+    ),
+    (
+        "GET",
+        "/api/v1/vault/partitions/:partition/secrets/:name",
+        Allowed(UseVault),
+    ),
+    (
+        "PUT",
+        "/api/v1/vault/partitions/:partition/secrets/:name",
+        Allowed(UseVault),
+    ),
+    (
+        "POST",
+        "/api/v1/vault/partitions/:partition/secrets/:name/generate",
+        Allowed(UseVault),
+    ),
+    (
+        "GET",
+        "/api/v1/vault/partitions/:partition/secrets/:name/totp",
+        Allowed(UseVault),
+    ),
+    (
+        "DELETE",
+        "/api/v1/vault/partitions/:partition/secrets/:name/versions/:version",
+        Allowed(UseVault),
+    ),
+];
 
 /// Links in the navigation, in order.
 pub const NAV: &[(&str, &str)] = &[
@@ -96,9 +148,11 @@ pub const NAV: &[(&str, &str)] = &[
     ("Campaigns", "/campaigns"),
     ("Review", "/review"),
     ("Mailbox", "/mailbox"),
+    ("Vault", "/vault"),
     ("Audit trail", "/audit"),
     ("Users", "/admin/users"),
     ("Agents", "/admin/agents"),
+    ("Vault partitions", "/admin/vault"),
     ("Settings", "/admin/settings"),
 ];
 

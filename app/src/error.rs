@@ -16,8 +16,16 @@ pub enum AppError {
     SignInRequired,
     #[error("{0}")]
     Unauthenticated(String),
+    /// A sensitive step needs the person's password (or TOTP code) again.
+    #[error(
+        "Confirm it is you: enter your password (or your authenticator code) again; it unlocks revealing for 5 minutes."
+    )]
+    ReauthenticationRequired,
     #[error("You do not have permission to {0}.")]
     Forbidden(String),
+    /// A vault grant is missing; the message names it.
+    #[error("{0}")]
+    NoGrant(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -48,7 +56,8 @@ impl AppError {
         match self {
             AppError::Invalid { .. } => 422,
             AppError::SignInRequired | AppError::Unauthenticated(_) => 401,
-            AppError::Forbidden(_) | AppError::CrossSite => 403,
+            AppError::ReauthenticationRequired => 403,
+            AppError::Forbidden(_) | AppError::NoGrant(_) | AppError::CrossSite => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::Refused(_) => 409,
             AppError::Throttled { .. } => 429,
@@ -120,6 +129,7 @@ impl From<rekey_core::error::Error> for AppError {
             Error::Unauthenticated(m) => AppError::Unauthenticated(m),
             Error::Forbidden(p) => AppError::Forbidden(p.label().to_string()),
             Error::Refused(m) => AppError::Refused(m),
+            e @ Error::NoGrant { .. } => AppError::NoGrant(e.to_string()),
             Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
             Error::AuditUnavailable(_) | Error::Storage(_) | Error::Internal(_) => {
                 let reference = incident_reference();

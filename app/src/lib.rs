@@ -15,6 +15,7 @@ pub mod error;
 mod home;
 pub mod mailbox;
 pub mod review;
+pub mod vault;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -72,6 +73,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/users") view=admin::users::UsersPage />
                     <Route path=path!("/admin/agents") view=admin::agents::AgentsPage />
                     <Route path=path!("/admin/settings") view=admin::settings::SettingsPage />
+                    <Route path=path!("/vault") view=vault::VaultPage />
+                    <Route path=path!("/admin/vault") view=vault::admin::VaultAdminPage />
                 </Routes>
             </main>
         </Router>

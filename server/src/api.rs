@@ -2,18 +2,66 @@
 //! table (`rekey_app::access::API_ROUTES`); the guard has authenticated and authorised the
 //! caller before a handler runs.
 
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
-use rekey_app::auth::session::Caller;
+use rekey_app::auth::session::{Caller, require_fresh_reauthentication};
 use rekey_app::error::AppError;
+use rekey_core::Rekey;
 use rekey_core::identity::Identity;
-use serde::Serialize;
+use rekey_core::vault::VaultName;
+use rekey_core::vault::store::{self as vault, GeneratePolicy, ReadKind, StoreInput};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
 
+use crate::AppState;
 use crate::guard::api_error;
 
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/whoami", get(whoami))
+pub fn router() -> Router<AppState> {
+    const SECRET: &str = "/vault/partitions/{partition}/secrets/{name}";
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/vault/partitions", get(partitions))
+        .route("/vault/partitions/{partition}/secrets", get(secrets))
+        .route("/vault/partitions/{partition}/overdue", get(overdue))
+        .route(SECRET, get(read).put(store))
+        .route(&format!("{SECRET}/generate"), post(generate))
+        .route(&format!("{SECRET}/totp"), get(totp))
+        .route(&format!("{SECRET}/versions/{{version}}"), delete(destroy))
+}
+
+/// Either the handler's JSON or the error a caller can act on.
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+struct ApiError(AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        api_error(self.0)
+    }
+}
+
+/// The guard only lets authenticated callers through to these handlers.
+fn identity(caller: &Caller) -> Result<&Identity, ApiError> {
+    caller
+        .identity
+        .as_ref()
+        .ok_or(ApiError(AppError::SignInRequired))
+}
+
+fn names(partition: &str, name: &str) -> Result<(VaultName, VaultName), ApiError> {
+    Ok((
+        VaultName::parse("partition", partition)?,
+        VaultName::parse("name", name)?,
+    ))
 }
 
 #[derive(Serialize)]
@@ -21,22 +69,189 @@ struct WhoAmI {
     kind: &'static str,
     name: String,
     role: Option<&'static str>,
+    /// The caller's own vault partition.
+    partition: String,
 }
 
 async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     match caller.identity {
-        Some(Identity::User { username, role, .. }) => Json(WhoAmI {
+        Some(
+            ref who @ Identity::User {
+                ref username, role, ..
+            },
+        ) => Json(WhoAmI {
             kind: "user",
             name: username.to_string(),
             role: Some(role.as_str()),
+            partition: vault::personal_name(who),
         })
         .into_response(),
-        Some(Identity::Agent { name, .. }) => Json(WhoAmI {
+        Some(ref who @ Identity::Agent { ref name, .. }) => Json(WhoAmI {
             kind: "agent",
             name: name.to_string(),
             role: None,
+            partition: vault::personal_name(who),
         })
         .into_response(),
         None => api_error(AppError::SignInRequired),
     }
+}
+
+async fn partitions(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult<Vec<vault::PartitionView>> {
+    Ok(Json(vault::partitions(&rk, identity(&caller)?).await?))
+}
+
+async fn secrets(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path(partition): Path<String>,
+) -> ApiResult<Vec<vault::SecretMeta>> {
+    let partition = VaultName::parse("partition", &partition)?;
+    Ok(Json(
+        vault::secrets(&rk, identity(&caller)?, &partition).await?,
+    ))
+}
+
+async fn overdue(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path(partition): Path<String>,
+) -> ApiResult<Vec<vault::SecretMeta>> {
+    let partition = VaultName::parse("partition", &partition)?;
+    Ok(Json(
+        vault::overdue(&rk, identity(&caller)?, &partition).await?,
+    ))
+}
+
+#[derive(Serialize)]
+struct Stored {
+    version: i64,
+}
+
+async fn store(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path((partition, name)): Path<(String, String)>,
+    Json(input): Json<StoreInput>,
+) -> Result<(StatusCode, Json<Stored>), ApiError> {
+    let (partition, name) = names(&partition, &name)?;
+    let new = input.parse()?;
+    let version = vault::store(&rk, identity(&caller)?, &partition, &name, new).await?;
+    Ok((StatusCode::CREATED, Json(Stored { version })))
+}
+
+#[derive(Deserialize)]
+struct VersionQuery {
+    version: Option<i64>,
+}
+
+/// The one response that carries a value: the caller asked for it by name.
+#[derive(Serialize)]
+struct Opened {
+    name: String,
+    kind: rekey_core::vault::SecretKind,
+    version: i64,
+    value: String,
+}
+
+/// A value read. A person calling with a session needs a fresh re-authentication, as on the
+/// vault page; an agent's token is its authentication.
+async fn read(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    session: Session,
+    Path((partition, name)): Path<(String, String)>,
+    Query(q): Query<VersionQuery>,
+) -> ApiResult<Opened> {
+    let (partition, name) = names(&partition, &name)?;
+    let who = identity(&caller)?;
+    require_fresh_reauthentication(who, &session, rk.now()).await?;
+    let kind = match who {
+        Identity::Agent { .. } => ReadKind::Read,
+        Identity::User { .. } => ReadKind::Reveal,
+    };
+    let (meta, version, value) = vault::read(&rk, who, &partition, &name, q.version, kind).await?;
+    Ok(Json(Opened {
+        name: meta.name,
+        kind: meta.kind,
+        version,
+        value: value.expose().to_string(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct GenerateInput {
+    #[serde(default = "default_length")]
+    length: usize,
+    #[serde(default)]
+    alphabet: Option<String>,
+    #[serde(default)]
+    prefix: String,
+}
+
+fn default_length() -> usize {
+    32
+}
+
+#[derive(Serialize)]
+struct Generated {
+    version: i64,
+    value: String,
+}
+
+/// Generates the next version and returns it once, so the caller can hand it over.
+async fn generate(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path((partition, name)): Path<(String, String)>,
+    Json(input): Json<GenerateInput>,
+) -> Result<(StatusCode, Json<Generated>), ApiError> {
+    let (partition, name) = names(&partition, &name)?;
+    let alphabet = input
+        .alphabet
+        .as_deref()
+        .unwrap_or("alphanumeric")
+        .parse()?;
+    let policy = GeneratePolicy::new(input.length, alphabet, &input.prefix)?;
+    let (version, value) =
+        vault::generate(&rk, identity(&caller)?, &partition, &name, &policy).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Generated {
+            version,
+            value: value.expose().to_string(),
+        }),
+    ))
+}
+
+#[derive(Serialize)]
+struct TotpCode {
+    code: String,
+    remaining_secs: u32,
+}
+
+async fn totp(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path((partition, name)): Path<(String, String)>,
+) -> ApiResult<TotpCode> {
+    let (partition, name) = names(&partition, &name)?;
+    let (code, remaining_secs) = vault::totp(&rk, identity(&caller)?, &partition, &name).await?;
+    Ok(Json(TotpCode {
+        code,
+        remaining_secs,
+    }))
+}
+
+async fn destroy(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path((partition, name, version)): Path<(String, String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    let (partition, name) = names(&partition, &name)?;
+    vault::destroy(&rk, identity(&caller)?, &partition, &name, version).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

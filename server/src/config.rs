@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use rekey_core::storage::DatabaseUrl;
+use rekey_core::vault::keys::KeySource;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -25,6 +26,8 @@ pub struct Config {
     pub smtp: Option<SmtpUrl>,
     pub smtp_connections: u32,
     pub delivery: rekey_core::delivery::RetryPolicy,
+    /// Where the vault's master key comes from (Debug hides a key given inline).
+    pub master_key: KeySource,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -83,6 +86,10 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("delivery_retry_base_secs", Some("10")),
     ("delivery_max_attempts", Some("10")),
     ("delivery_lease_secs", Some("120")),
+    // The vault's master key: a file (default `<data_dir>/master.key`, created on first run),
+    // or the key itself in base64 (several comma-separated during a rotation, current first).
+    ("master_key_file", None),
+    ("master_key", None),
     // Read by the command line before the rest: the file these settings may come from.
     ("config", None),
 ];
@@ -240,6 +247,20 @@ impl Config {
             lease_secs: number("delivery_lease_secs", 1, 3600)?,
         };
 
+        let key_file_raw = get("master_key_file");
+        let key_raw = get("master_key");
+        let master_key = match (key_file_raw.value.trim(), key_raw.value.trim()) {
+            ("", "") => KeySource::File(data_dir.join("master.key")),
+            (file, "") => KeySource::File(PathBuf::from(file)),
+            ("", key) => KeySource::Env(key.to_string()),
+            _ => {
+                return Err(fail(
+                    &key_raw,
+                    "give the master key either as a file (REKEY_MASTER_KEY_FILE) or inline, not both".into(),
+                ));
+            }
+        };
+
         let log_raw = get("log");
         tracing_subscriber::EnvFilter::try_new(log_raw.value.trim()).map_err(|e| {
             fail(
@@ -259,6 +280,7 @@ impl Config {
             smtp,
             smtp_connections,
             delivery,
+            master_key,
         })
     }
 }

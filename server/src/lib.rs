@@ -21,6 +21,7 @@ use rekey_app::{App, shell};
 use rekey_core::Rekey;
 use rekey_core::clock::Clock;
 use rekey_core::storage::Db;
+use rekey_core::vault::store::Vault;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
@@ -64,7 +65,10 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
         )
     })?;
     db.migrate().await?;
-    Ok(Rekey::new(db, clock))
+    let vault = Vault::open(config.master_key.clone(), &db)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))?;
+    Ok(Rekey::new(db, clock, vault))
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {

@@ -1,4 +1,5 @@
-//! The `rekey` command: serve, demo, migrate, user create, audit verify.
+//! The `rekey` command: serve, demo, migrate, user create, audit verify, vault
+//! rotate-master-key.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -39,6 +40,22 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Work with the vault.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Re-wrap every data key under a new master key, in batches, while Rekey keeps serving.
+    /// Run it again after an interruption: it resumes where it stopped.
+    RotateMasterKey {
+        /// Data keys re-wrapped per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
     },
 }
 
@@ -176,6 +193,29 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
             if !report.is_intact() {
                 return Ok(std::process::ExitCode::from(1));
             }
+        }
+        Command::Vault {
+            command: VaultCommand::RotateMasterKey { batch },
+        } => {
+            let rotation =
+                rekey_core::vault::rotate::rotate_master_key(&rekey, batch, |done, left| {
+                    println!("re-wrapped {done} data keys, {left} to go");
+                })
+                .await?;
+            if rotation.resumed {
+                println!("Resumed an interrupted rotation.");
+            }
+            println!(
+                "Every data key is now wrapped by master key {} ({} re-wrapped; retired: {}). Back up {} now.",
+                rotation.to,
+                rotation.rewrapped,
+                if rotation.from.is_empty() {
+                    "none".to_string()
+                } else {
+                    rotation.from.join(", ")
+                },
+                rekey.vault.source_label()
+            );
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

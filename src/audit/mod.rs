@@ -14,6 +14,7 @@ use crate::clock::Timestamp;
 use crate::identity::{AgentId, Identity, Role, TokenId, UserId, Username};
 use crate::inventory::ConsumerId;
 use crate::notices::{CampaignId, CheckKind, NoticeId};
+use crate::vault::{Access, SecretKind, VaultName};
 
 #[cfg(feature = "server")]
 pub mod chain;
@@ -95,6 +96,8 @@ pub enum Target {
     Consumer(ConsumerId),
     Campaign(CampaignId),
     Notice(NoticeId),
+    VaultPartition(i64),
+    VaultSecret(i64),
 }
 
 impl fmt::Display for Target {
@@ -108,6 +111,8 @@ impl fmt::Display for Target {
             Target::Consumer(id) => write!(f, "consumer:{id}"),
             Target::Campaign(id) => write!(f, "campaign:{id}"),
             Target::Notice(id) => write!(f, "notice:{id}"),
+            Target::VaultPartition(id) => write!(f, "vault-partition:{id}"),
+            Target::VaultSecret(id) => write!(f, "vault-secret:{id}"),
         }
     }
 }
@@ -299,6 +304,57 @@ pub enum Detail {
         notice: NoticeId,
         message_id: String,
     },
+    /// A person confirmed their password (or code) again, for a sensitive step.
+    Reauthenticated,
+    VaultPartitionCreated {
+        partition: i64,
+        name: VaultName,
+    },
+    /// `access` is `None` when a grant was withdrawn.
+    VaultGranted {
+        partition: i64,
+        grantee: String,
+        access: Option<Access>,
+    },
+    VaultSecretStored {
+        partition: i64,
+        secret: i64,
+        version: i64,
+        secret_kind: SecretKind,
+    },
+    VaultSecretRead {
+        partition: i64,
+        secret: i64,
+        version: i64,
+    },
+    VaultSecretRevealed {
+        partition: i64,
+        secret: i64,
+        version: i64,
+    },
+    VaultTotpCode {
+        partition: i64,
+        secret: i64,
+    },
+    VaultSecretGenerated {
+        partition: i64,
+        secret: i64,
+        version: i64,
+    },
+    VaultVersionDestroyed {
+        partition: i64,
+        secret: i64,
+        version: i64,
+    },
+    VaultAccessDenied {
+        partition: i64,
+        access: Access,
+    },
+    /// Data keys re-wrapped under a new master key (its public fingerprint).
+    VaultRewrapped {
+        to_key: String,
+        count: i64,
+    },
 }
 
 impl Detail {
@@ -333,6 +389,17 @@ impl Detail {
             Detail::NoticeDeferred { .. } => Action::NoticeDeferred,
             Detail::NoticeFailed { .. } => Action::NoticeFailed,
             Detail::NoticeRetried { .. } => Action::NoticeRetried,
+            Detail::Reauthenticated => Action::Reauthenticated,
+            Detail::VaultPartitionCreated { .. } => Action::VaultPartitionCreated,
+            Detail::VaultGranted { .. } => Action::VaultGranted,
+            Detail::VaultSecretStored { .. } => Action::VaultSecretStored,
+            Detail::VaultSecretRead { .. } => Action::VaultSecretRead,
+            Detail::VaultSecretRevealed { .. } => Action::VaultSecretRevealed,
+            Detail::VaultTotpCode { .. } => Action::VaultTotpCode,
+            Detail::VaultSecretGenerated { .. } => Action::VaultSecretGenerated,
+            Detail::VaultVersionDestroyed { .. } => Action::VaultVersionDestroyed,
+            Detail::VaultAccessDenied { .. } => Action::VaultAccessDenied,
+            Detail::VaultRewrapped { .. } => Action::VaultRewrapped,
         }
     }
 }
@@ -369,6 +436,17 @@ pub enum Action {
     NoticeDeferred,
     NoticeFailed,
     NoticeRetried,
+    Reauthenticated,
+    VaultPartitionCreated,
+    VaultGranted,
+    VaultSecretStored,
+    VaultSecretRead,
+    VaultSecretRevealed,
+    VaultTotpCode,
+    VaultSecretGenerated,
+    VaultVersionDestroyed,
+    VaultAccessDenied,
+    VaultRewrapped,
 }
 
 impl Action {
@@ -402,6 +480,17 @@ impl Action {
         Action::NoticeDeferred,
         Action::NoticeFailed,
         Action::NoticeRetried,
+        Action::Reauthenticated,
+        Action::VaultPartitionCreated,
+        Action::VaultGranted,
+        Action::VaultSecretStored,
+        Action::VaultSecretRead,
+        Action::VaultSecretRevealed,
+        Action::VaultTotpCode,
+        Action::VaultSecretGenerated,
+        Action::VaultVersionDestroyed,
+        Action::VaultAccessDenied,
+        Action::VaultRewrapped,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -435,6 +524,17 @@ impl Action {
             Action::NoticeDeferred => "notice.deferred",
             Action::NoticeFailed => "notice.failed",
             Action::NoticeRetried => "notice.retried",
+            Action::Reauthenticated => "auth.reauthenticated",
+            Action::VaultPartitionCreated => "vault.partition_created",
+            Action::VaultGranted => "vault.granted",
+            Action::VaultSecretStored => "vault.secret_stored",
+            Action::VaultSecretRead => "vault.secret_read",
+            Action::VaultSecretRevealed => "vault.secret_revealed",
+            Action::VaultTotpCode => "vault.totp_code",
+            Action::VaultSecretGenerated => "vault.secret_generated",
+            Action::VaultVersionDestroyed => "vault.version_destroyed",
+            Action::VaultAccessDenied => "vault.access_denied",
+            Action::VaultRewrapped => "vault.rewrapped",
         }
     }
 

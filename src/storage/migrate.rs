@@ -31,6 +31,7 @@ macro_rules! migration {
 const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_gated_send"),
+    migration!(3, "0003_vault"),
 ];
 
 fn checksum(sql: &str) -> String {

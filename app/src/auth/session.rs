@@ -76,6 +76,8 @@ pub mod keys {
     pub const PENDING_TOTP: &str = "rekey.pending_totp";
     /// A TOTP secret shown for enrolment, awaiting its first code.
     pub const TOTP_ENROLMENT: &str = "rekey.totp_enrolment";
+    /// When the person last confirmed their password or code (unix µs, injected clock).
+    pub const REAUTHENTICATED_AT: &str = "rekey.reauthenticated_at";
 }
 
 /// The password step's result, kept until the code arrives.
@@ -186,6 +188,38 @@ pub async fn sign_in(user: User, now: Timestamp) -> AppResult<()> {
         .await
         .map_err(session_failed)?;
     Ok(())
+}
+
+/// Records in `session` that its person just re-authenticated.
+pub async fn mark_reauthenticated(session: &Session, now: Timestamp) -> AppResult<()> {
+    session
+        .insert(keys::REAUTHENTICATED_AT, now.as_micros())
+        .await
+        .map_err(session_failed)
+}
+
+/// Refuses a sensitive step (revealing a vault value) unless `who` is an agent using its token
+/// or a person who re-authenticated in this session within the last five minutes.
+pub async fn require_fresh_reauthentication(
+    who: &Identity,
+    session: &Session,
+    now: Timestamp,
+) -> AppResult<()> {
+    if matches!(who, Identity::Agent { .. }) {
+        return Ok(());
+    }
+    let at: Option<i64> = session
+        .get(keys::REAUTHENTICATED_AT)
+        .await
+        .map_err(session_failed)?;
+    let fresh = at.is_some_and(|at| {
+        now.secs_since(Timestamp::from_micros(at)) <= rekey_core::login::REAUTH_VALID_SECS
+    });
+    if fresh {
+        Ok(())
+    } else {
+        Err(AppError::ReauthenticationRequired)
+    }
 }
 
 /// Re-signs the current session after a change of security stamp ended every other one.

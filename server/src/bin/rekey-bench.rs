@@ -12,6 +12,8 @@ use rekey_core::audit::{Actor, Detail, LoginFailure, Target};
 use rekey_core::clock::SystemClock;
 use rekey_core::identity::UserId;
 use rekey_core::storage::{DatabaseUrl, Db};
+use rekey_core::vault::keys::KeySource;
+use rekey_core::vault::store::Vault;
 
 #[derive(Parser)]
 #[command(name = "rekey-bench", about = "Measures Rekey's audit chain.")]
@@ -66,7 +68,11 @@ async fn main() -> anyhow::Result<()> {
     let url = DatabaseUrl::parse(&cli.database_url).map_err(anyhow::Error::msg)?;
     let db = Db::connect(&url).await?;
     db.migrate().await?;
-    let rekey = Rekey::new(db, Arc::new(SystemClock));
+    // The benchmark's databases are throwaway; so is their master key.
+    let key_file =
+        std::env::temp_dir().join(format!("rekey-bench-{:?}.key", url.backend()).to_lowercase());
+    let vault = Vault::open(KeySource::File(key_file), &db).await?;
+    let rekey = Rekey::new(db, Arc::new(SystemClock), vault);
     let backend = format!("{:?}", rekey.db.backend()).to_lowercase();
     match cli.command {
         Command::Append { count, clients } => {

@@ -165,6 +165,7 @@ fn cli_verify(app: &TestApp) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
         .args(["audit", "verify"])
         .env("REKEY_DATABASE_URL", &app.db.url)
+        .env("REKEY_DATA_DIR", &app.db.dir)
         .env("REKEY_LOG", "error")
         .output()
         .expect("run rekey");
@@ -316,18 +317,7 @@ async fn when_the_audit_cannot_record_nothing_changes(app: TestApp) {
     let admin = app.signed_in("admin").await;
     let users = app.users_snapshot().await;
     let entries = app.audit_count().await;
-    let statements: &[&str] = match app.db.backend {
-        Backend::Sqlite => &[
-            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END",
-        ],
-        Backend::Postgres => &[
-            "CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END; $$",
-            "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_full()",
-        ],
-    };
-    for s in statements {
-        app.rekey.db.execute(s, &[]).await.unwrap();
-    }
+    app.break_audit_writes().await;
     let form = [
         ("username", "ghost"),
         ("display_name", "Ghost"),
@@ -347,11 +337,7 @@ async fn when_the_audit_cannot_record_nothing_changes(app: TestApp) {
     assert_eq!(status, 500);
     assert_eq!(app.users_snapshot().await, users);
     assert_eq!(app.audit_count().await, entries);
-    let drop = match app.db.backend {
-        Backend::Sqlite => "DROP TRIGGER audit_full",
-        Backend::Postgres => "DROP TRIGGER audit_full ON audit_log",
-    };
-    app.rekey.db.execute(drop, &[]).await.unwrap();
+    app.mend_audit_writes().await;
     assert_eq!(admin.call("admin/create_user", &form).await.status(), 200);
 }
 

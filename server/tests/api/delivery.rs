@@ -247,7 +247,7 @@ impl Drop for Server {
 async fn killed_twenty_times(backend: Backend) {
     let sink = SmtpSink::start();
     let db = TestDb::create(backend).await;
-    let url = db.url.clone();
+    let (url, dir) = (db.url.clone(), db.dir.clone());
     let app = TestApp::spawn_on(db).await;
     // The server runs on the wall clock: approve on it too, so the messages are due.
     app.clock.set(rekey_core::clock::Clock::now(
@@ -259,6 +259,7 @@ async fn killed_twenty_times(backend: Backend) {
             std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
                 .arg("serve")
                 .env("REKEY_DATABASE_URL", &url)
+                .env("REKEY_DATA_DIR", &dir)
                 .env("REKEY_LISTEN", "127.0.0.1:0")
                 .env("REKEY_SMTP_URL", sink.url())
                 .env("REKEY_DELIVERY_LEASE_SECS", "2")

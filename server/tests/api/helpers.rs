@@ -46,28 +46,27 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// A fresh database that removes itself when dropped.
+/// A fresh database and data folder (which holds the vault's master key) that remove
+/// themselves when dropped.
 pub struct TestDb {
     pub url: String,
     pub backend: Backend,
-    dir: Option<std::path::PathBuf>,
+    pub dir: std::path::PathBuf,
     pg_name: Option<String>,
 }
 
 impl TestDb {
     pub async fn create(backend: Backend) -> Self {
         let unique = format!("{}_{}", std::process::id(), rand_suffix());
+        let dir = std::env::temp_dir().join(format!("rekey-test-{unique}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
         match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("rekey-test-{unique}"));
-                std::fs::create_dir_all(&dir).expect("temp dir");
-                TestDb {
-                    url: format!("sqlite://{}/rekey.db", dir.display()),
-                    backend,
-                    dir: Some(dir),
-                    pg_name: None,
-                }
-            }
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}/rekey.db", dir.display()),
+                backend,
+                dir,
+                pg_name: None,
+            },
             Backend::Postgres => {
                 let name = format!("rekey_test_{unique}");
                 let mut admin =
@@ -86,7 +85,7 @@ impl TestDb {
                 TestDb {
                     url: format!("{server}/{name}"),
                     backend,
-                    dir: None,
+                    dir,
                     pg_name: Some(name),
                 }
             }
@@ -96,9 +95,7 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(name) = self.pg_name.clone() {
             // Drop needs async I/O; do it on a thread of its own so any runtime state is fine.
             let _ = std::thread::spawn(move || {
@@ -148,12 +145,14 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> TestApp {
+        capture_trace_logs();
         let listener = rekey::bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let config = Config::load([
             ("REKEY_DATABASE_URL".to_string(), db.url.clone()),
+            ("REKEY_DATA_DIR".to_string(), db.dir.display().to_string()),
             ("REKEY_LISTEN".to_string(), addr.to_string()),
             ("REKEY_LOG".to_string(), "warn".to_string()),
         ])
@@ -361,6 +360,26 @@ impl Browser {
             .expect("request")
     }
 
+    /// A REST call with a JSON body (`PUT`, `POST`, ...).
+    pub async fn json(&self, method: &str, path: &str, body: &Value) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        self.with_headers(
+            self.client
+                .request(method, format!("{}{path}", self.base))
+                .json(body),
+        )
+        .send()
+        .await
+        .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.with_headers(self.client.delete(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.with_headers(self.client.get(format!("{}{path}", self.base)))
             .send()
@@ -532,7 +551,83 @@ impl Drop for SmtpSink {
     }
 }
 
+/// Every log line of this test process, at trace level, for the leak test: installed once,
+/// before the first server starts, so it sees every test in the binary.
+pub fn trace_log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("rekey-api-tests-{}.log", std::process::id()))
+}
+
+fn capture_trace_logs() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let file = std::fs::File::create(trace_log_path()).expect("trace log file");
+        let _ = tracing_subscriber::fmt()
+            // html5ever (inside ammonia) traces every character it tokenises: hundreds of MB of
+            // notice markup, which slows the suite fourfold and holds no vault value.
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,html5ever=info"))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+/// Every secret value a test stored or received, so the leak test can look for each.
+static SECRET_VALUES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// A fresh secret value, remembered for the leak test.
+pub fn secret_value(prefix: &str) -> String {
+    let value = format!("{prefix}{}", rand_suffix().repeat(3));
+    remember_secret(&value);
+    value
+}
+
+pub fn remember_secret(value: &str) {
+    SECRET_VALUES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(value.to_string());
+}
+
+pub fn remembered_secrets() -> Vec<String> {
+    SECRET_VALUES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
 impl TestApp {
+    /// Makes every audit append fail, as a full disk would.
+    pub async fn break_audit_writes(&self) {
+        let statements: &[&str] = match self.db.backend {
+            Backend::Sqlite => &[
+                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+            ],
+            Backend::Postgres => &[
+                "CREATE FUNCTION audit_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END; $$",
+                "CREATE TRIGGER audit_full BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_full()",
+            ],
+        };
+        for s in statements {
+            self.rekey
+                .db
+                .execute(s, &[])
+                .await
+                .expect("break the audit");
+        }
+    }
+
+    pub async fn mend_audit_writes(&self) {
+        let drop = match self.db.backend {
+            Backend::Sqlite => "DROP TRIGGER audit_full",
+            Backend::Postgres => "DROP TRIGGER audit_full ON audit_log",
+        };
+        self.rekey
+            .db
+            .execute(drop, &[])
+            .await
+            .expect("mend the audit");
+    }
+
     /// The identity of a demo account, for calling the core directly.
     pub async fn identity(&self, username: &str) -> rekey_core::identity::Identity {
         rekey_core::users::list(&self.rekey.db)

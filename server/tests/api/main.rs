@@ -11,3 +11,4 @@ mod delivery;
 mod gated_send;
 mod helpers;
 mod users;
+mod vault;

@@ -1,0 +1,695 @@
+//! The vault page: partitions, secrets (masked), storing, revealing after re-authentication,
+//! TOTP codes, generating and destroying versions. Team partitions and grants are in
+//! [`admin`].
+
+pub mod admin;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+
+use crate::components::{
+    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError,
+    Page, TABLE, TD, TH, Tone,
+};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+/// How long a revealed value stays on the page.
+pub const REVEAL_SECS: u32 = 30;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRow {
+    pub name: String,
+    /// `personal` or `team`.
+    pub kind: String,
+    /// `read` or `write`.
+    pub access: String,
+}
+
+/// A secret as lists show it: metadata and a masked prefix, never the value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRow {
+    pub name: String,
+    pub kind: String,
+    pub kind_label: String,
+    pub label: String,
+    pub masked: String,
+    pub current_version: i64,
+    pub age_days: i64,
+    pub max_age_days: Option<i64>,
+    pub overdue: bool,
+    pub expires_at: Option<String>,
+    pub versions: Vec<VersionRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRow {
+    pub version: i64,
+    pub masked: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub destroyed: bool,
+}
+
+/// A value the person asked to see.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revealed {
+    pub version: i64,
+    pub value: String,
+}
+
+// A derived Debug would print the value into any log of this type.
+impl std::fmt::Debug for Revealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revealed")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpNow {
+    pub code: String,
+    pub remaining_secs: u32,
+}
+
+#[cfg(feature = "ssr")]
+fn vault_name(field: &str, raw: &str) -> Result<rekey_core::vault::VaultName, AppError> {
+    Ok(rekey_core::vault::VaultName::parse(field, raw)?)
+}
+
+#[server(endpoint = "vault/partitions")]
+pub async fn partitions() -> Result<Vec<PartitionRow>, AppError> {
+    let (who, _) = session::authorize::<Partitions>().await?;
+    let rk = session::rekey()?;
+    Ok(rekey_core::vault::store::partitions(&rk, &who)
+        .await?
+        .into_iter()
+        .map(|p| PartitionRow {
+            name: p.name,
+            kind: p.kind,
+            access: p.access.as_str().to_string(),
+        })
+        .collect())
+}
+
+#[server(endpoint = "vault/secrets")]
+pub async fn secrets(partition: String) -> Result<Vec<SecretRow>, AppError> {
+    let (who, _) = session::authorize::<Secrets>().await?;
+    let rk = session::rekey()?;
+    let now = rk.now();
+    let partition = vault_name("partition", &partition)?;
+    Ok(rekey_core::vault::store::secrets(&rk, &who, &partition)
+        .await?
+        .into_iter()
+        .map(|s| SecretRow {
+            overdue: s.overdue(now),
+            age_days: s.rotated_at.days_until(now),
+            name: s.name,
+            kind: s.kind.as_str().to_string(),
+            kind_label: s.kind.label().to_string(),
+            label: s.label,
+            masked: s.masked,
+            current_version: s.current_version,
+            max_age_days: s.max_age_days,
+            expires_at: s.expires_at.map(|t| t.utc_minute()),
+            versions: s
+                .versions
+                .into_iter()
+                .rev()
+                .map(|v| VersionRow {
+                    version: v.version,
+                    masked: v.masked,
+                    created_by: v.created_by,
+                    created_at: v.created_at.utc_minute(),
+                    destroyed: v.destroyed_at.is_some(),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Optional numbers arrive from forms as text; empty means "not given".
+#[cfg(feature = "ssr")]
+fn optional_number<T: std::str::FromStr>(field: &str, raw: &str) -> Result<Option<T>, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse()
+        .map(Some)
+        .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a whole number")))
+}
+
+/// The store form, as it arrives. Empty optional fields mean "not given".
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreRequest {
+    pub partition: String,
+    pub name: String,
+    pub kind: String,
+    pub value: String,
+    pub label: String,
+    pub expires_on: String,
+    pub max_age_days: String,
+    pub digits: String,
+    pub period: String,
+    pub algorithm: String,
+}
+
+// A derived Debug would print the value into any log of this type.
+impl std::fmt::Debug for StoreRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreRequest")
+            .field("partition", &self.partition)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[server(endpoint = "vault/store")]
+pub async fn store_secret(request: StoreRequest) -> Result<i64, AppError> {
+    let (who, _) = session::authorize::<StoreSecret>().await?;
+    let rk = session::rekey()?;
+    let input = rekey_core::vault::store::StoreInput {
+        kind: request.kind,
+        value: request.value,
+        label: request.label,
+        expires_on: Some(request.expires_on),
+        max_age_days: optional_number("max_age_days", &request.max_age_days)?,
+        digits: optional_number("digits", &request.digits)?,
+        period: optional_number("period", &request.period)?,
+        algorithm: Some(request.algorithm),
+    };
+    let new = input.parse()?;
+    let (partition, name) = (
+        vault_name("partition", &request.partition)?,
+        vault_name("name", &request.name)?,
+    );
+    Ok(rekey_core::vault::store::store(&rk, &who, &partition, &name, new).await?)
+}
+
+/// Confirms the person's password (or TOTP code when enrolled); unlocks revealing for five
+/// minutes in this session.
+#[server(endpoint = "vault/reauthenticate")]
+pub async fn reauthenticate(proof: String) -> Result<(), AppError> {
+    let (who, caller) = session::authorize::<Reauthenticate>().await?;
+    let rk = session::rekey()?;
+    let id = session::own_id(&who)?;
+    rekey_core::login::reauthenticate(&rk, id, &proof, caller.address).await?;
+    session::mark_reauthenticated(&session::session().await?, rk.now()).await
+}
+
+#[server(endpoint = "vault/reveal")]
+pub async fn reveal(
+    partition: String,
+    name: String,
+    version: Option<i64>,
+) -> Result<Revealed, AppError> {
+    use rekey_core::vault::store::{self, ReadKind};
+    let (who, _) = session::authorize::<Reveal>().await?;
+    let rk = session::rekey()?;
+    session::require_fresh_reauthentication(&who, &session::session().await?, rk.now()).await?;
+    let (partition, name) = (
+        vault_name("partition", &partition)?,
+        vault_name("name", &name)?,
+    );
+    let (_, version, value) =
+        store::read(&rk, &who, &partition, &name, version, ReadKind::Reveal).await?;
+    Ok(Revealed {
+        version,
+        value: value.expose().to_string(),
+    })
+}
+
+#[server(endpoint = "vault/totp")]
+pub async fn totp_code(partition: String, name: String) -> Result<TotpNow, AppError> {
+    let (who, _) = session::authorize::<TotpCode>().await?;
+    let rk = session::rekey()?;
+    let (partition, name) = (
+        vault_name("partition", &partition)?,
+        vault_name("name", &name)?,
+    );
+    let (code, remaining_secs) =
+        rekey_core::vault::store::totp(&rk, &who, &partition, &name).await?;
+    Ok(TotpNow {
+        code,
+        remaining_secs,
+    })
+}
+
+/// Generates the next version by policy. The page does not receive the value: revealing it
+/// takes the same re-authentication as any other value.
+#[server(endpoint = "vault/generate")]
+pub async fn generate_value(
+    partition: String,
+    name: String,
+    length: usize,
+    alphabet: String,
+    prefix: String,
+) -> Result<i64, AppError> {
+    use rekey_core::vault::store::{self, GeneratePolicy};
+    let (who, _) = session::authorize::<GenerateValue>().await?;
+    let rk = session::rekey()?;
+    let policy = GeneratePolicy::new(length, alphabet.parse()?, prefix.trim())?;
+    let (partition, name) = (
+        vault_name("partition", &partition)?,
+        vault_name("name", &name)?,
+    );
+    let (version, _) = store::generate(&rk, &who, &partition, &name, &policy).await?;
+    Ok(version)
+}
+
+#[server(endpoint = "vault/destroy")]
+pub async fn destroy_version(
+    partition: String,
+    name: String,
+    version: i64,
+) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<DestroyVersion>().await?;
+    let rk = session::rekey()?;
+    let (partition, name) = (
+        vault_name("partition", &partition)?,
+        vault_name("name", &name)?,
+    );
+    Ok(rekey_core::vault::store::destroy(&rk, &who, &partition, &name, version).await?)
+}
+
+#[component]
+pub fn VaultPage() -> impl IntoView {
+    let query = use_query_map();
+    let list = Resource::new(|| (), |_| partitions());
+    view! {
+        <Page title="Vault">
+            <p class="mb-6 max-w-3xl text-sm text-slate-600">
+                "Secret values are sealed with AES-256-GCM. Lists show a masked prefix only; revealing a value asks for your password again and shows it for 30 seconds. Every read is in the audit trail."
+            </p>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(parts) => {
+                            let chosen = query
+                                .with(|q| q.get("p"))
+                                .filter(|p| parts.iter().any(|x| &x.name == p))
+                                .or_else(|| parts.first().map(|p| p.name.clone()));
+                            view! {
+                                <div class="grid gap-6 lg:grid-cols-4">
+                                    <nav aria-label="Partitions" class=CARD>
+                                        <h2 class="mb-3 text-sm font-semibold uppercase tracking-wide text-slate-500">"Partitions"</h2>
+                                        <ul class="space-y-1">
+                                            {parts.iter().map(|p| {
+                                                let current = chosen.as_deref() == Some(p.name.as_str());
+                                                let class = if current { "block rounded px-2 py-1 font-medium bg-indigo-50 text-indigo-800" } else { "block rounded px-2 py-1 text-slate-700 hover:bg-slate-50" };
+                                                view! {
+                                                    <li>
+                                                        <a class=class href=format!("/vault?p={}", p.name) aria-current=current.then_some("page")>
+                                                            <span class="font-mono text-sm">{p.name.clone()}</span>
+                                                            <span class="ml-2 text-xs text-slate-500">{format!("{} · {}", p.kind, p.access)}</span>
+                                                        </a>
+                                                    </li>
+                                                }
+                                            }).collect_view()}
+                                        </ul>
+                                    </nav>
+                                    <div class="space-y-6 lg:col-span-3">
+                                        {chosen.map(|name| {
+                                            let writable = parts.iter().any(|p| p.name == name && p.access == "write");
+                                            view! { <PartitionView partition=name writable /> }
+                                        })}
+                                    </div>
+                                </div>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Transition>
+        </Page>
+    }
+}
+
+#[component]
+fn PartitionView(partition: String, writable: bool) -> impl IntoView {
+    let store = ServerAction::<StoreSecret>::new();
+    let changed = RwSignal::new(0u32);
+    let rows = {
+        let partition = partition.clone();
+        Resource::new(
+            move || (store.version().get(), changed.get()),
+            move |_| secrets(partition.clone()),
+        )
+    };
+    let title = partition.clone();
+    let listed = partition.clone();
+    view! {
+        <div class=format!("{CARD} overflow-x-auto")>
+            <h2 class="mb-4 text-lg font-semibold">"Secrets in "<span class="font-mono">{title}</span></h2>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {
+                    let partition = listed;
+                    move || {
+                        let partition = partition.clone();
+                        Suspend::new(async move {
+                            match rows.await {
+                                Err(error) => view! { <LoadError error /> }.into_any(),
+                                Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-500">"No secrets here yet."</p> }.into_any(),
+                                Ok(list) => view! {
+                                    <table class=TABLE>
+                                        <thead><tr>
+                                            <th class=TH>"Name"</th><th class=TH>"Kind"</th><th class=TH>"Value"</th>
+                                            <th class=TH>"Version"</th><th class=TH>"Age"</th><th class=TH></th>
+                                        </tr></thead>
+                                        <tbody class="divide-y divide-slate-100">
+                                            {list.into_iter().map(|s| view! { <SecretLine partition=partition.clone() secret=s writable changed /> }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Transition>
+        </div>
+        {writable.then(|| view! { <StoreForm partition=partition.clone() store /> })}
+    }
+}
+
+#[component]
+fn StoreForm(partition: String, store: ServerAction<StoreSecret>) -> impl IntoView {
+    view! {
+        <div class=CARD>
+            <h2 class="mb-4 text-lg font-semibold">"Store a secret"</h2>
+            <p class="mb-4 text-sm text-slate-600">"Storing under an existing name makes a new version; older versions stay until destroyed."</p>
+            <ActionForm action=store attr:class="grid gap-3 md:grid-cols-2">
+                <input type="hidden" name="request[partition]" value=partition />
+                <label class=LABEL>"Name"<input class=INPUT name="request[name]" placeholder="stripe-live" required /></label>
+                <label class=LABEL>"Kind"
+                    <select class=INPUT name="request[kind]">
+                        <option value="api_key">"API key"</option>
+                        <option value="password">"Password"</option>
+                        <option value="totp_seed">"TOTP seed (otpauth:// URI or base32)"</option>
+                        <option value="generic">"Generic"</option>
+                    </select>
+                </label>
+                <label class=format!("{LABEL} md:col-span-2")>"Value"<input class=INPUT type="password" name="request[value]" autocomplete="off" required /></label>
+                <label class=LABEL>"Label"<input class=INPUT name="request[label]" placeholder="Stripe live key for billing" /></label>
+                <label class=LABEL>"Maximum age in days (rotation policy)"<input class=INPUT name="request[max_age_days]" inputmode="numeric" placeholder="90" /></label>
+                <label class=LABEL>"Expires on"<input class=INPUT type="date" name="request[expires_on]" /></label>
+                <fieldset class="grid grid-cols-3 gap-2 md:col-span-2">
+                    <legend class="text-xs text-slate-500">"For a base32 TOTP seed (an otpauth:// URI carries its own)"</legend>
+                    <label class=LABEL>"Digits"<input class=INPUT name="request[digits]" inputmode="numeric" placeholder="6" /></label>
+                    <label class=LABEL>"Period (s)"<input class=INPUT name="request[period]" inputmode="numeric" placeholder="30" /></label>
+                    <label class=LABEL>"Algorithm"
+                        <select class=INPUT name="request[algorithm]">
+                            <option value="SHA1">"SHA1"</option>
+                            <option value="SHA256">"SHA256"</option>
+                            <option value="SHA512">"SHA512"</option>
+                        </select>
+                    </label>
+                </fieldset>
+                <div class="md:col-span-2"><button class=BUTTON type="submit">"Store secret"</button></div>
+            </ActionForm>
+            <FormError value=store.value() />
+            {move || store.value().get().and_then(Result::ok).map(|v| view! {
+                <p role="status" class="mt-3 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">{format!("Stored as version {v}.")}</p>
+            })}
+        </div>
+    }
+}
+
+#[component]
+fn SecretLine(
+    partition: String,
+    secret: SecretRow,
+    writable: bool,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
+    let reveal = ServerAction::<Reveal>::new();
+    let totp = ServerAction::<TotpCode>::new();
+    let generate = ServerAction::<GenerateValue>::new();
+    let destroy = ServerAction::<DestroyVersion>::new();
+    let show_versions = RwSignal::new(false);
+    let show_generate = RwSignal::new(false);
+    Effect::new(move |_| {
+        if matches!(generate.value().get(), Some(Ok(_)))
+            || matches!(destroy.value().get(), Some(Ok(())))
+        {
+            changed.update(|n| *n += 1);
+        }
+    });
+    let ask = {
+        let (partition, name) = (partition.clone(), secret.name.clone());
+        move |version: Option<i64>| {
+            reveal.dispatch(Reveal {
+                partition: partition.clone(),
+                name: name.clone(),
+                version,
+            });
+        }
+    };
+    let ask_current = ask.clone();
+    let ask_again = ask.clone();
+    let is_totp = secret.kind == "totp_seed";
+    let totp_ask = {
+        let (partition, name) = (partition.clone(), secret.name.clone());
+        move |_| {
+            totp.dispatch(TotpCode {
+                partition: partition.clone(),
+                name: name.clone(),
+            });
+        }
+    };
+    let name = secret.name.clone();
+    let age = match secret.max_age_days {
+        Some(max) => format!("{} of {max} days", secret.age_days),
+        None => format!("{} days", secret.age_days),
+    };
+    let (gen_partition, gen_name) = (partition.clone(), secret.name.clone());
+    let versions = secret.versions.clone();
+    let (ver_partition, ver_name) = (partition.clone(), secret.name.clone());
+    let needs_reauth = move || {
+        matches!(
+            reveal.value().get(),
+            Some(Err(AppError::ReauthenticationRequired))
+        )
+    };
+    view! {
+        <tr>
+            <td class=TD>
+                <div class="font-mono font-medium">{secret.name.clone()}</div>
+                <div class="text-xs text-slate-500">{secret.label.clone()}</div>
+                {secret.expires_at.clone().map(|e| view! { <div class="text-xs text-slate-500">"expires "{e}" UTC"</div> })}
+            </td>
+            <td class=TD>{secret.kind_label.clone()}</td>
+            <td class=TD>
+                {
+                    let masked = secret.masked.clone();
+                    move || match reveal.value().get() {
+                        Some(Ok(shown)) => view! { <RevealedValue shown on_hide=Callback::new(move |_| reveal.value().set(None)) /> }.into_any(),
+                        _ => view! { <code data-testid="masked" class="font-mono text-slate-500">{masked.clone()}</code> }.into_any(),
+                    }
+                }
+            </td>
+            <td class=TD>{secret.current_version}</td>
+            <td class=TD>
+                {age}
+                {secret.overdue.then(|| view! { <span class="ml-1"><Badge text="overdue" tone=Tone::Bad /></span> })}
+            </td>
+            <td class=TD>
+                <div class="flex flex-wrap gap-2">
+                    <button class=BUTTON_QUIET on:click=move |_| ask_current(None) aria-label=format!("Reveal {name}")>"Reveal"</button>
+                    {is_totp.then(|| view! { <button class=BUTTON_QUIET on:click=totp_ask.clone() aria-label=format!("Show the TOTP code of {}", secret.name)>"Show code"</button> })}
+                    {(writable && !is_totp).then(|| view! { <button class=BUTTON_QUIET on:click=move |_| show_generate.update(|s| *s = !*s)>"Generate"</button> })}
+                    <button class=BUTTON_QUIET on:click=move |_| show_versions.update(|s| *s = !*s)>"Versions"</button>
+                </div>
+                {move || totp.value().get().map(|r| match r {
+                    Ok(now) => view! { <TotpDisplay now /> }.into_any(),
+                    Err(e) => view! { <p role="alert" class="mt-2 text-sm text-rose-700">{e.sentence()}</p> }.into_any(),
+                })}
+                <Show when=needs_reauth>
+                    <ReauthForm on_done=Callback::new({ let ask = ask_again.clone(); move |_| ask(None) }) />
+                </Show>
+                {move || match reveal.value().get() {
+                    Some(Err(AppError::ReauthenticationRequired)) | None | Some(Ok(_)) => None,
+                    Some(Err(e)) => Some(view! { <p role="alert" class="mt-2 text-sm text-rose-700">{e.sentence()}</p> }),
+                }}
+                <Show when=move || show_generate.get()>
+                    <GenerateForm partition=gen_partition.clone() name=gen_name.clone() generate />
+                </Show>
+                <Show when=move || show_versions.get()>
+                    <VersionList partition=ver_partition.clone() name=ver_name.clone() versions=versions.clone() writable destroy ask=ask.clone() />
+                </Show>
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn GenerateForm(
+    partition: String,
+    name: String,
+    generate: ServerAction<GenerateValue>,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=generate attr:class="mt-3 grid grid-cols-3 gap-2">
+            <input type="hidden" name="partition" value=partition />
+            <input type="hidden" name="name" value=name />
+            <label class=LABEL>"Length"<input class=INPUT name="length" value="32" inputmode="numeric" /></label>
+            <label class=LABEL>"Alphabet"
+                <select class=INPUT name="alphabet">
+                    <option value="alphanumeric">"Letters and digits"</option>
+                    <option value="symbols">"With symbols"</option>
+                    <option value="hex">"Hex"</option>
+                </select>
+            </label>
+            <label class=LABEL>"Prefix"<input class=INPUT name="prefix" placeholder="rk_live_" /></label>
+            <div class="col-span-3"><button class=BUTTON type="submit">"Generate next version"</button></div>
+        </ActionForm>
+        <FormError value=generate.value() />
+        <FormDone value=generate.value() message="Generated a new version. Reveal it to hand it over." />
+    }
+}
+
+#[component]
+fn VersionList<F>(
+    partition: String,
+    name: String,
+    versions: Vec<VersionRow>,
+    writable: bool,
+    destroy: ServerAction<DestroyVersion>,
+    ask: F,
+) -> impl IntoView
+where
+    F: Fn(Option<i64>) + Clone + Send + Sync + 'static,
+{
+    view! {
+        <ul class="mt-3 space-y-1 text-xs" aria-label=format!("Versions of {name}")>
+            {versions.into_iter().map(|v| {
+                let version = v.version;
+                let ask = ask.clone();
+                let (partition, name) = (partition.clone(), name.clone());
+                view! {
+                    <li class="flex flex-wrap items-center gap-2">
+                        <span class="font-medium">{format!("v{version}")}</span>
+                        <code class="font-mono">{v.masked}</code>
+                        <span class="text-slate-500">{format!("{} by {}", v.created_at, v.created_by)}</span>
+                        {if v.destroyed {
+                            view! { <Badge text="destroyed" tone=Tone::Bad /> }.into_any()
+                        } else {
+                            view! {
+                                <button class=BUTTON_QUIET on:click=move |_| ask(Some(version))>{format!("Reveal v{version}")}</button>
+                                {writable.then(|| view! {
+                                    <ActionForm action=destroy>
+                                        <input type="hidden" name="partition" value=partition />
+                                        <input type="hidden" name="name" value=name />
+                                        <input type="hidden" name="version" value=version.to_string() />
+                                        <button class=BUTTON_DANGER type="submit">{format!("Destroy v{version}")}</button>
+                                    </ActionForm>
+                                })}
+                            }.into_any()
+                        }}
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+        <FormError value=destroy.value() />
+    }
+}
+
+/// Asks for the password (or TOTP code) again, then runs `on_done`.
+#[component]
+fn ReauthForm(on_done: Callback<()>) -> impl IntoView {
+    let confirm = ServerAction::<Reauthenticate>::new();
+    Effect::new(move |_| {
+        if matches!(confirm.value().get(), Some(Ok(()))) {
+            on_done.run(());
+        }
+    });
+    view! {
+        <div class="mt-3 rounded-md border border-amber-200 bg-amber-50 p-3">
+            <p class="mb-2 text-sm text-amber-900">"Confirm it is you to reveal values for the next 5 minutes."</p>
+            <ActionForm action=confirm attr:class="flex flex-wrap items-end gap-2">
+                <label class=LABEL>"Password or authenticator code"
+                    <input class=INPUT type="password" name="proof" autocomplete="current-password" required />
+                </label>
+                <button class=BUTTON type="submit">"Confirm"</button>
+            </ActionForm>
+            <FormError value=confirm.value() />
+        </div>
+    }
+}
+
+/// A revealed value, shown for [`REVEAL_SECS`] with a copy button, then hidden again.
+#[component]
+fn RevealedValue(shown: Revealed, on_hide: Callback<()>) -> impl IntoView {
+    let left = RwSignal::new(REVEAL_SECS);
+    let copied = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = set_interval_with_handle(
+            move || {
+                let next = left.get_untracked().saturating_sub(1);
+                left.set(next);
+                if next == 0 {
+                    on_hide.run(());
+                }
+            },
+            std::time::Duration::from_secs(1),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_hide;
+    let value = shown.value.clone();
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().navigator().clipboard().write_text(&value);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &value;
+        copied.set(true);
+    };
+    view! {
+        <div class="flex flex-wrap items-center gap-2">
+            <code data-testid="revealed" class="break-all rounded bg-amber-50 px-2 py-1 font-mono text-sm">{shown.value.clone()}</code>
+            <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+            <span class="text-xs text-slate-500">{move || format!("v{} · hides in {}s", shown.version, left.get())}</span>
+        </div>
+    }
+}
+
+/// The current TOTP code and a countdown to the next.
+#[component]
+fn TotpDisplay(now: TotpNow) -> impl IntoView {
+    let left = RwSignal::new(now.remaining_secs);
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = set_interval_with_handle(
+            move || left.update(|l| *l = l.saturating_sub(1)),
+            std::time::Duration::from_secs(1),
+        )
+        .ok();
+        on_cleanup(move || {
+            if let Some(h) = handle {
+                h.clear();
+            }
+        });
+    }
+    view! {
+        <p class="mt-2 text-sm" role="status">
+            <code data-testid="totp-code" class="rounded bg-slate-100 px-2 py-1 font-mono text-lg tracking-widest">{now.code.clone()}</code>
+            <span class="ml-2 text-xs text-slate-500">
+                {move || if left.get() == 0 { "expired; ask for a new code".to_string() } else { format!("valid for {}s", left.get()) }}
+            </span>
+        </p>
+    }
+}
