@@ -318,14 +318,32 @@ mod tests {
                 "Campaigns",
                 "Review",
                 "Mailbox",
+                "Vault",
                 "Audit trail"
             ]
         );
         assert_eq!(
             links(Role::Engineer),
-            ["Home", "Consumers", "Campaigns", "Review", "Mailbox"]
+            [
+                "Home",
+                "Consumers",
+                "Campaigns",
+                "Review",
+                "Mailbox",
+                "Vault"
+            ]
         );
-        assert_eq!(links(Role::Admin), ["Home", "Users", "Agents", "Settings"]);
+        assert_eq!(
+            links(Role::Admin),
+            [
+                "Home",
+                "Vault",
+                "Users",
+                "Agents",
+                "Vault partitions",
+                "Settings"
+            ]
+        );
         assert_eq!(nav_for(Role::Admin, true), [("Home", "/")]);
     }
 }

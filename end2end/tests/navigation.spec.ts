@@ -2,10 +2,10 @@ import { test, expect } from '@playwright/test';
 import { signIn, signOut } from './helpers';
 
 const expected: Record<string, string[]> = {
-  engineer: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox'],
-  approver: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox'],
-  security: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Audit trail'],
-  admin: ['Home', 'Users', 'Agents', 'Settings'],
+  engineer: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Vault'],
+  approver: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Vault'],
+  security: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Vault', 'Audit trail'],
+  admin: ['Home', 'Vault', 'Users', 'Agents', 'Vault partitions', 'Settings'],
 };
 
 for (const [username, links] of Object.entries(expected)) {

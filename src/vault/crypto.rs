@@ -10,10 +10,9 @@
 //! Associated data binds a ciphertext to its partition, secret and version (and, for a wrapped
 //! DEK, its generation), so a ciphertext moved to another row does not open.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use hkdf::Hkdf;
 use rand::RngCore;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -84,8 +83,9 @@ impl Key {
         Key(out)
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(self.expose().into())
+    fn cipher(&self) -> LessSafeKey {
+        // ring accepts any 32-byte key for AES-256-GCM; a Key always holds 32 bytes.
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.expose()).expect("a 32-byte key"))
     }
 }
 
@@ -93,19 +93,27 @@ impl Key {
 pub fn seal(key: &Key, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let sealed = key
+    seal_with_nonce(key, nonce, plaintext, aad)
+}
+
+fn seal_with_nonce(
+    key: &Key,
+    nonce: [u8; NONCE_LEN],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = key
         .cipher()
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[NONCE_LEN..],
         )
         .map_err(|_| CryptoError::Encrypt)?;
-    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
 
@@ -115,10 +123,43 @@ pub fn open(key: &Key, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, 
         return Err(CryptoError::Truncated);
     }
     let (nonce, body) = sealed.split_at(NONCE_LEN);
-    key.cipher()
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad })
-        .map(Zeroizing::new)
-        .map_err(|_| CryptoError::Rejected)
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Truncated)?;
+    let mut buffer = Zeroizing::new(body.to_vec());
+    let len = key
+        .cipher()
+        .open_in_place(nonce, Aad::from(aad), &mut buffer[..])
+        .map_err(|_| CryptoError::Rejected)?
+        .len();
+    buffer.truncate(len);
+    Ok(buffer)
+}
+
+/// Megabytes (10^6 bytes) per second through [`seal`] and [`open`] on `block`-byte values for
+/// about `seconds` each, key schedule, nonce and allocation included: what the vault itself
+/// pays per value. For the benchmark, next to `openssl speed -evp aes-256-gcm`.
+pub fn throughput(block: usize, seconds: f64) -> (f64, f64) {
+    let key = Key::random();
+    let data = vec![0x5a_u8; block];
+    let aad = b"rekey-bench";
+    let rate = |op: &mut dyn FnMut()| {
+        let started = std::time::Instant::now();
+        let mut bytes = 0usize;
+        while started.elapsed().as_secs_f64() < seconds {
+            for _ in 0..64 {
+                op();
+                bytes += block;
+            }
+        }
+        bytes as f64 / started.elapsed().as_secs_f64() / 1e6
+    };
+    let sealed = seal(&key, &data, aad).unwrap_or_default();
+    let encrypt = rate(&mut || {
+        std::hint::black_box(seal(&key, std::hint::black_box(&data), aad).ok());
+    });
+    let decrypt = rate(&mut || {
+        std::hint::black_box(open(&key, std::hint::black_box(&sealed), aad).ok());
+    });
+    (encrypt, decrypt)
 }
 
 /// What binds a ciphertext to its row.
@@ -358,19 +399,9 @@ mod tests {
                 hex::decode(pt).unwrap(),
                 hex::decode(aad).unwrap(),
             );
-            let out = key
-                .cipher()
-                .encrypt(
-                    Nonce::from_slice(&nonce),
-                    Payload {
-                        msg: &pt,
-                        aad: &aad,
-                    },
-                )
-                .unwrap();
-            assert_eq!(hex::encode(&out), format!("{ct}{tag}"));
-            let mut sealed = nonce.clone();
-            sealed.extend_from_slice(&out);
+            let sealed =
+                seal_with_nonce(&key, nonce.clone().try_into().unwrap(), &pt, &aad).unwrap();
+            assert_eq!(hex::encode(&sealed[12..]), format!("{ct}{tag}"));
             assert_eq!(&open(&key, &sealed, &aad).unwrap()[..], &pt[..]);
         }
     }

@@ -802,30 +802,41 @@ async fn secret_metas(db: &Db, partition: i64, name: Option<&str>) -> Result<Vec
                 .await?
         }
     };
-    let versions = db
-        .fetch_all(
-            "SELECT v.secret_id, v.version, v.masked, v.created_by, v.created_at, v.destroyed_at FROM vault_versions v \
-             JOIN vault_secrets s ON s.id = v.secret_id WHERE s.partition_id = $1 ORDER BY v.secret_id, v.version",
-            params![partition],
-        )
-        .await?;
+    // One secret's versions when a name is given: a read must not cost the partition's size.
+    const VERSIONS: &str = "SELECT v.secret_id, v.version, v.masked, v.created_by, v.created_at, v.destroyed_at \
+         FROM vault_versions v JOIN vault_secrets s ON s.id = v.secret_id WHERE s.partition_id = $1";
+    let version_rows = match name {
+        Some(n) => {
+            db.fetch_all(
+                &format!("{VERSIONS} AND s.name = $2 ORDER BY v.version"),
+                params![partition, n],
+            )
+            .await?
+        }
+        None => {
+            db.fetch_all(
+                &format!("{VERSIONS} ORDER BY v.secret_id, v.version"),
+                params![partition],
+            )
+            .await?
+        }
+    };
+    let mut versions_of: std::collections::HashMap<i64, Vec<VersionMeta>> =
+        std::collections::HashMap::new();
+    for v in &version_rows {
+        versions_of.entry(v.get(0)?).or_default().push(VersionMeta {
+            version: v.get(1)?,
+            masked: v.get(2)?,
+            created_by: v.get(3)?,
+            created_at: v.get(4)?,
+            destroyed_at: v.get(5)?,
+        });
+    }
     rows.iter()
         .map(|r| {
             let id: i64 = r.get(0)?;
             let totp: Option<String> = r.get(6)?;
-            let versions: Vec<VersionMeta> = versions
-                .iter()
-                .filter(|v| v.get::<i64>(0).is_ok_and(|s| s == id))
-                .map(|v| {
-                    Ok(VersionMeta {
-                        version: v.get(1)?,
-                        masked: v.get(2)?,
-                        created_by: v.get(3)?,
-                        created_at: v.get(4)?,
-                        destroyed_at: v.get(5)?,
-                    })
-                })
-                .collect::<Result<_>>()?;
+            let versions = versions_of.remove(&id).unwrap_or_default();
             let current_version: i64 = r.get(7)?;
             let current = versions.iter().find(|v| v.version == current_version);
             Ok(SecretMeta {
@@ -1296,6 +1307,34 @@ mod tests {
         assert!(GeneratePolicy::new(8, Alphabet::Hex, "").is_err());
         assert!(GeneratePolicy::new(16, Alphabet::Hex, "bad prefix").is_err());
         assert_eq!(format!("{a:?}"), "SecretValue([redacted])");
+    }
+
+    /// The per-key use counter moves to a new KEK generation after `limit` wrapped data keys, so
+    /// no generation's key comes near the 2^32 random-nonce bound of NIST SP 800-38D (the
+    /// production limit is `WRAPS_PER_GENERATION`).
+    #[tokio::test]
+    async fn the_use_counter_forces_a_new_generation() {
+        use crate::audit::Actor;
+        use crate::storage::DatabaseUrl;
+        const { assert!(WRAPS_PER_GENERATION <= 1 << 28) };
+        let dir = std::env::temp_dir().join(format!("rekey-vault-gen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let url = DatabaseUrl::parse(&format!("sqlite://{}/v.db", dir.display())).unwrap();
+        let db = Db::connect(&url).await.unwrap();
+        db.migrate().await.unwrap();
+        let mut tx = db
+            .write(Actor::System, Timestamp::from_secs(1_800_000_000))
+            .await
+            .unwrap();
+        let mut generations = Vec::new();
+        for _ in 0..7 {
+            generations.push(next_generation(&mut tx, "key-a", 3).await.unwrap());
+        }
+        assert_eq!(generations, [0, 0, 0, 1, 1, 1, 2]);
+        // Each master key counts on its own.
+        assert_eq!(next_generation(&mut tx, "key-b", 3).await.unwrap(), 0);
+        drop(tx);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -16,11 +16,17 @@ use rekey_core::vault::keys::KeySource;
 use rekey_core::vault::store::Vault;
 
 #[derive(Parser)]
-#[command(name = "rekey-bench", about = "Measures Rekey's audit chain.")]
+#[command(
+    name = "rekey-bench",
+    about = "Measures Rekey's audit chain, drafting, delivery and vault."
+)]
 struct Cli {
     /// The database to work on (created and migrated when new).
     #[arg(long)]
     database_url: String,
+    /// The vault's master key file (created when new); pass the same one to `rekey serve`.
+    #[arg(long)]
+    master_key_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +57,18 @@ enum Command {
         #[arg(long)]
         consumers: usize,
     },
+    /// Creates an agent with a token and `secrets` secrets in its partition; prints the token.
+    VaultSetup {
+        #[arg(long, default_value_t = 1000)]
+        secrets: usize,
+    },
+    /// AES-256-GCM throughput of the vault's own seal and open, on `block`-byte values.
+    Crypto {
+        #[arg(long, default_value_t = 16384)]
+        block: usize,
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
     /// Approves `count` notices and delivers them over SMTP with the server's own worker.
     Deliver {
         #[arg(long)]
@@ -69,8 +87,10 @@ async fn main() -> anyhow::Result<()> {
     let db = Db::connect(&url).await?;
     db.migrate().await?;
     // The benchmark's databases are throwaway; so is their master key.
-    let key_file =
-        std::env::temp_dir().join(format!("rekey-bench-{:?}.key", url.backend()).to_lowercase());
+    // The benchmark's databases are throwaway; so is their master key by default.
+    let key_file = cli.master_key_file.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("rekey-bench-{:?}.key", url.backend()).to_lowercase())
+    });
     let vault = Vault::open(KeySource::File(key_file), &db).await?;
     let rekey = Rekey::new(db, Arc::new(SystemClock), vault);
     let backend = format!("{:?}", rekey.db.backend()).to_lowercase();
@@ -199,6 +219,52 @@ async fn main() -> anyhow::Result<()> {
             file.flush()?;
             println!(
                 "{{\"what\":\"export\",\"backend\":\"{backend}\",\"count\":{entries},\"bytes\":{bytes}}}"
+            );
+        }
+        Command::VaultSetup { secrets } => {
+            use rekey_core::vault::VaultName;
+            use rekey_core::vault::store::{self, StoreInput};
+            rekey_core::demo::seed(&rekey).await?;
+            let admin = rekey_core::users::list(&rekey.db)
+                .await?
+                .into_iter()
+                .find(|u| u.username.as_str() == "admin")
+                .ok_or_else(|| anyhow::anyhow!("no demo admin"))?
+                .identity();
+            let name = rekey_core::identity::Username::parse("bench-bot")?;
+            let agent =
+                rekey_core::agents::create(&rekey, &admin, name, "vault benchmark".into()).await?;
+            let issued = rekey_core::agents::issue_token(&rekey, &admin, agent.id).await?;
+            let bot = rekey_core::identity::Identity::Agent {
+                id: agent.id,
+                name: agent.name.clone(),
+            };
+            let partition = VaultName::parse("partition", &store::personal_name(&bot))?;
+            for i in 0..secrets {
+                let new = StoreInput {
+                    kind: "api_key".into(),
+                    value: format!("rk_bench_{i:08}_{}", "x".repeat(24)),
+                    ..StoreInput::default()
+                }
+                .parse()?;
+                store::store(
+                    &rekey,
+                    &bot,
+                    &partition,
+                    &VaultName::parse("name", &format!("key-{i:06}"))?,
+                    new,
+                )
+                .await?;
+            }
+            println!(
+                "{{\"token\":\"{}\",\"partition\":\"{partition}\",\"secrets\":{secrets}}}",
+                issued.token.expose()
+            );
+        }
+        Command::Crypto { block, seconds } => {
+            let (encrypt, decrypt) = rekey_core::vault::crypto::throughput(block, seconds);
+            println!(
+                "{{\"what\":\"crypto\",\"block\":{block},\"encrypt_mb_per_sec\":{encrypt:.1},\"decrypt_mb_per_sec\":{decrypt:.1}}}"
             );
         }
         Command::Draft { consumers } => {
