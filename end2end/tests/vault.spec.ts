@@ -39,7 +39,8 @@ test('an API key is stored masked, revealed after the password, and hidden again
 test('a stored TOTP seed shows the code an authenticator computes', async ({ page }) => {
   const seed = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
   await signIn(page, 'engineer');
-  await page.goto('/vault');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Vault' }).click();
+  await expect(page.getByRole('heading', { name: 'Vault' })).toBeVisible();
   await hydrated(page);
   await page.getByLabel('Name', { exact: true }).fill(`github-${run}`);
   await page.getByLabel('Kind').selectOption('totp_seed');
