@@ -352,6 +352,8 @@ pub struct SecretMeta {
     pub created_at: Timestamp,
     /// When the current version was stored.
     pub rotated_at: Timestamp,
+    /// The external id of the inventory credential the value is for.
+    pub credential: Option<String>,
 }
 
 impl SecretMeta {
@@ -380,6 +382,8 @@ pub struct NewSecret {
     pub expires_at: Option<Timestamp>,
     pub max_age_days: Option<i64>,
     pub totp: TotpParams,
+    /// The inventory credential this value is for, by its external id.
+    pub credential: Option<String>,
 }
 
 /// A store request as it arrives from a form or the API: strings and numbers, parsed into a
@@ -402,12 +406,26 @@ pub struct StoreInput {
     pub period: Option<u32>,
     #[serde(default)]
     pub algorithm: Option<String>,
+    /// The external id of the inventory credential this value is for.
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 impl StoreInput {
     pub fn parse(self) -> Result<NewSecret, InputError> {
         let kind: SecretKind = self.kind.parse()?;
         let value = SecretValue::parse(self.value)?;
+        let label = self.label.trim().to_string();
+        if label.chars().count() > 200 {
+            return Err(InputError::new(
+                "label",
+                "a label has at most 200 characters",
+            ));
+        }
+        let credential = self
+            .credential
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
         let expires_at = match self
             .expires_on
             .as_deref()
@@ -458,7 +476,8 @@ impl StoreInput {
         Ok(NewSecret {
             kind,
             value,
-            label: self.label,
+            label,
+            credential,
             expires_at,
             max_age_days: self.max_age_days,
             totp,
@@ -785,8 +804,8 @@ pub async fn all_partitions(db: &Db) -> Result<Vec<(String, String, Vec<(String,
         .collect()
 }
 
-const SECRET_COLUMNS: &str =
-    "id, name, kind, label, expires_at, max_age_days, totp, current_version, created_at";
+const SECRET_COLUMNS: &str = "id, name, kind, label, expires_at, max_age_days, totp, current_version, created_at, \
+     (SELECT c.external_id FROM credentials c WHERE c.id = vault_secrets.credential_id)";
 
 async fn secret_metas(db: &Db, partition: i64, name: Option<&str>) -> Result<Vec<SecretMeta>> {
     let rows = match name {
@@ -862,6 +881,7 @@ async fn secret_metas(db: &Db, partition: i64, name: Option<&str>) -> Result<Vec
                     .unwrap_or_else(|| Timestamp::from_micros(0)),
                 current_version,
                 created_at: r.get(8)?,
+                credential: r.get(9)?,
                 versions,
             })
         })
@@ -964,10 +984,27 @@ pub async fn store(
         }
         _ => (new.value.clone(), None),
     };
-    let label = new.label.trim().chars().take(200).collect::<String>();
+    let label = new.label.as_str();
     let masked = value.masked(new.kind);
     let mut tx = rk.write(who.into()).await?;
     let now = tx.now();
+    let credential_id: Option<i64> = match &new.credential {
+        None => None,
+        Some(external) => Some(
+            tx.fetch_optional(
+                "SELECT id FROM credentials WHERE external_id = $1",
+                params![external.as_str()],
+            )
+            .await?
+            .ok_or_else(|| {
+                InputError::new(
+                    "credential",
+                    format!("no credential has the external id '{external}'"),
+                )
+            })?
+            .get(0)?,
+        ),
+    };
     let existing = tx
         .fetch_optional(
             "SELECT id, current_version, kind FROM vault_secrets WHERE partition_id = $1 AND name = $2",
@@ -986,8 +1023,8 @@ pub async fn store(
             }
             let (id, version): (i64, i64) = (row.get(0)?, row.get::<i64>(1)? + 1);
             tx.execute(
-                "UPDATE vault_secrets SET current_version = $1, label = $2, expires_at = $3, max_age_days = $4, totp = $5, updated_at = $6 WHERE id = $7",
-                params![version, label.as_str(), new.expires_at, new.max_age_days, totp_json, now, id],
+                "UPDATE vault_secrets SET current_version = $1, label = $2, expires_at = $3, max_age_days = $4, totp = $5, updated_at = $6, credential_id = $7 WHERE id = $8",
+                params![version, label, new.expires_at, new.max_age_days, totp_json, now, credential_id, id],
             )
             .await?;
             (id, version)
@@ -995,9 +1032,9 @@ pub async fn store(
         None => {
             let id: i64 = tx
                 .scalar(
-                    "INSERT INTO vault_secrets (partition_id, name, kind, label, expires_at, max_age_days, totp, current_version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) RETURNING id",
-                    params![p.id, name.as_str(), new.kind.as_str(), label.as_str(), new.expires_at, new.max_age_days, totp_json, now],
+                    "INSERT INTO vault_secrets (partition_id, name, kind, label, expires_at, max_age_days, totp, current_version, created_at, updated_at, credential_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) RETURNING id",
+                    params![p.id, name.as_str(), new.kind.as_str(), label, new.expires_at, new.max_age_days, totp_json, now, credential_id],
                 )
                 .await?;
             (id, 1)

@@ -42,6 +42,8 @@ pub struct SecretRow {
     pub max_age_days: Option<i64>,
     pub overdue: bool,
     pub expires_at: Option<String>,
+    /// The inventory credential the value is for (its external id).
+    pub credential: Option<String>,
     pub versions: Vec<VersionRow>,
 }
 
@@ -116,6 +118,7 @@ pub async fn secrets(partition: String) -> Result<Vec<SecretRow>, AppError> {
             current_version: s.current_version,
             max_age_days: s.max_age_days,
             expires_at: s.expires_at.map(|t| t.utc_minute()),
+            credential: s.credential,
             versions: s
                 .versions
                 .into_iter()
@@ -157,6 +160,7 @@ pub struct StoreRequest {
     pub digits: String,
     pub period: String,
     pub algorithm: String,
+    pub credential: String,
 }
 
 // A derived Debug would print the value into any log of this type.
@@ -183,6 +187,7 @@ pub async fn store_secret(request: StoreRequest) -> Result<i64, AppError> {
         digits: optional_number("digits", &request.digits)?,
         period: optional_number("period", &request.period)?,
         algorithm: Some(request.algorithm),
+        credential: Some(request.credential),
     };
     let new = input.parse()?;
     let (partition, name) = (
@@ -357,6 +362,14 @@ fn PartitionView(partition: String, writable: bool) -> impl IntoView {
                                 Err(error) => view! { <LoadError error /> }.into_any(),
                                 Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-500">"No secrets here yet."</p> }.into_any(),
                                 Ok(list) => view! {
+                                    {
+                                        let overdue: Vec<String> = list.iter().filter(|s| s.overdue).map(|s| s.name.clone()).collect();
+                                        (!overdue.is_empty()).then(|| view! {
+                                            <p role="status" class="mb-3 rounded-md border border-rose-200 bg-rose-50 px-3 py-2 text-sm text-rose-800">
+                                                {format!("Overdue for rotation (older than their maximum age): {}", overdue.join(", "))}
+                                            </p>
+                                        })
+                                    }
                                     <table class=TABLE>
                                         <thead><tr>
                                             <th class=TH>"Name"</th><th class=TH>"Kind"</th><th class=TH>"Value"</th>
@@ -398,6 +411,7 @@ fn StoreForm(partition: String, store: ServerAction<StoreSecret>) -> impl IntoVi
                 <label class=LABEL>"Label"<input class=INPUT name="request[label]" placeholder="Stripe live key for billing" /></label>
                 <label class=LABEL>"Maximum age in days (rotation policy)"<input class=INPUT name="request[max_age_days]" inputmode="numeric" placeholder="90" /></label>
                 <label class=LABEL>"Expires on"<input class=INPUT type="date" name="request[expires_on]" /></label>
+                <label class=LABEL>"For inventory credential (external id, optional)"<input class=INPUT name="request[credential]" placeholder="cred-0042" /></label>
                 <fieldset class="grid grid-cols-3 gap-2 md:col-span-2">
                     <legend class="text-xs text-slate-500">"For a base32 TOTP seed (an otpauth:// URI carries its own)"</legend>
                     <label class=LABEL>"Digits"<input class=INPUT name="request[digits]" inputmode="numeric" placeholder="6" /></label>
@@ -440,9 +454,12 @@ fn SecretLine(
             changed.update(|n| *n += 1);
         }
     });
+    // The version last asked for, so the re-authentication form reveals that one.
+    let asked = RwSignal::new(None::<i64>);
     let ask = {
         let (partition, name) = (partition.clone(), secret.name.clone());
         move |version: Option<i64>| {
+            asked.set(version);
             reveal.dispatch(Reveal {
                 partition: partition.clone(),
                 name: name.clone(),
@@ -482,6 +499,7 @@ fn SecretLine(
                 <div class="font-mono font-medium">{secret.name.clone()}</div>
                 <div class="text-xs text-slate-500">{secret.label.clone()}</div>
                 {secret.expires_at.clone().map(|e| view! { <div class="text-xs text-slate-500">"expires "{e}" UTC"</div> })}
+                {secret.credential.clone().map(|c| view! { <div class="text-xs text-slate-500">"for credential "<span class="font-mono">{c}</span></div> })}
             </td>
             <td class=TD>{secret.kind_label.clone()}</td>
             <td class=TD>
@@ -510,7 +528,7 @@ fn SecretLine(
                     Err(e) => view! { <p role="alert" class="mt-2 text-sm text-rose-700">{e.sentence()}</p> }.into_any(),
                 })}
                 <Show when=needs_reauth>
-                    <ReauthForm on_done=Callback::new({ let ask = ask_again.clone(); move |_| ask(None) }) />
+                    <ReauthForm on_done=Callback::new({ let ask = ask_again.clone(); move |_| ask(asked.get_untracked()) }) />
                 </Show>
                 {move || match reveal.value().get() {
                     Some(Err(AppError::ReauthenticationRequired)) | None | Some(Ok(_)) => None,

@@ -255,6 +255,7 @@ async fn revealing_needs_a_fresh_reauthentication(app: TestApp) {
         ("request[digits]", ""),
         ("request[period]", ""),
         ("request[algorithm]", "SHA1"),
+        ("request[credential]", ""),
     ];
     assert_eq!(engineer.call("vault/store", &form).await.status(), 200);
     let listed = engineer
@@ -375,6 +376,32 @@ async fn versions_are_kept_until_destroyed_and_then_gone_for_good(app: TestApp) 
     assert!(versions[0]["destroyed_at"].is_number());
     assert!(versions[1]["destroyed_at"].is_null());
     assert_eq!(list[0]["masked"], "••••");
+
+    // A value linked to an inventory credential by its external id.
+    let external: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT external_id FROM credentials ORDER BY id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let linked =
+        json!({ "kind": "api_key", "value": secret_value("linked_"), "credential": external });
+    assert_eq!(
+        bot.json("PUT", &secret_path("agent-rotator", "linked"), &linked)
+            .await
+            .status(),
+        201
+    );
+    let list: Value = bot
+        .get(&format!("{SECRET}/agent-rotator/secrets"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[1]["credential"], external.as_str());
 
     // Bad inputs get a specific message and store nothing.
     let before = app.audit_count().await;
