@@ -2,6 +2,7 @@
 //! table (`rekey_app::access::API_ROUTES`); the guard has authenticated and authorised the
 //! caller before a handler runs.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -47,6 +48,22 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         api_error(self.0)
     }
+}
+
+/// The JSON body, or a refusal that says what to fix. serde's own message is not passed on: it
+/// can quote the offending value, which here may be a secret.
+fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    let message = match json {
+        Ok(Json(value)) => return Ok(value),
+        Err(JsonRejection::MissingJsonContentType(_)) => {
+            "send the body as JSON with Content-Type: application/json"
+        }
+        Err(JsonRejection::JsonSyntaxError(_)) => "the body is not valid JSON",
+        Err(_) => {
+            "a field of the body is missing or has the wrong type; see the vault API table in README.md"
+        }
+    };
+    Err(ApiError(AppError::invalid("body", message)))
 }
 
 /// The guard only lets authenticated callers through to these handlers.
@@ -135,10 +152,10 @@ async fn store(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
     Path((partition, name)): Path<(String, String)>,
-    Json(input): Json<StoreInput>,
+    input: Result<Json<StoreInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Stored>), ApiError> {
     let (partition, name) = names(&partition, &name)?;
-    let new = input.parse()?;
+    let new = body(input)?.parse()?;
     let version = vault::store(&rk, identity(&caller)?, &partition, &name, new).await?;
     Ok((StatusCode::CREATED, Json(Stored { version })))
 }
@@ -207,9 +224,10 @@ async fn generate(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
     Path((partition, name)): Path<(String, String)>,
-    Json(input): Json<GenerateInput>,
+    input: Result<Json<GenerateInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Generated>), ApiError> {
     let (partition, name) = names(&partition, &name)?;
+    let input = body(input)?;
     let alphabet = input
         .alphabet
         .as_deref()

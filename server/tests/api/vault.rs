@@ -431,6 +431,18 @@ async fn versions_are_kept_until_destroyed_and_then_gone_for_good(app: TestApp) 
         assert_eq!(status, 422, "{body}");
         assert!(message.starts_with(expected), "{message}");
     }
+    // A body of the wrong shape is refused without quoting it back.
+    let (status, _, message) = error_of(
+        bot.json(
+            "PUT",
+            &secret_path("agent-rotator", "bad"),
+            &json!({ "kind": "generic", "value": 12345678 }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(!message.contains("12345678"), "{message}");
     assert_eq!(app.audit_count().await, before);
 }
 
