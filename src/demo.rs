@@ -21,7 +21,74 @@ pub const DEMO_ACCOUNTS: [(&str, &str, Role); 4] = [
 /// Creates whatever demo data is missing; running it twice changes nothing.
 pub async fn seed(rk: &Rekey) -> Result<()> {
     seed_accounts(rk).await?;
-    seed_inventory(rk).await
+    seed_inventory(rk).await?;
+    seed_vault(rk).await
+}
+
+/// A shared team partition (`demo-team`: the engineer writes, the approver reads) with a
+/// generated API key, and a TOTP seed in the engineer's own partition. Values are random per
+/// installation, never fixed strings that could end up used for real.
+async fn seed_vault(rk: &Rekey) -> Result<()> {
+    use crate::vault::store::{self, Alphabet, GeneratePolicy, StoreInput};
+    use crate::vault::{Access, VaultName};
+    let team = VaultName::parse("partition", "demo-team")?;
+    let taken = rk
+        .db
+        .fetch_optional(
+            "SELECT id FROM vault_partitions WHERE name = $1",
+            crate::params![team.as_str()],
+        )
+        .await?
+        .is_some();
+    if taken {
+        return Ok(());
+    }
+    let mut people = Vec::new();
+    for name in ["admin", "engineer"] {
+        let user = users::credentials(&rk.db, &Username::parse(name)?)
+            .await?
+            .ok_or_else(|| crate::error::Error::Internal(format!("no demo account {name}")))?;
+        people.push(user.user.identity());
+    }
+    let (admin, engineer) = (&people[0], &people[1]);
+    store::create_team_partition(rk, admin, &team).await?;
+    store::grant(rk, admin, &team, "user:engineer", Some(Access::Write)).await?;
+    store::grant(rk, admin, &team, "user:approver", Some(Access::Read)).await?;
+    let api_key = GeneratePolicy::new(32, Alphabet::Alphanumeric, "sk_live_")?.generate();
+    let new = StoreInput {
+        kind: "api_key".into(),
+        value: api_key.expose().to_string(),
+        label: "Payment provider live key (demo)".into(),
+        max_age_days: Some(90),
+        ..StoreInput::default()
+    }
+    .parse()?;
+    store::store(
+        rk,
+        engineer,
+        &team,
+        &VaultName::parse("name", "payments-live")?,
+        new,
+    )
+    .await?;
+    let seed = crate::totp::TotpSecret::generate();
+    let new = StoreInput {
+        kind: "totp_seed".into(),
+        value: seed.base32().to_string(),
+        label: "Provider console, second factor (demo)".into(),
+        ..StoreInput::default()
+    }
+    .parse()?;
+    let own = VaultName::parse("partition", &store::personal_name(engineer))?;
+    store::store(
+        rk,
+        engineer,
+        &own,
+        &VaultName::parse("name", "console-otp")?,
+        new,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn seed_accounts(rk: &Rekey) -> Result<()> {

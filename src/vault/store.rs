@@ -307,7 +307,7 @@ impl GeneratePolicy {
         })
     }
 
-    fn generate(&self) -> SecretValue {
+    pub fn generate(&self) -> SecretValue {
         let chars: &[u8] = match self.alphabet {
             Alphabet::Alphanumeric => {
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

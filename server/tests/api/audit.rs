@@ -376,11 +376,15 @@ async fn two_processes_leave_one_chain_on_postgres() {
     // Migrate once first, so the two writers do not race to create the schema.
     let app = TestApp::spawn_on(db).await;
     let before = app.audit_count().await;
+    // The demo data includes vault secrets, sealed under this database's master key.
+    let key_file = app.db.dir.join("master.key");
     let spawn = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_rekey-bench"))
             .args([
                 "--database-url",
                 &app.db.url,
+                "--master-key-file",
+                key_file.to_str().unwrap(),
                 "append",
                 "--count",
                 "5000",

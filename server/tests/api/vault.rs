@@ -356,7 +356,8 @@ async fn versions_are_kept_until_destroyed_and_then_gone_for_good(app: TestApp) 
         .rekey
         .db
         .scalar(
-            "SELECT wrapped_dek FROM vault_versions WHERE version = 1",
+            "SELECT v.wrapped_dek FROM vault_versions v JOIN vault_secrets s ON s.id = v.secret_id \
+             WHERE s.name = 'db-password' AND v.version = 1",
             &[],
         )
         .await
