@@ -168,11 +168,14 @@ pub const fn agent_grants(permission: Permission) -> bool {
     )
 }
 
-/// Ids are positive integers assigned by the database.
+/// Ids are positive integers assigned by the database. Used for every id newtype in the core.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize,
+        )]
         #[serde(transparent)]
         pub struct $name(i64);
 
@@ -186,24 +189,25 @@ macro_rules! id_type {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 self.0.fmt(f)
             }
         }
 
-        impl FromStr for $name {
-            type Err = InputError;
+        impl std::str::FromStr for $name {
+            type Err = $crate::identity::InputError;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s.parse::<i64>() {
+                match s.trim().parse::<i64>() {
                     Ok(n) if n > 0 => Ok(Self(n)),
-                    _ => Err(InputError::new("id", format!("'{s}' is not an id"))),
+                    _ => Err($crate::identity::InputError::new("id", format!("'{s}' is not an id"))),
                 }
             }
         }
     };
 }
+pub(crate) use id_type;
 
 id_type!(
     /// A human user.

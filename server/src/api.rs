@@ -74,13 +74,6 @@ fn identity(caller: &Caller) -> Result<&Identity, ApiError> {
         .ok_or(ApiError(AppError::SignInRequired))
 }
 
-fn names(partition: &str, name: &str) -> Result<(VaultName, VaultName), ApiError> {
-    Ok((
-        VaultName::parse("partition", partition)?,
-        VaultName::parse("name", name)?,
-    ))
-}
-
 #[derive(Serialize)]
 struct WhoAmI {
     kind: &'static str,
@@ -154,7 +147,7 @@ async fn store(
     Path((partition, name)): Path<(String, String)>,
     input: Result<Json<StoreInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Stored>), ApiError> {
-    let (partition, name) = names(&partition, &name)?;
+    let (partition, name) = VaultName::pair(&partition, &name)?;
     let new = body(input)?.parse()?;
     let version = vault::store(&rk, identity(&caller)?, &partition, &name, new).await?;
     Ok((StatusCode::CREATED, Json(Stored { version })))
@@ -183,7 +176,7 @@ async fn read(
     Path((partition, name)): Path<(String, String)>,
     Query(q): Query<VersionQuery>,
 ) -> ApiResult<Opened> {
-    let (partition, name) = names(&partition, &name)?;
+    let (partition, name) = VaultName::pair(&partition, &name)?;
     let who = identity(&caller)?;
     require_fresh_reauthentication(who, &session, rk.now()).await?;
     let kind = match who {
@@ -226,7 +219,7 @@ async fn generate(
     Path((partition, name)): Path<(String, String)>,
     input: Result<Json<GenerateInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Generated>), ApiError> {
-    let (partition, name) = names(&partition, &name)?;
+    let (partition, name) = VaultName::pair(&partition, &name)?;
     let input = body(input)?;
     let alphabet = input
         .alphabet
@@ -256,7 +249,7 @@ async fn totp(
     Extension(caller): Extension<Caller>,
     Path((partition, name)): Path<(String, String)>,
 ) -> ApiResult<TotpCode> {
-    let (partition, name) = names(&partition, &name)?;
+    let (partition, name) = VaultName::pair(&partition, &name)?;
     let (code, remaining_secs) = vault::totp(&rk, identity(&caller)?, &partition, &name).await?;
     Ok(Json(TotpCode {
         code,
@@ -269,7 +262,7 @@ async fn destroy(
     Extension(caller): Extension<Caller>,
     Path((partition, name, version)): Path<(String, String, i64)>,
 ) -> Result<StatusCode, ApiError> {
-    let (partition, name) = names(&partition, &name)?;
+    let (partition, name) = VaultName::pair(&partition, &name)?;
     vault::destroy(&rk, identity(&caller)?, &partition, &name, version).await?;
     Ok(StatusCode::NO_CONTENT)
 }

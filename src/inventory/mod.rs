@@ -267,44 +267,8 @@ impl fmt::Display for TimeZoneName {
     }
 }
 
-macro_rules! inventory_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(i64);
-
-        impl $name {
-            pub const fn new(raw: i64) -> Self {
-                Self(raw)
-            }
-
-            pub const fn get(self) -> i64 {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InputError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s.trim().parse::<i64>() {
-                    Ok(n) if n > 0 => Ok(Self(n)),
-                    _ => Err(InputError::new("id", format!("'{s}' is not an id"))),
-                }
-            }
-        }
-    };
-}
-
-inventory_id!(ConsumerId);
-inventory_id!(CredentialId);
+crate::identity::id_type!(ConsumerId);
+crate::identity::id_type!(CredentialId);
 
 #[cfg(test)]
 mod tests {

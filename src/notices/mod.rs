@@ -5,7 +5,6 @@
 //! approves one exact version, which puts it in the outbox. Nothing leaves without an approval
 //! recorded against the SHA-256 of the exact bytes sent.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -24,45 +23,8 @@ pub mod render;
 #[cfg(feature = "server")]
 pub mod store;
 
-macro_rules! id {
-    ($name:ident) => {
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(i64);
-
-        impl $name {
-            pub const fn new(raw: i64) -> Self {
-                Self(raw)
-            }
-
-            pub const fn get(self) -> i64 {
-                self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InputError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s.trim().parse::<i64>() {
-                    Ok(n) if n > 0 => Ok(Self(n)),
-                    _ => Err(InputError::new("id", format!("'{s}' is not an id"))),
-                }
-            }
-        }
-    };
-}
-
-id!(CampaignId);
-id!(NoticeId);
+crate::identity::id_type!(CampaignId);
+crate::identity::id_type!(NoticeId);
 
 /// The four milestones of a rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

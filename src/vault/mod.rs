@@ -137,6 +137,14 @@ impl VaultName {
         Ok(Self(s.to_string()))
     }
 
+    /// A partition's and a secret's name, as a request names a secret.
+    pub fn pair(partition: &str, name: &str) -> Result<(Self, Self), InputError> {
+        Ok((
+            Self::parse("partition", partition)?,
+            Self::parse("name", name)?,
+        ))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -93,7 +93,9 @@ pub async fn rotate_master_key(
                     path.display()
                 ))
             })?;
-            let generation = next_generation_for(&mut tx, &to, rk).await?;
+            let generation =
+                super::store::next_generation(&mut tx, &to, rk.vault.wraps_per_generation())
+                    .await?;
             let moved = crypto::rewrap(old, &new, generation, row, &envelope)
                 .map_err(|e| Error::Internal(format!("secret {secret} version {version}: {e}")))?;
             tx.execute(
@@ -125,12 +127,4 @@ pub async fn rotate_master_key(
         rewrapped,
         resumed,
     })
-}
-
-async fn next_generation_for(
-    tx: &mut crate::storage::WriteTx,
-    key_id: &str,
-    rk: &Rekey,
-) -> Result<i64> {
-    super::store::next_generation(tx, key_id, rk.vault.wraps_per_generation()).await
 }

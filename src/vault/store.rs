@@ -697,26 +697,21 @@ async fn partition_for(
     name: &VaultName,
     needed: Access,
 ) -> Result<Partition> {
-    if name.as_str() == personal_name(who) {
-        ensure_personal(rk, who).await?;
-    }
     let no_grant = || Error::NoGrant {
         access: needed,
         partition: name.to_string(),
     };
+    let mut found = find_partition(&rk.db, name).await?;
+    // One's own partition comes into being on first use; only then is it looked up twice.
+    if found.is_none() && name.as_str() == personal_name(who) {
+        ensure_personal(rk, who).await?;
+        found = find_partition(&rk.db, name).await?;
+    }
     // A partition that does not exist is refused like one without a grant, so a refusal never
     // tells whether a partition (or the account behind a personal one) exists.
-    let Some(row) = rk
-        .db
-        .fetch_optional(
-            &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE name = $1"),
-            params![name.as_str()],
-        )
-        .await?
-    else {
+    let Some(p) = found else {
         return Err(no_grant());
     };
-    let p = decode_partition(&row)?;
     match access_of(&rk.db, &p, who).await? {
         Some(held) if held >= needed => Ok(p),
         _ => {
@@ -733,6 +728,16 @@ async fn partition_for(
             Err(no_grant())
         }
     }
+}
+
+async fn find_partition(db: &Db, name: &VaultName) -> Result<Option<Partition>> {
+    db.fetch_optional(
+        &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE name = $1"),
+        params![name.as_str()],
+    )
+    .await?
+    .map(|r| decode_partition(&r))
+    .transpose()
 }
 
 /// The partitions `who` may use, their own first.

@@ -78,11 +78,6 @@ pub struct TotpNow {
     pub remaining_secs: u32,
 }
 
-#[cfg(feature = "ssr")]
-fn vault_name(field: &str, raw: &str) -> Result<rekey_core::vault::VaultName, AppError> {
-    Ok(rekey_core::vault::VaultName::parse(field, raw)?)
-}
-
 #[server(endpoint = "vault/partitions")]
 pub async fn partitions() -> Result<Vec<PartitionRow>, AppError> {
     let (who, _) = session::authorize::<Partitions>().await?;
@@ -103,7 +98,7 @@ pub async fn secrets(partition: String) -> Result<Vec<SecretRow>, AppError> {
     let (who, _) = session::authorize::<Secrets>().await?;
     let rk = session::rekey()?;
     let now = rk.now();
-    let partition = vault_name("partition", &partition)?;
+    let partition = rekey_core::vault::VaultName::parse("partition", &partition)?;
     Ok(rekey_core::vault::store::secrets(&rk, &who, &partition)
         .await?
         .into_iter()
@@ -190,10 +185,7 @@ pub async fn store_secret(request: StoreRequest) -> Result<i64, AppError> {
         credential: Some(request.credential),
     };
     let new = input.parse()?;
-    let (partition, name) = (
-        vault_name("partition", &request.partition)?,
-        vault_name("name", &request.name)?,
-    );
+    let (partition, name) = rekey_core::vault::VaultName::pair(&request.partition, &request.name)?;
     Ok(rekey_core::vault::store::store(&rk, &who, &partition, &name, new).await?)
 }
 
@@ -218,10 +210,7 @@ pub async fn reveal(
     let (who, _) = session::authorize::<Reveal>().await?;
     let rk = session::rekey()?;
     session::require_fresh_reauthentication(&who, &session::session().await?, rk.now()).await?;
-    let (partition, name) = (
-        vault_name("partition", &partition)?,
-        vault_name("name", &name)?,
-    );
+    let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     let (_, version, value) =
         store::read(&rk, &who, &partition, &name, version, ReadKind::Reveal).await?;
     Ok(Revealed {
@@ -234,10 +223,7 @@ pub async fn reveal(
 pub async fn totp_code(partition: String, name: String) -> Result<TotpNow, AppError> {
     let (who, _) = session::authorize::<TotpCode>().await?;
     let rk = session::rekey()?;
-    let (partition, name) = (
-        vault_name("partition", &partition)?,
-        vault_name("name", &name)?,
-    );
+    let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     let (code, remaining_secs) =
         rekey_core::vault::store::totp(&rk, &who, &partition, &name).await?;
     Ok(TotpNow {
@@ -260,10 +246,7 @@ pub async fn generate_value(
     let (who, _) = session::authorize::<GenerateValue>().await?;
     let rk = session::rekey()?;
     let policy = GeneratePolicy::new(length, alphabet.parse()?, prefix.trim())?;
-    let (partition, name) = (
-        vault_name("partition", &partition)?,
-        vault_name("name", &name)?,
-    );
+    let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     let (version, _) = store::generate(&rk, &who, &partition, &name, &policy).await?;
     Ok(version)
 }
@@ -276,10 +259,7 @@ pub async fn destroy_version(
 ) -> Result<(), AppError> {
     let (who, _) = session::authorize::<DestroyVersion>().await?;
     let rk = session::rekey()?;
-    let (partition, name) = (
-        vault_name("partition", &partition)?,
-        vault_name("name", &name)?,
-    );
+    let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     Ok(rekey_core::vault::store::destroy(&rk, &who, &partition, &name, version).await?)
 }
 
