@@ -164,7 +164,10 @@ pub const fn role_grants(role: Role, permission: Permission) -> bool {
 pub const fn agent_grants(permission: Permission) -> bool {
     matches!(
         permission,
-        Permission::ViewInventory | Permission::EditNotices | Permission::UseVault
+        Permission::ViewInventory
+            | Permission::EditInventory
+            | Permission::EditNotices
+            | Permission::UseVault
     )
 }
 
@@ -384,7 +387,7 @@ impl From<DisplayName> for String {
 
 /// An e-mail address, checked for the shape `local@domain.tld` without the full RFC 5322
 /// grammar: the addresses Rekey mails are typed by people and must be deliverable.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct EmailAddress(String);
 

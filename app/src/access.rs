@@ -16,6 +16,8 @@ pub enum Access {
     Authenticated,
     /// An identity holding this permission.
     Allowed(Permission),
+    /// Anyone; the handler checks the request's signature (the key-issuing system's events).
+    Signed,
 }
 
 use Access::*;
@@ -27,6 +29,8 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/", Person),
     ("/account", Person),
     ("/consumers", Allowed(ViewInventory)),
+    // Before "/consumers/:id", which would match it too.
+    ("/consumers/import", Allowed(EditInventory)),
     ("/consumers/:id", Allowed(ViewInventory)),
     ("/campaigns", Allowed(ViewInventory)),
     // Before "/campaigns/:id", which would match it too.
@@ -69,6 +73,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/audit/verify", Allowed(ViewAudit)),
     ("/api/inventory/consumers", Allowed(ViewInventory)),
     ("/api/inventory/consumer", Allowed(ViewInventory)),
+    ("/api/inventory/tag", Allowed(EditInventory)),
     ("/api/campaigns/list", Allowed(ViewInventory)),
     ("/api/campaigns/get", Allowed(ViewInventory)),
     ("/api/campaigns/plan_defaults", Allowed(ManageCampaigns)),
@@ -103,6 +108,11 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
 /// REST routes for scripts and agents: (method, pattern, access).
 pub const API_ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/whoami", Authenticated),
+    ("POST", "/api/v1/imports", Allowed(EditInventory)),
+    ("GET", "/api/v1/imports/:id", Allowed(EditInventory)),
+    ("POST", "/api/v1/imports/:id/apply", Allowed(EditInventory)),
+    ("GET", "/api/v1/consumers.csv", Allowed(ViewInventory)),
+    ("POST", "/api/v1/events", Signed),
     ("GET", "/api/v1/vault/partitions", Allowed(UseVault)),
     (
         "GET",
@@ -221,7 +231,7 @@ impl From<&Identity> for Who {
 /// Decides a rule for a caller; `must_enrol_totp` holds a person back to their account page.
 pub fn decide(rule: Access, who: Option<Who>, must_enrol_totp: bool) -> Verdict {
     match (rule, who) {
-        (Public, _) => Verdict::Allow,
+        (Public | Signed, _) => Verdict::Allow,
         (_, None) => Verdict::SignIn,
         (Person, Some(Who::Person(_))) => Verdict::Allow,
         (Person, Some(Who::Agent)) => Verdict::Deny,
@@ -250,7 +260,7 @@ pub fn needed(rule: Access) -> &'static str {
     match rule {
         Allowed(p) => p.label(),
         Person => "use this page as a person (agents cannot)",
-        Public | Authenticated => "do this",
+        Public | Signed | Authenticated => "do this",
     }
 }
 

@@ -32,6 +32,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Refused(String),
+    /// The request body is over the limit; the message says what the limit is.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("Too many failed attempts. Try again in {} minutes.", (retry_after_secs + 59) / 60)]
     Throttled { retry_after_secs: i64 },
     #[error("The request was refused because it did not come from Rekey's own pages.")]
@@ -60,6 +63,7 @@ impl AppError {
             AppError::Forbidden(_) | AppError::NoGrant(_) | AppError::CrossSite => 403,
             AppError::NotFound(_) => 404,
             AppError::Conflict(_) | AppError::Refused(_) => 409,
+            AppError::TooLarge(_) => 413,
             AppError::Throttled { .. } => 429,
             AppError::Internal { .. } => 500,
             AppError::Transport(_) => 400,

@@ -28,6 +28,8 @@ pub struct Config {
     pub delivery: rekey_core::delivery::RetryPolicy,
     /// Where the vault's master key comes from (Debug hides a key given inline).
     pub master_key: KeySource,
+    /// Secrets that sign the key-issuing system's events (Debug hides them).
+    pub event_signing_secrets: rekey_core::inventory::events::SigningSecrets,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -90,6 +92,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // or the key itself in base64 (several comma-separated during a rotation, current first).
     ("master_key_file", None),
     ("master_key", None),
+    // The key-issuing system's HMAC-SHA256 signing secret for POST /api/v1/events; during a
+    // rotation two, comma-separated, the new one first. Unset: events are refused.
+    ("event_signing_secrets", None),
     // Read by the command line before the rest: the file these settings may come from.
     ("config", None),
 ];
@@ -261,6 +266,11 @@ impl Config {
             }
         };
 
+        let secrets_raw = get("event_signing_secrets");
+        let event_signing_secrets =
+            rekey_core::inventory::events::SigningSecrets::parse(&secrets_raw.value)
+                .map_err(|e| fail(&secrets_raw, e))?;
+
         let log_raw = get("log");
         tracing_subscriber::EnvFilter::try_new(log_raw.value.trim()).map_err(|e| {
             fail(
@@ -281,6 +291,7 @@ impl Config {
             smtp_connections,
             delivery,
             master_key,
+            event_signing_secrets,
         })
     }
 }

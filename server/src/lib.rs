@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod guard;
+pub mod imports;
 pub mod session_store;
 pub mod workers;
 
@@ -20,6 +21,8 @@ use rekey_app::auth::session::Backend;
 use rekey_app::{App, shell};
 use rekey_core::Rekey;
 use rekey_core::clock::Clock;
+use rekey_core::inventory::events::SigningSecrets;
+use rekey_core::inventory::import::MAX_IMPORT_BYTES;
 use rekey_core::storage::Db;
 use rekey_core::vault::store::Vault;
 use tower_http::services::{ServeDir, ServeFile};
@@ -36,6 +39,8 @@ use crate::session_store::DbSessionStore;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub rekey: Rekey,
+    pub imports: Arc<imports::ImportJobs>,
+    pub event_secrets: Arc<SigningSecrets>,
 }
 
 /// Where cargo-leptos put the compiled front end (wasm, JS, CSS).
@@ -85,6 +90,8 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
     let state = AppState {
         leptos_options: options.clone(),
         rekey: rekey.clone(),
+        imports: Arc::default(),
+        event_secrets: Arc::new(config.event_signing_secrets.clone()),
     };
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(rekey.db.clone()))
@@ -145,10 +152,45 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
                 "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
             ),
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            2 * 1024 * 1024,
-        ))
+        .layer(axum::middleware::from_fn(limit_body))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The largest request body outside imports.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Refuses a body over its route's limit before reading it (by its declared length) or while
+/// it streams (a chunked body). Imports take files up to [`MAX_IMPORT_BYTES`].
+async fn limit_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use rekey_app::error::AppError;
+    let limit = if req.uri().path() == "/api/v1/imports" {
+        MAX_IMPORT_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|l| *l > limit as u64) {
+        let message = if limit == MAX_IMPORT_BYTES {
+            rekey_core::inventory::import::too_large(length)
+        } else {
+            format!(
+                "the request body is {length} bytes; at most {} MB are accepted here",
+                MAX_BODY_BYTES / 1_048_576
+            )
+        };
+        return guard::api_error(AppError::TooLarge(message));
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 /// Where approved notices go, from the configuration.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::identity::{AgentId, Identity, Role, TokenId, UserId, Username};
-use crate::inventory::ConsumerId;
+use crate::inventory::{ConsumerId, CredentialId, CredentialStatus, Environment};
 use crate::notices::{CampaignId, CheckKind, NoticeId};
 use crate::vault::{Access, SecretKind, VaultName};
 
@@ -94,6 +94,11 @@ pub enum Target {
     /// A login attempt for a name that is not a user.
     UnknownAccount,
     Consumer(ConsumerId),
+    Credential(CredentialId),
+    /// The inventory as a whole (imports, bulk changes, rotation policy).
+    Inventory,
+    /// The key-issuing system's event endpoint (refused events name no credential).
+    Events,
     Campaign(CampaignId),
     Notice(NoticeId),
     VaultPartition(i64),
@@ -109,6 +114,9 @@ impl fmt::Display for Target {
             Target::Settings => f.write_str("settings"),
             Target::UnknownAccount => f.write_str("unknown-account"),
             Target::Consumer(id) => write!(f, "consumer:{id}"),
+            Target::Credential(id) => write!(f, "credential:{id}"),
+            Target::Inventory => f.write_str("inventory"),
+            Target::Events => f.write_str("events"),
             Target::Campaign(id) => write!(f, "campaign:{id}"),
             Target::Notice(id) => write!(f, "notice:{id}"),
             Target::VaultPartition(id) => write!(f, "vault-partition:{id}"),
@@ -241,6 +249,42 @@ pub enum Detail {
     ConsumerCreated {
         consumer: ConsumerId,
         credentials: i64,
+    },
+    /// An import applied: the file by its hash, and what it changed.
+    InventoryImported {
+        format: String,
+        sha256: Sha256Hex,
+        consumers_created: i64,
+        consumers_updated: i64,
+        credentials_created: i64,
+        credentials_updated: i64,
+    },
+    /// A tag added to (or removed from) consumers in one step.
+    ConsumersTagged {
+        tag: String,
+        added: bool,
+        consumers: Vec<ConsumerId>,
+    },
+    /// A person moved a credential along its lifecycle.
+    CredentialStatusChanged {
+        from: CredentialStatus,
+        to: CredentialStatus,
+    },
+    /// The maximum age of credentials in an environment (`None`: no policy).
+    RotationPolicyChanged {
+        environment: Environment,
+        max_age_days: Option<i64>,
+    },
+    /// An event from the key-issuing system, applied once.
+    KeyEventApplied {
+        event_id: String,
+        event_type: String,
+        /// The status move it caused, if any.
+        status: Option<(CredentialStatus, CredentialStatus)>,
+        /// Credentials whose last use it moved forward.
+        used: i64,
+        /// Whether a consumer is now migrated off this credential.
+        migrated: bool,
     },
     CampaignCreated {
         campaign: CampaignId,
@@ -377,6 +421,11 @@ impl Detail {
             Detail::TokenRevoked { .. } => Action::TokenRevoked,
             Detail::SettingChanged(_) => Action::SettingChanged,
             Detail::ConsumerCreated { .. } => Action::ConsumerCreated,
+            Detail::InventoryImported { .. } => Action::InventoryImported,
+            Detail::ConsumersTagged { .. } => Action::ConsumersTagged,
+            Detail::CredentialStatusChanged { .. } => Action::CredentialStatusChanged,
+            Detail::RotationPolicyChanged { .. } => Action::RotationPolicyChanged,
+            Detail::KeyEventApplied { .. } => Action::KeyEventApplied,
             Detail::CampaignCreated { .. } => Action::CampaignCreated,
             Detail::NoticeDrafted { .. } => Action::NoticeDrafted,
             Detail::NoticeEdited { .. } => Action::NoticeEdited,
@@ -424,6 +473,11 @@ pub enum Action {
     TokenRevoked,
     SettingChanged,
     ConsumerCreated,
+    InventoryImported,
+    ConsumersTagged,
+    CredentialStatusChanged,
+    RotationPolicyChanged,
+    KeyEventApplied,
     CampaignCreated,
     NoticeDrafted,
     NoticeEdited,
@@ -468,6 +522,11 @@ impl Action {
         Action::TokenRevoked,
         Action::SettingChanged,
         Action::ConsumerCreated,
+        Action::InventoryImported,
+        Action::ConsumersTagged,
+        Action::CredentialStatusChanged,
+        Action::RotationPolicyChanged,
+        Action::KeyEventApplied,
         Action::CampaignCreated,
         Action::NoticeDrafted,
         Action::NoticeEdited,
@@ -512,6 +571,11 @@ impl Action {
             Action::TokenRevoked => "agent.token_revoked",
             Action::SettingChanged => "settings.changed",
             Action::ConsumerCreated => "consumer.created",
+            Action::InventoryImported => "inventory.imported",
+            Action::ConsumersTagged => "inventory.tagged",
+            Action::CredentialStatusChanged => "credential.status_changed",
+            Action::RotationPolicyChanged => "inventory.policy_changed",
+            Action::KeyEventApplied => "credential.event_applied",
             Action::CampaignCreated => "campaign.created",
             Action::NoticeDrafted => "notice.drafted",
             Action::NoticeEdited => "notice.edited",

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::identity::InputError;
 
 #[cfg(feature = "server")]
+pub mod events;
+#[cfg(feature = "server")]
+pub mod import;
+#[cfg(feature = "server")]
 pub mod store;
 
 /// Declares a string-backed enum with its stored name and its label.
@@ -109,6 +113,16 @@ named_enum!(
         Rotating => ("rotating", "Rotating"),
         Superseded => ("superseded", "Superseded"),
         Revoked => ("revoked", "Revoked"),
+    }
+);
+
+named_enum!(
+    /// The order of the consumer list.
+    ConsumerSort, "sort", {
+        Name => ("name", "Name"),
+        OldestKey => ("oldest_key", "Oldest key first"),
+        MostKeys => ("most_keys", "Most keys first"),
+        Recent => ("recent", "Recently changed"),
     }
 );
 

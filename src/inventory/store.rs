@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::str::FromStr;
+
 use super::{
-    ConsumerId, ContactRole, CredentialId, CredentialPrefix, CredentialStatus, Environment,
-    Integration, IntegrationPattern, TimeZoneName,
+    ConsumerId, ConsumerSort, ContactRole, CredentialId, CredentialPrefix, CredentialStatus,
+    Environment, Integration, IntegrationPattern, SdkLanguage, TimeZoneName,
 };
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
@@ -79,6 +81,10 @@ pub struct Credential {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub expires_at: Option<Timestamp>,
+    /// The replacement a key.rotated event named.
+    pub replaced_by: Option<CredentialId>,
+    /// Since when the consumer uses the replacement and not this credential.
+    pub migrated_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +119,10 @@ pub struct ConsumerSummary {
     pub tags: Vec<String>,
     pub credentials: i64,
     pub contact: Option<String>,
+    /// Age of the oldest live credential.
+    pub oldest_key_days: Option<i64>,
+    /// Credentials the consumer has migrated off.
+    pub migrated: i64,
 }
 
 pub struct NewConsumer {
@@ -149,6 +159,23 @@ pub(crate) fn split_list(stored: &str) -> Vec<String> {
         .collect()
 }
 
+/// What the free-text search looks in, lowercased: name, external id, tags and contacts.
+pub(crate) fn search_text(
+    name: &str,
+    external_id: &str,
+    tags: &[String],
+    contacts: &[(String, String)],
+) -> String {
+    let mut text = format!("{name} {external_id} {}", join_list(tags));
+    for (contact, email) in contacts {
+        text.push(' ');
+        text.push_str(contact);
+        text.push(' ');
+        text.push_str(email);
+    }
+    text.to_lowercase()
+}
+
 fn stored<T: std::str::FromStr<Err = InputError>>(raw: String) -> Result<T> {
     raw.parse()
         .map_err(|e: InputError| Error::Internal(format!("a stored value is invalid: {e}")))
@@ -163,8 +190,8 @@ pub async fn insert_consumer(
     let now = tx.now();
     let id: ConsumerId = tx
         .scalar(
-            "INSERT INTO consumers (external_id, name, pattern, sdk_language, time_zone, tags, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            "INSERT INTO consumers (external_id, name, pattern, sdk_language, time_zone, tags, created_at, updated_at, search) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
             params![
                 consumer.external_id.as_str(),
                 consumer.name.as_str(),
@@ -173,6 +200,16 @@ pub async fn insert_consumer(
                 consumer.time_zone.as_str(),
                 join_list(&consumer.tags),
                 now,
+                search_text(
+                    &consumer.name,
+                    consumer.external_id.as_str(),
+                    &consumer.tags,
+                    &consumer
+                        .contacts
+                        .iter()
+                        .map(|c| (c.name.clone(), c.email.as_str().to_string()))
+                        .collect::<Vec<_>>()
+                ),
             ],
         )
         .await?;
@@ -230,7 +267,7 @@ pub async fn consumer_exists(db: &Db, external_id: &ExternalId) -> Result<bool> 
 }
 
 const CREDENTIAL_COLUMNS: &str = "id, external_id, consumer_id, label, environment, prefix, status, services, \
-     max_age_days, created_at, last_used_at, expires_at";
+     max_age_days, created_at, last_used_at, expires_at, replaced_by, migrated_at";
 
 fn decode_credential(r: &Row) -> Result<Credential> {
     Ok(Credential {
@@ -247,6 +284,8 @@ fn decode_credential(r: &Row) -> Result<Credential> {
         created_at: r.get(9)?,
         last_used_at: r.get(10)?,
         expires_at: r.get(11)?,
+        replaced_by: r.get::<Option<i64>>(12)?.map(CredentialId::new),
+        migrated_at: r.get(13)?,
     })
 }
 
@@ -328,54 +367,162 @@ pub async fn consumer(db: &Db, id: ConsumerId) -> Result<Consumer> {
         .ok_or_else(|| Error::not_found("consumer", id))
 }
 
-/// Which consumers to list.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Which consumers to list: every filter of the consumer list, as its URL carries them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerFilter {
     /// Matches the name, the external id, a contact's e-mail or name, or a tag.
     pub text: Option<String>,
     pub pattern: Option<IntegrationPattern>,
+    pub language: Option<SdkLanguage>,
+    pub tag: Option<String>,
+    /// Consumers holding a credential that matches all of these at once.
+    pub environment: Option<Environment>,
+    pub status: Option<CredentialStatus>,
+    /// A live (active or rotating) credential created more than this many days ago.
+    pub older_than_days: Option<u32>,
+    /// A credential expiring within this many days from now.
+    pub expiring_within_days: Option<u32>,
+    /// By name when `None`.
+    pub sort: Option<ConsumerSort>,
 }
 
-/// One page of the consumer list, by name.
+impl ConsumerFilter {
+    /// From URL parameters (`param(name)` gives a non-empty value or `None`). A bad value is an
+    /// error naming the parameter.
+    pub fn from_params(param: impl Fn(&str) -> Option<String>) -> Result<Self, InputError> {
+        fn parsed<T: FromStr<Err = InputError>>(
+            v: Option<String>,
+        ) -> Result<Option<T>, InputError> {
+            v.map(|v| v.parse()).transpose()
+        }
+        let days = |name: &str| -> Result<Option<u32>, InputError> {
+            param(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| *d <= 36_500)
+                        .ok_or_else(|| {
+                            InputError::new(name, format!("'{v}' is not a number of days"))
+                        })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            text: param("q"),
+            pattern: parsed(param("pattern"))?,
+            language: parsed(param("language"))?,
+            tag: param("tag").map(|t| t.trim().to_string()),
+            environment: parsed(param("environment"))?,
+            status: parsed(param("status"))?,
+            older_than_days: days("older_than")?,
+            expiring_within_days: days("expiring_within")?,
+            sort: parsed(param("sort"))?,
+        })
+    }
+
+    /// The SQL condition on `consumers c` and its parameters.
+    pub(crate) fn sql(&self, now: Timestamp) -> (String, Vec<Value>) {
+        let mut clauses = vec!["1 = 1".to_string()];
+        let mut params: Vec<Value> = Vec::new();
+        let bind = |params: &mut Vec<Value>, v: Value| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let n = bind(
+                &mut params,
+                format!("%{}%", like_escape(&text.to_lowercase())).into(),
+            );
+            clauses.push(format!("c.search LIKE {n} ESCAPE '\\'"));
+        }
+        if let Some(pattern) = self.pattern {
+            let n = bind(&mut params, pattern.as_str().into());
+            clauses.push(format!("c.pattern = {n}"));
+        }
+        if let Some(language) = self.language {
+            let n = bind(&mut params, language.as_str().into());
+            clauses.push(format!("c.sdk_language = {n}"));
+        }
+        if let Some(tag) = self.tag.as_deref().filter(|t| !t.is_empty()) {
+            let n = bind(&mut params, format!("%,{},%", like_escape(tag)).into());
+            clauses.push(format!("c.tags LIKE {n} ESCAPE '\\'"));
+        }
+        let mut credential = Vec::new();
+        if let Some(environment) = self.environment {
+            let n = bind(&mut params, environment.as_str().into());
+            credential.push(format!("k.environment = {n}"));
+        }
+        if let Some(status) = self.status {
+            let n = bind(&mut params, status.as_str().into());
+            credential.push(format!("k.status = {n}"));
+        }
+        if let Some(days) = self.older_than_days {
+            let n = bind(
+                &mut params,
+                now.plus_secs(-(i64::from(days)) * 86_400).into(),
+            );
+            credential.push(format!(
+                "k.created_at < {n} AND k.status IN ('active', 'rotating')"
+            ));
+        }
+        if let Some(days) = self.expiring_within_days {
+            let from = bind(&mut params, now.into());
+            let to = bind(&mut params, now.plus_secs(i64::from(days) * 86_400).into());
+            credential.push(format!("k.expires_at >= {from} AND k.expires_at <= {to}"));
+        }
+        if !credential.is_empty() {
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM credentials k WHERE k.consumer_id = c.id AND {})",
+                credential.join(" AND ")
+            ));
+        }
+        (clauses.join(" AND "), params)
+    }
+}
+
+/// `%`, `_` and `\` match themselves in a LIKE pattern.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// One page of the consumer list.
 pub async fn list_consumers(
     db: &Db,
     filter: &ConsumerFilter,
+    now: Timestamp,
     offset: u32,
     limit: u32,
 ) -> Result<(Vec<ConsumerSummary>, i64)> {
-    let mut clauses = vec!["1 = 1".to_string()];
-    let mut params: Vec<Value> = Vec::new();
-    if let Some(text) = filter
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        params.push(format!("%{}%", text.to_lowercase()).into());
-        let n = params.len();
-        clauses.push(format!(
-            "(LOWER(c.name) LIKE ${n} OR LOWER(c.external_id) LIKE ${n} OR LOWER(c.tags) LIKE ${n} OR EXISTS \
-             (SELECT 1 FROM contacts k WHERE k.consumer_id = c.id AND (LOWER(k.email) LIKE ${n} OR LOWER(k.name) LIKE ${n})))"
-        ));
-    }
-    if let Some(pattern) = filter.pattern {
-        params.push(pattern.as_str().into());
-        clauses.push(format!("c.pattern = ${}", params.len()));
-    }
-    let filter_sql = clauses.join(" AND ");
+    let (filter_sql, params) = filter.sql(now);
     let total: i64 = db
         .scalar(
             &format!("SELECT COUNT(*) FROM consumers c WHERE {filter_sql}"),
             &params,
         )
         .await?;
+    let order = match filter.sort.unwrap_or(ConsumerSort::Name) {
+        ConsumerSort::Name => "c.name, c.id",
+        ConsumerSort::OldestKey => "oldest IS NULL, oldest, c.name, c.id",
+        ConsumerSort::MostKeys => "keys DESC, c.name, c.id",
+        ConsumerSort::Recent => "c.updated_at DESC, c.id DESC",
+    };
     let rows = db
         .fetch_all(
             &format!(
                 "SELECT c.id, c.external_id, c.name, c.pattern, c.sdk_language, c.time_zone, c.tags, \
-                 (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id), \
-                 (SELECT k.email FROM contacts k WHERE k.consumer_id = c.id ORDER BY k.id LIMIT 1) \
-                 FROM consumers c WHERE {filter_sql} ORDER BY c.name, c.id LIMIT {} OFFSET {}",
+                 (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id) AS keys, \
+                 (SELECT k.email FROM contacts k WHERE k.consumer_id = c.id ORDER BY k.id LIMIT 1), \
+                 (SELECT MIN(k.created_at) FROM credentials k WHERE k.consumer_id = c.id AND k.status IN ('active', 'rotating')) AS oldest, \
+                 (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id AND k.migrated_at IS NOT NULL) \
+                 FROM consumers c WHERE {filter_sql} ORDER BY {order} LIMIT {} OFFSET {}",
                 limit.clamp(1, 500),
                 offset
             ),
@@ -398,6 +545,8 @@ pub async fn list_consumers(
                 tags: split_list(&r.get::<String>(6)?),
                 credentials: r.get(7)?,
                 contact: r.get(8)?,
+                oldest_key_days: r.get::<Option<Timestamp>>(9)?.map(|t| t.days_until(now)),
+                migrated: r.get(10)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -464,8 +613,168 @@ async fn selected(db: &Db, condition: &str, params: &[Value]) -> Result<Vec<Sele
         .map(|r| {
             Ok(SelectedCredential {
                 credential: decode_credential(r)?,
-                consumer_name: r.get(12)?,
+                consumer_name: r.get(14)?,
             })
         })
         .collect()
+}
+
+/// The maximum age of a credential per environment (environments without a policy are absent).
+pub async fn rotation_policies(db: &Db) -> Result<Vec<(Environment, i64)>> {
+    db.fetch_all(
+        "SELECT environment, max_age_days FROM rotation_policies ORDER BY environment",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((stored(r.get(0)?)?, r.get(1)?)))
+    .collect()
+}
+
+/// A tag as consumers carry it: 1 to 40 characters, no comma, no control character.
+pub fn parse_tag(raw: &str) -> Result<String, InputError> {
+    let t = raw.trim();
+    if t.is_empty() || t.chars().count() > 40 {
+        return Err(InputError::new("tag", "a tag has 1 to 40 characters"));
+    }
+    if t.contains(',') || t.chars().any(char::is_control) {
+        return Err(InputError::new(
+            "tag",
+            "a tag cannot contain a comma or a control character",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// Adds `tag` to (or removes it from) every consumer the filter matches; returns how many
+/// changed. One audit entry names them all.
+pub async fn tag_consumers(
+    db: &Db,
+    actor: crate::audit::Actor,
+    now: Timestamp,
+    filter: &ConsumerFilter,
+    tag: &str,
+    add: bool,
+) -> Result<u64> {
+    let tag = parse_tag(tag)?;
+    let (condition, params) = filter.sql(now);
+    let mut tx = db.write(actor, now).await?;
+    let rows = tx
+        .fetch_all(
+            &format!(
+                "SELECT c.id, c.name, c.external_id, c.tags FROM consumers c WHERE {condition}"
+            ),
+            &params,
+        )
+        .await?;
+    let mut contacts: std::collections::HashMap<i64, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for r in tx
+        .fetch_all(
+            &format!(
+                "SELECT consumer_id, name, email FROM contacts WHERE consumer_id IN \
+                 (SELECT c.id FROM consumers c WHERE {condition}) ORDER BY id"
+            ),
+            &params,
+        )
+        .await?
+    {
+        contacts
+            .entry(r.get(0)?)
+            .or_default()
+            .push((r.get(1)?, r.get(2)?));
+    }
+    let mut changed = Vec::new();
+    for r in rows {
+        let id: i64 = r.get(0)?;
+        let mut tags = split_list(&r.get::<String>(3)?);
+        let has = tags.contains(&tag);
+        match (add, has) {
+            (true, false) => tags.push(tag.clone()),
+            (false, true) => tags.retain(|t| *t != tag),
+            _ => continue,
+        }
+        let name: String = r.get(1)?;
+        let external: String = r.get(2)?;
+        let people = contacts.remove(&id).unwrap_or_default();
+        tx.execute(
+            "UPDATE consumers SET tags = $1, search = $2, updated_at = $3 WHERE id = $4",
+            params![
+                join_list(&tags),
+                search_text(&name, &external, &tags, &people),
+                now,
+                id
+            ],
+        )
+        .await?;
+        changed.push(ConsumerId::new(id));
+    }
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    let count = changed.len() as u64;
+    tx.audit(
+        Target::Inventory,
+        Detail::ConsumersTagged {
+            tag,
+            added: add,
+            consumers: changed,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// One line of a consumer's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: Timestamp,
+    pub action: String,
+    pub actor: String,
+    pub target: String,
+}
+
+/// What happened to a consumer, its credentials and its notices, newest first.
+pub async fn timeline(db: &Db, consumer: &Consumer, limit: u32) -> Result<Vec<TimelineEntry>> {
+    let mut targets = vec![Target::Consumer(consumer.id).to_string()];
+    targets.extend(
+        consumer
+            .credentials
+            .iter()
+            .map(|k| Target::Credential(k.id).to_string()),
+    );
+    for r in db
+        .fetch_all(
+            "SELECT id FROM notices WHERE consumer_id = $1",
+            params![consumer.id],
+        )
+        .await?
+    {
+        targets.push(format!("notice:{}", r.get::<i64>(0)?));
+    }
+    let params: Vec<Value> = targets.iter().map(|t| t.as_str().into()).collect();
+    let list = (1..=params.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    db.fetch_all(
+        &format!(
+            "SELECT at, action, actor_name, target FROM audit_log WHERE target IN ({list}) \
+             ORDER BY seq DESC LIMIT {}",
+            limit.clamp(1, 500)
+        ),
+        &params,
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TimelineEntry {
+            at: r.get(0)?,
+            action: r.get(1)?,
+            actor: r.get(2)?,
+            target: r.get(3)?,
+        })
+    })
+    .collect()
 }

@@ -285,6 +285,8 @@ pub(crate) mod tests {
                 created_at: Timestamp::from_secs(1_780_000_000),
                 last_used_at: None,
                 expires_at: None,
+                replaced_by: None,
+                migrated_at: None,
             }],
         }
     }

@@ -32,6 +32,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_foundation"),
     migration!(2, "0002_gated_send"),
     migration!(3, "0003_vault"),
+    migration!(4, "0004_inventory_scale"),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -3,14 +3,16 @@
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use rekey_core::inventory::IntegrationPattern;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{
-    BUTTON_QUIET, Badge, CARD, INPUT, LABEL, LoadError, Page, Pager, TABLE, TD, TH, Tone,
-    query_link,
+    BUTTON_QUIET, Badge, CARD, FormError, INPUT, LABEL, LoadError, Page, Pager, TABLE, TD, TH,
+    Tone, query_link,
 };
 use crate::error::AppError;
+
+mod import;
+pub use import::ImportPage;
 
 #[cfg(feature = "ssr")]
 use crate::auth::session;
@@ -27,6 +29,8 @@ pub struct ConsumerRow {
     pub tags: Vec<String>,
     pub credentials: i64,
     pub contact: Option<String>,
+    pub oldest_key_days: Option<i64>,
+    pub migrated: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,23 +40,86 @@ pub struct ConsumerList {
     pub page: u32,
 }
 
+/// The list's filters as the URL carries them, so a view can be shared as a link.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub pattern: Option<String>,
+    pub language: Option<String>,
+    pub tag: Option<String>,
+    pub environment: Option<String>,
+    pub status: Option<String>,
+    pub older_than: Option<String>,
+    pub expiring_within: Option<String>,
+    pub sort: Option<String>,
+}
+
+impl ListQuery {
+    fn from_url(param: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            q: param("q"),
+            pattern: param("pattern"),
+            language: param("language"),
+            tag: param("tag"),
+            environment: param("environment"),
+            status: param("status"),
+            older_than: param("older_than"),
+            expiring_within: param("expiring_within"),
+            sort: param("sort"),
+        }
+    }
+
+    /// (name, value) of each filter that is set.
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("q", &self.q),
+            ("pattern", &self.pattern),
+            ("language", &self.language),
+            ("tag", &self.tag),
+            ("environment", &self.environment),
+            ("status", &self.status),
+            ("older_than", &self.older_than),
+            ("expiring_within", &self.expiring_within),
+            ("sort", &self.sort),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().filter(|v| !v.trim().is_empty()).map(|v| (k, v)))
+        .collect()
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn filter_of(query: &ListQuery) -> Result<rekey_core::inventory::store::ConsumerFilter, AppError> {
+    let pairs = query.pairs();
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    Ok(rekey_core::inventory::store::ConsumerFilter::from_params(
+        param,
+    )?)
+}
+
 #[server(endpoint = "inventory/consumers")]
 pub async fn consumers(
-    text: Option<String>,
-    pattern: Option<String>,
+    // A list without filters sends no `query` fields at all.
+    #[server(default)] query: ListQuery,
     page: Option<u32>,
 ) -> Result<ConsumerList, AppError> {
-    use rekey_core::inventory::store::{self, ConsumerFilter};
     session::authorize::<Consumers>().await?;
     let rk = session::rekey()?;
-    let pattern = pattern
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| p.parse::<IntegrationPattern>())
-        .transpose()?;
+    let filter = filter_of(&query)?;
     let page = page.unwrap_or(1).max(1);
-    let filter = ConsumerFilter { text, pattern };
-    let (rows, total) =
-        store::list_consumers(&rk.db, &filter, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
+    let (rows, total) = rekey_core::inventory::store::list_consumers(
+        &rk.db,
+        &filter,
+        rk.now(),
+        (page - 1) * PAGE_SIZE,
+        PAGE_SIZE,
+    )
+    .await?;
     Ok(ConsumerList {
         rows: rows
             .into_iter()
@@ -65,11 +132,34 @@ pub async fn consumers(
                 tags: c.tags,
                 credentials: c.credentials,
                 contact: c.contact,
+                oldest_key_days: c.oldest_key_days,
+                migrated: c.migrated,
             })
             .collect(),
         total,
         page,
     })
+}
+
+/// Adds a tag to (or removes it from) every consumer of the current view.
+#[server(endpoint = "inventory/tag")]
+pub async fn tag_consumers(
+    #[server(default)] query: ListQuery,
+    tag: String,
+    remove: Option<String>,
+) -> Result<u64, AppError> {
+    let (identity, _) = session::authorize::<TagConsumers>().await?;
+    let rk = session::rekey()?;
+    let filter = filter_of(&query)?;
+    Ok(rekey_core::inventory::store::tag_consumers(
+        &rk.db,
+        (&identity).into(),
+        rk.now(),
+        &filter,
+        &tag,
+        remove.is_none(),
+    )
+    .await?)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +172,7 @@ pub struct ContactView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialView {
     pub id: i64,
+    pub external_id: String,
     pub label: String,
     pub environment: String,
     pub prefix: String,
@@ -91,6 +182,20 @@ pub struct CredentialView {
     pub age_days: i64,
     pub last_used: Option<String>,
     pub expires: Option<String>,
+    /// The maximum age: the credential's own, else its environment's policy.
+    pub max_age_days: Option<i64>,
+    /// The replacement's external id, after a rotation.
+    pub replaced_by: Option<String>,
+    /// When the consumer was seen on the replacement and no longer on this one.
+    pub migrated: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineView {
+    pub at: String,
+    pub action: String,
+    pub actor: String,
+    pub target: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,14 +207,24 @@ pub struct ConsumerDetail {
     pub tags: Vec<String>,
     pub contacts: Vec<ContactView>,
     pub credentials: Vec<CredentialView>,
+    pub timeline: Vec<TimelineView>,
 }
 
 #[server(endpoint = "inventory/consumer")]
 pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
+    use rekey_core::inventory::store;
     session::authorize::<Consumer>().await?;
     let rk = session::rekey()?;
-    let c = rekey_core::inventory::store::consumer(&rk.db, id.parse()?).await?;
+    let c = store::consumer(&rk.db, id.parse()?).await?;
+    let policies = store::rotation_policies(&rk.db).await?;
+    let timeline = store::timeline(&rk.db, &c, 50).await?;
     let now = rk.now();
+    let external_of = |id| {
+        c.credentials
+            .iter()
+            .find(|k| k.id == id)
+            .map(|k| k.external_id.clone())
+    };
     Ok(ConsumerDetail {
         contacts: c
             .contacts
@@ -125,6 +240,7 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
             .iter()
             .map(|k| CredentialView {
                 id: k.id.get(),
+                external_id: k.external_id.clone(),
                 label: k.label.clone(),
                 environment: k.environment.label().into(),
                 prefix: k.prefix.to_string(),
@@ -134,6 +250,23 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
                 age_days: k.created_at.days_until(now),
                 last_used: k.last_used_at.map(|t| t.utc_minute()),
                 expires: k.expires_at.map(|t| t.utc_minute()),
+                max_age_days: k.max_age_days.or_else(|| {
+                    policies
+                        .iter()
+                        .find(|(e, _)| *e == k.environment)
+                        .map(|(_, d)| *d)
+                }),
+                replaced_by: k.replaced_by.and_then(external_of),
+                migrated: k.migrated_at.map(|t| t.utc_minute()),
+            })
+            .collect(),
+        timeline: timeline
+            .into_iter()
+            .map(|t| TimelineView {
+                at: t.at.utc_minute(),
+                action: t.action,
+                actor: t.actor,
+                target: t.target,
             })
             .collect(),
         name: c.name,
@@ -144,31 +277,108 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
     })
 }
 
+/// How much of its allowed life a credential has used, as a bar.
+#[component]
+fn AgeBar(age_days: i64, max_age_days: Option<i64>) -> impl IntoView {
+    let Some(max) = max_age_days.filter(|m| *m > 0) else {
+        return view! { <div class="text-slate-400">{format!("{age_days} days old · no policy")}</div> }.into_any();
+    };
+    let percent = (age_days * 100 / max).clamp(0, 100);
+    let colour = if age_days > max {
+        "bg-rose-500"
+    } else if percent >= 80 {
+        "bg-amber-400"
+    } else {
+        "bg-emerald-500"
+    };
+    let text = format!("{age_days} of {max} days");
+    let text_colour = if age_days > max {
+        "text-rose-700"
+    } else {
+        "text-slate-500"
+    };
+    view! {
+        <div class="mt-1 w-32">
+            <div class="h-2 rounded bg-slate-200" role="meter" aria-label="Age against the rotation policy" aria-valuemin="0" aria-valuemax=max aria-valuenow=age_days aria-valuetext=text.clone()>
+                <div class=format!("h-2 rounded {colour}") style=format!("width: {percent}%")></div>
+            </div>
+            <div class=text_colour>
+                {text}{(age_days > max).then_some(" · overdue")}
+            </div>
+        </div>
+    }
+    .into_any()
+}
+
+/// A `<select>` of a named enum's values with "Any" first, selected from the URL.
+#[component]
+fn Choice(
+    name: &'static str,
+    label: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    #[prop(into)] current: Signal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <label class=LABEL>
+            {label}
+            <select class=INPUT name=name>
+                <option value="">"Any"</option>
+                {options.into_iter().map(|(value, text)| view! {
+                    <option value=value selected=move || current.get().as_deref() == Some(value)>{text}</option>
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
 #[component]
 pub fn ConsumersPage() -> impl IntoView {
+    use rekey_core::inventory::{ConsumerSort, CredentialStatus, Environment, SdkLanguage};
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k)).filter(|v| !v.is_empty());
+    let filters = move || ListQuery::from_url(param);
+    let tag = ServerAction::<TagConsumers>::new();
     let list = Resource::new(
         move || {
             (
-                param("q"),
-                param("pattern"),
+                filters(),
                 param("page").and_then(|p| p.parse::<u32>().ok()),
+                tag.version().get(),
             )
         },
-        |(q, pattern, page)| consumers(q, pattern, page),
+        |(query, page, _)| consumers(query, page),
     );
+    let export = move || {
+        let q = filters()
+            .pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(&v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        format!("/api/v1/consumers.csv?{q}")
+    };
+    let options = |all: &'static [(&'static str, &'static str)]| all.to_vec();
     view! {
         <Page title="Consumers">
-            <Form method="GET" action="/consumers" attr:class="mb-6 flex flex-wrap items-end gap-3">
-                <label class=LABEL>"Search"<input class=INPUT type="search" name="q" value=move || param("q") placeholder="name, contact e-mail, tag" /></label>
+            <div class="mb-4 flex gap-3">
+                <a class=BUTTON_QUIET href="/consumers/import">"Import…"</a>
+                <a class=BUTTON_QUIET href=export download="consumers.csv">"Export this view (CSV)"</a>
+            </div>
+            <Form method="GET" action="/consumers" attr:class="mb-6 grid grid-cols-2 items-end gap-3 md:grid-cols-5">
+                <label class=format!("{LABEL} col-span-2")>"Search"<input class=INPUT type="search" name="q" value=move || param("q") placeholder="name, contact e-mail, tag" /></label>
+                <Choice name="pattern" label="Integration" options=options(&PATTERNS) current=Signal::derive(move || param("pattern")) />
+                <Choice name="language" label="SDK language" options=SdkLanguage::ALL.iter().map(|l| (l.as_str(), l.label())).collect() current=Signal::derive(move || param("language")) />
+                <label class=LABEL>"Tag"<input class=INPUT name="tag" value=move || param("tag") /></label>
+                <Choice name="environment" label="Environment" options=Environment::ALL.iter().map(|l| (l.as_str(), l.label())).collect() current=Signal::derive(move || param("environment")) />
+                <Choice name="status" label="Credential status" options=CredentialStatus::ALL.iter().map(|l| (l.as_str(), l.label())).collect() current=Signal::derive(move || param("status")) />
+                <label class=LABEL>"Keys older than (days)"<input class=INPUT type="number" min="0" name="older_than" value=move || param("older_than") /></label>
+                <label class=LABEL>"Expiring within (days)"<input class=INPUT type="number" min="0" name="expiring_within" value=move || param("expiring_within") /></label>
                 <label class=LABEL>
-                    "Integration"
-                    <select class=INPUT name="pattern">
-                        <option value="">"Any"</option>
-                        {IntegrationPattern::ALL.iter().map(|p| {
-                            let value = p.as_str();
-                            view! { <option value=value selected=move || param("pattern").as_deref() == Some(value)>{p.label()}</option> }
+                    "Sort"
+                    <select class=INPUT name="sort">
+                        {ConsumerSort::ALL.iter().map(|s| {
+                            let value = s.as_str();
+                            view! { <option value=value selected=move || param("sort").as_deref() == Some(value)>{s.label()}</option> }
                         }).collect_view()}
                     </select>
                 </label>
@@ -186,7 +396,7 @@ pub fn ConsumersPage() -> impl IntoView {
                                 view! {
                                     <table class=TABLE>
                                         <thead class="bg-slate-50"><tr>
-                                            <th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"Contact"</th><th class=TH>"Time zone"</th><th class=TH>"Keys"</th><th class=TH>"Tags"</th>
+                                            <th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"Contact"</th><th class=TH>"Time zone"</th><th class=TH>"Keys"</th><th class=TH>"Oldest key"</th><th class=TH>"Tags"</th>
                                         </tr></thead>
                                         <tbody class="divide-y divide-slate-100">
                                             {list.rows.into_iter().map(|c| view! {
@@ -198,21 +408,61 @@ pub fn ConsumersPage() -> impl IntoView {
                                                     <td class=TD>{c.integration}</td>
                                                     <td class=format!("{TD} text-xs")>{c.contact}</td>
                                                     <td class=format!("{TD} text-xs")>{c.time_zone}</td>
-                                                    <td class=TD>{c.credentials}</td>
+                                                    <td class=TD>
+                                                        {c.credentials}
+                                                        {(c.migrated > 0).then(|| view! { <span class="ml-2"><Badge text=format!("{} migrated", c.migrated) tone=Tone::Good /></span> })}
+                                                    </td>
+                                                    <td class=format!("{TD} text-xs")>{c.oldest_key_days.map(|d| format!("{d} days"))}</td>
                                                     <td class=TD>{c.tags.into_iter().map(|t| view! { <span class="mr-1"><Badge text=t tone=Tone::Neutral /></span> }).collect_view()}</td>
                                                 </tr>
                                             }).collect_view()}
                                         </tbody>
                                     </table>
                                     <Pager page pages total=list.total href=move |p| query_link("/consumers", &query.get_untracked(), "page", &p.to_string()) />
+                                    <ActionForm action=tag attr:class="flex flex-wrap items-end gap-3 border-t border-slate-200 p-4">
+                                        {filters().pairs().into_iter().map(|(k, v)| view! {
+                                            <input type="hidden" name=format!("query[{k}]") value=v />
+                                        }).collect_view()}
+                                        <label class=LABEL>{format!("Tag all {} consumers in this view", list.total)}<input class=INPUT name="tag" required /></label>
+                                        <button class=BUTTON_QUIET type="submit">"Add tag"</button>
+                                        <button class=BUTTON_QUIET type="submit" name="remove" value="yes">"Remove tag"</button>
+                                    </ActionForm>
                                 }.into_any()
                             }
                         }
                     })}
                 </Transition>
+                <FormError value=tag.value() />
+                {move || tag.value().get().and_then(Result::ok).map(|n| view! {
+                    <p role="status" class="m-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800">{format!("{n} consumers changed.")}</p>
+                })}
             </div>
         </Page>
     }
+}
+
+const PATTERNS: [(&str, &str); 6] = {
+    use rekey_core::inventory::IntegrationPattern as P;
+    [
+        (P::ServerSdk.as_str(), P::ServerSdk.label()),
+        (P::WebhookReceiver.as_str(), P::WebhookReceiver.label()),
+        (P::CiCdPipeline.as_str(), P::CiCdPipeline.label()),
+        (P::MobileApp.as_str(), P::MobileApp.label()),
+        (P::NoCodeConnector.as_str(), P::NoCodeConnector.label()),
+        (P::DirectHttp.as_str(), P::DirectHttp.label()),
+    ]
+};
+
+/// Percent-encodes a query value.
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[component]
@@ -252,10 +502,14 @@ pub fn ConsumerPage() -> impl IntoView {
                                         <tbody class="divide-y divide-slate-100">
                                             {c.credentials.iter().map(|k| view! {
                                                 <tr>
-                                                    <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.clone()}"…"</code></td>
+                                                    <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.clone()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.clone()}</div></td>
                                                     <td class=TD>{k.environment.clone()}</td>
-                                                    <td class=TD><Badge text=k.status.clone() tone=if k.status == "active" { Tone::Good } else { Tone::Warn } /></td>
-                                                    <td class=format!("{TD} text-xs")>{k.created.clone()}<div class="text-slate-400">{format!("{} days old", k.age_days)}</div></td>
+                                                    <td class=TD>
+                                                        <Badge text=k.status.clone() tone=if k.status == "active" { Tone::Good } else { Tone::Warn } />
+                                                        {k.migrated.clone().map(|at| view! { <div class="mt-1"><Badge text="migrated".to_string() tone=Tone::Good /><div class="text-xs text-slate-500">{format!("to {} since {at}", k.replaced_by.clone().unwrap_or_default())}</div></div> })}
+                                                        {(k.migrated.is_none()).then(|| k.replaced_by.clone()).flatten().map(|to| view! { <div class="text-xs text-slate-500">{format!("replaced by {to}; not migrated yet")}</div> })}
+                                                    </td>
+                                                    <td class=format!("{TD} text-xs")>{k.created.clone()}<AgeBar age_days=k.age_days max_age_days=k.max_age_days /></td>
                                                     <td class=format!("{TD} text-xs")>{k.last_used.clone().unwrap_or_else(|| "never".into())}</td>
                                                     <td class=format!("{TD} text-xs")>{k.services.join(", ")}</td>
                                                 </tr>
@@ -263,6 +517,15 @@ pub fn ConsumerPage() -> impl IntoView {
                                         </tbody>
                                     </table>
                                 </div>
+                            </div>
+                            <div class=format!("{CARD} mt-6")>
+                                <h2 class="mb-3 text-lg font-semibold">"Timeline"</h2>
+                                {c.timeline.is_empty().then(|| view! { <p class="text-sm text-slate-500">"Nothing has happened yet."</p> })}
+                                <ol class="space-y-1 text-sm">
+                                    {c.timeline.iter().map(|t| view! {
+                                        <li><span class="inline-block w-44 text-xs text-slate-500">{t.at.clone()}</span><span class="font-mono text-xs">{t.action.clone()}</span>" · "{t.actor.clone()}" · "<span class="text-xs text-slate-500">{t.target.clone()}</span></li>
+                                    }).collect_view()}
+                                </ol>
                             </div>
                         </Page>
                     }.into_any(),

@@ -42,6 +42,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("GET /", PEOPLE),
         ("GET /account", PEOPLE),
         ("GET /consumers", READERS),
+        ("GET /consumers/import", &["engineer"]),
         ("GET /consumers/:id", READERS),
         ("GET /campaigns", READERS),
         ("GET /campaigns/new", &["engineer"]),
@@ -76,6 +77,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/admin/save_provider", &["admin"]),
         ("POST /api/inventory/consumers", READERS_AND_AGENTS),
         ("POST /api/inventory/consumer", READERS_AND_AGENTS),
+        ("POST /api/inventory/tag", EDITORS),
         ("POST /api/campaigns/list", READERS_AND_AGENTS),
         ("POST /api/campaigns/get", READERS_AND_AGENTS),
         ("POST /api/campaigns/plan_defaults", &["engineer"]),
@@ -107,6 +109,12 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/vault/create_partition", &["admin"]),
         ("POST /api/vault/grant", &["admin"]),
         ("GET /api/v1/whoami", VAULT_USERS),
+        ("POST /api/v1/imports", EDITORS),
+        ("GET /api/v1/imports/:id", EDITORS),
+        ("POST /api/v1/imports/:id/apply", EDITORS),
+        ("GET /api/v1/consumers.csv", READERS_AND_AGENTS),
+        // Nobody gets through without the key-issuing system's signature.
+        ("POST /api/v1/events", &[]),
         ("GET /api/v1/vault/partitions", VAULT_USERS),
         (
             "GET /api/v1/vault/partitions/:partition/secrets",

@@ -138,7 +138,57 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// The key-issuing system's signing secrets in tests: the current one and, mid-rotation, the old.
+pub const EVENT_SECRET: &str = "whsec-test-current-0123456789abcdef0123";
+pub const EVENT_SECRET_OLD: &str = "whsec-test-previous-0123456789abcdef012";
+
 impl TestApp {
+    /// Posts an event signed with `secret` at the app's clock, as the key-issuing system would.
+    pub async fn post_event_signed(&self, secret: &str, body: &Value) -> Response {
+        use rekey_core::inventory::events::{SigningSecret, SigningSecrets};
+        let bytes = serde_json::to_vec(body).expect("json");
+        let header = SigningSecrets::sign(
+            &SigningSecret::parse(secret).expect("secret"),
+            self.rekey.now(),
+            &bytes,
+        );
+        self.send_event(&header, bytes).await
+    }
+
+    pub async fn post_event(&self, body: &Value) -> Response {
+        self.post_event_signed(EVENT_SECRET, body).await
+    }
+
+    /// Posts raw bytes with a given signature header and no session, token or origin.
+    pub async fn send_event(&self, signature: &str, bytes: Vec<u8>) -> Response {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/events", self.base))
+            .header("Rekey-Signature", signature)
+            .header("Content-Type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The inventory, its events and the audit trail as text, to compare before and after a
+    /// refused change.
+    pub async fn inventory_dump(&self) -> Vec<String> {
+        let mut dump = Vec::new();
+        for sql in [
+            "SELECT id, external_id, name, pattern, COALESCE(sdk_language, ''), time_zone, tags, search, updated_at FROM consumers ORDER BY id",
+            "SELECT id, consumer_id, role, name, email FROM contacts ORDER BY id",
+            "SELECT id, external_id, consumer_id, label, environment, prefix, status, services, COALESCE(max_age_days, -1), created_at, COALESCE(last_used_at, -1), COALESCE(expires_at, -1), COALESCE(replaced_by, -1), COALESCE(status_at, -1), COALESCE(migrated_at, -1) FROM credentials ORDER BY id",
+            "SELECT event_id, kind, received_at FROM key_events ORDER BY event_id",
+            "SELECT seq, hash FROM audit_log ORDER BY seq",
+        ] {
+            for r in self.rekey.db.fetch_all(sql, &[]).await.expect("dump") {
+                dump.push(format!("{r:?}"));
+            }
+        }
+        dump
+    }
+
     pub async fn spawn(backend: Backend) -> TestApp {
         let db = TestDb::create(backend).await;
         Self::spawn_on(db).await
@@ -155,6 +205,10 @@ impl TestApp {
             ("REKEY_DATA_DIR".to_string(), db.dir.display().to_string()),
             ("REKEY_LISTEN".to_string(), addr.to_string()),
             ("REKEY_LOG".to_string(), "warn".to_string()),
+            (
+                "REKEY_EVENT_SIGNING_SECRETS".to_string(),
+                format!("{EVENT_SECRET},{EVENT_SECRET_OLD}"),
+            ),
         ])
         .expect("config");
         let clock = ManualClock::starting_at(START);
@@ -367,6 +421,19 @@ impl Browser {
             self.client
                 .request(method, format!("{}{path}", self.base))
                 .json(body),
+        )
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// Sends a file as the request body (an import).
+    pub async fn upload(&self, path: &str, content_type: &str, bytes: Vec<u8>) -> Response {
+        self.with_headers(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .header("Content-Type", content_type)
+                .body(bytes),
         )
         .send()
         .await

@@ -10,5 +10,6 @@ mod auth;
 mod delivery;
 mod gated_send;
 mod helpers;
+mod inventory;
 mod users;
 mod vault;

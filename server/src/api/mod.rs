@@ -20,10 +20,17 @@ use tower_sessions::Session;
 use crate::AppState;
 use crate::guard::api_error;
 
+mod inventory;
+
 pub fn router() -> Router<AppState> {
     const SECRET: &str = "/vault/partitions/{partition}/secrets/{name}";
     Router::new()
         .route("/whoami", get(whoami))
+        .route("/imports", post(inventory::upload))
+        .route("/imports/{id}", get(inventory::job))
+        .route("/imports/{id}/apply", post(inventory::apply))
+        .route("/consumers.csv", get(inventory::export))
+        .route("/events", post(inventory::event))
         .route("/vault/partitions", get(partitions))
         .route("/vault/partitions/{partition}/secrets", get(secrets))
         .route("/vault/partitions/{partition}/overdue", get(overdue))
@@ -36,7 +43,7 @@ pub fn router() -> Router<AppState> {
 /// Either the handler's JSON or the error a caller can act on.
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-struct ApiError(AppError);
+struct ApiError(pub(super) AppError);
 
 impl<E: Into<AppError>> From<E> for ApiError {
     fn from(e: E) -> Self {

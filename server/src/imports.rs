@@ -1,0 +1,243 @@
+//! Import jobs: a file's dry run and its application run as background tasks the page polls
+//! for progress. Jobs live in memory for an hour; a preview lost to a restart is uploaded again
+//! (nothing is written until a person applies).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rekey_core::Rekey;
+use rekey_core::audit::Actor;
+use rekey_core::inventory::import::{
+    self, ImportFile, ImportFormat, ImportOutcome, ImportPreview, Phase, Problems, Progress,
+};
+use serde::Serialize;
+use tokio::sync::watch;
+
+const KEEP_FOR: Duration = Duration::from_secs(3600);
+
+/// Where a job is.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum JobState {
+    Previewing,
+    /// The file reads well: this is what applying it would do.
+    Ready {
+        preview: ImportPreview,
+    },
+    /// The file has problems; nothing can be applied.
+    Refused {
+        problems: Problems,
+    },
+    Applying {
+        preview: ImportPreview,
+    },
+    /// `outcome.applied` is false when the database changed since the preview and the file no
+    /// longer applies; the outcome lists why.
+    Finished {
+        outcome: ImportOutcome,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+impl JobState {
+    fn is_busy(&self) -> bool {
+        matches!(self, JobState::Previewing | JobState::Applying { .. })
+    }
+}
+
+/// What a caller sees of a job.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobView {
+    pub id: u64,
+    pub format: ImportFormat,
+    pub bytes: u64,
+    pub phase: Phase,
+    pub done: u64,
+    pub total: u64,
+    #[serde(flatten)]
+    pub state: JobState,
+}
+
+struct Job {
+    owner: Actor,
+    format: ImportFormat,
+    bytes: u64,
+    started: Instant,
+    progress: Arc<Progress>,
+    state: watch::Sender<JobState>,
+    file: Mutex<Option<Arc<ImportFile>>>,
+}
+
+impl Job {
+    fn view(&self, id: u64) -> JobView {
+        let (phase, done, total) = self.progress.snapshot();
+        JobView {
+            id,
+            format: self.format,
+            bytes: self.bytes,
+            phase,
+            done,
+            total,
+            state: self.state.borrow().clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ImportJobs {
+    next: AtomicU64,
+    jobs: Mutex<HashMap<u64, Arc<Job>>>,
+}
+
+impl std::fmt::Debug for ImportJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImportJobs")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ImportJobs {
+    fn get(&self, id: u64, owner: &Actor) -> Option<Arc<Job>> {
+        // Another person's job is "not found": its file is theirs.
+        lock(&self.jobs)
+            .get(&id)
+            .filter(|j| &j.owner == owner)
+            .cloned()
+    }
+
+    /// Starts the dry run of a file.
+    pub fn preview(&self, rk: &Rekey, owner: Actor, format: ImportFormat, bytes: Vec<u8>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let job = Arc::new(Job {
+            owner,
+            format,
+            bytes: bytes.len() as u64,
+            started: Instant::now(),
+            progress: Progress::new(),
+            state: watch::channel(JobState::Previewing).0,
+            file: Mutex::new(None),
+        });
+        {
+            let mut jobs = lock(&self.jobs);
+            jobs.retain(|_, j| j.started.elapsed() < KEEP_FOR || j.state.borrow().is_busy());
+            jobs.insert(id, job.clone());
+        }
+        let rk = rk.clone();
+        tokio::spawn(async move {
+            let progress = job.progress.clone();
+            let read =
+                tokio::task::spawn_blocking(move || import::read(format, &bytes, &progress)).await;
+            let state = match read {
+                Err(e) => JobState::Failed {
+                    error: format!("reading the file failed: {e}"),
+                },
+                Ok(Err(problems)) => JobState::Refused { problems },
+                Ok(Ok(file)) => match import::plan(&rk.db, &file, &job.progress).await {
+                    Ok(preview) if preview.problems.is_empty() => {
+                        *lock(&job.file) = Some(Arc::new(file));
+                        JobState::Ready { preview }
+                    }
+                    Ok(preview) => JobState::Refused {
+                        problems: preview.problems,
+                    },
+                    Err(e) => JobState::Failed { error: failure(e) },
+                },
+            };
+            job.state.send_replace(state);
+        });
+        id
+    }
+
+    /// Applies a previewed file. Refused unless the job is ready.
+    pub fn apply(
+        &self,
+        rk: &Rekey,
+        id: u64,
+        owner: &Actor,
+    ) -> Result<(), rekey_app::error::AppError> {
+        use rekey_app::error::AppError;
+        let job = self.get(id, owner).ok_or_else(|| not_found(id))?;
+        let preview = match &*job.state.borrow() {
+            JobState::Ready { preview } => preview.clone(),
+            JobState::Previewing => {
+                return Err(AppError::Conflict(
+                    "the preview is still running; apply it once it is ready".into(),
+                ));
+            }
+            JobState::Refused { .. } => {
+                return Err(AppError::Conflict(
+                    "the file has problems; fix them and upload it again".into(),
+                ));
+            }
+            JobState::Applying { .. } => {
+                return Err(AppError::Conflict(
+                    "this import is already being applied".into(),
+                ));
+            }
+            JobState::Finished { .. } => {
+                return Err(AppError::Conflict(
+                    "this import was applied already; upload the file again to re-import it".into(),
+                ));
+            }
+            JobState::Failed { .. } => {
+                return Err(AppError::Conflict(
+                    "this import failed; upload the file again".into(),
+                ));
+            }
+        };
+        let Some(file) = lock(&job.file).take() else {
+            return Err(AppError::Conflict(
+                "this import is already being applied".into(),
+            ));
+        };
+        job.state.send_replace(JobState::Applying { preview });
+        let rk = rk.clone();
+        tokio::spawn(async move {
+            let state = match import::apply(
+                &rk.db,
+                job.owner.clone(),
+                rk.now(),
+                &file,
+                &job.progress,
+            )
+            .await
+            {
+                Ok(outcome) => JobState::Finished { outcome },
+                Err(e) => JobState::Failed { error: failure(e) },
+            };
+            job.state.send_replace(state);
+        });
+        Ok(())
+    }
+
+    pub fn view(&self, id: u64, owner: &Actor) -> Option<JobView> {
+        self.get(id, owner).map(|j| j.view(id))
+    }
+
+    /// Waits until the job is no longer busy, then shows it.
+    pub async fn settled(&self, id: u64, owner: &Actor) -> Option<JobView> {
+        let job = self.get(id, owner)?;
+        let mut changes = job.state.subscribe();
+        // The sender lives in the job, which this function holds: the wait cannot fail.
+        let _ = changes.wait_for(|s| !s.is_busy()).await;
+        Some(job.view(id))
+    }
+}
+
+pub fn not_found(id: u64) -> rekey_app::error::AppError {
+    rekey_app::error::AppError::NotFound(format!(
+        "there is no import {id}; previews are kept for an hour, so upload the file again"
+    ))
+}
+
+/// A failure as the job shows it: the person-facing message, the cause logged.
+fn failure(e: rekey_core::error::Error) -> String {
+    rekey_app::error::AppError::from(e).to_string()
+}

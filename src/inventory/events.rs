@@ -1,0 +1,747 @@
+//! Lifecycle events from the key-issuing system: `key.created`, `key.rotated`, `key.revoked` and
+//! `key.used`, signed with HMAC-SHA256 over a timestamp and the body (as Stripe signs its
+//! webhooks), applied exactly once each, in whatever order they arrive.
+//!
+//! Order does not matter because nothing an event does depends on what came before it: last use
+//! only moves forward, a status only moves along its lifecycle and never for an event older than
+//! the one that last moved it, and "migrated" is worked out again from the last uses each time.
+
+use std::fmt;
+
+use ring::hmac;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use super::store::ExternalId;
+use super::{CredentialId, CredentialPrefix, CredentialStatus, Environment};
+use crate::audit::{Actor, Detail, Target};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::InputError;
+use crate::params;
+use crate::storage::{Db, WriteTx};
+
+/// How far a signature's timestamp may be from the server's clock.
+pub const TOLERANCE_SECS: i64 = 300;
+
+/// The header that carries `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`.
+pub const SIGNATURE_HEADER: &str = "Rekey-Signature";
+
+/// Most credentials one `key.used` event may report.
+pub const MAX_USED_PER_EVENT: usize = 1000;
+
+/// A shared secret the key-issuing system signs with: at least 32 characters.
+#[derive(Clone)]
+pub struct SigningSecret(SecretString);
+
+impl SigningSecret {
+    pub fn parse(raw: &str) -> std::result::Result<Self, String> {
+        let s = raw.trim();
+        if s.len() < 32 {
+            return Err(
+                "a signing secret has at least 32 characters (e.g. `openssl rand -hex 32`)".into(),
+            );
+        }
+        Ok(Self(SecretString::from(s.to_string())))
+    }
+
+    fn key(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, self.0.expose_secret().as_bytes())
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningSecret(<redacted>)")
+    }
+}
+
+/// The secrets a signature may be made with: the current one, and during a rotation the one
+/// before it, so the sender can switch whenever it likes.
+#[derive(Clone, Debug, Default)]
+pub struct SigningSecrets(Vec<SigningSecret>);
+
+impl SigningSecrets {
+    /// `new` or `new,old`.
+    pub fn parse(raw: &str) -> std::result::Result<Self, String> {
+        let secrets = raw
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(SigningSecret::parse)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if secrets.len() > 2 {
+            return Err("give at most two signing secrets: the new one, then the old one".into());
+        }
+        Ok(Self(secrets))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The header a sender with `secret` would send for `body` at `at`.
+    pub fn sign(secret: &SigningSecret, at: Timestamp, body: &[u8]) -> String {
+        let tag = hmac::sign(&secret.key(), &signed_payload(at.as_secs(), body));
+        format!("t={},v1={}", at.as_secs(), hex::encode(tag.as_ref()))
+    }
+
+    /// Checks a request's signature header against the body.
+    pub fn verify(
+        &self,
+        header: Option<&str>,
+        body: &[u8],
+        now: Timestamp,
+    ) -> std::result::Result<(), SignatureError> {
+        if self.0.is_empty() {
+            return Err(SignatureError::NotConfigured);
+        }
+        let header = header.ok_or(SignatureError::Missing)?;
+        let mut at = None;
+        let mut signatures = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", t)) => at = t.parse::<i64>().ok(),
+                Some(("v1", sig)) => {
+                    signatures.push(hex::decode(sig).map_err(|_| SignatureError::Malformed)?)
+                }
+                _ => {}
+            }
+        }
+        let at = at.ok_or(SignatureError::Malformed)?;
+        if signatures.is_empty() {
+            return Err(SignatureError::Malformed);
+        }
+        let skew = (now.as_secs() - at).abs();
+        if skew > TOLERANCE_SECS {
+            return Err(SignatureError::Stale { skew });
+        }
+        let payload = signed_payload(at, body);
+        let matches = self.0.iter().any(|secret| {
+            let key = secret.key();
+            signatures
+                .iter()
+                .any(|sig| hmac::verify(&key, &payload, sig).is_ok())
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
+}
+
+fn signed_payload(at: i64, body: &[u8]) -> Vec<u8> {
+    let mut payload = format!("{at}.").into_bytes();
+    payload.extend_from_slice(body);
+    payload
+}
+
+/// Why a signature was refused; each says what to check.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("this Rekey has no event signing secret; set REKEY_EVENT_SIGNING_SECRETS")]
+    NotConfigured,
+    #[error("the request has no {SIGNATURE_HEADER} header")]
+    Missing,
+    #[error("the {SIGNATURE_HEADER} header must look like t=1700000000,v1=<hex HMAC-SHA256>")]
+    Malformed,
+    #[error(
+        "the signature's timestamp is {skew} s away from Rekey's clock; at most {TOLERANCE_SECS} s are accepted (a replay, or a clock that is wrong?)"
+    )]
+    Stale { skew: i64 },
+    #[error("the signature does not match the body with any current signing secret")]
+    Mismatch,
+}
+
+/// An event as the key-issuing system sends it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    pub id: EventId,
+    pub occurred_at: Timestamp,
+    pub kind: KeyEventKind,
+}
+
+/// The sender's id of an event: 1 to 128 printable ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventId(String);
+
+impl EventId {
+    pub fn parse(raw: &str) -> std::result::Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 128 || !s.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(InputError::new(
+                "id",
+                "an event id has 1 to 128 printable ASCII characters",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyEventKind {
+    Created {
+        credential: ExternalId,
+        consumer: ExternalId,
+        environment: Environment,
+        prefix: CredentialPrefix,
+        label: Option<String>,
+        services: Vec<String>,
+    },
+    Rotated {
+        credential: ExternalId,
+        replacement: ExternalId,
+        /// Needed when Rekey does not know the replacement yet.
+        prefix: Option<CredentialPrefix>,
+    },
+    Revoked {
+        credential: ExternalId,
+    },
+    Used {
+        uses: Vec<(ExternalId, Timestamp)>,
+    },
+}
+
+impl KeyEventKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            KeyEventKind::Created { .. } => "key.created",
+            KeyEventKind::Rotated { .. } => "key.rotated",
+            KeyEventKind::Revoked { .. } => "key.revoked",
+            KeyEventKind::Used { .. } => "key.used",
+        }
+    }
+}
+
+fn text<'a>(data: &'a Json, field: &str) -> std::result::Result<&'a str, InputError> {
+    data.get(field)
+        .and_then(Json::as_str)
+        .ok_or_else(|| InputError::new(field, format!("the event needs \"{field}\" as text")))
+}
+
+fn external(data: &Json, field: &str) -> std::result::Result<ExternalId, InputError> {
+    ExternalId::parse(text(data, field)?).map_err(|e| InputError::new(field, e.message))
+}
+
+fn timestamp(data: &Json, field: &str) -> std::result::Result<Timestamp, InputError> {
+    text(data, field)?
+        .parse::<jiff::Timestamp>()
+        .map(Timestamp::from_jiff)
+        .map_err(|_| {
+            InputError::new(
+                field,
+                format!("\"{field}\" must be an RFC 3339 time such as 2026-11-30T10:00:00Z"),
+            )
+        })
+}
+
+impl KeyEvent {
+    /// Reads an event body; a refusal names the field.
+    pub fn parse(body: &[u8]) -> std::result::Result<Self, InputError> {
+        let event: Json = serde_json::from_slice(body)
+            .map_err(|_| InputError::new("body", "the body is not valid JSON"))?;
+        let id = EventId::parse(text(&event, "id")?)?;
+        let occurred_at = timestamp(&event, "occurred_at")?;
+        let data = event
+            .get("data")
+            .filter(|d| d.is_object())
+            .ok_or_else(|| InputError::new("data", "the event needs \"data\" as an object"))?;
+        let kind = match text(&event, "type")? {
+            "key.created" => KeyEventKind::Created {
+                credential: external(data, "credential")?,
+                consumer: external(data, "consumer")?,
+                environment: text(data, "environment")?.parse()?,
+                prefix: CredentialPrefix::parse(text(data, "prefix")?)?,
+                label: data.get("label").and_then(Json::as_str).map(str::to_string),
+                services: data
+                    .get("services")
+                    .and_then(Json::as_array)
+                    .map(|s| {
+                        s.iter()
+                            .filter_map(Json::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+            "key.rotated" => KeyEventKind::Rotated {
+                credential: external(data, "credential")?,
+                replacement: external(data, "replacement")?,
+                prefix: data
+                    .get("prefix")
+                    .and_then(Json::as_str)
+                    .map(CredentialPrefix::parse)
+                    .transpose()?,
+            },
+            "key.revoked" => KeyEventKind::Revoked {
+                credential: external(data, "credential")?,
+            },
+            "key.used" => {
+                let list = data.get("uses").and_then(Json::as_array).ok_or_else(|| {
+                    InputError::new(
+                        "uses",
+                        "key.used needs \"uses\": [{\"credential\": …, \"used_at\": …}]",
+                    )
+                })?;
+                if list.len() > MAX_USED_PER_EVENT {
+                    return Err(InputError::new(
+                        "uses",
+                        format!(
+                            "one key.used event reports at most {MAX_USED_PER_EVENT} credentials"
+                        ),
+                    ));
+                }
+                let uses = list
+                    .iter()
+                    .map(|u| Ok((external(u, "credential")?, timestamp(u, "used_at")?)))
+                    .collect::<std::result::Result<Vec<_>, InputError>>()?;
+                KeyEventKind::Used { uses }
+            }
+            other => {
+                return Err(InputError::new(
+                    "type",
+                    format!(
+                        "'{other}' is not an event type; send key.created, key.rotated, key.revoked or key.used"
+                    ),
+                ));
+            }
+        };
+        Ok(KeyEvent {
+            id,
+            occurred_at,
+            kind,
+        })
+    }
+}
+
+/// What applying an event did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventOutcome {
+    pub event: String,
+    pub status: Option<(CredentialStatus, CredentialStatus)>,
+    pub used: i64,
+    /// `key.used` entries naming credentials Rekey does not know; they changed nothing.
+    pub unknown: Vec<String>,
+    /// Credentials a consumer has now migrated off.
+    pub migrated: Vec<String>,
+}
+
+struct Stored {
+    id: CredentialId,
+    consumer: i64,
+    environment: String,
+    status: CredentialStatus,
+    status_at: Option<Timestamp>,
+    replaced_by: Option<i64>,
+}
+
+async fn stored(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Option<Stored>> {
+    let Some(r) = tx
+        .fetch_optional(
+            "SELECT id, consumer_id, environment, status, status_at, replaced_by FROM credentials WHERE external_id = $1",
+            params![external_id.as_str()],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Stored {
+        id: CredentialId::new(r.get(0)?),
+        consumer: r.get(1)?,
+        environment: r.get(2)?,
+        status: r
+            .get::<String>(3)?
+            .parse()
+            .map_err(|e: InputError| Error::Internal(format!("a stored status is invalid: {e}")))?,
+        status_at: r.get(4)?,
+        replaced_by: r.get(5)?,
+    }))
+}
+
+async fn known(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Stored> {
+    stored(tx, external_id).await?.ok_or_else(|| {
+        Error::Refused(format!(
+            "Rekey does not know the credential '{}'; import it or send its key.created first (nothing was recorded, so this event can be sent again)",
+            external_id.as_str()
+        ))
+    })
+}
+
+/// Moves a credential's status if the lifecycle allows it and no newer event moved it already.
+async fn move_status(
+    tx: &mut WriteTx,
+    credential: &Stored,
+    to: CredentialStatus,
+    at: Timestamp,
+) -> Result<Option<(CredentialStatus, CredentialStatus)>> {
+    if credential.status_at.is_some_and(|last| last > at)
+        || credential.status.transition(to).is_err()
+    {
+        return Ok(None);
+    }
+    let now = tx.now();
+    tx.execute(
+        "UPDATE credentials SET status = $1, status_at = $2, updated_at = $3 WHERE id = $4",
+        params![to.as_str(), at, now, credential.id],
+    )
+    .await?;
+    Ok(Some((credential.status, to)))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    tx: &mut WriteTx,
+    credential: &ExternalId,
+    consumer: i64,
+    environment: &str,
+    prefix: &CredentialPrefix,
+    label: Option<&str>,
+    services: &[String],
+    at: Timestamp,
+) -> Result<CredentialId> {
+    let now = tx.now();
+    tx.scalar(
+        "INSERT INTO credentials (external_id, consumer_id, label, environment, prefix, status, services, \
+         created_at, status_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $7, $8) RETURNING id",
+        params![
+            credential.as_str(),
+            consumer,
+            label.unwrap_or(credential.as_str()),
+            environment,
+            prefix.as_str(),
+            super::store::join_list(services),
+            at,
+            now,
+        ],
+    )
+    .await
+}
+
+/// Works out again whether consumers migrated off the credentials around `ids` (the credential
+/// itself and whatever it replaced), marks them, and supersedes a rotating one once migrated.
+async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Result<Vec<String>> {
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let rows = tx
+        .fetch_all(
+            &format!(
+                "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at, o.status_at \
+                 FROM credentials o JOIN credentials n ON n.id = o.replaced_by \
+                 WHERE o.id IN ({list}) OR o.replaced_by IN ({list})"
+            ),
+            &[],
+        )
+        .await?;
+    let mut migrated = Vec::new();
+    for r in rows {
+        let id: i64 = r.get(0)?;
+        let old_use: Option<Timestamp> = r.get(4)?;
+        let new_use: Option<Timestamp> = r.get(5)?;
+        let was: Option<Timestamp> = r.get(3)?;
+        let is = new_use.is_some_and(|n| old_use.is_none_or(|o| o < n));
+        match (was, is) {
+            (None, true) => {
+                tx.execute(
+                    "UPDATE credentials SET migrated_at = $1 WHERE id = $2",
+                    params![new_use, id],
+                )
+                .await?;
+                migrated.push(r.get(1)?);
+                let status: String = r.get(2)?;
+                if status == CredentialStatus::Rotating.as_str() {
+                    tx.execute(
+                        "UPDATE credentials SET status = 'superseded', status_at = $1 WHERE id = $2",
+                        params![at, id],
+                    )
+                    .await?;
+                }
+            }
+            (Some(_), false) => {
+                tx.execute(
+                    "UPDATE credentials SET migrated_at = NULL WHERE id = $1",
+                    params![id],
+                )
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(migrated)
+}
+
+/// Applies an event once: a second delivery of the same id is refused and changes nothing.
+pub async fn apply(db: &Db, now: Timestamp, event: &KeyEvent) -> Result<EventOutcome> {
+    let mut tx = db.write(Actor::System, now).await?;
+    if let Some(r) = tx
+        .fetch_optional(
+            "SELECT received_at FROM key_events WHERE event_id = $1",
+            params![event.id.as_str()],
+        )
+        .await?
+    {
+        let at: Timestamp = r.get(0)?;
+        return Err(Error::Conflict(format!(
+            "the event '{}' was already applied at {}; nothing changed",
+            event.id.as_str(),
+            at.rfc3339()
+        )));
+    }
+    let at = event.occurred_at;
+    let mut outcome = EventOutcome {
+        event: event.id.as_str().to_string(),
+        status: None,
+        used: 0,
+        unknown: Vec::new(),
+        migrated: Vec::new(),
+    };
+    let mut touched: Vec<i64> = Vec::new();
+    let target = match &event.kind {
+        KeyEventKind::Created {
+            credential,
+            consumer,
+            environment,
+            prefix,
+            label,
+            services,
+        } => {
+            let owner: Option<i64> = tx
+                .fetch_optional(
+                    "SELECT id FROM consumers WHERE external_id = $1",
+                    params![consumer.as_str()],
+                )
+                .await?
+                .map(|r| r.get(0))
+                .transpose()?;
+            let owner = owner.ok_or_else(|| {
+                Error::Refused(format!(
+                    "Rekey does not know the consumer '{}'; import it first (nothing was recorded, so this event can be sent again)",
+                    consumer.as_str()
+                ))
+            })?;
+            let id = match stored(&mut tx, credential).await? {
+                Some(existing) if existing.consumer != owner => {
+                    return Err(Error::Conflict(format!(
+                        "the credential '{}' belongs to another consumer",
+                        credential.as_str()
+                    )));
+                }
+                Some(existing) => existing.id,
+                None => {
+                    create(
+                        &mut tx,
+                        credential,
+                        owner,
+                        environment.as_str(),
+                        prefix,
+                        label.as_deref(),
+                        services,
+                        at,
+                    )
+                    .await?
+                }
+            };
+            touched.push(id.get());
+            Target::Credential(id)
+        }
+        KeyEventKind::Rotated {
+            credential,
+            replacement,
+            prefix,
+        } => {
+            let old = known(&mut tx, credential).await?;
+            let new = match stored(&mut tx, replacement).await? {
+                Some(new) if new.consumer != old.consumer => {
+                    return Err(Error::Conflict(format!(
+                        "the replacement '{}' belongs to another consumer than '{}'",
+                        replacement.as_str(),
+                        credential.as_str()
+                    )));
+                }
+                Some(new) => new.id,
+                None => {
+                    let prefix = prefix.as_ref().ok_or_else(|| {
+                        Error::Invalid(InputError::new(
+                            "prefix",
+                            format!(
+                                "Rekey does not know the replacement '{}' yet: send its \"prefix\" with key.rotated",
+                                replacement.as_str()
+                            ),
+                        ))
+                    })?;
+                    create(
+                        &mut tx,
+                        replacement,
+                        old.consumer,
+                        &old.environment,
+                        prefix,
+                        None,
+                        &[],
+                        at,
+                    )
+                    .await?
+                }
+            };
+            if old.replaced_by.is_none_or(|r| r != new.get()) {
+                tx.execute(
+                    "UPDATE credentials SET replaced_by = $1, updated_at = $2 WHERE id = $3",
+                    params![new, now, old.id],
+                )
+                .await?;
+            }
+            outcome.status = move_status(&mut tx, &old, CredentialStatus::Rotating, at).await?;
+            touched.push(old.id.get());
+            Target::Credential(old.id)
+        }
+        KeyEventKind::Revoked { credential } => {
+            let old = known(&mut tx, credential).await?;
+            outcome.status = move_status(&mut tx, &old, CredentialStatus::Revoked, at).await?;
+            Target::Credential(old.id)
+        }
+        KeyEventKind::Used { uses } => {
+            for (credential, used_at) in uses {
+                let row = tx
+                    .fetch_optional(
+                        "SELECT id, last_used_at FROM credentials WHERE external_id = $1",
+                        params![credential.as_str()],
+                    )
+                    .await?;
+                let Some(row) = row else {
+                    outcome.unknown.push(credential.as_str().to_string());
+                    continue;
+                };
+                let id: i64 = row.get(0)?;
+                let last: Option<Timestamp> = row.get(1)?;
+                if last.is_none_or(|l| l < *used_at) {
+                    tx.execute(
+                        "UPDATE credentials SET last_used_at = $1 WHERE id = $2",
+                        params![*used_at, id],
+                    )
+                    .await?;
+                    outcome.used += 1;
+                    touched.push(id);
+                }
+            }
+            Target::Events
+        }
+    };
+    if !touched.is_empty() {
+        outcome.migrated = remark_migrations(&mut tx, &touched, at).await?;
+    }
+    let credential = match target {
+        Target::Credential(id) => Some(id.get()),
+        _ => None,
+    };
+    tx.execute(
+        "INSERT INTO key_events (event_id, kind, credential_id, occurred_at, received_at) VALUES ($1, $2, $3, $4, $5)",
+        params![event.id.as_str(), event.kind.as_str(), credential, at, now],
+    )
+    .await?;
+    tx.audit(
+        target,
+        Detail::KeyEventApplied {
+            event_id: event.id.as_str().to_string(),
+            event_type: event.kind.as_str().to_string(),
+            status: outcome.status,
+            used: outcome.used,
+            migrated: !outcome.migrated.is_empty(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets(raw: &str) -> SigningSecrets {
+        SigningSecrets::parse(raw).unwrap()
+    }
+
+    const NEW: &str = "new-secret-0123456789abcdef0123456789";
+    const OLD: &str = "old-secret-0123456789abcdef0123456789";
+
+    #[test]
+    fn signatures_are_checked_against_both_secrets_within_the_window() {
+        let now = Timestamp::from_secs(1_800_000_000);
+        let body = br#"{"id":"evt_1"}"#;
+        let old = SigningSecret::parse(OLD).unwrap();
+        let header = SigningSecrets::sign(&old, now, body);
+        assert_eq!(
+            secrets(&format!("{NEW},{OLD}")).verify(Some(&header), body, now),
+            Ok(())
+        );
+        assert_eq!(
+            secrets(NEW).verify(Some(&header), body, now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            secrets(OLD).verify(Some(&header), br#"{"id":"evt_2"}"#, now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            secrets(OLD).verify(Some(&header), body, now.plus_secs(301)),
+            Err(SignatureError::Stale { skew: 301 })
+        );
+        assert_eq!(
+            secrets(OLD).verify(Some(&header), body, now.plus_secs(300)),
+            Ok(())
+        );
+        assert_eq!(
+            secrets(OLD).verify(None, body, now),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            secrets(OLD).verify(Some("v1=abc"), body, now),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            secrets(OLD).verify(Some("t=1,v1=zz"), body, now),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            SigningSecrets::default().verify(Some(&header), body, now),
+            Err(SignatureError::NotConfigured)
+        );
+    }
+
+    #[test]
+    fn secrets_are_long_at_most_two_and_never_printed() {
+        assert!(SigningSecrets::parse("short").is_err());
+        assert!(SigningSecrets::parse(&format!("{NEW},{OLD},{NEW}")).is_err());
+        assert_eq!(
+            format!("{:?}", secrets(NEW)),
+            "SigningSecrets([SigningSecret(<redacted>)])"
+        );
+    }
+
+    #[test]
+    fn events_are_read_with_field_errors() {
+        let ok = KeyEvent::parse(
+            br#"{"id":"evt_1","type":"key.used","occurred_at":"2026-11-30T10:00:00Z","data":{"uses":[{"credential":"key_1","used_at":"2026-11-30T09:00:00Z"}]}}"#,
+        )
+        .unwrap();
+        assert!(matches!(ok.kind, KeyEventKind::Used { ref uses } if uses.len() == 1));
+        let err = |body: &str| KeyEvent::parse(body.as_bytes()).unwrap_err().to_string();
+        assert_eq!(err("{"), "body: the body is not valid JSON");
+        assert_eq!(
+            err(r#"{"id":"e","type":"key.moved","occurred_at":"2026-11-30T10:00:00Z","data":{}}"#),
+            "type: 'key.moved' is not an event type; send key.created, key.rotated, key.revoked or key.used"
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"key.revoked","occurred_at":"yesterday","data":{}}"#),
+            "occurred_at: \"occurred_at\" must be an RFC 3339 time such as 2026-11-30T10:00:00Z"
+        );
+        assert_eq!(
+            err(
+                r#"{"id":"e","type":"key.revoked","occurred_at":"2026-11-30T10:00:00Z","data":{}}"#
+            ),
+            "credential: the event needs \"credential\" as text"
+        );
+    }
+}
