@@ -32,6 +32,7 @@ pub const PAGES: &[(&str, Access)] = &[
     // Before "/consumers/:id", which would match it too.
     ("/consumers/import", Allowed(EditInventory)),
     ("/consumers/:id", Allowed(ViewInventory)),
+    ("/credentials", Allowed(ViewInventory)),
     ("/campaigns", Allowed(ViewInventory)),
     // Before "/campaigns/:id", which would match it too.
     ("/campaigns/new", Allowed(ManageCampaigns)),
@@ -74,6 +75,10 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/inventory/consumers", Allowed(ViewInventory)),
     ("/api/inventory/consumer", Allowed(ViewInventory)),
     ("/api/inventory/tag", Allowed(EditInventory)),
+    ("/api/inventory/set_status", Allowed(EditInventory)),
+    ("/api/inventory/lifecycle", Allowed(ViewInventory)),
+    ("/api/inventory/policies", Allowed(ViewInventory)),
+    ("/api/inventory/set_policy", Allowed(EditInventory)),
     ("/api/campaigns/list", Allowed(ViewInventory)),
     ("/api/campaigns/get", Allowed(ViewInventory)),
     ("/api/campaigns/plan_defaults", Allowed(ManageCampaigns)),
@@ -107,7 +112,9 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
 
 /// REST routes for scripts and agents: (method, pattern, access).
 pub const API_ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/api/v1/health", Public),
     ("GET", "/api/v1/whoami", Authenticated),
+    ("GET", "/api/v1/consumers", Allowed(ViewInventory)),
     ("POST", "/api/v1/imports", Allowed(EditInventory)),
     ("GET", "/api/v1/imports/:id", Allowed(EditInventory)),
     ("POST", "/api/v1/imports/:id/apply", Allowed(EditInventory)),
@@ -155,6 +162,7 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
 pub const NAV: &[(&str, &str)] = &[
     ("Home", "/"),
     ("Consumers", "/consumers"),
+    ("Credentials", "/credentials"),
     ("Campaigns", "/campaigns"),
     ("Review", "/review"),
     ("Mailbox", "/mailbox"),
@@ -325,6 +333,7 @@ mod tests {
             [
                 "Home",
                 "Consumers",
+                "Credentials",
                 "Campaigns",
                 "Review",
                 "Mailbox",
@@ -337,6 +346,7 @@ mod tests {
             [
                 "Home",
                 "Consumers",
+                "Credentials",
                 "Campaigns",
                 "Review",
                 "Mailbox",

@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account") view=account::AccountPage />
                     <Route path=path!("/consumers") view=consumers::ConsumersPage />
                     <Route path=path!("/consumers/import") view=consumers::ImportPage />
+                    <Route path=path!("/credentials") view=consumers::LifecyclePage />
                     <Route path=path!("/consumers/:id") view=consumers::ConsumerPage />
                     <Route path=path!("/campaigns") view=campaigns::CampaignsPage />
                     <Route path=path!("/campaigns/new") view=campaigns::NewCampaignPage />

@@ -2,9 +2,9 @@ import { test, expect } from '@playwright/test';
 import { signIn, signOut } from './helpers';
 
 const expected: Record<string, string[]> = {
-  engineer: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Vault'],
-  approver: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Vault'],
-  security: ['Home', 'Consumers', 'Campaigns', 'Review', 'Mailbox', 'Vault', 'Audit trail'],
+  engineer: ['Home', 'Consumers', 'Credentials', 'Campaigns', 'Review', 'Mailbox', 'Vault'],
+  approver: ['Home', 'Consumers', 'Credentials', 'Campaigns', 'Review', 'Mailbox', 'Vault'],
+  security: ['Home', 'Consumers', 'Credentials', 'Campaigns', 'Review', 'Mailbox', 'Vault', 'Audit trail'],
   admin: ['Home', 'Vault', 'Users', 'Agents', 'Vault partitions', 'Settings'],
 };
 

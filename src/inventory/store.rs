@@ -510,7 +510,7 @@ pub async fn list_consumers(
         .await?;
     let order = match filter.sort.unwrap_or(ConsumerSort::Name) {
         ConsumerSort::Name => "c.name, c.id",
-        ConsumerSort::OldestKey => "oldest IS NULL, oldest, c.name, c.id",
+        ConsumerSort::OldestKey => "oldest NULLS LAST, c.name, c.id",
         ConsumerSort::MostKeys => "keys DESC, c.name, c.id",
         ConsumerSort::Recent => "c.updated_at DESC, c.id DESC",
     };
@@ -777,4 +777,144 @@ pub async fn timeline(db: &Db, consumer: &Consumer, limit: u32) -> Result<Vec<Ti
         })
     })
     .collect()
+}
+
+/// A person moves a credential along its lifecycle; an illegal move is refused with its reason.
+pub async fn set_credential_status(
+    db: &Db,
+    actor: crate::audit::Actor,
+    now: Timestamp,
+    id: CredentialId,
+    to: CredentialStatus,
+) -> Result<CredentialStatus> {
+    let mut tx = db.write(actor, now).await?;
+    let row = tx
+        .fetch_optional("SELECT status FROM credentials WHERE id = $1", params![id])
+        .await?
+        .ok_or_else(|| Error::not_found("credential", id))?;
+    let from: CredentialStatus = stored(row.get(0)?)?;
+    from.transition(to).map_err(Error::Conflict)?;
+    tx.execute(
+        "UPDATE credentials SET status = $1, status_at = $2, updated_at = $2 WHERE id = $3",
+        params![to.as_str(), now, id],
+    )
+    .await?;
+    tx.audit(
+        Target::Credential(id),
+        Detail::CredentialStatusChanged { from, to },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(from)
+}
+
+/// Sets (or with `None` removes) the maximum age of credentials in an environment.
+pub async fn set_rotation_policy(
+    db: &Db,
+    actor: crate::audit::Actor,
+    now: Timestamp,
+    environment: Environment,
+    max_age_days: Option<i64>,
+) -> Result<()> {
+    if let Some(days) = max_age_days
+        && !(1..=3650).contains(&days)
+    {
+        return Err(InputError::new("max_age_days", "a maximum age is 1 to 3650 days").into());
+    }
+    let mut tx = db.write(actor, now).await?;
+    tx.execute(
+        "DELETE FROM rotation_policies WHERE environment = $1",
+        params![environment.as_str()],
+    )
+    .await?;
+    if let Some(days) = max_age_days {
+        tx.execute(
+            "INSERT INTO rotation_policies (environment, max_age_days, updated_at) VALUES ($1, $2, $3)",
+            params![environment.as_str(), days, now],
+        )
+        .await?;
+    }
+    tx.audit(
+        Target::Inventory,
+        Detail::RotationPolicyChanged {
+            environment,
+            max_age_days,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Which credentials a lifecycle view lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleView {
+    /// Live credentials older than their maximum age (their own, else their environment's).
+    Overdue,
+    /// Live credentials unused for `days` (or never used), or feeding no service.
+    Orphans { days: u32 },
+}
+
+/// A credential of a lifecycle view, with its consumer and how far it is past its limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LifecycleLine {
+    pub credential: SelectedCredential,
+    pub max_age_days: Option<i64>,
+}
+
+/// The credentials a lifecycle view lists, oldest first, at most `limit`; and how many in all.
+pub async fn lifecycle(
+    db: &Db,
+    view: LifecycleView,
+    now: Timestamp,
+    limit: u32,
+) -> Result<(Vec<LifecycleLine>, i64)> {
+    const DAY_MICROS: i64 = 86_400_000_000;
+    let (condition, params): (String, Vec<Value>) = match view {
+        LifecycleView::Overdue => (
+            format!(
+                "COALESCE(k.max_age_days, p.max_age_days) IS NOT NULL AND k.created_at + COALESCE(k.max_age_days, p.max_age_days) * {DAY_MICROS} < $1"
+            ),
+            params![now].to_vec(),
+        ),
+        LifecycleView::Orphans { days } => (
+            "(k.last_used_at IS NULL OR k.last_used_at < $1 OR k.services = ',')".to_string(),
+            params![now.plus_secs(-i64::from(days) * 86_400)].to_vec(),
+        ),
+    };
+    let from = format!(
+        "FROM credentials k JOIN consumers c ON c.id = k.consumer_id \
+         LEFT JOIN rotation_policies p ON p.environment = k.environment \
+         WHERE k.status IN ('active', 'rotating') AND {condition}"
+    );
+    let total: i64 = db
+        .scalar(&format!("SELECT COUNT(*) {from}"), &params)
+        .await?;
+    let columns = CREDENTIAL_COLUMNS
+        .split(", ")
+        .map(|c| format!("k.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = db
+        .fetch_all(
+            &format!(
+                "SELECT {columns}, c.name, COALESCE(k.max_age_days, p.max_age_days) {from} \
+                 ORDER BY k.created_at, k.id LIMIT {}",
+                limit.clamp(1, 1000)
+            ),
+            &params,
+        )
+        .await?;
+    let lines = rows
+        .iter()
+        .map(|r| {
+            Ok(LifecycleLine {
+                credential: SelectedCredential {
+                    credential: decode_credential(r)?,
+                    consumer_name: r.get(14)?,
+                },
+                max_age_days: r.get(15)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((lines, total))
 }

@@ -12,7 +12,9 @@ use crate::components::{
 use crate::error::AppError;
 
 mod import;
+mod lifecycle;
 pub use import::ImportPage;
+pub use lifecycle::LifecyclePage;
 
 #[cfg(feature = "ssr")]
 use crate::auth::session;
@@ -277,6 +279,23 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
     })
 }
 
+/// Moves a credential along its lifecycle by hand (a leak: straight to revoked).
+#[server(endpoint = "inventory/set_status")]
+pub async fn set_status(credential: i64, status: String) -> Result<String, AppError> {
+    let (identity, _) = session::authorize::<SetStatus>().await?;
+    let rk = session::rekey()?;
+    let to = status.parse()?;
+    rekey_core::inventory::store::set_credential_status(
+        &rk.db,
+        (&identity).into(),
+        rk.now(),
+        rekey_core::inventory::CredentialId::new(credential),
+        to,
+    )
+    .await?;
+    Ok(status)
+}
+
 /// How much of its allowed life a credential has used, as a bar.
 #[component]
 fn AgeBar(age_days: i64, max_age_days: Option<i64>) -> impl IntoView {
@@ -468,9 +487,15 @@ fn urlencode(v: &str) -> String {
 #[component]
 pub fn ConsumerPage() -> impl IntoView {
     let params = use_params_map();
+    let move_status = ServerAction::<SetStatus>::new();
     let detail = Resource::new(
-        move || params.with(|p| p.get("id").unwrap_or_default()),
-        consumer,
+        move || {
+            (
+                params.with(|p| p.get("id").unwrap_or_default()),
+                move_status.version().get(),
+            )
+        },
+        |(id, _)| consumer(id),
     );
     view! {
         <Transition fallback=|| view! { <Page title="Consumer"><p>"Loading…"</p></Page> }>
@@ -497,10 +522,11 @@ pub fn ConsumerPage() -> impl IntoView {
                                 </div>
                                 <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
                                     <h2 class="mb-3 text-lg font-semibold">"Credentials"</h2>
+                                    <FormError value=move_status.value() />
                                     <table class=TABLE>
-                                        <thead><tr><th class=TH>"Key"</th><th class=TH>"Environment"</th><th class=TH>"Status"</th><th class=TH>"Created"</th><th class=TH>"Last used"</th><th class=TH>"Services"</th></tr></thead>
+                                        <thead><tr><th class=TH>"Key"</th><th class=TH>"Environment"</th><th class=TH>"Status"</th><th class=TH>"Created"</th><th class=TH>"Last used"</th><th class=TH>"Services"</th><th class=TH>"Move to"</th></tr></thead>
                                         <tbody class="divide-y divide-slate-100">
-                                            {c.credentials.iter().map(|k| view! {
+                                            {c.credentials.clone().into_iter().map(|k| view! {
                                                 <tr>
                                                     <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.clone()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.clone()}</div></td>
                                                     <td class=TD>{k.environment.clone()}</td>
@@ -512,6 +538,15 @@ pub fn ConsumerPage() -> impl IntoView {
                                                     <td class=format!("{TD} text-xs")>{k.created.clone()}<AgeBar age_days=k.age_days max_age_days=k.max_age_days /></td>
                                                     <td class=format!("{TD} text-xs")>{k.last_used.clone().unwrap_or_else(|| "never".into())}</td>
                                                     <td class=format!("{TD} text-xs")>{k.services.join(", ")}</td>
+                                                    <td class=TD>
+                                                        <ActionForm action=move_status attr:class="flex gap-1">
+                                                            <input type="hidden" name="credential" value=k.id />
+                                                            <select class="rounded border border-slate-300 text-xs" name="status" aria-label=format!("New status of {}", k.external_id)>
+                                                                {rekey_core::inventory::CredentialStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                                                            </select>
+                                                            <button class=BUTTON_QUIET type="submit" aria-label=format!("Change the status of {}", k.external_id)>"Set"</button>
+                                                        </ActionForm>
+                                                    </td>
                                                 </tr>
                                             }).collect_view()}
                                         </tbody>

@@ -143,6 +143,64 @@ pub(super) async fn event(
     Ok(Json(events::apply(&rk.db, rk.now(), &event).await?))
 }
 
+/// The list's filters from a query string.
+fn filter(
+    params: &std::collections::HashMap<String, String>,
+) -> Result<rekey_core::inventory::store::ConsumerFilter, ApiError> {
+    Ok(rekey_core::inventory::store::ConsumerFilter::from_params(
+        |name| {
+            params
+                .get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        },
+    )?)
+}
+
+#[derive(serde::Serialize)]
+pub(super) struct ConsumerPage {
+    total: i64,
+    page: u32,
+    consumers: Vec<rekey_core::inventory::store::ConsumerSummary>,
+}
+
+/// `GET /api/v1/consumers?<the list's filters>&page=N&per_page=M`: the consumer list for scripts.
+pub(super) async fn search(
+    State(rk): State<Rekey>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<ConsumerPage>, ApiError> {
+    let number = |name: &str, default: u32, max: u32| -> Result<u32, ApiError> {
+        match params.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError(AppError::invalid(
+                        name,
+                        format!("'{v}' is not a number from 1 to {max}"),
+                    ))
+                }),
+        }
+    };
+    let page = number("page", 1, u32::MAX)?;
+    let per_page = number("per_page", 25, 500)?;
+    let (consumers, total) = rekey_core::inventory::store::list_consumers(
+        &rk.db,
+        &filter(&params)?,
+        rk.now(),
+        (page - 1).saturating_mul(per_page),
+        per_page,
+    )
+    .await?;
+    Ok(Json(ConsumerPage {
+        total,
+        page,
+        consumers,
+    }))
+}
+
 /// `GET /api/v1/consumers.csv?<the list's filters>`: the current view, every page.
 pub(super) async fn export(
     State(rk): State<Rekey>,

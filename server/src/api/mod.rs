@@ -25,7 +25,9 @@ mod inventory;
 pub fn router() -> Router<AppState> {
     const SECRET: &str = "/vault/partitions/{partition}/secrets/{name}";
     Router::new()
+        .route("/health", get(health))
         .route("/whoami", get(whoami))
+        .route("/consumers", get(inventory::search))
         .route("/imports", post(inventory::upload))
         .route("/imports/{id}", get(inventory::job))
         .route("/imports/{id}/apply", post(inventory::apply))
@@ -79,6 +81,11 @@ fn identity(caller: &Caller) -> Result<&Identity, ApiError> {
         .identity
         .as_ref()
         .ok_or(ApiError(AppError::SignInRequired))
+}
+
+/// For load balancers and benchmarks: answers without touching the database.
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
 }
 
 #[derive(Serialize)]

@@ -391,6 +391,24 @@ async fn the_list_searches_filters_sorts_exports_and_tags_on_the_server(app: Tes
         (422, "'soon' is not a number of days")
     );
 
+    // The same search for scripts, as JSON.
+    let r = engineer
+        .get("/api/v1/consumers?q=ops%40acme.example&per_page=5")
+        .await;
+    let page = body(r).await;
+    assert_eq!(
+        (
+            page["total"].as_i64(),
+            page["consumers"][0]["external_id"].as_str()
+        ),
+        (Some(1), Some("acme"))
+    );
+    let (status, _, message) = error_of(engineer.get("/api/v1/consumers?per_page=0").await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (422, "'0' is not a number from 1 to 500")
+    );
+
     // Export the view: the import's columns, and it imports back unchanged.
     let r = engineer.get("/api/v1/consumers.csv?tag=gold").await;
     assert_eq!(r.status(), 200);
@@ -670,4 +688,115 @@ where
     Fut: std::future::Future<Output = reqwest::Response>,
 {
     futures::future::join_all((0..n).map(f)).await
+}
+
+on_both_databases!(credentials_follow_their_lifecycle_and_the_rotation_policy);
+async fn credentials_follow_their_lifecycle_and_the_rotation_policy(app: TestApp) {
+    let engineer = app.signed_in("engineer").await;
+    apply(&engineer, &preview(&engineer, "csv", EXAMPLE_CSV).await).await;
+    let ids = |view: &'static str, days: &'static str| {
+        let engineer = &engineer;
+        async move {
+            let v = body(
+                engineer
+                    .call("inventory/lifecycle", &[("view", view), ("days", days)])
+                    .await,
+            )
+            .await;
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["external_id"].as_str().unwrap().to_string())
+                .filter(|id| !id.starts_with("demo-"))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Production keys may live 90 days: the webhook key from 2025 is overdue, the billing key
+    // from March too; the staging key from May is past its own 180 days.
+    assert_eq!(
+        ids("overdue", "").await,
+        ["globex-wh-1", "acme-prod-1", "acme-stg-1"]
+    );
+    // Never used, or unused for 30 days: the staging key and the webhook key.
+    assert_eq!(ids("orphans", "30").await, ["globex-wh-1", "acme-stg-1"]);
+
+    let r = engineer
+        .call(
+            "inventory/set_policy",
+            &[("environment", "production"), ("max_age_days", "400")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.recent_actions(1).await, ["inventory.policy_changed"]);
+    assert_eq!(
+        ids("overdue", "").await,
+        ["globex-wh-1", "acme-stg-1"],
+        "its own maximum age wins"
+    );
+    let (status, _, message) = error_of(
+        engineer
+            .call(
+                "inventory/set_policy",
+                &[("environment", "production"), ("max_age_days", "0")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, message.as_str()),
+        (422, "a maximum age is 1 to 3650 days")
+    );
+
+    // A person moves a credential along its lifecycle; an illegal move says why, changes nothing.
+    let id: i64 = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT id FROM credentials WHERE external_id = 'acme-prod-1'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let before = app.inventory_dump().await;
+    let (status, _, message) = error_of(
+        engineer
+            .call(
+                "inventory/set_status",
+                &[("credential", &id.to_string()), ("status", "superseded")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, message.as_str()),
+        (409, "a credential cannot go from active to superseded")
+    );
+    assert_eq!(app.inventory_dump().await, before);
+    let r = engineer
+        .call(
+            "inventory/set_status",
+            &[("credential", &id.to_string()), ("status", "revoked")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(app.recent_actions(1).await, ["credential.status_changed"]);
+    let (status, _, message) = error_of(
+        engineer
+            .call(
+                "inventory/set_status",
+                &[("credential", &id.to_string()), ("status", "active")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, message.as_str()),
+        (409, "a revoked credential stays revoked")
+    );
+    assert_eq!(
+        ids("orphans", "30").await,
+        ["globex-wh-1", "acme-stg-1"],
+        "revoked keys are no orphans"
+    );
 }
