@@ -54,7 +54,8 @@ test.describe.serial('inventory', () => {
 
   test('a consumer is found by a contact e-mail address', async ({ page }) => {
     await signIn(page, 'engineer');
-    await page.goto('/consumers');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Consumers' }).click();
+    await expect(page.getByRole('heading', { name: 'Consumers' })).toBeVisible();
     await hydrated(page);
     await page.getByLabel('Search').fill(alpha);
     await page.getByRole('button', { name: 'Search', exact: true }).click();
@@ -76,6 +77,7 @@ test.describe.serial('inventory', () => {
       data: { uses: [{ credential: `e2e-${run}-a2`, used_at: now }] },
     });
     await signIn(page, 'engineer');
+    await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
     await page.goto(`/consumers?q=${encodeURIComponent(alpha)}`);
     const line = page.getByRole('row', { name: new RegExp(`Alpha ${run}`) });
     await expect(line.getByText('1 migrated')).toBeVisible();
@@ -83,7 +85,7 @@ test.describe.serial('inventory', () => {
     const old = page.getByRole('row', { name: new RegExp(`e2e-${run}-a1`) });
     await expect(old.getByText('migrated', { exact: true })).toBeVisible();
     await expect(old).toContainText(`to e2e-${run}-a2 since`);
-    await expect(old.getByText('superseded')).toBeVisible();
+    await expect(old.getByText('superseded', { exact: true })).toBeVisible();
     await expect(page.getByText('credential.event_applied').first()).toBeVisible();
   });
 });

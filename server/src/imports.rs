@@ -1,6 +1,7 @@
 //! Import jobs: a file's dry run and its application run as background tasks the page polls
-//! for progress. Jobs live in memory for an hour; a preview lost to a restart is uploaded again
-//! (nothing is written until a person applies).
+//! for progress. Jobs live in memory for an hour (at most [`MAX_JOBS`], the oldest settled one
+//! making room); a preview lost to a restart is uploaded again: nothing is written until a
+//! person applies.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 const KEEP_FOR: Duration = Duration::from_secs(3600);
+/// A previewed file stays in memory until applied; this many jobs at most are kept.
+const MAX_JOBS: usize = 16;
 
 /// Where a job is.
 #[derive(Clone, Debug, Serialize)]
@@ -127,6 +130,17 @@ impl ImportJobs {
         {
             let mut jobs = lock(&self.jobs);
             jobs.retain(|_, j| j.started.elapsed() < KEEP_FOR || j.state.borrow().is_busy());
+            while jobs.len() >= MAX_JOBS {
+                let oldest = jobs
+                    .iter()
+                    .filter(|(_, j)| !j.state.borrow().is_busy())
+                    .min_by_key(|(_, j)| j.started)
+                    .map(|(id, _)| *id);
+                match oldest {
+                    Some(old) => jobs.remove(&old),
+                    None => break,
+                };
+            }
             jobs.insert(id, job.clone());
         }
         let rk = rk.clone();

@@ -269,6 +269,15 @@ pub async fn consumer_exists(db: &Db, external_id: &ExternalId) -> Result<bool> 
 const CREDENTIAL_COLUMNS: &str = "id, external_id, consumer_id, label, environment, prefix, status, services, \
      max_age_days, created_at, last_used_at, expires_at, replaced_by, migrated_at";
 
+/// [`CREDENTIAL_COLUMNS`] of a table aliased `alias`.
+fn credential_columns_of(alias: &str) -> String {
+    CREDENTIAL_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn decode_credential(r: &Row) -> Result<Credential> {
     Ok(Credential {
         id: CredentialId::new(r.get(0)?),
@@ -595,11 +604,7 @@ pub async fn credentials_older_than(
 }
 
 async fn selected(db: &Db, condition: &str, params: &[Value]) -> Result<Vec<SelectedCredential>> {
-    let columns = CREDENTIAL_COLUMNS
-        .split(", ")
-        .map(|c| format!("k.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = credential_columns_of("k");
     let rows = db
         .fetch_all(
             &format!(
@@ -735,7 +740,8 @@ pub struct TimelineEntry {
     pub target: String,
 }
 
-/// What happened to a consumer, its credentials and its notices, newest first.
+/// What happened to a consumer, its credentials, its notices and the campaigns they belong to,
+/// newest first.
 pub async fn timeline(db: &Db, consumer: &Consumer, limit: u32) -> Result<Vec<TimelineEntry>> {
     let mut targets = vec![Target::Consumer(consumer.id).to_string()];
     targets.extend(
@@ -746,12 +752,16 @@ pub async fn timeline(db: &Db, consumer: &Consumer, limit: u32) -> Result<Vec<Ti
     );
     for r in db
         .fetch_all(
-            "SELECT id FROM notices WHERE consumer_id = $1",
+            "SELECT id, campaign_id FROM notices WHERE consumer_id = $1",
             params![consumer.id],
         )
         .await?
     {
         targets.push(format!("notice:{}", r.get::<i64>(0)?));
+        let campaign = format!("campaign:{}", r.get::<i64>(1)?);
+        if !targets.contains(&campaign) {
+            targets.push(campaign);
+        }
     }
     let params: Vec<Value> = targets.iter().map(|t| t.as_str().into()).collect();
     let list = (1..=params.len())
@@ -889,11 +899,7 @@ pub async fn lifecycle(
     let total: i64 = db
         .scalar(&format!("SELECT COUNT(*) {from}"), &params)
         .await?;
-    let columns = CREDENTIAL_COLUMNS
-        .split(", ")
-        .map(|c| format!("k.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let columns = credential_columns_of("k");
     let rows = db
         .fetch_all(
             &format!(

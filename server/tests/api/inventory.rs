@@ -758,38 +758,27 @@ async fn credentials_follow_their_lifecycle_and_the_rotation_policy(app: TestApp
         )
         .await
         .unwrap();
+    let set_status = |status: &'static str| {
+        let (engineer, id) = (&engineer, id.to_string());
+        async move {
+            engineer
+                .call(
+                    "inventory/set_status",
+                    &[("credential", &id), ("status", status)],
+                )
+                .await
+        }
+    };
     let before = app.inventory_dump().await;
-    let (status, _, message) = error_of(
-        engineer
-            .call(
-                "inventory/set_status",
-                &[("credential", &id.to_string()), ("status", "superseded")],
-            )
-            .await,
-    )
-    .await;
+    let (status, _, message) = error_of(set_status("superseded").await).await;
     assert_eq!(
         (status, message.as_str()),
         (409, "a credential cannot go from active to superseded")
     );
     assert_eq!(app.inventory_dump().await, before);
-    let r = engineer
-        .call(
-            "inventory/set_status",
-            &[("credential", &id.to_string()), ("status", "revoked")],
-        )
-        .await;
-    assert_eq!(r.status(), 200);
+    assert_eq!(set_status("revoked").await.status(), 200);
     assert_eq!(app.recent_actions(1).await, ["credential.status_changed"]);
-    let (status, _, message) = error_of(
-        engineer
-            .call(
-                "inventory/set_status",
-                &[("credential", &id.to_string()), ("status", "active")],
-            )
-            .await,
-    )
-    .await;
+    let (status, _, message) = error_of(set_status("active").await).await;
     assert_eq!(
         (status, message.as_str()),
         (409, "a revoked credential stays revoked")

@@ -121,6 +121,16 @@ impl Source<'_> {
             Source::Tx(tx) => tx.fetch_all(sql, params).await,
         }
     }
+
+    /// The rows of `select` (ending in `IN (`) for every key, asked in chunks.
+    async fn rows_in(&mut self, select: &str, keys: Vec<Value>) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        for chunk in keys.chunks(CHUNK) {
+            let sql = format!("{select}{})", placeholders(1, chunk.len()));
+            rows.extend(self.rows(&sql, chunk).await?);
+        }
+        Ok(rows)
+    }
 }
 
 /// Ids per query: well under both backends' limits on parameters.
@@ -141,61 +151,48 @@ async fn load(
     HashMap<String, ExistingCredential>,
 )> {
     let mut consumers: HashMap<String, Existing> = HashMap::new();
-    let ids: Vec<&str> = file
+    let ids = file
         .consumers
         .iter()
-        .map(|c| c.external_id.as_str())
+        .map(|c| c.external_id.as_str().into())
         .collect();
-    for chunk in ids.chunks(CHUNK) {
-        let params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
-        let rows = source
-            .rows(
-                &format!(
-                    "SELECT id, external_id, name, pattern, sdk_language, time_zone, tags FROM consumers \
-                     WHERE external_id IN ({})",
-                    placeholders(1, chunk.len())
-                ),
-                &params,
-            )
-            .await?;
-        for r in rows {
-            consumers.insert(
-                r.get(1)?,
-                Existing {
-                    id: r.get(0)?,
-                    name: r.get(2)?,
-                    pattern: r.get(3)?,
-                    sdk_language: r.get(4)?,
-                    time_zone: r.get(5)?,
-                    tags: split_list(&r.get::<String>(6)?),
-                    contacts: Vec::new(),
-                },
-            );
-        }
+    let rows = source
+        .rows_in(
+            "SELECT id, external_id, name, pattern, sdk_language, time_zone, tags FROM consumers \
+             WHERE external_id IN (",
+            ids,
+        )
+        .await?;
+    for r in rows {
+        consumers.insert(
+            r.get(1)?,
+            Existing {
+                id: r.get(0)?,
+                name: r.get(2)?,
+                pattern: r.get(3)?,
+                sdk_language: r.get(4)?,
+                time_zone: r.get(5)?,
+                tags: split_list(&r.get::<String>(6)?),
+                contacts: Vec::new(),
+            },
+        );
     }
     let by_id: HashMap<i64, String> = consumers
         .iter()
         .map(|(external, c)| (c.id, external.clone()))
         .collect();
-    let stored_ids: Vec<i64> = by_id.keys().copied().collect();
-    for chunk in stored_ids.chunks(CHUNK) {
-        let params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
-        let rows = source
-            .rows(
-                &format!(
-                    "SELECT consumer_id, role, name, email FROM contacts WHERE consumer_id IN ({})",
-                    placeholders(1, chunk.len())
-                ),
-                &params,
-            )
-            .await?;
-        for r in rows {
-            if let Some(c) = by_id
-                .get(&r.get::<i64>(0)?)
-                .and_then(|e| consumers.get_mut(e))
-            {
-                c.contacts.push((r.get(1)?, r.get(2)?, r.get(3)?));
-            }
+    let rows = source
+        .rows_in(
+            "SELECT consumer_id, role, name, email FROM contacts WHERE consumer_id IN (",
+            by_id.keys().map(|id| (*id).into()).collect(),
+        )
+        .await?;
+    for r in rows {
+        if let Some(c) = by_id
+            .get(&r.get::<i64>(0)?)
+            .and_then(|e| consumers.get_mut(e))
+        {
+            c.contacts.push((r.get(1)?, r.get(2)?, r.get(3)?));
         }
     }
     for c in consumers.values_mut() {
@@ -203,42 +200,36 @@ async fn load(
     }
 
     let mut credentials = HashMap::new();
-    let ids: Vec<&str> = file
+    let ids = file
         .consumers
         .iter()
-        .flat_map(|c| c.credentials.iter().map(|k| k.external_id.as_str()))
+        .flat_map(|c| c.credentials.iter().map(|k| k.external_id.as_str().into()))
         .collect();
-    for chunk in ids.chunks(CHUNK) {
-        let params: Vec<Value> = chunk.iter().map(|id| (*id).into()).collect();
-        let rows = source
-            .rows(
-                &format!(
-                    "SELECT k.id, k.external_id, c.external_id, k.label, k.environment, k.prefix, k.status, \
-                     k.services, k.max_age_days, k.created_at, k.last_used_at, k.expires_at \
-                     FROM credentials k JOIN consumers c ON c.id = k.consumer_id WHERE k.external_id IN ({})",
-                    placeholders(1, chunk.len())
-                ),
-                &params,
-            )
-            .await?;
-        for r in rows {
-            credentials.insert(
-                r.get(1)?,
-                ExistingCredential {
-                    id: r.get(0)?,
-                    consumer_external_id: r.get(2)?,
-                    label: r.get(3)?,
-                    environment: r.get(4)?,
-                    prefix: r.get(5)?,
-                    status: r.get(6)?,
-                    services: split_list(&r.get::<String>(7)?),
-                    max_age_days: r.get(8)?,
-                    created_at: r.get(9)?,
-                    last_used_at: r.get(10)?,
-                    expires_at: r.get(11)?,
-                },
-            );
-        }
+    let rows = source
+        .rows_in(
+            "SELECT k.id, k.external_id, c.external_id, k.label, k.environment, k.prefix, k.status, \
+             k.services, k.max_age_days, k.created_at, k.last_used_at, k.expires_at \
+             FROM credentials k JOIN consumers c ON c.id = k.consumer_id WHERE k.external_id IN (",
+            ids,
+        )
+        .await?;
+    for r in rows {
+        credentials.insert(
+            r.get(1)?,
+            ExistingCredential {
+                id: r.get(0)?,
+                consumer_external_id: r.get(2)?,
+                label: r.get(3)?,
+                environment: r.get(4)?,
+                prefix: r.get(5)?,
+                status: r.get(6)?,
+                services: split_list(&r.get::<String>(7)?),
+                max_age_days: r.get(8)?,
+                created_at: r.get(9)?,
+                last_used_at: r.get(10)?,
+                expires_at: r.get(11)?,
+            },
+        );
     }
     Ok((consumers, credentials))
 }
@@ -583,11 +574,14 @@ pub async fn apply(
     }
     for &(ci, id, contacts_changed) in &work.changed_consumers {
         let c = &file.consumers[ci];
-        let e = consumers
-            .get(c.external_id.as_str())
-            .map(|e| e.tags.clone())
-            .unwrap_or_default();
-        let tags = c.tags.clone().unwrap_or(e);
+        // A file without tags keeps the stored ones.
+        let tags = match &c.tags {
+            Some(tags) => tags.clone(),
+            None => consumers
+                .get(c.external_id.as_str())
+                .map(|e| e.tags.clone())
+                .unwrap_or_default(),
+        };
         tx.execute(
             "UPDATE consumers SET name = $1, pattern = $2, sdk_language = $3, time_zone = $4, tags = $5, \
              search = $6, updated_at = $7 WHERE id = $8",
