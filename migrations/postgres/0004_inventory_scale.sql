@@ -15,6 +15,7 @@ ALTER TABLE credentials ADD COLUMN status_at BIGINT;
 ALTER TABLE credentials ADD COLUMN migrated_at BIGINT;
 CREATE INDEX credentials_status ON credentials (status, environment);
 CREATE INDEX credentials_last_used ON credentials (last_used_at);
+CREATE INDEX credentials_replaced_by ON credentials (replaced_by);
 
 -- The maximum age of a credential, per environment; a credential's max_age_days overrides it.
 CREATE TABLE rotation_policies (

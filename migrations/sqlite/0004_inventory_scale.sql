@@ -6,6 +6,21 @@ ALTER TABLE consumers ADD COLUMN search TEXT NOT NULL DEFAULT '';
 UPDATE consumers SET search = LOWER(name || ' ' || external_id || ' ' || tags || ' ' ||
     COALESCE((SELECT group_concat(k.name || ' ' || k.email, ' ') FROM contacts k WHERE k.consumer_id = consumers.id), ''));
 
+-- A full-text index over that column (FTS5, built into the bundled SQLite): a search reads
+-- the posting lists of its words instead of every consumer. Triggers keep it in step.
+CREATE VIRTUAL TABLE consumer_search USING fts5(search, content='consumers', content_rowid='id');
+INSERT INTO consumer_search (consumer_search) VALUES ('rebuild');
+CREATE TRIGGER consumers_search_insert AFTER INSERT ON consumers BEGIN
+    INSERT INTO consumer_search (rowid, search) VALUES (new.id, new.search);
+END;
+CREATE TRIGGER consumers_search_update AFTER UPDATE OF search ON consumers BEGIN
+    INSERT INTO consumer_search (consumer_search, rowid, search) VALUES ('delete', old.id, old.search);
+    INSERT INTO consumer_search (rowid, search) VALUES (new.id, new.search);
+END;
+CREATE TRIGGER consumers_search_delete AFTER DELETE ON consumers BEGIN
+    INSERT INTO consumer_search (consumer_search, rowid, search) VALUES ('delete', old.id, old.search);
+END;
+
 -- The replacement issued by a key.rotated event.
 ALTER TABLE credentials ADD COLUMN replaced_by BIGINT REFERENCES credentials (id);
 -- When the event that last moved the status happened: an older event arriving late moves
@@ -15,6 +30,7 @@ ALTER TABLE credentials ADD COLUMN status_at BIGINT;
 ALTER TABLE credentials ADD COLUMN migrated_at BIGINT;
 CREATE INDEX credentials_status ON credentials (status, environment);
 CREATE INDEX credentials_last_used ON credentials (last_used_at);
+CREATE INDEX credentials_replaced_by ON credentials (replaced_by);
 
 -- The maximum age of a credential, per environment; a credential's max_age_days overrides it.
 CREATE TABLE rotation_policies (

@@ -426,13 +426,12 @@ async fn create(
 /// itself and whatever it replaced), marks them, and supersedes a rotating one once migrated.
 async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Result<Vec<String>> {
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    // Two indexed lookups: an OR over both columns would scan every credential.
+    let pair = "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at \
+                FROM credentials o JOIN credentials n ON n.id = o.replaced_by";
     let rows = tx
         .fetch_all(
-            &format!(
-                "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at, o.status_at \
-                 FROM credentials o JOIN credentials n ON n.id = o.replaced_by \
-                 WHERE o.id IN ({list}) OR o.replaced_by IN ({list})"
-            ),
+            &format!("{pair} WHERE o.id IN ({list}) UNION {pair} WHERE o.replaced_by IN ({list})"),
             &[],
         )
         .await?;

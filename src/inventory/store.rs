@@ -13,7 +13,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, InputError};
 use crate::params;
-use crate::storage::{Db, Row, Value, WriteTx};
+use crate::storage::{Backend, Db, Row, Value, WriteTx};
 
 /// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -431,7 +431,7 @@ impl ConsumerFilter {
     }
 
     /// The SQL condition on `consumers c` and its parameters.
-    pub(crate) fn sql(&self, now: Timestamp) -> (String, Vec<Value>) {
+    pub(crate) fn sql(&self, backend: Backend, now: Timestamp) -> (String, Vec<Value>) {
         let mut clauses = vec!["1 = 1".to_string()];
         let mut params: Vec<Value> = Vec::new();
         let bind = |params: &mut Vec<Value>, v: Value| {
@@ -444,11 +444,24 @@ impl ConsumerFilter {
             .map(str::trim)
             .filter(|t| !t.is_empty())
         {
-            let n = bind(
-                &mut params,
-                format!("%{}%", like_escape(&text.to_lowercase())).into(),
-            );
-            clauses.push(format!("c.search LIKE {n} ESCAPE '\\'"));
+            let text = text.to_lowercase();
+            let words: Vec<&str> = text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if backend == Backend::Sqlite && !words.is_empty() {
+                // The full-text index: these words in this order, the last one as a prefix
+                // ("ops@acme.ex" finds ops@acme.example). Words are alphanumeric, so nothing in
+                // them is FTS5 syntax.
+                let n = bind(&mut params, format!("\"{}\"*", words.join(" ")).into());
+                clauses.push(format!(
+                    "c.id IN (SELECT rowid FROM consumer_search WHERE consumer_search MATCH {n})"
+                ));
+            } else {
+                // PostgreSQL, or text without a word: any substring of the column.
+                let n = bind(&mut params, format!("%{}%", like_escape(&text)).into());
+                clauses.push(format!("c.search LIKE {n} ESCAPE '\\'"));
+            }
         }
         if let Some(pattern) = self.pattern {
             let n = bind(&mut params, pattern.as_str().into());
@@ -510,19 +523,14 @@ pub async fn list_consumers(
     offset: u32,
     limit: u32,
 ) -> Result<(Vec<ConsumerSummary>, i64)> {
-    let (filter_sql, params) = filter.sql(now);
-    let total: i64 = db
-        .scalar(
-            &format!("SELECT COUNT(*) FROM consumers c WHERE {filter_sql}"),
-            &params,
-        )
-        .await?;
+    let (filter_sql, params) = filter.sql(db.backend(), now);
     let order = match filter.sort.unwrap_or(ConsumerSort::Name) {
         ConsumerSort::Name => "c.name, c.id",
         ConsumerSort::OldestKey => "oldest NULLS LAST, c.name, c.id",
         ConsumerSort::MostKeys => "keys DESC, c.name, c.id",
         ConsumerSort::Recent => "c.updated_at DESC, c.id DESC",
     };
+    // One pass: the window counts every match before LIMIT takes a page of them.
     let rows = db
         .fetch_all(
             &format!(
@@ -530,7 +538,8 @@ pub async fn list_consumers(
                  (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id) AS keys, \
                  (SELECT k.email FROM contacts k WHERE k.consumer_id = c.id ORDER BY k.id LIMIT 1), \
                  (SELECT MIN(k.created_at) FROM credentials k WHERE k.consumer_id = c.id AND k.status IN ('active', 'rotating')) AS oldest, \
-                 (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id AND k.migrated_at IS NOT NULL) \
+                 (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id AND k.migrated_at IS NOT NULL), \
+                 COUNT(*) OVER () \
                  FROM consumers c WHERE {filter_sql} ORDER BY {order} LIMIT {} OFFSET {}",
                 limit.clamp(1, 500),
                 offset
@@ -538,6 +547,18 @@ pub async fn list_consumers(
             &params,
         )
         .await?;
+    let total: i64 = match rows.first() {
+        Some(r) => r.get(11)?,
+        // A page past the end: count on its own.
+        None if offset > 0 => {
+            db.scalar(
+                &format!("SELECT COUNT(*) FROM consumers c WHERE {filter_sql}"),
+                &params,
+            )
+            .await?
+        }
+        None => 0,
+    };
     let list = rows
         .iter()
         .map(|r| {
@@ -662,7 +683,7 @@ pub async fn tag_consumers(
     add: bool,
 ) -> Result<u64> {
     let tag = parse_tag(tag)?;
-    let (condition, params) = filter.sql(now);
+    let (condition, params) = filter.sql(db.backend(), now);
     let mut tx = db.write(actor, now).await?;
     let rows = tx
         .fetch_all(
