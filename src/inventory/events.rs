@@ -425,18 +425,27 @@ async fn create(
 /// Works out again whether consumers migrated off the credentials around `ids` (the credential
 /// itself and whatever it replaced), marks them, and supersedes a rotating one once migrated.
 async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Result<Vec<String>> {
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    // Two indexed lookups: an OR over both columns would scan every credential.
-    let pair = "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at \
-                FROM credentials o JOIN credentials n ON n.id = o.replaced_by";
-    let rows = tx
-        .fetch_all(
-            &format!("{pair} WHERE o.id IN ({list}) UNION {pair} WHERE o.replaced_by IN ({list})"),
-            &[],
-        )
-        .await?;
+    // One fixed statement per id, so SQLite prepares it once: SQL with the ids written in would
+    // be parsed for every event and push other statements out of the cache. Two indexed
+    // lookups, as an OR over both columns would scan every credential. Keyed by the old
+    // credential, as a batch that names both keys of a pair finds the pair twice.
+    let mut rows = std::collections::BTreeMap::new();
+    for id in ids {
+        for r in tx
+            .fetch_all(
+                "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at \
+                 FROM credentials o JOIN credentials n ON n.id = o.replaced_by WHERE o.id = $1 \
+                 UNION SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at \
+                 FROM credentials o JOIN credentials n ON n.id = o.replaced_by WHERE o.replaced_by = $1",
+                params![*id],
+            )
+            .await?
+        {
+            rows.insert(r.get::<i64>(0)?, r);
+        }
+    }
     let mut migrated = Vec::new();
-    for r in rows {
+    for r in rows.into_values() {
         let id: i64 = r.get(0)?;
         let old_use: Option<Timestamp> = r.get(4)?;
         let new_use: Option<Timestamp> = r.get(5)?;
