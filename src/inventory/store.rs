@@ -917,14 +917,11 @@ pub async fn lifecycle(
          LEFT JOIN rotation_policies p ON p.environment = k.environment \
          WHERE k.status IN ('active', 'rotating') AND {condition}"
     );
-    let total: i64 = db
-        .scalar(&format!("SELECT COUNT(*) {from}"), &params)
-        .await?;
     let columns = credential_columns_of("k");
     let rows = db
         .fetch_all(
             &format!(
-                "SELECT {columns}, c.name, COALESCE(k.max_age_days, p.max_age_days) {from} \
+                "SELECT {columns}, c.name, COALESCE(k.max_age_days, p.max_age_days), COUNT(*) OVER () {from} \
                  ORDER BY k.created_at, k.id LIMIT {}",
                 limit.clamp(1, 1000)
             ),
@@ -943,5 +940,10 @@ pub async fn lifecycle(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // The window counts every match in the same pass; no row, no match (no offset here).
+    let total = match rows.first() {
+        Some(r) => r.get(16)?,
+        None => 0,
+    };
     Ok((lines, total))
 }

@@ -550,7 +550,7 @@ pub async fn apply(
                 join_list(&tags).into(),
                 now.into(),
                 now.into(),
-                search_text(&c.name, c.external_id.as_str(), &tags, &contact_pairs(c)).into(),
+                searchable(c, &tags).into(),
             ]);
         }
         let rows = tx
@@ -591,7 +591,7 @@ pub async fn apply(
                 c.integration.language.map(|l| l.as_str()).into(),
                 c.time_zone.as_str().into(),
                 join_list(&tags).into(),
-                search_text(&c.name, c.external_id.as_str(), &tags, &contact_pairs(c)).into(),
+                searchable(c, &tags).into(),
                 now.into(),
                 id.into(),
             ],
@@ -717,9 +717,12 @@ pub async fn apply(
     })
 }
 
-fn contact_pairs(c: &ImportedConsumer) -> Vec<(String, String)> {
-    c.contacts
+/// The consumer's search text with the tags it ends up with.
+fn searchable(c: &ImportedConsumer, tags: &[String]) -> String {
+    let contacts: Vec<(String, String)> = c
+        .contacts
         .iter()
         .map(|k| (k.name.clone(), k.email.as_str().to_string()))
-        .collect()
+        .collect();
+    search_text(&c.name, c.external_id.as_str(), tags, &contacts)
 }
