@@ -21,7 +21,7 @@ use rekey_app::auth::session::Backend;
 use rekey_app::{App, shell};
 use rekey_core::Rekey;
 use rekey_core::clock::Clock;
-use rekey_core::inventory::events::SigningSecrets;
+use rekey_core::inventory::events::{EventQueue, SigningSecrets};
 use rekey_core::inventory::import::MAX_IMPORT_BYTES;
 use rekey_core::storage::Db;
 use rekey_core::vault::store::Vault;
@@ -41,6 +41,7 @@ pub struct AppState {
     pub rekey: Rekey,
     pub imports: Arc<imports::ImportJobs>,
     pub event_secrets: Arc<SigningSecrets>,
+    pub events: Arc<EventQueue>,
 }
 
 /// Where cargo-leptos put the compiled front end (wasm, JS, CSS).
@@ -92,6 +93,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         rekey: rekey.clone(),
         imports: Arc::default(),
         event_secrets: Arc::new(config.event_signing_secrets.clone()),
+        events: Arc::new(EventQueue::new(rekey.db.clone(), rekey.clock.clone())),
     };
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(rekey.db.clone()))

@@ -386,6 +386,32 @@ impl WriteTx {
         Ok(seq)
     }
 
+    /// Marks a point this transaction can return to without ending, so one part of a batch can
+    /// fail while the rest commits.
+    pub async fn savepoint(&mut self) -> Result<Savepoint> {
+        self.tx.execute("SAVEPOINT part", &[]).await?;
+        Ok(Savepoint {
+            head: self.head.clone(),
+            entries: self.entries,
+        })
+    }
+
+    /// Keeps what was done since `savepoint`.
+    pub async fn release(&mut self, _savepoint: Savepoint) -> Result<()> {
+        self.tx.execute("RELEASE SAVEPOINT part", &[]).await?;
+        Ok(())
+    }
+
+    /// Undoes what was done since `savepoint`, audit entries included: the chain goes on from
+    /// the head it had then.
+    pub async fn rollback_to(&mut self, savepoint: Savepoint) -> Result<()> {
+        self.tx.execute("ROLLBACK TO SAVEPOINT part", &[]).await?;
+        self.tx.execute("RELEASE SAVEPOINT part", &[]).await?;
+        self.head = savepoint.head;
+        self.entries = savepoint.entries;
+        Ok(())
+    }
+
     /// Commits the change and its audit entries together.
     pub async fn commit(self) -> Result<()> {
         if self.entries == 0 {
@@ -395,6 +421,13 @@ impl WriteTx {
         }
         self.tx.commit().await.map_err(fail_closed)
     }
+}
+
+/// A point inside a [`WriteTx`] to return to; it remembers the audit chain's head at that point.
+#[must_use = "a savepoint is released or rolled back to"]
+pub struct Savepoint {
+    head: Option<ChainHead>,
+    entries: u32,
 }
 
 /// An audit failure: the change it belongs to does not happen.

@@ -11,7 +11,7 @@ use rekey_app::error::AppError;
 use rekey_core::Rekey;
 use rekey_core::audit::Actor;
 use rekey_core::inventory::events::{
-    self, KeyEvent, SIGNATURE_HEADER, SignatureError, SigningSecrets,
+    self, EventQueue, KeyEvent, SIGNATURE_HEADER, SignatureError, SigningSecrets,
 };
 use rekey_core::inventory::import::{ImportFormat, MAX_IMPORT_BYTES, too_large};
 use serde::Deserialize;
@@ -128,6 +128,7 @@ async fn respond(
 pub(super) async fn event(
     State(rk): State<Rekey>,
     State(secrets): State<Arc<SigningSecrets>>,
+    State(queue): State<Arc<EventQueue>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<events::EventOutcome>, ApiError> {
@@ -140,7 +141,7 @@ pub(super) async fn event(
         })
     })?;
     let event = KeyEvent::parse(&body)?;
-    Ok(Json(events::apply(&rk.db, rk.now(), &event).await?))
+    Ok(Json(queue.apply(event).await?))
 }
 
 /// The list's filters from a query string.
@@ -206,14 +207,8 @@ pub(super) async fn export(
     State(rk): State<Rekey>,
     Query(params): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    use rekey_core::inventory::store::ConsumerFilter;
-    let filter = ConsumerFilter::from_params(|name| {
-        params
-            .get(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    })?;
-    let csv = rekey_core::inventory::import::export_csv(&rk.db, &filter, rk.now()).await?;
+    let csv =
+        rekey_core::inventory::import::export_csv(&rk.db, &filter(&params)?, rk.now()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

@@ -679,6 +679,135 @@ async fn concurrent_deliveries_apply_once(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(applied, 21);
+
+    // Deliveries that arrive together share a transaction; each still gets its own answer and
+    // a refused one takes nothing of the others with it: events about unknown credentials,
+    // replays of applied events and new uses, all at once.
+    let mixed: Vec<Value> = (0..30)
+        .map(|i| match i % 3 {
+            0 => event(&format!("evt_ghost_{i}"), "key.revoked", "2026-11-30T12:00:00Z",
+                json!({"credential": format!("ghost-{i}")})),
+            1 => uses[i % 20].clone(),
+            _ => event(&format!("evt_late_{i}"), "key.used", "2026-11-30T12:00:00Z",
+                json!({"uses": [{"credential": "acme-prod-1", "used_at": format!("2026-11-30T12:{i:02}:00Z")}]})),
+        })
+        .collect();
+    let responses = futures_join(30, |i| app.post_event(&mixed[i])).await;
+    for (i, r) in responses.into_iter().enumerate() {
+        let expected = if i % 3 == 2 { 200 } else { 409 };
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, expected, "event {i}: {text}");
+        match i % 3 {
+            0 => assert!(
+                text.contains(&format!("does not know the credential 'ghost-{i}'")),
+                "{text}"
+            ),
+            1 => assert!(text.contains("was already applied"), "{text}"),
+            // Applied in whatever order: a use older than one applied before moves nothing.
+            _ => assert!(
+                text.contains(&format!(r#""event":"evt_late_{i}""#)),
+                "{text}"
+            ),
+        }
+    }
+    let applied: i64 = app
+        .rekey
+        .db
+        .scalar("SELECT COUNT(*) FROM key_events", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        applied, 31,
+        "ten late uses recorded, nothing of the refused"
+    );
+    // The old key used after its replacement: no longer migrated; its latest use counts.
+    let (_, last_used, migrated) = credential(&app, "acme-prod-1").await;
+    let expected: i64 = "2026-11-30T12:29:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_microsecond();
+    assert_eq!((last_used, migrated), (Some(expected), None));
+    let report = rekey_core::audit::store::verify(&app.rekey.db)
+        .await
+        .unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+}
+
+on_both_databases!(a_batch_of_events_applies_each_on_its_own);
+async fn a_batch_of_events_applies_each_on_its_own(app: TestApp) {
+    use rekey_core::inventory::events::{KeyEvent, apply_all};
+    let engineer = app.signed_in("engineer").await;
+    apply(&engineer, &preview(&engineer, "csv", EXAMPLE_CSV).await).await;
+    let parsed = |v: Value| KeyEvent::parse(v.to_string().as_bytes()).unwrap();
+    let batch = [
+        parsed(event(
+            "evt_a",
+            "key.revoked",
+            "2026-11-30T10:00:00Z",
+            json!({"credential": "ghost"}),
+        )),
+        parsed(event(
+            "evt_b",
+            "key.revoked",
+            "2026-11-30T10:00:00Z",
+            json!({"credential": "acme-stg-1"}),
+        )),
+        parsed(event(
+            "evt_b",
+            "key.revoked",
+            "2026-11-30T10:00:00Z",
+            json!({"credential": "acme-stg-1"}),
+        )),
+        parsed(event(
+            "evt_c",
+            "key.rotated",
+            "2026-11-30T10:00:00Z",
+            json!({"credential": "acme-stg-1", "replacement": "acme-stg-2", "prefix": "sk_test_x"}),
+        )),
+    ];
+    let now = app.rekey.now();
+    let outcomes = apply_all(&app.rekey.db, now, &batch).await.unwrap();
+    let answers: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(o) => format!("{:?}", o.status),
+            Err(e) => e.to_string(),
+        })
+        .collect();
+    assert!(
+        answers[0].contains("does not know the credential 'ghost'"),
+        "{answers:?}"
+    );
+    assert_eq!(answers[1], "Some((Active, Revoked))");
+    assert!(
+        answers[2].contains("'evt_b' was already applied"),
+        "{answers:?}"
+    );
+    // A revoked key is not rotated, but its replacement is now known.
+    assert_eq!(answers[3], "None");
+    assert_eq!(credential(&app, "acme-stg-1").await.0, "revoked");
+    assert_eq!(credential(&app, "acme-stg-2").await.0, "active");
+    let recorded: Vec<String> = app
+        .rekey
+        .db
+        .fetch_all("SELECT event_id FROM key_events ORDER BY event_id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(recorded, ["evt_b", "evt_c"]);
+    let report = rekey_core::audit::store::verify(&app.rekey.db)
+        .await
+        .unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
+
+    // A batch of only refused events changes nothing at all, not even the audit trail.
+    let before = app.inventory_dump().await;
+    let outcomes = apply_all(&app.rekey.db, now, &batch[..3]).await.unwrap();
+    assert!(outcomes.iter().all(Result::is_err));
+    assert_eq!(app.inventory_dump().await, before);
 }
 
 /// Runs `n` requests at once: polled together, they are in flight at the same time.
