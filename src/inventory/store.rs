@@ -499,8 +499,15 @@ impl ConsumerFilter {
             credential.push(format!("k.expires_at >= {from} AND k.expires_at <= {to}"));
         }
         if !credential.is_empty() {
+            // Per consumer, through its own credentials. Without statistics SQLite would rather
+            // walk the environment or status index and check the consumer on every row of it
+            // (an environment filter alone took 50 s over 10,000 consumers).
+            let by_consumer = match backend {
+                Backend::Sqlite => "INDEXED BY credentials_consumer ",
+                Backend::Postgres => "",
+            };
             clauses.push(format!(
-                "EXISTS (SELECT 1 FROM credentials k WHERE k.consumer_id = c.id AND {})",
+                "EXISTS (SELECT 1 FROM credentials k {by_consumer}WHERE k.consumer_id = c.id AND {})",
                 credential.join(" AND ")
             ));
         }
@@ -515,6 +522,12 @@ fn like_escape(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// How many credentials the consumer `c` holds.
+const KEY_COUNT: &str = "(SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id)";
+/// When the oldest live credential of the consumer `c` was created.
+const OLDEST_LIVE_KEY: &str = "(SELECT MIN(k.created_at) FROM credentials k \
+     WHERE k.consumer_id = c.id AND k.status IN ('active', 'rotating'))";
+
 /// One page of the consumer list.
 pub async fn list_consumers(
     db: &Db,
@@ -525,22 +538,25 @@ pub async fn list_consumers(
 ) -> Result<(Vec<ConsumerSummary>, i64)> {
     let (filter_sql, params) = filter.sql(db.backend(), now);
     let order = match filter.sort.unwrap_or(ConsumerSort::Name) {
-        ConsumerSort::Name => "c.name, c.id",
-        ConsumerSort::OldestKey => "oldest NULLS LAST, c.name, c.id",
-        ConsumerSort::MostKeys => "keys DESC, c.name, c.id",
-        ConsumerSort::Recent => "c.updated_at DESC, c.id DESC",
+        ConsumerSort::Name => "c.name, c.id".to_string(),
+        ConsumerSort::OldestKey => format!("{OLDEST_LIVE_KEY} NULLS LAST, c.name, c.id"),
+        ConsumerSort::MostKeys => format!("{KEY_COUNT} DESC, c.name, c.id"),
+        ConsumerSort::Recent => "c.updated_at DESC, c.id DESC".to_string(),
     };
-    // One pass: the window counts every match before LIMIT takes a page of them.
+    // The page is chosen first, counting every match in the same pass; what a row shows of its
+    // credentials and contacts is looked up for that page's rows only.
     let rows = db
         .fetch_all(
             &format!(
                 "SELECT c.id, c.external_id, c.name, c.pattern, c.sdk_language, c.time_zone, c.tags, \
-                 (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id) AS keys, \
+                 {KEY_COUNT}, \
                  (SELECT k.email FROM contacts k WHERE k.consumer_id = c.id ORDER BY k.id LIMIT 1), \
-                 (SELECT MIN(k.created_at) FROM credentials k WHERE k.consumer_id = c.id AND k.status IN ('active', 'rotating')) AS oldest, \
+                 {OLDEST_LIVE_KEY}, \
                  (SELECT COUNT(*) FROM credentials k WHERE k.consumer_id = c.id AND k.migrated_at IS NOT NULL), \
-                 COUNT(*) OVER () \
-                 FROM consumers c WHERE {filter_sql} ORDER BY {order} LIMIT {} OFFSET {}",
+                 p.total \
+                 FROM (SELECT c.id, COUNT(*) OVER () AS total FROM consumers c WHERE {filter_sql} \
+                       ORDER BY {order} LIMIT {} OFFSET {}) p \
+                 JOIN consumers c ON c.id = p.id ORDER BY {order}",
                 limit.clamp(1, 500),
                 offset
             ),
