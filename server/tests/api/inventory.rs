@@ -672,13 +672,7 @@ async fn concurrent_deliveries_apply_once(app: TestApp) {
     assert_eq!(last_used, Some(expected));
     assert_eq!(migrated, None, "the replacement is not replaced");
     assert!(credential(&app, "acme-prod-1").await.2.is_some());
-    let applied: i64 = app
-        .rekey
-        .db
-        .scalar("SELECT COUNT(*) FROM key_events", &[])
-        .await
-        .unwrap();
-    assert_eq!(applied, 21);
+    assert_eq!(applied_events(&app).await, 21);
 
     // Deliveries that arrive together share a transaction; each still gets its own answer and
     // a refused one takes nothing of the others with it: events about unknown credentials,
@@ -711,14 +705,9 @@ async fn concurrent_deliveries_apply_once(app: TestApp) {
             ),
         }
     }
-    let applied: i64 = app
-        .rekey
-        .db
-        .scalar("SELECT COUNT(*) FROM key_events", &[])
-        .await
-        .unwrap();
     assert_eq!(
-        applied, 31,
+        applied_events(&app).await,
+        31,
         "ten late uses recorded, nothing of the refused"
     );
     // The old key used after its replacement: no longer migrated; its latest use counts.
@@ -728,10 +717,7 @@ async fn concurrent_deliveries_apply_once(app: TestApp) {
         .unwrap()
         .as_microsecond();
     assert_eq!((last_used, migrated), (Some(expected), None));
-    let report = rekey_core::audit::store::verify(&app.rekey.db)
-        .await
-        .unwrap();
-    assert!(report.broken.is_none(), "{report:?}");
+    assert_chain_intact(&app).await;
 }
 
 on_both_databases!(a_batch_of_events_applies_each_on_its_own);
@@ -798,16 +784,28 @@ async fn a_batch_of_events_applies_each_on_its_own(app: TestApp) {
         .map(|r| r.get(0).unwrap())
         .collect();
     assert_eq!(recorded, ["evt_b", "evt_c"]);
-    let report = rekey_core::audit::store::verify(&app.rekey.db)
-        .await
-        .unwrap();
-    assert!(report.broken.is_none(), "{report:?}");
+    assert_chain_intact(&app).await;
 
     // A batch of only refused events changes nothing at all, not even the audit trail.
     let before = app.inventory_dump().await;
     let outcomes = apply_all(&app.rekey.db, now, &batch[..3]).await.unwrap();
     assert!(outcomes.iter().all(Result::is_err));
     assert_eq!(app.inventory_dump().await, before);
+}
+
+async fn applied_events(app: &TestApp) -> i64 {
+    app.rekey
+        .db
+        .scalar("SELECT COUNT(*) FROM key_events", &[])
+        .await
+        .unwrap()
+}
+
+async fn assert_chain_intact(app: &TestApp) {
+    let report = rekey_core::audit::store::verify(&app.rekey.db)
+        .await
+        .unwrap();
+    assert!(report.broken.is_none(), "{report:?}");
 }
 
 /// Runs `n` requests at once: polled together, they are in flight at the same time.
