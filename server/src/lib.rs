@@ -93,7 +93,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         rekey: rekey.clone(),
         imports: Arc::default(),
         event_secrets: Arc::new(config.event_signing_secrets.clone()),
-        events: Arc::new(EventQueue::new(rekey.db.clone(), rekey.clock.clone())),
+        events: Arc::new(EventQueue::new(rekey.clone())),
     };
 
     let sessions = SessionManagerLayer::new(DbSessionStore::new(rekey.db.clone()))

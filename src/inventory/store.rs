@@ -396,19 +396,23 @@ pub struct ConsumerFilter {
 }
 
 impl ConsumerFilter {
-    /// From URL parameters (`param(name)` gives a non-empty value or `None`). A bad value is an
-    /// error naming the parameter.
-    pub fn from_params(param: impl Fn(&str) -> Option<String>) -> Result<Self, InputError> {
+    /// From URL parameters as they came (`param(name)`); blank ones count as absent. A bad
+    /// value is an error naming the parameter.
+    pub fn from_params(raw: impl Fn(&str) -> Option<String>) -> Result<Self, InputError> {
         fn parsed<T: FromStr<Err = InputError>>(
             v: Option<String>,
         ) -> Result<Option<T>, InputError> {
             v.map(|v| v.parse()).transpose()
         }
+        let param = |name: &str| {
+            raw(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let days = |name: &str| -> Result<Option<u32>, InputError> {
             param(name)
                 .map(|v| {
-                    v.trim()
-                        .parse::<u32>()
+                    v.parse::<u32>()
                         .ok()
                         .filter(|d| *d <= 36_500)
                         .ok_or_else(|| {
@@ -421,7 +425,7 @@ impl ConsumerFilter {
             text: param("q"),
             pattern: parsed(param("pattern"))?,
             language: parsed(param("language"))?,
-            tag: param("tag").map(|t| t.trim().to_string()),
+            tag: param("tag"),
             environment: parsed(param("environment"))?,
             status: parsed(param("status"))?,
             older_than_days: days("older_than")?,

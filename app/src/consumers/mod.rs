@@ -97,7 +97,7 @@ fn filter_of(query: &ListQuery) -> Result<rekey_core::inventory::store::Consumer
         pairs
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim().to_string())
+            .map(|(_, v)| v.clone())
     };
     Ok(rekey_core::inventory::store::ConsumerFilter::from_params(
         param,

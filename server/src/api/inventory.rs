@@ -149,12 +149,7 @@ fn filter(
     params: &std::collections::HashMap<String, String>,
 ) -> Result<rekey_core::inventory::store::ConsumerFilter, ApiError> {
     Ok(rekey_core::inventory::store::ConsumerFilter::from_params(
-        |name| {
-            params
-                .get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        },
+        |name| params.get(name).cloned(),
     )?)
 }
 

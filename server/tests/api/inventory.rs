@@ -339,14 +339,7 @@ async fn the_list_searches_filters_sorts_exports_and_tags_on_the_server(app: Tes
             let r = engineer.call("inventory/consumers", &form).await;
             assert_eq!(r.status(), 200);
             let v = body(r).await;
-            // The demo consumers are there too; this checks the example's.
-            v["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["external_id"].as_str().unwrap().to_string())
-                .filter(|id| !id.starts_with("demo-"))
-                .collect::<Vec<_>>()
+            example_ids(&v)
         }
     };
     assert_eq!(
@@ -793,6 +786,17 @@ async fn a_batch_of_events_applies_each_on_its_own(app: TestApp) {
     assert_eq!(app.inventory_dump().await, before);
 }
 
+/// The external ids of a list's rows, without the demo data's (this file checks the example's).
+fn example_ids(list: &Value) -> Vec<String> {
+    list["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["external_id"].as_str().unwrap().to_string())
+        .filter(|id| !id.starts_with("demo-"))
+        .collect()
+}
+
 async fn applied_events(app: &TestApp) -> i64 {
     app.rekey
         .db
@@ -830,13 +834,7 @@ async fn credentials_follow_their_lifecycle_and_the_rotation_policy(app: TestApp
                     .await,
             )
             .await;
-            v["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["external_id"].as_str().unwrap().to_string())
-                .filter(|id| !id.starts_with("demo-"))
-                .collect::<Vec<_>>()
+            example_ids(&v)
         }
     };
     // Production keys may live 90 days: the webhook key from 2025 is overdue, the billing key

@@ -6,14 +6,13 @@
 //! answer only after its event is committed. The task is not the request's: a client that hangs
 //! up cannot roll back a batch that holds other deliveries' events.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EventOutcome, KeyEvent, apply, apply_all};
-use crate::clock::Clock;
+use crate::Rekey;
 use crate::error::{Error, Result};
-use crate::storage::Db;
 
 /// Most events applied in one transaction: enough to share a commit among every concurrent
 /// delivery, few enough that one batch holds the writer lock only briefly.
@@ -29,16 +28,14 @@ struct Pending {
 
 /// Applies events in batches on a task of its own, started with the first event.
 pub struct EventQueue {
-    db: Db,
-    clock: Arc<dyn Clock>,
+    rekey: Rekey,
     sender: OnceLock<mpsc::Sender<Pending>>,
 }
 
 impl EventQueue {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(rekey: Rekey) -> Self {
         Self {
-            db,
-            clock,
+            rekey,
             sender: OnceLock::new(),
         }
     }
@@ -47,7 +44,7 @@ impl EventQueue {
     pub async fn apply(&self, event: KeyEvent) -> Result<EventOutcome> {
         let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_DEPTH);
-            tokio::spawn(run(self.db.clone(), self.clock.clone(), receiver));
+            tokio::spawn(run(self.rekey.clone(), receiver));
             sender
         });
         let (reply, answer) = oneshot::channel();
@@ -63,13 +60,13 @@ fn stopped() -> Error {
     Error::Internal("the event worker stopped; nothing was recorded".into())
 }
 
-async fn run(db: Db, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<Pending>) {
+async fn run(rk: Rekey, mut receiver: mpsc::Receiver<Pending>) {
     let mut waiting = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut waiting, MAX_BATCH).await > 0 {
         let (events, replies): (Vec<_>, Vec<_>) =
             waiting.drain(..).map(|p| (p.event, p.reply)).unzip();
-        let now = clock.now();
-        match apply_all(&db, now, &events).await {
+        let now = rk.now();
+        match apply_all(&rk.db, now, &events).await {
             Ok(outcomes) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     // A delivery that hung up still had its event applied; it is sent again
@@ -82,7 +79,7 @@ async fn run(db: Db, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<Pending
             Err(e) => {
                 tracing::warn!(error = %e, events = events.len(), "an event batch failed; applying its events one by one");
                 for (reply, event) in replies.into_iter().zip(events) {
-                    let _ = reply.send(apply(&db, now, &event).await);
+                    let _ = reply.send(apply(&rk.db, now, &event).await);
                 }
             }
         }
