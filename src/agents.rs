@@ -13,7 +13,7 @@ use crate::Rekey;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::{AgentId, Identity, InputError, TokenId, Username};
+use crate::identity::{AgentId, Identity, InputError, TokenId, UserId, Username};
 use crate::params;
 use crate::storage::{Db, Row};
 
@@ -70,6 +70,12 @@ pub struct TokenInfo {
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
     pub last_used_at: Option<Timestamp>,
+    /// The admin who issued it (none for tokens from before this was recorded).
+    pub issued_by: Option<UserId>,
+    /// From when it may read vault values.
+    pub reads_from: Timestamp,
+    /// The second admin who let it read sooner.
+    pub confirmed_by: Option<UserId>,
 }
 
 /// An agent's description: up to 200 characters of one line.
@@ -146,10 +152,19 @@ fn stored_name(raw: String) -> Result<Username> {
     Username::parse(&raw).map_err(|e| Error::Internal(format!("stored agent name is invalid: {e}")))
 }
 
-/// Issues a new token for an agent.
+/// Issues a new token for an agent. The admin who issues it holds its only copy for a moment,
+/// so the token cannot read vault values until [`Rekey::token_hold_secs`] have passed or a
+/// second admin confirms it ([`confirm_token`]): an admin cannot quietly mint a token and read
+/// an agent's secrets with it. The audit entry names the admin and the agent that holds it.
 pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Issued> {
     let token = ApiToken::generate();
     let shown = token.expose()[..SHOWN_LEN].to_string();
+    let issued_by = match by {
+        Identity::User { id, .. } => *id,
+        Identity::Agent { .. } => {
+            return Err(Error::Refused("an agent cannot issue tokens".into()));
+        }
+    };
     let mut tx = rk.write(by.into()).await?;
     let name: Option<String> = tx
         .fetch_optional("SELECT name FROM agents WHERE id = $1", params![agent])
@@ -158,17 +173,21 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
         .transpose()?;
     let agent_name = stored_name(name.ok_or_else(|| Error::not_found("agent", agent))?)?;
     let now = tx.now();
+    let reads_from = now.plus_secs(rk.token_hold_secs);
     let id: TokenId = tx
         .scalar(
-            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-            params![agent, &shown, token_hash(token.expose()), now],
+            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at, issued_by, reads_from) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            params![agent, &shown, token_hash(token.expose()), now, issued_by, reads_from],
         )
         .await?;
     tx.audit(
         Target::Token(id),
         Detail::TokenIssued {
             agent,
+            holder: agent_name.clone(),
             prefix: shown.clone(),
+            reads_from,
         },
     )
     .await?;
@@ -181,10 +200,76 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
             created_at: now,
             revoked_at: None,
             last_used_at: None,
+            issued_by: Some(issued_by),
+            reads_from,
+            confirmed_by: None,
         },
         agent_name,
         token,
     })
+}
+
+/// A second admin confirms a token another admin issued, so it may read vault values now.
+pub async fn confirm_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<()> {
+    let Identity::User { id: confirmer, .. } = by else {
+        return Err(Error::Refused("an agent cannot confirm tokens".into()));
+    };
+    let mut tx = rk.write(by.into()).await?;
+    let row = tx
+        .fetch_optional(
+            "SELECT agent_id, issued_by, reads_from, revoked_at FROM api_tokens WHERE id = $1",
+            params![token],
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("token", token))?;
+    let agent: AgentId = row.get(0)?;
+    let issued_by: Option<UserId> = row.get(1)?;
+    let reads_from: Timestamp = row.get(2)?;
+    if row.get::<Option<i64>>(3)?.is_some() {
+        return Err(Error::Conflict(format!("token {token} is revoked")));
+    }
+    if issued_by == Some(*confirmer) {
+        return Err(Error::Refused(
+            "you issued this token; four eyes: another admin must confirm it".into(),
+        ));
+    }
+    let now = tx.now();
+    if reads_from <= now {
+        return Err(Error::Conflict(format!(
+            "token {token} can already read vault values"
+        )));
+    }
+    tx.execute(
+        "UPDATE api_tokens SET reads_from = $1, confirmed_by = $2 WHERE id = $3",
+        params![now, *confirmer, token],
+    )
+    .await?;
+    tx.audit(Target::Token(token), Detail::TokenConfirmed { agent })
+        .await?;
+    tx.commit().await
+}
+
+/// Refuses a vault read with a token that is still on hold (see [`issue_token`]).
+pub(crate) async fn may_read_values(
+    tx: &mut crate::storage::WriteTx,
+    who: &Identity,
+) -> Result<()> {
+    let Identity::Agent { token, .. } = who else {
+        return Ok(());
+    };
+    let reads_from: Timestamp = tx
+        .scalar(
+            "SELECT reads_from FROM api_tokens WHERE id = $1",
+            params![*token],
+        )
+        .await?;
+    if reads_from > tx.now() {
+        return Err(Error::Refused(format!(
+            "this token was issued recently and can read vault values from {}; a second admin can confirm it sooner on the Agents page",
+            reads_from.utc_minute()
+        )));
+    }
+    Ok(())
 }
 
 pub async fn revoke_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<()> {
@@ -237,6 +322,7 @@ pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option
     Ok(Some(Identity::Agent {
         id: row.get(2)?,
         name: stored_name(row.get(3)?)?,
+        token: token_id,
     }))
 }
 
@@ -248,6 +334,9 @@ fn decode_token(r: &Row) -> Result<TokenInfo> {
         created_at: r.get(3)?,
         revoked_at: r.get(4)?,
         last_used_at: r.get(5)?,
+        issued_by: r.get(6)?,
+        reads_from: r.get(7)?,
+        confirmed_by: r.get(8)?,
     })
 }
 
@@ -260,7 +349,8 @@ pub async fn list(db: &Db) -> Result<Vec<Agent>> {
         .await?;
     let tokens = db
         .fetch_all(
-            "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY id",
+            "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at, issued_by, reads_from, confirmed_by \
+             FROM api_tokens ORDER BY id",
             &[],
         )
         .await?

@@ -52,8 +52,8 @@ async fn seed_vault(rk: &Rekey) -> Result<()> {
     }
     let (admin, engineer) = (&people[0], &people[1]);
     store::create_team_partition(rk, admin, &team).await?;
-    store::grant(rk, admin, &team, "user:engineer", Some(Access::Write)).await?;
-    store::grant(rk, admin, &team, "user:approver", Some(Access::Read)).await?;
+    crate::vault::grants::grant(rk, admin, &team, "user:engineer", Some(Access::Write)).await?;
+    crate::vault::grants::grant(rk, admin, &team, "user:approver", Some(Access::Read)).await?;
     let api_key = GeneratePolicy::new(32, Alphabet::Alphanumeric, "sk_live_")?.generate();
     let new = StoreInput {
         kind: "api_key".into(),
@@ -107,6 +107,7 @@ async fn seed_accounts(rk: &Rekey) -> Result<()> {
                 role,
                 password: Password::new_choice(DEMO_PASSWORD.to_string())?,
             },
+            users::FirstPassword::Own,
         )
         .await?;
     }

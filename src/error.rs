@@ -48,6 +48,10 @@ pub enum Error {
     #[error("too many failed attempts; try again in {} minutes", (retry_after_secs + 59) / 60)]
     Throttled { retry_after_secs: i64 },
 
+    /// Too many writes are waiting; nothing was changed and the caller may try again shortly.
+    #[error("Rekey is busy with other changes; nothing was changed, try again in a moment")]
+    Busy,
+
     /// The audit trail could not record the change, so the change was not made.
     #[error("the change was not made because the audit trail could not record it")]
     AuditUnavailable(#[source] StorageError),

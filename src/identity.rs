@@ -236,6 +236,8 @@ pub enum Identity {
     Agent {
         id: AgentId,
         name: Username,
+        /// The token the agent called with: vault reads check whether it may read yet.
+        token: TokenId,
     },
 }
 

@@ -44,9 +44,13 @@ mod context {
     use crate::audit::Actor;
     use crate::clock::{Clock, Timestamp};
     use crate::error::Result;
-    use crate::login::LoginPolicy;
+    use crate::login::throttle::{Throttle, ThrottlePolicy};
     use crate::storage::{Db, WriteTx};
     use crate::vault::store::Vault;
+
+    /// An hour: long enough that a second admin, or the agent's owner reading the audit trail,
+    /// notices a token nobody asked for.
+    pub const DEFAULT_TOKEN_HOLD_SECS: i64 = 60 * 60;
 
     /// Everything the domain needs to act: the database, the clock, the vault's keys, and a
     /// bell that wakes the delivery worker when something is approved.
@@ -55,7 +59,11 @@ mod context {
         pub db: Db,
         pub clock: Arc<dyn Clock>,
         pub vault: Arc<Vault>,
-        pub login_policy: LoginPolicy,
+        /// Failed sign-ins and password checks, per name and address (in memory).
+        pub throttle: Arc<Throttle>,
+        /// How long a newly issued agent token waits before it may read vault values, unless
+        /// a second admin confirms it.
+        pub token_hold_secs: i64,
         pub delivery_wakeup: Arc<tokio::sync::Notify>,
     }
 
@@ -65,9 +73,16 @@ mod context {
                 db,
                 clock,
                 vault: Arc::new(vault),
-                login_policy: LoginPolicy::default(),
+                throttle: Arc::new(Throttle::new(ThrottlePolicy::default())),
+                token_hold_secs: DEFAULT_TOKEN_HOLD_SECS,
                 delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
             }
+        }
+
+        /// Sets how long new agent tokens wait before reading vault values.
+        pub fn with_token_hold_secs(mut self, secs: i64) -> Self {
+            self.token_hold_secs = secs.max(0);
+            self
         }
 
         pub fn now(&self) -> Timestamp {

@@ -1,5 +1,7 @@
 //! Passwords: a secret type that cannot be printed, the length policy, and argon2id hashing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use secrecy::{ExposeSecret, SecretString};
@@ -64,11 +66,43 @@ impl Password {
     }
 }
 
+/// Password hashes running at once: one per core. Each argon2id hash takes 19 MiB and a core
+/// for ~25 ms, so 500 parallel sign-in attempts would otherwise ask for 9.5 GB at once; queued
+/// here, they wait their turn holding only a few hundred bytes each. Process-wide like the cores
+/// it guards, not per `Rekey`.
+static CHECKS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    tokio::sync::Semaphore::new(cores)
+});
+
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+static MOST_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+/// The most argon2id computations this process ever ran at once: at most one per core.
+pub fn most_hashes_at_once() -> usize {
+    MOST_AT_ONCE.load(Ordering::Relaxed)
+}
+
+/// Runs one argon2id computation when a core is free for it.
+async fn with_a_core<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let _turn = CHECKS
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(format!("the password check queue closed: {e}")))?;
+    let running = RUNNING.fetch_add(1, Ordering::Relaxed) + 1;
+    MOST_AT_ONCE.fetch_max(running, Ordering::Relaxed);
+    let result = tokio::task::spawn_blocking(work).await;
+    RUNNING.fetch_sub(1, Ordering::Relaxed);
+    result.map_err(|e| Error::Internal(format!("password task failed: {e}")))?
+}
+
 /// Hashes with argon2id (19 MiB, t=2, p=1: the argon2 crate's defaults, OWASP's minimum).
-/// CPU-bound for ~25 ms, so it runs on the blocking pool.
+/// CPU-bound for ~25 ms, so it runs on the blocking pool, one per core.
 pub async fn hash(password: &Password) -> Result<String> {
     let password = password.clone();
-    tokio::task::spawn_blocking(move || {
+    with_a_core(move || {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         Argon2::default()
             .hash_password(password.expose().as_bytes(), &salt)
@@ -76,14 +110,13 @@ pub async fn hash(password: &Password) -> Result<String> {
             .map_err(|e| Error::Internal(format!("password hashing failed: {e}")))
     })
     .await
-    .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))?
 }
 
 /// Checks a password against a stored PHC hash in constant time.
 pub async fn verify(password: &Password, stored: &str) -> Result<bool> {
     let password = password.clone();
     let stored = stored.to_string();
-    tokio::task::spawn_blocking(move || {
+    with_a_core(move || {
         let parsed = PasswordHash::new(&stored)
             .map_err(|e| Error::Internal(format!("a stored password hash is malformed: {e}")))?;
         Ok(Argon2::default()
@@ -91,7 +124,6 @@ pub async fn verify(password: &Password, stored: &str) -> Result<bool> {
             .is_ok())
     })
     .await
-    .map_err(|e| Error::Internal(format!("password check task failed: {e}")))?
 }
 
 /// A hash of a random password, checked against when the username is unknown so that a

@@ -1,4 +1,5 @@
-//! Human users: creation, roles, disabling, passwords and TOTP enrolment.
+//! Human users: creation, roles, disabling and passwords. Second factors are in
+//! `login::second_factor`; the seeds themselves are sealed in the vault's system partition.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,6 @@ use crate::identity::{DisplayName, EmailAddress, Identity, Role, UserId, Usernam
 use crate::params;
 use crate::password::{self, Password};
 use crate::storage::{Db, Row, Value, WriteTx};
-use crate::totp::TotpSecret;
 
 /// A user as the rest of Rekey sees one: no password hash, no TOTP secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +22,9 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub totp_enrolled: bool,
+    /// Created by an admin, who chose the first password: the person sets their own before
+    /// they can do anything else.
+    pub must_change_password: bool,
     /// Changes whenever this user's sessions must end.
     pub security_stamp: String,
     pub created_at: Timestamp,
@@ -44,11 +47,11 @@ impl User {
     }
 }
 
-/// What login needs besides the user: the secrets, which never leave the core.
+/// What login needs besides the user: the password hash, which never leaves the core, and the
+/// last TOTP step used (the seed itself is sealed in the vault's system partition).
 pub(crate) struct Credentials {
     pub user: User,
     pub password_hash: String,
-    pub totp: Option<TotpSecret>,
     pub totp_last_step: i64,
 }
 
@@ -62,8 +65,8 @@ pub struct NewUser {
 }
 
 const USER_COLUMNS: &str = "id, username, display_name, email, role, disabled, \
-     CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END, security_stamp, created_at";
-const SECRET_COLUMNS: &str = "password_hash, totp_secret, totp_last_step";
+     totp_enrolled, security_stamp, created_at, must_change_password";
+const SECRET_COLUMNS: &str = "password_hash, totp_last_step";
 
 fn decode_user(row: &Row) -> Result<User> {
     let username: String = row.get(1)?;
@@ -81,18 +84,14 @@ fn decode_user(row: &Row) -> Result<User> {
         totp_enrolled: row.get(6)?,
         security_stamp: row.get(7)?,
         created_at: row.get(8)?,
+        must_change_password: row.get(9)?,
     })
 }
 
 fn decode_credentials(row: &Row) -> Result<Credentials> {
-    let totp: Option<String> = row.get(10)?;
     Ok(Credentials {
         user: decode_user(row)?,
-        password_hash: row.get(9)?,
-        totp: totp
-            .map(|s| TotpSecret::from_base32(&s))
-            .transpose()
-            .map_err(|e| Error::Internal(format!("a stored TOTP secret is invalid: {e}")))?,
+        password_hash: row.get(10)?,
         totp_last_step: row.get(11)?,
     })
 }
@@ -107,7 +106,7 @@ pub async fn get(db: &Db, id: UserId) -> Result<Option<User>> {
     row.as_ref().map(decode_user).transpose()
 }
 
-async fn get_in(tx: &mut WriteTx, id: UserId) -> Result<User> {
+pub(crate) async fn get_in(tx: &mut WriteTx, id: UserId) -> Result<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     let row = tx.fetch_optional(&sql, params![id]).await?;
     row.as_ref()
@@ -134,8 +133,18 @@ pub(crate) async fn credentials_by_id(db: &Db, id: UserId) -> Result<Option<Cred
     row.as_ref().map(decode_credentials).transpose()
 }
 
+/// Who chose a new user's first password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstPassword {
+    /// The person themselves (the command line, the demo).
+    Own,
+    /// An admin, who must not be able to sign in as them: the person sets their own password
+    /// at first sign-in, and nothing else works until they do.
+    SetByAdmin,
+}
+
 /// Creates a user; the name must be free.
-pub async fn create(rk: &Rekey, actor: Actor, new: NewUser) -> Result<User> {
+pub async fn create(rk: &Rekey, actor: Actor, new: NewUser, first: FirstPassword) -> Result<User> {
     let hash = password::hash(&new.password).await?;
     let mut tx = rk.write(actor).await?;
     let taken = tx
@@ -153,8 +162,8 @@ pub async fn create(rk: &Rekey, actor: Actor, new: NewUser) -> Result<User> {
     let now = tx.now();
     let id: UserId = tx
         .scalar(
-            "INSERT INTO users (username, display_name, email, role, password_hash, security_stamp, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            "INSERT INTO users (username, display_name, email, role, password_hash, security_stamp, created_at, updated_at, \
+             must_change_password) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
             params![
                 new.username.as_str(),
                 new.display_name.as_str(),
@@ -163,6 +172,7 @@ pub async fn create(rk: &Rekey, actor: Actor, new: NewUser) -> Result<User> {
                 hash,
                 new_security_stamp(),
                 now,
+                first == FirstPassword::SetByAdmin,
             ],
         )
         .await?;
@@ -179,15 +189,14 @@ pub async fn create(rk: &Rekey, actor: Actor, new: NewUser) -> Result<User> {
     Ok(user)
 }
 
-/// Sets columns of a user's row (`set` uses `$1`..`$n` for `values`), renews the security stamp
-/// so every session of the user ends, records `detail`, commits, and returns the changed user.
-async fn change_ending_sessions(
-    mut tx: WriteTx,
+/// Sets columns of a user's row (`set` uses `$1`..`$n` for `values`) and renews the security
+/// stamp, so every session of the user ends at its next request. The caller audits and commits.
+pub(crate) async fn update_ending_sessions(
+    tx: &mut WriteTx,
     id: UserId,
     set: &str,
     values: &[Value],
-    detail: Detail,
-) -> Result<User> {
+) -> Result<()> {
     let n = values.len();
     let sql = format!(
         "UPDATE users SET {set}, security_stamp = ${}, updated_at = ${} WHERE id = ${}",
@@ -198,6 +207,18 @@ async fn change_ending_sessions(
     let mut all = values.to_vec();
     all.extend_from_slice(params![new_security_stamp(), tx.now(), id]);
     tx.execute(&sql, &all).await?;
+    Ok(())
+}
+
+/// [`update_ending_sessions`], then records `detail`, commits and returns the changed user.
+async fn change_ending_sessions(
+    mut tx: WriteTx,
+    id: UserId,
+    set: &str,
+    values: &[Value],
+    detail: Detail,
+) -> Result<User> {
+    update_ending_sessions(&mut tx, id, set, values).await?;
     tx.audit(Target::User(id), detail).await?;
     let user = get_in(&mut tx, id).await?;
     tx.commit().await?;
@@ -265,66 +286,37 @@ pub async fn set_role(rk: &Rekey, by: &Identity, id: UserId, role: Role) -> Resu
     change_ending_sessions(tx, id, "role = $1", params![role.as_str()], detail).await
 }
 
-/// Checks a person's current password, for changes that need it.
-async fn check_current_password(rk: &Rekey, id: UserId, current: &Password) -> Result<Credentials> {
-    let creds = credentials_by_id(&rk.db, id)
-        .await?
-        .ok_or_else(|| Error::not_found("user", id))?;
-    if !password::verify(current, &creds.password_hash).await? {
-        return Err(Error::Unauthenticated(
-            "the current password is wrong".into(),
-        ));
-    }
-    Ok(creds)
-}
-
-/// Changes one's own password after checking the current one. Every session of the user ends;
-/// the caller signs the current session in again with the returned user.
+/// Changes one's own password after checking the current one (which counts towards the sign-in
+/// throttle). Every session of the user ends; the caller signs the current session in again
+/// with the returned user. This is also how a person replaces the first password an admin set.
 pub async fn change_password(
     rk: &Rekey,
     id: UserId,
     current: &Password,
     new: &Password,
+    address: Option<std::net::IpAddr>,
 ) -> Result<User> {
-    let creds = check_current_password(rk, id, current).await?;
+    let creds = credentials_by_id(&rk.db, id)
+        .await?
+        .ok_or_else(|| Error::not_found("user", id))?;
+    crate::login::confirm_password(rk, &creds, current, address).await?;
+    if current.expose() == new.expose() {
+        return Err(crate::identity::InputError::new(
+            "new",
+            "choose a password different from the current one",
+        )
+        .into());
+    }
     let hash = password::hash(new).await?;
     let tx = rk.write(creds.user.actor()).await?;
     change_ending_sessions(
         tx,
         id,
-        "password_hash = $1",
+        "password_hash = $1, must_change_password = 0",
         params![hash],
         Detail::PasswordChanged,
     )
     .await
-}
-
-/// Stores a confirmed TOTP secret; `step` is the step of the code that confirmed it, so that
-/// code cannot be used again to log in.
-pub async fn enrol_totp(rk: &Rekey, id: UserId, secret: &TotpSecret, step: i64) -> Result<User> {
-    let actor = get(&rk.db, id)
-        .await?
-        .ok_or_else(|| Error::not_found("user", id))?
-        .actor();
-    let tx = rk.write(actor).await?;
-    change_ending_sessions(
-        tx,
-        id,
-        "totp_secret = $1, totp_last_step = $2",
-        params![secret.base32(), step],
-        Detail::TotpEnrolled,
-    )
-    .await
-}
-
-/// Removes a user's TOTP after checking their password.
-pub async fn remove_totp(rk: &Rekey, id: UserId, current: &Password) -> Result<User> {
-    let creds = check_current_password(rk, id, current).await?;
-    if creds.totp.is_none() {
-        return Err(Error::Conflict("TOTP is not enrolled".into()));
-    }
-    let tx = rk.write(creds.user.actor()).await?;
-    change_ending_sessions(tx, id, "totp_secret = NULL", &[], Detail::TotpRemoved).await
 }
 
 /// Records that a TOTP step was used, inside a login's write transaction. Returns false when

@@ -59,14 +59,17 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/account/totp_begin", Person),
     ("/api/account/totp_confirm", Person),
     ("/api/account/totp_remove", Person),
+    ("/api/account/renew_recovery_codes", Person),
     ("/api/admin/users", Allowed(ManageUsers)),
     ("/api/admin/create_user", Allowed(ManageUsers)),
     ("/api/admin/set_user_disabled", Allowed(ManageUsers)),
     ("/api/admin/set_user_role", Allowed(ManageUsers)),
+    ("/api/admin/reset_totp", Allowed(ManageUsers)),
     ("/api/admin/agents", Allowed(ManageAgents)),
     ("/api/admin/create_agent", Allowed(ManageAgents)),
     ("/api/admin/issue_token", Allowed(ManageAgents)),
     ("/api/admin/revoke_token", Allowed(ManageAgents)),
+    ("/api/admin/confirm_token", Allowed(ManageAgents)),
     ("/api/admin/settings", Allowed(ManageSettings)),
     ("/api/admin/save_settings", Allowed(ManageSettings)),
     ("/api/admin/save_provider", Allowed(ManageSettings)),
@@ -108,6 +111,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/vault/admin_partitions", Allowed(ManageUsers)),
     ("/api/vault/create_partition", Allowed(ManageUsers)),
     ("/api/vault/grant", Allowed(ManageUsers)),
+    ("/api/vault/grant_requests", Allowed(ManageUsers)),
+    ("/api/vault/decide_grant", Allowed(ManageUsers)),
 ];
 
 /// REST routes for scripts and agents: (method, pattern, access).
@@ -215,9 +220,30 @@ pub enum Verdict {
     Allow,
     /// Nobody (or nobody valid) is signed in.
     SignIn,
-    /// Signed in, but TOTP enrolment comes first.
-    EnrolTotp,
+    /// Signed in, but a step on the account page comes first.
+    Held(Hold),
     Deny,
+}
+
+/// A step a signed-in person must take before they may use anything but their account page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hold {
+    /// An admin chose their first password: they choose their own.
+    ChangePassword,
+    /// Their role requires TOTP and they have none yet.
+    EnrolTotp,
+}
+
+impl Hold {
+    /// What a refused request says.
+    pub const fn reason(self) -> &'static str {
+        match self {
+            Hold::ChangePassword => {
+                "choose your own password on your account page first; an admin chose the one you signed in with"
+            }
+            Hold::EnrolTotp => "enrol TOTP on your account page first; your role requires it",
+        }
+    }
 }
 
 /// What the table needs to know about a caller.
@@ -236,14 +262,14 @@ impl From<&Identity> for Who {
     }
 }
 
-/// Decides a rule for a caller; `must_enrol_totp` holds a person back to their account page.
-pub fn decide(rule: Access, who: Option<Who>, must_enrol_totp: bool) -> Verdict {
+/// Decides a rule for a caller; a `hold` keeps a person on their account page.
+pub fn decide(rule: Access, who: Option<Who>, hold: Option<Hold>) -> Verdict {
     match (rule, who) {
         (Public | Signed, _) => Verdict::Allow,
         (_, None) => Verdict::SignIn,
         (Person, Some(Who::Person(_))) => Verdict::Allow,
         (Person, Some(Who::Agent)) => Verdict::Deny,
-        (_, Some(Who::Person(_))) if must_enrol_totp => Verdict::EnrolTotp,
+        (_, Some(Who::Person(_))) if hold.is_some() => hold.map_or(Verdict::Deny, Verdict::Held),
         (Authenticated, Some(_)) => Verdict::Allow,
         (Allowed(p), Some(Who::Person(role))) if role_grants(role, p) => Verdict::Allow,
         (Allowed(p), Some(Who::Agent)) if agent_grants(p) => Verdict::Allow,
@@ -252,12 +278,11 @@ pub fn decide(rule: Access, who: Option<Who>, must_enrol_totp: bool) -> Verdict 
 }
 
 /// The navigation links a person may follow.
-pub fn nav_for(role: Role, must_enrol_totp: bool) -> Vec<(&'static str, &'static str)> {
+pub fn nav_for(role: Role, hold: Option<Hold>) -> Vec<(&'static str, &'static str)> {
     NAV.iter()
         .filter(|(_, path)| {
-            page_rule(path).is_some_and(|rule| {
-                decide(rule, Some(Who::Person(role)), must_enrol_totp) == Verdict::Allow
-            })
+            page_rule(path)
+                .is_some_and(|rule| decide(rule, Some(Who::Person(role)), hold) == Verdict::Allow)
         })
         .copied()
         .collect()
@@ -309,21 +334,26 @@ mod tests {
     #[test]
     fn enrolment_holds_a_person_back_to_their_account() {
         let admin = Some(Who::Person(Role::Admin));
+        let enrol = Some(Hold::EnrolTotp);
         assert_eq!(
-            decide(Allowed(ManageUsers), admin, true),
-            Verdict::EnrolTotp
+            decide(Allowed(ManageUsers), admin, enrol),
+            Verdict::Held(Hold::EnrolTotp)
         );
-        assert_eq!(decide(Person, admin, true), Verdict::Allow);
-        assert_eq!(decide(Allowed(ManageUsers), admin, false), Verdict::Allow);
-        assert_eq!(decide(Allowed(ViewAudit), admin, false), Verdict::Deny);
-        assert_eq!(decide(Allowed(ViewAudit), None, false), Verdict::SignIn);
-        assert_eq!(decide(Person, Some(Who::Agent), false), Verdict::Deny);
+        assert_eq!(decide(Person, admin, enrol), Verdict::Allow);
+        assert_eq!(
+            decide(Allowed(UseVault), admin, Some(Hold::ChangePassword)),
+            Verdict::Held(Hold::ChangePassword)
+        );
+        assert_eq!(decide(Allowed(ManageUsers), admin, None), Verdict::Allow);
+        assert_eq!(decide(Allowed(ViewAudit), admin, None), Verdict::Deny);
+        assert_eq!(decide(Allowed(ViewAudit), None, None), Verdict::SignIn);
+        assert_eq!(decide(Person, Some(Who::Agent), None), Verdict::Deny);
     }
 
     #[test]
     fn the_navigation_follows_the_role() {
         let links = |role| {
-            nav_for(role, false)
+            nav_for(role, None)
                 .into_iter()
                 .map(|(l, _)| l)
                 .collect::<Vec<_>>()
@@ -364,6 +394,6 @@ mod tests {
                 "Settings"
             ]
         );
-        assert_eq!(nav_for(Role::Admin, true), [("Home", "/")]);
+        assert_eq!(nav_for(Role::Admin, Some(Hold::EnrolTotp)), [("Home", "/")]);
     }
 }

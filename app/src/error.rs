@@ -39,6 +39,9 @@ pub enum AppError {
     Throttled { retry_after_secs: i64 },
     #[error("The request was refused because it did not come from Rekey's own pages.")]
     CrossSite,
+    /// Rekey is overloaded for a moment; nothing changed and trying again will work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("Something went wrong on our side; nothing was changed. Reference: {reference}.")]
     Internal { reference: String },
     /// The request could not be read or the server could not be reached.
@@ -66,6 +69,7 @@ impl AppError {
             AppError::TooLarge(_) => 413,
             AppError::Throttled { .. } => 429,
             AppError::Internal { .. } => 500,
+            AppError::Unavailable(_) => 503,
             AppError::Transport(_) => 400,
         }
     }
@@ -135,6 +139,7 @@ impl From<rekey_core::error::Error> for AppError {
             Error::Refused(m) => AppError::Refused(m),
             e @ Error::NoGrant { .. } => AppError::NoGrant(e.to_string()),
             Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
+            e @ Error::Busy => AppError::Unavailable(e.to_string()),
             Error::AuditUnavailable(_) | Error::Storage(_) | Error::Internal(_) => {
                 let reference = incident_reference();
                 tracing::error!(%reference, error = ?e, "request failed");
@@ -188,6 +193,7 @@ mod tests {
                 retry_after_secs: 61,
             },
             AppError::CrossSite,
+            AppError::Unavailable("busy".into()),
             AppError::Internal {
                 reference: "E1".into(),
             },

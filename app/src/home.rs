@@ -18,14 +18,18 @@ pub fn HomePage() -> impl IntoView {
                         Err(error) => view! { <LoadError error /> }.into_any(),
                         Ok(None) => view! { <LoadError error=AppError::SignInRequired /> }.into_any(),
                         Ok(Some(me)) => {
-                            let links = access::nav_for(me.role, me.must_enrol_totp);
+                            let links = access::nav_for(me.role, me.hold);
                             view! {
                                 <div class=CARD>
                                     <p class="text-lg">"Welcome, "<span class="font-semibold">{me.display_name.clone()}</span>"."</p>
                                     <p class="mt-1 text-sm text-slate-600">"You are signed in as "{me.role.label().to_lowercase()}"."</p>
-                                    {me.must_enrol_totp.then(|| view! {
+                                    {me.hold.map(|hold| view! {
                                         <p role="alert" class="mt-4 rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900">
-                                            "Your role requires TOTP. "<a class="font-medium underline" href="/account">"Set it up on your account page"</a>" to continue."
+                                            {match hold {
+                                                access::Hold::EnrolTotp => "Your role requires TOTP. ",
+                                                access::Hold::ChangePassword => "An admin chose the password you signed in with; choose your own. ",
+                                            }}
+                                            <a class="font-medium underline" href="/account">"Go to your account page"</a>" to continue."
                                         </p>
                                     })}
                                     <ul class="mt-6 grid gap-3 sm:grid-cols-2 lg:grid-cols-3">

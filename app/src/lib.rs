@@ -27,6 +27,8 @@ use crate::auth::CurrentUser;
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -41,6 +43,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The page's Content Security Policy: scripts only from Rekey itself or with this response's
+/// nonce (Leptos puts it on its hydration script), styles and images only from Rekey (images
+/// also as `data:` URIs, so a notice preview never loads a remote image), no framing.
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    use axum::http::{HeaderValue, header};
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; \
+         form-action 'self'; object-src 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -94,7 +118,7 @@ fn Header() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let Ok(Some(me)) = me.await else { return None };
-                        let links = access::nav_for(me.role, me.must_enrol_totp);
+                        let links = access::nav_for(me.role, me.hold);
                         Some(view! {
                             <nav aria-label="Main" class="flex flex-1 flex-wrap gap-1">
                                 {links.into_iter().map(|(label, href)| {

@@ -30,6 +30,11 @@ pub struct Config {
     pub master_key: KeySource,
     /// Secrets that sign the key-issuing system's events (Debug hides them).
     pub event_signing_secrets: rekey_core::inventory::events::SigningSecrets,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; nobody else's is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a new agent token waits before it may read vault values (unless a second admin
+    /// confirms it).
+    pub agent_token_hold_secs: i64,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -45,6 +50,7 @@ impl SmtpUrl {
                 rekey_core::storage::redact_url(s)
             ));
         }
+        rekey_core::delivery::smtp::SmtpTarget::parse(s)?;
         Ok(Self(s.to_string()))
     }
 
@@ -95,6 +101,10 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // The key-issuing system's HMAC-SHA256 signing secret for POST /api/v1/events; during a
     // rotation two, comma-separated, the new one first. Unset: events are refused.
     ("event_signing_secrets", None),
+    // Proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For header names
+    // the client. Unset: the address that connected is the client.
+    ("trusted_proxies", None),
+    ("agent_token_hold_minutes", Some("60")),
     // Read by the command line before the rest: the file these settings may come from.
     ("config", None),
 ];
@@ -271,6 +281,36 @@ impl Config {
             rekey_core::inventory::events::SigningSecrets::parse(&secrets_raw.value)
                 .map_err(|e| fail(&secrets_raw, e))?;
 
+        let proxies_raw = get("trusted_proxies");
+        let trusted_proxies = proxies_raw
+            .value
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        fail(
+                            &proxies_raw,
+                            format!(
+                                "'{p}' is not an IP address or a CIDR block such as 10.0.0.0/8"
+                            ),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let agent_token_hold_secs = number("agent_token_hold_minutes", 0, 7 * 24 * 60)? * 60;
+
+        if public_raw.value.trim().is_empty() && listen.ip().is_unspecified() {
+            return Err(fail(
+                &public_raw,
+                format!(
+                    "REKEY_LISTEN is {listen}, every address of this host; set REKEY_PUBLIC_URL to the URL people open (requests for any other host are refused)"
+                ),
+            ));
+        }
+
         let log_raw = get("log");
         tracing_subscriber::EnvFilter::try_new(log_raw.value.trim()).map_err(|e| {
             fail(
@@ -292,6 +332,8 @@ impl Config {
             delivery,
             master_key,
             event_signing_secrets,
+            trusted_proxies,
+            agent_token_hold_secs,
         })
     }
 }
@@ -371,6 +413,13 @@ impl PublicUrl {
     /// `scheme://host[:port]`, as browsers send it in the `Origin` header.
     pub fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// `host[:port]`, as browsers send it in the `Host` header.
+    pub fn authority(&self) -> &str {
+        self.origin
+            .split_once("://")
+            .map_or(self.origin.as_str(), |(_, a)| a)
     }
 
     pub fn is_https(&self) -> bool {
@@ -453,7 +502,34 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cret"));
         let e = load(&[("REKEY_SMTP_URL", "mail.example")]).unwrap_err();
         assert_eq!(e.name, "REKEY_SMTP_URL");
+        let e = load(&[("REKEY_SMTP_URL", "smtp://mailer:s3cret@mail.example:25")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_SMTP_URL");
+        assert!(e.problem.contains("no TLS"), "{e}");
+        assert!(!e.to_string().contains("s3cret"));
         assert!(load(&[]).unwrap().smtp.is_none());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_blocks() {
+        let c = load(&[("REKEY_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.trusted_proxies[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().unwrap()));
+        let e = load(&[("REKEY_TRUSTED_PROXIES", "proxy.internal")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_TRUSTED_PROXIES");
+        assert!(load(&[]).unwrap().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn listening_everywhere_needs_a_public_url() {
+        let e = load(&[("REKEY_LISTEN", "0.0.0.0:3000")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_PUBLIC_URL");
+        assert!(
+            load(&[
+                ("REKEY_LISTEN", "0.0.0.0:3000"),
+                ("REKEY_PUBLIC_URL", "https://rekey.example.com")
+            ])
+            .is_ok()
+        );
     }
 
     #[test]

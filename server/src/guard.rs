@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use rekey_app::access::{self, Access, Verdict};
+use rekey_app::access::{self, Access, Hold, Verdict};
 use rekey_app::auth::session::{AuthSession, Caller, keys};
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
@@ -27,6 +27,8 @@ pub struct Guard {
     pub origin: String,
     pub idle_secs: i64,
     pub absolute_secs: i64,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// How often the last-seen time is written back (the idle timeout's resolution).
@@ -58,18 +60,18 @@ pub async fn guard(
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let kind = kind_of(&path);
-    let address = client_address(&req);
+    let address = client_address(&req, &guard.trusted_proxies);
 
     let bearer = match kind {
         Kind::Page => None,
         Kind::ServerFn | Kind::Rest => bearer_token(req.headers()),
     };
 
-    let (identity, must_enrol_totp) = match &bearer {
+    let (identity, hold) = match &bearer {
         Some(token) => {
             match rekey_core::agents::authenticate(&guard.rekey.db, token, guard.rekey.now()).await
             {
-                Ok(Some(agent)) => (Some(agent), false),
+                Ok(Some(agent)) => (Some(agent), None),
                 Ok(None) => {
                     return api_error(AppError::Unauthenticated(
                         "the API token is not valid or was revoked".into(),
@@ -106,7 +108,7 @@ pub async fn guard(
                 req.extensions_mut().insert(Caller {
                     identity: None,
                     address,
-                    must_enrol_totp: false,
+                    hold: None,
                 });
                 next.run(req).await
             }
@@ -116,12 +118,12 @@ pub async fn guard(
         };
     };
 
-    match access::decide(rule, identity.as_ref().map(Into::into), must_enrol_totp) {
+    match access::decide(rule, identity.as_ref().map(Into::into), hold) {
         Verdict::Allow => {
             req.extensions_mut().insert(Caller {
                 identity,
                 address,
-                must_enrol_totp,
+                hold,
             });
             next.run(req).await
         }
@@ -136,25 +138,23 @@ pub async fn guard(
             }
             _ => api_error(AppError::SignInRequired),
         },
-        Verdict::EnrolTotp => match kind {
+        Verdict::Held(hold) => match kind {
             Kind::Page => Redirect::to("/account").into_response(),
-            _ => api_error(AppError::Refused(
-                "enrol TOTP on your account page first; your role requires it".into(),
-            )),
+            _ => api_error(AppError::Refused(hold.reason().into())),
         },
         Verdict::Deny => error_for(&kind, AppError::Forbidden(access::needed(rule).to_string())),
     }
 }
 
-/// The signed-in person of this session, after the idle and absolute timeouts; and whether
-/// they must enrol TOTP first.
+/// The signed-in person of this session, after the idle and absolute timeouts; and the step
+/// they must take on their account page first, if any.
 async fn session_person(
     guard: &Guard,
     mut auth: AuthSession,
     session: &Session,
-) -> Result<(Option<Identity>, bool), rekey_core::error::Error> {
+) -> Result<(Option<Identity>, Option<Hold>), rekey_core::error::Error> {
     let Some(user) = auth.user.clone() else {
-        return Ok((None, false));
+        return Ok((None, None));
     };
     let user = user.0;
     let now = guard.rekey.now();
@@ -179,16 +179,20 @@ async fn session_person(
         if let Err(e) = auth.logout().await {
             tracing::warn!(error = ?e, "could not end an expired session");
         }
-        return Ok((None, false));
+        return Ok((None, None));
     }
     if last_seen.is_some_and(|l| now.secs_since(l) >= LAST_SEEN_RESOLUTION_SECS)
         && let Err(e) = session.insert(keys::LAST_SEEN_AT, now.as_micros()).await
     {
         tracing::warn!(error = ?e, "could not record session activity");
     }
-    let settings = rekey_core::settings::load(&guard.rekey.db).await?;
-    let must_enrol = settings.totp_required_for(user.role) && !user.totp_enrolled;
-    Ok((Some(user.identity()), must_enrol))
+    let hold = if user.must_change_password {
+        Some(Hold::ChangePassword)
+    } else {
+        let settings = rekey_core::settings::load(&guard.rekey.db).await?;
+        (settings.totp_required_for(user.role) && !user.totp_enrolled).then_some(Hold::EnrolTotp)
+    };
+    Ok((Some(user.identity()), hold))
 }
 
 fn is_state_changing(method: &Method) -> bool {
@@ -230,10 +234,95 @@ fn bearer_token(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
-fn client_address(req: &Request) -> Option<IpAddr> {
-    req.extensions()
+/// The client's address: the peer that connected, unless that peer is a trusted proxy; then
+/// the nearest address in `X-Forwarded-For` that is not itself a trusted proxy (the rightmost
+/// untrusted one: addresses to its left were written by the client and prove nothing).
+fn client_address(req: &Request, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip())
+        .map(|ConnectInfo(a)| a.ip())?;
+    forwarded_client(peer, req.headers(), trusted)
+}
+
+fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    Some(
+        hops.iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer),
+    )
+}
+
+/// The hosts Rekey answers for: its public URL's, and on a loopback listener the loopback names
+/// of the same port. Anything else is refused before the request goes further, which closes DNS
+/// rebinding (an attacker's name resolving to 127.0.0.1 or an intranet address).
+#[derive(Clone, Debug)]
+pub struct AllowedHosts(pub Vec<String>);
+
+impl AllowedHosts {
+    pub fn new(public_authority: &str, https: bool, listen: SocketAddr) -> Self {
+        let mut hosts = vec![public_authority.to_ascii_lowercase()];
+        let default_port = if https { 443 } else { 80 };
+        if !public_authority.contains(':') || public_authority.ends_with(']') {
+            hosts.push(format!("{public_authority}:{default_port}"));
+        } else if let Some(bare) = public_authority.strip_suffix(&format!(":{default_port}")) {
+            hosts.push(bare.to_string());
+        }
+        if listen.ip().is_loopback() {
+            let port = listen.port();
+            for name in ["127.0.0.1", "localhost", "[::1]"] {
+                hosts.push(format!("{name}:{port}"));
+            }
+        }
+        hosts.sort();
+        hosts.dedup();
+        Self(hosts)
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        let host = host.trim().to_ascii_lowercase();
+        self.0.iter().any(|h| *h == host)
+    }
+}
+
+pub async fn allowed_host(
+    State(hosts): State<Arc<AllowedHosts>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(host) if hosts.allows(&host) => next.run(req).await,
+        other => {
+            tracing::info!(host = ?other, "refused a request for another host");
+            let message = "This Rekey answers only for the host in its REKEY_PUBLIC_URL.";
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                message,
+            )
+                .into_response()
+        }
+    }
 }
 
 /// An error as JSON with its status: the body server functions decode as [`AppError`].
@@ -332,6 +421,39 @@ mod tests {
             ]),
             origin
         ));
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = vec!["10.0.0.0/24".parse::<ipnet::IpNet>().unwrap()];
+        let h = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.0.0.1")]);
+        assert_eq!(
+            forwarded_client(proxy, &h, &trusted),
+            Some("203.0.113.9".parse().unwrap()),
+            "the rightmost address the proxies did not write themselves"
+        );
+        let direct: IpAddr = "198.51.100.4".parse().unwrap();
+        assert_eq!(forwarded_client(direct, &h, &trusted), Some(direct));
+        assert_eq!(forwarded_client(proxy, &h, &[]), Some(proxy));
+        assert_eq!(
+            forwarded_client(proxy, &headers(&[]), &trusted),
+            Some(proxy)
+        );
+    }
+
+    #[test]
+    fn only_the_public_host_is_answered() {
+        let listen: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let demo = AllowedHosts::new("127.0.0.1:3000", false, listen);
+        assert!(demo.allows("127.0.0.1:3000"));
+        assert!(demo.allows("LOCALHOST:3000"));
+        assert!(!demo.allows("evil.example:3000"));
+        assert!(!demo.allows("127.0.0.1:3001"));
+        let public = AllowedHosts::new("rekey.example.com", true, "10.0.0.5:3000".parse().unwrap());
+        assert!(public.allows("rekey.example.com"));
+        assert!(public.allows("rekey.example.com:443"));
+        assert!(!public.allows("10.0.0.5:3000"));
     }
 
     #[test]

@@ -74,7 +74,11 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
     let vault = Vault::open(config.master_key.clone(), &db)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))?;
-    Ok(Rekey::new(db, clock, vault))
+    let rekey = Rekey::new(db, clock, vault).with_token_hold_secs(config.agent_token_hold_secs);
+    rekey_core::vault::system::prepare(&rekey)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot prepare the vault: {}", describe(&e)))?;
+    Ok(rekey)
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {
@@ -96,11 +100,13 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         events: Arc::new(EventQueue::new(rekey.clone())),
     };
 
+    let https = config.public_url.is_https();
     let sessions = SessionManagerLayer::new(DbSessionStore::new(rekey.db.clone()))
-        .with_name("rekey_session")
+        .with_name(session_cookie_name(https))
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
-        .with_secure(config.public_url.is_https())
+        .with_path("/")
+        .with_secure(https)
         .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
             config.session_idle_secs,
         )));
@@ -110,7 +116,13 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         origin: config.public_url.origin().to_string(),
         idle_secs: config.session_idle_secs,
         absolute_secs: config.session_absolute_secs,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
+    let hosts = Arc::new(guard::AllowedHosts::new(
+        config.public_url.authority(),
+        https,
+        config.listen,
+    ));
 
     let context = {
         let rekey = rekey.clone();
@@ -138,7 +150,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
             ServeFile::new(std::path::Path::new(&*options.site_root).join("favicon.ico")),
         );
 
-    assets
+    let router = assets
         .merge(app)
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -148,14 +160,58 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // Pages set their own policy with the nonce of their scripts (`rekey_app::shell`);
+        // everything else (JSON, the guard's small error pages) gets this stricter one.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
             ),
         ))
-        .layer(axum::middleware::from_fn(limit_body))
+        .layer(axum::middleware::from_fn(no_store))
+        .layer(axum::middleware::from_fn(limit_body));
+    let router = if https {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        ))
+    } else {
+        router
+    };
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            guard::allowed_host,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// The session cookie: with the `__Host-` prefix over https, so browsers keep it to this exact
+/// host, `Secure`, path `/` (a sibling subdomain cannot set or shadow it).
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-rekey_session"
+    } else {
+        "rekey_session"
+    }
+}
+
+/// Nothing but the compiled front end is cached: pages, server functions and API responses may
+/// carry a secret value, a token or recovery codes, and a shared or back-button cache must not
+/// keep them.
+async fn no_store(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let cacheable = req.uri().path().starts_with("/pkg/");
+    let mut response = next.run(req).await;
+    if !cacheable {
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// The largest request body outside imports.
@@ -199,9 +255,8 @@ async fn limit_body(
 pub fn mailer(config: &Config) -> anyhow::Result<rekey_core::delivery::smtp::Mailer> {
     use rekey_core::delivery::smtp::Mailer;
     match &config.smtp {
-        Some(url) => {
-            Mailer::smtp(url.expose()).map_err(|e| anyhow::anyhow!("REKEY_SMTP_URL ({url}): {e}"))
-        }
+        Some(url) => Mailer::smtp(url.expose())
+            .map_err(|e| anyhow::anyhow!("REKEY_SMTP_URL ({url}): {}", describe(&e))),
         None => Ok(Mailer::LocalMailbox),
     }
 }
@@ -209,6 +264,7 @@ pub fn mailer(config: &Config) -> anyhow::Result<rekey_core::delivery::smtp::Mai
 /// Starts background work that lives as long as the server.
 pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()> {
     tokio::spawn(session_store::sweep_expired(rekey.db.clone()));
+    tokio::spawn(workers::summarize_login_bursts(rekey.clone()));
     let mailer = mailer(config)?;
     // One sender per SMTP connection; the local mailbox needs one.
     let senders = if mailer.is_local() {

@@ -176,6 +176,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
                     role,
                     password,
                 },
+                users::FirstPassword::Own,
             )
             .await?;
             println!(

@@ -77,3 +77,14 @@ pub async fn resume_drafting(rk: &Rekey) {
         Err(e) => tracing::error!(error = ?e, "could not list campaigns being drafted"),
     }
 }
+
+/// Closes bursts of failed sign-ins that went quiet, writing one summary entry each.
+pub async fn summarize_login_bursts(rekey: Rekey) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = rekey_core::login::close_quiet_bursts(&rekey).await {
+            tracing::warn!(error = %e, "could not record the summary of failed sign-ins");
+        }
+    }
+}

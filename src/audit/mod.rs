@@ -76,7 +76,7 @@ impl From<&Identity> for Actor {
                 id: *id,
                 username: username.clone(),
             },
-            Identity::Agent { id, name } => Actor::Agent {
+            Identity::Agent { id, name, .. } => Actor::Agent {
                 id: *id,
                 name: name.clone(),
             },
@@ -130,6 +130,7 @@ impl fmt::Display for Target {
 pub enum LoginMethod {
     Password,
     PasswordAndTotp,
+    PasswordAndRecoveryCode,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,13 +143,6 @@ pub enum LoginFailure {
     ReusedTotpCode,
     /// The attempt was refused without checking the password: too many recent failures.
     Throttled,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ThrottleScope {
-    Account,
-    Address,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,9 +205,14 @@ pub enum Detail {
         reason: LoginFailure,
         address: Option<IpAddr>,
     },
-    LoginLocked {
-        scope: ThrottleScope,
+    /// What a burst of failed or throttled attempts held after its first, recorded, event: one
+    /// entry instead of one per attempt, so a flood of guesses cannot flood the trail.
+    LoginAttemptsSummarized {
+        /// Failed password or code checks after the first.
         failures: i64,
+        /// Attempts refused without a check while the throttle held them back.
+        refused: i64,
+        since: Timestamp,
         until: Timestamp,
         address: Option<IpAddr>,
     },
@@ -232,15 +231,34 @@ pub enum Detail {
         to: Role,
     },
     PasswordChanged,
+    /// A seed was shown for enrolment (after the password was checked).
+    TotpEnrolmentStarted,
     TotpEnrolled,
     TotpRemoved,
+    /// An admin (the actor) reset the target's TOTP.
+    TotpReset,
+    RecoveryCodesIssued {
+        count: i64,
+    },
+    /// A recovery code stood in for a TOTP code.
+    RecoveryCodeUsed {
+        remaining: i64,
+    },
     AgentCreated {
         name: Username,
     },
+    /// The actor (an admin) issued a token held by the agent `holder`.
     TokenIssued {
         agent: AgentId,
+        holder: Username,
         /// The public part of the token (`rk_at_` and four characters), never the rest.
         prefix: String,
+        /// From when it may read vault values, unless a second admin confirms it sooner.
+        reads_from: Timestamp,
+    },
+    /// A second admin (the actor) let a token read vault values before its hold ended.
+    TokenConfirmed {
+        agent: AgentId,
     },
     TokenRevoked {
         agent: AgentId,
@@ -394,6 +412,25 @@ pub enum Detail {
         partition: i64,
         access: Access,
     },
+    /// An admin asked for a grant for themselves; a second admin must decide it.
+    VaultGrantRequested {
+        partition: i64,
+        access: Access,
+    },
+    /// A second admin (the actor) decided a grant an admin asked for themselves.
+    VaultGrantDecided {
+        partition: i64,
+        grantee: String,
+        access: Access,
+        approved: bool,
+    },
+    /// The key of the values' keyed fingerprints was made (once per installation).
+    VaultFingerprintKeyCreated,
+    /// Data from before this release was upgraded at start-up.
+    VaultUpgraded {
+        login_seeds_sealed: i64,
+        versions_fingerprinted: i64,
+    },
     /// Data keys re-wrapped under a new master key (its public fingerprint).
     VaultRewrapped {
         to_key: String,
@@ -406,7 +443,7 @@ impl Detail {
         match self {
             Detail::LoginSucceeded { .. } => Action::Login,
             Detail::LoginFailed { .. } => Action::LoginFailed,
-            Detail::LoginLocked { .. } => Action::LoginLocked,
+            Detail::LoginAttemptsSummarized { .. } => Action::LoginAttemptsSummarized,
             Detail::Logout => Action::Logout,
             Detail::SessionExpired { .. } => Action::SessionExpired,
             Detail::UserCreated { .. } => Action::UserCreated,
@@ -414,8 +451,17 @@ impl Detail {
             Detail::UserEnabled => Action::UserEnabled,
             Detail::RoleChanged { .. } => Action::RoleChanged,
             Detail::PasswordChanged => Action::PasswordChanged,
+            Detail::TotpEnrolmentStarted => Action::TotpEnrolmentStarted,
             Detail::TotpEnrolled => Action::TotpEnrolled,
             Detail::TotpRemoved => Action::TotpRemoved,
+            Detail::TotpReset => Action::TotpReset,
+            Detail::RecoveryCodesIssued { .. } => Action::RecoveryCodesIssued,
+            Detail::RecoveryCodeUsed { .. } => Action::RecoveryCodeUsed,
+            Detail::TokenConfirmed { .. } => Action::TokenConfirmed,
+            Detail::VaultGrantRequested { .. } => Action::VaultGrantRequested,
+            Detail::VaultGrantDecided { .. } => Action::VaultGrantDecided,
+            Detail::VaultFingerprintKeyCreated => Action::VaultFingerprintKeyCreated,
+            Detail::VaultUpgraded { .. } => Action::VaultUpgraded,
             Detail::AgentCreated { .. } => Action::AgentCreated,
             Detail::TokenIssued { .. } => Action::TokenIssued,
             Detail::TokenRevoked { .. } => Action::TokenRevoked,
@@ -458,7 +504,18 @@ impl Detail {
 pub enum Action {
     Login,
     LoginFailed,
+    /// No longer written (accounts are not locked any more); kept so older entries have a name.
     LoginLocked,
+    LoginAttemptsSummarized,
+    TotpEnrolmentStarted,
+    TotpReset,
+    RecoveryCodesIssued,
+    RecoveryCodeUsed,
+    TokenConfirmed,
+    VaultGrantRequested,
+    VaultGrantDecided,
+    VaultFingerprintKeyCreated,
+    VaultUpgraded,
     Logout,
     SessionExpired,
     UserCreated,
@@ -508,6 +565,16 @@ impl Action {
         Action::Login,
         Action::LoginFailed,
         Action::LoginLocked,
+        Action::LoginAttemptsSummarized,
+        Action::TotpEnrolmentStarted,
+        Action::TotpReset,
+        Action::RecoveryCodesIssued,
+        Action::RecoveryCodeUsed,
+        Action::TokenConfirmed,
+        Action::VaultGrantRequested,
+        Action::VaultGrantDecided,
+        Action::VaultFingerprintKeyCreated,
+        Action::VaultUpgraded,
         Action::Logout,
         Action::SessionExpired,
         Action::UserCreated,
@@ -557,6 +624,16 @@ impl Action {
             Action::Login => "auth.login",
             Action::LoginFailed => "auth.login_failed",
             Action::LoginLocked => "auth.login_locked",
+            Action::LoginAttemptsSummarized => "auth.attempts_summarized",
+            Action::TotpEnrolmentStarted => "user.totp_enrolment_started",
+            Action::TotpReset => "user.totp_reset",
+            Action::RecoveryCodesIssued => "user.recovery_codes_issued",
+            Action::RecoveryCodeUsed => "user.recovery_code_used",
+            Action::TokenConfirmed => "agent.token_confirmed",
+            Action::VaultGrantRequested => "vault.grant_requested",
+            Action::VaultGrantDecided => "vault.grant_decided",
+            Action::VaultFingerprintKeyCreated => "vault.fingerprint_key_created",
+            Action::VaultUpgraded => "vault.upgraded",
             Action::Logout => "auth.logout",
             Action::SessionExpired => "auth.session_expired",
             Action::UserCreated => "user.created",

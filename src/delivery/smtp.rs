@@ -56,7 +56,7 @@ impl std::fmt::Debug for SmtpTarget {
 }
 
 /// Decodes `%XX` escapes (user names and passwords in URLs).
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -82,8 +82,12 @@ fn percent_decode(s: &str) -> String {
 
 impl SmtpTarget {
     /// `smtp://[USER:PASSWORD@]HOST[:PORT][?tls=required|opportunistic]` or `smtps://…`.
-    pub fn parse(url: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Internal(format!("the SMTP URL cannot be used: {why}"));
+    /// Credentials are accepted only over TLS that cannot be skipped (`smtps://` or
+    /// `tls=required`): with plain SMTP, or STARTTLS only "if offered", a man in the middle can
+    /// strip TLS and read the password from AUTH. The error says what to change and never
+    /// quotes the password.
+    pub fn parse(url: &str) -> std::result::Result<Self, String> {
+        let bad = |why: &str| why.to_string();
         let (implicit, rest) = if let Some(rest) = url.strip_prefix("smtps://") {
             (true, rest)
         } else if let Some(rest) = url.strip_prefix("smtp://") {
@@ -113,7 +117,7 @@ impl SmtpTarget {
                 let (user, pass) = u
                     .split_once(':')
                     .ok_or_else(|| bad("write USER:PASSWORD before the @"))?;
-                Ok::<_, Error>((
+                Ok::<_, String>((
                     percent_decode(user),
                     SecretString::from(percent_decode(pass)),
                 ))
@@ -134,6 +138,21 @@ impl SmtpTarget {
                 )));
             }
         };
+        if credentials.is_some() {
+            match security {
+                Security::Implicit | Security::StartTlsRequired => {}
+                Security::Plain => {
+                    return Err(bad(
+                        "it has a user and password but no TLS, so the password would cross the network in clear; use smtps://HOST:465 or add ?tls=required",
+                    ));
+                }
+                Security::StartTlsIfOffered => {
+                    return Err(bad(
+                        "it has a user and password with tls=opportunistic, which an attacker can downgrade to plain text to read the password; use tls=required or smtps://",
+                    ));
+                }
+            }
+        }
         Ok(Self {
             host: host
                 .trim_start_matches('[')
@@ -210,7 +229,9 @@ pub enum Mailer {
 
 impl Mailer {
     pub fn smtp(url: &str) -> Result<Self> {
-        Ok(Mailer::Smtp(Arc::new(SmtpTarget::parse(url)?)))
+        let target = SmtpTarget::parse(url)
+            .map_err(|why| Error::Refused(format!("the SMTP URL cannot be used: {why}")))?;
+        Ok(Mailer::Smtp(Arc::new(target)))
     }
 
     pub fn is_local(&self) -> bool {
@@ -337,6 +358,16 @@ mod tests {
             ("127.0.0.1", 2526, Security::Plain)
         );
         let t = SmtpTarget::parse("smtp://mailer:p%40ss@mail.example:587?tls=required").unwrap();
+        for clear in [
+            "smtp://mailer:p%40ss@mail.example:587",
+            "smtp://mailer:p%40ss@mail.example:587?tls=none",
+            "smtp://mailer:p%40ss@mail.example:587?tls=opportunistic",
+        ] {
+            let e = SmtpTarget::parse(clear).unwrap_err();
+            assert!(!e.contains("p@ss") && !e.contains("p%40ss"), "{e}");
+        }
+        assert!(SmtpTarget::parse("smtps://mailer:p%40ss@mail.example").is_ok());
+        assert!(SmtpTarget::parse("smtp://mail.example?tls=opportunistic").is_ok());
         assert_eq!(t.security, Security::StartTlsRequired);
         let (user, pass) = t.credentials.as_ref().unwrap();
         assert_eq!((user.as_str(), pass.expose_secret()), ("mailer", "p@ss"));

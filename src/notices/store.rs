@@ -456,8 +456,15 @@ pub async fn edit(
     if current != based_on {
         return Err(stale(current, based_on));
     }
-    let latest = version(&rk.db, id, current).await?;
-    if latest.subject == subject && latest.body == body {
+    // Read through this transaction: a second pool connection taken while holding the writer
+    // lock is what starved PostgreSQL's pool under concurrent edits.
+    let latest = tx
+        .fetch_one(
+            "SELECT subject, body FROM notice_versions WHERE notice_id = $1 AND version = $2",
+            params![id.get(), current],
+        )
+        .await?;
+    if latest.get::<String>(0)? == subject && latest.get::<String>(1)? == body {
         return Err(Error::Conflict(
             "nothing changed since the last version".into(),
         ));

@@ -33,6 +33,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_gated_send"),
     migration!(3, "0003_vault"),
     migration!(4, "0004_inventory_scale"),
+    migration!(5, "0005_hardening"),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -139,7 +139,7 @@ pub struct Db {
 
 enum Inner {
     Sqlite(sqlite::SqliteDb),
-    Postgres(sqlx::PgPool),
+    Postgres(postgres::PgDb),
 }
 
 impl std::fmt::Debug for Db {
@@ -180,7 +180,7 @@ impl Db {
     pub async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         match &*self.inner {
             Inner::Sqlite(db) => db.read(|conn| sqlite::fetch_all(conn, sql, params)),
-            Inner::Postgres(pool) => postgres::fetch_all(pool, sql, params).await,
+            Inner::Postgres(pg) => postgres::fetch_all(&pg.pool, sql, params).await,
         }
     }
 
@@ -213,7 +213,7 @@ impl Db {
         Ok(Tx {
             inner: match &*self.inner {
                 Inner::Sqlite(db) => TxInner::Sqlite(db.begin().await?),
-                Inner::Postgres(pool) => TxInner::Postgres(postgres::begin_locked(pool).await?),
+                Inner::Postgres(pg) => TxInner::Postgres(pg.begin_locked().await?),
             },
         })
     }
@@ -253,8 +253,40 @@ impl Db {
     pub async fn close(&self) {
         match &*self.inner {
             Inner::Sqlite(db) => db.close(),
-            Inner::Postgres(pool) => pool.close().await,
+            Inner::Postgres(pg) => pg.pool.close().await,
         }
+    }
+}
+
+/// Reads through a pool ([`Db`]) or an open transaction ([`Tx`], and so a `WriteTx`), so a
+/// lookup is written once and runs where its caller needs it: inside the write transaction when
+/// what it reads decides the write (a vault grant checked in the transaction that opens the
+/// value), on the pool otherwise.
+pub trait Query: Send {
+    fn rows(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl std::future::Future<Output = Result<Vec<Row>>> + Send;
+
+    fn row(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> impl std::future::Future<Output = Result<Option<Row>>> + Send {
+        async move { Ok(self.rows(sql, params).await?.into_iter().next()) }
+    }
+}
+
+impl Query for Db {
+    async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.fetch_all(sql, params).await
+    }
+}
+
+impl Query for Tx {
+    async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.fetch_all(sql, params).await
     }
 }
 
@@ -265,21 +297,21 @@ pub struct Tx {
 
 enum TxInner {
     Sqlite(sqlite::WriterGuard),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Postgres(postgres::PgWriter),
 }
 
 impl Tx {
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         match &mut self.inner {
             TxInner::Sqlite(w) => w.with(|conn| sqlite::execute(conn, sql, params)),
-            TxInner::Postgres(tx) => postgres::execute(&mut **tx, sql, params).await,
+            TxInner::Postgres(w) => postgres::execute(&mut *w.tx, sql, params).await,
         }
     }
 
     pub async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         match &mut self.inner {
             TxInner::Sqlite(w) => w.with(|conn| sqlite::fetch_all(conn, sql, params)),
-            TxInner::Postgres(tx) => postgres::fetch_all(&mut **tx, sql, params).await,
+            TxInner::Postgres(w) => postgres::fetch_all(&mut *w.tx, sql, params).await,
         }
     }
 
@@ -301,9 +333,9 @@ impl Tx {
     pub(crate) async fn execute_script(&mut self, sql: &str) -> Result<()> {
         match &mut self.inner {
             TxInner::Sqlite(w) => w.with(|conn| conn.execute_batch(sql).map_err(storage_error)),
-            TxInner::Postgres(tx) => {
+            TxInner::Postgres(w) => {
                 sqlx::raw_sql(sql)
-                    .execute(&mut **tx)
+                    .execute(&mut *w.tx)
                     .await
                     .map_err(storage_error)?;
                 Ok(())
@@ -314,9 +346,22 @@ impl Tx {
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             TxInner::Sqlite(w) => w.commit(),
-            TxInner::Postgres(tx) => tx.commit().await.map_err(storage_error),
+            TxInner::Postgres(w) => w.tx.commit().await.map_err(storage_error),
         }
     }
+}
+
+/// How long a writer waits for its turn before the request is answered "busy" (503) instead of
+/// piling up behind a long write.
+const WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Takes this process's writer turn, or gives up after [`WRITER_WAIT`].
+async fn wait_for_writer<T>(
+    writer: Arc<tokio::sync::Mutex<T>>,
+) -> Result<tokio::sync::OwnedMutexGuard<T>> {
+    tokio::time::timeout(WRITER_WAIT, writer.lock_owned())
+        .await
+        .map_err(|_| Error::Busy)
 }
 
 pub(crate) fn storage_error(e: impl Into<StorageError>) -> Error {

@@ -1,5 +1,6 @@
 //! PostgreSQL through sqlx.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
@@ -13,23 +14,48 @@ use crate::error::{Error, Result};
 /// Arbitrary constant naming Rekey's writer lock among PostgreSQL advisory locks.
 const WRITER_LOCK_KEY: i64 = 0x5245_4b45_5900; // "REKEY\0"
 
-pub(super) async fn connect(url: &str) -> Result<PgPool> {
-    PgPoolOptions::new()
+/// The pool, and the queue this process's writers wait in.
+///
+/// Writers queue in-process first and only then take a pool connection: a connection waiting
+/// for the advisory lock is a connection no reader can use, and sixteen waiting writers used to
+/// starve the pool until the lock holder itself timed out. So at most one connection per
+/// process ever waits on the advisory lock (for another process's writer).
+#[derive(Clone)]
+pub(super) struct PgDb {
+    pub(super) pool: PgPool,
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+pub(super) async fn connect(url: &str) -> Result<PgDb> {
+    let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
         .connect(url)
         .await
-        .map_err(storage_error)
+        .map_err(storage_error)?;
+    Ok(PgDb {
+        pool,
+        writer: Arc::default(),
+    })
 }
 
-pub(super) async fn begin_locked(pool: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>> {
-    let mut tx = pool.begin().await.map_err(storage_error)?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITER_LOCK_KEY)
-        .execute(&mut *tx)
-        .await
-        .map_err(storage_error)?;
-    Ok(tx)
+/// A transaction holding the advisory lock, and this process's writer turn.
+pub(super) struct PgWriter {
+    pub(super) tx: sqlx::Transaction<'static, Postgres>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl PgDb {
+    pub(super) async fn begin_locked(&self) -> Result<PgWriter> {
+        let turn = super::wait_for_writer(self.writer.clone()).await?;
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITER_LOCK_KEY)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        Ok(PgWriter { tx, _turn: turn })
+    }
 }
 
 fn bind<'q>(sql: &'q str, params: &'q [Value]) -> Query<'q, Postgres, PgArguments> {

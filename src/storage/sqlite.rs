@@ -92,7 +92,7 @@ impl SqliteDb {
 
     /// Takes the writer and begins an immediate transaction.
     pub(super) async fn begin(&self) -> Result<WriterGuard> {
-        let guard = self.writer.clone().lock_owned().await;
+        let guard = super::wait_for_writer(self.writer.clone()).await?;
         let started = {
             let conn = lock(&guard.0);
             // Fast path: nobody else holds the database. Otherwise wait on the blocking pool.

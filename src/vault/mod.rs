@@ -11,11 +11,17 @@ use crate::identity::InputError;
 #[cfg(feature = "server")]
 pub mod crypto;
 #[cfg(feature = "server")]
+pub mod fingerprint;
+#[cfg(feature = "server")]
+pub mod grants;
+#[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
 pub mod rotate;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod system;
 
 /// What a secret is, which decides how it is shown and what can be done with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::crypto::{self, Envelope, Key, RowBinding, WRAPS_PER_GENERATION};
+use super::fingerprint::{Fingerprint, FingerprintIndex, FingerprintKey};
 use super::keys::{self, KeySource, Keyring};
 use super::{Access, SecretKind, VaultName};
 use crate::Rekey;
@@ -19,7 +20,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, InputError};
 use crate::params;
-use crate::storage::{Db, Row, WriteTx};
+use crate::storage::{Db, Query, Row, WriteTx};
 
 /// The vault's keys at run time.
 pub struct Vault {
@@ -28,6 +29,10 @@ pub struct Vault {
     /// When the key file was last read, to notice a rotation made by another process.
     loaded: RwLock<Option<std::time::SystemTime>>,
     wraps_per_generation: i64,
+    /// The key of the values' keyed fingerprints, loaded by `system::prepare`.
+    fingerprint_key: RwLock<Option<FingerprintKey>>,
+    /// Every stored fingerprint, with the row count it was built from (rebuilt when it changes).
+    fingerprint_index: RwLock<Option<(i64, Arc<FingerprintIndex>)>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -58,7 +63,57 @@ impl Vault {
             keyring: RwLock::new(Arc::new(keyring)),
             source,
             wraps_per_generation: WRAPS_PER_GENERATION,
+            fingerprint_key: RwLock::default(),
+            fingerprint_index: RwLock::default(),
         })
+    }
+
+    pub(super) fn set_fingerprint_key(&self, key: FingerprintKey) {
+        *self.fingerprint_key.write().unwrap_or_else(lock_poisoned) = Some(key);
+    }
+
+    /// The fingerprint key; `system::prepare` loads it at start-up.
+    pub(super) fn fingerprint_key(&self) -> Result<FingerprintKey> {
+        self.fingerprint_key
+            .read()
+            .unwrap_or_else(lock_poisoned)
+            .clone()
+            .ok_or_else(|| {
+                Error::Internal("the vault was opened without vault::system::prepare".into())
+            })
+    }
+
+    /// Every vault value's fingerprints, to look for them in a text. Rebuilt when values were
+    /// stored or destroyed since (by any process: the row count tells).
+    pub async fn fingerprint_index(&self, db: &Db) -> Result<Arc<FingerprintIndex>> {
+        let rows: i64 = db
+            .scalar("SELECT COUNT(*) FROM vault_fingerprints", &[])
+            .await?;
+        if let Some((count, index)) = &*self.fingerprint_index.read().unwrap_or_else(lock_poisoned)
+            && *count == rows
+        {
+            return Ok(index.clone());
+        }
+        let stored = db
+            .fetch_all(
+                "SELECT form, window_len, window_fp, full_len, full_fp FROM vault_fingerprints",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Fingerprint {
+                    form: "stored",
+                    window_len: usize::try_from(r.get::<i64>(1)?).unwrap_or(0),
+                    window_fp: r.get(2)?,
+                    full_len: usize::try_from(r.get::<i64>(3)?).unwrap_or(0),
+                    full_fp: r.get(4)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let index = Arc::new(FingerprintIndex::new(self.fingerprint_key()?, stored));
+        *self.fingerprint_index.write().unwrap_or_else(lock_poisoned) = Some((rows, index.clone()));
+        Ok(index)
     }
 
     /// For tests: move to the next KEK generation after `wraps` data keys.
@@ -97,7 +152,7 @@ impl Vault {
         Ok(self.keyring.read().unwrap_or_else(lock_poisoned).clone())
     }
 
-    fn key(&self, key_id: &str) -> Result<Key> {
+    pub(super) fn key(&self, key_id: &str) -> Result<Key> {
         self.keyring()?.get(key_id).cloned().ok_or_else(|| {
             Error::Internal(format!(
                 "the vault master key {key_id} is not in {}",
@@ -130,16 +185,21 @@ impl SecretValue {
         Ok(Self(raw.into()))
     }
 
+    /// A value Rekey made or opened itself, which needs no input checks.
+    pub(crate) fn from_trusted(value: String) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 
-    /// What lists show: the first four characters of an API key or generic value, nothing of a
-    /// password or TOTP seed.
-    fn masked(&self, kind: SecretKind) -> String {
+    /// What lists show: the first four characters of an API key or generic value of at least 24
+    /// characters (so at most a sixth of it), nothing of shorter ones, passwords or TOTP seeds.
+    pub(super) fn masked(&self, kind: SecretKind) -> String {
         let v = self.expose();
         match kind {
-            SecretKind::ApiKey | SecretKind::Generic if v.chars().count() >= 12 => {
+            SecretKind::ApiKey | SecretKind::Generic if v.chars().count() >= 24 => {
                 format!("{}…", v.chars().take(4).collect::<String>())
             }
             _ => "••••".into(),
@@ -164,14 +224,6 @@ pub enum TotpAlgorithm {
 }
 
 impl TotpAlgorithm {
-    fn of(a: totp_rs::Algorithm) -> Self {
-        match a {
-            totp_rs::Algorithm::SHA256 => TotpAlgorithm::SHA256,
-            totp_rs::Algorithm::SHA512 => TotpAlgorithm::SHA512,
-            _ => TotpAlgorithm::SHA1,
-        }
-    }
-
     fn rs(self) -> totp_rs::Algorithm {
         match self {
             TotpAlgorithm::SHA1 => totp_rs::Algorithm::SHA1,
@@ -192,44 +244,99 @@ impl Default for TotpParams {
 }
 
 /// Reads a TOTP seed as an `otpauth://` URI or as base32 with `params`; returns the base32
-/// seed to seal and the parameters to keep.
+/// seed to seal and the parameters to keep. Every parameter is checked, so a seed that could
+/// not produce codes (a period of 0, 4 digits, an unknown algorithm, a short secret) is refused
+/// with what to fix instead of failing later when a code is asked for.
 pub fn parse_totp_seed(
     value: &SecretValue,
     params: TotpParams,
 ) -> Result<(SecretValue, TotpParams), InputError> {
     let v = value.expose().trim();
-    if v.starts_with("otpauth://") {
-        let totp = totp_rs::TOTP::from_url_unchecked(v)
-            // totp-rs's error may quote the seed; say what to fix without it.
-            .map_err(|_| {
-                InputError::new(
-                    "value",
-                    "the otpauth URI cannot be read; it needs a base32 secret of at least 16 characters, and digits, period and algorithm (SHA1, SHA256, SHA512) if given must be valid",
-                )
-            })?;
-        let params = TotpParams {
-            digits: totp.digits as u32,
-            period: totp.step as u32,
-            algorithm: TotpAlgorithm::of(totp.algorithm),
-        };
-        return Ok((SecretValue(totp.get_secret_base32().into()), params));
-    }
+    let (secret, params) = if v.starts_with("otpauth://") {
+        read_otpauth_uri(v)?
+    } else {
+        (v.to_string(), params)
+    };
+    check_totp_params(&params)?;
+    // totp-rs's own error may quote the seed; say what to fix without it.
+    let secret = crate::totp::TotpSecret::from_base32(&secret)
+        .map_err(|e| InputError::new("value", e.message))?;
+    Ok((SecretValue(secret.base32().to_string().into()), params))
+}
+
+fn check_totp_params(params: &TotpParams) -> Result<(), InputError> {
     if !(6..=8).contains(&params.digits) {
-        return Err(InputError::new("digits", "TOTP codes have 6 to 8 digits"));
+        return Err(InputError::new(
+            "digits",
+            format!("TOTP codes have 6 to 8 digits, not {}", params.digits),
+        ));
     }
     if !(15..=120).contains(&params.period) {
         return Err(InputError::new(
             "period",
-            "a TOTP period is 15 to 120 seconds",
+            format!("a TOTP period is 15 to 120 seconds, not {}", params.period),
         ));
     }
-    let secret =
-        crate::totp::TotpSecret::from_base32(v).map_err(|e| InputError::new("value", e.message))?;
-    Ok((SecretValue(secret.base32().to_string().into()), params))
+    Ok(())
+}
+
+/// The secret and parameters of an `otpauth://totp/…` URI, each checked by name.
+fn read_otpauth_uri(uri: &str) -> Result<(String, TotpParams), InputError> {
+    let bad = |message: String| InputError::new("value", message);
+    if !uri.starts_with("otpauth://totp/") {
+        return Err(bad(
+            "only otpauth://totp/ URIs can be stored; counter-based (hotp) seeds are not supported"
+                .into(),
+        ));
+    }
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
+    let mut secret = None;
+    let mut params = TotpParams::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = crate::delivery::smtp::percent_decode(raw);
+        match key.to_ascii_lowercase().as_str() {
+            "secret" => secret = Some(value),
+            "digits" => {
+                params.digits = value.parse().map_err(|_| {
+                    bad(format!("the otpauth URI's digits={value} is not a number"))
+                })?;
+            }
+            "period" => {
+                params.period = value.parse().map_err(|_| {
+                    bad(format!("the otpauth URI's period={value} is not a number"))
+                })?;
+            }
+            "algorithm" => {
+                params.algorithm = match value.to_ascii_uppercase().as_str() {
+                    "SHA1" => TotpAlgorithm::SHA1,
+                    "SHA256" => TotpAlgorithm::SHA256,
+                    "SHA512" => TotpAlgorithm::SHA512,
+                    _ => {
+                        return Err(bad(format!(
+                            "the otpauth URI's algorithm={value} is not SHA1, SHA256 or SHA512"
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    check_totp_params(&params).map_err(|e| bad(format!("the otpauth URI's {}", e.message)))?;
+    let secret = secret.ok_or_else(|| bad("the otpauth URI has no secret= parameter".into()))?;
+    Ok((secret, params))
 }
 
 /// The code of a seed at `now`, and the seconds it stays valid.
 pub fn totp_code(seed: &SecretValue, params: TotpParams, now: Timestamp) -> Result<(String, u32)> {
+    // Seeds stored before their parameters were checked may hold a period of 0, which would
+    // divide by zero below.
+    check_totp_params(&params).map_err(|e| {
+        Error::Refused(format!(
+            "this seed cannot produce codes: {}; store it again",
+            e.message
+        ))
+    })?;
     let bytes = totp_rs::Secret::Encoded(seed.expose().to_string())
         .to_bytes()
         .map_err(|_| Error::Internal("a stored TOTP seed is not base32".into()))?;
@@ -501,14 +608,14 @@ pub fn personal_name(who: &Identity) -> String {
 }
 
 #[derive(Clone, Debug)]
-struct Partition {
-    id: i64,
-    name: String,
-    kind: String,
-    owner: Option<(String, i64)>,
+pub(super) struct Partition {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) kind: String,
+    pub(super) owner: Option<(String, i64)>,
 }
 
-fn decode_partition(r: &Row) -> Result<Partition> {
+pub(super) fn decode_partition(r: &Row) -> Result<Partition> {
     let kind: Option<String> = r.get(3)?;
     let id: Option<i64> = r.get(4)?;
     Ok(Partition {
@@ -519,7 +626,7 @@ fn decode_partition(r: &Row) -> Result<Partition> {
     })
 }
 
-const PARTITION_COLUMNS: &str = "id, name, kind, owner_kind, owner_id";
+pub(super) const PARTITION_COLUMNS: &str = "id, name, kind, owner_kind, owner_id";
 
 /// Creates the caller's own partition on first use.
 pub async fn ensure_personal(rk: &Rekey, who: &Identity) -> Result<()> {
@@ -551,7 +658,7 @@ pub async fn ensure_personal(rk: &Rekey, who: &Identity) -> Result<()> {
     tx.commit().await
 }
 
-async fn insert_partition(
+pub(super) async fn insert_partition(
     tx: &mut WriteTx,
     name: &VaultName,
     kind: &str,
@@ -592,89 +699,35 @@ pub async fn create_team_partition(rk: &Rekey, by: &Identity, name: &VaultName) 
     if !by.may(crate::identity::Permission::ManageUsers) {
         return Err(Error::Forbidden(crate::identity::Permission::ManageUsers));
     }
+    if let Some(prefix) = RESERVED_PREFIXES
+        .iter()
+        .find(|p| name.as_str().starts_with(*p))
+    {
+        return Err(InputError::new(
+            "name",
+            format!(
+                "names starting with '{prefix}' are reserved (personal-, agent- and rekey- name people's, agents' and Rekey's own partitions); choose another name"
+            ),
+        )
+        .into());
+    }
     let mut tx = rk.write(by.into()).await?;
     insert_partition(&mut tx, name, "team", None).await?;
     tx.commit().await
 }
 
-/// A grantee by kind and name: `user:alice` or `agent:drafting-bot`.
-pub async fn grant(
-    rk: &Rekey,
-    by: &Identity,
-    partition: &VaultName,
-    grantee: &str,
-    access: Option<Access>,
-) -> Result<()> {
-    if !by.may(crate::identity::Permission::ManageUsers) {
-        return Err(Error::Forbidden(crate::identity::Permission::ManageUsers));
-    }
-    let (kind, name) = grantee
-        .split_once(':')
-        .filter(|(k, _)| matches!(*k, "user" | "agent"))
-        .ok_or_else(|| {
-            InputError::new(
-                "grantee",
-                format!("'{grantee}' is not user:NAME or agent:NAME"),
-            )
-        })?;
-    let table = if kind == "user" {
-        "SELECT id FROM users WHERE username = $1"
-    } else {
-        "SELECT id FROM agents WHERE name = $1"
-    };
-    let mut tx = rk.write(by.into()).await?;
-    let grantee_id: i64 = tx
-        .fetch_optional(table, params![name.trim()])
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no {kind} named '{}'", name.trim())))?
-        .get(0)?;
-    let p = tx
-        .fetch_optional(
-            &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE name = $1"),
-            params![partition.as_str()],
-        )
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no vault partition named '{partition}'")))
-        .and_then(|r| decode_partition(&r))?;
-    if p.kind != "team" {
-        return Err(Error::Refused(
-            "personal partitions belong to their owner alone; grant access to a team partition"
-                .into(),
-        ));
-    }
-    tx.execute(
-        "DELETE FROM vault_grants WHERE partition_id = $1 AND grantee_kind = $2 AND grantee_id = $3",
-        params![p.id, kind, grantee_id],
-    )
-    .await?;
-    if let Some(access) = access {
-        let now = tx.now();
-        tx.execute(
-            "INSERT INTO vault_grants (partition_id, grantee_kind, grantee_id, access, granted_at) VALUES ($1, $2, $3, $4, $5)",
-            params![p.id, kind, grantee_id, access.as_str(), now],
-        )
-        .await?;
-    }
-    tx.audit(
-        Target::VaultPartition(p.id),
-        Detail::VaultGranted {
-            partition: p.id,
-            grantee: format!("{kind}:{grantee_id}"),
-            access,
-        },
-    )
-    .await?;
-    tx.commit().await
-}
+/// Team partitions cannot take these: a team partition named `personal-bob` created before Bob
+/// first used the vault would otherwise stand in for his own.
+pub const RESERVED_PREFIXES: [&str; 3] = ["personal-", "agent-", "rekey-"];
 
 /// What `who` may do in a partition.
-async fn access_of(db: &Db, p: &Partition, who: &Identity) -> Result<Option<Access>> {
+async fn access_of(q: &mut impl Query, p: &Partition, who: &Identity) -> Result<Option<Access>> {
     let (kind, id) = owner(who);
     if p.owner.as_ref().is_some_and(|(k, i)| k == kind && *i == id) {
         return Ok(Some(Access::Write));
     }
-    let grant: Option<String> = db
-        .fetch_optional(
+    let grant: Option<String> = q
+        .row(
             "SELECT access FROM vault_grants WHERE partition_id = $1 AND grantee_kind = $2 AND grantee_id = $3",
             params![p.id, kind, id],
         )
@@ -689,55 +742,105 @@ async fn access_of(db: &Db, p: &Partition, who: &Identity) -> Result<Option<Acce
         .transpose()
 }
 
-/// The partition if `who` holds `needed` on it. A refusal names the grant that is missing and
-/// says nothing about the secrets inside; it is audited.
+/// The partition a caller names: their own is found by owner, not by name, so a partition that
+/// merely carries the name (made before the prefixes were reserved) never stands in for it.
+async fn find_partition(
+    q: &mut impl Query,
+    who: &Identity,
+    name: &VaultName,
+) -> Result<Option<Partition>> {
+    let row = if name.as_str() == personal_name(who) {
+        let (kind, id) = owner(who);
+        q.row(
+            &format!(
+                "SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE owner_kind = $1 AND owner_id = $2"
+            ),
+            params![kind, id],
+        )
+        .await?
+    } else {
+        q.row(
+            &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE name = $1"),
+            params![name.as_str()],
+        )
+        .await?
+    };
+    row.map(|r| decode_partition(&r)).transpose()
+}
+
+fn no_grant(needed: Access, name: &VaultName) -> Error {
+    Error::NoGrant {
+        access: needed,
+        partition: name.to_string(),
+    }
+}
+
+/// For listings: the partition if `who` holds `needed` on it. A refusal names the grant that is
+/// missing and says nothing about the secrets inside; it is audited.
 async fn partition_for(
     rk: &Rekey,
     who: &Identity,
     name: &VaultName,
     needed: Access,
 ) -> Result<Partition> {
-    let no_grant = || Error::NoGrant {
-        access: needed,
-        partition: name.to_string(),
-    };
-    let mut found = find_partition(&rk.db, name).await?;
+    let mut db = rk.db.clone();
+    let mut found = find_partition(&mut db, who, name).await?;
     // One's own partition comes into being on first use; only then is it looked up twice.
     if found.is_none() && name.as_str() == personal_name(who) {
         ensure_personal(rk, who).await?;
-        found = find_partition(&rk.db, name).await?;
+        found = find_partition(&mut db, who, name).await?;
     }
     // A partition that does not exist is refused like one without a grant, so a refusal never
     // tells whether a partition (or the account behind a personal one) exists.
     let Some(p) = found else {
-        return Err(no_grant());
+        return Err(no_grant(needed, name));
     };
-    match access_of(&rk.db, &p, who).await? {
+    match access_of(&mut db, &p, who).await? {
         Some(held) if held >= needed => Ok(p),
         _ => {
-            let mut tx = rk.write(who.into()).await?;
-            tx.audit(
-                Target::VaultPartition(p.id),
-                Detail::VaultAccessDenied {
-                    partition: p.id,
-                    access: needed,
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            Err(no_grant())
+            let tx = rk.write(who.into()).await?;
+            refuse(tx, &p, needed, name).await
         }
     }
 }
 
-async fn find_partition(db: &Db, name: &VaultName) -> Result<Option<Partition>> {
-    db.fetch_optional(
-        &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE name = $1"),
-        params![name.as_str()],
+/// Records a refused access and commits it.
+async fn refuse<T>(mut tx: WriteTx, p: &Partition, needed: Access, name: &VaultName) -> Result<T> {
+    tx.audit(
+        Target::VaultPartition(p.id),
+        Detail::VaultAccessDenied {
+            partition: p.id,
+            access: needed,
+        },
     )
-    .await?
-    .map(|r| decode_partition(&r))
-    .transpose()
+    .await?;
+    tx.commit().await?;
+    Err(no_grant(needed, name))
+}
+
+/// Begins the write transaction that reads or changes a value, and checks `who`'s access
+/// inside it: under the writer lock, a grant withdrawn a moment earlier has committed, so it
+/// stops this operation. One's own partition is created here on first use.
+async fn begin_with_access(
+    rk: &Rekey,
+    who: &Identity,
+    name: &VaultName,
+    needed: Access,
+) -> Result<(WriteTx, Partition)> {
+    let mut tx = rk.write(who.into()).await?;
+    let mut found = find_partition(&mut *tx, who, name).await?;
+    if found.is_none() && name.as_str() == personal_name(who) {
+        let (kind, id) = owner(who);
+        insert_partition(&mut tx, name, "personal", Some((kind, id))).await?;
+        found = find_partition(&mut *tx, who, name).await?;
+    }
+    let Some(p) = found else {
+        return Err(no_grant(needed, name));
+    };
+    match access_of(&mut *tx, &p, who).await? {
+        Some(held) if held >= needed => Ok((tx, p)),
+        _ => refuse(tx, &p, needed, name).await,
+    }
 }
 
 /// The partitions `who` may use, their own first.
@@ -772,7 +875,7 @@ pub async fn partitions(rk: &Rekey, who: &Identity) -> Result<Vec<PartitionView>
 pub async fn all_partitions(db: &Db) -> Result<Vec<(String, String, Vec<(String, Access)>)>> {
     let parts = db
         .fetch_all(
-            "SELECT id, name, kind FROM vault_partitions ORDER BY kind DESC, name",
+            "SELECT id, name, kind FROM vault_partitions WHERE kind <> 'system' ORDER BY kind DESC, name",
             &[],
         )
         .await?;
@@ -942,7 +1045,47 @@ pub(crate) async fn next_generation(tx: &mut WriteTx, key_id: &str, limit: i64) 
     Ok(generation + 1)
 }
 
-async fn seal_version(
+/// Seals a value as a version and stores its keyed fingerprints, so notices can be checked for
+/// it without opening it again.
+pub(super) async fn seal_version(
+    rk: &Rekey,
+    tx: &mut WriteTx,
+    p: &Partition,
+    secret: i64,
+    version: i64,
+    value: &SecretValue,
+    masked: &str,
+) -> Result<()> {
+    seal_unfingerprinted(rk, tx, p, secret, version, value, masked).await?;
+    record_fingerprints(rk, tx, secret, version, value).await
+}
+
+pub(super) async fn record_fingerprints(
+    rk: &Rekey,
+    tx: &mut WriteTx,
+    secret: i64,
+    version: i64,
+    value: &SecretValue,
+) -> Result<()> {
+    let key = rk.vault.fingerprint_key()?;
+    for f in super::fingerprint::fingerprints(&key, value.expose()) {
+        tx.execute(
+            "INSERT INTO vault_fingerprints (secret_id, version, form, window_len, window_fp, full_len, full_fp) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            params![secret, version, f.form, f.window_len, f.window_fp, f.full_len, f.full_fp],
+        )
+        .await?;
+    }
+    tx.execute(
+        "UPDATE vault_versions SET fingerprinted = 1 WHERE secret_id = $1 AND version = $2",
+        params![secret, version],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Seals a value without fingerprints: only for the fingerprint key itself.
+pub(super) async fn seal_unfingerprinted(
     rk: &Rekey,
     tx: &mut WriteTx,
     p: &Partition,
@@ -981,7 +1124,6 @@ pub async fn store(
     name: &VaultName,
     new: NewSecret,
 ) -> Result<i64> {
-    let p = partition_for(rk, who, partition, Access::Write).await?;
     let (value, totp) = match new.kind {
         SecretKind::TotpSeed => {
             let (seed, params) = parse_totp_seed(&new.value, new.totp)?;
@@ -991,7 +1133,7 @@ pub async fn store(
     };
     let label = new.label.as_str();
     let masked = value.masked(new.kind);
-    let mut tx = rk.write(who.into()).await?;
+    let (mut tx, p) = begin_with_access(rk, who, partition, Access::Write).await?;
     let now = tx.now();
     let credential_id: Option<i64> = match &new.credential {
         None => None,
@@ -1069,8 +1211,43 @@ pub enum ReadKind {
     Reveal,
 }
 
-/// Opens a version (the current one when `version` is `None`). The plaintext is returned only
-/// after the audit entry has committed.
+/// The row of a secret, read inside the transaction that uses it.
+struct SecretRow {
+    id: i64,
+    kind: SecretKind,
+    current_version: i64,
+    totp: Option<TotpParams>,
+}
+
+async fn secret_in(tx: &mut WriteTx, p: &Partition, name: &VaultName) -> Result<SecretRow> {
+    let row = tx
+        .fetch_optional(
+            "SELECT id, kind, current_version, totp FROM vault_secrets WHERE partition_id = $1 AND name = $2",
+            params![p.id, name.as_str()],
+        )
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no secret named '{name}' in '{}'", p.name)))?;
+    let totp: Option<String> = row.get(3)?;
+    Ok(SecretRow {
+        id: row.get(0)?,
+        kind: row
+            .get::<String>(1)?
+            .parse()
+            .map_err(|e: InputError| Error::Internal(e.to_string()))?,
+        current_version: row.get(2)?,
+        totp: totp
+            .map(|t| {
+                serde_json::from_str(&t).map_err(|e| {
+                    Error::Internal(format!("stored TOTP parameters are invalid: {e}"))
+                })
+            })
+            .transpose()?,
+    })
+}
+
+/// Opens a version (the current one when `version` is `None`). Access and the caller's token
+/// are checked in the transaction that opens it; the plaintext is returned only after the
+/// audit entry has committed.
 pub async fn read(
     rk: &Rekey,
     who: &Identity,
@@ -1079,25 +1256,26 @@ pub async fn read(
     version: Option<i64>,
     kind: ReadKind,
 ) -> Result<(SecretMeta, i64, SecretValue)> {
-    let p = partition_for(rk, who, partition, Access::Read).await?;
-    let meta = one_secret(&rk.db, &p, name).await?;
-    let version = version.unwrap_or(meta.current_version);
-    let mut tx = rk.write(who.into()).await?;
-    let value = open_in(rk, &mut tx, &p, meta.id, version).await?;
+    let (mut tx, p) = begin_with_access(rk, who, partition, Access::Read).await?;
+    crate::agents::may_read_values(&mut tx, who).await?;
+    let secret = secret_in(&mut tx, &p, name).await?;
+    let version = version.unwrap_or(secret.current_version);
+    let value = open_in(rk, &mut tx, &p, secret.id, version).await?;
     let detail = match kind {
         ReadKind::Read => Detail::VaultSecretRead {
             partition: p.id,
-            secret: meta.id,
+            secret: secret.id,
             version,
         },
         ReadKind::Reveal => Detail::VaultSecretRevealed {
             partition: p.id,
-            secret: meta.id,
+            secret: secret.id,
             version,
         },
     };
-    tx.audit(Target::VaultSecret(meta.id), detail).await?;
+    tx.audit(Target::VaultSecret(secret.id), detail).await?;
     tx.commit().await?;
+    let meta = one_secret(&rk.db, &p, name).await?;
     Ok((meta, version, value))
 }
 
@@ -1153,20 +1331,20 @@ pub async fn totp(
     partition: &VaultName,
     name: &VaultName,
 ) -> Result<(String, u32)> {
-    let p = partition_for(rk, who, partition, Access::Read).await?;
-    let meta = one_secret(&rk.db, &p, name).await?;
-    let params = match (meta.kind, meta.totp) {
+    let (mut tx, p) = begin_with_access(rk, who, partition, Access::Read).await?;
+    crate::agents::may_read_values(&mut tx, who).await?;
+    let secret = secret_in(&mut tx, &p, name).await?;
+    let params = match (secret.kind, secret.totp) {
         (SecretKind::TotpSeed, Some(params)) => params,
         _ => return Err(Error::Refused(format!("'{name}' is not a TOTP seed"))),
     };
-    let mut tx = rk.write(who.into()).await?;
-    let seed = open_in(rk, &mut tx, &p, meta.id, meta.current_version).await?;
+    let seed = open_in(rk, &mut tx, &p, secret.id, secret.current_version).await?;
     let code = totp_code(&seed, params, tx.now())?;
     tx.audit(
-        Target::VaultSecret(meta.id),
+        Target::VaultSecret(secret.id),
         Detail::VaultTotpCode {
             partition: p.id,
-            secret: meta.id,
+            secret: secret.id,
         },
     )
     .await?;
@@ -1182,36 +1360,30 @@ pub async fn generate(
     name: &VaultName,
     policy: &GeneratePolicy,
 ) -> Result<(i64, SecretValue)> {
-    let p = partition_for(rk, who, partition, Access::Write).await?;
-    let meta = one_secret(&rk.db, &p, name).await?;
-    if meta.kind == SecretKind::TotpSeed {
+    let (mut tx, p) = begin_with_access(rk, who, partition, Access::Write).await?;
+    crate::agents::may_read_values(&mut tx, who).await?;
+    let secret = secret_in(&mut tx, &p, name).await?;
+    if secret.kind == SecretKind::TotpSeed {
         return Err(Error::Refused(
             "TOTP seeds come from the service that checks the codes; store a new one instead"
                 .into(),
         ));
     }
     let value = policy.generate();
-    let masked = value.masked(meta.kind);
-    let mut tx = rk.write(who.into()).await?;
-    let version: i64 = tx
-        .scalar(
-            "SELECT current_version FROM vault_secrets WHERE id = $1",
-            params![meta.id],
-        )
-        .await?;
-    let version = version + 1;
+    let masked = value.masked(secret.kind);
+    let version = secret.current_version + 1;
     let now = tx.now();
     tx.execute(
         "UPDATE vault_secrets SET current_version = $1, updated_at = $2 WHERE id = $3",
-        params![version, now, meta.id],
+        params![version, now, secret.id],
     )
     .await?;
-    seal_version(rk, &mut tx, &p, meta.id, version, &value, &masked).await?;
+    seal_version(rk, &mut tx, &p, secret.id, version, &value, &masked).await?;
     tx.audit(
-        Target::VaultSecret(meta.id),
+        Target::VaultSecret(secret.id),
         Detail::VaultSecretGenerated {
             partition: p.id,
-            secret: meta.id,
+            secret: secret.id,
             version,
         },
     )
@@ -1228,14 +1400,13 @@ pub async fn destroy(
     name: &VaultName,
     version: i64,
 ) -> Result<()> {
-    let p = partition_for(rk, who, partition, Access::Write).await?;
-    let meta = one_secret(&rk.db, &p, name).await?;
-    let mut tx = rk.write(who.into()).await?;
+    let (mut tx, p) = begin_with_access(rk, who, partition, Access::Write).await?;
+    let secret = secret_in(&mut tx, &p, name).await?;
     let now = tx.now();
     let done = tx
         .execute(
             "UPDATE vault_versions SET wrapped_dek = $1, destroyed_at = $2 WHERE secret_id = $3 AND version = $4 AND destroyed_at IS NULL",
-            params![Vec::<u8>::new(), now, meta.id, version],
+            params![Vec::<u8>::new(), now, secret.id, version],
         )
         .await?;
     if done == 0 {
@@ -1243,11 +1414,16 @@ pub async fn destroy(
             "'{name}' has no version {version} to destroy"
         )));
     }
+    tx.execute(
+        "DELETE FROM vault_fingerprints WHERE secret_id = $1 AND version = $2",
+        params![secret.id, version],
+    )
+    .await?;
     tx.audit(
-        Target::VaultSecret(meta.id),
+        Target::VaultSecret(secret.id),
         Detail::VaultVersionDestroyed {
             partition: p.id,
-            secret: meta.id,
+            secret: secret.id,
             version,
         },
     )
@@ -1336,6 +1512,53 @@ mod tests {
     }
 
     #[test]
+    fn otpauth_uris_that_cannot_make_codes_are_refused_by_name() {
+        let message = |uri: &str| {
+            parse_totp_seed(
+                &SecretValue::parse(uri.into()).unwrap(),
+                TotpParams::default(),
+            )
+            .unwrap_err()
+            .message
+        };
+        const BASE: &str = "otpauth://totp/Acme:ops?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+        assert_eq!(
+            message(&format!("{BASE}&period=0")),
+            "the otpauth URI's a TOTP period is 15 to 120 seconds, not 0"
+        );
+        assert_eq!(
+            message(&format!("{BASE}&digits=4")),
+            "the otpauth URI's TOTP codes have 6 to 8 digits, not 4"
+        );
+        assert_eq!(
+            message(&format!("{BASE}&digits=9")),
+            "the otpauth URI's TOTP codes have 6 to 8 digits, not 9"
+        );
+        assert_eq!(
+            message(&format!("{BASE}&algorithm=MD5")),
+            "the otpauth URI's algorithm=MD5 is not SHA1, SHA256 or SHA512"
+        );
+        assert_eq!(
+            message("otpauth://totp/Acme:ops?secret=GEZDGNBV"),
+            "a TOTP secret has at least 80 bits (16 base32 characters)"
+        );
+        assert_eq!(
+            message("otpauth://totp/Acme:ops?digits=6"),
+            "the otpauth URI has no secret= parameter"
+        );
+        assert!(
+            message("otpauth://hotp/Acme:ops?secret=GEZDGNBVGY3TQOJQ&counter=1").contains("hotp")
+        );
+        // A period of 0 stored before the check cannot panic a request that asks for a code.
+        let seed = SecretValue::parse("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ".into()).unwrap();
+        let zero = TotpParams {
+            period: 0,
+            ..TotpParams::default()
+        };
+        assert!(totp_code(&seed, zero, Timestamp::from_secs(59)).is_err());
+    }
+
+    #[test]
     fn generated_values_follow_the_policy() {
         let p = GeneratePolicy::new(32, Alphabet::Alphanumeric, "rk_live_").unwrap();
         let a = p.generate();
@@ -1383,6 +1606,12 @@ mod tests {
     fn lists_show_only_a_masked_prefix() {
         let v = SecretValue::parse("sk_live_abcdefghijklmnop".into()).unwrap();
         assert_eq!(v.masked(SecretKind::ApiKey), "sk_l…");
+        let shorter = SecretValue::parse("sk_live_abcdefghijklmno".into()).unwrap();
+        assert_eq!(
+            shorter.masked(SecretKind::ApiKey),
+            "••••",
+            "23 characters show nothing"
+        );
         assert_eq!(v.masked(SecretKind::Password), "••••");
         assert_eq!(
             SecretValue::parse("short".into())

@@ -1,4 +1,6 @@
-//! Agent identities and their API tokens.
+//! Agent identities and their API tokens. A new token reads no vault value until its hold ends
+//! or a second admin confirms it, so an admin cannot quietly mint a token and read an agent's
+//! secrets with it.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -27,6 +29,8 @@ pub struct TokenRow {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// When it may read vault values, while that is still ahead.
+    pub held_until: Option<String>,
 }
 
 /// A token just issued: the only time its value is shown.
@@ -34,12 +38,15 @@ pub struct TokenRow {
 pub struct IssuedToken {
     pub agent: String,
     pub token: String,
+    /// When it may read vault values unless a second admin confirms it.
+    pub reads_from: String,
 }
 
 #[server(endpoint = "admin/agents")]
 pub async fn agents() -> Result<Vec<AgentRow>, AppError> {
     session::authorize::<Agents>().await?;
     let rk = session::rekey()?;
+    let now = rk.now();
     Ok(rekey_core::agents::list(&rk.db)
         .await?
         .into_iter()
@@ -55,6 +62,8 @@ pub async fn agents() -> Result<Vec<AgentRow>, AppError> {
                     shown: t.shown,
                     created_at: t.created_at.rfc3339(),
                     last_used_at: t.last_used_at.map(|t| t.rfc3339()),
+                    held_until: (t.reads_from > now && t.revoked_at.is_none())
+                        .then(|| t.reads_from.utc_minute()),
                     revoked_at: t.revoked_at.map(|t| t.rfc3339()),
                 })
                 .collect(),
@@ -82,7 +91,17 @@ pub async fn issue_token(agent: String) -> Result<IssuedToken, AppError> {
     Ok(IssuedToken {
         agent: issued.agent_name.to_string(),
         token: issued.token.expose().to_string(),
+        reads_from: issued.info.reads_from.utc_minute(),
     })
+}
+
+/// A second admin lets a token another admin issued read vault values now.
+#[server(endpoint = "admin/confirm_token")]
+pub async fn confirm_token(token: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<ConfirmToken>().await?;
+    let rk = session::rekey()?;
+    rekey_core::agents::confirm_token(&rk, &who, token.parse()?).await?;
+    Ok(())
 }
 
 #[server(endpoint = "admin/revoke_token")]
@@ -98,12 +117,14 @@ pub fn AgentsPage() -> impl IntoView {
     let create = ServerAction::<CreateAgent>::new();
     let issue = ServerAction::<IssueToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
+    let confirm = ServerAction::<ConfirmToken>::new();
     let list = Resource::new(
         move || {
             (
                 create.version().get(),
                 issue.version().get(),
                 revoke.version().get(),
+                confirm.version().get(),
             )
         },
         |_| agents(),
@@ -116,6 +137,7 @@ pub fn AgentsPage() -> impl IntoView {
             {move || issue.value().get().and_then(Result::ok).map(|t| view! { <NewToken issued=t /> })}
             <FormError value=issue.value() />
             <FormError value=revoke.value() />
+            <FormError value=confirm.value() />
             <div class="grid gap-6 lg:grid-cols-3">
                 <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
                     <Transition fallback=|| view! { <p>"Loading…"</p> }>
@@ -127,7 +149,7 @@ pub fn AgentsPage() -> impl IntoView {
                                     <table class=TABLE>
                                         <thead><tr><th class=TH>"Agent"</th><th class=TH>"Tokens"</th><th class=TH></th></tr></thead>
                                         <tbody class="divide-y divide-slate-100">
-                                            {rows.into_iter().map(|a| view! { <AgentLine agent=a issue revoke /> }).collect_view()}
+                                            {rows.into_iter().map(|a| view! { <AgentLine agent=a issue revoke confirm /> }).collect_view()}
                                         </tbody>
                                     </table>
                                 }.into_any(),
@@ -166,6 +188,7 @@ fn NewToken(issued: IssuedToken) -> impl IntoView {
     view! {
         <div role="status" class="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4">
             <p class="text-sm font-semibold text-amber-900">"New token for "{issued.agent.clone()}". Copy it now: it will not be shown again."</p>
+            <p class="mt-1 text-sm text-amber-900">"It can use the API at once, but reads no vault value before "{issued.reads_from.clone()}" unless another admin confirms it on this page."</p>
             <div class="mt-2 flex items-center gap-2">
                 <code data-testid="new-token" class="break-all rounded bg-white px-2 py-1 font-mono text-sm">{issued.token.clone()}</code>
                 <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
@@ -179,6 +202,7 @@ fn AgentLine(
     agent: AgentRow,
     issue: ServerAction<IssueToken>,
     revoke: ServerAction<RevokeToken>,
+    confirm: ServerAction<ConfirmToken>,
 ) -> impl IntoView {
     let id = agent.id.to_string();
     view! {
@@ -200,6 +224,17 @@ fn AgentLine(
                                     "issued "{t.created_at.clone()}
                                     {t.last_used_at.clone().map(|u| format!(", last used {u}"))}
                                 </span>
+                                {t.held_until.clone().map(|until| {
+                                    let tid = tid.clone();
+                                    let shown = t.shown.clone();
+                                    view! {
+                                        <Badge text=format!("reads the vault from {until}") tone=Tone::Warn />
+                                        <ActionForm action=confirm>
+                                            <input type="hidden" name="token" value=tid />
+                                            <button class=BUTTON_QUIET type="submit" aria-label=format!("Confirm token {shown}")>"Confirm"</button>
+                                        </ActionForm>
+                                    }
+                                })}
                                 {live.then(|| view! {
                                     <ActionForm action=revoke>
                                         <input type="hidden" name="token" value=tid />

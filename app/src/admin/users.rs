@@ -1,4 +1,5 @@
-//! Users: create, disable and enable, change role.
+//! Users: create (the person then chooses their own password), disable and enable, change
+//! role, reset a lost second factor.
 
 use leptos::prelude::*;
 use rekey_core::identity::Role;
@@ -22,6 +23,8 @@ pub struct UserRow {
     pub role: Role,
     pub disabled: bool,
     pub totp_enrolled: bool,
+    /// Still has the first password an admin chose.
+    pub must_change_password: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -35,6 +38,7 @@ impl From<rekey_core::users::User> for UserRow {
             role: u.role,
             disabled: u.disabled,
             totp_enrolled: u.totp_enrolled,
+            must_change_password: u.must_change_password,
         }
     }
 }
@@ -70,7 +74,20 @@ pub async fn create_user(
         role: role.parse()?,
         password: Password::new_choice(password)?,
     };
-    Ok(rekey_core::users::create(&rk, (&who).into(), new)
+    let first = rekey_core::users::FirstPassword::SetByAdmin;
+    Ok(rekey_core::users::create(&rk, (&who).into(), new, first)
+        .await?
+        .into())
+}
+
+/// Resets another person's TOTP (a lost phone): their seed and recovery codes are gone and
+/// every session of theirs ends; they sign in with their password and set it up again.
+#[server(endpoint = "admin/reset_totp")]
+pub async fn reset_totp(id: String) -> Result<UserRow, AppError> {
+    let (who, _) = session::authorize::<ResetTotp>().await?;
+    let rk = session::rekey()?;
+    let id = id.parse()?;
+    Ok(rekey_core::login::second_factor::admin_reset(&rk, &who, id)
         .await?
         .into())
 }
@@ -101,12 +118,14 @@ pub fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let disable = ServerAction::<SetUserDisabled>::new();
     let set_role = ServerAction::<SetUserRole>::new();
+    let reset = ServerAction::<ResetTotp>::new();
     let list = Resource::new(
         move || {
             (
                 create.version().get(),
                 disable.version().get(),
                 set_role.version().get(),
+                reset.version().get(),
             )
         },
         |_| users(),
@@ -117,6 +136,8 @@ pub fn UsersPage() -> impl IntoView {
                 <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
                     <FormError value=disable.value() />
                     <FormError value=set_role.value() />
+                    <FormError value=reset.value() />
+                    <FormDone value=reset.value() message="TOTP reset. The person's sessions have ended; they set it up again after signing in with their password." />
                     <Transition fallback=|| view! { <p>"Loading…"</p> }>
                         {move || Suspend::new(async move {
                             match list.await {
@@ -127,7 +148,7 @@ pub fn UsersPage() -> impl IntoView {
                                             <th class=TH>"User"</th><th class=TH>"Role"</th><th class=TH>"Status"</th><th class=TH>"TOTP"</th><th class=TH></th>
                                         </tr></thead>
                                         <tbody class="divide-y divide-slate-100">
-                                            {rows.into_iter().map(|u| view! { <UserLine user=u disable set_role /> }).collect_view()}
+                                            {rows.into_iter().map(|u| view! { <UserLine user=u disable set_role reset /> }).collect_view()}
                                         </tbody>
                                     </table>
                                 }.into_any(),
@@ -142,7 +163,8 @@ pub fn UsersPage() -> impl IntoView {
                         <label class=LABEL>"Name"<input class=INPUT name="display_name" required /></label>
                         <label class=LABEL>"E-mail"<input class=INPUT type="email" name="email" required /></label>
                         <label class=LABEL>"Role"<RoleSelect name="role" selected=Role::Engineer /></label>
-                        <label class=LABEL>"Initial password (at least 12 characters)"<input class=INPUT type="password" name="password" autocomplete="new-password" required /></label>
+                        <label class=LABEL>"First password (at least 12 characters)"<input class=INPUT type="password" name="password" autocomplete="new-password" required /></label>
+                        <p class="text-xs text-slate-500">"Hand it over in person. At first sign-in they must choose their own; until then they can do nothing else, so you never know the password they use."</p>
                         <button class=BUTTON type="submit">"Create user"</button>
                     </ActionForm>
                     <FormError value=create.value() />
@@ -169,9 +191,12 @@ fn UserLine(
     user: UserRow,
     disable: ServerAction<SetUserDisabled>,
     set_role: ServerAction<SetUserRole>,
+    reset: ServerAction<ResetTotp>,
 ) -> impl IntoView {
     let id = user.id.to_string();
     let id2 = id.clone();
+    let id3 = id.clone();
+    let reset_aria = format!("Reset TOTP of {}", user.username);
     let toggle_label = if user.disabled { "Enable" } else { "Disable" };
     let toggle_class = if user.disabled {
         BUTTON_QUIET
@@ -195,9 +220,22 @@ fn UserLine(
             </td>
             <td class=TD>
                 {if user.disabled { view! { <Badge text="disabled" tone=Tone::Bad /> } } else { view! { <Badge text="active" tone=Tone::Good /> } }}
+                {user.must_change_password.then(|| view! { <span class="ml-1"><Badge text="first password" tone=Tone::Warn /></span> })}
             </td>
             <td class=TD>
-                {if user.totp_enrolled { view! { <Badge text="enrolled" tone=Tone::Good /> } } else { view! { <Badge text="none" tone=Tone::Neutral /> } }}
+                {if user.totp_enrolled {
+                    view! {
+                        <div class="flex items-center gap-2">
+                            <Badge text="enrolled" tone=Tone::Good />
+                            <ActionForm action=reset>
+                                <input type="hidden" name="id" value=id3 />
+                                <button class=BUTTON_QUIET type="submit" aria-label=reset_aria>"Reset"</button>
+                            </ActionForm>
+                        </div>
+                    }.into_any()
+                } else {
+                    view! { <Badge text="none" tone=Tone::Neutral /> }.into_any()
+                }}
             </td>
             <td class=TD>
                 <ActionForm action=disable>

@@ -5,6 +5,7 @@ use leptos_router::hooks::use_query_map;
 use rekey_core::identity::{Permission, Role};
 use serde::{Deserialize, Serialize};
 
+use crate::access::Hold;
 use crate::components::{BUTTON, CARD, FormError, INPUT, LABEL, reload_to};
 use crate::error::AppError;
 
@@ -19,7 +20,8 @@ pub struct Profile {
     pub role: Role,
     pub permissions: Vec<Permission>,
     pub totp_enrolled: bool,
-    pub must_enrol_totp: bool,
+    /// A step the person must take on their account page before anything else.
+    pub hold: Option<Hold>,
 }
 
 impl Profile {
@@ -49,7 +51,7 @@ pub async fn me() -> Result<Option<Profile>, AppError> {
         display_name: user.display_name,
         role: user.role,
         totp_enrolled: user.totp_enrolled,
-        must_enrol_totp: caller.must_enrol_totp,
+        hold: caller.hold,
     }))
 }
 
@@ -59,68 +61,60 @@ pub enum LoginStep {
     TotpRequired,
 }
 
-/// First step of signing in.
+/// Where a sign-in step leaves the person, and where to go once signed in: `next` is always a
+/// path on Rekey itself (see [`safe_next`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInStep {
+    pub step: LoginStep,
+    pub next: String,
+}
+
+/// First step of signing in. A new session id is issued whatever the outcome of the password.
 #[server(endpoint = "auth/login")]
-pub async fn login(username: String, password: String) -> Result<LoginStep, AppError> {
+pub async fn login(
+    username: String,
+    password: String,
+    #[server(default)] next: Option<String>,
+) -> Result<SignInStep, AppError> {
     use rekey_core::login::{self, PasswordOutcome};
     use rekey_core::password::Password;
     let caller = session::caller().await?;
     let rk = session::rekey()?;
     let password = Password::for_login(password)?;
+    let next = safe_next(next);
     match login::with_password(&rk, &username, &password, caller.address).await? {
         PasswordOutcome::SignedIn(user) => {
             session::sign_in(user, rk.now()).await?;
-            Ok(LoginStep::SignedIn)
+            Ok(SignInStep {
+                step: LoginStep::SignedIn,
+                next,
+            })
         }
         PasswordOutcome::TotpRequired(user) => {
-            let pending = session::PendingTotp {
-                user: user.id.get(),
-                at: rk.now().as_micros(),
-            };
-            let s = session::session().await?;
-            s.cycle_id().await.map_err(|_| AppError::Internal {
-                reference: "session".into(),
-            })?;
-            s.insert(session::keys::PENDING_TOTP, pending)
-                .await
-                .map_err(|_| AppError::Internal {
-                    reference: "session".into(),
-                })?;
-            Ok(LoginStep::TotpRequired)
+            session::await_second_factor(user.id, rk.now()).await?;
+            Ok(SignInStep {
+                step: LoginStep::TotpRequired,
+                next,
+            })
         }
     }
 }
 
-/// Second step: the TOTP code.
+/// Second step: the TOTP code, or a recovery code.
 #[server(endpoint = "auth/login_totp")]
-pub async fn login_totp(code: String) -> Result<(), AppError> {
-    use rekey_core::clock::Timestamp;
-    use rekey_core::identity::UserId;
+pub async fn login_totp(
+    code: String,
+    #[server(default)] next: Option<String>,
+) -> Result<SignInStep, AppError> {
     let caller = session::caller().await?;
     let rk = session::rekey()?;
-    let s = session::session().await?;
-    let pending: Option<session::PendingTotp> =
-        s.get(session::keys::PENDING_TOTP)
-            .await
-            .map_err(|_| AppError::Internal {
-                reference: "session".into(),
-            })?;
-    let Some(pending) = pending else {
-        return Err(AppError::Unauthenticated(
-            "enter your username and password first".into(),
-        ));
-    };
-    if rk.now().secs_since(Timestamp::from_micros(pending.at)) > session::PENDING_TOTP_SECS {
-        let _ = s
-            .remove::<session::PendingTotp>(session::keys::PENDING_TOTP)
-            .await;
-        return Err(AppError::Unauthenticated(
-            "the sign-in took too long; enter your password again".into(),
-        ));
-    }
-    let user =
-        rekey_core::login::with_totp(&rk, UserId::new(pending.user), &code, caller.address).await?;
-    session::sign_in(user, rk.now()).await
+    let user_id = session::pending_second_factor(rk.now()).await?;
+    let user = rekey_core::login::with_totp(&rk, user_id, &code, caller.address).await?;
+    session::sign_in(user, rk.now()).await?;
+    Ok(SignInStep {
+        step: LoginStep::SignedIn,
+        next: safe_next(next),
+    })
 }
 
 #[server(endpoint = "auth/logout")]
@@ -141,9 +135,53 @@ pub fn use_me() -> CurrentUser {
     expect_context::<CurrentUser>()
 }
 
-/// Only `/`-relative targets, so a crafted link cannot send a person elsewhere after sign-in.
-fn safe_next(next: Option<String>) -> String {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
+/// Where to go after signing in: only a path on Rekey itself, or the home page.
+///
+/// Browsers forgive a lot in a URL: they drop tabs and newlines (`/%09/evil.example`), read a
+/// backslash as a slash (`/\evil.example`), and `//evil.example` is another host. So the target
+/// is decoded (as often as it is encoded) and must then be a path: one leading `/`, no second
+/// one after it, no backslash, no control character or space before any query.
+pub fn safe_next(next: Option<String>) -> String {
+    fn decoded(s: &str) -> String {
+        let mut current = s.to_string();
+        for _ in 0..4 {
+            let bytes = current.as_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (
+                    bytes[i],
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) {
+                    (b'%', Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                    }
+                    (b, _, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            let next = String::from_utf8_lossy(&out).into_owned();
+            if next == current {
+                break;
+            }
+            current = next;
+        }
+        current
+    }
+    fn is_local_path(s: &str) -> bool {
+        let path = s.split(['?', '#']).next().unwrap_or_default();
+        path.starts_with('/')
+            && !path[1..].starts_with(['/', '\\'])
+            && !s.contains('\\')
+            && !path.chars().any(|c| c.is_control() || c.is_whitespace())
+            && !s.chars().any(char::is_control)
+    }
+    next.filter(|n| is_local_path(n) && is_local_path(&decoded(n)))
         .unwrap_or_else(|| "/".into())
 }
 
@@ -152,16 +190,26 @@ pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let totp = ServerAction::<LoginTotp>::new();
     let query = use_query_map();
-    let next = move || safe_next(query.read_untracked().get("next"));
+    let next = move || query.read_untracked().get("next").unwrap_or_default();
 
     Effect::new(move |_| {
-        let signed_in = matches!(login.value().get(), Some(Ok(LoginStep::SignedIn)))
-            || matches!(totp.value().get(), Some(Ok(())));
-        if signed_in {
-            reload_to(&next());
+        let done = [login.value().get(), totp.value().get()]
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.ok().filter(|s| s.step == LoginStep::SignedIn));
+        if let Some(done) = done {
+            reload_to(&done.next);
         }
     });
-    let needs_code = move || matches!(login.value().get(), Some(Ok(LoginStep::TotpRequired)));
+    let needs_code = move || {
+        matches!(
+            login.value().get(),
+            Some(Ok(SignInStep {
+                step: LoginStep::TotpRequired,
+                ..
+            }))
+        )
+    };
 
     view! {
         <leptos_meta::Title text="Sign in · Rekey" />
@@ -174,6 +222,7 @@ pub fn LoginPage() -> impl IntoView {
                     fallback=move || {
                         view! {
                             <ActionForm action=login attr:class="space-y-4">
+                                <input type="hidden" name="next" value=next />
                                 <label class=LABEL>
                                     "Username"
                                     <input class=INPUT name="username" autocomplete="username" required autofocus />
@@ -191,11 +240,12 @@ pub fn LoginPage() -> impl IntoView {
                     }
                 >
                     <ActionForm action=totp attr:class="space-y-4">
+                        <input type="hidden" name="next" value=next />
                         <label class=LABEL>
                             "Authentication code"
-                            <input class=INPUT name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" required autofocus />
+                            <input class=INPUT name="code" autocomplete="one-time-code" required autofocus />
                         </label>
-                        <p class="text-xs text-slate-500">"Enter the 6-digit code from your authenticator app."</p>
+                        <p class="text-xs text-slate-500">"Enter the 6-digit code from your authenticator app, or one of your recovery codes if you lost it."</p>
                         <button class=format!("{BUTTON} w-full") type="submit" disabled=move || totp.pending().get()>
                             "Verify"
                         </button>
@@ -231,9 +281,25 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next(Some("/audit".into())), "/audit");
-        assert_eq!(safe_next(Some("//evil.example".into())), "/");
-        assert_eq!(safe_next(Some("https://evil.example".into())), "/");
+        let next = |s: &str| safe_next(Some(s.into()));
+        assert_eq!(next("/audit"), "/audit");
+        assert_eq!(next("/audit?actor=a%20b"), "/audit?actor=a%20b");
+        for evil in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/%09/evil.example",
+            "/\t/evil.example",
+            "%2F%2Fevil.example",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            "/%252F/evil.example",
+            "javascript:alert(1)",
+            "/ /evil.example",
+            "",
+        ] {
+            assert_eq!(next(evil), "/", "{evil:?}");
+        }
         assert_eq!(safe_next(None), "/");
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use server_fn::ServerFn;
 use tower_sessions::Session;
 
-use crate::access::{self, Verdict};
+use crate::access::{self, Hold, Verdict};
 use crate::error::{AppError, AppResult};
 
 /// The signed-in user as axum-login keeps it.
@@ -74,8 +74,6 @@ pub mod keys {
     pub const LAST_SEEN_AT: &str = "rekey.last_seen_at";
     /// A user whose password was accepted and whose TOTP code is awaited.
     pub const PENDING_TOTP: &str = "rekey.pending_totp";
-    /// A TOTP secret shown for enrolment, awaiting its first code.
-    pub const TOTP_ENROLMENT: &str = "rekey.totp_enrolment";
     /// When the person last confirmed their password or code (unix µs, injected clock).
     pub const REAUTHENTICATED_AT: &str = "rekey.reauthenticated_at";
 }
@@ -95,8 +93,8 @@ pub const PENDING_TOTP_SECS: i64 = 5 * 60;
 pub struct Caller {
     pub identity: Option<Identity>,
     pub address: Option<IpAddr>,
-    /// A person who must enrol TOTP before using anything but their account page.
-    pub must_enrol_totp: bool,
+    /// A step the person must take on their account page before anything else.
+    pub hold: Option<Hold>,
 }
 
 /// The domain context, provided to every server function.
@@ -119,20 +117,14 @@ pub async fn authorize<F: ServerFn>() -> AppResult<(Identity, Caller)> {
     let rule = access::server_fn_rule(F::PATH)
         .ok_or_else(|| AppError::Forbidden("call an unlisted function".into()))?;
     let caller = caller().await?;
-    match access::decide(
-        rule,
-        caller.identity.as_ref().map(Into::into),
-        caller.must_enrol_totp,
-    ) {
+    match access::decide(rule, caller.identity.as_ref().map(Into::into), caller.hold) {
         Verdict::Allow => caller
             .identity
             .clone()
             .map(|who| (who, caller))
             .ok_or(AppError::SignInRequired),
         Verdict::SignIn => Err(AppError::SignInRequired),
-        Verdict::EnrolTotp => Err(AppError::Refused(
-            "enrol TOTP on your account page first; your role requires it".into(),
-        )),
+        Verdict::Held(hold) => Err(AppError::Refused(hold.reason().into())),
         Verdict::Deny => Err(AppError::Forbidden(access::needed(rule).to_string())),
     }
 }
@@ -148,33 +140,30 @@ pub fn own_id(who: &Identity) -> AppResult<UserId> {
 pub async fn session() -> AppResult<Session> {
     leptos_axum::extract::<Session>()
         .await
-        .map_err(|_| AppError::Internal {
-            reference: "no-session".into(),
-        })
+        .map_err(session_failed)
 }
 
 pub async fn auth_session() -> AppResult<AuthSession> {
     leptos_axum::extract::<AuthSession>()
         .await
-        .map_err(|_| AppError::Internal {
-            reference: "no-auth-session".into(),
-        })
+        .map_err(session_failed)
 }
 
-fn session_failed<E: std::fmt::Debug>(e: E) -> AppError {
-    tracing::error!(error = ?e, "session store failed");
-    AppError::Internal {
-        reference: "session".into(),
-    }
+/// A session store failure: logged with its cause, shown as an internal error.
+pub fn session_failed<E: std::fmt::Debug>(e: E) -> AppError {
+    // Through the core's error, so the log line and the reference the person sees match.
+    rekey_core::error::Error::Internal(format!("session store failed: {e:?}")).into()
 }
 
-/// Signs `user` into this session (a new session id when nobody was signed in).
+/// Signs `user` into this session under a new session id, also when somebody was signed in
+/// already: an id an attacker planted or saw before sign-in is worth nothing after it.
 pub async fn sign_in(user: User, now: Timestamp) -> AppResult<()> {
+    let session = session().await?;
+    session.cycle_id().await.map_err(session_failed)?;
     let mut auth = auth_session().await?;
     auth.login(&SessionUser(user))
         .await
         .map_err(session_failed)?;
-    let session = session().await?;
     session
         .insert(keys::SIGNED_IN_AT, now.as_micros())
         .await
@@ -190,8 +179,50 @@ pub async fn sign_in(user: User, now: Timestamp) -> AppResult<()> {
     Ok(())
 }
 
-/// Records in `session` that its person just re-authenticated.
+/// Remembers, under a new session id, that `user`'s password was right and their second factor
+/// is awaited.
+pub async fn await_second_factor(user: UserId, now: Timestamp) -> AppResult<()> {
+    let session = session().await?;
+    session.cycle_id().await.map_err(session_failed)?;
+    session
+        .insert(
+            keys::PENDING_TOTP,
+            PendingTotp {
+                user: user.get(),
+                at: now.as_micros(),
+            },
+        )
+        .await
+        .map_err(session_failed)
+}
+
+/// The user whose second factor this session awaits, if the password step is recent enough.
+pub async fn pending_second_factor(now: Timestamp) -> AppResult<UserId> {
+    let session = session().await?;
+    let pending: Option<PendingTotp> = session
+        .get(keys::PENDING_TOTP)
+        .await
+        .map_err(session_failed)?;
+    let Some(pending) = pending else {
+        return Err(AppError::Unauthenticated(
+            "enter your username and password first".into(),
+        ));
+    };
+    if now.secs_since(Timestamp::from_micros(pending.at)) > PENDING_TOTP_SECS {
+        session
+            .remove::<PendingTotp>(keys::PENDING_TOTP)
+            .await
+            .map_err(session_failed)?;
+        return Err(AppError::Unauthenticated(
+            "the sign-in took too long; enter your password again".into(),
+        ));
+    }
+    Ok(UserId::new(pending.user))
+}
+
+/// Records in `session` that its person just re-authenticated, under a new session id.
 pub async fn mark_reauthenticated(session: &Session, now: Timestamp) -> AppResult<()> {
+    session.cycle_id().await.map_err(session_failed)?;
     session
         .insert(keys::REAUTHENTICATED_AT, now.as_micros())
         .await
@@ -222,8 +253,10 @@ pub async fn require_fresh_reauthentication(
     }
 }
 
-/// Re-signs the current session after a change of security stamp ended every other one.
+/// Re-signs the current session, under a new session id, after a change of security stamp
+/// (password, second factor) ended every other one.
 pub async fn keep_signed_in(user: User) -> AppResult<()> {
+    session().await?.cycle_id().await.map_err(session_failed)?;
     let mut auth = auth_session().await?;
     auth.login(&SessionUser(user)).await.map_err(session_failed)
 }

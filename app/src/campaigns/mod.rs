@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::use_me;
 use crate::components::{
-    BUTTON, BUTTON_QUIET, Badge, CARD, FormError, INPUT, LABEL, LoadError, Page, TABLE, TD, TH,
-    Tone,
+    BUTTON, BUTTON_QUIET, Badge, CARD, FillBar, FormError, INPUT, LABEL, LoadError, Page, TABLE,
+    TD, TH, Tone,
 };
 use crate::error::AppError;
 
@@ -515,7 +515,7 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
             {drafting.then(|| view! {
                 <div class=format!("{CARD} mb-6") role="status" aria-label="Drafting progress">
                     <p class="mb-2 text-sm font-medium">{format!("Drafting notices: {} of {}", c.drafted, c.consumers)}</p>
-                    <div class="h-2 w-full rounded bg-slate-100"><div class="h-2 rounded bg-indigo-500" style=format!("width: {percent}%")></div></div>
+                    <FillBar percent=i64::from(percent) fill="fill-indigo-500" />
                 </div>
             })}
             <div class=format!("{CARD} mb-6")>

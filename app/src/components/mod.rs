@@ -90,6 +90,19 @@ pub fn Badge(#[prop(into)] text: String, #[prop(into)] tone: Tone) -> impl IntoV
     view! { <span class=format!("inline-flex rounded-full px-2 py-0.5 text-xs font-medium {class}")>{text}</span> }
 }
 
+/// A horizontal bar filled to `percent`, drawn as SVG: its width is an attribute, not an inline
+/// style, which the pages' Content Security Policy does not allow.
+#[component]
+pub fn FillBar(percent: i64, #[prop(into)] fill: String) -> impl IntoView {
+    let width = format!("{}", percent.clamp(0, 100));
+    view! {
+        <svg class="block h-2 w-full" viewBox="0 0 100 2" preserveAspectRatio="none" aria-hidden="true">
+            <rect width="100" height="2" rx="1" class="fill-slate-200" />
+            <rect width=width height="2" rx="1" class=fill />
+        </svg>
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tone {
     Good,

@@ -6,8 +6,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
 use crate::components::{
-    BUTTON_QUIET, Badge, CARD, FormError, INPUT, LABEL, LoadError, Page, Pager, TABLE, TD, TH,
-    Tone, query_link,
+    BUTTON_QUIET, Badge, CARD, FillBar, FormError, INPUT, LABEL, LoadError, Page, Pager, TABLE, TD,
+    TH, Tone, query_link,
 };
 use crate::error::AppError;
 
@@ -304,11 +304,11 @@ fn AgeBar(age_days: i64, max_age_days: Option<i64>) -> impl IntoView {
     };
     let percent = (age_days * 100 / max).clamp(0, 100);
     let colour = if age_days > max {
-        "bg-rose-500"
+        "fill-rose-500"
     } else if percent >= 80 {
-        "bg-amber-400"
+        "fill-amber-400"
     } else {
-        "bg-emerald-500"
+        "fill-emerald-500"
     };
     let text = format!("{age_days} of {max} days");
     let text_colour = if age_days > max {
@@ -318,8 +318,8 @@ fn AgeBar(age_days: i64, max_age_days: Option<i64>) -> impl IntoView {
     };
     view! {
         <div class="mt-1 w-32">
-            <div class="h-2 rounded bg-slate-200" role="meter" aria-label="Age against the rotation policy" aria-valuemin="0" aria-valuemax=max aria-valuenow=age_days aria-valuetext=text.clone()>
-                <div class=format!("h-2 rounded {colour}") style=format!("width: {percent}%")></div>
+            <div role="meter" aria-label="Age against the rotation policy" aria-valuemin="0" aria-valuemax=max aria-valuenow=age_days aria-valuetext=text.clone()>
+                <FillBar percent fill=colour />
             </div>
             <div class=text_colour>
                 {text}{(age_days > max).then_some(" · overdue")}

@@ -223,6 +223,8 @@ pub async fn reveal(
 pub async fn totp_code(partition: String, name: String) -> Result<TotpNow, AppError> {
     let (who, _) = session::authorize::<TotpCode>().await?;
     let rk = session::rekey()?;
+    // A code is as good as the seed for the next 30 seconds: it takes the same confirmation.
+    session::require_fresh_reauthentication(&who, &session::session().await?, rk.now()).await?;
     let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     let (code, remaining_secs) =
         rekey_core::vault::store::totp(&rk, &who, &partition, &name).await?;
@@ -245,6 +247,8 @@ pub async fn generate_value(
     use rekey_core::vault::store::{self, GeneratePolicy};
     let (who, _) = session::authorize::<GenerateValue>().await?;
     let rk = session::rekey()?;
+    // Generating replaces the value services use: a destructive step, confirmed like a reveal.
+    session::require_fresh_reauthentication(&who, &session::session().await?, rk.now()).await?;
     let policy = GeneratePolicy::new(length, alphabet.parse()?, prefix.trim())?;
     let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     let (version, _) = store::generate(&rk, &who, &partition, &name, &policy).await?;
@@ -259,6 +263,7 @@ pub async fn destroy_version(
 ) -> Result<(), AppError> {
     let (who, _) = session::authorize::<DestroyVersion>().await?;
     let rk = session::rekey()?;
+    session::require_fresh_reauthentication(&who, &session::session().await?, rk.now()).await?;
     let (partition, name) = rekey_core::vault::VaultName::pair(&partition, &name)?;
     Ok(rekey_core::vault::store::destroy(&rk, &who, &partition, &name, version).await?)
 }

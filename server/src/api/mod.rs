@@ -230,10 +230,12 @@ struct Generated {
 async fn generate(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
+    session: Session,
     Path((partition, name)): Path<(String, String)>,
     input: Result<Json<GenerateInput>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Generated>), ApiError> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
+    require_fresh_reauthentication(identity(&caller)?, &session, rk.now()).await?;
     let input = body(input)?;
     let alphabet = input
         .alphabet
@@ -261,9 +263,11 @@ struct TotpCode {
 async fn totp(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
+    session: Session,
     Path((partition, name)): Path<(String, String)>,
 ) -> ApiResult<TotpCode> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
+    require_fresh_reauthentication(identity(&caller)?, &session, rk.now()).await?;
     let (code, remaining_secs) = vault::totp(&rk, identity(&caller)?, &partition, &name).await?;
     Ok(Json(TotpCode {
         code,
@@ -274,9 +278,11 @@ async fn totp(
 async fn destroy(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
+    session: Session,
     Path((partition, name, version)): Path<(String, String, i64)>,
 ) -> Result<StatusCode, ApiError> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
+    require_fresh_reauthentication(identity(&caller)?, &session, rk.now()).await?;
     vault::destroy(&rk, identity(&caller)?, &partition, &name, version).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -235,9 +235,28 @@ async fn main() -> anyhow::Result<()> {
             let agent =
                 rekey_core::agents::create(&rekey, &admin, name, "vault benchmark".into()).await?;
             let issued = rekey_core::agents::issue_token(&rekey, &admin, agent.id).await?;
+            // A new token reads no vault value until a second admin confirms it, as an operator
+            // would before handing it to a service.
+            let second = rekey_core::users::create(
+                &rekey,
+                rekey_core::audit::Actor::System,
+                rekey_core::users::NewUser {
+                    username: rekey_core::identity::Username::parse("bench-second-admin")?,
+                    display_name: rekey_core::identity::DisplayName::parse("Second admin")?,
+                    email: rekey_core::identity::EmailAddress::parse("second@rekey.example")?,
+                    role: rekey_core::identity::Role::Admin,
+                    password: rekey_core::password::Password::new_choice(
+                        rekey_core::demo::DEMO_PASSWORD.to_string(),
+                    )?,
+                },
+                rekey_core::users::FirstPassword::Own,
+            )
+            .await?;
+            rekey_core::agents::confirm_token(&rekey, &second.identity(), issued.info.id).await?;
             let bot = rekey_core::identity::Identity::Agent {
                 id: agent.id,
                 name: agent.name.clone(),
+                token: issued.info.id,
             };
             let partition = VaultName::parse("partition", &store::personal_name(&bot))?;
             for i in 0..secrets {

@@ -195,12 +195,22 @@ impl TestApp {
     }
 
     pub async fn spawn_on(db: TestDb) -> TestApp {
+        Self::spawn_configured(db, &[]).await
+    }
+
+    /// A server with settings beyond the tests' defaults (`REKEY_*` variables; `{port}` in a
+    /// value is replaced by the port the server listens on).
+    pub async fn spawn_with(backend: Backend, settings: &[(&str, &str)]) -> TestApp {
+        Self::spawn_configured(TestDb::create(backend).await, settings).await
+    }
+
+    async fn spawn_configured(db: TestDb, settings: &[(&str, &str)]) -> TestApp {
         capture_trace_logs();
         let listener = rekey::bind("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let config = Config::load([
+        let mut env = vec![
             ("REKEY_DATABASE_URL".to_string(), db.url.clone()),
             ("REKEY_DATA_DIR".to_string(), db.dir.display().to_string()),
             ("REKEY_LISTEN".to_string(), addr.to_string()),
@@ -209,8 +219,14 @@ impl TestApp {
                 "REKEY_EVENT_SIGNING_SECRETS".to_string(),
                 format!("{EVENT_SECRET},{EVENT_SECRET_OLD}"),
             ),
-        ])
-        .expect("config");
+        ];
+        for (key, value) in settings {
+            env.push((
+                key.to_string(),
+                value.replace("{port}", &addr.port().to_string()),
+            ));
+        }
+        let config = Config::load(env).expect("config");
         let clock = ManualClock::starting_at(START);
         let rekey = rekey::open(&config, Arc::new(clock.clone()))
             .await
@@ -245,6 +261,7 @@ impl TestApp {
             base: self.base.clone(),
             origin: Some(self.base.clone()),
             token: None,
+            forwarded_for: None,
         }
     }
 
@@ -291,7 +308,7 @@ impl TestApp {
         self.rekey
             .db
             .fetch_all(
-                "SELECT id, username, role, disabled, security_stamp, password_hash, COALESCE(totp_secret, '') FROM users ORDER BY id",
+                "SELECT id, username, role, disabled, security_stamp, password_hash, totp_enrolled FROM users ORDER BY id",
                 &[],
             )
             .await
@@ -306,10 +323,38 @@ impl TestApp {
                     r.get::<i64>(3).unwrap(),
                     r.get::<String>(4).unwrap(),
                     r.get::<String>(5).unwrap(),
-                    r.get::<String>(6).unwrap()
+                    r.get::<i64>(6).unwrap()
                 )
             })
             .collect()
+    }
+
+    /// Every row of every table as text (FTS index internals aside): to search the whole
+    /// database for a value that must not be stored in the clear.
+    pub async fn full_dump(&self) -> String {
+        let sql = match self.db.backend {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name NOT LIKE 'consumer_search%' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1"
+            }
+        };
+        let mut dump = String::new();
+        for table in self.rekey.db.fetch_all(sql, &[]).await.expect("tables") {
+            let table: String = table.get(0).expect("name");
+            for row in self
+                .rekey
+                .db
+                .fetch_all(&format!("SELECT * FROM {table}"), &[])
+                .await
+                .expect("rows")
+            {
+                dump.push_str(&format!("{table}: {row:?}\n"));
+            }
+        }
+        dump
     }
 
     pub async fn user_id(&self, username: &str) -> i64 {
@@ -350,7 +395,55 @@ impl TestApp {
             .json()
             .await
             .expect("json");
-        issued["token"].as_str().expect("token").to_string()
+        let token = issued["token"].as_str().expect("token").to_string();
+        // A new token reads no vault value until a second admin confirms it.
+        let second = self.second_admin().await;
+        let agents: Value = second
+            .call("admin/agents", &[])
+            .await
+            .json()
+            .await
+            .expect("json");
+        let token_id = agents
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name))
+            .and_then(|a| a["tokens"].as_array()?.last().cloned())
+            .map(|t| t["id"].to_string())
+            .expect("token listed");
+        let r = second
+            .call("admin/confirm_token", &[("token", &token_id)])
+            .await;
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        token
+    }
+
+    /// A second admin account (created once), signed in: the four-eyes steps need one.
+    pub async fn second_admin(&self) -> Browser {
+        use rekey_core::identity::{DisplayName, EmailAddress, Role, Username};
+        let name = Username::parse("admin2").expect("name");
+        if rekey_core::users::list(&self.rekey.db)
+            .await
+            .expect("users")
+            .iter()
+            .all(|u| u.username != name)
+        {
+            rekey_core::users::create(
+                &self.rekey,
+                rekey_core::audit::Actor::System,
+                rekey_core::users::NewUser {
+                    username: name,
+                    display_name: DisplayName::parse("Second admin").expect("name"),
+                    email: EmailAddress::parse("admin2@rekey.example").expect("email"),
+                    role: Role::Admin,
+                    password: rekey_core::password::Password::new_choice(DEMO_PASSWORD.into())
+                        .expect("password"),
+                },
+                rekey_core::users::FirstPassword::Own,
+            )
+            .await
+            .expect("second admin");
+        }
+        self.signed_in("admin2").await
     }
 }
 
@@ -369,10 +462,28 @@ pub struct Browser {
     pub base: String,
     origin: Option<String>,
     token: Option<String>,
+    /// Sent as `X-Forwarded-For`, as a reverse proxy in front of Rekey would.
+    forwarded_for: Option<String>,
 }
 
 impl Browser {
+    /// The same browser, reaching Rekey through a proxy that says the client is `address`.
+    pub fn via_proxy_from(&self, address: &str) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            jar: self.jar.clone(),
+            base: self.base.clone(),
+            origin: self.origin.clone(),
+            token: self.token.clone(),
+            forwarded_for: Some(address.to_string()),
+        }
+    }
+
     fn with_headers(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let rb = match &self.forwarded_for {
+            Some(a) => rb.header("X-Forwarded-For", a),
+            None => rb,
+        };
         let rb = match &self.origin {
             Some(o) => rb.header("Origin", o),
             None => rb,
@@ -391,6 +502,7 @@ impl Browser {
             base: self.base.clone(),
             origin: Some("http://evil.example".into()),
             token: None,
+            forwarded_for: None,
         }
     }
 

@@ -202,7 +202,10 @@ async fn required_totp_holds_privileged_people_at_their_account_page(app: TestAp
     // While required, it cannot be removed.
     let (status, _, message) = error_of(
         admin
-            .call("account/totp_remove", &[("current", DEMO_PASSWORD)])
+            .call(
+                "account/totp_remove",
+                &[("current", DEMO_PASSWORD), ("code", "123456")],
+            )
             .await,
     )
     .await;

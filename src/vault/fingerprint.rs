@@ -1,0 +1,232 @@
+//! Keyed fingerprints of vault values, so a notice can be checked for any value in the vault
+//! without decrypting a single one.
+//!
+//! When a value is sealed, Rekey stores HMAC-SHA256 fingerprints (under a key of its own, kept
+//! in the vault's system partition) of the value and of the encodings someone might paste:
+//! base64 (standard and URL-safe, padded or not), hex (lower and upper case) and
+//! percent-encoding. Each form is stored twice: the fingerprint of its first bytes (a *window*
+//! of up to 16) and of the whole. A check slides each window length over the text, and only
+//! where a window matches does it compare the whole. A database copy without the key cannot
+//! confirm a guessed value.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use ring::hmac;
+
+/// Values shorter than this are not fingerprinted: "password" or "12345678" would match prose.
+pub const MIN_LEN: usize = 8;
+/// The longest window.
+const WINDOW: usize = 16;
+
+/// The key fingerprints are made with. Debug prints a redaction.
+#[derive(Clone)]
+pub struct FingerprintKey(hmac::Key);
+
+impl std::fmt::Debug for FingerprintKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FingerprintKey([redacted])")
+    }
+}
+
+impl FingerprintKey {
+    pub fn new(bytes: &[u8]) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, bytes))
+    }
+
+    /// 128 bits of HMAC-SHA256 in hex.
+    pub fn of(&self, bytes: &[u8]) -> String {
+        hex::encode(&hmac::sign(&self.0, bytes).as_ref()[..16])
+    }
+}
+
+/// One stored form of a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub form: &'static str,
+    pub window_len: usize,
+    pub window_fp: String,
+    pub full_len: usize,
+    pub full_fp: String,
+}
+
+/// The forms of `value` worth looking for, each at least [`MIN_LEN`] bytes.
+pub fn forms(value: &str) -> Vec<(&'static str, String)> {
+    let bytes = value.as_bytes();
+    let candidates = [
+        ("value", value.to_string()),
+        ("base64", STANDARD.encode(bytes)),
+        ("base64", STANDARD_NO_PAD.encode(bytes)),
+        ("base64url", URL_SAFE.encode(bytes)),
+        ("base64url", URL_SAFE_NO_PAD.encode(bytes)),
+        ("hex", hex::encode(bytes)),
+        ("hex", hex::encode_upper(bytes)),
+        ("url", percent_encode(value)),
+    ];
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (form, text) in candidates {
+        if text.len() >= MIN_LEN && !out.iter().any(|(_, t)| *t == text) {
+            out.push((form, text));
+        }
+    }
+    out
+}
+
+/// Every byte outside the unreserved set as `%XX`, as URL encoders write it.
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The fingerprints to store for a value (none when it is too short).
+pub fn fingerprints(key: &FingerprintKey, value: &str) -> Vec<Fingerprint> {
+    if value.len() < MIN_LEN {
+        return Vec::new();
+    }
+    forms(value)
+        .into_iter()
+        .map(|(form, text)| {
+            let bytes = text.as_bytes();
+            let window_len = bytes.len().min(WINDOW);
+            Fingerprint {
+                form,
+                window_len,
+                window_fp: key.of(&bytes[..window_len]),
+                full_len: bytes.len(),
+                full_fp: key.of(bytes),
+            }
+        })
+        .collect()
+}
+
+/// Every stored fingerprint, ready to scan texts with.
+#[derive(Clone, Debug)]
+pub struct FingerprintIndex {
+    key: FingerprintKey,
+    /// (window length, window fingerprint) → (whole length, whole fingerprint).
+    windows: HashMap<(usize, String), Vec<(usize, String)>>,
+    lengths: Vec<usize>,
+}
+
+/// Where a vault value (or an encoding of it) appears in a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub offset: usize,
+    pub len: usize,
+}
+
+impl FingerprintIndex {
+    pub fn new(key: FingerprintKey, stored: impl IntoIterator<Item = Fingerprint>) -> Self {
+        let mut windows: HashMap<(usize, String), Vec<(usize, String)>> = HashMap::new();
+        for f in stored {
+            windows
+                .entry((f.window_len, f.window_fp))
+                .or_default()
+                .push((f.full_len, f.full_fp));
+        }
+        let mut lengths: Vec<usize> = windows.keys().map(|(len, _)| *len).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        Self {
+            key,
+            windows,
+            lengths,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// Every place in `text` that holds a fingerprinted value, leftmost first.
+    pub fn find(&self, text: &str) -> Vec<Found> {
+        let bytes = text.as_bytes();
+        let mut found = Vec::new();
+        for &w in &self.lengths {
+            if bytes.len() < w {
+                continue;
+            }
+            for offset in 0..=bytes.len() - w {
+                let Some(wholes) = self
+                    .windows
+                    .get(&(w, self.key.of(&bytes[offset..offset + w])))
+                else {
+                    continue;
+                };
+                for (len, fp) in wholes {
+                    let end = offset + len;
+                    if end <= bytes.len() && self.key.of(&bytes[offset..end]) == *fp {
+                        found.push(Found { offset, len: *len });
+                    }
+                }
+            }
+        }
+        found.sort_by_key(|f| (f.offset, std::cmp::Reverse(f.len)));
+        found.dedup_by_key(|f| f.offset);
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(values: &[&str]) -> FingerprintIndex {
+        let key = FingerprintKey::new(b"test key for fingerprints");
+        let all = values
+            .iter()
+            .flat_map(|v| fingerprints(&key, v))
+            .collect::<Vec<_>>();
+        FingerprintIndex::new(key, all)
+    }
+
+    #[test]
+    fn a_value_and_its_encodings_are_found_anywhere_in_a_text() {
+        let secret = "pw-Tr0ub4dor&3-horse";
+        let idx = index(&[secret, "another-secret-value-2"]);
+        let texts = [
+            format!("Your password is {secret}, keep it."),
+            format!("base64: {}", STANDARD.encode(secret)),
+            format!("url=https://x.example/?k={}", percent_encode(secret)),
+            format!("hex {}", hex::encode(secret)),
+            format!("HEX{}", hex::encode_upper(secret)),
+            format!("b64url {}!", URL_SAFE_NO_PAD.encode(secret)),
+        ];
+        for text in &texts {
+            let found = idx.find(text);
+            assert_eq!(found.len(), 1, "{text}");
+        }
+        assert_eq!(
+            idx.find(&texts[0])[0],
+            Found {
+                offset: 17,
+                len: secret.len()
+            }
+        );
+        assert!(idx.find("pw-Tr0ub4dor&3-hors and other prose").is_empty());
+    }
+
+    #[test]
+    fn short_values_are_not_fingerprinted() {
+        let key = FingerprintKey::new(b"k");
+        assert!(fingerprints(&key, "1234567").is_empty());
+        assert!(!fingerprints(&key, "12345678").is_empty());
+        assert!(index(&["12345678"]).find("call 12345678 now").len() == 1);
+    }
+
+    #[test]
+    fn another_key_gives_other_fingerprints() {
+        let a = FingerprintKey::new(b"a");
+        let b = FingerprintKey::new(b"b");
+        assert_ne!(a.of(b"same value"), b.of(b"same value"));
+        assert_eq!(format!("{a:?}"), "FingerprintKey([redacted])");
+    }
+}

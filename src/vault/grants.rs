@@ -1,0 +1,232 @@
+//! Grants on team partitions, and the second admin an admin needs to grant themselves access.
+//!
+//! Admins manage grants but get no access from their role. Without a second person, an admin
+//! could grant themselves any team partition and read it; so a grant an admin gives themselves
+//! is only a request until another admin approves it, and both steps are audited.
+
+use serde::{Deserialize, Serialize};
+
+use super::store::{PARTITION_COLUMNS, Partition, decode_partition};
+use super::{Access, VaultName};
+use crate::Rekey;
+use crate::audit::{Detail, Target};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::{Identity, InputError, Permission, UserId};
+use crate::params;
+use crate::storage::WriteTx;
+
+/// What a grant did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantOutcome {
+    Granted,
+    /// A grant to oneself: it waits for a second admin.
+    AwaitingSecondAdmin,
+}
+
+fn admin_id(by: &Identity) -> Result<UserId> {
+    match by {
+        Identity::User { id, .. } if by.may(Permission::ManageUsers) => Ok(*id),
+        _ => Err(Error::Forbidden(Permission::ManageUsers)),
+    }
+}
+
+async fn team_partition(tx: &mut WriteTx, partition: &VaultName) -> Result<Partition> {
+    let p = tx
+        .fetch_optional(
+            &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE name = $1"),
+            params![partition.as_str()],
+        )
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no vault partition named '{partition}'")))
+        .and_then(|r| decode_partition(&r))?;
+    if p.kind != "team" {
+        return Err(Error::Refused(
+            "personal partitions belong to their owner alone; grant access to a team partition"
+                .into(),
+        ));
+    }
+    Ok(p)
+}
+
+/// Gives (or, with `None`, withdraws) a grantee's access: `user:alice` or `agent:drafting-bot`.
+/// An admin's grant to themselves becomes a request for a second admin.
+pub async fn grant(
+    rk: &Rekey,
+    by: &Identity,
+    partition: &VaultName,
+    grantee: &str,
+    access: Option<Access>,
+) -> Result<GrantOutcome> {
+    let me = admin_id(by)?;
+    let (kind, name) = grantee
+        .split_once(':')
+        .filter(|(k, _)| matches!(*k, "user" | "agent"))
+        .ok_or_else(|| {
+            InputError::new(
+                "grantee",
+                format!("'{grantee}' is not user:NAME or agent:NAME"),
+            )
+        })?;
+    let table = if kind == "user" {
+        "SELECT id FROM users WHERE username = $1"
+    } else {
+        "SELECT id FROM agents WHERE name = $1"
+    };
+    let mut tx = rk.write(by.into()).await?;
+    let grantee_id: i64 = tx
+        .fetch_optional(table, params![name.trim()])
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no {kind} named '{}'", name.trim())))?
+        .get(0)?;
+    let p = team_partition(&mut tx, partition).await?;
+    if let Some(access) = access
+        && kind == "user"
+        && grantee_id == me.get()
+    {
+        let now = tx.now();
+        tx.execute(
+            "INSERT INTO vault_grant_requests (partition_id, grantee_id, access, requested_at) VALUES ($1, $2, $3, $4)",
+            params![p.id, me, access.as_str(), now],
+        )
+        .await?;
+        tx.audit(
+            Target::VaultPartition(p.id),
+            Detail::VaultGrantRequested {
+                partition: p.id,
+                access,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(GrantOutcome::AwaitingSecondAdmin);
+    }
+    write_grant(&mut tx, &p, kind, grantee_id, access).await?;
+    tx.commit().await?;
+    Ok(GrantOutcome::Granted)
+}
+
+async fn write_grant(
+    tx: &mut WriteTx,
+    p: &Partition,
+    kind: &str,
+    grantee_id: i64,
+    access: Option<Access>,
+) -> Result<()> {
+    tx.execute(
+        "DELETE FROM vault_grants WHERE partition_id = $1 AND grantee_kind = $2 AND grantee_id = $3",
+        params![p.id, kind, grantee_id],
+    )
+    .await?;
+    if let Some(access) = access {
+        let now = tx.now();
+        tx.execute(
+            "INSERT INTO vault_grants (partition_id, grantee_kind, grantee_id, access, granted_at) VALUES ($1, $2, $3, $4, $5)",
+            params![p.id, kind, grantee_id, access.as_str(), now],
+        )
+        .await?;
+    }
+    tx.audit(
+        Target::VaultPartition(p.id),
+        Detail::VaultGranted {
+            partition: p.id,
+            grantee: format!("{kind}:{grantee_id}"),
+            access,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A grant an admin asked for themselves, waiting for another admin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRequest {
+    pub id: i64,
+    pub partition: String,
+    pub requested_by: String,
+    pub requested_by_id: UserId,
+    pub access: Access,
+    pub requested_at: Timestamp,
+}
+
+/// The requests no admin has decided yet, oldest first.
+pub async fn open_requests(rk: &Rekey) -> Result<Vec<GrantRequest>> {
+    rk.db
+        .fetch_all(
+            "SELECT r.id, p.name, u.username, r.grantee_id, r.access, r.requested_at FROM vault_grant_requests r \
+             JOIN vault_partitions p ON p.id = r.partition_id JOIN users u ON u.id = r.grantee_id \
+             WHERE r.decided_at IS NULL ORDER BY r.id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(GrantRequest {
+                id: r.get(0)?,
+                partition: r.get(1)?,
+                requested_by: r.get(2)?,
+                requested_by_id: r.get(3)?,
+                access: r
+                    .get::<String>(4)?
+                    .parse()
+                    .map_err(|e: InputError| Error::Internal(e.to_string()))?,
+                requested_at: r.get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// A second admin approves or declines a request; approving writes the grant.
+pub async fn decide(rk: &Rekey, by: &Identity, request: i64, approve: bool) -> Result<()> {
+    let me = admin_id(by)?;
+    let mut tx = rk.write(by.into()).await?;
+    let row = tx
+        .fetch_optional(
+            "SELECT partition_id, grantee_id, access, decided_at FROM vault_grant_requests WHERE id = $1",
+            params![request],
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("grant request", request))?;
+    let (partition, grantee): (i64, UserId) = (row.get(0)?, row.get(1)?);
+    let access: Access = row
+        .get::<String>(2)?
+        .parse()
+        .map_err(|e: InputError| Error::Internal(e.to_string()))?;
+    if row.get::<Option<i64>>(3)?.is_some() {
+        return Err(Error::Conflict(format!(
+            "grant request {request} was already decided"
+        )));
+    }
+    if grantee == me {
+        return Err(Error::Refused(
+            "you asked for this grant; four eyes: another admin must decide it".into(),
+        ));
+    }
+    let now = tx.now();
+    tx.execute(
+        "UPDATE vault_grant_requests SET decided_by = $1, decided_at = $2, approved = $3 WHERE id = $4",
+        params![me, now, approve, request],
+    )
+    .await?;
+    tx.audit(
+        Target::VaultPartition(partition),
+        Detail::VaultGrantDecided {
+            partition,
+            grantee: format!("user:{grantee}"),
+            access,
+            approved: approve,
+        },
+    )
+    .await?;
+    if approve {
+        let p = tx
+            .fetch_one(
+                &format!("SELECT {PARTITION_COLUMNS} FROM vault_partitions WHERE id = $1"),
+                params![partition],
+            )
+            .await
+            .and_then(|r| decode_partition(&r))?;
+        write_grant(&mut tx, &p, "user", grantee.get(), Some(access)).await?;
+    }
+    tx.commit().await
+}
