@@ -363,6 +363,7 @@ pub async fn remove(
     }
     let user = clear_factor(&mut tx, id, Detail::TotpRemoved).await?;
     tx.commit().await?;
+    flush_shredded(rk).await;
     Ok(user)
 }
 
@@ -422,7 +423,15 @@ pub async fn admin_reset(rk: &Rekey, by: &Identity, id: UserId) -> Result<User> 
     }
     let user = clear_factor(&mut tx, id, Detail::TotpReset).await?;
     tx.commit().await?;
+    flush_shredded(rk).await;
     Ok(user)
+}
+
+/// Writes out the shredded seed's old pages now (see `Db::flush_destroyed`).
+async fn flush_shredded(rk: &Rekey) {
+    if let Err(e) = rk.db.flush_destroyed().await {
+        tracing::warn!(error = %e, "could not checkpoint the database after shredding a seed");
+    }
 }
 
 async fn clear_factor(tx: &mut WriteTx, id: UserId, detail: Detail) -> Result<User> {

@@ -250,6 +250,18 @@ impl Db {
         }
     }
 
+    /// After data was destroyed: on SQLite, writes the WAL back into the database file and
+    /// empties it, so the old page images that still hold what was destroyed (a data key) leave
+    /// the disk now rather than at some later checkpoint; with `secure_delete` the freed space
+    /// in the file itself is already zeroed. PostgreSQL keeps old row versions until VACUUM,
+    /// which Rekey does not control: nothing happens there.
+    pub async fn flush_destroyed(&self) -> Result<()> {
+        match &*self.inner {
+            Inner::Sqlite(db) => db.checkpoint().await,
+            Inner::Postgres(_) => Ok(()),
+        }
+    }
+
     pub async fn close(&self) {
         match &*self.inner {
             Inner::Sqlite(db) => db.close(),

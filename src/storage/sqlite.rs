@@ -41,9 +41,11 @@ fn open(path: &Path) -> Result<Connection> {
     )
     .map_err(storage_error)?;
     // WAL: readers never block the writer. NORMAL sync is durable across process crashes (not
-    // power loss before a checkpoint), the usual choice with WAL.
+    // power loss before a checkpoint), the usual choice with WAL. secure_delete overwrites what
+    // a write frees, so a destroyed version's wrapped data key does not linger in free pages.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA secure_delete = ON;",
     )
     .map_err(storage_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(storage_error)?;
@@ -60,14 +62,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SqliteDb {
     pub(super) fn open(path: &str) -> Result<Self> {
         let path = PathBuf::from(path);
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::Internal(format!(
-                    "cannot create the folder {}: {e}",
-                    parent.display()
-                ))
-            })?;
-        }
+        create_private(&path)?;
         let writer = open(&path)?;
         Ok(Self {
             path: Arc::new(path),
@@ -117,8 +112,41 @@ impl SqliteDb {
         }
     }
 
+    /// Copies the WAL into the database file and empties it, waiting for the writer first.
+    pub(super) async fn checkpoint(&self) -> Result<()> {
+        let guard = super::wait_for_writer(self.writer.clone()).await?;
+        let conn = lock(&guard.0);
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(storage_error)
+    }
+
     pub(super) fn close(&self) {
         lock(&self.readers).clear();
+    }
+}
+
+/// Creates the database file (and its folder) for the owner alone before SQLite opens it:
+/// folder 0700, file 0600. SQLite gives its WAL and shared-memory files the database file's
+/// mode, so they are private too. Existing files are left as the operator set them.
+fn create_private(path: &Path) -> Result<()> {
+    let fail = |what: &Path, e: std::io::Error| {
+        Error::Internal(format!("cannot create {}: {e}", what.display()))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent).map_err(|e| fail(parent, e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(fail(path, e)),
     }
 }
 

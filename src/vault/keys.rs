@@ -105,18 +105,84 @@ pub(crate) fn write_key_file(path: &Path, keys: &[&Key]) -> Result<()> {
         ))
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(fail)?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(fail)?;
     }
     let tmp = path.with_extension("tmp");
+    // A leftover from a crash (or a link someone planted) goes; removing a link never follows it.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // O_EXCL: a fresh file of our own, never one that appeared under the name meanwhile.
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
     let mut file = options.open(&tmp).map_err(fail)?;
     file.write_all(key_lines(keys).as_bytes()).map_err(fail)?;
     file.sync_all().map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)?;
     Ok(())
+}
+
+enum KeyFileError {
+    Missing,
+    Refused(String),
+}
+
+/// Reads the key file through a handle that is not a symbolic link, and refuses a file others
+/// can read or write: a key everyone on the host can copy protects nothing, so Rekey stops
+/// instead of warning.
+fn read_key_file(path: &Path) -> std::result::Result<String, KeyFileError> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyFileError::Missing),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(KeyFileError::Refused(format!(
+                "the master key file {shown} is a symbolic link; point REKEY_MASTER_KEY_FILE at the file itself"
+            )));
+        }
+        Err(e) => {
+            return Err(KeyFileError::Refused(format!(
+                "cannot read the master key file {shown}: {e}"
+            )));
+        }
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| KeyFileError::Refused(format!("cannot inspect {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(KeyFileError::Refused(format!(
+            "the master key file {shown} is not a regular file"
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyFileError::Refused(format!(
+                "the master key file {shown} can be read or written by other users (mode {mode:03o}); run chmod 600 {shown} and start again"
+            )));
+        }
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| KeyFileError::Refused(format!("cannot read {shown}: {e}")))?;
+    Ok(text)
 }
 
 /// Reads the keyring from its source, without creating anything.
@@ -125,25 +191,10 @@ pub fn read(source: &KeySource) -> Result<Option<Keyring>> {
         KeySource::Env(value) => {
             parse_keys(&value.replace(',', "\n"), "REKEY_MASTER_KEY").map(Some)
         }
-        KeySource::File(path) => match std::fs::read_to_string(path) {
-            Ok(text) => {
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::PermissionsExt;
-                    let mode = std::fs::metadata(path)
-                        .map(|m| m.permissions().mode() & 0o077)
-                        .unwrap_or(0);
-                    if mode != 0 {
-                        tracing::warn!(path = %path.display(), "the master key file can be read by other users; chmod 600 it");
-                    }
-                }
-                parse_keys(&text, &path.display().to_string()).map(Some)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Internal(format!(
-                "cannot read the master key file {}: {e}",
-                path.display()
-            ))),
+        KeySource::File(path) => match read_key_file(path) {
+            Ok(text) => parse_keys(&text, &path.display().to_string()).map(Some),
+            Err(KeyFileError::Missing) => Ok(None),
+            Err(KeyFileError::Refused(why)) => Err(Error::Refused(why)),
         },
     }
 }
@@ -229,7 +280,31 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        assert!(read(&KeySource::File(path)).unwrap().is_some());
+        assert!(read(&KeySource::File(path.clone())).unwrap().is_some());
+        // Readable by others: start-up stops, naming the fix.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read(&KeySource::File(path.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mode 644") && err.contains("chmod 600"),
+            "{err}"
+        );
+        // A link to a key file is refused, and a planted link at the temporary name is not
+        // followed when the file is written.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("link.key");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = read(&KeySource::File(link)).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "do not overwrite").unwrap();
+        std::os::unix::fs::symlink(&victim, path.with_extension("tmp")).unwrap();
+        write_key_file(&path, &[&Key::random()]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "do not overwrite"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

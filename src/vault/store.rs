@@ -1428,7 +1428,12 @@ pub async fn destroy(
         },
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    if let Err(e) = rk.db.flush_destroyed().await {
+        // The version is destroyed either way; only the WAL's old copy waits longer.
+        tracing::warn!(error = %e, "could not checkpoint the database after a destroy");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

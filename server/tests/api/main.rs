@@ -12,6 +12,7 @@ mod factors;
 mod gated_send;
 mod helpers;
 mod inventory;
+mod separation;
 mod throttle;
 mod users;
 mod vault;

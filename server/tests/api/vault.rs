@@ -17,11 +17,11 @@ use crate::on_both_databases;
 
 const SECRET: &str = "/api/v1/vault/partitions";
 
-fn secret_path(partition: &str, name: &str) -> String {
+pub(crate) fn secret_path(partition: &str, name: &str) -> String {
     format!("{SECRET}/{partition}/secrets/{name}")
 }
 
-async fn put(
+pub(crate) async fn put(
     b: &Browser,
     partition: &str,
     name: &str,
@@ -36,20 +36,20 @@ async fn put(
     .await
 }
 
-async fn reauthenticate(b: &Browser) {
+pub(crate) async fn reauthenticate(b: &Browser) {
     let r = b
         .call("vault/reauthenticate", &[("proof", DEMO_PASSWORD)])
         .await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 }
 
-async fn value_of(r: reqwest::Response) -> String {
+pub(crate) async fn value_of(r: reqwest::Response) -> String {
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     v["value"].as_str().unwrap().to_string()
 }
 
-async fn audit_actions(app: &TestApp, action: &str) -> i64 {
+pub(crate) async fn audit_actions(app: &TestApp, action: &str) -> i64 {
     app.rekey
         .db
         .scalar(
