@@ -57,17 +57,19 @@ impl Timestamp {
         self.to_jiff().strftime("%Y-%m-%d %H:%M UTC").to_string()
     }
 
-    /// To the minute in an IANA time zone, e.g. `Tue 15 Dec 2026, 17:00 CET`.
+    /// To the minute in an IANA time zone, e.g. `Tue 15 Dec 2026, 17:00 CET`. An unknown zone is
+    /// an error naming it, never quietly UTC.
     #[cfg(feature = "server")]
-    pub fn in_zone(self, zone: &str) -> String {
-        match jiff::tz::TimeZone::get(zone) {
-            Ok(tz) => self
-                .to_jiff()
-                .to_zoned(tz)
-                .strftime("%a %-d %b %Y, %H:%M %Z")
-                .to_string(),
-            Err(_) => self.utc_minute(),
-        }
+    pub fn in_zone(self, zone: &str) -> Result<String, crate::error::Error> {
+        let tz =
+            jiff::tz::TimeZone::get(zone).map_err(|_| crate::error::Error::UnknownTimeZone {
+                name: zone.to_string(),
+            })?;
+        Ok(self
+            .to_jiff()
+            .to_zoned(tz)
+            .strftime("%a %-d %b %Y, %H:%M %Z")
+            .to_string())
     }
 
     /// Days from `self` to `later`, rounded down.

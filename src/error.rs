@@ -48,6 +48,12 @@ pub enum Error {
     #[error("too many failed attempts; try again in {} minutes", (retry_after_secs + 59) / 60)]
     Throttled { retry_after_secs: i64 },
 
+    /// A stored time zone name the time zone database does not know.
+    #[error(
+        "the time zone '{name}' is not in this Rekey's time zone database; correct the consumer's time zone"
+    )]
+    UnknownTimeZone { name: String },
+
     /// Too many writes are waiting; nothing was changed and the caller may try again shortly.
     #[error("Rekey is busy with other changes; nothing was changed, try again in a moment")]
     Busy,

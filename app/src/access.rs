@@ -96,6 +96,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/review/approve", Allowed(ApproveNotices)),
     ("/api/review/approve_many", Allowed(ApproveNotices)),
     ("/api/review/reject", Allowed(ApproveNotices)),
+    ("/api/review/acknowledge", Allowed(ApproveNotices)),
     ("/api/review/retry", Allowed(ManageCampaigns)),
     ("/api/mailbox/list", Allowed(ViewMailbox)),
     ("/api/mailbox/message", Allowed(ViewMailbox)),

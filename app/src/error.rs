@@ -140,6 +140,10 @@ impl From<rekey_core::error::Error> for AppError {
             e @ Error::NoGrant { .. } => AppError::NoGrant(e.to_string()),
             Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
             e @ Error::Busy => AppError::Unavailable(e.to_string()),
+            e @ Error::UnknownTimeZone { .. } => {
+                tracing::error!(error = %e, "a stored time zone is unknown");
+                AppError::Refused(e.to_string())
+            }
             Error::AuditUnavailable(_) | Error::Storage(_) | Error::Internal(_) => {
                 let reference = incident_reference();
                 tracing::error!(%reference, error = ?e, "request failed");

@@ -59,3 +59,7 @@ CREATE TABLE secret_acknowledgements (
     acknowledged_at BIGINT NOT NULL,
     PRIMARY KEY (notice_id, fingerprint)
 );
+
+-- The HTML part is rendered from the approved markdown when the message is sent, so the
+-- approval's hash covers it: no stored copy that could differ.
+ALTER TABLE outbox DROP COLUMN html_body;

@@ -314,6 +314,19 @@ pub enum Detail {
         version: i64,
         sha256: Sha256Hex,
     },
+    /// The drafter could write no notice for a consumer of a campaign.
+    NoticeNotDrafted {
+        campaign: CampaignId,
+        consumer: ConsumerId,
+        reason: crate::notices::NotDrafted,
+    },
+    /// An approver confirmed a flagged string is not a secret (named by its keyed fingerprint;
+    /// the reason is kept with the notice).
+    NoticeSecretAcknowledged {
+        notice: NoticeId,
+        version: i64,
+        fingerprint: String,
+    },
     NoticeEdited {
         notice: NoticeId,
         version: i64,
@@ -474,6 +487,8 @@ impl Detail {
             Detail::KeyEventApplied { .. } => Action::KeyEventApplied,
             Detail::CampaignCreated { .. } => Action::CampaignCreated,
             Detail::NoticeDrafted { .. } => Action::NoticeDrafted,
+            Detail::NoticeNotDrafted { .. } => Action::NoticeNotDrafted,
+            Detail::NoticeSecretAcknowledged { .. } => Action::NoticeSecretAcknowledged,
             Detail::NoticeEdited { .. } => Action::NoticeEdited,
             Detail::NoticeChecksFailed { .. } => Action::NoticeChecksFailed,
             Detail::NoticeSubmitted { .. } => Action::NoticeSubmitted,
@@ -507,6 +522,8 @@ pub enum Action {
     /// No longer written (accounts are not locked any more); kept so older entries have a name.
     LoginLocked,
     LoginAttemptsSummarized,
+    NoticeNotDrafted,
+    NoticeSecretAcknowledged,
     TotpEnrolmentStarted,
     TotpReset,
     RecoveryCodesIssued,
@@ -566,6 +583,8 @@ impl Action {
         Action::LoginFailed,
         Action::LoginLocked,
         Action::LoginAttemptsSummarized,
+        Action::NoticeNotDrafted,
+        Action::NoticeSecretAcknowledged,
         Action::TotpEnrolmentStarted,
         Action::TotpReset,
         Action::RecoveryCodesIssued,
@@ -625,6 +644,8 @@ impl Action {
             Action::LoginFailed => "auth.login_failed",
             Action::LoginLocked => "auth.login_locked",
             Action::LoginAttemptsSummarized => "auth.attempts_summarized",
+            Action::NoticeNotDrafted => "notice.not_drafted",
+            Action::NoticeSecretAcknowledged => "notice.secret_acknowledged",
             Action::TotpEnrolmentStarted => "user.totp_enrolment_started",
             Action::TotpReset => "user.totp_reset",
             Action::RecoveryCodesIssued => "user.recovery_codes_issued",

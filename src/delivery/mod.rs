@@ -31,8 +31,8 @@ pub struct OutboxMessage {
     pub sender: String,
     pub recipient: String,
     pub subject: String,
+    /// The approved markdown: the text part as sent, and what the HTML part is rendered from.
     pub text_body: String,
-    pub html_body: String,
     pub sha256: String,
     /// Including this one.
     pub attempts: i64,
@@ -95,7 +95,10 @@ fn message_id(notice: NoticeId, version: i64, sender: &EmailAddress) -> String {
     format!("<notice-{notice}.v{version}@{domain}>")
 }
 
-fn html_document(subject: &str, markdown: &str) -> String {
+/// The HTML part of a notice: the approved markdown rendered (and sanitised) at send time, so
+/// the approval's hash over subject and markdown covers both parts and no stored copy can
+/// differ from what was approved.
+pub fn html_document(subject: &str, markdown: &str) -> String {
     let title = subject
         .replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -118,8 +121,8 @@ pub(crate) async fn enqueue(
     let now = tx.now();
     let message_id = message_id(notice, v.version, sender);
     tx.execute(
-        "INSERT INTO outbox (notice_id, version, sha256, message_id, sender, recipient, subject, text_body, html_body, \
-         state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)",
+        "INSERT INTO outbox (notice_id, version, sha256, message_id, sender, recipient, subject, text_body, \
+         state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9)",
         params![
             notice.get(),
             v.version,
@@ -129,7 +132,6 @@ pub(crate) async fn enqueue(
             recipient,
             v.subject.as_str(),
             v.body.as_str(),
-            html_document(&v.subject, &v.body),
             now,
         ],
     )
@@ -159,7 +161,7 @@ pub async fn claim(
             "UPDATE outbox SET state = 'sending', claimed_until = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM outbox WHERE (state = 'pending' AND next_attempt_at <= $2) \
                           OR (state = 'sending' AND claimed_until <= $2) ORDER BY id LIMIT $3) \
-             RETURNING id, notice_id, message_id, sender, recipient, subject, text_body, html_body, sha256, attempts, claimed_until",
+             RETURNING id, notice_id, message_id, sender, recipient, subject, text_body, sha256, attempts, claimed_until",
             params![now.plus_secs(lease_secs), now, i64::from(limit)],
         )
         .await?;
@@ -174,19 +176,24 @@ pub async fn claim(
                 recipient: r.get(4)?,
                 subject: r.get(5)?,
                 text_body: r.get(6)?,
-                html_body: r.get(7)?,
-                sha256: r.get(8)?,
-                attempts: r.get(9)?,
-                claimed_until: r.get(10)?,
+                sha256: r.get(7)?,
+                attempts: r.get(8)?,
+                claimed_until: r.get(9)?,
             })
         })
         .collect()
 }
 
 impl OutboxMessage {
-    /// Whether the message is still exactly what was approved.
+    /// Whether the message is still exactly what was approved. Both parts derive from subject
+    /// and markdown, which the hash covers.
     pub fn matches_approval(&self) -> bool {
         content_hash(&self.subject, &self.text_body).as_str() == self.sha256
+    }
+
+    /// The HTML part, rendered now from the approved markdown.
+    pub fn html_body(&self) -> String {
+        html_document(&self.subject, &self.text_body)
     }
 }
 
@@ -262,7 +269,7 @@ pub async fn record(
                 tx.execute(
                     "INSERT INTO mailbox (message_id, sender, recipient, subject, text_body, html_body, delivered_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    params![&msg.message_id, &msg.sender, &msg.recipient, &msg.subject, &msg.text_body, &msg.html_body, now],
+                    params![&msg.message_id, &msg.sender, &msg.recipient, &msg.subject, &msg.text_body, msg.html_body(), now],
                 )
                 .await?;
             }

@@ -340,7 +340,7 @@ fn build(msg: &OutboxMessage) -> std::result::Result<Message, String> {
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_HTML)
-                        .body(msg.html_body.clone()),
+                        .body(msg.html_body()),
                 ),
         )
         .map_err(|e| format!("the message could not be built: {e}"))

@@ -269,9 +269,14 @@ impl TimeZoneName {
         &self.0
     }
 
+    /// The zone itself. A name the time zone database does not know (a stored row edited by
+    /// hand, a zone renamed in a newer database) is an error naming it, never quietly UTC: a
+    /// deadline shown in the wrong zone is a deadline missed.
     #[cfg(feature = "server")]
-    pub fn zone(&self) -> jiff::tz::TimeZone {
-        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone, crate::error::Error> {
+        jiff::tz::TimeZone::get(&self.0).map_err(|_| crate::error::Error::UnknownTimeZone {
+            name: self.0.clone(),
+        })
     }
 }
 

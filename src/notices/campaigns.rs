@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::NotDrafted;
 use super::checks::{self, CheckContext};
 use super::drafting;
 use super::{CampaignId, NoticeId, NoticeKind, NoticeState, Timeline};
@@ -18,6 +19,7 @@ use crate::inventory::{ConsumerId, CredentialId, Environment, IntegrationPattern
 use crate::params;
 use crate::settings::{self, ProviderProfile};
 use crate::storage::{Db, Row};
+use crate::vault::fingerprint::FingerprintIndex;
 
 /// Which credentials a campaign covers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +343,7 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
         .filter(|(consumer, _)| !done.contains(&consumer.get()))
         .map(|(consumer, creds)| (consumer, creds.iter().map(|s| s.credential.id).collect()))
         .collect();
+    let vault = rk.vault.fingerprint_index(&rk.db).await?;
     for batch in todo.chunks(DRAFT_BATCH) {
         let ids: Vec<ConsumerId> = batch.iter().map(|(c, _)| *c).collect();
         let consumers: BTreeMap<ConsumerId, Consumer> = inventory::consumers(&rk.db, &ids)
@@ -348,7 +351,7 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
-        let drafted = draft_batch(batch, &consumers, &campaign.timeline, &provider)?;
+        let drafted = draft_batch(batch, &consumers, &campaign.timeline, &provider, &vault)?;
         store_drafts(rk, id, &drafted).await?;
     }
     let mut tx = rk.db.begin_locked().await?;
@@ -360,14 +363,21 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
     tx.commit().await
 }
 
-/// A notice drafted and checked, ready to store.
-pub(crate) struct Drafted {
-    pub consumer: ConsumerId,
-    pub pattern: IntegrationPattern,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
-    pub checks: Vec<super::CheckResult>,
+/// A notice drafted and checked, ready to store; or why a consumer got none.
+pub(crate) enum Drafted {
+    Notice {
+        consumer: ConsumerId,
+        pattern: IntegrationPattern,
+        recipient: String,
+        subject: String,
+        body: String,
+        checks: Vec<super::CheckResult>,
+    },
+    /// Recorded in the audit trail (and logged) so the campaign finishes and people see why.
+    NotDrafted {
+        consumer: ConsumerId,
+        reason: NotDrafted,
+    },
 }
 
 fn draft_batch(
@@ -375,14 +385,26 @@ fn draft_batch(
     consumers: &BTreeMap<ConsumerId, Consumer>,
     timeline: &Timeline,
     provider: &ProviderProfile,
+    vault: &FingerprintIndex,
 ) -> Result<Vec<Drafted>> {
     let mut out = Vec::with_capacity(batch.len());
     for (consumer_id, credential_ids) in batch {
         let consumer = consumers
             .get(consumer_id)
             .ok_or_else(|| Error::not_found("consumer", consumer_id))?;
+        let not_drafted = |reason: NotDrafted| {
+            tracing::warn!(consumer = %consumer_id, reason = ?reason, "no notice drafted");
+            Drafted::NotDrafted {
+                consumer: *consumer_id,
+                reason,
+            }
+        };
         let Some(recipient) = consumer.notice_recipient() else {
-            tracing::warn!(consumer = %consumer_id, "no primary or technical contact; no notice drafted");
+            out.push(not_drafted(NotDrafted::NoRecipient));
+            continue;
+        };
+        let Ok(zone) = consumer.time_zone.zone() else {
+            out.push(not_drafted(NotDrafted::UnknownTimeZone));
             continue;
         };
         let credentials: Vec<_> = consumer
@@ -391,7 +413,6 @@ fn draft_batch(
             .filter(|c| credential_ids.contains(&c.id))
             .collect();
         let draft = drafting::announcement(consumer, &credentials, timeline, provider)?;
-        let zone = consumer.time_zone.zone();
         let prefixes: Vec<&str> = credentials.iter().map(|c| c.prefix.as_str()).collect();
         let checks = checks::run(
             &draft.subject,
@@ -400,9 +421,11 @@ fn draft_batch(
                 timeline,
                 zone: &zone,
                 prefixes: &prefixes,
+                vault,
+                acknowledged: &[],
             },
         );
-        out.push(Drafted {
+        out.push(Drafted::Notice {
             consumer: *consumer_id,
             pattern: consumer.integration.pattern,
             recipient: recipient.email.as_str().to_string(),
@@ -415,36 +438,56 @@ fn draft_batch(
 }
 
 async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> Result<()> {
+    if drafted.is_empty() {
+        return Ok(());
+    }
     let mut tx = rk.write(Actor::System).await?;
     let now = tx.now();
+    let mut notices = 0i64;
     for d in drafted {
-        let passed = checks::all_passed(&d.checks);
+        let (consumer, pattern, recipient, subject, body, checks) = match d {
+            Drafted::Notice {
+                consumer,
+                pattern,
+                recipient,
+                subject,
+                body,
+                checks,
+            } => (consumer, pattern, recipient, subject, body, checks),
+            Drafted::NotDrafted { consumer, reason } => {
+                tx.audit(
+                    Target::Consumer(*consumer),
+                    Detail::NoticeNotDrafted {
+                        campaign,
+                        consumer: *consumer,
+                        reason: *reason,
+                    },
+                )
+                .await?;
+                continue;
+            }
+        };
+        notices += 1;
+        let passed = checks::all_passed(checks);
         let notice: i64 = tx
             .scalar(
                 "INSERT INTO notices (campaign_id, consumer_id, kind, state, pattern, recipient, current_version, \
                  checks_passed, created_at, updated_at) VALUES ($1, $2, $3, 'drafted', $4, $5, 1, $6, $7, $7) RETURNING id",
                 params![
                     campaign.get(),
-                    d.consumer.get(),
+                    consumer.get(),
                     NoticeKind::Announcement.as_str(),
-                    d.pattern.as_str(),
-                    d.recipient.as_str(),
+                    pattern.as_str(),
+                    recipient.as_str(),
                     passed,
                     now,
                 ],
             )
             .await?;
         let notice = NoticeId::new(notice);
-        let sha256 = super::store::insert_version(
-            &mut tx,
-            notice,
-            1,
-            &d.subject,
-            &d.body,
-            &Actor::System,
-            &d.checks,
-        )
-        .await?;
+        let sha256 =
+            super::store::insert_version(&mut tx, notice, 1, subject, body, &Actor::System, checks)
+                .await?;
         tx.audit(
             Target::Notice(notice),
             Detail::NoticeDrafted {
@@ -454,11 +497,11 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
             },
         )
         .await?;
-        super::store::audit_failed_checks(&mut tx, notice, 1, &d.checks).await?;
+        super::store::audit_failed_checks(&mut tx, notice, 1, checks).await?;
     }
     tx.execute(
         "UPDATE campaigns SET drafted = drafted + $1 WHERE id = $2",
-        params![drafted.len() as i64, campaign.get()],
+        params![notices, campaign.get()],
     )
     .await?;
     tx.commit().await

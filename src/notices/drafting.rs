@@ -175,7 +175,7 @@ pub fn announcement(
     timeline: &Timeline,
     provider: &ProviderProfile,
 ) -> Result<Draft> {
-    let zone = consumer.time_zone.zone();
+    let zone = consumer.time_zone.zone()?;
     let var = env_var_for(&provider.name);
     let language = consumer.integration.language.unwrap_or(SdkLanguage::Python);
     let contact_name = consumer

@@ -218,6 +218,16 @@ impl FromStr for NoticeState {
     }
 }
 
+/// Why the drafter wrote no notice for a consumer of a campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotDrafted {
+    /// The consumer has no primary or technical contact to write to.
+    NoRecipient,
+    /// The consumer's time zone is not in the time zone database, so no date could be stated.
+    UnknownTimeZone,
+}
+
 /// The automatic checks every version of a notice gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,6 +274,20 @@ pub struct CheckResult {
     pub kind: CheckKind,
     /// Empty when the check passed; otherwise each problem, with where it is.
     pub problems: Vec<String>,
+    /// Strings the secret check flagged only because they look random: an approver may
+    /// acknowledge each as not secret, with a reason. Known key formats and vault values are
+    /// never here.
+    #[serde(default)]
+    pub flagged: Vec<Flagged>,
+}
+
+/// A random-looking string that may be a secret, named by its keyed fingerprint (never
+/// repeated) and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flagged {
+    pub fingerprint: String,
+    pub place: String,
+    pub length: usize,
 }
 
 impl CheckResult {

@@ -14,7 +14,7 @@ use crate::identity::{Identity, InputError, Permission};
 use crate::inventory::store as inventory;
 use crate::inventory::{ConsumerId, IntegrationPattern};
 use crate::params;
-use crate::storage::{Db, Row, Value, WriteTx};
+use crate::storage::{Db, Query, Row, Value, WriteTx};
 
 /// Who wrote a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -436,20 +436,7 @@ pub async fn edit(
     let subject = parse_subject(subject)?;
     let body = parse_body(body)?;
     let summary = summary(&rk.db, id).await?;
-    let campaign = campaigns::get(&rk.db, summary.campaign).await?;
-    let consumer = inventory::consumer(&rk.db, summary.consumer).await?;
-    let prefixes = campaign_prefixes(&rk.db, summary.campaign, summary.consumer).await?;
-    let zone = consumer.time_zone.zone();
-    let prefix_refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-    let results = checks::run(
-        &subject,
-        &body,
-        &CheckContext {
-            timeline: &campaign.timeline,
-            zone: &zone,
-            prefixes: &prefix_refs,
-        },
-    );
+    let results = checks_now(rk, &summary, &subject, &body).await?;
     let mut tx = rk.write(by.into()).await?;
     let (state, current) = locked_state(&mut tx, id).await?;
     moved(state, NoticeEvent::Edit)?;
@@ -490,6 +477,138 @@ pub async fn edit(
     audit_failed_checks(&mut tx, id, next, &results).await?;
     tx.commit().await?;
     version(&rk.db, id, next).await
+}
+
+/// The checks of a text as they stand now: against the campaign's timeline, the consumer's
+/// zone and prefixes, every value in the vault today, and the strings approvers acknowledged
+/// for this notice. Approval runs them again, so a secret stored in the vault after a notice was
+/// drafted still stops it.
+async fn checks_now(
+    rk: &Rekey,
+    summary: &NoticeSummary,
+    subject: &str,
+    body: &str,
+) -> Result<Vec<CheckResult>> {
+    let acknowledged = acknowledgements(&mut rk.db.clone(), summary.id).await?;
+    checks_with(rk, summary, subject, body, &acknowledged).await
+}
+
+/// The fingerprints approvers acknowledged for a notice.
+async fn acknowledgements(q: &mut impl Query, id: NoticeId) -> Result<Vec<String>> {
+    q.rows(
+        "SELECT fingerprint FROM secret_acknowledgements WHERE notice_id = $1",
+        params![id.get()],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+async fn checks_with(
+    rk: &Rekey,
+    summary: &NoticeSummary,
+    subject: &str,
+    body: &str,
+    acknowledged: &[String],
+) -> Result<Vec<CheckResult>> {
+    let campaign = campaigns::get(&rk.db, summary.campaign).await?;
+    let consumer = inventory::consumer(&rk.db, summary.consumer).await?;
+    let prefixes = campaign_prefixes(&rk.db, summary.campaign, summary.consumer).await?;
+    let zone = consumer.time_zone.zone()?;
+    let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    let prefix_refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    Ok(checks::run(
+        subject,
+        body,
+        &CheckContext {
+            timeline: &campaign.timeline,
+            zone: &zone,
+            prefixes: &prefix_refs,
+            vault: &vault,
+            acknowledged,
+        },
+    ))
+}
+
+/// The current version with its checks run again now (see [`checks_now`]).
+async fn current_rechecked(rk: &Rekey, id: NoticeId, version_seen: i64) -> Result<Version> {
+    let summary = summary(&rk.db, id).await?;
+    let mut v = version(&rk.db, id, version_seen).await?;
+    v.checks = checks_now(rk, &summary, &v.subject, &v.body).await?;
+    Ok(v)
+}
+
+/// An approver confirms that a string the secret check flagged only for looking random is not
+/// a secret (a build id, say), with a reason. Known key formats and vault values can never be
+/// acknowledged. The string is named by its keyed fingerprint, in the audit trail too.
+pub async fn acknowledge(
+    rk: &Rekey,
+    by: &Identity,
+    id: NoticeId,
+    fingerprint: &str,
+    reason: &str,
+) -> Result<Version> {
+    let Identity::User { id: approver, .. } = by else {
+        return Err(Error::Refused(
+            "an agent can never acknowledge a flagged string".into(),
+        ));
+    };
+    if !by.may(Permission::ApproveNotices) {
+        return Err(Error::Forbidden(Permission::ApproveNotices));
+    }
+    let reason = parse_reason(reason)?;
+    let summary = summary(&rk.db, id).await?;
+    let current = version(&rk.db, id, summary.version).await?;
+    let flagged = current
+        .checks
+        .iter()
+        .flat_map(|c| c.flagged.iter())
+        .any(|f| f.fingerprint == fingerprint);
+    if !flagged {
+        return Err(Error::Refused(
+            "that string is not one the secret check flagged as random-looking in the current version; known key formats and vault values can never be acknowledged".into(),
+        ));
+    }
+    // The checks with this acknowledgement added, worked out before the write.
+    let mut acknowledged = acknowledgements(&mut rk.db.clone(), id).await?;
+    acknowledged.push(fingerprint.to_string());
+    let results = checks_with(rk, &summary, &current.subject, &current.body, &acknowledged).await?;
+    let mut tx = rk.write(by.into()).await?;
+    let (_, locked_version) = locked_state(&mut tx, id).await?;
+    if locked_version != current.version {
+        return Err(stale(locked_version, current.version));
+    }
+    let now = tx.now();
+    tx.execute(
+        "INSERT INTO secret_acknowledgements (notice_id, fingerprint, reason, acknowledged_by, acknowledged_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notice_id, fingerprint) DO NOTHING",
+        params![id.get(), fingerprint, reason, approver.get(), now],
+    )
+    .await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeSecretAcknowledged {
+            notice: id,
+            version: current.version,
+            fingerprint: fingerprint.to_string(),
+        },
+    )
+    .await?;
+    let checks_json = serde_json::to_string(&results)
+        .map_err(|e| Error::Internal(format!("check results did not encode: {e}")))?;
+    tx.execute(
+        "UPDATE notice_versions SET checks = $1 WHERE notice_id = $2 AND version = $3",
+        params![checks_json, id.get(), current.version],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE notices SET checks_passed = $1, updated_at = $2 WHERE id = $3",
+        params![checks::all_passed(&results), now, id.get()],
+    )
+    .await?;
+    tx.commit().await?;
+    version(&rk.db, id, current.version).await
 }
 
 async fn campaign_prefixes(
@@ -566,7 +685,7 @@ fn approvable(by: &Identity, v: &Version) -> Result<()> {
 
 /// Approves one exact version: records the approval against its hash and puts it in the outbox.
 pub async fn approve(rk: &Rekey, by: &Identity, id: NoticeId, version_seen: i64) -> Result<()> {
-    let v = version(&rk.db, id, version_seen).await?;
+    let v = current_rechecked(rk, id, version_seen).await?;
     approvable(by, &v)?;
     let sender = crate::settings::load(&rk.db).await?.provider.sender;
     let mut tx = rk.write(by.into()).await?;
@@ -639,7 +758,7 @@ pub async fn approve_many(rk: &Rekey, by: &Identity, ids: &[NoticeId]) -> Result
     let mut ready = Vec::new();
     for &id in ids {
         let checked = match summary(&rk.db, id).await {
-            Ok(s) => version(&rk.db, id, s.version)
+            Ok(s) => current_rechecked(rk, id, s.version)
                 .await
                 .and_then(|v| approvable(by, &v).map(|()| v)),
             Err(e) => Err(e),

@@ -146,6 +146,11 @@ impl FingerprintIndex {
         self.windows.is_empty()
     }
 
+    /// The keyed fingerprint of any string: how a flagged string is named without repeating it.
+    pub fn fingerprint(&self, text: &str) -> String {
+        self.key.of(text.as_bytes())
+    }
+
     /// Every place in `text` that holds a fingerprinted value, leftmost first.
     pub fn find(&self, text: &str) -> Vec<Found> {
         let bytes = text.as_bytes();

@@ -217,15 +217,17 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
         deadline_utc: timeline.deadline.utc_minute(),
         consumers: affected
             .into_iter()
-            .map(|a| AffectedRow {
-                deadline_local: timeline.deadline.in_zone(&a.time_zone),
-                name: a.name,
-                pattern: a.pattern.label().into(),
-                time_zone: a.time_zone,
-                prefixes: a.prefixes,
-                recipient: a.recipient,
+            .map(|a| {
+                Ok(AffectedRow {
+                    deadline_local: timeline.deadline.in_zone(&a.time_zone)?,
+                    name: a.name,
+                    pattern: a.pattern.label().into(),
+                    time_zone: a.time_zone,
+                    prefixes: a.prefixes,
+                    recipient: a.recipient,
+                })
             })
-            .collect(),
+            .collect::<Result<_, rekey_core::error::Error>>()?,
         input,
     })
 }
@@ -293,11 +295,16 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
         id: c.id.get(),
         zones: zones
             .into_iter()
-            .map(|zone| ZoneRow {
-                milestones: milestones.iter().map(|(_, at)| at.in_zone(&zone)).collect(),
-                zone,
+            .map(|zone| {
+                Ok(ZoneRow {
+                    milestones: milestones
+                        .iter()
+                        .map(|(_, at)| at.in_zone(&zone))
+                        .collect::<Result<_, _>>()?,
+                    zone,
+                })
             })
-            .collect(),
+            .collect::<Result<_, rekey_core::error::Error>>()?,
         milestones: milestones
             .iter()
             .map(|(label, at)| (label.to_string(), at.as_micros(), at.utc_minute()))

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::state_tone;
 use crate::auth::{Profile, use_me};
 use crate::components::{
-    BUTTON, BUTTON_DANGER, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError, Page, Tone,
+    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError,
+    Page, Tone,
 };
 use crate::error::AppError;
 
@@ -21,6 +22,16 @@ use crate::auth::session;
 pub struct CheckView {
     pub label: String,
     pub problems: Vec<String>,
+    /// Random-looking strings an approver may acknowledge as not secret.
+    pub flagged: Vec<FlaggedView>,
+}
+
+/// A flagged string, by its fingerprint and where it is: never the string itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlaggedView {
+    pub fingerprint: String,
+    pub place: String,
+    pub length: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +99,15 @@ fn version_view(v: rekey_core::notices::store::Version) -> VersionView {
             .map(|c| CheckView {
                 label: c.kind.label().into(),
                 problems: c.problems.clone(),
+                flagged: c
+                    .flagged
+                    .iter()
+                    .map(|f| FlaggedView {
+                        fingerprint: f.fingerprint.clone(),
+                        place: f.place.clone(),
+                        length: f.length,
+                    })
+                    .collect(),
             })
             .collect(),
         version: v.version,
@@ -112,7 +132,7 @@ pub async fn notice(id: String) -> Result<NoticeView, AppError> {
         pattern: d.summary.pattern.label().into(),
         state: d.summary.state,
         recipient: d.summary.recipient,
-        deadline: d.timeline.deadline.in_zone(&d.time_zone),
+        deadline: d.timeline.deadline.in_zone(&d.time_zone)?,
         time_zone: d.time_zone,
         current: version_view(d.current),
         history: d
@@ -220,6 +240,20 @@ pub async fn approve_notice(id: String, version: String) -> Result<(), AppError>
     Ok(())
 }
 
+/// An approver confirms a flagged random-looking string is not a secret, with a reason.
+#[server(endpoint = "review/acknowledge")]
+pub async fn acknowledge_string(
+    id: String,
+    fingerprint: String,
+    reason: String,
+) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<AcknowledgeString>().await?;
+    let rk = session::rekey()?;
+    rekey_core::notices::store::acknowledge(&rk, &who, id.parse()?, fingerprint.trim(), &reason)
+        .await?;
+    Ok(())
+}
+
 #[server(endpoint = "review/reject")]
 pub async fn reject_notice(id: String, version: String, reason: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<RejectNotice>().await?;
@@ -248,6 +282,7 @@ pub fn NoticePage() -> impl IntoView {
     let approve = ServerAction::<ApproveNotice>::new();
     let reject = ServerAction::<RejectNotice>::new();
     let retry = ServerAction::<RetryNotice>::new();
+    let acknowledge = ServerAction::<AcknowledgeString>::new();
     let data = Resource::new(
         move || {
             (
@@ -256,7 +291,8 @@ pub fn NoticePage() -> impl IntoView {
                     + submit.version().get()
                     + approve.version().get()
                     + reject.version().get()
-                    + retry.version().get(),
+                    + retry.version().get()
+                    + acknowledge.version().get(),
             )
         },
         |(id, _)| notice(id),
@@ -268,6 +304,7 @@ pub fn NoticePage() -> impl IntoView {
         approve,
         reject,
         retry,
+        acknowledge,
     };
     view! {
         <Transition fallback=|| view! { <Page title="Notice"><p>"Loading…"</p></Page> }>
@@ -289,6 +326,7 @@ struct Actions {
     approve: ServerAction<ApproveNotice>,
     reject: ServerAction<RejectNotice>,
     retry: ServerAction<RetryNotice>,
+    acknowledge: ServerAction<AcknowledgeString>,
 }
 
 #[component]
@@ -311,7 +349,7 @@ fn NoticeBody(n: NoticeView, me: Option<Profile>, actions: Actions) -> impl Into
             </div>
             <Editor n=n.clone() editable save=actions.save />
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
-                <Checks checks=n.current.checks.clone() />
+                <Checks checks=n.current.checks.clone() id=id.clone() may_acknowledge=may(Permission::ApproveNotices) acknowledge=actions.acknowledge />
                 <Decide n=n.clone() id=id.clone() checks_pass may_edit=may(Permission::EditNotices) may_approve=may(Permission::ApproveNotices) may_retry=may(Permission::ManageCampaigns) actions />
             </div>
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
@@ -384,13 +422,20 @@ fn Editor(n: NoticeView, editable: bool, save: ServerAction<SaveNotice>) -> impl
 }
 
 #[component]
-fn Checks(checks: Vec<CheckView>) -> impl IntoView {
+fn Checks(
+    checks: Vec<CheckView>,
+    id: String,
+    may_acknowledge: bool,
+    acknowledge: ServerAction<AcknowledgeString>,
+) -> impl IntoView {
     view! {
         <section class=CARD aria-label="Checks">
             <h2 class="mb-3 text-lg font-semibold">"Checks"</h2>
+            <FormError value=acknowledge.value() />
             <ul class="space-y-2 text-sm">
                 {checks.into_iter().map(|c| {
                     let passed = c.problems.is_empty();
+                    let id = id.clone();
                     view! {
                         <li>
                             <span class=if passed { "font-medium text-emerald-700" } else { "font-medium text-rose-700" }>
@@ -399,6 +444,25 @@ fn Checks(checks: Vec<CheckView>) -> impl IntoView {
                             <ul class="ml-5 list-disc text-rose-800">
                                 {c.problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
                             </ul>
+                            {(may_acknowledge && !c.flagged.is_empty()).then(|| view! {
+                                <div class="ml-5 mt-2 space-y-2">
+                                    {c.flagged.into_iter().map(|f| {
+                                        let id = id.clone();
+                                        let what = format!("the string of {} characters at {}", f.length, f.place);
+                                        view! {
+                                            <details class="rounded border border-slate-200 p-2">
+                                                <summary class="cursor-pointer text-slate-700">{format!("Not a secret? Acknowledge {what}")}</summary>
+                                                <ActionForm action=acknowledge attr:class="mt-2 space-y-2">
+                                                    <input type="hidden" name="id" value=id />
+                                                    <input type="hidden" name="fingerprint" value=f.fingerprint />
+                                                    <label class=LABEL>"Why it is not a secret"<input class=INPUT name="reason" required placeholder="a build id of our CI" /></label>
+                                                    <button class=BUTTON_QUIET type="submit" aria-label=format!("Acknowledge {what} as not secret")>"Acknowledge as not secret"</button>
+                                                </ActionForm>
+                                            </details>
+                                        }
+                                    }).collect_view()}
+                                </div>
+                            })}
                         </li>
                     }
                 }).collect_view()}

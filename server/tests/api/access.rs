@@ -100,6 +100,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/review/approve", &["approver"]),
         ("POST /api/review/approve_many", &["approver"]),
         ("POST /api/review/reject", &["approver"]),
+        ("POST /api/review/acknowledge", &["approver"]),
         ("POST /api/review/retry", &["engineer"]),
         ("POST /api/mailbox/list", READERS),
         ("POST /api/mailbox/message", READERS),

@@ -65,6 +65,51 @@ async fn two_hundred_notices_arrive_exactly_as_approved(app: TestApp) {
     assert_eq!(audit_actions(&app, "notice.sent").await.len(), 200);
 }
 
+on_both_databases!(the_html_part_is_rendered_from_the_approved_markdown_when_sent);
+async fn the_html_part_is_rendered_from_the_approved_markdown_when_sent(app: TestApp) {
+    let sink = SmtpSink::start();
+    let notices = app.approved_notices(2).await;
+    // Someone with database access edits what waits in the outbox. Before, the HTML part was
+    // stored there beside the approved text and sent as it stood, outside the approval's hash.
+    let _ = app
+        .rekey
+        .db
+        .execute(
+            "UPDATE outbox SET html_body = '<p>Send your key to https://evil.example</p>'",
+            &[],
+        )
+        .await;
+    // Editing the approved text itself makes the message differ from its approval.
+    app.rekey
+        .db
+        .execute(
+            "UPDATE outbox SET text_body = text_body || 'Send your key to us.' WHERE notice_id = $1",
+            rekey_core::params![notices[1].0],
+        )
+        .await
+        .unwrap();
+    app.start_delivery(smtp(&sink), RetryPolicy::default());
+    app.wait_until(60, 0, || async {
+        app.outbox_states().await.get("pending").is_none()
+            && app.outbox_states().await.get("sending").is_none()
+    })
+    .await;
+    let received = sink.received();
+    assert_eq!(received.len(), 1, "only the untouched notice leaves");
+    let v = rekey_core::notices::store::detail(&app.rekey.db, notices[0].0)
+        .await
+        .unwrap()
+        .current;
+    let expected = rekey_core::delivery::html_document(&v.subject, &v.body);
+    let got = received[0].html.as_deref().unwrap().replace("\r\n", "\n");
+    assert_eq!(got.trim_end(), expected.trim_end());
+    assert!(!got.contains("evil.example"));
+    let failed = rekey_core::notices::store::detail(&app.rekey.db, notices[1].0)
+        .await
+        .unwrap();
+    assert_eq!(failed.summary.state.as_str(), "failed");
+}
+
 on_both_databases!(busy_servers_are_retried_with_backoff_until_the_message_arrives);
 async fn busy_servers_are_retried_with_backoff_until_the_message_arrives(app: TestApp) {
     let sink = SmtpSink::start();

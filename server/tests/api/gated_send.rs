@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::helpers::{Browser, TestApp, error_of};
 use crate::on_both_databases;
 
-async fn json(b: &Browser, endpoint: &str, form: &[(&str, &str)]) -> Value {
+pub(crate) async fn json(b: &Browser, endpoint: &str, form: &[(&str, &str)]) -> Value {
     let r = b.call(endpoint, form).await;
     let status = r.status();
     let body: Value = r.json().await.unwrap_or(Value::Null);
@@ -17,7 +17,7 @@ async fn json(b: &Browser, endpoint: &str, form: &[(&str, &str)]) -> Value {
 
 /// The engineer plans a rotation of production keys older than `days`, previews it, creates it
 /// and waits for the drafts. Returns the campaign id and how many consumers it reaches.
-async fn plan(app: &TestApp, engineer: &Browser, days: &str) -> (i64, usize) {
+pub(crate) async fn plan(app: &TestApp, engineer: &Browser, days: &str) -> (i64, usize) {
     let d = json(engineer, "campaigns/plan_defaults", &[]).await;
     let s = |k: &str| d[k].as_str().unwrap().to_string();
     let (a, n, dl, g) = (
@@ -53,13 +53,13 @@ async fn plan(app: &TestApp, engineer: &Browser, days: &str) -> (i64, usize) {
     (id, consumers)
 }
 
-async fn first_notice(b: &Browser, campaign: i64) -> Value {
+pub(crate) async fn first_notice(b: &Browser, campaign: i64) -> Value {
     let q = json(b, "review/queue", &[("campaign", &campaign.to_string())]).await;
     let id = q["rows"][0]["id"].to_string();
     json(b, "review/notice", &[("id", &id)]).await
 }
 
-async fn edit(b: &Browser, notice: &Value, body: &str) -> i64 {
+pub(crate) async fn edit(b: &Browser, notice: &Value, body: &str) -> i64 {
     let id = notice["id"].to_string();
     let based_on = notice["current"]["version"].to_string();
     let subject = notice["current"]["subject"].as_str().unwrap();

@@ -12,6 +12,7 @@ mod factors;
 mod gated_send;
 mod helpers;
 mod inventory;
+mod notice_checks;
 mod separation;
 mod throttle;
 mod users;

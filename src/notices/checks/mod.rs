@@ -1,12 +1,21 @@
 //! The automatic checks on every version of a notice. A failing check blocks approval and says
 //! where the problem is. Messages name a kind and a place, never the text that looked secret.
+//!
+//! The secret and link checks read what the recipient sees as well as the markdown: the HTML
+//! part as rendered and sanitised (where `&#115;k_live_…` has become `sk_live_…` and a comment
+//! splitting a token has gone), every link target in it, and the targets of raw HTML written
+//! into the markdown (`<a href="//evil">`).
+
+pub mod secrets;
 
 use std::sync::LazyLock;
 
 use pulldown_cmark::{Event, Parser, Tag};
 use regex::Regex;
 
-use super::{CheckKind, CheckResult, Timeline};
+use super::{CheckKind, CheckResult, Flagged, Timeline, render};
+use crate::vault::fingerprint::FingerprintIndex;
+use secrets::{Finding, FindingKind};
 
 /// What the checks compare a notice with.
 pub struct CheckContext<'a> {
@@ -14,23 +23,32 @@ pub struct CheckContext<'a> {
     pub zone: &'a jiff::tz::TimeZone,
     /// The prefixes of the consumer's credentials in the campaign.
     pub prefixes: &'a [&'a str],
+    /// Every value in Rekey's vault, by keyed fingerprint: none may appear in a notice.
+    pub vault: &'a FingerprintIndex,
+    /// Random-looking strings an approver confirmed are not secret, by fingerprint.
+    pub acknowledged: &'a [String],
 }
 
 /// Runs every check on a version's subject and body.
 pub fn run(subject: &str, body: &str, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
     let text = Text::new(subject, body);
+    let seen = Seen::render(body);
     CheckKind::ALL
         .iter()
-        .map(|&kind| CheckResult {
-            kind,
-            problems: match kind {
-                CheckKind::NoSecrets => secrets(&text),
-                CheckKind::DeadlineStated => deadline_stated(&text, ctx),
-                CheckKind::CredentialNamed => credential_named(&text, ctx),
-                CheckKind::MigrationSteps => migration_steps(body),
-                CheckKind::DatesMatchTimeline => dates_match(&text, ctx),
-                CheckKind::LinksHttps => links_https(&text, body),
-            },
+        .map(|&kind| {
+            let (problems, flagged) = match kind {
+                CheckKind::NoSecrets => no_secrets(&text, &seen, ctx),
+                CheckKind::DeadlineStated => (deadline_stated(&text, ctx), Vec::new()),
+                CheckKind::CredentialNamed => (credential_named(&text, ctx), Vec::new()),
+                CheckKind::MigrationSteps => (migration_steps(body), Vec::new()),
+                CheckKind::DatesMatchTimeline => (dates_match(&text, ctx), Vec::new()),
+                CheckKind::LinksHttps => (links_https(&text, &seen), Vec::new()),
+            };
+            CheckResult {
+                kind,
+                problems,
+                flagged,
+            }
         })
         .collect()
 }
@@ -78,95 +96,81 @@ impl<'a> Text<'a> {
     }
 }
 
-struct SecretRule {
-    what: &'static str,
-    pattern: Regex,
+/// What the recipient's mail program shows of the body: the HTML part's visible text and link
+/// targets, and the targets of raw HTML tags in the markdown (before sanitising drops them).
+struct Seen {
+    visible: String,
+    rendered_links: Vec<String>,
+    raw_links: Vec<(usize, String)>,
 }
 
-static SECRET_RULES: LazyLock<Vec<SecretRule>> = LazyLock::new(|| {
-    [
-        ("an AWS access key id", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b"),
-        ("an AWS secret access key", r#"(?i)\baws[a-z0-9_ .-]{0,30}(?:key|secret)[a-z0-9_ .-]{0,10}\s*[:=]\s*['"]?[A-Za-z0-9/+]{40}"#),
-        ("a Stripe secret key", r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}"),
-        ("a GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
-        ("a GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-        ("a Slack token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-        ("a Slack webhook URL", r"https://hooks\.slack\.com/services/[A-Za-z0-9]+/[A-Za-z0-9]+/[A-Za-z0-9]+"),
-        ("a private key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"),
-        ("a JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-        ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
-        ("a SendGrid key", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
-        ("a Twilio key", r"\bSK[0-9a-f]{32}\b"),
-        ("a Rekey API token", r"\brk_at_[A-Za-z0-9]{40}"),
-        ("a password in a URL", r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s:@]+@"),
-    ]
-    .into_iter()
-    .map(|(what, pattern)| SecretRule {
-        what,
-        pattern: Regex::new(pattern).unwrap_or_else(|e| unreachable!("secret pattern {what}: {e}")),
-    })
-    .collect()
-});
-
-static TOKEN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"[A-Za-z0-9+/_\-]{24,}={0,2}").unwrap_or_else(|e| unreachable!("{e}"))
-});
-static UUID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+static RAW_LINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#)
         .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
-/// Shannon entropy in bits per character.
-fn entropy(s: &str) -> f64 {
-    let mut counts = [0u32; 256];
-    for b in s.bytes() {
-        counts[b as usize] += 1;
+impl Seen {
+    fn render(body: &str) -> Self {
+        let html = render::html(body);
+        let mut raw_links = Vec::new();
+        for (event, range) in Parser::new(body).into_offset_iter() {
+            if let Event::Html(raw) | Event::InlineHtml(raw) = event {
+                for caps in RAW_LINK.captures_iter(&raw) {
+                    if let Some(target) = caps.get(1).or(caps.get(2)).or(caps.get(3)) {
+                        raw_links.push((range.start, render::decode_entities(target.as_str())));
+                    }
+                }
+            }
+        }
+        Self {
+            visible: render::visible_text(&html),
+            rendered_links: render::link_targets(&html),
+            raw_links,
+        }
     }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum()
 }
 
-/// A random-looking token: long, mixed letters and digits, and high entropy. Identifiers such as
-/// `ACME_API_KEY` (no digits) and UUIDs are not secrets.
-fn looks_random(token: &str) -> bool {
-    let digits = token.bytes().filter(u8::is_ascii_digit).count();
-    let letters = token.bytes().filter(u8::is_ascii_alphabetic).count();
-    digits >= 2 && letters >= 4 && !UUID.is_match(token) && entropy(token) >= 3.5
-}
-
-fn secrets(text: &Text<'_>) -> Vec<String> {
+fn no_secrets(text: &Text<'_>, seen: &Seen, ctx: &CheckContext<'_>) -> (Vec<String>, Vec<Flagged>) {
     let mut problems = Vec::new();
-    for (part, body) in text.parts() {
-        let mut flagged: Vec<(usize, usize)> = Vec::new();
-        for rule in SECRET_RULES.iter() {
-            for m in rule.pattern.find_iter(part) {
-                flagged.push((m.start(), m.end()));
-                problems.push(format!(
-                    "{}: looks like {}",
-                    text.locate(body, m.start()),
-                    rule.what
-                ));
-            }
+    let mut flagged = Vec::new();
+    let mut report = |place: String, part: &str, f: &Finding| {
+        problems.push(format!("{place}: {}", f.describe()));
+        if f.kind == FindingKind::RandomLooking {
+            flagged.push(Flagged {
+                fingerprint: ctx.vault.fingerprint(&part[f.offset..f.offset + f.len]),
+                place,
+                length: f.len,
+            });
         }
-        for m in TOKEN.find_iter(part) {
-            let overlaps = flagged.iter().any(|&(s, e)| m.start() < e && s < m.end());
-            if !overlaps && looks_random(m.as_str()) {
-                problems.push(format!(
-                    "{}: a random-looking string of {} characters may be a secret",
-                    text.locate(body, m.start()),
-                    m.as_str().len()
-                ));
+    };
+    for (part, within) in text.parts() {
+        for f in secrets::find(part, ctx.vault, ctx.acknowledged) {
+            report(text.locate(within, f.offset), part, &f);
+        }
+    }
+    // What only rendering reveals: a found string the markdown does not hold as it stands.
+    let hidden = |part: &str, f: &Finding| !text.body.contains(&part[f.offset..f.offset + f.len]);
+    for f in secrets::find(&seen.visible, ctx.vault, ctx.acknowledged) {
+        if hidden(&seen.visible, &f) {
+            report(
+                "the HTML part, as the recipient sees it".into(),
+                &seen.visible,
+                &f,
+            );
+        }
+    }
+    for link in seen
+        .rendered_links
+        .iter()
+        .chain(seen.raw_links.iter().map(|(_, l)| l))
+    {
+        for f in secrets::find(link, ctx.vault, ctx.acknowledged) {
+            if hidden(link, &f) {
+                report("a link target in the HTML part".into(), link, &f);
             }
         }
     }
-    problems
+    (problems, flagged)
 }
 
 const MONTHS: [&str; 12] = [
@@ -343,9 +347,16 @@ fn check_url(url: &str) -> Option<&'static str> {
     (!ok).then_some("has no valid host")
 }
 
-fn links_https(text: &Text<'_>, body: &str) -> Vec<String> {
+fn links_https(text: &Text<'_>, seen: &Seen) -> Vec<String> {
     let mut problems = Vec::new();
-    for (event, range) in Parser::new(body).into_offset_iter() {
+    let mut reported: Vec<String> = Vec::new();
+    let mut report = |problem: String, url: &str| {
+        if !reported.iter().any(|r| r == url) {
+            reported.push(url.to_string());
+            problems.push(problem);
+        }
+    };
+    for (event, range) in Parser::new(text.body).into_offset_iter() {
         let dest = match &event {
             Event::Start(Tag::Link { dest_url, .. })
             | Event::Start(Tag::Image { dest_url, .. }) => dest_url.to_string(),
@@ -353,21 +364,36 @@ fn links_https(text: &Text<'_>, body: &str) -> Vec<String> {
         };
         // Relative links and mail addresses have nowhere to point in an e-mail.
         if let Some(why) = check_url(&dest) {
-            problems.push(format!(
-                "{}: the link '{dest}' {why}",
-                text.place(range.start)
-            ));
+            report(
+                format!("{}: the link '{dest}' {why}", text.place(range.start)),
+                &dest,
+            );
         }
     }
     for (part, within) in text.parts() {
         for m in BARE_URL.find_iter(part) {
             let url = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
             if let Some(why) = check_url(url) {
-                let problem = format!("{}: '{url}' {why}", text.locate(within, m.start()));
-                if !problems.iter().any(|p| p.contains(&format!("'{url}'"))) {
-                    problems.push(problem);
-                }
+                report(
+                    format!("{}: '{url}' {why}", text.locate(within, m.start())),
+                    url,
+                );
             }
+        }
+    }
+    // Raw HTML in the markdown: `<a href="//evil.example">` is no markdown link, but it is one in
+    // the recipient's mail program.
+    for (offset, url) in &seen.raw_links {
+        if let Some(why) = check_url(url) {
+            report(
+                format!("{}: the HTML link '{url}' {why}", text.place(*offset)),
+                url,
+            );
+        }
+    }
+    for url in &seen.rendered_links {
+        if let Some(why) = check_url(url) {
+            report(format!("the HTML part: the link '{url}' {why}"), url);
         }
     }
     problems
@@ -380,8 +406,19 @@ mod tests {
     use crate::notices::drafting::tests::{draft_for, timeline};
 
     fn check(subject: &str, body: &str) -> Vec<CheckResult> {
+        check_with_vault(subject, body, &[])
+    }
+
+    /// The checks with these values in the vault.
+    fn check_with_vault(subject: &str, body: &str, vault: &[&str]) -> Vec<CheckResult> {
+        use crate::vault::fingerprint::{FingerprintKey, fingerprints};
         let t = timeline();
         let zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let key = FingerprintKey::new(b"checks test key");
+        let index = FingerprintIndex::new(
+            key.clone(),
+            vault.iter().flat_map(|v| fingerprints(&key, v)),
+        );
         run(
             subject,
             body,
@@ -389,6 +426,8 @@ mod tests {
                 timeline: &t,
                 zone: &zone,
                 prefixes: &["sk_live_7f3a"],
+                vault: &index,
+                acknowledged: &[],
             },
         )
     }
@@ -417,66 +456,86 @@ mod tests {
         }
     }
 
-    /// Fake secrets in the formats real ones have. Every one must be caught.
-    const FAKE_SECRETS: &[&str] = &[
-        "AKIAIOSFODNN7EXAMPLE",
-        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
-        "rk_test_51H8x9aB2cD3eF4gH5iJ6kL7",
-        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
-        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
-        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
-        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-        "-----BEGIN RSA PRIVATE KEY-----",
-        "-----BEGIN OPENSSH PRIVATE KEY-----",
-        "-----BEGIN PRIVATE KEY-----",
-        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-        "AIzaSyA1234567890abcdefghijklmnopqrstuv",
-        "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",
-        "SK0123456789abcdef0123456789abcdef",
-        "rk_at_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCd",
-        "postgres://admin:hunter2@db.internal:5432/prod",
-        "token: 9f8e7d6c5b4a39281706f5e4d3c2b1a0f9e8d7c6",
-        "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWpr",
-    ];
-
-    /// Ordinary migration prose. None of it may be flagged.
-    const ORDINARY: &[&str] = &[
-        "Store the new key as ACME_API_KEY in your secrets manager.",
-        "Send it as a bearer token: `Authorization: Bearer <new key>`.",
-        "Your current key `sk_live_7f3a…` stops working after the grace period.",
-        "See https://docs.acme.example/key-rotation/step-by-step-guide for details.",
-        "Run `curl -sS -H \"Authorization: Bearer $ACME_API_KEY\" https://api.acme.example/v1/health`.",
-        "Request id 550e8400-e29b-41d4-a716-446655440000 is in your logs.",
-        "Use the environment variable ACME_PRODUCTION_API_KEY_FOR_BILLING_SERVICE.",
-        "client := acme.NewClient(os.Getenv(\"ACME_API_KEY\"))",
-        "Internationalization and authentication are unaffected by this change.",
-        "The webhook signing secret rotates too; accept both during the overlap.",
-    ];
-
     #[test]
-    fn the_secret_detector_catches_every_fake_secret() {
-        for secret in FAKE_SECRETS {
-            let body = format!("1. Step\n\nHere it is: {secret}\n");
-            let found = problems(&check("Subject", &body), CheckKind::NoSecrets);
-            assert!(!found.is_empty(), "missed: {secret}");
+    fn secrets_hidden_from_the_markdown_are_caught_in_what_the_recipient_sees() {
+        let cases = [
+            // An HTML entity renders as the letter it stands for.
+            "1. Use &#115;k_live_4eC39HqLyjWDarjtT1zdp7dc now.\n",
+            // A comment splits the token in the markdown; the HTML part joins it.
+            "1. Use sk_live_4eC39Hq<!-- x -->LyjWDarjtT1zdp7dc now.\n",
+        ];
+        for body in cases {
+            let found = problems(&check("s", body), CheckKind::NoSecrets);
             assert!(
-                found[0].starts_with("line 3, column "),
-                "{secret}: {found:?}"
+                found.iter().any(|p| p
+                    == "the HTML part, as the recipient sees it: looks like a Stripe secret key"),
+                "{body}: {found:?}"
             );
-            let leaked = found
-                .iter()
-                .any(|p| p.contains(&secret[secret.len().saturating_sub(8)..]));
-            assert!(!leaked, "the message repeats the secret: {found:?}");
         }
     }
 
     #[test]
-    fn the_secret_detector_passes_ordinary_prose() {
-        for prose in ORDINARY {
-            let found = problems(&check("Subject", prose), CheckKind::NoSecrets);
-            assert!(found.is_empty(), "flagged: {prose}: {found:?}");
+    fn raw_html_links_and_plain_http_are_caught() {
+        let body = "1. See <a href=\"//evil.example/login\">the guide</a> and <a href='http://plain.example'>this</a>.\n";
+        let found = problems(&check("s", body), CheckKind::LinksHttps);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("the HTML link '//evil.example/login' is not an https link")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("'http://plain.example' is not an https link")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_value_from_the_vault_cannot_pass_in_any_encoding() {
+        use base64::Engine;
+        let value = "Tr0ub4dor&3-correct-horse";
+        let encodings = [
+            value.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(value),
+            hex::encode(value),
+            "Tr0ub4dor%263-correct-horse".to_string(),
+        ];
+        for shown in encodings {
+            let body = format!("1. Your new value is {shown} (keep it safe).\n");
+            let found = problems(
+                &check_with_vault("s", &body, &[value]),
+                CheckKind::NoSecrets,
+            );
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p
+                        .ends_with("holds a value stored in Rekey's vault (or an encoding of it)")),
+                "{shown}: {found:?}"
+            );
+            let flagged = check_with_vault("s", &body, &[value])
+                .into_iter()
+                .find(|r| r.kind == CheckKind::NoSecrets)
+                .unwrap()
+                .flagged;
+            assert!(flagged.is_empty(), "a vault value is never acknowledgeable");
         }
+    }
+
+    #[test]
+    fn only_random_looking_strings_are_offered_for_acknowledgement() {
+        let body = "1. Build Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWpr and sk_live_4eC39HqLyjWDarjtT1zdp7dc.\n";
+        let secrets = check("s", body)
+            .into_iter()
+            .find(|r| r.kind == CheckKind::NoSecrets)
+            .unwrap();
+        assert_eq!(secrets.problems.len(), 2);
+        assert_eq!(secrets.flagged.len(), 1);
+        assert_eq!(secrets.flagged[0].length, 44);
+        assert!(!secrets.flagged[0].fingerprint.contains("Zm9v"));
     }
 
     #[test]
