@@ -50,6 +50,10 @@ test('a stored TOTP seed shows the code an authenticator computes', async ({ pag
 
   const row = page.getByRole('row', { name: new RegExp(`github-${run}`) });
   await row.getByRole('button', { name: `Show the TOTP code of github-${run}` }).click();
+  // A code is as good as the seed for 30 seconds: it takes the same confirmation as a reveal.
+  await expect(row.getByText('Confirm it is you')).toBeVisible();
+  await row.getByLabel('Password or authenticator code').fill(DEMO_PASSWORD);
+  await row.getByRole('button', { name: 'Confirm' }).click();
   const shown = row.getByTestId('totp-code');
   await expect(shown).toHaveText(/^\d{6}$/);
   const code = await shown.textContent();

@@ -295,7 +295,7 @@ impl AllowedHosts {
 
     fn allows(&self, host: &str) -> bool {
         let host = host.trim().to_ascii_lowercase();
-        self.0.iter().any(|h| *h == host)
+        self.0.contains(&host)
     }
 }
 

@@ -19,6 +19,12 @@ use tokio::sync::watch;
 const KEEP_FOR: Duration = Duration::from_secs(3600);
 /// A previewed file stays in memory until applied; this many jobs at most are kept.
 const MAX_JOBS: usize = 16;
+/// Imports reading or writing at once. Each holds its file (up to 50 MB) and what it parsed,
+/// and parsing takes a core: more at once only queues work while using memory.
+const MAX_RUNNING: usize = 2;
+/// Imports one identity may have in memory; a new upload makes room by dropping that
+/// identity's oldest settled one.
+const PER_IDENTITY: usize = 2;
 
 /// Where a job is.
 #[derive(Clone, Debug, Serialize)]
@@ -94,6 +100,24 @@ impl Job {
 pub struct ImportJobs {
     next: AtomicU64,
     jobs: Mutex<HashMap<u64, Arc<Job>>>,
+    /// Uploads admitted whose bodies are still arriving: they count as running.
+    arriving: Mutex<Vec<Actor>>,
+}
+
+/// A place for one more import, taken before its body is read (so a refused upload's 50 MB
+/// are never buffered) and handed to [`ImportJobs::preview`].
+pub struct Admission {
+    jobs: Arc<ImportJobs>,
+    owner: Actor,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut arriving = lock(&self.jobs.arriving);
+        if let Some(i) = arriving.iter().position(|a| *a == self.owner) {
+            arriving.remove(i);
+        }
+    }
 }
 
 impl std::fmt::Debug for ImportJobs {
@@ -115,11 +139,72 @@ impl ImportJobs {
             .cloned()
     }
 
-    /// Starts the dry run of a file.
-    pub fn preview(&self, rk: &Rekey, owner: Actor, format: ImportFormat, bytes: Vec<u8>) -> u64 {
+    /// Admits one more upload of `owner`'s, or says why not: every running import counts (not
+    /// only finished ones), at most [`MAX_RUNNING`] at once and [`PER_IDENTITY`] per identity.
+    pub fn admit(self: &Arc<Self>, owner: &Actor) -> Result<Admission, rekey_app::error::AppError> {
+        use rekey_app::error::AppError;
+        let mut jobs = lock(&self.jobs);
+        let mut arriving = lock(&self.arriving);
+        jobs.retain(|_, j| j.started.elapsed() < KEEP_FOR || j.state.borrow().is_busy());
+        let own = |jobs: &HashMap<u64, Arc<Job>>| {
+            jobs.iter()
+                .filter(|(_, j)| j.owner == *owner)
+                .map(|(id, j)| (*id, j.started, j.state.borrow().is_busy()))
+                .collect::<Vec<_>>()
+        };
+        let mut mine = own(&jobs);
+        let busy_mine = mine.iter().filter(|(_, _, busy)| *busy).count()
+            + arriving.iter().filter(|a| *a == owner).count();
+        if busy_mine >= PER_IDENTITY {
+            return Err(AppError::Conflict(format!(
+                "you have {busy_mine} imports running; wait for one to finish before uploading another"
+            )));
+        }
+        let running = jobs.values().filter(|j| j.state.borrow().is_busy()).count() + arriving.len();
+        if running >= MAX_RUNNING {
+            return Err(AppError::Unavailable(format!(
+                "{running} imports are being read or written right now, the most Rekey runs at once; try again in a minute"
+            )));
+        }
+        // Room for this one: drop the owner's oldest settled previews, then anyone's.
+        mine.sort_by_key(|(_, started, _)| *started);
+        for (id, _, busy) in mine {
+            if own(&jobs).len() < PER_IDENTITY {
+                break;
+            }
+            if !busy {
+                jobs.remove(&id);
+            }
+        }
+        while jobs.len() + arriving.len() >= MAX_JOBS {
+            let oldest = jobs
+                .iter()
+                .filter(|(_, j)| !j.state.borrow().is_busy())
+                .min_by_key(|(_, j)| j.started)
+                .map(|(id, _)| *id);
+            match oldest {
+                Some(old) => jobs.remove(&old),
+                None => break,
+            };
+        }
+        arriving.push(owner.clone());
+        Ok(Admission {
+            jobs: self.clone(),
+            owner: owner.clone(),
+        })
+    }
+
+    /// Starts the dry run of a file an [`Admission`] let in.
+    pub fn preview(
+        &self,
+        admission: Admission,
+        rk: &Rekey,
+        format: ImportFormat,
+        bytes: Vec<u8>,
+    ) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let job = Arc::new(Job {
-            owner,
+            owner: admission.owner.clone(),
             format,
             bytes: bytes.len() as u64,
             started: Instant::now(),
@@ -127,22 +212,9 @@ impl ImportJobs {
             state: watch::channel(JobState::Previewing).0,
             file: Mutex::new(None),
         });
-        {
-            let mut jobs = lock(&self.jobs);
-            jobs.retain(|_, j| j.started.elapsed() < KEEP_FOR || j.state.borrow().is_busy());
-            while jobs.len() >= MAX_JOBS {
-                let oldest = jobs
-                    .iter()
-                    .filter(|(_, j)| !j.state.borrow().is_busy())
-                    .min_by_key(|(_, j)| j.started)
-                    .map(|(id, _)| *id);
-                match oldest {
-                    Some(old) => jobs.remove(&old),
-                    None => break,
-                };
-            }
-            jobs.insert(id, job.clone());
-        }
+        lock(&self.jobs).insert(id, job.clone());
+        // The job now counts as running itself.
+        drop(admission);
         let rk = rk.clone();
         tokio::spawn(async move {
             let progress = job.progress.clone();

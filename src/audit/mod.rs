@@ -303,6 +303,9 @@ pub enum Detail {
         used: i64,
         /// Whether a consumer is now migrated off this credential.
         migrated: bool,
+        /// Rotating credentials this event's migration superseded (external ids).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        superseded: Vec<String>,
     },
     CampaignCreated {
         campaign: CampaignId,

@@ -382,18 +382,37 @@ async fn move_status(
     to: CredentialStatus,
     at: Timestamp,
 ) -> Result<Option<(CredentialStatus, CredentialStatus)>> {
-    if credential.status_at.is_some_and(|last| last > at)
-        || credential.status.transition(to).is_err()
-    {
+    move_status_of(
+        tx,
+        credential.id.get(),
+        credential.status,
+        credential.status_at,
+        to,
+        at,
+    )
+    .await
+}
+
+/// The one way an event moves a status: along [`CredentialStatus::transition`], and never for
+/// an event older than the credential's last move.
+async fn move_status_of(
+    tx: &mut WriteTx,
+    id: i64,
+    from: CredentialStatus,
+    status_at: Option<Timestamp>,
+    to: CredentialStatus,
+    at: Timestamp,
+) -> Result<Option<(CredentialStatus, CredentialStatus)>> {
+    if status_at.is_some_and(|last| last > at) || from.transition(to).is_err() {
         return Ok(None);
     }
     let now = tx.now();
     tx.execute(
         "UPDATE credentials SET status = $1, status_at = $2, updated_at = $3 WHERE id = $4",
-        params![to.as_str(), at, now, credential.id],
+        params![to.as_str(), at, now, id],
     )
     .await?;
-    Ok(Some((credential.status, to)))
+    Ok(Some((from, to)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -427,7 +446,15 @@ async fn create(
 
 /// Works out again whether consumers migrated off the credentials around `ids` (the credential
 /// itself and whatever it replaced), marks them, and supersedes a rotating one once migrated.
-async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Result<Vec<String>> {
+/// What working out migrations again changed: credentials newly migrated off, and rotating
+/// ones that became superseded.
+#[derive(Default)]
+struct Remarked {
+    migrated: Vec<String>,
+    superseded: Vec<String>,
+}
+
+async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Result<Remarked> {
     // One fixed statement per id, so SQLite prepares it once: SQL with the ids written in would
     // be parsed for every event and push other statements out of the cache. Two indexed
     // lookups, as an OR over both columns would scan every credential. Keyed by the old
@@ -436,9 +463,9 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
     for id in ids {
         for r in tx
             .fetch_all(
-                "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at \
+                "SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at, o.status_at \
                  FROM credentials o JOIN credentials n ON n.id = o.replaced_by WHERE o.id = $1 \
-                 UNION SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at \
+                 UNION SELECT o.id, o.external_id, o.status, o.migrated_at, o.last_used_at, n.last_used_at, o.status_at \
                  FROM credentials o JOIN credentials n ON n.id = o.replaced_by WHERE o.replaced_by = $1",
                 params![*id],
             )
@@ -447,13 +474,14 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
             rows.insert(r.get::<i64>(0)?, r);
         }
     }
-    let mut migrated = Vec::new();
+    let mut remarked = Remarked::default();
     for r in rows.into_values() {
         let id: i64 = r.get(0)?;
         let old_use: Option<Timestamp> = r.get(4)?;
         let new_use: Option<Timestamp> = r.get(5)?;
         let was: Option<Timestamp> = r.get(3)?;
         let is = new_use.is_some_and(|n| old_use.is_none_or(|o| o < n));
+        let external_id: String = r.get(1)?;
         match (was, is) {
             (None, true) => {
                 tx.execute(
@@ -461,15 +489,7 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
                     params![new_use, id],
                 )
                 .await?;
-                migrated.push(r.get(1)?);
-                let status: String = r.get(2)?;
-                if status == CredentialStatus::Rotating.as_str() {
-                    tx.execute(
-                        "UPDATE credentials SET status = 'superseded', status_at = $1 WHERE id = $2",
-                        params![at, id],
-                    )
-                    .await?;
-                }
+                remarked.migrated.push(external_id.clone());
             }
             (Some(_), false) => {
                 tx.execute(
@@ -480,8 +500,22 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
             }
             _ => {}
         }
+        // A rotating key whose consumer migrated is superseded, through the same rule as every
+        // other move: not for an event older than its last move (a later event then does it).
+        let status: CredentialStatus = r
+            .get::<String>(2)?
+            .parse()
+            .map_err(|e: InputError| Error::Internal(format!("a stored status is invalid: {e}")))?;
+        if is
+            && status == CredentialStatus::Rotating
+            && move_status_of(tx, id, status, r.get(6)?, CredentialStatus::Superseded, at)
+                .await?
+                .is_some()
+        {
+            remarked.superseded.push(external_id);
+        }
     }
-    Ok(migrated)
+    Ok(remarked)
 }
 
 /// Applies an event once: a second delivery of the same id is refused and changes nothing.
@@ -677,8 +711,11 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
             Target::Events
         }
     };
+    let mut superseded = Vec::new();
     if !touched.is_empty() {
-        outcome.migrated = remark_migrations(tx, &touched, at).await?;
+        let remarked = remark_migrations(tx, &touched, at).await?;
+        outcome.migrated = remarked.migrated;
+        superseded = remarked.superseded;
     }
     let credential = match target {
         Target::Credential(id) => Some(id.get()),
@@ -697,6 +734,7 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
             status: outcome.status,
             used: outcome.used,
             migrated: !outcome.migrated.is_empty(),
+            superseded,
         },
     )
     .await?;

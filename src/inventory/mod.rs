@@ -265,6 +265,12 @@ impl TimeZoneName {
         }
     }
 
+    /// A name read back from the database, checked when its zone is asked for.
+    #[cfg(feature = "server")]
+    pub(crate) fn stored(name: String) -> Self {
+        Self(name)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -84,6 +84,12 @@ pub async fn login(
     let next = safe_next(next);
     match login::with_password(&rk, &username, &password, caller.address).await? {
         PasswordOutcome::SignedIn(user) => {
+            // Someone whose first password an admin chose goes straight to choosing their own.
+            let next = if user.must_change_password {
+                "/account".to_string()
+            } else {
+                next
+            };
             session::sign_in(user, rk.now()).await?;
             Ok(SignInStep {
                 step: LoginStep::SignedIn,
@@ -110,10 +116,15 @@ pub async fn login_totp(
     let rk = session::rekey()?;
     let user_id = session::pending_second_factor(rk.now()).await?;
     let user = rekey_core::login::with_totp(&rk, user_id, &code, caller.address).await?;
+    let next = if user.must_change_password {
+        "/account".to_string()
+    } else {
+        safe_next(next)
+    };
     session::sign_in(user, rk.now()).await?;
     Ok(SignInStep {
         step: LoginStep::SignedIn,
-        next: safe_next(next),
+        next,
     })
 }
 

@@ -295,16 +295,20 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
         id: c.id.get(),
         zones: zones
             .into_iter()
-            .map(|zone| {
-                Ok(ZoneRow {
-                    milestones: milestones
-                        .iter()
-                        .map(|(_, at)| at.in_zone(&zone))
-                        .collect::<Result<_, _>>()?,
-                    zone,
-                })
+            .map(|zone| ZoneRow {
+                milestones: milestones
+                    .iter()
+                    .map(|(_, at)| {
+                        at.in_zone(&zone).unwrap_or_else(|e| {
+                            // Said on the page and logged; never quietly UTC.
+                            tracing::error!(error = %e, "a consumer's time zone is unknown");
+                            e.to_string()
+                        })
+                    })
+                    .collect(),
+                zone,
             })
-            .collect::<Result<_, rekey_core::error::Error>>()?,
+            .collect(),
         milestones: milestones
             .iter()
             .map(|(label, at)| (label.to_string(), at.as_micros(), at.utc_minute()))
@@ -522,7 +526,7 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
             {drafting.then(|| view! {
                 <div class=format!("{CARD} mb-6") role="status" aria-label="Drafting progress">
                     <p class="mb-2 text-sm font-medium">{format!("Drafting notices: {} of {}", c.drafted, c.consumers)}</p>
-                    <FillBar percent=i64::from(percent) fill="fill-indigo-500" />
+                    <FillBar percent fill="fill-indigo-500" />
                 </div>
             })}
             <div class=format!("{CARD} mb-6")>

@@ -118,7 +118,8 @@ pub async fn consumers(
         &rk.db,
         &filter,
         rk.now(),
-        (page - 1) * PAGE_SIZE,
+        // A page number from the client can be anything: saturate instead of overflowing.
+        (page - 1).saturating_mul(PAGE_SIZE),
         PAGE_SIZE,
     )
     .await?;

@@ -80,7 +80,9 @@ pub async fn queue(
             .transpose()?,
     };
     let page = page.unwrap_or(1).max(1);
-    let (rows, total) = store::queue(&rk.db, &filter, (page - 1) * PAGE_SIZE, PAGE_SIZE).await?;
+    // A page number from the client can be anything: the offset saturates instead of overflowing.
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let (rows, total) = store::queue(&rk.db, &filter, offset, PAGE_SIZE).await?;
     let campaigns = rekey_core::notices::campaigns::list(&rk.db)
         .await?
         .into_iter()

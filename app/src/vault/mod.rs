@@ -457,12 +457,16 @@ fn SecretLine(
     let is_totp = secret.kind == "totp_seed";
     let totp_ask = {
         let (partition, name) = (partition.clone(), secret.name.clone());
-        move |_| {
+        move |()| {
             totp.dispatch(TotpCode {
                 partition: partition.clone(),
                 name: name.clone(),
             });
         }
+    };
+    let totp_click = {
+        let ask = totp_ask.clone();
+        move |_| ask(())
     };
     let name = secret.name.clone();
     let age = match secret.max_age_days {
@@ -472,11 +476,30 @@ fn SecretLine(
     let (gen_partition, gen_name) = (partition.clone(), secret.name.clone());
     let versions = secret.versions.clone();
     let (ver_partition, ver_name) = (partition.clone(), secret.name.clone());
+    // Revealing, TOTP codes, generating and destroying all need a fresh confirmation; the
+    // same form asks for it, then repeats a reveal or a code, or lets the person press the
+    // generate or destroy button again.
+    let wants_reauth =
+        |v: Option<Result<_, AppError>>| matches!(v, Some(Err(AppError::ReauthenticationRequired)));
     let needs_reauth = move || {
-        matches!(
-            reveal.value().get(),
-            Some(Err(AppError::ReauthenticationRequired))
-        )
+        wants_reauth(reveal.value().get().map(|r| r.map(|_| ())))
+            || wants_reauth(totp.value().get().map(|r| r.map(|_| ())))
+            || wants_reauth(generate.value().get().map(|r| r.map(|_| ())))
+            || wants_reauth(destroy.value().get())
+    };
+    let after_reauth = {
+        let ask = ask_again.clone();
+        let totp_again = totp_ask.clone();
+        move |()| {
+            if wants_reauth(reveal.value().get_untracked().map(|r| r.map(|_| ()))) {
+                ask(asked.get_untracked());
+            }
+            if wants_reauth(totp.value().get_untracked().map(|r| r.map(|_| ()))) {
+                totp_again(());
+            }
+            generate.value().set(None);
+            destroy.value().set(None);
+        }
     };
     view! {
         <tr>
@@ -504,16 +527,17 @@ fn SecretLine(
             <td class=TD>
                 <div class="flex flex-wrap gap-2">
                     <button class=BUTTON_QUIET on:click=move |_| ask_current(None) aria-label=format!("Reveal {name}")>"Reveal"</button>
-                    {is_totp.then(|| view! { <button class=BUTTON_QUIET on:click=totp_ask.clone() aria-label=format!("Show the TOTP code of {}", secret.name)>"Show code"</button> })}
+                    {is_totp.then(|| view! { <button class=BUTTON_QUIET on:click=totp_click.clone() aria-label=format!("Show the TOTP code of {}", secret.name)>"Show code"</button> })}
                     {(writable && !is_totp).then(|| view! { <button class=BUTTON_QUIET on:click=move |_| show_generate.update(|s| *s = !*s)>"Generate"</button> })}
                     <button class=BUTTON_QUIET on:click=move |_| show_versions.update(|s| *s = !*s)>"Versions"</button>
                 </div>
                 {move || totp.value().get().map(|r| match r {
                     Ok(now) => view! { <TotpDisplay now /> }.into_any(),
+                    Err(AppError::ReauthenticationRequired) => ().into_any(),
                     Err(e) => view! { <p role="alert" class="mt-2 text-sm text-rose-700">{e.sentence()}</p> }.into_any(),
                 })}
                 <Show when=needs_reauth>
-                    <ReauthForm on_done=Callback::new({ let ask = ask_again.clone(); move |_| ask(asked.get_untracked()) }) />
+                    <ReauthForm on_done=Callback::new(after_reauth.clone()) />
                 </Show>
                 {move || match reveal.value().get() {
                     Some(Err(AppError::ReauthenticationRequired)) | None | Some(Ok(_)) => None,
@@ -551,7 +575,10 @@ fn GenerateForm(
             <label class=LABEL>"Prefix"<input class=INPUT name="prefix" placeholder="rk_live_" /></label>
             <div class="col-span-3"><button class=BUTTON type="submit">"Generate next version"</button></div>
         </ActionForm>
-        <FormError value=generate.value() />
+        {move || match generate.value().get() {
+            Some(Err(AppError::ReauthenticationRequired)) | None | Some(Ok(_)) => None,
+            Some(Err(e)) => Some(view! { <p role="alert" class="mt-2 text-sm text-rose-700">{e.sentence()}</p> }),
+        }}
         <FormDone value=generate.value() message="Generated a new version. Reveal it to hand it over." />
     }
 }
@@ -598,7 +625,10 @@ where
                 }
             }).collect_view()}
         </ul>
-        <FormError value=destroy.value() />
+        {move || match destroy.value().get() {
+            Some(Err(AppError::ReauthenticationRequired)) | None | Some(Ok(_)) => None,
+            Some(Err(e)) => Some(view! { <p role="alert" class="mt-2 text-sm text-rose-700">{e.sentence()}</p> }),
+        }}
     }
 }
 
@@ -613,7 +643,7 @@ fn ReauthForm(on_done: Callback<()>) -> impl IntoView {
     });
     view! {
         <div class="mt-3 rounded-md border border-amber-200 bg-amber-50 p-3">
-            <p class="mb-2 text-sm text-amber-900">"Confirm it is you to reveal values for the next 5 minutes."</p>
+            <p class="mb-2 text-sm text-amber-900">"Confirm it is you: revealing, TOTP codes, generating and destroying stay open for the next 5 minutes."</p>
             <ActionForm action=confirm attr:class="flex flex-wrap items-end gap-2">
                 <label class=LABEL>"Password or authenticator code"
                     <input class=INPUT type="password" name="proof" autocomplete="current-password" required />

@@ -71,8 +71,10 @@ pub(super) async fn upload(
                 .unwrap_or_default(),
         )?,
     };
+    // Before the body is read: a refused upload's file is never buffered.
+    let admission = jobs.admit(&owner)?;
     let bytes = file_body(&headers, body).await?;
-    let id = jobs.preview(&rk, owner.clone(), format, bytes);
+    let id = jobs.preview(admission, &rk, format, bytes);
     respond(&jobs, id, &owner, q.wait).await
 }
 

@@ -133,6 +133,11 @@ pub async fn enrol_totp_with_codes(app: &TestApp, b: &Browser) -> (TotpSecret, V
     assert_eq!(r.status(), 200);
     let codes: Vec<String> = r.json().await.unwrap();
     assert_eq!(codes.len(), 10);
+    // Neither may appear anywhere but the responses that showed them (the final leak scan).
+    crate::helpers::remember_secret(secret.base32());
+    for code in &codes {
+        crate::helpers::remember_secret(code);
+    }
     (secret, codes)
 }
 

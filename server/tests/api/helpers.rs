@@ -95,8 +95,21 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        // The database as the test left it is evidence for the leak scan that ends the suite.
+        let evidence = run_dir().join(format!(
+            "db-{}",
+            self.dir.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        ));
+        for file in ["rekey.db", "rekey.db-wal"] {
+            let from = self.dir.join(file);
+            if from.exists() {
+                let _ = std::fs::create_dir_all(&evidence);
+                let _ = std::fs::copy(&from, evidence.join(file));
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(name) = self.pg_name.clone() {
+            let url = self.url.clone();
             // Drop needs async I/O; do it on a thread of its own so any runtime state is fine.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -104,6 +117,7 @@ impl Drop for TestDb {
                     .build()
                     .expect("runtime");
                 rt.block_on(async move {
+                    dump_postgres(&url, &run_dir().join(format!("db-{name}.txt"))).await;
                     if let Ok(mut admin) =
                         <sqlx::PgConnection as sqlx::Connection>::connect(&postgres_admin_url())
                             .await
@@ -118,6 +132,78 @@ impl Drop for TestDb {
             .join();
         }
     }
+}
+
+/// Every row of a PostgreSQL test database as text, for the leak scan.
+async fn dump_postgres(url: &str, to: &std::path::Path) {
+    use sqlx::Row;
+    let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(url).await else {
+        return;
+    };
+    let tables: Vec<String> = sqlx::query(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map(|rows| rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    .unwrap_or_default();
+    let mut dump = String::new();
+    for table in tables {
+        let rows = sqlx::query(&format!("SELECT t::text FROM {table} t"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_default();
+        for row in rows {
+            dump.push_str(&row.get::<String, _>(0));
+            dump.push('\n');
+        }
+    }
+    let _ = std::fs::write(to, dump);
+}
+
+/// Where this run keeps what the leak scan reads at the end of the suite (logs, responses,
+/// databases, mail and the secrets to look for): `TEST_EVIDENCE_DIR`, which `scripts/test`
+/// sets and empties, or one folder in the temporary directory shared by the run's binaries.
+/// (Not a `REKEY_` name: the `rekey` processes the tests start refuse unknown `REKEY_` ones.)
+pub fn run_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("TEST_EVIDENCE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("rekey-test-run"));
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Keeps every response body the tests could see: the leak scan reads them all at the end.
+async fn record_response(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use std::io::Write;
+    let what = format!("{} {}", req.method(), req.uri().path());
+    let response = next.run(req).await;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    static FILE: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+    let file = FILE.get_or_init(|| {
+        std::sync::Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(run_dir().join(format!("responses-{}.jsonl", std::process::id())))
+                .expect("responses file"),
+        )
+    });
+    let line = serde_json::json!({
+        "request": what,
+        "status": parts.status.as_u16(),
+        "body": String::from_utf8_lossy(&bytes),
+    });
+    if let Ok(mut f) = file.lock() {
+        let _ = writeln!(f, "{line}");
+    }
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 fn rand_suffix() -> String {
@@ -234,7 +320,8 @@ impl TestApp {
         rekey_core::demo::seed(&rekey)
             .await
             .expect("seed demo data");
-        let router = rekey::router(&config, rekey.clone());
+        let router =
+            rekey::router(&config, rekey.clone()).layer(axum::middleware::from_fn(record_response));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(rekey::serve(listener, router, async move {
             let _ = rx.await;
@@ -396,6 +483,7 @@ impl TestApp {
             .await
             .expect("json");
         let token = issued["token"].as_str().expect("token").to_string();
+        remember_secret(&token);
         // A new token reads no vault value until a second admin confirms it.
         let second = self.second_admin().await;
         let agents: Value = second
@@ -726,6 +814,14 @@ impl SmtpSink {
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.stop();
+        // What the SMTP server received is evidence for the leak scan.
+        let name = self
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("smtp")
+            .to_string();
+        let _ = std::fs::copy(self.log(), run_dir().join(format!("{name}.jsonl")));
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -733,7 +829,7 @@ impl Drop for SmtpSink {
 /// Every log line of this test process, at trace level, for the leak test: installed once,
 /// before the first server starts, so it sees every test in the binary.
 pub fn trace_log_path() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("rekey-api-tests-{}.log", std::process::id()))
+    run_dir().join(format!("log-{}.txt", std::process::id()))
 }
 
 fn capture_trace_logs() {
@@ -761,10 +857,19 @@ pub fn secret_value(prefix: &str) -> String {
 }
 
 pub fn remember_secret(value: &str) {
+    use std::io::Write;
     SECRET_VALUES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(value.to_string());
+    // For the leak scan at the end of the suite, which sees every test binary's secrets.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir().join(format!("secrets-{}.txt", std::process::id())))
+    {
+        let _ = writeln!(f, "{}", hex::encode(value));
+    }
 }
 
 pub fn remembered_secrets() -> Vec<String> {

@@ -9,14 +9,14 @@ use crate::on_both_databases;
 const EXAMPLE_CSV: &[u8] = include_bytes!("../../../public/import-example.csv");
 const EXAMPLE_JSON: &[u8] = include_bytes!("../../../public/import-example.json");
 
-async fn body(r: reqwest::Response) -> Value {
+pub(crate) async fn body(r: reqwest::Response) -> Value {
     let status = r.status();
     let text = r.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
 }
 
 /// Uploads a file and waits for its preview.
-async fn preview(b: &Browser, format: &str, bytes: &[u8]) -> Value {
+pub(crate) async fn preview(b: &Browser, format: &str, bytes: &[u8]) -> Value {
     let r = b
         .upload(
             &format!("/api/v1/imports?format={format}&wait=true"),
@@ -28,7 +28,7 @@ async fn preview(b: &Browser, format: &str, bytes: &[u8]) -> Value {
     body(r).await
 }
 
-async fn apply(b: &Browser, job: &Value) -> Value {
+pub(crate) async fn apply(b: &Browser, job: &Value) -> Value {
     let r = b
         .post(
             &format!("/api/v1/imports/{}/apply?wait=true", job["id"]),
@@ -39,7 +39,7 @@ async fn apply(b: &Browser, job: &Value) -> Value {
     body(r).await
 }
 
-fn counts(preview: &Value, record: &str) -> (u64, u64, u64) {
+pub(crate) fn counts(preview: &Value, record: &str) -> (u64, u64, u64) {
     let c = &preview[record];
     (
         c["create"].as_u64().unwrap(),
@@ -440,11 +440,14 @@ async fn the_list_searches_filters_sorts_exports_and_tags_on_the_server(app: Tes
     );
 }
 
-fn event(id: &str, kind: &str, at: &str, data: Value) -> Value {
+pub(crate) fn event(id: &str, kind: &str, at: &str, data: Value) -> Value {
     json!({"id": id, "type": kind, "occurred_at": at, "data": data})
 }
 
-async fn credential(app: &TestApp, external_id: &str) -> (String, Option<i64>, Option<i64>) {
+pub(crate) async fn credential(
+    app: &TestApp,
+    external_id: &str,
+) -> (String, Option<i64>, Option<i64>) {
     let r = app
         .rekey
         .db

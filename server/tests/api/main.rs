@@ -10,6 +10,7 @@ mod auth;
 mod delivery;
 mod factors;
 mod gated_send;
+mod hardening;
 mod helpers;
 mod inventory;
 mod notice_checks;

@@ -97,6 +97,7 @@ pub(super) fn read(
     bytes: &[u8],
     progress: &Progress,
     problems: &mut Problems,
+    warnings: &mut Problems,
 ) -> Vec<ImportedConsumer> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -163,7 +164,7 @@ pub(super) fn read(
         for (column, raw) in columns.iter().zip(record.iter()) {
             match std::str::from_utf8(raw) {
                 Ok(value) => {
-                    values.insert(column, value.trim().to_string());
+                    values.insert(column, unneutralised(value.trim()).to_string());
                 }
                 Err(_) => {
                     problems.push(Problem::new(
@@ -187,7 +188,7 @@ pub(super) fn read(
     for (i, mut raw) in consumers.into_iter().enumerate() {
         raw.contacts = contacts_of(&raw);
         raw.tags = raw.fields.get("tags").map(|t| split_items(t));
-        if let Some(c) = validate(raw, problems) {
+        if let Some(c) = validate(raw, problems, warnings) {
             valid.push(c);
         }
         if i.is_multiple_of(512) {
@@ -195,6 +196,15 @@ pub(super) fn read(
         }
     }
     valid
+}
+
+/// A cell an export neutralised (`'=…`) reads back as the value it was, so an exported view
+/// still imports unchanged.
+fn unneutralised(value: &str) -> &str {
+    match value.strip_prefix('\'') {
+        Some(rest) if super::starts_like_a_formula(rest) => rest,
+        _ => value,
+    }
 }
 
 /// Adds one row to its consumer, checking that repeated consumer columns agree.

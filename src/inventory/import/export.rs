@@ -64,6 +64,20 @@ pub async fn export_csv(db: &Db, filter: &ConsumerFilter, now: Timestamp) -> Res
         ]);
     }
 
+    // A cell a spreadsheet would run as a formula gets a leading ' (OWASP's rule); the import
+    // reads it back as it was.
+    let neutral = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .map(|c| {
+                if super::starts_like_a_formula(&c) {
+                    format!("'{c}")
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
     let failed = |e: csv::Error| Error::Internal(format!("writing CSV failed: {e}"));
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(CONSUMER_COLUMNS.iter().chain(CREDENTIAL_COLUMNS))
@@ -85,13 +99,14 @@ pub async fn export_csv(db: &Db, filter: &ConsumerFilter, now: Timestamp) -> Res
             consumer.push(name);
             consumer.push(email);
         }
+        let consumer = neutral(consumer);
         let keys = credentials.remove(&id).unwrap_or_default();
         if keys.is_empty() {
             out.write_record(consumer.iter().chain(&empty))
                 .map_err(failed)?;
         }
         for key in keys {
-            out.write_record(consumer.iter().chain(&key))
+            out.write_record(consumer.iter().chain(&neutral(key)))
                 .map_err(failed)?;
         }
     }

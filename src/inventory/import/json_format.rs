@@ -2,6 +2,8 @@
 //! with the same field names as the CSV columns less the `consumer_`/`credential_` prefix.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value};
 
@@ -40,42 +42,144 @@ pub(super) fn key_of(field: &str) -> &str {
         .map_or(field, |(k, _)| k)
 }
 
+/// Reads the file as a stream: each consumer is parsed, checked and turned into a record while
+/// the rest of the file is still unread, so memory holds one consumer's JSON tree at a time (a
+/// 50 MB file parsed whole into `serde_json::Value`s took several times its size).
 pub(super) fn read(
     bytes: &[u8],
     progress: &Progress,
     problems: &mut Problems,
+    warnings: &mut Problems,
 ) -> Vec<ImportedConsumer> {
-    let document: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => {
-            problems.push(Problem::new(
-                Location::Path(format!("line {}, column {}", e.line(), e.column())),
-                format!("the file is not valid JSON ({})", syntax_reason(&e)),
-            ));
-            return Vec::new();
-        }
+    progress.start(Phase::Reading, bytes.len() as u64);
+    let position = Arc::new(AtomicU64::new(0));
+    let source = Counted {
+        bytes,
+        at: 0,
+        position: position.clone(),
     };
-    let Some(list) = document.get("consumers").and_then(Value::as_array) else {
-        problems.push(Problem::new(
+    let mut document = Document {
+        progress,
+        position: &position,
+        problems,
+        warnings,
+        valid: Vec::new(),
+        listed: false,
+    };
+    let mut de = serde_json::Deserializer::from_reader(source);
+    let read =
+        serde::de::DeserializeSeed::deserialize(&mut document, &mut de).and_then(|()| de.end());
+    let listed = document.listed;
+    let valid = std::mem::take(&mut document.valid);
+    match read {
+        Err(e) if e.is_data() && !listed => problems.push(Problem::new(
             Location::File,
             "the file must be an object with a list \"consumers\": {\"consumers\": [...]}",
-        ));
-        return Vec::new();
-    };
-    progress.start(Phase::Reading, list.len() as u64);
-    let mut valid = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let path = format!("consumers[{i}]");
-        if let Some(raw) = consumer(&path, item, problems)
-            && let Some(c) = validate(raw, problems)
-        {
-            valid.push(c);
-        }
-        if i.is_multiple_of(512) {
-            progress.set_done(i as u64);
-        }
+        )),
+        Err(e) => problems.push(Problem::new(
+            Location::Path(format!("line {}, column {}", e.line(), e.column())),
+            format!("the file is not valid JSON ({})", syntax_reason(&e)),
+        )),
+        Ok(()) if !listed => problems.push(Problem::new(
+            Location::File,
+            "the file must be an object with a list \"consumers\": {\"consumers\": [...]}",
+        )),
+        Ok(()) => {}
     }
     valid
+}
+
+/// The file's bytes, counting how far the parser has read (for the progress bar).
+struct Counted<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    position: Arc<AtomicU64>,
+}
+
+impl std::io::Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.bytes.len() - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        if self.at % 65_536 < n {
+            self.position.store(self.at as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// The top-level object: `consumers` is read item by item; other keys are skipped.
+struct Document<'a, 'p> {
+    progress: &'a Progress,
+    position: &'a AtomicU64,
+    problems: &'p mut Problems,
+    warnings: &'p mut Problems,
+    valid: Vec<ImportedConsumer>,
+    listed: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &mut Document<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut Document<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with a list \"consumers\"")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "consumers" {
+                map.next_value_seed(Consumers(&mut *self))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Consumers<'d, 'a, 'p>(&'d mut Document<'a, 'p>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Consumers<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
+        de.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Consumers<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of consumers")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let doc = self.0;
+        doc.listed = true;
+        let mut i = 0usize;
+        while let Some(item) = seq.next_element::<Value>()? {
+            let path = format!("consumers[{i}]");
+            if let Some(raw) = consumer(&path, &item, doc.problems)
+                && let Some(c) = validate(raw, doc.problems, doc.warnings)
+            {
+                doc.valid.push(c);
+            }
+            if i.is_multiple_of(512) {
+                doc.progress.set_done(doc.position.load(Ordering::Relaxed));
+            }
+            i += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Why serde_json refused the text, without quoting it.

@@ -262,6 +262,9 @@ pub struct ImportFile {
     /// Of the bytes as received: the audit trail names the file by it.
     pub sha256: Sha256Hex,
     pub consumers: Vec<ImportedConsumer>,
+    /// What does not stop the import but a person should know (values that start like a
+    /// spreadsheet formula).
+    pub warnings: Problems,
 }
 
 impl ImportFile {
@@ -282,9 +285,10 @@ pub fn read(
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     progress.start(Phase::Reading, bytes.len() as u64);
     let mut problems = Problems::default();
+    let mut warnings = Problems::default();
     let consumers = match format {
-        ImportFormat::Csv => csv_format::read(bytes, progress, &mut problems),
-        ImportFormat::Json => json_format::read(bytes, progress, &mut problems),
+        ImportFormat::Csv => csv_format::read(bytes, progress, &mut problems, &mut warnings),
+        ImportFormat::Json => json_format::read(bytes, progress, &mut problems, &mut warnings),
     };
     check_unique_ids(&consumers, &mut problems);
     if consumers.is_empty() && problems.is_empty() {
@@ -298,6 +302,7 @@ pub fn read(
             format,
             sha256: Sha256Hex::of(bytes),
             consumers,
+            warnings,
         })
     } else {
         Err(problems)
@@ -362,8 +367,65 @@ fn field<'a>(fields: &'a HashMap<&'static str, String>, name: &str) -> Option<&'
     fields.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-/// Turns a raw consumer into a validated one, recording every problem.
-fn validate(raw: RawConsumer, problems: &mut Problems) -> Option<ImportedConsumer> {
+/// OWASP's rule for CSV injection: a spreadsheet runs a cell that starts with one of these as a
+/// formula. Imports warn about such values; exports neutralise them with a leading `'`.
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a spreadsheet would run `value` as a formula.
+pub fn starts_like_a_formula(value: &str) -> bool {
+    value.starts_with(FORMULA_STARTS)
+}
+
+/// Warns about every value a spreadsheet would run as a formula: it is stored as it is (it may
+/// be a real name), and exports write it neutralised.
+fn formula_warnings(raw: &RawConsumer, warnings: &mut Problems) {
+    let origin = raw.origin.clone().unwrap_or(Origin::File);
+    // A CSV consumer's fields also hold its tags and contacts' columns: warn once a place.
+    let mut warned: Vec<Location> = Vec::new();
+    let mut warn = |warnings: &mut Problems, at: Location, value: &str| {
+        if starts_like_a_formula(value) && !warned.contains(&at) {
+            warned.push(at.clone());
+            let first = value.chars().next().map(|c| c.escape_default().to_string());
+            warnings.push(Problem::new(
+                at,
+                format!(
+                    "starts with '{}', which a spreadsheet runs as a formula; it is stored as it is, and exports write it with a leading ' so that it cannot run",
+                    first.unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    let mut fields: Vec<(&&str, &String)> = raw.fields.iter().collect();
+    fields.sort();
+    for (name, value) in fields {
+        warn(warnings, origin.field(name), value);
+    }
+    for tag in raw.tags.iter().flatten() {
+        warn(warnings, origin.field("tags"), tag);
+    }
+    for contact in &raw.contacts {
+        let (at, name_field, _) = &contact.fields;
+        warn(warnings, at.field(name_field), &contact.name);
+    }
+    for credential in &raw.credentials {
+        let mut fields: Vec<(&&str, &String)> = credential.fields.iter().collect();
+        fields.sort();
+        for (name, value) in fields {
+            warn(warnings, credential.origin.field(name), value);
+        }
+        for service in credential.services.iter().flatten() {
+            warn(warnings, credential.origin.field("services"), service);
+        }
+    }
+}
+
+/// Turns a raw consumer into a validated one, recording every problem (and warning).
+fn validate(
+    raw: RawConsumer,
+    problems: &mut Problems,
+    warnings: &mut Problems,
+) -> Option<ImportedConsumer> {
+    formula_warnings(&raw, warnings);
     let origin = raw.origin.unwrap_or(Origin::File);
     let before = problems.total;
     let mut fail =

@@ -47,6 +47,9 @@ pub struct ImportPreview {
     pub credentials: Counts,
     pub changes: Vec<Change>,
     pub problems: Problems,
+    /// What does not stop the import but a person should know before applying it.
+    #[serde(default)]
+    pub warnings: Problems,
 }
 
 /// The result of applying: the preview it applied, and whether it was written.
@@ -473,7 +476,10 @@ pub async fn plan(db: &Db, file: &ImportFile, progress: &Progress) -> Result<Imp
     let (consumers, credentials) = load(&mut Source::Db(db), file).await?;
     let work = work_out(file, &consumers, &credentials, progress);
     progress.start(Phase::Finished, 0);
-    Ok(work.preview)
+    Ok(ImportPreview {
+        warnings: file.warnings.clone(),
+        ..work.preview
+    })
 }
 
 /// Rows per multi-row INSERT.
