@@ -13,6 +13,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 CARGO_LEPTOS_VERSION="0.3.10"
 WASM_BINDGEN_VERSION="0.2.130"
+CARGO_DENY_VERSION="0.20.2"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -45,6 +46,10 @@ ensure_rust_tools() {
     # 0.3.11 needs a newer rustc. --locked can ask for a crate version the registry lacks.
     cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" \
       || cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION"
+  fi
+  if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+    cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" \
+      || cargo install cargo-deny --version "$CARGO_DENY_VERSION"
   fi
   if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
     # Must equal the wasm-bindgen crate pinned in Cargo.toml. Not --locked: its lockfile

@@ -35,7 +35,7 @@ pub mod totp;
 pub mod users;
 
 #[cfg(feature = "server")]
-pub use context::Rekey;
+pub use context::{DEFAULT_TOKEN_HOLD_SECS, Rekey};
 
 #[cfg(feature = "server")]
 mod context {
@@ -68,7 +68,22 @@ mod context {
     }
 
     impl Rekey {
-        pub fn new(db: Db, clock: Arc<dyn Clock>, vault: Vault) -> Self {
+        /// Opens the vault for `db` with the master key from `keys` and readies it (see
+        /// `vault::system::prepare`): the only way to a `Rekey`, so nothing runs with a vault
+        /// half set up.
+        pub async fn open(
+            db: Db,
+            clock: Arc<dyn Clock>,
+            keys: crate::vault::keys::KeySource,
+            token_hold_secs: i64,
+        ) -> Result<Self> {
+            let vault = Vault::open(keys, &db).await?;
+            let rekey = Self::new(db, clock, vault).with_token_hold_secs(token_hold_secs);
+            crate::vault::system::prepare(&rekey).await?;
+            Ok(rekey)
+        }
+
+        fn new(db: Db, clock: Arc<dyn Clock>, vault: Vault) -> Self {
             Self {
                 db,
                 clock,
@@ -80,7 +95,7 @@ mod context {
         }
 
         /// Sets how long new agent tokens wait before reading vault values.
-        pub fn with_token_hold_secs(mut self, secs: i64) -> Self {
+        fn with_token_hold_secs(mut self, secs: i64) -> Self {
             self.token_hold_secs = secs.max(0);
             self
         }

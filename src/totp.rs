@@ -12,9 +12,13 @@ use crate::identity::InputError;
 pub const STEP_SECS: i64 = 30;
 const ISSUER: &str = "Rekey";
 
-/// A TOTP seed in base32. Debug prints a redaction.
+/// A TOTP seed: its base32 text and the bytes it decodes to, both checked when it is made, so
+/// computing a code cannot meet a seed that does not decode. Debug prints a redaction.
 #[derive(Clone)]
-pub struct TotpSecret(SecretString);
+pub struct TotpSecret {
+    base32: SecretString,
+    bytes: zeroize::Zeroizing<Vec<u8>>,
+}
 
 impl std::fmt::Debug for TotpSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -26,7 +30,10 @@ impl TotpSecret {
     /// 160 random bits, the length RFC 4226 recommends.
     pub fn generate() -> Self {
         let raw: [u8; 20] = rand::random();
-        Self(Secret::Raw(raw.to_vec()).to_encoded().to_string().into())
+        Self {
+            base32: Secret::Raw(raw.to_vec()).to_encoded().to_string().into(),
+            bytes: raw.to_vec().into(),
+        }
     }
 
     pub fn from_base32(encoded: &str) -> Result<Self, InputError> {
@@ -37,7 +44,10 @@ impl TotpSecret {
             .trim_end_matches('=')
             .to_ascii_uppercase();
         match Secret::Encoded(cleaned.clone()).to_bytes() {
-            Ok(bytes) if bytes.len() >= 10 => Ok(Self(cleaned.into())),
+            Ok(bytes) if bytes.len() >= 10 => Ok(Self {
+                base32: cleaned.into(),
+                bytes: bytes.into(),
+            }),
             Ok(_) => Err(InputError::new(
                 "secret",
                 "a TOTP secret has at least 80 bits (16 base32 characters)",
@@ -50,20 +60,16 @@ impl TotpSecret {
     }
 
     pub fn base32(&self) -> &str {
-        self.0.expose_secret()
+        self.base32.expose_secret()
     }
 
     fn totp(&self, account: &str) -> TOTP {
-        // The secret was validated as base32 when this value was made.
-        let bytes = Secret::Encoded(self.base32().to_string())
-            .to_bytes()
-            .unwrap_or_default();
         TOTP::new_unchecked(
             Algorithm::SHA1,
             6,
             1,
             STEP_SECS as u64,
-            bytes,
+            self.bytes.to_vec(),
             Some(ISSUER.to_string()),
             account.to_string(),
         )

@@ -24,3 +24,18 @@ test('a wrong password shows a clear error and signs nobody in', async ({ page }
   await page.goto('/');
   await expect(page).toHaveURL(/\/login\?next=/);
 });
+
+test('every page hydrates under the Content Security Policy without a violation', async ({ page }) => {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to (load|execute|apply)/.test(message.text())) {
+      violations.push(message.text());
+    }
+  });
+  await signIn(page, 'engineer');
+  for (const path of ['/', '/consumers', '/credentials', '/campaigns', '/review', '/vault', '/account']) {
+    await page.goto(path);
+    await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached' });
+  }
+  expect(violations).toEqual([]);
+});

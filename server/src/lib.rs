@@ -24,7 +24,6 @@ use rekey_core::clock::Clock;
 use rekey_core::inventory::events::{EventQueue, SigningSecrets};
 use rekey_core::inventory::import::MAX_IMPORT_BYTES;
 use rekey_core::storage::Db;
-use rekey_core::vault::store::Vault;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_sessions::cookie::SameSite;
@@ -71,14 +70,14 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
         )
     })?;
     db.migrate().await?;
-    let vault = Vault::open(config.master_key.clone(), &db)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))?;
-    let rekey = Rekey::new(db, clock, vault).with_token_hold_secs(config.agent_token_hold_secs);
-    rekey_core::vault::system::prepare(&rekey)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot prepare the vault: {}", describe(&e)))?;
-    Ok(rekey)
+    Rekey::open(
+        db,
+        clock,
+        config.master_key.clone(),
+        config.agent_token_hold_secs,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {
@@ -95,7 +94,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
     let state = AppState {
         leptos_options: options.clone(),
         rekey: rekey.clone(),
-        imports: Arc::default(),
+        imports: Arc::new(imports::ImportJobs::new(config.data_dir.join("imports"))),
         event_secrets: Arc::new(config.event_signing_secrets.clone()),
         events: Arc::new(EventQueue::new(rekey.clone())),
     };

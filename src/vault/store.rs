@@ -1158,7 +1158,10 @@ pub async fn store(
             params![p.id, name.as_str()],
         )
         .await?;
-    let totp_json = totp.map(|t| serde_json::to_string(&t).unwrap_or_default());
+    let totp_json = totp
+        .map(|t| serde_json::to_string(&t))
+        .transpose()
+        .map_err(|e| Error::Internal(format!("TOTP parameters did not encode: {e}")))?;
     let (secret, version) = match existing {
         Some(row) => {
             let kind: String = row.get(2)?;

@@ -38,8 +38,15 @@ fn actor(caller: &Caller) -> Result<Actor, ApiError> {
     Ok(Actor::from(identity(caller)?))
 }
 
-/// Reads the whole body up to the import limit, refusing a larger one in words.
-async fn file_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+/// Streams the body to `path` (created 0600), up to the import limit, refusing a larger one
+/// in words. The file goes again if anything fails.
+async fn spool_body(
+    headers: &HeaderMap,
+    body: Body,
+    path: &std::path::Path,
+) -> Result<u64, ApiError> {
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -47,10 +54,55 @@ async fn file_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError>
     if let Some(length) = declared.filter(|l| *l > MAX_IMPORT_BYTES as u64) {
         return Err(ApiError(AppError::TooLarge(too_large(length))));
     }
-    let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
-        .await
-        .map_err(|_| ApiError(AppError::TooLarge(too_large(MAX_IMPORT_BYTES as u64 + 1))))?;
-    Ok(bytes.to_vec())
+    let failed = |e: std::io::Error| {
+        ApiError(AppError::from(rekey_core::error::Error::Internal(format!(
+            "spooling an upload failed: {e}"
+        ))))
+    };
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await.map_err(failed)?;
+    let mut body = body;
+    let mut written = 0u64;
+    let outcome = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| {
+                ApiError(AppError::TooLarge(too_large(MAX_IMPORT_BYTES as u64 + 1)))
+            })?;
+            if let Ok(chunk) = frame.into_data() {
+                written += chunk.len() as u64;
+                if written > MAX_IMPORT_BYTES as u64 {
+                    return Err(ApiError(AppError::TooLarge(too_large(written))));
+                }
+                file.write_all(&chunk).await.map_err(failed)?;
+            }
+        }
+        file.flush().await.map_err(failed)?;
+        Ok(written)
+    }
+    .await;
+    if outcome.is_err() {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    outcome
+}
+
+/// Reads and discards a refused upload's body, so the client, still sending, gets to read the
+/// refusal instead of a broken pipe. A client that sent `Expect: 100-continue` has sent nothing
+/// yet and is answered at once.
+async fn discard_body(headers: &HeaderMap, body: Body) {
+    use http_body_util::BodyExt;
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue {
+        return;
+    }
+    let mut body = body;
+    while let Some(Ok(_)) = body.frame().await {}
 }
 
 pub(super) async fn upload(
@@ -63,18 +115,30 @@ pub(super) async fn upload(
 ) -> Result<Response, ApiError> {
     let owner = actor(&caller)?;
     let format = match q.format.as_deref() {
-        Some(f) => ImportFormat::parse(f)?,
+        Some(f) => ImportFormat::parse(f),
         None => ImportFormat::parse(
             headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default(),
-        )?,
+        ),
     };
-    // Before the body is read: a refused upload's file is never buffered.
-    let admission = jobs.admit(&owner)?;
-    let bytes = file_body(&headers, body).await?;
-    let id = jobs.preview(admission, &rk, format, bytes);
+    // Before the body is read: a refused upload's file is never stored.
+    let admitted = format.map_err(ApiError::from).and_then(|format| {
+        jobs.admit(&owner)
+            .map(|admission| (format, admission))
+            .map_err(ApiError::from)
+    });
+    let (format, admission) = match admitted {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            discard_body(&headers, body).await;
+            return Err(refusal);
+        }
+    };
+    let spool = admission.spool_path();
+    let bytes = spool_body(&headers, body, &spool).await?;
+    let id = jobs.preview(admission, &rk, format, spool, bytes);
     respond(&jobs, id, &owner, q.wait).await
 }
 

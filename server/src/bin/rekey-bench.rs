@@ -13,7 +13,6 @@ use rekey_core::clock::SystemClock;
 use rekey_core::identity::UserId;
 use rekey_core::storage::{DatabaseUrl, Db};
 use rekey_core::vault::keys::KeySource;
-use rekey_core::vault::store::Vault;
 
 #[derive(Parser)]
 #[command(
@@ -91,8 +90,13 @@ async fn main() -> anyhow::Result<()> {
     let key_file = cli.master_key_file.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("rekey-bench-{:?}.key", url.backend()).to_lowercase())
     });
-    let vault = Vault::open(KeySource::File(key_file), &db).await?;
-    let rekey = Rekey::new(db, Arc::new(SystemClock), vault);
+    let rekey = Rekey::open(
+        db,
+        Arc::new(SystemClock),
+        KeySource::File(key_file),
+        rekey_core::DEFAULT_TOKEN_HOLD_SECS,
+    )
+    .await?;
     let backend = format!("{:?}", rekey.db.backend()).to_lowercase();
     match cli.command {
         Command::Append { count, clients } => {

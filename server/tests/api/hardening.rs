@@ -134,17 +134,38 @@ fn smtp_credentials_without_tls_stop_start_up() {
     );
 }
 
-/// Uploads that would hold too much at once are refused before their bodies are read: two run
-/// at once, two per identity.
+/// Tries a 4 MB upload until the server refuses it (once the held uploads are admitted).
+async fn refused_upload(app: &TestApp, token: &str) -> reqwest::Response {
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = app
+            .agent(token)
+            .upload(
+                "/api/v1/imports?format=csv",
+                "text/csv",
+                vec![b'x'; 4_000_000],
+            )
+            .await;
+        if r.status() != 202 {
+            return r;
+        }
+    }
+    panic!("the upload was never refused")
+}
+
+/// Uploads that would hold too much at once are refused before their bodies are read: two in
+/// progress per identity (409), eight in all (503); every refused client reads its answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imports_are_admitted_before_their_body_is_read() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let token = app.agent_token("crm-sync").await;
-    let other = app.agent_token("crm-sync-eu").await;
-    // Two uploads whose bodies do not arrive until released.
+    let mut tokens = Vec::new();
+    for i in 0..5 {
+        tokens.push(app.agent_token(&format!("crm-sync-{i}")).await);
+    }
+    // Uploads whose bodies do not arrive until released.
     let mut releases = Vec::new();
     let mut pending = Vec::new();
-    for _ in 0..2 {
+    let held = |token: &str, releases: &mut Vec<tokio::sync::oneshot::Sender<()>>| {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         releases.push(tx);
         let body = futures::stream::once(async move {
@@ -153,27 +174,17 @@ async fn imports_are_admitted_before_their_body_is_read() {
                 "consumer_id,consumer_name,pattern,time_zone,primary_email\nslow,Slow,direct_http,UTC,a@slow.example\n",
             )
         });
-        let request = reqwest::Client::new()
-            .post(format!("{}/api/v1/imports?format=csv&wait=true", app.base))
-            .bearer_auth(&token)
-            .body(reqwest::Body::wrap_stream(body))
-            .send();
-        pending.push(tokio::spawn(request));
-    }
-    // Wait until both are admitted.
-    let mut third = None;
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let r = app
-            .agent(&token)
-            .upload("/api/v1/imports?format=csv", "text/csv", b"x".to_vec())
-            .await;
-        if r.status() == 409 {
-            third = Some(r);
-            break;
-        }
-    }
-    let (status, _, message) = error_of(third.expect("the third upload is refused")).await;
+        tokio::spawn(
+            reqwest::Client::new()
+                .post(format!("{}/api/v1/imports?format=csv&wait=true", app.base))
+                .bearer_auth(token)
+                .body(reqwest::Body::wrap_stream(body))
+                .send(),
+        )
+    };
+    pending.push(held(&tokens[0], &mut releases));
+    pending.push(held(&tokens[0], &mut releases));
+    let (status, _, message) = error_of(refused_upload(&app, &tokens[0]).await).await;
     assert_eq!(
         (status, message.as_str()),
         (
@@ -181,12 +192,12 @@ async fn imports_are_admitted_before_their_body_is_read() {
             "you have 2 imports running; wait for one to finish before uploading another"
         )
     );
-    let (status, _, message) = error_of(
-        app.agent(&other)
-            .upload("/api/v1/imports?format=csv", "text/csv", b"x".to_vec())
-            .await,
-    )
-    .await;
+    for token in &tokens[1..4] {
+        pending.push(held(token, &mut releases));
+        pending.push(held(token, &mut releases));
+    }
+    // The refused client sent 4 MB without Expect: 100-continue and still reads its answer.
+    let (status, _, message) = error_of(refused_upload(&app, &tokens[4]).await).await;
     assert_eq!(status, 503, "{message}");
     for release in releases {
         let _ = release.send(());
@@ -196,13 +207,16 @@ async fn imports_are_admitted_before_their_body_is_read() {
         assert_eq!(r.status(), 200);
     }
     // Settled, they no longer count.
-    assert_eq!(
-        app.agent(&other)
-            .upload("/api/v1/imports?format=csv", "text/csv", b"x".to_vec())
-            .await
-            .status(),
-        202
-    );
+    let r = app
+        .agent(&tokens[4])
+        .upload(
+            "/api/v1/imports?format=csv",
+            "text/csv",
+            b"consumer_id,consumer_name,pattern,time_zone,primary_email\nx1,X,direct_http,UTC,a@x.example\n"
+                .to_vec(),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
 }
 
 on_both_databases!(any_page_number_is_answered_without_overflowing);
