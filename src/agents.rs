@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{AgentId, Identity, InputError, TokenId, UserId, Username};
 use crate::params;
-use crate::storage::{Db, Row};
+use crate::storage::{Bookkeeping, Db, Row};
 
 const TOKEN_PREFIX: &str = "rk_at_";
 const TOKEN_RANDOM_LEN: usize = 40;
@@ -250,10 +250,7 @@ pub async fn confirm_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<
 }
 
 /// Refuses a vault read with a token that is still on hold (see [`issue_token`]).
-pub(crate) async fn may_read_values(
-    tx: &mut crate::storage::WriteTx,
-    who: &Identity,
-) -> Result<()> {
+pub(crate) async fn may_read_values(tx: &mut crate::audit::WriteTx, who: &Identity) -> Result<()> {
     let Identity::Agent { token, .. } = who else {
         return Ok(());
     };
@@ -312,8 +309,8 @@ pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option
     let token_id: TokenId = row.get(0)?;
     let last_used: Option<Timestamp> = row.get(1)?;
     if last_used.is_none_or(|t| now.secs_since(t) >= LAST_USED_RESOLUTION_SECS) {
-        // Bookkeeping, not a security event: no audit entry.
-        db.execute(
+        db.bookkeeping(
+            Bookkeeping::TokenLastUse,
             "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2",
             params![now, token_id],
         )

@@ -331,9 +331,7 @@ pub async fn bulk_consumers(
             crate::params![format!("bulk-{batch}-%")],
         )
         .await?;
-    rows.iter()
-        .map(|r| Ok(crate::inventory::CredentialId::new(r.get(0)?)))
-        .collect()
+    rows.iter().map(|r| r.get(0)).collect()
 }
 
 /// Plans a campaign over `credentials` as `engineer` and drafts it (in the foreground).
@@ -372,7 +370,8 @@ pub async fn approve_campaign(
     engineer: &crate::identity::Identity,
     approver: &crate::identity::Identity,
 ) -> Result<Vec<(crate::notices::NoticeId, String)>> {
-    use crate::notices::store::{self, QueueFilter};
+    use crate::notices::queue::{self, QueueFilter};
+    use crate::notices::workflow;
     let mut all = Vec::new();
     loop {
         let filter = QueueFilter {
@@ -380,15 +379,15 @@ pub async fn approve_campaign(
             state: Some(crate::notices::NoticeState::Drafted),
             ..Default::default()
         };
-        let (page, _) = store::queue(&rk.db, &filter, 0, 500).await?;
+        let (page, _) = queue::queue(&rk.db, &filter, 0, 500).await?;
         if page.is_empty() {
             break;
         }
         for n in &page {
-            store::submit(rk, engineer, n.id).await?;
+            workflow::submit(rk, engineer, n.id).await?;
         }
         let ids: Vec<_> = page.iter().map(|n| n.id).collect();
-        let outcome = store::approve_many(rk, approver, &ids).await?;
+        let outcome = workflow::approve_many(rk, approver, &ids).await?;
         if let Some((id, why)) = outcome.skipped.first() {
             return Err(crate::error::Error::Internal(format!(
                 "notice {id} was not approved: {why}"

@@ -7,7 +7,6 @@
 //! typed, non-secret values only.
 
 use crate::identity::{InputError, Permission};
-use crate::storage::StorageError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -40,6 +39,10 @@ pub enum Error {
         partition: String,
     },
 
+    /// A lifecycle move that is not allowed from where the thing is now.
+    #[error(transparent)]
+    IllegalMove(#[from] IllegalMove),
+
     /// A rule refused the action; the message says which rule.
     #[error("{0}")]
     Refused(String),
@@ -69,6 +72,44 @@ pub enum Error {
     /// A broken invariant; the message is for the log.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A move a lifecycle does not allow, named by its state machine. Always a conflict with the
+/// current state (409), whoever asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IllegalMove {
+    /// A notice's (see `notices::workflow`).
+    #[error(transparent)]
+    Notice(#[from] crate::notices::workflow::NoticeTransitionError),
+    /// A credential's (see `CredentialStatus::transition`).
+    #[error(transparent)]
+    Credential(#[from] crate::inventory::CredentialTransitionError),
+}
+
+impl From<crate::notices::workflow::NoticeTransitionError> for Error {
+    fn from(e: crate::notices::workflow::NoticeTransitionError) -> Self {
+        Error::IllegalMove(e.into())
+    }
+}
+
+impl From<crate::inventory::CredentialTransitionError> for Error {
+    fn from(e: crate::inventory::CredentialTransitionError) -> Self {
+        Error::IllegalMove(e.into())
+    }
+}
+
+/// A database failure; the cause is logged, never shown to a person.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// From SQLite (rusqlite).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// From PostgreSQL (sqlx).
+    #[error(transparent)]
+    Postgres(#[from] sqlx::Error),
+    /// Around the database: a file's permissions, a task that failed.
+    #[error("{0}")]
+    Other(String),
 }
 
 impl Error {

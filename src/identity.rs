@@ -2,135 +2,53 @@
 //! and agents. This module compiles for the browser too, so navigation and enforcement read
 //! the same table.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
-/// A human user's role. Agents are not users and have no role; see [`Identity::Agent`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Engineer,
-    Approver,
-    SecurityLead,
-    Admin,
-}
+crate::declare::named_enum!(
+    /// A human user's role. Agents are not users and have no role; see [`Identity::Agent`].
+    Role, field = "role", choices = Choices::Named("a role"), {
+        Engineer => ("engineer", "Engineer"),
+        Approver => ("approver", "Approver"),
+        SecurityLead => ("security_lead", "Security lead"),
+        Admin => ("admin", "Admin"),
+    }
+);
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Engineer,
-        Role::Approver,
-        Role::SecurityLead,
-        Role::Admin,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Role::Engineer => "engineer",
-            Role::Approver => "approver",
-            Role::SecurityLead => "security_lead",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            Role::Engineer => "Engineer",
-            Role::Approver => "Approver",
-            Role::SecurityLead => "Security lead",
-            Role::Admin => "Admin",
-        }
-    }
-
     /// Roles whose members must use TOTP when the admin turns on "require TOTP".
     pub const fn is_privileged(self) -> bool {
         matches!(self, Role::Approver | Role::Admin)
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::declare::named_enum!(
+    /// Something an identity may do. Every page, server function and API route names exactly
+    /// one of these (or is public / needs only a session) in the access table of the web layer.
+    Permission, field = "permission", choices = Choices::Named("a permission"), {
+        /// Read consumers, credentials, campaigns and notices.
+        ViewInventory => ("view_inventory", "view the inventory"),
+        /// Create and change consumers and credentials, import.
+        EditInventory => ("edit_inventory", "edit the inventory"),
+        /// Plan and change rotation campaigns.
+        ManageCampaigns => ("manage_campaigns", "manage campaigns"),
+        /// Draft and edit notices.
+        EditNotices => ("edit_notices", "edit notices"),
+        /// Approve or reject notices.
+        ApproveNotices => ("approve_notices", "approve notices"),
+        /// Read the local mailbox of messages Rekey delivered.
+        ViewMailbox => ("view_mailbox", "read the mailbox"),
+        /// Read, filter, verify and export the audit trail.
+        ViewAudit => ("view_audit", "read the audit trail"),
+        /// Create, disable and re-role users.
+        ManageUsers => ("manage_users", "manage users"),
+        /// Create agent identities and issue or revoke their tokens.
+        ManageAgents => ("manage_agents", "manage agents"),
+        /// Change instance settings (TOTP policy, SMTP, drafter).
+        ManageSettings => ("manage_settings", "change settings"),
+        /// Use one's own vault partition and those granted.
+        UseVault => ("use_vault", "use the vault"),
     }
-}
-
-impl FromStr for Role {
-    type Err = InputError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                InputError::new(
-                    "role",
-                    format!("'{s}' is not a role (engineer, approver, security_lead or admin)"),
-                )
-            })
-    }
-}
-
-/// Something an identity may do. Every page, server function and API route names exactly one
-/// of these (or is public / needs only a session) in the access table of the web layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    /// Read consumers, credentials, campaigns and notices.
-    ViewInventory,
-    /// Create and change consumers and credentials, import.
-    EditInventory,
-    /// Plan and change rotation campaigns.
-    ManageCampaigns,
-    /// Draft and edit notices.
-    EditNotices,
-    /// Approve or reject notices.
-    ApproveNotices,
-    /// Read the local mailbox of messages Rekey delivered.
-    ViewMailbox,
-    /// Read, filter, verify and export the audit trail.
-    ViewAudit,
-    /// Create, disable and re-role users.
-    ManageUsers,
-    /// Create agent identities and issue or revoke their tokens.
-    ManageAgents,
-    /// Change instance settings (TOTP policy, SMTP, drafter).
-    ManageSettings,
-    /// Use one's own vault partition and those granted.
-    UseVault,
-}
-
-impl Permission {
-    pub const ALL: [Permission; 11] = [
-        Permission::ViewInventory,
-        Permission::EditInventory,
-        Permission::ManageCampaigns,
-        Permission::EditNotices,
-        Permission::ApproveNotices,
-        Permission::ViewMailbox,
-        Permission::ViewAudit,
-        Permission::ManageUsers,
-        Permission::ManageAgents,
-        Permission::ManageSettings,
-        Permission::UseVault,
-    ];
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            Permission::ViewInventory => "view the inventory",
-            Permission::EditInventory => "edit the inventory",
-            Permission::ManageCampaigns => "manage campaigns",
-            Permission::EditNotices => "edit notices",
-            Permission::ApproveNotices => "approve notices",
-            Permission::ViewMailbox => "read the mailbox",
-            Permission::ViewAudit => "read the audit trail",
-            Permission::ManageUsers => "manage users",
-            Permission::ManageAgents => "manage agents",
-            Permission::ManageSettings => "change settings",
-            Permission::UseVault => "use the vault",
-        }
-    }
-}
+);
 
 /// The one table of who may do what.
 ///
@@ -171,46 +89,7 @@ pub const fn agent_grants(permission: Permission) -> bool {
     )
 }
 
-/// Ids are positive integers assigned by the database. Used for every id newtype in the core.
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, serde::Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(i64);
-
-        impl $name {
-            pub const fn new(raw: i64) -> Self {
-                Self(raw)
-            }
-
-            pub const fn get(self) -> i64 {
-                self.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = $crate::identity::InputError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s.trim().parse::<i64>() {
-                    Ok(n) if n > 0 => Ok(Self(n)),
-                    _ => Err($crate::identity::InputError::new("id", format!("'{s}' is not an id"))),
-                }
-            }
-        }
-    };
-}
-pub(crate) use id_type;
+use crate::declare::{Choices, id_type, parsed_string};
 
 id_type!(
     /// A human user.
@@ -281,12 +160,13 @@ impl InputError {
     }
 }
 
-/// A login name for a user or an agent: 2 to 64 characters of lowercase letters, digits, `.`,
-/// `_` and `-`, starting with a letter. Narrow on purpose: names appear in the audit trail, URLs
-/// and e-mail headers, and a narrow alphabet cannot smuggle markup or secrets into them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Username(String);
+parsed_string!(
+    /// A login name for a user or an agent: 2 to 64 characters of lowercase letters, digits,
+    /// `.`, `_` and `-`, starting with a letter. Narrow on purpose: names appear in the audit
+    /// trail, URLs and e-mail headers, and a narrow alphabet cannot smuggle markup or secrets
+    /// into them.
+    Username, parse = Username::parse
+);
 
 impl Username {
     pub const MAX_LEN: usize = 64;
@@ -316,36 +196,12 @@ impl Username {
         }
         Ok(Self(s.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Username {
-    type Error = InputError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Username::parse(&value)
-    }
-}
-
-impl From<Username> for String {
-    fn from(value: Username) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A display name: 1 to 100 printable characters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct DisplayName(String);
+parsed_string!(
+    /// A display name: 1 to 100 printable characters.
+    DisplayName, parse = DisplayName::parse
+);
 
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
@@ -367,31 +223,13 @@ impl DisplayName {
         }
         Ok(Self(s.to_string()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for DisplayName {
-    type Error = InputError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        DisplayName::parse(&value)
-    }
-}
-
-impl From<DisplayName> for String {
-    fn from(value: DisplayName) -> Self {
-        value.0
-    }
-}
-
-/// An e-mail address, checked for the shape `local@domain.tld` without the full RFC 5322
-/// grammar: the addresses Rekey mails are typed by people and must be deliverable.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct EmailAddress(String);
+parsed_string!(
+    /// An e-mail address, checked for the shape `local@domain.tld` without the full RFC 5322
+    /// grammar: the addresses Rekey mails are typed by people and must be deliverable.
+    EmailAddress, parse = EmailAddress::parse
+);
 
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
@@ -412,30 +250,6 @@ impl EmailAddress {
             return Err(bad());
         }
         Ok(Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for EmailAddress {
-    type Error = InputError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        EmailAddress::parse(&value)
-    }
-}
-
-impl From<EmailAddress> for String {
-    fn from(value: EmailAddress) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for EmailAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

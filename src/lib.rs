@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod clock;
+mod declare;
 pub mod identity;
 pub mod inventory;
 pub mod notices;
@@ -21,6 +22,8 @@ pub mod demo;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod login;
+#[cfg(feature = "server")]
+pub mod markdown;
 #[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]
@@ -41,11 +44,11 @@ pub use context::{DEFAULT_TOKEN_HOLD_SECS, Rekey};
 mod context {
     use std::sync::Arc;
 
-    use crate::audit::Actor;
+    use crate::audit::{Actor, WriteTx};
     use crate::clock::{Clock, Timestamp};
     use crate::error::Result;
     use crate::login::throttle::{Throttle, ThrottlePolicy};
-    use crate::storage::{Db, WriteTx};
+    use crate::storage::Db;
     use crate::vault::store::Vault;
 
     /// An hour: long enough that a second admin, or the agent's owner reading the audit trail,
@@ -106,7 +109,7 @@ mod context {
 
         /// Begins an audited write on behalf of `actor`.
         pub async fn write(&self, actor: Actor) -> Result<WriteTx> {
-            self.db.write(actor, self.now()).await
+            WriteTx::begin(&self.db, actor, self.now()).await
         }
     }
 

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::params;
-use crate::storage::Db;
+use crate::storage::{Bookkeeping, Db};
 
 /// The row key of a session id.
 pub fn key_of(session_id: &str) -> String {
@@ -23,9 +23,9 @@ pub struct SessionRow {
 
 /// Inserts a new session; false when the id is taken (the caller draws another).
 pub async fn create(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<bool> {
-    let inserted = db
-        .execute(
-            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+    let inserted = db.bookkeeping(
+        Bookkeeping::Sessions,
+        "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
             params![key_of(id), data, expires_at],
         )
         .await?;
@@ -33,7 +33,8 @@ pub async fn create(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Res
 }
 
 pub async fn save(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<()> {
-    db.execute(
+    db.bookkeeping(
+        Bookkeeping::Sessions,
         "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
         params![key_of(id), data, expires_at],
@@ -60,12 +61,20 @@ pub async fn load(db: &Db, id: &str, now: Timestamp) -> Result<Option<SessionRow
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
-    db.execute("DELETE FROM sessions WHERE id = $1", params![key_of(id)])
-        .await?;
+    db.bookkeeping(
+        Bookkeeping::Sessions,
+        "DELETE FROM sessions WHERE id = $1",
+        params![key_of(id)],
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn delete_expired(db: &Db, now: Timestamp) -> Result<u64> {
-    db.execute("DELETE FROM sessions WHERE expires_at <= $1", params![now])
-        .await
+    db.bookkeeping(
+        Bookkeeping::Sessions,
+        "DELETE FROM sessions WHERE expires_at <= $1",
+        params![now],
+    )
+    .await
 }

@@ -54,10 +54,10 @@ impl Default for ProviderProfile {
     }
 }
 
-/// An absolute `https://` URL with a host, no spaces or quotes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct HttpsUrl(String);
+crate::declare::parsed_string!(
+    /// An absolute `https://` URL with a host, no spaces or quotes.
+    HttpsUrl, parse = |s| HttpsUrl::parse("url", s)
+);
 
 impl HttpsUrl {
     pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
@@ -79,24 +79,6 @@ impl HttpsUrl {
             return Err(InputError::new(field, "a URL has at most 500 characters"));
         }
         Ok(Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for HttpsUrl {
-    type Error = InputError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse("url", &value)
-    }
-}
-
-impl From<HttpsUrl> for String {
-    fn from(value: HttpsUrl) -> Self {
-        value.0
     }
 }
 

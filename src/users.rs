@@ -4,13 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Rekey;
+use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{DisplayName, EmailAddress, Identity, Role, UserId, Username};
 use crate::params;
 use crate::password::{self, Password};
-use crate::storage::{Db, Row, Value, WriteTx};
+use crate::storage::{Db, Row, Value};
 
 /// A user as the rest of Rekey sees one: no password hash, no TOTP secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

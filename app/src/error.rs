@@ -137,6 +137,7 @@ impl From<rekey_core::error::Error> for AppError {
             Error::Unauthenticated(m) => AppError::Unauthenticated(m),
             Error::Forbidden(p) => AppError::Forbidden(p.label().to_string()),
             Error::Refused(m) => AppError::Refused(m),
+            e @ Error::IllegalMove(_) => AppError::Conflict(e.to_string()),
             e @ Error::NoGrant { .. } => AppError::NoGrant(e.to_string()),
             Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
             e @ Error::Busy => AppError::Unavailable(e.to_string()),

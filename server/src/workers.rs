@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use rekey_core::Rekey;
-use rekey_core::delivery::{self, Outcome, RetryPolicy, smtp::Mailer};
-use rekey_core::notices::campaigns;
+use rekey_core::audit::Actor;
+use rekey_core::delivery::outbox::{self, ClaimedMessage};
+use rekey_core::delivery::{Outcome, RetryPolicy, smtp::Mailer};
+use rekey_core::notices::{campaigns, workflow};
 use tokio::task::JoinSet;
 
 /// Messages one sender claims at a time: small, so the senders share the work evenly and a
@@ -24,7 +26,7 @@ pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy, senders: us
 async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
     let mut sender = mailer.sender();
     loop {
-        let batch = match delivery::claim(&rk.db, rk.now(), policy.lease_secs, CLAIM_BATCH).await {
+        let batch = match outbox::claim(&rk.db, rk.now(), policy.lease_secs, CLAIM_BATCH).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::error!(error = ?e, "could not claim messages to send");
@@ -40,9 +42,10 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
             }
             continue;
         }
-        for msg in batch {
+        for claimed in batch {
+            let msg = &claimed.message;
             let outcome = if msg.matches_approval() {
-                sender.send(&msg).await
+                sender.send(msg).await
             } else {
                 Outcome::Permanent {
                     code: None,
@@ -50,12 +53,46 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
                         .into(),
                 }
             };
-            tracing::info!(message_id = %msg.message_id, attempt = msg.attempts, outcome = %outcome_kind(&outcome), "delivery attempt");
-            if let Err(e) = delivery::record(&rk, &msg, outcome, &policy, mailer.is_local()).await {
+            tracing::info!(message_id = %msg.message_id, attempt = claimed.attempts, outcome = %outcome_kind(&outcome), "delivery attempt");
+            if let Err(e) = record(&rk, &claimed, outcome, &policy, mailer.is_local()).await {
                 tracing::error!(message_id = %msg.message_id, error = ?e, "could not record a delivery outcome; the lease will bring it back");
             }
         }
     }
+}
+
+/// Records an attempt in the outbox and moves the notice it delivers, in one transaction with
+/// one audit entry: the outbox knows messages, the notice's workflow knows what they mean.
+pub async fn record(
+    rk: &Rekey,
+    claimed: &ClaimedMessage,
+    outcome: Outcome,
+    policy: &RetryPolicy,
+    to_mailbox: bool,
+) -> rekey_core::error::Result<()> {
+    let mut tx = rk.write(Actor::System).await?;
+    let Some(recorded) = outbox::record(&mut tx, claimed, outcome, policy, to_mailbox).await?
+    else {
+        tracing::info!(message_id = %claimed.message.message_id, "outcome of a message no longer claimed; ignored");
+        return Ok(());
+    };
+    let notice = workflow::sent_as(&mut tx, claimed.id)
+        .await?
+        .ok_or_else(|| {
+            rekey_core::error::Error::Internal(format!(
+                "outbox message {} belongs to no notice",
+                claimed.id
+            ))
+        })?;
+    workflow::delivery_recorded(
+        &mut tx,
+        notice,
+        &claimed.message.message_id,
+        claimed.attempts,
+        &recorded,
+    )
+    .await?;
+    tx.commit().await
 }
 
 fn outcome_kind(o: &Outcome) -> String {

@@ -20,6 +20,11 @@ use crate::vault::{Access, SecretKind, VaultName};
 pub mod chain;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+mod write;
+
+#[cfg(feature = "server")]
+pub use write::{Savepoint, WriteTx};
 
 /// An entry's position in the chain, from 1.
 pub type Seq = i64;
@@ -162,10 +167,10 @@ pub enum SettingChange {
     ProviderProfile,
 }
 
-/// A SHA-256 in lowercase hex: what the audit trail records instead of a text.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Sha256Hex(String);
+crate::declare::parsed_string!(
+    /// A SHA-256 in lowercase hex: what the audit trail records instead of a text.
+    Sha256Hex, parse = Sha256Hex::parse
+);
 
 impl Sha256Hex {
     #[cfg(feature = "server")]
@@ -175,36 +180,77 @@ impl Sha256Hex {
     }
 
     /// Accepts only 64 lowercase hex digits.
-    pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64
+    pub fn parse(s: &str) -> Result<Self, crate::identity::InputError> {
+        if s.len() == 64
             && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Sha256Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(crate::identity::InputError::new(
+                "sha256",
+                "a SHA-256 is 64 lowercase hexadecimal digits",
+            ))
+        }
     }
 }
 
-/// The typed detail of an entry. The variant names the action.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Detail {
+/// Declares [`Detail`], the action each variant records and its stored name, and [`Action`]
+/// with `ALL`: one table, so the three cannot drift apart.
+macro_rules! actions {
+    (
+        $( $(#[$doc:meta])* $variant:ident $({ $($fields:tt)* })? $(( $($tuple:ty),* ))?
+            => $action:ident = $name:literal, )+
+        ;
+        retired { $( $(#[$rdoc:meta])* $retired:ident = $rname:literal, )* }
+    ) => {
+        /// The typed detail of an entry. The variant names the action.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case", tag = "kind")]
+        pub enum Detail {
+            $( $(#[$doc])* $variant $({ $($fields)* })? $(( $($tuple),* ))?, )+
+        }
+
+        impl Detail {
+            /// The action this detail records.
+            pub fn action(&self) -> Action {
+                match self {
+                    $( Detail::$variant { .. } => Action::$action, )+
+                }
+            }
+        }
+
+        /// The name of an action, as stored and filtered on.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum Action {
+            $( #[doc = $name] $action, )+
+            $( $(#[$rdoc])* $retired, )*
+        }
+
+        impl Action {
+            /// Every action, the retired ones last.
+            pub const ALL: &'static [Action] = &[$(Action::$action,)+ $(Action::$retired,)*];
+
+            /// The stored name, e.g. `auth.login`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( Action::$action => $name, )+
+                    $( Action::$retired => $rname, )*
+                }
+            }
+        }
+    };
+}
+
+actions! {
     LoginSucceeded {
         method: LoginMethod,
         address: Option<IpAddr>,
-    },
+    } => Login = "auth.login",
     LoginFailed {
         reason: LoginFailure,
         address: Option<IpAddr>,
-    },
+    } => LoginFailed = "auth.login_failed",
     /// What a burst of failed or throttled attempts held after its first, recorded, event: one
     /// entry instead of one per attempt, so a flood of guesses cannot flood the trail.
     LoginAttemptsSummarized {
@@ -215,38 +261,38 @@ pub enum Detail {
         since: Timestamp,
         until: Timestamp,
         address: Option<IpAddr>,
-    },
-    Logout,
+    } => LoginAttemptsSummarized = "auth.attempts_summarized",
+    Logout => Logout = "auth.logout",
     SessionExpired {
         end: SessionEnd,
-    },
+    } => SessionExpired = "auth.session_expired",
     UserCreated {
         username: Username,
         role: Role,
-    },
-    UserDisabled,
-    UserEnabled,
+    } => UserCreated = "user.created",
+    UserDisabled => UserDisabled = "user.disabled",
+    UserEnabled => UserEnabled = "user.enabled",
     RoleChanged {
         from: Role,
         to: Role,
-    },
-    PasswordChanged,
+    } => RoleChanged = "user.role_changed",
+    PasswordChanged => PasswordChanged = "user.password_changed",
     /// A seed was shown for enrolment (after the password was checked).
-    TotpEnrolmentStarted,
-    TotpEnrolled,
-    TotpRemoved,
+    TotpEnrolmentStarted => TotpEnrolmentStarted = "user.totp_enrolment_started",
+    TotpEnrolled => TotpEnrolled = "user.totp_enrolled",
+    TotpRemoved => TotpRemoved = "user.totp_removed",
     /// An admin (the actor) reset the target's TOTP.
-    TotpReset,
+    TotpReset => TotpReset = "user.totp_reset",
     RecoveryCodesIssued {
         count: i64,
-    },
+    } => RecoveryCodesIssued = "user.recovery_codes_issued",
     /// A recovery code stood in for a TOTP code.
     RecoveryCodeUsed {
         remaining: i64,
-    },
+    } => RecoveryCodeUsed = "user.recovery_code_used",
     AgentCreated {
         name: Username,
-    },
+    } => AgentCreated = "agent.created",
     /// The actor (an admin) issued a token held by the agent `holder`.
     TokenIssued {
         agent: AgentId,
@@ -255,19 +301,19 @@ pub enum Detail {
         prefix: String,
         /// From when it may read vault values, unless a second admin confirms it sooner.
         reads_from: Timestamp,
-    },
+    } => TokenIssued = "agent.token_issued",
     /// A second admin (the actor) let a token read vault values before its hold ended.
     TokenConfirmed {
         agent: AgentId,
-    },
+    } => TokenConfirmed = "agent.token_confirmed",
     TokenRevoked {
         agent: AgentId,
-    },
-    SettingChanged(SettingChange),
+    } => TokenRevoked = "agent.token_revoked",
+    SettingChanged(SettingChange) => SettingChanged = "settings.changed",
     ConsumerCreated {
         consumer: ConsumerId,
         credentials: i64,
-    },
+    } => ConsumerCreated = "consumer.created",
     /// An import applied: the file by its hash, and what it changed.
     InventoryImported {
         format: String,
@@ -276,23 +322,23 @@ pub enum Detail {
         consumers_updated: i64,
         credentials_created: i64,
         credentials_updated: i64,
-    },
+    } => InventoryImported = "inventory.imported",
     /// A tag added to (or removed from) consumers in one step.
     ConsumersTagged {
         tag: String,
         added: bool,
         consumers: Vec<ConsumerId>,
-    },
+    } => ConsumersTagged = "inventory.tagged",
     /// A person moved a credential along its lifecycle.
     CredentialStatusChanged {
         from: CredentialStatus,
         to: CredentialStatus,
-    },
+    } => CredentialStatusChanged = "credential.status_changed",
     /// The maximum age of credentials in an environment (`None`: no policy).
     RotationPolicyChanged {
         environment: Environment,
         max_age_days: Option<i64>,
-    },
+    } => RotationPolicyChanged = "inventory.policy_changed",
     /// An event from the key-issuing system, applied once.
     KeyEventApplied {
         event_id: String,
@@ -306,403 +352,167 @@ pub enum Detail {
         /// Rotating credentials this event's migration superseded (external ids).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         superseded: Vec<String>,
-    },
+    } => KeyEventApplied = "credential.event_applied",
     CampaignCreated {
         campaign: CampaignId,
         consumers: i64,
         credentials: i64,
-    },
+    } => CampaignCreated = "campaign.created",
+    /// Drafting finished: every consumer has its notice or is recorded as not drafted.
+    CampaignActivated {
+        campaign: CampaignId,
+        notices: i64,
+    } => CampaignActivated = "campaign.activated",
     NoticeDrafted {
         notice: NoticeId,
         version: i64,
         sha256: Sha256Hex,
-    },
+    } => NoticeDrafted = "notice.drafted",
     /// The drafter could write no notice for a consumer of a campaign.
     NoticeNotDrafted {
         campaign: CampaignId,
         consumer: ConsumerId,
         reason: crate::notices::NotDrafted,
-    },
+    } => NoticeNotDrafted = "notice.not_drafted",
     /// An approver confirmed a flagged string is not a secret (named by its keyed fingerprint;
     /// the reason is kept with the notice).
     NoticeSecretAcknowledged {
         notice: NoticeId,
         version: i64,
         fingerprint: String,
-    },
+    } => NoticeSecretAcknowledged = "notice.secret_acknowledged",
     NoticeEdited {
         notice: NoticeId,
         version: i64,
         sha256: Sha256Hex,
-    },
+    } => NoticeEdited = "notice.edited",
     NoticeChecksFailed {
         notice: NoticeId,
         version: i64,
         failed: Vec<CheckKind>,
-    },
+    } => NoticeChecksFailed = "notice.checks_failed",
     NoticeSubmitted {
         notice: NoticeId,
         version: i64,
-    },
+    } => NoticeSubmitted = "notice.submitted",
     NoticeApproved {
         notice: NoticeId,
         version: i64,
         sha256: Sha256Hex,
-    },
+    } => NoticeApproved = "notice.approved",
     /// The reason is kept with the notice, not here: it is free text.
     NoticeRejected {
         notice: NoticeId,
         version: i64,
-    },
+    } => NoticeRejected = "notice.rejected",
     NoticeQueued {
         notice: NoticeId,
         version: i64,
         message_id: String,
-    },
+    } => NoticeQueued = "notice.queued",
     NoticeSent {
         notice: NoticeId,
         message_id: String,
         attempts: i64,
         smtp_code: Option<u16>,
-    },
+    } => NoticeSent = "notice.sent",
     NoticeDeferred {
         notice: NoticeId,
         message_id: String,
         attempts: i64,
         smtp_code: Option<u16>,
         retry_at: Timestamp,
-    },
+    } => NoticeDeferred = "notice.deferred",
     NoticeFailed {
         notice: NoticeId,
         message_id: String,
         attempts: i64,
         smtp_code: Option<u16>,
-    },
+    } => NoticeFailed = "notice.failed",
     NoticeRetried {
         notice: NoticeId,
         message_id: String,
-    },
+    } => NoticeRetried = "notice.retried",
     /// A person confirmed their password (or code) again, for a sensitive step.
-    Reauthenticated,
+    Reauthenticated => Reauthenticated = "auth.reauthenticated",
     VaultPartitionCreated {
         partition: i64,
         name: VaultName,
-    },
+    } => VaultPartitionCreated = "vault.partition_created",
     /// `access` is `None` when a grant was withdrawn.
     VaultGranted {
         partition: i64,
         grantee: String,
         access: Option<Access>,
-    },
+    } => VaultGranted = "vault.granted",
     VaultSecretStored {
         partition: i64,
         secret: i64,
         version: i64,
         secret_kind: SecretKind,
-    },
+    } => VaultSecretStored = "vault.secret_stored",
     VaultSecretRead {
         partition: i64,
         secret: i64,
         version: i64,
-    },
+    } => VaultSecretRead = "vault.secret_read",
     VaultSecretRevealed {
         partition: i64,
         secret: i64,
         version: i64,
-    },
+    } => VaultSecretRevealed = "vault.secret_revealed",
     VaultTotpCode {
         partition: i64,
         secret: i64,
-    },
+    } => VaultTotpCode = "vault.totp_code",
     VaultSecretGenerated {
         partition: i64,
         secret: i64,
         version: i64,
-    },
+    } => VaultSecretGenerated = "vault.secret_generated",
     VaultVersionDestroyed {
         partition: i64,
         secret: i64,
         version: i64,
-    },
+    } => VaultVersionDestroyed = "vault.version_destroyed",
     VaultAccessDenied {
         partition: i64,
         access: Access,
-    },
+    } => VaultAccessDenied = "vault.access_denied",
     /// An admin asked for a grant for themselves; a second admin must decide it.
     VaultGrantRequested {
         partition: i64,
         access: Access,
-    },
+    } => VaultGrantRequested = "vault.grant_requested",
     /// A second admin (the actor) decided a grant an admin asked for themselves.
     VaultGrantDecided {
         partition: i64,
         grantee: String,
         access: Access,
         approved: bool,
-    },
+    } => VaultGrantDecided = "vault.grant_decided",
     /// The key of the values' keyed fingerprints was made (once per installation).
-    VaultFingerprintKeyCreated,
+    VaultFingerprintKeyCreated => VaultFingerprintKeyCreated = "vault.fingerprint_key_created",
     /// Data from before this release was upgraded at start-up.
     VaultUpgraded {
         login_seeds_sealed: i64,
         versions_fingerprinted: i64,
-    },
+    } => VaultUpgraded = "vault.upgraded",
     /// Data keys re-wrapped under a new master key (its public fingerprint).
     VaultRewrapped {
         to_key: String,
         count: i64,
-    },
-}
-
-impl Detail {
-    pub fn action(&self) -> Action {
-        match self {
-            Detail::LoginSucceeded { .. } => Action::Login,
-            Detail::LoginFailed { .. } => Action::LoginFailed,
-            Detail::LoginAttemptsSummarized { .. } => Action::LoginAttemptsSummarized,
-            Detail::Logout => Action::Logout,
-            Detail::SessionExpired { .. } => Action::SessionExpired,
-            Detail::UserCreated { .. } => Action::UserCreated,
-            Detail::UserDisabled => Action::UserDisabled,
-            Detail::UserEnabled => Action::UserEnabled,
-            Detail::RoleChanged { .. } => Action::RoleChanged,
-            Detail::PasswordChanged => Action::PasswordChanged,
-            Detail::TotpEnrolmentStarted => Action::TotpEnrolmentStarted,
-            Detail::TotpEnrolled => Action::TotpEnrolled,
-            Detail::TotpRemoved => Action::TotpRemoved,
-            Detail::TotpReset => Action::TotpReset,
-            Detail::RecoveryCodesIssued { .. } => Action::RecoveryCodesIssued,
-            Detail::RecoveryCodeUsed { .. } => Action::RecoveryCodeUsed,
-            Detail::TokenConfirmed { .. } => Action::TokenConfirmed,
-            Detail::VaultGrantRequested { .. } => Action::VaultGrantRequested,
-            Detail::VaultGrantDecided { .. } => Action::VaultGrantDecided,
-            Detail::VaultFingerprintKeyCreated => Action::VaultFingerprintKeyCreated,
-            Detail::VaultUpgraded { .. } => Action::VaultUpgraded,
-            Detail::AgentCreated { .. } => Action::AgentCreated,
-            Detail::TokenIssued { .. } => Action::TokenIssued,
-            Detail::TokenRevoked { .. } => Action::TokenRevoked,
-            Detail::SettingChanged(_) => Action::SettingChanged,
-            Detail::ConsumerCreated { .. } => Action::ConsumerCreated,
-            Detail::InventoryImported { .. } => Action::InventoryImported,
-            Detail::ConsumersTagged { .. } => Action::ConsumersTagged,
-            Detail::CredentialStatusChanged { .. } => Action::CredentialStatusChanged,
-            Detail::RotationPolicyChanged { .. } => Action::RotationPolicyChanged,
-            Detail::KeyEventApplied { .. } => Action::KeyEventApplied,
-            Detail::CampaignCreated { .. } => Action::CampaignCreated,
-            Detail::NoticeDrafted { .. } => Action::NoticeDrafted,
-            Detail::NoticeNotDrafted { .. } => Action::NoticeNotDrafted,
-            Detail::NoticeSecretAcknowledged { .. } => Action::NoticeSecretAcknowledged,
-            Detail::NoticeEdited { .. } => Action::NoticeEdited,
-            Detail::NoticeChecksFailed { .. } => Action::NoticeChecksFailed,
-            Detail::NoticeSubmitted { .. } => Action::NoticeSubmitted,
-            Detail::NoticeApproved { .. } => Action::NoticeApproved,
-            Detail::NoticeRejected { .. } => Action::NoticeRejected,
-            Detail::NoticeQueued { .. } => Action::NoticeQueued,
-            Detail::NoticeSent { .. } => Action::NoticeSent,
-            Detail::NoticeDeferred { .. } => Action::NoticeDeferred,
-            Detail::NoticeFailed { .. } => Action::NoticeFailed,
-            Detail::NoticeRetried { .. } => Action::NoticeRetried,
-            Detail::Reauthenticated => Action::Reauthenticated,
-            Detail::VaultPartitionCreated { .. } => Action::VaultPartitionCreated,
-            Detail::VaultGranted { .. } => Action::VaultGranted,
-            Detail::VaultSecretStored { .. } => Action::VaultSecretStored,
-            Detail::VaultSecretRead { .. } => Action::VaultSecretRead,
-            Detail::VaultSecretRevealed { .. } => Action::VaultSecretRevealed,
-            Detail::VaultTotpCode { .. } => Action::VaultTotpCode,
-            Detail::VaultSecretGenerated { .. } => Action::VaultSecretGenerated,
-            Detail::VaultVersionDestroyed { .. } => Action::VaultVersionDestroyed,
-            Detail::VaultAccessDenied { .. } => Action::VaultAccessDenied,
-            Detail::VaultRewrapped { .. } => Action::VaultRewrapped,
-        }
+    } => VaultRewrapped = "vault.rewrapped",
+    ;
+    retired {
+        /// No longer written (accounts are not locked any more); kept so older entries have a
+        /// name.
+        LoginLocked = "auth.login_locked",
     }
-}
-
-/// The name of an action, as stored and filtered on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    Login,
-    LoginFailed,
-    /// No longer written (accounts are not locked any more); kept so older entries have a name.
-    LoginLocked,
-    LoginAttemptsSummarized,
-    NoticeNotDrafted,
-    NoticeSecretAcknowledged,
-    TotpEnrolmentStarted,
-    TotpReset,
-    RecoveryCodesIssued,
-    RecoveryCodeUsed,
-    TokenConfirmed,
-    VaultGrantRequested,
-    VaultGrantDecided,
-    VaultFingerprintKeyCreated,
-    VaultUpgraded,
-    Logout,
-    SessionExpired,
-    UserCreated,
-    UserDisabled,
-    UserEnabled,
-    RoleChanged,
-    PasswordChanged,
-    TotpEnrolled,
-    TotpRemoved,
-    AgentCreated,
-    TokenIssued,
-    TokenRevoked,
-    SettingChanged,
-    ConsumerCreated,
-    InventoryImported,
-    ConsumersTagged,
-    CredentialStatusChanged,
-    RotationPolicyChanged,
-    KeyEventApplied,
-    CampaignCreated,
-    NoticeDrafted,
-    NoticeEdited,
-    NoticeChecksFailed,
-    NoticeSubmitted,
-    NoticeApproved,
-    NoticeRejected,
-    NoticeQueued,
-    NoticeSent,
-    NoticeDeferred,
-    NoticeFailed,
-    NoticeRetried,
-    Reauthenticated,
-    VaultPartitionCreated,
-    VaultGranted,
-    VaultSecretStored,
-    VaultSecretRead,
-    VaultSecretRevealed,
-    VaultTotpCode,
-    VaultSecretGenerated,
-    VaultVersionDestroyed,
-    VaultAccessDenied,
-    VaultRewrapped,
 }
 
 impl Action {
-    pub const ALL: &'static [Action] = &[
-        Action::Login,
-        Action::LoginFailed,
-        Action::LoginLocked,
-        Action::LoginAttemptsSummarized,
-        Action::NoticeNotDrafted,
-        Action::NoticeSecretAcknowledged,
-        Action::TotpEnrolmentStarted,
-        Action::TotpReset,
-        Action::RecoveryCodesIssued,
-        Action::RecoveryCodeUsed,
-        Action::TokenConfirmed,
-        Action::VaultGrantRequested,
-        Action::VaultGrantDecided,
-        Action::VaultFingerprintKeyCreated,
-        Action::VaultUpgraded,
-        Action::Logout,
-        Action::SessionExpired,
-        Action::UserCreated,
-        Action::UserDisabled,
-        Action::UserEnabled,
-        Action::RoleChanged,
-        Action::PasswordChanged,
-        Action::TotpEnrolled,
-        Action::TotpRemoved,
-        Action::AgentCreated,
-        Action::TokenIssued,
-        Action::TokenRevoked,
-        Action::SettingChanged,
-        Action::ConsumerCreated,
-        Action::InventoryImported,
-        Action::ConsumersTagged,
-        Action::CredentialStatusChanged,
-        Action::RotationPolicyChanged,
-        Action::KeyEventApplied,
-        Action::CampaignCreated,
-        Action::NoticeDrafted,
-        Action::NoticeEdited,
-        Action::NoticeChecksFailed,
-        Action::NoticeSubmitted,
-        Action::NoticeApproved,
-        Action::NoticeRejected,
-        Action::NoticeQueued,
-        Action::NoticeSent,
-        Action::NoticeDeferred,
-        Action::NoticeFailed,
-        Action::NoticeRetried,
-        Action::Reauthenticated,
-        Action::VaultPartitionCreated,
-        Action::VaultGranted,
-        Action::VaultSecretStored,
-        Action::VaultSecretRead,
-        Action::VaultSecretRevealed,
-        Action::VaultTotpCode,
-        Action::VaultSecretGenerated,
-        Action::VaultVersionDestroyed,
-        Action::VaultAccessDenied,
-        Action::VaultRewrapped,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Action::Login => "auth.login",
-            Action::LoginFailed => "auth.login_failed",
-            Action::LoginLocked => "auth.login_locked",
-            Action::LoginAttemptsSummarized => "auth.attempts_summarized",
-            Action::NoticeNotDrafted => "notice.not_drafted",
-            Action::NoticeSecretAcknowledged => "notice.secret_acknowledged",
-            Action::TotpEnrolmentStarted => "user.totp_enrolment_started",
-            Action::TotpReset => "user.totp_reset",
-            Action::RecoveryCodesIssued => "user.recovery_codes_issued",
-            Action::RecoveryCodeUsed => "user.recovery_code_used",
-            Action::TokenConfirmed => "agent.token_confirmed",
-            Action::VaultGrantRequested => "vault.grant_requested",
-            Action::VaultGrantDecided => "vault.grant_decided",
-            Action::VaultFingerprintKeyCreated => "vault.fingerprint_key_created",
-            Action::VaultUpgraded => "vault.upgraded",
-            Action::Logout => "auth.logout",
-            Action::SessionExpired => "auth.session_expired",
-            Action::UserCreated => "user.created",
-            Action::UserDisabled => "user.disabled",
-            Action::UserEnabled => "user.enabled",
-            Action::RoleChanged => "user.role_changed",
-            Action::PasswordChanged => "user.password_changed",
-            Action::TotpEnrolled => "user.totp_enrolled",
-            Action::TotpRemoved => "user.totp_removed",
-            Action::AgentCreated => "agent.created",
-            Action::TokenIssued => "agent.token_issued",
-            Action::TokenRevoked => "agent.token_revoked",
-            Action::SettingChanged => "settings.changed",
-            Action::ConsumerCreated => "consumer.created",
-            Action::InventoryImported => "inventory.imported",
-            Action::ConsumersTagged => "inventory.tagged",
-            Action::CredentialStatusChanged => "credential.status_changed",
-            Action::RotationPolicyChanged => "inventory.policy_changed",
-            Action::KeyEventApplied => "credential.event_applied",
-            Action::CampaignCreated => "campaign.created",
-            Action::NoticeDrafted => "notice.drafted",
-            Action::NoticeEdited => "notice.edited",
-            Action::NoticeChecksFailed => "notice.checks_failed",
-            Action::NoticeSubmitted => "notice.submitted",
-            Action::NoticeApproved => "notice.approved",
-            Action::NoticeRejected => "notice.rejected",
-            Action::NoticeQueued => "notice.queued",
-            Action::NoticeSent => "notice.sent",
-            Action::NoticeDeferred => "notice.deferred",
-            Action::NoticeFailed => "notice.failed",
-            Action::NoticeRetried => "notice.retried",
-            Action::Reauthenticated => "auth.reauthenticated",
-            Action::VaultPartitionCreated => "vault.partition_created",
-            Action::VaultGranted => "vault.granted",
-            Action::VaultSecretStored => "vault.secret_stored",
-            Action::VaultSecretRead => "vault.secret_read",
-            Action::VaultSecretRevealed => "vault.secret_revealed",
-            Action::VaultTotpCode => "vault.totp_code",
-            Action::VaultSecretGenerated => "vault.secret_generated",
-            Action::VaultVersionDestroyed => "vault.version_destroyed",
-            Action::VaultAccessDenied => "vault.access_denied",
-            Action::VaultRewrapped => "vault.rewrapped",
-        }
-    }
-
+    /// The action stored as `s`.
     pub fn parse(s: &str) -> Option<Action> {
         Action::ALL.iter().copied().find(|a| a.as_str() == s)
     }

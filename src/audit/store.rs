@@ -11,7 +11,7 @@ const COLUMNS: &str =
     "seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash";
 
 /// The chain's last entry, read inside the writer's transaction.
-pub(crate) async fn head(tx: &mut Tx) -> Result<ChainHead> {
+pub(super) async fn head(tx: &mut Tx) -> Result<ChainHead> {
     let row = tx
         .fetch_optional(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -32,7 +32,7 @@ pub(crate) async fn head(tx: &mut Tx) -> Result<ChainHead> {
 }
 
 /// Appends one entry after `head`; returns the new head.
-pub(crate) async fn append(tx: &mut Tx, head: &ChainHead, entry: &NewEntry) -> Result<ChainHead> {
+pub(super) async fn append(tx: &mut Tx, head: &ChainHead, entry: &NewEntry) -> Result<ChainHead> {
     let seq = head.seq + 1;
     let detail = serde_json::to_string(&entry.detail)
         .map_err(|e| Error::Internal(format!("audit detail did not encode: {e}")))?;
@@ -277,6 +277,13 @@ async fn fetch_page(db: Db, after: Seq) -> Result<Vec<StoredEntry>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What someone with direct database access does: a write past the audit trail.
+    async fn tamper(db: &Db, sql: &str, params: &[Value]) {
+        let mut tx = db.begin_locked().await.unwrap();
+        tx.execute(sql, params).await.unwrap();
+        tx.commit().await.unwrap();
+    }
     use crate::audit::{Actor, BreakReason, ChainBreak, Detail, Target};
     use crate::identity::UserId;
     use crate::storage::DatabaseUrl;
@@ -291,19 +298,17 @@ mod tests {
         let url = DatabaseUrl::parse(&format!("sqlite://{}/a.db", dir.display())).unwrap();
         let db = Db::connect(&url).await.unwrap();
         db.migrate().await.unwrap();
-        let mut tx = db
-            .write(Actor::System, Timestamp::from_secs(1_800_000_000))
-            .await
-            .unwrap();
+        let mut tx =
+            crate::audit::WriteTx::begin(&db, Actor::System, Timestamp::from_secs(1_800_000_000))
+                .await
+                .unwrap();
         for _ in 0..n {
-            tx.audit(Target::User(UserId::new(1)), Detail::Logout)
+            tx.audit(Target::User(UserId::new(1).unwrap()), Detail::Logout)
                 .await
                 .unwrap();
         }
         tx.commit().await.unwrap();
-        db.execute("DROP TRIGGER audit_log_no_update", &[])
-            .await
-            .unwrap();
+        tamper(&db, "DROP TRIGGER audit_log_no_update", &[]).await;
         (db, dir)
     }
 
@@ -318,12 +323,12 @@ mod tests {
         ] {
             let (db, dir) = chain_of(100).await;
             if let Some(seq) = tampered {
-                db.execute(
+                tamper(
+                    &db,
                     "UPDATE audit_log SET actor_name = 'x' WHERE seq = $1",
                     params![seq],
                 )
-                .await
-                .unwrap();
+                .await;
             }
             let split = verify_sqlite(&db, 10).await.unwrap();
             let single = verify_sqlite(&db, i64::MAX).await.unwrap();

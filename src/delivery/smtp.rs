@@ -18,7 +18,7 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{OutboxMessage, Outcome};
+use super::{Outcome, OutgoingMessage};
 use crate::error::{Error, Result};
 
 /// How long one SMTP exchange may take before the connection is given up.
@@ -255,7 +255,7 @@ pub struct Sender {
 
 impl Sender {
     /// One attempt to deliver `msg`.
-    pub async fn send(&mut self, msg: &OutboxMessage) -> Outcome {
+    pub async fn send(&mut self, msg: &OutgoingMessage) -> Outcome {
         let Mailer::Smtp(target) = &self.mailer else {
             return Outcome::Sent { code: None };
         };
@@ -305,21 +305,21 @@ impl Sender {
     }
 }
 
-impl OutboxMessage {
+impl OutgoingMessage {
     /// The e-mail as sent: a text part and an HTML part, both of the approved version.
     pub fn to_email(&self) -> std::result::Result<Message, String> {
         build(self)
     }
 }
 
-fn build(msg: &OutboxMessage) -> std::result::Result<Message, String> {
-    let from: Mailbox = msg.sender.parse().map_err(|e| {
+fn build(msg: &OutgoingMessage) -> std::result::Result<Message, String> {
+    let from: Mailbox = msg.sender.as_str().parse().map_err(|e| {
         format!(
             "the sender {} is not an address lettre accepts: {e}",
             msg.sender
         )
     })?;
-    let to: Mailbox = msg.recipient.parse().map_err(|e| {
+    let to: Mailbox = msg.recipient.as_str().parse().map_err(|e| {
         format!(
             "the recipient {} is not an address lettre accepts: {e}",
             msg.recipient
@@ -335,7 +335,7 @@ fn build(msg: &OutboxMessage) -> std::result::Result<Message, String> {
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_PLAIN)
-                        .body(msg.text_body.clone()),
+                        .body(msg.markdown.clone()),
                 )
                 .singlepart(
                     SinglePart::builder()

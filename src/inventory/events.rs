@@ -15,12 +15,13 @@ use serde_json::Value as Json;
 
 use super::store::ExternalId;
 use super::{CredentialId, CredentialPrefix, CredentialStatus, Environment};
+use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::InputError;
 use crate::params;
-use crate::storage::{Db, WriteTx};
+use crate::storage::Db;
 
 mod queue;
 pub use queue::EventQueue;
@@ -165,9 +166,10 @@ pub struct KeyEvent {
     pub kind: KeyEventKind,
 }
 
-/// The sender's id of an event: 1 to 128 printable ASCII characters.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventId(String);
+crate::declare::parsed_string!(
+    /// The sender's id of an event: 1 to 128 printable ASCII characters.
+    EventId, parse = EventId::parse
+);
 
 impl EventId {
     pub fn parse(raw: &str) -> std::result::Result<Self, InputError> {
@@ -179,10 +181,6 @@ impl EventId {
             ));
         }
         Ok(Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -354,7 +352,7 @@ async fn stored(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Option<Sto
         return Ok(None);
     };
     Ok(Some(Stored {
-        id: CredentialId::new(r.get(0)?),
+        id: r.get(0)?,
         consumer: r.get(1)?,
         environment: r.get(2)?,
         status: r
@@ -520,7 +518,7 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
 
 /// Applies an event once: a second delivery of the same id is refused and changes nothing.
 pub async fn apply(db: &Db, now: Timestamp, event: &KeyEvent) -> Result<EventOutcome> {
-    let mut tx = db.write(Actor::System, now).await?;
+    let mut tx = WriteTx::begin(db, Actor::System, now).await?;
     let outcome = apply_in(&mut tx, event).await?;
     tx.commit().await?;
     Ok(outcome)
@@ -535,7 +533,7 @@ pub async fn apply_all(
     now: Timestamp,
     events: &[KeyEvent],
 ) -> Result<Vec<Result<EventOutcome>>> {
-    let mut tx = db.write(Actor::System, now).await?;
+    let mut tx = WriteTx::begin(db, Actor::System, now).await?;
     let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
         let savepoint = tx.savepoint().await?;

@@ -17,54 +17,11 @@ pub mod import;
 #[cfg(feature = "server")]
 pub mod store;
 
-/// Declares a string-backed enum with its stored name and its label.
-macro_rules! named_enum {
-    ($(#[$doc:meta])* $name:ident, $field:literal, { $($variant:ident => ($stored:literal, $label:literal)),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $stored),+ }
-            }
-
-            pub const fn label(self) -> &'static str {
-                match self { $($name::$variant => $label),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InputError;
-
-            fn from_str(s: &str) -> Result<Self, InputError> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == s.trim()).ok_or_else(|| {
-                    InputError::new(
-                        $field,
-                        format!(
-                            "'{}' is not one of: {}",
-                            s.trim(),
-                            $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    )
-                })
-            }
-        }
-    };
-}
+use crate::declare::{Choices, id_type, named_enum, parsed_string};
 
 named_enum!(
     /// How a consumer integrates: the drafter writes each migration guide for this.
-    IntegrationPattern, "pattern", {
+    IntegrationPattern, field = "pattern", choices = Choices::OneOf, {
         ServerSdk => ("server_sdk", "Server SDK"),
         WebhookReceiver => ("webhook_receiver", "Webhook receiver"),
         CiCdPipeline => ("ci_cd_pipeline", "CI/CD pipeline"),
@@ -76,7 +33,7 @@ named_enum!(
 
 named_enum!(
     /// The language of a server SDK integration.
-    SdkLanguage, "sdk_language", {
+    SdkLanguage, field = "sdk_language", choices = Choices::OneOf, {
         Python => ("python", "Python"),
         Node => ("node", "Node.js"),
         Go => ("go", "Go"),
@@ -89,7 +46,7 @@ named_enum!(
 );
 
 named_enum!(
-    ContactRole, "contact_role", {
+    ContactRole, field = "contact_role", choices = Choices::OneOf, {
         Primary => ("primary", "Primary"),
         Technical => ("technical", "Technical"),
         Escalation => ("escalation", "Escalation"),
@@ -98,7 +55,7 @@ named_enum!(
 );
 
 named_enum!(
-    Environment, "environment", {
+    Environment, field = "environment", choices = Choices::OneOf, {
         Production => ("production", "Production"),
         Staging => ("staging", "Staging"),
         Development => ("development", "Development"),
@@ -108,7 +65,7 @@ named_enum!(
 
 named_enum!(
     /// Where a credential is in its life.
-    CredentialStatus, "status", {
+    CredentialStatus, field = "status", choices = Choices::OneOf, {
         Active => ("active", "Active"),
         Rotating => ("rotating", "Rotating"),
         Superseded => ("superseded", "Superseded"),
@@ -118,7 +75,7 @@ named_enum!(
 
 named_enum!(
     /// The order of the consumer list.
-    ConsumerSort, "sort", {
+    ConsumerSort, field = "sort", choices = Choices::OneOf, {
         Name => ("name", "Name"),
         OldestKey => ("oldest_key", "Oldest key first"),
         MostKeys => ("most_keys", "Most keys first"),
@@ -126,10 +83,35 @@ named_enum!(
     }
 );
 
+/// A status move the credential lifecycle does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{}", self.explain())]
+pub struct CredentialTransitionError {
+    pub from: CredentialStatus,
+    pub to: CredentialStatus,
+}
+
+impl CredentialTransitionError {
+    fn explain(&self) -> String {
+        match (self.from, self.to) {
+            (from, to) if from == to => format!("the credential is already {}", to.as_str()),
+            (CredentialStatus::Revoked, _) => "a revoked credential stays revoked".into(),
+            (from, to) => format!(
+                "a credential cannot go from {} to {}",
+                from.as_str(),
+                to.as_str()
+            ),
+        }
+    }
+}
+
 impl CredentialStatus {
     /// The next status, if the move is allowed: active → rotating → superseded → revoked, and
     /// active → revoked when a key leaks.
-    pub fn transition(self, to: CredentialStatus) -> Result<CredentialStatus, String> {
+    pub fn transition(
+        self,
+        to: CredentialStatus,
+    ) -> Result<CredentialStatus, CredentialTransitionError> {
         use CredentialStatus::*;
         match (self, to) {
             (Active, Rotating)
@@ -137,13 +119,7 @@ impl CredentialStatus {
             | (Superseded, Revoked)
             | (Active, Revoked)
             | (Rotating, Revoked) => Ok(to),
-            (from, to) if from == to => Err(format!("the credential is already {}", to.as_str())),
-            (Revoked, _) => Err("a revoked credential stays revoked".into()),
-            (from, to) => Err(format!(
-                "a credential cannot go from {} to {}",
-                from.as_str(),
-                to.as_str()
-            )),
+            (from, to) => Err(CredentialTransitionError { from, to }),
         }
     }
 }
@@ -187,11 +163,11 @@ impl Integration {
     }
 }
 
-/// The visible start of a credential, never the whole value: 2 to 24 characters of letters,
-/// digits, `_`, `-` and `.`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CredentialPrefix(String);
+parsed_string!(
+    /// The visible start of a credential, never the whole value: 2 to 24 characters of
+    /// letters, digits, `_`, `-` and `.`.
+    CredentialPrefix, parse = CredentialPrefix::parse
+);
 
 impl CredentialPrefix {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
@@ -218,30 +194,6 @@ impl CredentialPrefix {
             ));
         }
         Ok(Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for CredentialPrefix {
-    type Error = InputError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<CredentialPrefix> for String {
-    fn from(value: CredentialPrefix) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for CredentialPrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -292,8 +244,14 @@ impl fmt::Display for TimeZoneName {
     }
 }
 
-crate::identity::id_type!(ConsumerId);
-crate::identity::id_type!(CredentialId);
+id_type!(
+    /// An API consumer: a customer system that holds credentials.
+    ConsumerId
+);
+id_type!(
+    /// A credential issued to a consumer (never its value).
+    CredentialId
+);
 
 #[cfg(test)]
 mod tests {
@@ -307,15 +265,15 @@ mod tests {
         assert_eq!(Superseded.transition(Revoked), Ok(Revoked));
         assert_eq!(Active.transition(Revoked), Ok(Revoked));
         assert_eq!(
-            Superseded.transition(Active).unwrap_err(),
+            Superseded.transition(Active).unwrap_err().to_string(),
             "a credential cannot go from superseded to active"
         );
         assert_eq!(
-            Revoked.transition(Active).unwrap_err(),
+            Revoked.transition(Active).unwrap_err().to_string(),
             "a revoked credential stays revoked"
         );
         assert_eq!(
-            Active.transition(Active).unwrap_err(),
+            Active.transition(Active).unwrap_err().to_string(),
             "the credential is already active"
         );
     }

@@ -8,17 +8,18 @@ use super::{
     ConsumerId, ConsumerSort, ContactRole, CredentialId, CredentialPrefix, CredentialStatus,
     Environment, Integration, IntegrationPattern, SdkLanguage, TimeZoneName,
 };
+use crate::audit::WriteTx;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, InputError};
 use crate::params;
-use crate::storage::{Backend, Db, Row, Value, WriteTx};
+use crate::storage::{Backend, Db, Row, Value};
 
-/// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ExternalId(String);
+crate::declare::parsed_string!(
+    /// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
+    ExternalId, parse = ExternalId::parse
+);
 
 impl ExternalId {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
@@ -39,24 +40,6 @@ impl ExternalId {
             ));
         }
         Ok(Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ExternalId {
-    type Error = InputError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ExternalId> for String {
-    fn from(value: ExternalId) -> Self {
-        value.0
     }
 }
 
@@ -280,9 +263,9 @@ fn credential_columns_of(alias: &str) -> String {
 
 fn decode_credential(r: &Row) -> Result<Credential> {
     Ok(Credential {
-        id: CredentialId::new(r.get(0)?),
+        id: r.get(0)?,
         external_id: r.get(1)?,
-        consumer: ConsumerId::new(r.get(2)?),
+        consumer: r.get(2)?,
         label: r.get(3)?,
         environment: stored(r.get(4)?)?,
         prefix: CredentialPrefix::parse(&r.get::<String>(5)?)
@@ -293,7 +276,7 @@ fn decode_credential(r: &Row) -> Result<Credential> {
         created_at: r.get(9)?,
         last_used_at: r.get(10)?,
         expires_at: r.get(11)?,
-        replaced_by: r.get::<Option<i64>>(12)?.map(CredentialId::new),
+        replaced_by: r.get(12)?,
         migrated_at: r.get(13)?,
     })
 }
@@ -304,7 +287,7 @@ fn decode_consumer(r: &Row) -> Result<Consumer> {
     let pattern: String = r.get(3)?;
     let language: Option<String> = r.get(4)?;
     Ok(Consumer {
-        id: ConsumerId::new(r.get(0)?),
+        id: r.get(0)?,
         external_id: r.get(1)?,
         name: r.get(2)?,
         integration: Integration::parse(&pattern, language.as_deref())
@@ -586,7 +569,7 @@ pub async fn list_consumers(
             let pattern: String = r.get(3)?;
             let language: Option<String> = r.get(4)?;
             Ok(ConsumerSummary {
-                id: ConsumerId::new(r.get(0)?),
+                id: r.get(0)?,
                 external_id: r.get(1)?,
                 name: r.get(2)?,
                 integration: Integration::parse(&pattern, language.as_deref()).map_err(|e| {
@@ -705,7 +688,7 @@ pub async fn tag_consumers(
 ) -> Result<u64> {
     let tag = parse_tag(tag)?;
     let (condition, params) = filter.sql(db.backend(), now);
-    let mut tx = db.write(actor, now).await?;
+    let mut tx = WriteTx::begin(db, actor, now).await?;
     let rows = tx
         .fetch_all(
             &format!(
@@ -714,7 +697,7 @@ pub async fn tag_consumers(
             &params,
         )
         .await?;
-    let mut contacts: std::collections::HashMap<i64, Vec<(String, String)>> =
+    let mut contacts: std::collections::HashMap<ConsumerId, Vec<(String, String)>> =
         std::collections::HashMap::new();
     for r in tx
         .fetch_all(
@@ -733,7 +716,7 @@ pub async fn tag_consumers(
     }
     let mut changed = Vec::new();
     for r in rows {
-        let id: i64 = r.get(0)?;
+        let id: ConsumerId = r.get(0)?;
         let mut tags = split_list(&r.get::<String>(3)?);
         let has = tags.contains(&tag);
         match (add, has) {
@@ -754,7 +737,7 @@ pub async fn tag_consumers(
             ],
         )
         .await?;
-        changed.push(ConsumerId::new(id));
+        changed.push(id);
     }
     if changed.is_empty() {
         return Ok(0);
@@ -839,13 +822,13 @@ pub async fn set_credential_status(
     id: CredentialId,
     to: CredentialStatus,
 ) -> Result<CredentialStatus> {
-    let mut tx = db.write(actor, now).await?;
+    let mut tx = WriteTx::begin(db, actor, now).await?;
     let row = tx
         .fetch_optional("SELECT status FROM credentials WHERE id = $1", params![id])
         .await?
         .ok_or_else(|| Error::not_found("credential", id))?;
     let from: CredentialStatus = stored(row.get(0)?)?;
-    from.transition(to).map_err(Error::Conflict)?;
+    from.transition(to)?;
     tx.execute(
         "UPDATE credentials SET status = $1, status_at = $2, updated_at = $2 WHERE id = $3",
         params![to.as_str(), now, id],
@@ -873,7 +856,7 @@ pub async fn set_rotation_policy(
     {
         return Err(InputError::new("max_age_days", "a maximum age is 1 to 3650 days").into());
     }
-    let mut tx = db.write(actor, now).await?;
+    let mut tx = WriteTx::begin(db, actor, now).await?;
     tx.execute(
         "DELETE FROM rotation_policies WHERE environment = $1",
         params![environment.as_str()],

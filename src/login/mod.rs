@@ -11,11 +11,11 @@ pub mod throttle;
 use std::net::IpAddr;
 
 use crate::Rekey;
+use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, LoginFailure, LoginMethod, Target};
 use crate::error::{Error, Result};
 use crate::identity::{InputError, UserId, Username};
 use crate::password::{self, DECOY_HASH, Password};
-use crate::storage::WriteTx;
 use crate::totp::CodeRejected;
 use crate::users::{self, Credentials, User};
 use second_factor::SecondFactor;

@@ -14,12 +14,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::Rekey;
+use crate::audit::WriteTx;
 use crate::audit::{Detail, Target};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, InputError, Permission, UserId};
 use crate::params;
 use crate::password::Password;
-use crate::storage::WriteTx;
 use crate::totp::{self, CodeRejected, TotpSecret};
 use crate::users::{self, Credentials, User};
 use crate::vault::SecretKind;

@@ -8,12 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::NotDrafted;
 use super::checks::{self, CheckContext};
 use super::drafting;
-use super::{CampaignId, NoticeId, NoticeKind, NoticeState, Timeline};
+use super::workflow::NewNotice;
+use super::{CampaignId, NoticeKind, NoticeState, Timeline};
 use crate::Rekey;
-use crate::audit::{Actor, Detail, Sha256Hex, Target};
+use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::{Identity, InputError};
+use crate::identity::{EmailAddress, Identity, InputError};
 use crate::inventory::store::{self as inventory, Consumer, SelectedCredential};
 use crate::inventory::{ConsumerId, CredentialId, Environment, IntegrationPattern};
 use crate::params;
@@ -72,9 +73,10 @@ impl Selection {
     }
 }
 
-/// A campaign's name: 1 to 120 characters of one line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CampaignName(String);
+crate::declare::parsed_string!(
+    /// A campaign's name: 1 to 120 characters of one line.
+    CampaignName, parse = CampaignName::parse
+);
 
 impl CampaignName {
     pub fn parse(raw: &str) -> Result<Self, InputError> {
@@ -92,10 +94,6 @@ impl CampaignName {
             return Err(InputError::new("name", "a campaign name is one line"));
         }
         Ok(Self(s.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -170,24 +168,24 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
         Identity::Agent { .. } => None,
     };
     let now = tx.now();
-    let id: i64 = tx
+    let id: CampaignId = tx
         .scalar(
             "INSERT INTO campaigns (name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, \
-             consumers, created_by, created_at) VALUES ($1, 'drafting', $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             consumers, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             params![
-                new.name.as_str(),
+                &new.name,
+                CampaignState::Drafting,
                 new.selection.describe(),
-                new.timeline.announce,
-                new.timeline.new_key,
-                new.timeline.deadline,
-                new.timeline.grace_end,
+                new.timeline.announce(),
+                new.timeline.new_key(),
+                new.timeline.deadline(),
+                new.timeline.grace_end(),
                 consumers,
                 created_by,
                 now,
             ],
         )
         .await?;
-    let id = CampaignId::new(id);
     for s in &selected {
         tx.execute(
             "INSERT INTO campaign_credentials (campaign_id, credential_id) VALUES ($1, $2)",
@@ -208,13 +206,22 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
     Ok(id)
 }
 
+crate::declare::named_enum!(
+    /// Where a campaign is.
+    CampaignState, field = "state", choices = crate::declare::Choices::OneOf, {
+        /// Its notices are being drafted.
+        Drafting => ("drafting", "Drafting"),
+        /// Every consumer has its notice (or is recorded as not drafted).
+        Active => ("active", "Active"),
+    }
+);
+
 /// A campaign as its page shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Campaign {
     pub id: CampaignId,
-    pub name: String,
-    /// `drafting` until every notice is drafted, then `active`.
-    pub state: String,
+    pub name: CampaignName,
+    pub state: CampaignState,
     pub selector: String,
     pub timeline: Timeline,
     pub consumers: i64,
@@ -225,17 +232,15 @@ pub struct Campaign {
 const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at";
 
 fn decode_campaign(r: &Row) -> Result<Campaign> {
+    let id: CampaignId = r.get(0)?;
+    let timeline = Timeline::new(r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)
+        .map_err(|e| Error::Internal(format!("campaign {id} has an invalid timeline: {e}")))?;
     Ok(Campaign {
-        id: CampaignId::new(r.get(0)?),
+        id,
         name: r.get(1)?,
         state: r.get(2)?,
         selector: r.get(3)?,
-        timeline: Timeline {
-            announce: r.get(4)?,
-            new_key: r.get(5)?,
-            deadline: r.get(6)?,
-            grace_end: r.get(7)?,
-        },
+        timeline,
         consumers: r.get(8)?,
         drafted: r.get(9)?,
         created_at: r.get(10)?,
@@ -268,12 +273,12 @@ pub async fn list(db: &Db) -> Result<Vec<Campaign>> {
 /// Campaigns whose drafting has not finished (after a restart, for instance).
 pub async fn drafting(db: &Db) -> Result<Vec<CampaignId>> {
     db.fetch_all(
-        "SELECT id FROM campaigns WHERE state = 'drafting' ORDER BY id",
-        &[],
+        "SELECT id FROM campaigns WHERE state = $1 ORDER BY id",
+        params![CampaignState::Drafting],
     )
     .await?
     .iter()
-    .map(|r| Ok(CampaignId::new(r.get(0)?)))
+    .map(|r| r.get(0))
     .collect()
 }
 
@@ -287,10 +292,7 @@ pub async fn counts(db: &Db, id: CampaignId) -> Result<Vec<(NoticeState, i64)>> 
         .await?;
     let mut counts: Vec<(NoticeState, i64)> = NoticeState::ALL.iter().map(|s| (*s, 0)).collect();
     for r in rows {
-        let state: NoticeState = r
-            .get::<String>(0)?
-            .parse()
-            .map_err(|e| Error::Internal(format!("a stored notice state is invalid: {e}")))?;
+        let state: NoticeState = r.get(0)?;
         if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
             slot.1 = r.get(1)?;
         }
@@ -325,7 +327,7 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
         )
         .await?
         .iter()
-        .map(|r| Ok(CredentialId::new(r.get(0)?)))
+        .map(|r| r.get(0))
         .collect::<Result<_>>()?;
     let done: Vec<i64> = rk
         .db
@@ -354,10 +356,28 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
         let drafted = draft_batch(batch, &consumers, &campaign.timeline, &provider, &vault)?;
         store_drafts(rk, id, &drafted).await?;
     }
-    let mut tx = rk.db.begin_locked().await?;
-    tx.execute(
-        "UPDATE campaigns SET state = 'active' WHERE id = $1 AND state = 'drafting'",
-        params![id.get()],
+    activate(rk, id).await
+}
+
+/// Marks a campaign active once drafting has finished, with its audit entry; a campaign
+/// already active (drafting ran twice) records nothing.
+async fn activate(rk: &Rekey, id: CampaignId) -> Result<()> {
+    let mut tx = rk.write(Actor::System).await?;
+    let row = tx
+        .fetch_optional(
+            "UPDATE campaigns SET state = $1 WHERE id = $2 AND state = $3 RETURNING drafted",
+            params![CampaignState::Active, id, CampaignState::Drafting],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignActivated {
+            campaign: id,
+            notices: row.get(0)?,
+        },
     )
     .await?;
     tx.commit().await
@@ -368,7 +388,7 @@ pub(crate) enum Drafted {
     Notice {
         consumer: ConsumerId,
         pattern: IntegrationPattern,
-        recipient: String,
+        recipient: EmailAddress,
         subject: String,
         body: String,
         checks: Vec<super::CheckResult>,
@@ -428,7 +448,7 @@ fn draft_batch(
         out.push(Drafted::Notice {
             consumer: *consumer_id,
             pattern: consumer.integration.pattern,
-            recipient: recipient.email.as_str().to_string(),
+            recipient: recipient.email.clone(),
             subject: draft.subject,
             body: draft.body,
             checks,
@@ -442,7 +462,6 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
         return Ok(());
     }
     let mut tx = rk.write(Actor::System).await?;
-    let now = tx.now();
     let mut notices = 0i64;
     for d in drafted {
         let (consumer, pattern, recipient, subject, body, checks) = match d {
@@ -468,26 +487,28 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
             }
         };
         notices += 1;
-        let passed = checks::all_passed(checks);
-        let notice: i64 = tx
-            .scalar(
-                "INSERT INTO notices (campaign_id, consumer_id, kind, state, pattern, recipient, current_version, \
-                 checks_passed, created_at, updated_at) VALUES ($1, $2, $3, 'drafted', $4, $5, 1, $6, $7, $7) RETURNING id",
-                params![
-                    campaign.get(),
-                    consumer.get(),
-                    NoticeKind::Announcement.as_str(),
-                    pattern.as_str(),
-                    recipient.as_str(),
-                    passed,
-                    now,
-                ],
-            )
-            .await?;
-        let notice = NoticeId::new(notice);
-        let sha256 =
-            super::store::insert_version(&mut tx, notice, 1, subject, body, &Actor::System, checks)
-                .await?;
+        let notice = super::workflow::open(
+            &mut tx,
+            &NewNotice {
+                campaign,
+                consumer: *consumer,
+                kind: NoticeKind::Announcement,
+                pattern: *pattern,
+                recipient: recipient.clone(),
+                checks_passed: checks::all_passed(checks),
+            },
+        )
+        .await?;
+        let sha256 = super::versions::insert_version(
+            &mut tx,
+            notice,
+            1,
+            subject,
+            body,
+            &Actor::System,
+            checks,
+        )
+        .await?;
         tx.audit(
             Target::Notice(notice),
             Detail::NoticeDrafted {
@@ -497,7 +518,7 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
             },
         )
         .await?;
-        super::store::audit_failed_checks(&mut tx, notice, 1, checks).await?;
+        super::versions::audit_failed_checks(&mut tx, notice, 1, checks).await?;
     }
     tx.execute(
         "UPDATE campaigns SET drafted = drafted + $1 WHERE id = $2",
@@ -505,14 +526,4 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
     )
     .await?;
     tx.commit().await
-}
-
-/// The hash an approval is recorded against: the exact subject and body, separated so no two
-/// different notices share an encoding.
-pub fn content_hash(subject: &str, body: &str) -> Sha256Hex {
-    let mut bytes = Vec::with_capacity(subject.len() + body.len() + 16);
-    bytes.extend_from_slice(&(subject.len() as u64).to_be_bytes());
-    bytes.extend_from_slice(subject.as_bytes());
-    bytes.extend_from_slice(body.as_bytes());
-    Sha256Hex::of(&bytes)
 }

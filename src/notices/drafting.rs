@@ -203,10 +203,10 @@ pub fn announcement(
             support_email => provider.support_email.as_str(),
         },
         timeline => minijinja::context! {
-            announce => moment(timeline.announce, &zone),
-            new_key => moment(timeline.new_key, &zone),
-            deadline => moment(timeline.deadline, &zone),
-            grace_end => moment(timeline.grace_end, &zone),
+            announce => moment(timeline.announce(), &zone),
+            new_key => moment(timeline.new_key(), &zone),
+            deadline => moment(timeline.deadline(), &zone),
+            grace_end => moment(timeline.grace_end(), &zone),
         },
         env_var => var,
         code => (consumer.integration.pattern == IntegrationPattern::ServerSdk).then(|| sdk_snippet(language, &var, &provider.name)),
@@ -218,7 +218,7 @@ pub fn announcement(
         .and_then(|t| t.render(ctx))
         .map_err(|e| Error::Internal(format!("drafting template {template} failed: {e:#}")))?;
     let deadline_day = timeline
-        .deadline
+        .deadline()
         .to_jiff()
         .to_zoned(zone)
         .strftime("%-d %B %Y")
@@ -261,7 +261,7 @@ pub(crate) mod tests {
 
     pub(crate) fn consumer(pattern: IntegrationPattern, language: Option<SdkLanguage>) -> Consumer {
         Consumer {
-            id: ConsumerId::new(1),
+            id: ConsumerId::new(1).unwrap(),
             external_id: "c-1".into(),
             name: "Brightwave Health".into(),
             integration: Integration { pattern, language },
@@ -273,9 +273,9 @@ pub(crate) mod tests {
                 email: EmailAddress::parse("priya@brightwave.example").unwrap(),
             }],
             credentials: vec![Credential {
-                id: CredentialId::new(7),
+                id: CredentialId::new(7).unwrap(),
                 external_id: "k-7".into(),
-                consumer: ConsumerId::new(1),
+                consumer: ConsumerId::new(1).unwrap(),
                 label: "Production key".into(),
                 environment: Environment::Production,
                 prefix: CredentialPrefix::parse("sk_live_7f3a").unwrap(),
@@ -299,7 +299,7 @@ pub(crate) mod tests {
 
     #[test]
     fn every_pattern_drafts_with_deadline_prefix_and_steps() {
-        for &pattern in IntegrationPattern::ALL {
+        for pattern in IntegrationPattern::ALL {
             let language = (pattern == IntegrationPattern::ServerSdk).then_some(SdkLanguage::Go);
             let d = draft_for(pattern, language);
             assert!(d.body.contains("Hello Priya Natarajan,"), "{pattern}");

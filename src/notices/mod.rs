@@ -5,11 +5,10 @@
 //! approves one exact version, which puts it in the outbox. Nothing leaves without an approval
 //! recorded against the SHA-256 of the exact bytes sent.
 
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::declare::{Choices, id_type, named_enum};
 use crate::identity::InputError;
 
 #[cfg(feature = "server")]
@@ -19,27 +18,80 @@ pub mod checks;
 #[cfg(feature = "server")]
 pub mod drafting;
 #[cfg(feature = "server")]
-pub mod render;
+pub mod queue;
 #[cfg(feature = "server")]
-pub mod store;
+pub mod versions;
+#[cfg(feature = "server")]
+pub mod workflow;
 
-crate::identity::id_type!(CampaignId);
-crate::identity::id_type!(NoticeId);
+id_type!(
+    /// A rotation campaign.
+    CampaignId
+);
+id_type!(
+    /// One consumer's notice in a campaign.
+    NoticeId
+);
 
-/// The four milestones of a rotation.
+/// The four milestones of a rotation, in order (see [`Timeline::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TimelineFields", into = "TimelineFields")]
 pub struct Timeline {
-    /// Notices go out.
-    pub announce: Timestamp,
-    /// The new credential can be fetched and used.
-    pub new_key: Timestamp,
-    /// The old credential stops being supported.
-    pub deadline: Timestamp,
-    /// The old credential stops working.
-    pub grace_end: Timestamp,
+    announce: Timestamp,
+    new_key: Timestamp,
+    deadline: Timestamp,
+    grace_end: Timestamp,
+}
+
+/// A timeline on the wire; it becomes a [`Timeline`] only through [`Timeline::new`].
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct TimelineFields {
+    announce: Timestamp,
+    new_key: Timestamp,
+    deadline: Timestamp,
+    grace_end: Timestamp,
+}
+
+impl TryFrom<TimelineFields> for Timeline {
+    type Error = InputError;
+
+    fn try_from(f: TimelineFields) -> Result<Self, InputError> {
+        Timeline::new(f.announce, f.new_key, f.deadline, f.grace_end)
+    }
+}
+
+impl From<Timeline> for TimelineFields {
+    fn from(t: Timeline) -> Self {
+        Self {
+            announce: t.announce,
+            new_key: t.new_key,
+            deadline: t.deadline,
+            grace_end: t.grace_end,
+        }
+    }
 }
 
 impl Timeline {
+    /// Notices go out.
+    pub const fn announce(&self) -> Timestamp {
+        self.announce
+    }
+
+    /// The new credential can be fetched and used.
+    pub const fn new_key(&self) -> Timestamp {
+        self.new_key
+    }
+
+    /// The old credential stops being supported.
+    pub const fn deadline(&self) -> Timestamp {
+        self.deadline
+    }
+
+    /// The old credential stops working.
+    pub const fn grace_end(&self) -> Timestamp {
+        self.grace_end
+    }
+
     /// Milestones must come in order: announce ≤ new key ≤ deadline < grace end, and the
     /// deadline must come after the announcement.
     pub fn new(
@@ -90,183 +142,61 @@ impl Timeline {
     }
 }
 
-/// What a notice is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    Announcement,
-    Reminder,
-    Escalation,
-    Revocation,
-    LeakAlert,
-    Confirmation,
-}
-
-impl NoticeKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            NoticeKind::Announcement => "announcement",
-            NoticeKind::Reminder => "reminder",
-            NoticeKind::Escalation => "escalation",
-            NoticeKind::Revocation => "revocation",
-            NoticeKind::LeakAlert => "leak_alert",
-            NoticeKind::Confirmation => "confirmation",
-        }
+named_enum!(
+    /// What a notice is about.
+    NoticeKind, field = "kind", choices = Choices::Named("a kind of notice"), {
+        Announcement => ("announcement", "Announcement"),
+        Reminder => ("reminder", "Reminder"),
+        Escalation => ("escalation", "Escalation"),
+        Revocation => ("revocation", "Revocation"),
+        LeakAlert => ("leak_alert", "Leak alert"),
+        Confirmation => ("confirmation", "Confirmation"),
     }
-}
+);
 
-/// Where a notice is in the gated send.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeState {
-    /// Written by the drafter or a person, not yet submitted.
-    Drafted,
-    /// Waiting for an approver.
-    InReview,
-    /// Approved and in the outbox.
-    Approved,
-    Sent,
-    /// Delivery failed for good; a person may retry.
-    Failed,
-}
-
-/// Something a person or the delivery worker does to a notice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NoticeEvent {
-    Edit,
-    Submit,
-    Approve,
-    Reject,
-    Delivered,
-    DeliveryFailed,
-    Retry,
-}
-
-impl NoticeState {
-    pub const ALL: [NoticeState; 5] = [
-        NoticeState::Drafted,
-        NoticeState::InReview,
-        NoticeState::Approved,
-        NoticeState::Sent,
-        NoticeState::Failed,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            NoticeState::Drafted => "drafted",
-            NoticeState::InReview => "in_review",
-            NoticeState::Approved => "approved",
-            NoticeState::Sent => "sent",
-            NoticeState::Failed => "failed",
-        }
+named_enum!(
+    /// Where a notice is in the gated send.
+    NoticeState, field = "state", choices = Choices::Named("a notice state"), {
+        /// Written by the drafter or a person, not yet submitted.
+        Drafted => ("drafted", "Drafted"),
+        /// Waiting for an approver.
+        InReview => ("in_review", "In review"),
+        /// Approved and in the outbox.
+        Approved => ("approved", "Approved"),
+        Sent => ("sent", "Sent"),
+        /// Delivery failed for good; a person may retry.
+        Failed => ("failed", "Failed"),
     }
+);
 
-    pub const fn label(self) -> &'static str {
-        match self {
-            NoticeState::Drafted => "Drafted",
-            NoticeState::InReview => "In review",
-            NoticeState::Approved => "Approved",
-            NoticeState::Sent => "Sent",
-            NoticeState::Failed => "Failed",
-        }
+named_enum!(
+    /// Why the drafter wrote no notice for a consumer of a campaign.
+    NotDrafted, field = "reason", choices = Choices::OneOf, {
+        /// The consumer has no primary or technical contact to write to.
+        NoRecipient => ("no_recipient", "No contact to write to"),
+        /// The consumer's time zone is not in the time zone database, so no date could be
+        /// stated.
+        UnknownTimeZone => ("unknown_time_zone", "Unknown time zone"),
     }
+);
 
-    /// The state after `event`, or why the event is not allowed now.
-    pub fn after(self, event: NoticeEvent) -> Result<NoticeState, String> {
-        use NoticeEvent as E;
-        use NoticeState as S;
-        match (self, event) {
-            (S::Drafted | S::InReview, E::Edit) => Ok(self),
-            (S::Drafted, E::Submit) => Ok(S::InReview),
-            (S::InReview, E::Approve) => Ok(S::Approved),
-            (S::InReview, E::Reject) => Ok(S::Drafted),
-            (S::Approved, E::Delivered) => Ok(S::Sent),
-            (S::Approved, E::DeliveryFailed) => Ok(S::Failed),
-            (S::Failed, E::Retry) => Ok(S::Approved),
-            (S::Approved | S::Sent | S::Failed, E::Edit) => {
-                Err("an approved notice cannot be edited; it is exactly what was approved".into())
-            }
-            (S::InReview, E::Submit) => Err("the notice is already in review".into()),
-            (S::Drafted, E::Approve | E::Reject) => {
-                Err("submit the notice for review first".into())
-            }
-            (state, event) => Err(format!(
-                "a notice that is {} cannot be {}",
-                state.label().to_lowercase(),
-                match event {
-                    E::Edit => "edited",
-                    E::Submit => "submitted",
-                    E::Approve => "approved",
-                    E::Reject => "rejected",
-                    E::Delivered => "delivered",
-                    E::DeliveryFailed => "marked failed",
-                    E::Retry => "retried",
-                }
-            )),
-        }
+named_enum!(
+    /// The automatic checks every version of a notice gets.
+    CheckKind, field = "check", choices = Choices::OneOf, {
+        /// Nothing that looks like a secret.
+        NoSecrets => ("no_secrets", "No secrets"),
+        /// The deadline is stated.
+        DeadlineStated => ("deadline_stated", "Deadline stated"),
+        /// A credential prefix names the key concerned.
+        CredentialNamed => ("credential_named", "Credential named"),
+        /// At least one numbered migration step.
+        MigrationSteps => ("migration_steps", "Migration steps"),
+        /// Every date in the text is a date of the timeline.
+        DatesMatchTimeline => ("dates_match_timeline", "Dates match the timeline"),
+        /// Every link is a well-formed https URL.
+        LinksHttps => ("links_https", "Links are https"),
     }
-}
-
-impl FromStr for NoticeState {
-    type Err = InputError;
-
-    fn from_str(s: &str) -> Result<Self, InputError> {
-        NoticeState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s.trim())
-            .ok_or_else(|| InputError::new("state", format!("'{s}' is not a notice state")))
-    }
-}
-
-/// Why the drafter wrote no notice for a consumer of a campaign.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotDrafted {
-    /// The consumer has no primary or technical contact to write to.
-    NoRecipient,
-    /// The consumer's time zone is not in the time zone database, so no date could be stated.
-    UnknownTimeZone,
-}
-
-/// The automatic checks every version of a notice gets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckKind {
-    /// Nothing that looks like a secret.
-    NoSecrets,
-    /// The deadline is stated.
-    DeadlineStated,
-    /// A credential prefix names the key concerned.
-    CredentialNamed,
-    /// At least one numbered migration step.
-    MigrationSteps,
-    /// Every date in the text is a date of the timeline.
-    DatesMatchTimeline,
-    /// Every link is a well-formed https URL.
-    LinksHttps,
-}
-
-impl CheckKind {
-    pub const ALL: [CheckKind; 6] = [
-        CheckKind::NoSecrets,
-        CheckKind::DeadlineStated,
-        CheckKind::CredentialNamed,
-        CheckKind::MigrationSteps,
-        CheckKind::DatesMatchTimeline,
-        CheckKind::LinksHttps,
-    ];
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            CheckKind::NoSecrets => "No secrets",
-            CheckKind::DeadlineStated => "Deadline stated",
-            CheckKind::CredentialNamed => "Credential named",
-            CheckKind::MigrationSteps => "Migration steps",
-            CheckKind::DatesMatchTimeline => "Dates match the timeline",
-            CheckKind::LinksHttps => "Links are https",
-        }
-    }
-}
+);
 
 /// The outcome of one check on one version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,31 +229,6 @@ impl CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_notice_lifecycle_is_checked() {
-        use NoticeEvent as E;
-        use NoticeState as S;
-        assert_eq!(S::Drafted.after(E::Submit), Ok(S::InReview));
-        assert_eq!(S::InReview.after(E::Approve), Ok(S::Approved));
-        assert_eq!(S::InReview.after(E::Edit), Ok(S::InReview));
-        assert_eq!(S::Approved.after(E::Delivered), Ok(S::Sent));
-        assert_eq!(S::Failed.after(E::Retry), Ok(S::Approved));
-        assert_eq!(
-            S::Drafted.after(E::Approve).unwrap_err(),
-            "submit the notice for review first"
-        );
-        assert!(
-            S::Approved
-                .after(E::Edit)
-                .unwrap_err()
-                .starts_with("an approved notice cannot be edited")
-        );
-        assert_eq!(
-            S::Sent.after(E::Retry).unwrap_err(),
-            "a notice that is sent cannot be retried"
-        );
-    }
 
     #[test]
     fn a_timeline_runs_forwards() {

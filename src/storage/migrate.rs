@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_vault"),
     migration!(4, "0004_inventory_scale"),
     migration!(5, "0005_hardening"),
+    migration!(6, "0006_outbox"),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -22,9 +22,7 @@ use std::sync::Arc;
 
 pub use value::{FromValue, Row, Value};
 
-use crate::audit::{self, Actor, ChainHead, Detail, Seq, Target};
-use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageError};
 
 /// Builds a parameter list: `params![a, b]` is `&[Value::from(a), Value::from(b)]`.
 #[macro_export]
@@ -120,15 +118,21 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
-/// A database failure; the cause is logged, never shown to a person.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Postgres(#[from] sqlx::Error),
-    #[error("{0}")]
-    Other(String),
+/// The writes exempt from the audit trail, each with the reason. Anything not named here is a
+/// change of record and goes through `audit::WriteTx`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bookkeeping {
+    /// A session row: created, touched and deleted with sign-in and sign-out, which are
+    /// audited themselves (`auth.login`, `auth.logout`, `auth.session_expired`); the row is
+    /// the cookie's server half, and expired rows are swept.
+    Sessions,
+    /// An agent token's last use, at most once an hour: a hint for the admin's list. What the
+    /// token did is audited by each action it took.
+    TokenLastUse,
+    /// A delivery worker's lease on outbox messages (state `sending`, lease end, attempt
+    /// count). The lease only says who is trying now; the outcome of every attempt is audited
+    /// (`notice.sent`, `notice.deferred`, `notice.failed`) with its attempt number.
+    OutboxLease,
 }
 
 /// A connection to one backend. Cheap to clone.
@@ -199,33 +203,40 @@ impl Db {
         self.fetch_one(sql, params).await?.get(0)
     }
 
-    /// A write outside any audited change (bookkeeping such as sessions). Takes the writer lock
-    /// for one statement.
-    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+    /// A write that is bookkeeping, not a change of record, so it carries no audit entry;
+    /// `why` names which exemption it is. Takes the writer lock for one statement. Every other
+    /// write goes through `audit::WriteTx`.
+    pub async fn bookkeeping(&self, why: Bookkeeping, sql: &str, params: &[Value]) -> Result<u64> {
+        let mut tx = self.begin_bookkeeping(why).await?;
+        let n = tx.execute(sql, params).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// A write past the audit trail, as someone with direct database access would make it: for
+    /// tests that tamper on purpose and for repair tooling. Rekey itself never calls it.
+    pub async fn write_bypassing_audit(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        tracing::warn!("a write bypassing the audit trail");
         let mut tx = self.begin_locked().await?;
         let n = tx.execute(sql, params).await?;
         tx.commit().await?;
         Ok(n)
     }
 
-    /// Begins a transaction that holds the writer lock.
-    pub async fn begin_locked(&self) -> Result<Tx> {
+    /// A transaction for bookkeeping (see [`Bookkeeping`]): the writer lock, no audit entry.
+    pub async fn begin_bookkeeping(&self, why: Bookkeeping) -> Result<Tx> {
+        tracing::trace!(?why, "bookkeeping write");
+        self.begin_locked().await
+    }
+
+    /// Begins a transaction that holds the writer lock: for `audit::WriteTx`, bookkeeping and
+    /// migrations only.
+    pub(crate) async fn begin_locked(&self) -> Result<Tx> {
         Ok(Tx {
             inner: match &*self.inner {
                 Inner::Sqlite(db) => TxInner::Sqlite(db.begin().await?),
                 Inner::Postgres(pg) => TxInner::Postgres(pg.begin_locked().await?),
             },
-        })
-    }
-
-    /// Begins an audited write on behalf of `actor`, timestamped `now`.
-    pub async fn write(&self, actor: Actor, now: Timestamp) -> Result<WriteTx> {
-        Ok(WriteTx {
-            tx: self.begin_locked().await?,
-            actor,
-            now,
-            head: None,
-            entries: 0,
         })
     }
 
@@ -378,121 +389,6 @@ async fn wait_for_writer<T>(
 
 pub(crate) fn storage_error(e: impl Into<StorageError>) -> Error {
     Error::Storage(e.into())
-}
-
-/// A write transaction that must record at least one audit entry before it may commit.
-///
-/// The entries ride in the same transaction as the change: if the change rolls back, so do
-/// they, and if an entry cannot be written the change fails (the audit fails closed).
-pub struct WriteTx {
-    tx: Tx,
-    actor: Actor,
-    now: Timestamp,
-    head: Option<ChainHead>,
-    entries: u32,
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = Tx;
-
-    fn deref(&self) -> &Tx {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Tx {
-        &mut self.tx
-    }
-}
-
-impl WriteTx {
-    pub fn now(&self) -> Timestamp {
-        self.now
-    }
-
-    pub fn actor(&self) -> &Actor {
-        &self.actor
-    }
-
-    /// Whether nothing has been recorded yet; dropping such a transaction loses nothing.
-    pub fn is_empty(&self) -> bool {
-        self.entries == 0
-    }
-
-    /// Appends an audit entry for a change made in this transaction.
-    pub async fn audit(&mut self, target: Target, detail: Detail) -> Result<Seq> {
-        let head = match self.head.take() {
-            Some(head) => head,
-            None => audit::store::head(&mut self.tx)
-                .await
-                .map_err(fail_closed)?,
-        };
-        let entry = audit::NewEntry {
-            at: self.now,
-            actor: self.actor.clone(),
-            target,
-            detail,
-        };
-        let appended = audit::store::append(&mut self.tx, &head, &entry)
-            .await
-            .map_err(fail_closed)?;
-        let seq = appended.seq;
-        self.head = Some(appended);
-        self.entries += 1;
-        Ok(seq)
-    }
-
-    /// Marks a point this transaction can return to without ending, so one part of a batch can
-    /// fail while the rest commits.
-    pub async fn savepoint(&mut self) -> Result<Savepoint> {
-        self.tx.execute("SAVEPOINT part", &[]).await?;
-        Ok(Savepoint {
-            head: self.head.clone(),
-            entries: self.entries,
-        })
-    }
-
-    /// Keeps what was done since `savepoint`.
-    pub async fn release(&mut self, _savepoint: Savepoint) -> Result<()> {
-        self.tx.execute("RELEASE SAVEPOINT part", &[]).await?;
-        Ok(())
-    }
-
-    /// Undoes what was done since `savepoint`, audit entries included: the chain goes on from
-    /// the head it had then.
-    pub async fn rollback_to(&mut self, savepoint: Savepoint) -> Result<()> {
-        self.tx.execute("ROLLBACK TO SAVEPOINT part", &[]).await?;
-        self.tx.execute("RELEASE SAVEPOINT part", &[]).await?;
-        self.head = savepoint.head;
-        self.entries = savepoint.entries;
-        Ok(())
-    }
-
-    /// Commits the change and its audit entries together.
-    pub async fn commit(self) -> Result<()> {
-        if self.entries == 0 {
-            return Err(Error::Internal(
-                "a write transaction tried to commit without an audit entry".into(),
-            ));
-        }
-        self.tx.commit().await.map_err(fail_closed)
-    }
-}
-
-/// A point inside a [`WriteTx`] to return to; it remembers the audit chain's head at that point.
-#[must_use = "a savepoint is released or rolled back to"]
-pub struct Savepoint {
-    head: Option<ChainHead>,
-    entries: u32,
-}
-
-/// An audit failure: the change it belongs to does not happen.
-fn fail_closed(e: Error) -> Error {
-    match e {
-        Error::Storage(inner) => Error::AuditUnavailable(inner),
-        other => other,
-    }
 }
 
 #[cfg(test)]

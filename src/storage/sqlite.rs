@@ -12,8 +12,9 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql};
 
+use super::storage_error;
 use super::value::{Row, Value};
-use super::{StorageError, storage_error};
+use crate::error::StorageError;
 use crate::error::{Error, Result};
 
 /// How long a writer waits for another process to release the database.

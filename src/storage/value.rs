@@ -72,33 +72,6 @@ impl From<usize> for Value {
     }
 }
 
-macro_rules! id_values {
-    ($($t:ty),*) => {
-        $(
-            impl From<$t> for Value {
-                fn from(v: $t) -> Self {
-                    Value::Int(Some(v.get()))
-                }
-            }
-            impl FromValue for $t {
-                fn from_value(v: &Value) -> std::result::Result<Self, String> {
-                    i64::from_value(v).map(<$t>::new)
-                }
-            }
-        )*
-    };
-}
-
-id_values!(
-    crate::identity::UserId,
-    crate::identity::AgentId,
-    crate::identity::TokenId,
-    crate::inventory::ConsumerId,
-    crate::inventory::CredentialId,
-    crate::notices::CampaignId,
-    crate::notices::NoticeId
-);
-
 /// One result row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row(pub(crate) Vec<Value>);

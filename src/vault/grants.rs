@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::store::{PARTITION_COLUMNS, Partition, decode_partition};
 use super::{Access, VaultName};
 use crate::Rekey;
+use crate::audit::WriteTx;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, InputError, Permission, UserId};
 use crate::params;
-use crate::storage::WriteTx;
 
 /// What a grant did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

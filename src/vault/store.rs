@@ -15,12 +15,13 @@ use super::fingerprint::{Fingerprint, FingerprintIndex, FingerprintKey};
 use super::keys::{self, KeySource, Keyring};
 use super::{Access, SecretKind, VaultName};
 use crate::Rekey;
+use crate::audit::WriteTx;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, InputError};
 use crate::params;
-use crate::storage::{Db, Query, Row, WriteTx};
+use crate::storage::{Db, Query, Row};
 
 /// The vault's keys at run time.
 pub struct Vault {
@@ -1595,10 +1596,10 @@ mod tests {
         let url = DatabaseUrl::parse(&format!("sqlite://{}/v.db", dir.display())).unwrap();
         let db = Db::connect(&url).await.unwrap();
         db.migrate().await.unwrap();
-        let mut tx = db
-            .write(Actor::System, Timestamp::from_secs(1_800_000_000))
-            .await
-            .unwrap();
+        let mut tx =
+            crate::audit::WriteTx::begin(&db, Actor::System, Timestamp::from_secs(1_800_000_000))
+                .await
+                .unwrap();
         let mut generations = Vec::new();
         for _ in 0..7 {
             generations.push(next_generation(&mut tx, "key-a", 3).await.unwrap());

@@ -13,12 +13,12 @@ use super::fingerprint::FingerprintKey;
 use super::store::{self, PARTITION_COLUMNS, Partition, SecretValue};
 use super::{SecretKind, VaultName};
 use crate::Rekey;
+use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::UserId;
 use crate::params;
-use crate::storage::WriteTx;
 
 /// The system partition's name; the `rekey-` prefix is reserved for it.
 pub const PARTITION: &str = "rekey-system";
@@ -253,7 +253,7 @@ async fn seal_plain_login_seeds(rk: &Rekey) -> Result<()> {
         return Ok(());
     }
     for row in &rows {
-        let user = UserId::new(row.get(0)?);
+        let user = row.get(0)?;
         let seed = SecretValue::from_trusted(row.get(1)?);
         seal(rk, &mut tx, &login_seed(user), SecretKind::TotpSeed, &seed).await?;
         tx.execute(

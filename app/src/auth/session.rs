@@ -57,7 +57,10 @@ impl AuthnBackend for Backend {
     }
 
     async fn get_user(&self, id: &i64) -> Result<Option<SessionUser>, Self::Error> {
-        Ok(users::get(&self.rekey.db, UserId::new(*id))
+        let Ok(id) = UserId::new(*id) else {
+            return Ok(None);
+        };
+        Ok(users::get(&self.rekey.db, id)
             .await?
             .filter(|u| !u.disabled)
             .map(SessionUser))
@@ -217,7 +220,7 @@ pub async fn pending_second_factor(now: Timestamp) -> AppResult<UserId> {
             "the sign-in took too long; enter your password again".into(),
         ));
     }
-    Ok(UserId::new(pending.user))
+    Ok(UserId::new(pending.user)?)
 }
 
 /// Records in `session` that its person just re-authenticated, under a new session id.

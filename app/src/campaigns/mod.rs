@@ -39,10 +39,10 @@ pub async fn campaigns() -> Result<Vec<CampaignRow>, AppError> {
         .into_iter()
         .map(|c| CampaignRow {
             id: c.id.get(),
-            name: c.name,
-            state: c.state,
+            name: c.name.to_string(),
+            state: c.state.to_string(),
             selector: c.selector,
-            deadline: c.timeline.deadline.utc_minute(),
+            deadline: c.timeline.deadline().utc_minute(),
             consumers: c.consumers,
         })
         .collect())
@@ -214,12 +214,12 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
     let affected = rekey_core::notices::campaigns::preview(&rk.db, &selection, rk.now()).await?;
     Ok(PlanPreview {
         selector: selection.describe(),
-        deadline_utc: timeline.deadline.utc_minute(),
+        deadline_utc: timeline.deadline().utc_minute(),
         consumers: affected
             .into_iter()
             .map(|a| {
                 Ok(AffectedRow {
-                    deadline_local: timeline.deadline.in_zone(&a.time_zone)?,
+                    deadline_local: timeline.deadline().in_zone(&a.time_zone)?,
                     name: a.name,
                     pattern: a.pattern.label().into(),
                     time_zone: a.time_zone,
@@ -315,8 +315,8 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
             .collect(),
         now: rk.now().as_micros(),
         counts: campaigns::counts(&rk.db, c.id).await?,
-        name: c.name,
-        state: c.state,
+        name: c.name.to_string(),
+        state: c.state.to_string(),
         selector: c.selector,
         consumers: c.consumers,
         drafted: c.drafted,

@@ -290,7 +290,7 @@ pub async fn set_status(credential: i64, status: String) -> Result<String, AppEr
         &rk.db,
         (&identity).into(),
         rk.now(),
-        rekey_core::inventory::CredentialId::new(credential),
+        rekey_core::inventory::CredentialId::new(credential)?,
         to,
     )
     .await?;

@@ -25,7 +25,7 @@ pub async fn mail(recipient: Option<String>) -> Result<Vec<MailRow>, AppError> {
     let rk = session::rekey()?;
     let recipient = recipient.filter(|r| !r.trim().is_empty());
     Ok(
-        rekey_core::delivery::mailbox(&rk.db, recipient.as_deref().map(str::trim), 200)
+        rekey_core::delivery::mailbox::list(&rk.db, recipient.as_deref().map(str::trim), 200)
             .await?
             .into_iter()
             .map(|m| MailRow {
@@ -57,7 +57,7 @@ pub async fn message(id: String) -> Result<MailView, AppError> {
         .trim()
         .parse::<i64>()
         .map_err(|_| AppError::invalid("id", format!("'{id}' is not a message id")))?;
-    let m = rekey_core::delivery::mailbox_message(&rk.db, id).await?;
+    let m = rekey_core::delivery::mailbox::message(&rk.db, id).await?;
     Ok(MailView {
         message_id: m.message_id,
         sender: m.sender,

@@ -54,7 +54,7 @@ pub async fn queue(
     state: Option<String>,
     page: Option<u32>,
 ) -> Result<QueuePage, AppError> {
-    use rekey_core::notices::store::{self, QueueFilter};
+    use rekey_core::notices::queue::{self, QueueFilter};
     session::authorize::<Queue>().await?;
     let rk = session::rekey()?;
     let blank = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
@@ -82,11 +82,11 @@ pub async fn queue(
     let page = page.unwrap_or(1).max(1);
     // A page number from the client can be anything: the offset saturates instead of overflowing.
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
-    let (rows, total) = store::queue(&rk.db, &filter, offset, PAGE_SIZE).await?;
+    let (rows, total) = queue::queue(&rk.db, &filter, offset, PAGE_SIZE).await?;
     let campaigns = rekey_core::notices::campaigns::list(&rk.db)
         .await?
         .into_iter()
-        .map(|c| (c.id.get(), c.name))
+        .map(|c| (c.id.get(), c.name.to_string()))
         .collect();
     Ok(QueuePage {
         rows: rows
@@ -128,7 +128,7 @@ pub async fn approve_many(notices: Option<Vec<String>>) -> Result<BulkResult, Ap
     if ids.is_empty() {
         return Err(AppError::invalid("notices", "select at least one notice"));
     }
-    let outcome = rekey_core::notices::store::approve_many(&rk, &who, &ids).await?;
+    let outcome = rekey_core::notices::workflow::approve_many(&rk, &who, &ids).await?;
     Ok(BulkResult {
         approved: outcome.approved.len(),
         skipped: outcome

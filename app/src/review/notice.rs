@@ -91,7 +91,7 @@ pub struct DeliveryView {
 }
 
 #[cfg(feature = "ssr")]
-fn version_view(v: rekey_core::notices::store::Version) -> VersionView {
+fn version_view(v: rekey_core::notices::versions::Version) -> VersionView {
     VersionView {
         checks: v
             .checks
@@ -113,7 +113,7 @@ fn version_view(v: rekey_core::notices::store::Version) -> VersionView {
         version: v.version,
         author: v.author.name,
         created: v.created_at.utc_minute(),
-        sha256: v.sha256,
+        sha256: v.sha256.to_string(),
         subject: v.subject,
         body: v.body,
     }
@@ -123,7 +123,7 @@ fn version_view(v: rekey_core::notices::store::Version) -> VersionView {
 pub async fn notice(id: String) -> Result<NoticeView, AppError> {
     session::authorize::<Notice>().await?;
     let rk = session::rekey()?;
-    let d = rekey_core::notices::store::detail(&rk.db, id.parse()?).await?;
+    let d = rekey_core::notices::queue::detail(&rk.db, id.parse()?).await?;
     Ok(NoticeView {
         id: d.summary.id.get(),
         campaign: d.summary.campaign.get(),
@@ -132,7 +132,7 @@ pub async fn notice(id: String) -> Result<NoticeView, AppError> {
         pattern: d.summary.pattern.label().into(),
         state: d.summary.state,
         recipient: d.summary.recipient,
-        deadline: d.timeline.deadline.in_zone(&d.time_zone)?,
+        deadline: d.timeline.deadline().in_zone(&d.time_zone)?,
         time_zone: d.time_zone,
         current: version_view(d.current),
         history: d
@@ -158,7 +158,7 @@ pub async fn notice(id: String) -> Result<NoticeView, AppError> {
             .collect(),
         delivery: d.delivery.map(|r| DeliveryView {
             message_id: r.message_id,
-            state: r.state,
+            state: r.state.to_string(),
             attempts: r.attempts,
             last_error: r.last_error,
             sent: r.sent_at.map(|t| t.utc_minute()),
@@ -170,8 +170,8 @@ pub async fn notice(id: String) -> Result<NoticeView, AppError> {
 #[server(endpoint = "review/preview")]
 pub async fn preview(body: String) -> Result<String, AppError> {
     session::authorize::<Preview>().await?;
-    let body = rekey_core::notices::store::parse_body(&body)?;
-    Ok(rekey_core::notices::render::html(&body))
+    let body = rekey_core::notices::versions::parse_body(&body)?;
+    Ok(rekey_core::markdown::html(&body))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +182,7 @@ pub struct DiffLine {
 
 #[server(endpoint = "review/diff")]
 pub async fn diff(id: String, from: String, to: String) -> Result<Vec<DiffLine>, AppError> {
-    use rekey_core::notices::store;
+    use rekey_core::notices::versions;
     session::authorize::<Diff>().await?;
     let rk = session::rekey()?;
     let id = id.parse()?;
@@ -191,9 +191,9 @@ pub async fn diff(id: String, from: String, to: String) -> Result<Vec<DiffLine>,
             .parse::<i64>()
             .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a version")))
     };
-    let a = store::version(&rk.db, id, number("from", &from)?).await?;
-    let b = store::version(&rk.db, id, number("to", &to)?).await?;
-    Ok(store::diff(&a, &b)
+    let a = versions::version(&rk.db, id, number("from", &from)?).await?;
+    let b = versions::version(&rk.db, id, number("to", &to)?).await?;
+    Ok(versions::diff(&a, &b)
         .into_iter()
         .map(|l| DiffLine {
             tag: l.tag,
@@ -215,8 +215,8 @@ pub async fn save_notice(
         .trim()
         .parse::<i64>()
         .map_err(|_| AppError::invalid("based_on", "reload the notice and edit again"))?;
-    let v =
-        rekey_core::notices::store::edit(&rk, &who, id.parse()?, based_on, &subject, &body).await?;
+    let v = rekey_core::notices::versions::edit(&rk, &who, id.parse()?, based_on, &subject, &body)
+        .await?;
     Ok(v.version)
 }
 
@@ -224,7 +224,7 @@ pub async fn save_notice(
 pub async fn submit_notice(id: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<SubmitNotice>().await?;
     let rk = session::rekey()?;
-    rekey_core::notices::store::submit(&rk, &who, id.parse()?).await?;
+    rekey_core::notices::workflow::submit(&rk, &who, id.parse()?).await?;
     Ok(())
 }
 
@@ -236,7 +236,7 @@ pub async fn approve_notice(id: String, version: String) -> Result<(), AppError>
         .trim()
         .parse::<i64>()
         .map_err(|_| AppError::invalid("version", "reload the notice"))?;
-    rekey_core::notices::store::approve(&rk, &who, id.parse()?, version).await?;
+    rekey_core::notices::workflow::approve(&rk, &who, id.parse()?, version).await?;
     Ok(())
 }
 
@@ -249,7 +249,7 @@ pub async fn acknowledge_string(
 ) -> Result<(), AppError> {
     let (who, _) = session::authorize::<AcknowledgeString>().await?;
     let rk = session::rekey()?;
-    rekey_core::notices::store::acknowledge(&rk, &who, id.parse()?, fingerprint.trim(), &reason)
+    rekey_core::notices::versions::acknowledge(&rk, &who, id.parse()?, fingerprint.trim(), &reason)
         .await?;
     Ok(())
 }
@@ -262,7 +262,7 @@ pub async fn reject_notice(id: String, version: String, reason: String) -> Resul
         .trim()
         .parse::<i64>()
         .map_err(|_| AppError::invalid("version", "reload the notice"))?;
-    rekey_core::notices::store::reject(&rk, &who, id.parse()?, version, &reason).await?;
+    rekey_core::notices::workflow::reject(&rk, &who, id.parse()?, version, &reason).await?;
     Ok(())
 }
 
@@ -270,7 +270,7 @@ pub async fn reject_notice(id: String, version: String, reason: String) -> Resul
 pub async fn retry_notice(id: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<RetryNotice>().await?;
     let rk = session::rekey()?;
-    rekey_core::delivery::retry(&rk, &who, id.parse()?).await?;
+    rekey_core::notices::workflow::retry(&rk, &who, id.parse()?).await?;
     Ok(())
 }
 

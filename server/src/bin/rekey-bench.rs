@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Append { count, clients } => {
             rekey
                 .db
-                .execute(
+                .write_bypassing_audit(
                     "INSERT INTO settings (key, value) VALUES ('bench.counter', '0') ON CONFLICT (key) DO NOTHING",
                     &[],
                 )
@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut tx = rekey.write(Actor::Anonymous).await?;
                 for _ in 0..batch {
                     tx.audit(
-                        Target::User(UserId::new(1)),
+                        Target::User(UserId::new(1)?),
                         Detail::LoginFailed {
                             reason: LoginFailure::WrongPassword,
                             address: Some([127, 0, 0, 1].into()),
@@ -316,11 +316,12 @@ async fn main() -> anyhow::Result<()> {
             let campaign = rekey_core::demo::campaign_over(&rekey, &engineer, credentials).await?;
             rekey_core::demo::approve_campaign(&rekey, campaign, &engineer, &approver).await?;
             // The size on the wire, MIME encoding included, for a same-size comparison.
-            let sample = rekey_core::delivery::claim(&rekey.db, rekey.now(), 1, 20).await?;
+            let sample = rekey_core::delivery::outbox::claim(&rekey.db, rekey.now(), 1, 20).await?;
             let wire_bytes = sample
                 .iter()
                 .map(|m| {
-                    m.to_email()
+                    m.message
+                        .to_email()
                         .map(|e| e.formatted().len())
                         .map_err(anyhow::Error::msg)
                 })

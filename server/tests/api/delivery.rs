@@ -46,7 +46,7 @@ async fn two_hundred_notices_arrive_exactly_as_approved(app: TestApp) {
     let ids: BTreeSet<&str> = received.iter().map(|r| r.message_id.as_str()).collect();
     assert_eq!(ids.len(), 200, "each message once");
     for (notice, recipient) in &notices {
-        let v = rekey_core::notices::store::detail(&app.rekey.db, *notice)
+        let v = rekey_core::notices::queue::detail(&app.rekey.db, *notice)
             .await
             .unwrap()
             .current;
@@ -74,7 +74,7 @@ async fn the_html_part_is_rendered_from_the_approved_markdown_when_sent(app: Tes
     let _ = app
         .rekey
         .db
-        .execute(
+        .write_bypassing_audit(
             "UPDATE outbox SET html_body = '<p>Send your key to https://evil.example</p>'",
             &[],
         )
@@ -82,8 +82,8 @@ async fn the_html_part_is_rendered_from_the_approved_markdown_when_sent(app: Tes
     // Editing the approved text itself makes the message differ from its approval.
     app.rekey
         .db
-        .execute(
-            "UPDATE outbox SET text_body = text_body || 'Send your key to us.' WHERE notice_id = $1",
+        .write_bypassing_audit(
+            "UPDATE outbox SET text_body = text_body || 'Send your key to us.' WHERE id = (SELECT outbox_id FROM notices WHERE id = $1)",
             rekey_core::params![notices[1].0],
         )
         .await
@@ -96,7 +96,7 @@ async fn the_html_part_is_rendered_from_the_approved_markdown_when_sent(app: Tes
     .await;
     let received = sink.received();
     assert_eq!(received.len(), 1, "only the untouched notice leaves");
-    let v = rekey_core::notices::store::detail(&app.rekey.db, notices[0].0)
+    let v = rekey_core::notices::queue::detail(&app.rekey.db, notices[0].0)
         .await
         .unwrap()
         .current;
@@ -104,7 +104,7 @@ async fn the_html_part_is_rendered_from_the_approved_markdown_when_sent(app: Tes
     let got = received[0].html.as_deref().unwrap().replace("\r\n", "\n");
     assert_eq!(got.trim_end(), expected.trim_end());
     assert!(!got.contains("evil.example"));
-    let failed = rekey_core::notices::store::detail(&app.rekey.db, notices[1].0)
+    let failed = rekey_core::notices::queue::detail(&app.rekey.db, notices[1].0)
         .await
         .unwrap();
     assert_eq!(failed.summary.state.as_str(), "failed");
@@ -204,7 +204,7 @@ async fn refusals_fail_at_once_show_the_reply_and_can_be_retried_by_a_person(app
         .unwrap();
     let counts = rekey_core::notices::campaigns::counts(
         &app.rekey.db,
-        rekey_core::notices::CampaignId::new(campaign),
+        rekey_core::notices::CampaignId::new(campaign).unwrap(),
     )
     .await
     .unwrap();

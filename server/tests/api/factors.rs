@@ -282,7 +282,7 @@ async fn a_seed_from_an_older_release_is_sealed_at_start_up(app: TestApp) {
     let seed = TotpSecret::generate();
     app.rekey
         .db
-        .execute(
+        .write_bypassing_audit(
             "UPDATE users SET totp_secret = $1 WHERE username = 'security'",
             rekey_core::params![seed.base32()],
         )

@@ -894,7 +894,7 @@ impl TestApp {
         for s in statements {
             self.rekey
                 .db
-                .execute(s, &[])
+                .write_bypassing_audit(s, &[])
                 .await
                 .expect("break the audit");
         }
@@ -907,7 +907,7 @@ impl TestApp {
         };
         self.rekey
             .db
-            .execute(drop, &[])
+            .write_bypassing_audit(drop, &[])
             .await
             .expect("mend the audit");
     }

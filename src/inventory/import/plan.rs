@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{ImportFile, ImportedConsumer, ImportedCredential, Phase, Problem, Problems, Progress};
-use crate::audit::{Actor, Detail, Target};
+use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::inventory::CredentialStatus;
@@ -299,7 +299,7 @@ fn credential_changes(
         Some(to) if to != stored_status => {
             stored_status
                 .transition(to)
-                .map_err(|reason| Problem::new(k.origin.field("status"), reason))?;
+                .map_err(|reason| Problem::new(k.origin.field("status"), reason.to_string()))?;
             fields.push("status");
             to
         }
@@ -502,7 +502,7 @@ pub async fn apply(
     file: &ImportFile,
     progress: &Progress,
 ) -> Result<ImportOutcome> {
-    let mut tx = db.write(actor, now).await?;
+    let mut tx = WriteTx::begin(db, actor, now).await?;
     let (consumers, credentials) = load(&mut Source::Tx(&mut tx), file).await?;
     let work = work_out(file, &consumers, &credentials, progress);
     if !work.preview.problems.is_empty() {

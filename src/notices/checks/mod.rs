@@ -13,7 +13,8 @@ use std::sync::LazyLock;
 use pulldown_cmark::{Event, Parser, Tag};
 use regex::Regex;
 
-use super::{CheckKind, CheckResult, Flagged, Timeline, render};
+use super::{CheckKind, CheckResult, Flagged, Timeline};
+use crate::markdown;
 use crate::vault::fingerprint::FingerprintIndex;
 use secrets::{Finding, FindingKind};
 
@@ -111,20 +112,20 @@ static RAW_LINK: LazyLock<Regex> = LazyLock::new(|| {
 
 impl Seen {
     fn render(body: &str) -> Self {
-        let html = render::html(body);
+        let html = markdown::html(body);
         let mut raw_links = Vec::new();
         for (event, range) in Parser::new(body).into_offset_iter() {
             if let Event::Html(raw) | Event::InlineHtml(raw) = event {
                 for caps in RAW_LINK.captures_iter(&raw) {
                     if let Some(target) = caps.get(1).or(caps.get(2)).or(caps.get(3)) {
-                        raw_links.push((range.start, render::decode_entities(target.as_str())));
+                        raw_links.push((range.start, markdown::decode_entities(target.as_str())));
                     }
                 }
             }
         }
         Self {
-            visible: render::visible_text(&html),
-            rendered_links: render::link_targets(&html),
+            visible: markdown::visible_text(&html),
+            rendered_links: markdown::link_targets(&html),
             raw_links,
         }
     }
@@ -261,7 +262,7 @@ fn milestone_dates(ctx: &CheckContext<'_>) -> Vec<jiff::civil::Date> {
 }
 
 fn deadline_stated(text: &Text<'_>, ctx: &CheckContext<'_>) -> Vec<String> {
-    let deadline = ctx.timeline.deadline.to_jiff();
+    let deadline = ctx.timeline.deadline().to_jiff();
     let local = deadline.to_zoned(ctx.zone.clone()).date();
     let utc = deadline.to_zoned(jiff::tz::TimeZone::UTC).date();
     if dates(text)
@@ -442,8 +443,8 @@ mod tests {
 
     #[test]
     fn every_drafted_notice_passes_every_check() {
-        for &pattern in IntegrationPattern::ALL {
-            for &language in SdkLanguage::ALL {
+        for pattern in IntegrationPattern::ALL {
+            for language in SdkLanguage::ALL {
                 let language = (pattern == IntegrationPattern::ServerSdk).then_some(language);
                 let d = draft_for(pattern, language);
                 let results = check(&d.subject, &d.body);

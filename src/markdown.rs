@@ -1,5 +1,6 @@
-//! Markdown to the HTML part of an e-mail and the review preview: pulldown-cmark renders,
-//! ammonia sanitises, so a notice can never carry script or styling into a page or an inbox.
+//! Markdown to HTML, for the HTML part of an e-mail and the review preview: pulldown-cmark
+//! renders, ammonia sanitises, so a notice can never carry script or styling into a page or an
+//! inbox. Also what the checks read: the visible text and the link targets of the result.
 
 use pulldown_cmark::{Options, Parser, html};
 

@@ -1,0 +1,218 @@
+//! The outbox table, and only this module writes it: enqueue inside the approving
+//! transaction, claim under a lease, record each attempt's outcome, requeue on request.
+
+use serde::{Deserialize, Serialize};
+
+use super::{OutboxId, OutboxState, Outcome, OutgoingMessage, RetryPolicy, mailbox};
+use crate::audit::WriteTx;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::params;
+use crate::storage::{Bookkeeping, Db, Query, Row};
+
+/// A message claimed for sending.
+#[derive(Clone, Debug)]
+pub struct ClaimedMessage {
+    pub id: OutboxId,
+    pub message: OutgoingMessage,
+    /// Including this one.
+    pub attempts: i64,
+    /// The end of this claim's lease; also its token: a later claim moves it.
+    pub claimed_until: Timestamp,
+}
+
+/// What [`record`] made of an attempt, for the owner of the message to act on and audit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Accepted, or put in the local mailbox.
+    Sent { code: Option<u16> },
+    /// Tried again at `retry_at`.
+    Deferred {
+        code: Option<u16>,
+        retry_at: Timestamp,
+    },
+    /// Given up: refused for good, or out of attempts. `reply` is kept short.
+    Failed { code: Option<u16>, reply: String },
+}
+
+/// Puts a message in the outbox, inside the transaction that decided to send it.
+pub async fn enqueue(tx: &mut WriteTx, message: &OutgoingMessage) -> Result<OutboxId> {
+    let now = tx.now();
+    tx.scalar(
+        "INSERT INTO outbox (sha256, message_id, sender, recipient, subject, text_body, \
+         state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        params![
+            &message.sha256,
+            message.message_id.as_str(),
+            &message.sender,
+            &message.recipient,
+            message.subject.as_str(),
+            message.markdown.as_str(),
+            OutboxState::Pending,
+            now,
+        ],
+    )
+    .await
+}
+
+/// Claims up to `limit` due messages for `lease_secs`: bookkeeping (see
+/// [`Bookkeeping::OutboxLease`]); what each attempt comes to is recorded by [`record`].
+pub async fn claim(
+    db: &Db,
+    now: Timestamp,
+    lease_secs: i64,
+    limit: u32,
+) -> Result<Vec<ClaimedMessage>> {
+    let mut tx = db.begin_bookkeeping(Bookkeeping::OutboxLease).await?;
+    let rows = tx
+        .fetch_all(
+            "UPDATE outbox SET state = $1, claimed_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE (state = $3 AND next_attempt_at <= $4) \
+                          OR (state = $1 AND claimed_until <= $4) ORDER BY id LIMIT $5) \
+             RETURNING id, message_id, sender, recipient, subject, text_body, sha256, attempts, claimed_until",
+            params![
+                OutboxState::Sending,
+                now.plus_secs(lease_secs),
+                OutboxState::Pending,
+                now,
+                i64::from(limit)
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    rows.iter().map(decode_claimed).collect()
+}
+
+fn decode_claimed(r: &Row) -> Result<ClaimedMessage> {
+    Ok(ClaimedMessage {
+        id: r.get(0)?,
+        message: OutgoingMessage {
+            message_id: r.get(1)?,
+            sender: r.get(2)?,
+            recipient: r.get(3)?,
+            subject: r.get(4)?,
+            markdown: r.get(5)?,
+            sha256: r.get(6)?,
+        },
+        attempts: r.get(7)?,
+        claimed_until: r.get(8)?,
+    })
+}
+
+/// Replies are kept short in the database and on the page.
+fn short(reply: &str) -> String {
+    let one_line = reply.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(300).collect()
+}
+
+/// Records what happened to a claimed message, in the caller's transaction (which audits it).
+/// `None` when the lease ran out meanwhile: another sender has claimed the message since, and
+/// its outcome counts.
+pub async fn record(
+    tx: &mut WriteTx,
+    claimed: &ClaimedMessage,
+    outcome: Outcome,
+    policy: &RetryPolicy,
+    to_mailbox: bool,
+) -> Result<Option<Recorded>> {
+    let now = tx.now();
+    let ours = tx
+        .fetch_optional(
+            "SELECT id FROM outbox WHERE id = $1 AND state = $2 AND claimed_until = $3",
+            params![claimed.id, OutboxState::Sending, claimed.claimed_until],
+        )
+        .await?
+        .is_some();
+    if !ours {
+        return Ok(None);
+    }
+    let outcome = match outcome {
+        Outcome::Transient { code, reply } if claimed.attempts >= policy.max_attempts => {
+            Outcome::Permanent {
+                code,
+                reply: format!(
+                    "gave up after {} attempts; last reply: {reply}",
+                    claimed.attempts
+                ),
+            }
+        }
+        other => other,
+    };
+    let recorded = match outcome {
+        Outcome::Sent { code } => {
+            if to_mailbox {
+                mailbox::deliver(tx, &claimed.message).await?;
+            }
+            tx.execute(
+                "UPDATE outbox SET state = $1, sent_at = $2, last_error = NULL, claimed_until = NULL WHERE id = $3",
+                params![OutboxState::Sent, now, claimed.id],
+            )
+            .await?;
+            Recorded::Sent { code }
+        }
+        Outcome::Transient { code, reply } => {
+            let retry_at = policy.retry_at(now, claimed.attempts);
+            tx.execute(
+                "UPDATE outbox SET state = $1, next_attempt_at = $2, last_error = $3, claimed_until = NULL WHERE id = $4",
+                params![OutboxState::Pending, retry_at, short(&reply), claimed.id],
+            )
+            .await?;
+            Recorded::Deferred { code, retry_at }
+        }
+        Outcome::Permanent { code, reply } => {
+            let reply = short(&reply);
+            tx.execute(
+                "UPDATE outbox SET state = $1, last_error = $2, claimed_until = NULL WHERE id = $3",
+                params![OutboxState::Failed, reply.as_str(), claimed.id],
+            )
+            .await?;
+            Recorded::Failed { code, reply }
+        }
+    };
+    Ok(Some(recorded))
+}
+
+/// Puts a failed message back in line with fresh attempts (a person asked to retry); returns
+/// its `Message-ID`. Only a failed message can be requeued.
+pub async fn requeue(tx: &mut WriteTx, id: OutboxId) -> Result<String> {
+    let now = tx.now();
+    let row = tx
+        .fetch_optional(
+            "UPDATE outbox SET state = $1, attempts = 0, next_attempt_at = $2, claimed_until = NULL \
+             WHERE id = $3 AND state = $4 RETURNING message_id",
+            params![OutboxState::Pending, now, id, OutboxState::Failed],
+        )
+        .await?
+        .ok_or_else(|| Error::Internal(format!("outbox message {id} is not failed")))?;
+    row.get(0)
+}
+
+/// A message's delivery, for the page of whatever sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub message_id: String,
+    pub state: OutboxState,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// The delivery of message `id`, read in a transaction or on the pool.
+pub async fn delivery(q: &mut impl Query, id: OutboxId) -> Result<DeliveryRecord> {
+    let row = q
+        .row(
+            "SELECT message_id, state, attempts, last_error, next_attempt_at, sent_at FROM outbox WHERE id = $1",
+            params![id],
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("outbox message", id))?;
+    Ok(DeliveryRecord {
+        message_id: row.get(0)?,
+        state: row.get(1)?,
+        attempts: row.get(2)?,
+        last_error: row.get(3)?,
+        next_attempt_at: row.get(4)?,
+        sent_at: row.get(5)?,
+    })
+}

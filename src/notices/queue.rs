@@ -1,0 +1,219 @@
+//! Reading notices: the review queue and everything a notice's page shows.
+
+use serde::{Deserialize, Serialize};
+
+use super::campaigns;
+use super::versions::{Author, Version, version};
+use super::{CampaignId, CheckResult, NoticeId, NoticeState, Timeline, checks};
+use crate::audit::Sha256Hex;
+use crate::clock::Timestamp;
+use crate::delivery::{self, DeliveryRecord, OutboxId};
+use crate::error::{Error, Result};
+use crate::inventory::store as inventory;
+use crate::inventory::{ConsumerId, IntegrationPattern};
+use crate::params;
+use crate::storage::{Db, Row, Value};
+
+/// A line of the review queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeSummary {
+    pub id: NoticeId,
+    pub campaign: CampaignId,
+    pub campaign_name: String,
+    pub consumer: ConsumerId,
+    pub consumer_name: String,
+    pub pattern: IntegrationPattern,
+    pub state: NoticeState,
+    pub recipient: String,
+    pub version: i64,
+    pub checks_passed: bool,
+    pub updated_at: Timestamp,
+}
+
+/// A decision an approver recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub version: i64,
+    pub sha256: Sha256Hex,
+    pub approved: bool,
+    pub reason: Option<String>,
+    pub by: String,
+    pub at: Timestamp,
+}
+
+/// Everything the notice page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeDetail {
+    pub summary: NoticeSummary,
+    pub current: Version,
+    /// Every version, oldest first, without bodies.
+    pub history: Vec<(i64, Author, Timestamp, bool)>,
+    pub decisions: Vec<Decision>,
+    pub delivery: Option<DeliveryRecord>,
+    pub timeline: Timeline,
+    pub time_zone: String,
+}
+
+const SUMMARY_SELECT: &str = "SELECT n.id, n.campaign_id, g.name, n.consumer_id, c.name, n.pattern, n.state, \
+     n.recipient, n.current_version, n.checks_passed, n.updated_at \
+     FROM notices n JOIN campaigns g ON g.id = n.campaign_id JOIN consumers c ON c.id = n.consumer_id";
+
+fn decode_summary(r: &Row) -> Result<NoticeSummary> {
+    Ok(NoticeSummary {
+        id: r.get(0)?,
+        campaign: r.get(1)?,
+        campaign_name: r.get(2)?,
+        consumer: r.get(3)?,
+        consumer_name: r.get(4)?,
+        pattern: r.get(5)?,
+        state: r.get(6)?,
+        recipient: r.get(7)?,
+        version: r.get(8)?,
+        checks_passed: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+/// Which notices the queue shows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct QueueFilter {
+    pub campaign: Option<CampaignId>,
+    pub pattern: Option<IntegrationPattern>,
+    /// Only notices whose current version passes (true) or fails (false) its checks.
+    pub checks_passed: Option<bool>,
+    /// One state; `None` means pending review (drafted or in review).
+    pub state: Option<NoticeState>,
+}
+
+pub async fn queue(
+    db: &Db,
+    filter: &QueueFilter,
+    offset: u32,
+    limit: u32,
+) -> Result<(Vec<NoticeSummary>, i64)> {
+    let mut clauses = vec![match filter.state {
+        Some(_) => String::new(),
+        None => "n.state IN ('drafted', 'in_review')".to_string(),
+    }];
+    let mut params: Vec<Value> = Vec::new();
+    let mut add = |clause: &str, value: Value| {
+        params.push(value);
+        clauses.push(format!("{clause} ${}", params.len()));
+    };
+    if let Some(state) = filter.state {
+        add("n.state =", state.as_str().into());
+    }
+    if let Some(c) = filter.campaign {
+        add("n.campaign_id =", c.get().into());
+    }
+    if let Some(p) = filter.pattern {
+        add("n.pattern =", p.as_str().into());
+    }
+    if let Some(passed) = filter.checks_passed {
+        add("n.checks_passed =", passed.into());
+    }
+    let condition = clauses
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let total: i64 = db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM notices n WHERE {condition}"),
+            &params,
+        )
+        .await?;
+    let rows = db
+        .fetch_all(
+            &format!(
+                "{SUMMARY_SELECT} WHERE {condition} ORDER BY n.id LIMIT {} OFFSET {offset}",
+                limit.clamp(1, 500)
+            ),
+            &params,
+        )
+        .await?;
+    let list = rows
+        .iter()
+        .map(decode_summary)
+        .collect::<Result<Vec<_>>>()?;
+    Ok((list, total))
+}
+
+pub(super) async fn summary(db: &Db, id: NoticeId) -> Result<NoticeSummary> {
+    db.fetch_optional(
+        &format!("{SUMMARY_SELECT} WHERE n.id = $1"),
+        params![id.get()],
+    )
+    .await?
+    .as_ref()
+    .map(decode_summary)
+    .transpose()?
+    .ok_or_else(|| Error::not_found("notice", id))
+}
+
+pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
+    let summary = summary(db, id).await?;
+    let current = version(db, id, summary.version).await?;
+    let history = db
+        .fetch_all(
+            "SELECT version, author_kind, author_id, author_name, created_at, checks FROM notice_versions \
+             WHERE notice_id = $1 ORDER BY version",
+            params![id.get()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let checks: Vec<CheckResult> = serde_json::from_str(&r.get::<String>(5)?)
+                .map_err(|e| Error::Internal(format!("stored check results are invalid: {e}")))?;
+            Ok((
+                r.get(0)?,
+                Author {
+                    kind: r.get(1)?,
+                    id: r.get(2)?,
+                    name: r.get(3)?,
+                },
+                r.get(4)?,
+                checks::all_passed(&checks),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let decisions = db
+        .fetch_all(
+            "SELECT a.version, a.sha256, a.decision, a.reason, u.username, a.decided_at FROM approvals a \
+             JOIN users u ON u.id = a.decided_by WHERE a.notice_id = $1 ORDER BY a.id",
+            params![id.get()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Decision {
+                version: r.get(0)?,
+                sha256: r.get(1)?,
+                approved: r.get::<String>(2)? == "approved",
+                reason: r.get(3)?,
+                by: r.get(4)?,
+                at: r.get(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let campaign = campaigns::get(db, summary.campaign).await?;
+    let consumer = inventory::consumer(db, summary.consumer).await?;
+    Ok(NoticeDetail {
+        delivery: match outbox_of(db, id).await? {
+            Some(outbox) => Some(delivery::outbox::delivery(&mut db.clone(), outbox).await?),
+            None => None,
+        },
+        timeline: campaign.timeline,
+        time_zone: consumer.time_zone.as_str().to_string(),
+        summary,
+        current,
+        history,
+        decisions,
+    })
+}
+
+/// The message a notice's approval queued, if it was approved.
+async fn outbox_of(db: &Db, id: NoticeId) -> Result<Option<OutboxId>> {
+    db.scalar("SELECT outbox_id FROM notices WHERE id = $1", params![id])
+        .await
+}

@@ -1,0 +1,574 @@
+//! The gated send, whole: every move of a notice, and the only code that writes the
+//! `notices` and `approvals` tables. The table of allowed moves is [`NoticeState::after`]; the functions below
+//! make each move under the writer lock, with its audit entry:
+//!
+//! ```text
+//! drafted ──submit──▶ in_review ──approve──▶ approved ──delivered──▶ sent
+//!    ▲                   │                      │  ▲
+//!    └──────reject───────┘             delivery │  │ retry
+//!                                        failed ▼  │
+//!                                               failed
+//! ```
+//!
+//! Approval puts the exact approved version in the outbox ([`crate::delivery::outbox`]) and
+//! keeps the message's id; the delivery worker reports each attempt back through
+//! [`delivery_recorded`].
+
+use serde::{Deserialize, Serialize};
+
+use super::queue::summary;
+use super::versions::{Version, current_rechecked, version};
+use super::{CampaignId, NoticeId, NoticeKind, NoticeState};
+use crate::Rekey;
+use crate::audit::{Detail, Target, WriteTx};
+use crate::delivery::{self, OutboxId, OutgoingMessage, Recorded};
+use crate::error::{Error, Result};
+use crate::identity::{EmailAddress, Identity, InputError, Permission};
+use crate::inventory::{ConsumerId, IntegrationPattern};
+use crate::params;
+
+/// Something a person or the delivery worker does to a notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoticeEvent {
+    Edit,
+    Submit,
+    Approve,
+    Reject,
+    Delivered,
+    DeliveryFailed,
+    Retry,
+}
+
+impl NoticeEvent {
+    /// The event as a past participle, for messages.
+    const fn done(self) -> &'static str {
+        match self {
+            NoticeEvent::Edit => "edited",
+            NoticeEvent::Submit => "submitted",
+            NoticeEvent::Approve => "approved",
+            NoticeEvent::Reject => "rejected",
+            NoticeEvent::Delivered => "delivered",
+            NoticeEvent::DeliveryFailed => "marked failed",
+            NoticeEvent::Retry => "retried",
+        }
+    }
+}
+
+/// A move the gated send does not allow: which event, from which state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{}", self.explain())]
+pub struct NoticeTransitionError {
+    pub from: NoticeState,
+    pub event: NoticeEvent,
+}
+
+impl NoticeTransitionError {
+    fn explain(&self) -> String {
+        use NoticeEvent as E;
+        use NoticeState as S;
+        match (self.from, self.event) {
+            (S::Approved | S::Sent | S::Failed, E::Edit) => {
+                "an approved notice cannot be edited; it is exactly what was approved".into()
+            }
+            (S::InReview, E::Submit) => "the notice is already in review".into(),
+            (S::Drafted, E::Approve | E::Reject) => "submit the notice for review first".into(),
+            (state, event) => format!(
+                "a notice that is {} cannot be {}",
+                state.label().to_lowercase(),
+                event.done()
+            ),
+        }
+    }
+}
+
+impl NoticeState {
+    /// The state after `event`, or why the event is not allowed now.
+    pub fn after(self, event: NoticeEvent) -> Result<NoticeState, NoticeTransitionError> {
+        use NoticeEvent as E;
+        use NoticeState as S;
+        match (self, event) {
+            (S::Drafted | S::InReview, E::Edit) => Ok(self),
+            (S::Drafted, E::Submit) => Ok(S::InReview),
+            (S::InReview, E::Approve) => Ok(S::Approved),
+            (S::InReview, E::Reject) => Ok(S::Drafted),
+            (S::Approved, E::Delivered) => Ok(S::Sent),
+            (S::Approved, E::DeliveryFailed) => Ok(S::Failed),
+            (S::Failed, E::Retry) => Ok(S::Approved),
+            (from, event) => Err(NoticeTransitionError { from, event }),
+        }
+    }
+}
+
+/// A notice as the drafter opens it.
+pub(super) struct NewNotice {
+    pub campaign: CampaignId,
+    pub consumer: ConsumerId,
+    pub kind: NoticeKind,
+    pub pattern: IntegrationPattern,
+    pub recipient: EmailAddress,
+    /// Whether its first version passes its checks.
+    pub checks_passed: bool,
+}
+
+/// Opens a notice, drafted at version 1 (which the caller stores next); the start of the
+/// workflow.
+pub(super) async fn open(tx: &mut WriteTx, new: &NewNotice) -> Result<NoticeId> {
+    let now = tx.now();
+    tx.scalar(
+        "INSERT INTO notices (campaign_id, consumer_id, kind, state, pattern, recipient, current_version, \
+         checks_passed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) RETURNING id",
+        params![
+            new.campaign,
+            new.consumer,
+            new.kind,
+            NoticeState::Drafted,
+            new.pattern,
+            &new.recipient,
+            new.checks_passed,
+            now,
+        ],
+    )
+    .await
+}
+
+/// Points a notice at its current version and whether that passes its checks (after an edit,
+/// or an acknowledgement that changed the checks' outcome).
+pub(super) async fn set_current(
+    tx: &mut WriteTx,
+    id: NoticeId,
+    version: i64,
+    checks_passed: bool,
+) -> Result<()> {
+    let now = tx.now();
+    tx.execute(
+        "UPDATE notices SET current_version = $1, checks_passed = $2, updated_at = $3 WHERE id = $4",
+        params![version, checks_passed, now, id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A notice as the workflow reads it under the writer lock.
+pub(super) struct Locked {
+    pub state: NoticeState,
+    pub version: i64,
+    outbox: Option<OutboxId>,
+    recipient: EmailAddress,
+}
+
+/// The state of a notice, its current version and its message, read under the writer lock.
+pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
+    let row = tx
+        .fetch_optional(
+            "SELECT state, current_version, outbox_id, recipient FROM notices WHERE id = $1",
+            params![id],
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("notice", id))?;
+    Ok(Locked {
+        state: row.get(0)?,
+        version: row.get(1)?,
+        outbox: row.get(2)?,
+        recipient: row.get(3)?,
+    })
+}
+
+/// The version a person acted on is no longer current.
+pub(super) fn stale(current: i64, expected: i64) -> Error {
+    Error::Conflict(format!(
+        "the notice changed since you opened it: version {current} is current, you had version {expected}; reload it"
+    ))
+}
+
+/// Moves a notice along `event`, recording `last_error` (cleared with `None`).
+async fn move_along(
+    tx: &mut WriteTx,
+    id: NoticeId,
+    from: NoticeState,
+    event: NoticeEvent,
+    last_error: Option<&str>,
+) -> Result<NoticeState> {
+    let next = from.after(event)?;
+    let now = tx.now();
+    tx.execute(
+        "UPDATE notices SET state = $1, last_error = $2, updated_at = $3 WHERE id = $4",
+        params![next, last_error, now, id],
+    )
+    .await?;
+    Ok(next)
+}
+
+/// Whether an edit may be made now (drafted or in review).
+pub(super) fn editable(state: NoticeState) -> Result<()> {
+    state.after(NoticeEvent::Edit)?;
+    Ok(())
+}
+
+/// Puts a drafted notice in the review queue.
+pub async fn submit(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
+    if !by.may(Permission::EditNotices) {
+        return Err(Error::Forbidden(Permission::EditNotices));
+    }
+    let mut tx = rk.write(by.into()).await?;
+    let notice = locked(&mut tx, id).await?;
+    move_along(&mut tx, id, notice.state, NoticeEvent::Submit, None).await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeSubmitted {
+            notice: id,
+            version: notice.version,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Why an approval is refused before anything is written.
+fn approvable(by: &Identity, v: &Version) -> Result<()> {
+    let Identity::User { id: approver, .. } = by else {
+        return Err(Error::Refused("an agent can never approve a notice".into()));
+    };
+    if !by.may(Permission::ApproveNotices) {
+        return Err(Error::Forbidden(Permission::ApproveNotices));
+    }
+    if v.author.kind == "user" && v.author.id == Some(approver.get()) {
+        return Err(Error::Refused(format!(
+            "you wrote version {}; four eyes: another approver must approve it",
+            v.version
+        )));
+    }
+    if !v.checks_passed() {
+        let failed: Vec<&str> = v
+            .checks
+            .iter()
+            .filter(|c| !c.passed())
+            .map(|c| c.kind.label())
+            .collect();
+        return Err(Error::Refused(format!(
+            "version {} fails its checks ({}); fix them before approving",
+            v.version,
+            failed.join(", ")
+        )));
+    }
+    if delivery::content_hash(&v.subject, &v.body) != v.sha256 {
+        return Err(Error::Internal(format!(
+            "version {} no longer matches its hash",
+            v.version
+        )));
+    }
+    Ok(())
+}
+
+/// Approves one exact version: records the approval against its hash and puts it in the outbox.
+pub async fn approve(rk: &Rekey, by: &Identity, id: NoticeId, version_seen: i64) -> Result<()> {
+    let v = current_rechecked(rk, id, version_seen).await?;
+    approvable(by, &v)?;
+    let sender = crate::settings::load(&rk.db).await?.provider.sender;
+    let mut tx = rk.write(by.into()).await?;
+    approve_in(&mut tx, by, id, &v, &sender).await?;
+    tx.commit().await?;
+    rk.delivery_wakeup.notify_waiters();
+    Ok(())
+}
+
+/// The `Message-ID` of a notice's delivery: stable across retries. A version is approved at
+/// most once, so notice and version make it unique.
+fn message_id(notice: NoticeId, version: i64, sender: &EmailAddress) -> String {
+    let domain = sender
+        .as_str()
+        .rsplit_once('@')
+        .map_or("rekey.invalid", |(_, d)| d);
+    format!("<notice-{notice}.v{version}@{domain}>")
+}
+
+async fn approve_in(
+    tx: &mut WriteTx,
+    by: &Identity,
+    id: NoticeId,
+    v: &Version,
+    sender: &EmailAddress,
+) -> Result<()> {
+    let notice = locked(tx, id).await?;
+    if notice.version != v.version {
+        return Err(stale(notice.version, v.version));
+    }
+    notice.state.after(NoticeEvent::Approve)?;
+    let Identity::User { id: approver, .. } = by else {
+        return Err(Error::Refused("an agent can never approve a notice".into()));
+    };
+    let now = tx.now();
+    tx.execute(
+        "INSERT INTO approvals (notice_id, version, sha256, decision, decided_by, decided_at) \
+         VALUES ($1, $2, $3, 'approved', $4, $5)",
+        params![id, v.version, &v.sha256, *approver, now],
+    )
+    .await?;
+    move_along(tx, id, notice.state, NoticeEvent::Approve, None).await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeApproved {
+            notice: id,
+            version: v.version,
+            sha256: v.sha256.clone(),
+        },
+    )
+    .await?;
+    let message = OutgoingMessage {
+        message_id: message_id(id, v.version, sender),
+        sender: sender.clone(),
+        recipient: notice.recipient,
+        subject: v.subject.clone(),
+        markdown: v.body.clone(),
+        sha256: v.sha256.clone(),
+    };
+    let outbox = delivery::outbox::enqueue(tx, &message).await?;
+    tx.execute(
+        "UPDATE notices SET outbox_id = $1 WHERE id = $2",
+        params![outbox, id],
+    )
+    .await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeQueued {
+            notice: id,
+            version: v.version,
+            message_id: message.message_id,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// What approving many notices did to each.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkOutcome {
+    pub approved: Vec<NoticeId>,
+    /// Notices left alone, with the reason.
+    pub skipped: Vec<(NoticeId, String)>,
+}
+
+/// Approves each listed notice whose current version passes every check and that this
+/// approver did not write; each approval is recorded on its own.
+pub async fn approve_many(rk: &Rekey, by: &Identity, ids: &[NoticeId]) -> Result<BulkOutcome> {
+    if ids.len() > 1_000 {
+        return Err(InputError::new("notices", "approve at most 1,000 notices at once").into());
+    }
+    let sender = crate::settings::load(&rk.db).await?.provider.sender;
+    let mut outcome = BulkOutcome::default();
+    let mut ready = Vec::new();
+    for &id in ids {
+        let checked = match summary(&rk.db, id).await {
+            Ok(s) => current_rechecked(rk, id, s.version)
+                .await
+                .and_then(|v| approvable(by, &v).map(|()| v)),
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(v) => ready.push((id, v)),
+            Err(e) if !e.is_internal() => outcome.skipped.push((id, e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    if ready.is_empty() {
+        return Ok(outcome);
+    }
+    let mut tx = rk.write(by.into()).await?;
+    for (id, v) in &ready {
+        match approve_in(&mut tx, by, *id, v, &sender).await {
+            Ok(()) => outcome.approved.push(*id),
+            Err(e) if !e.is_internal() => outcome.skipped.push((*id, e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    if outcome.approved.is_empty() {
+        return Ok(outcome);
+    }
+    tx.commit().await?;
+    rk.delivery_wakeup.notify_waiters();
+    Ok(outcome)
+}
+
+/// A rejection's reason: what must change, 1 to 1,000 characters.
+pub fn parse_reason(raw: &str) -> Result<String, InputError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(InputError::new("reason", "say what must change"));
+    }
+    if s.chars().count() > 1_000 {
+        return Err(InputError::new(
+            "reason",
+            "a reason has at most 1,000 characters",
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Sends a notice back to its authors with a reason.
+pub async fn reject(
+    rk: &Rekey,
+    by: &Identity,
+    id: NoticeId,
+    version_seen: i64,
+    reason: &str,
+) -> Result<()> {
+    let reason = parse_reason(reason)?;
+    let Identity::User { id: approver, .. } = by else {
+        return Err(Error::Refused("an agent can never review a notice".into()));
+    };
+    if !by.may(Permission::ApproveNotices) {
+        return Err(Error::Forbidden(Permission::ApproveNotices));
+    }
+    let v = version(&rk.db, id, version_seen).await?;
+    let mut tx = rk.write(by.into()).await?;
+    let notice = locked(&mut tx, id).await?;
+    if notice.version != version_seen {
+        return Err(stale(notice.version, version_seen));
+    }
+    notice.state.after(NoticeEvent::Reject)?;
+    let now = tx.now();
+    tx.execute(
+        "INSERT INTO approvals (notice_id, version, sha256, decision, reason, decided_by, decided_at) \
+         VALUES ($1, $2, $3, 'rejected', $4, $5, $6)",
+        params![id, v.version, &v.sha256, reason, *approver, now],
+    )
+    .await?;
+    move_along(&mut tx, id, notice.state, NoticeEvent::Reject, None).await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeRejected {
+            notice: id,
+            version: v.version,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The notice whose message is `outbox`, if any.
+pub async fn sent_as(tx: &mut WriteTx, outbox: OutboxId) -> Result<Option<NoticeId>> {
+    tx.fetch_optional(
+        "SELECT id FROM notices WHERE outbox_id = $1",
+        params![outbox],
+    )
+    .await?
+    .map(|r| r.get(0))
+    .transpose()
+}
+
+/// What a delivery attempt of notice `id`'s message came to (see
+/// [`delivery::outbox::record`]), in the same transaction: the notice moves to sent or failed,
+/// and the attempt is audited either way.
+pub async fn delivery_recorded(
+    tx: &mut WriteTx,
+    id: NoticeId,
+    message_id: &str,
+    attempts: i64,
+    recorded: &Recorded,
+) -> Result<()> {
+    let notice = locked(tx, id).await?;
+    let message_id = message_id.to_string();
+    let detail = match recorded {
+        Recorded::Sent { code } => {
+            move_along(tx, id, notice.state, NoticeEvent::Delivered, None).await?;
+            Detail::NoticeSent {
+                notice: id,
+                message_id,
+                attempts,
+                smtp_code: *code,
+            }
+        }
+        Recorded::Deferred { code, retry_at } => Detail::NoticeDeferred {
+            notice: id,
+            message_id,
+            attempts,
+            smtp_code: *code,
+            retry_at: *retry_at,
+        },
+        Recorded::Failed { code, reply } => {
+            move_along(
+                tx,
+                id,
+                notice.state,
+                NoticeEvent::DeliveryFailed,
+                Some(reply.as_str()),
+            )
+            .await?;
+            Detail::NoticeFailed {
+                notice: id,
+                message_id,
+                attempts,
+                smtp_code: *code,
+            }
+        }
+    };
+    tx.audit(Target::Notice(id), detail).await?;
+    Ok(())
+}
+
+/// A person sends a failed notice again.
+pub async fn retry(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
+    if !by.may(Permission::ManageCampaigns) {
+        return Err(Error::Forbidden(Permission::ManageCampaigns));
+    }
+    let mut tx = rk.write(by.into()).await?;
+    let notice = locked(&mut tx, id).await?;
+    let Some(outbox) = notice.outbox else {
+        return Err(Error::Refused(format!(
+            "notice {id} was never approved, so there is nothing to retry"
+        )));
+    };
+    notice.state.after(NoticeEvent::Retry)?;
+    let message_id = delivery::outbox::requeue(&mut tx, outbox).await?;
+    move_along(&mut tx, id, notice.state, NoticeEvent::Retry, None).await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeRetried {
+            notice: id,
+            message_id,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    rk.delivery_wakeup.notify_waiters();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_lifecycle_is_checked() {
+        use NoticeEvent as E;
+        use NoticeState as S;
+        assert_eq!(S::Drafted.after(E::Submit), Ok(S::InReview));
+        assert_eq!(S::InReview.after(E::Approve), Ok(S::Approved));
+        assert_eq!(S::InReview.after(E::Edit), Ok(S::InReview));
+        assert_eq!(S::Approved.after(E::Delivered), Ok(S::Sent));
+        assert_eq!(S::Failed.after(E::Retry), Ok(S::Approved));
+        assert_eq!(
+            S::Drafted.after(E::Approve).unwrap_err().to_string(),
+            "submit the notice for review first"
+        );
+        assert!(
+            S::Approved
+                .after(E::Edit)
+                .unwrap_err()
+                .to_string()
+                .starts_with("an approved notice cannot be edited")
+        );
+        assert_eq!(
+            S::Sent.after(E::Retry).unwrap_err().to_string(),
+            "a notice that is sent cannot be retried"
+        );
+    }
+
+    #[test]
+    fn message_ids_name_the_notice_and_version() {
+        let sender = EmailAddress::parse("rotations@acme.example").unwrap();
+        assert_eq!(
+            message_id(NoticeId::new(4).unwrap(), 2, &sender),
+            "<notice-4.v2@acme.example>"
+        );
+    }
+}
