@@ -9,7 +9,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rekey-target}"
 # cargo-leptos writes the site (wasm, JS, CSS) to `site-root` in the workspace, wherever the
 # target directory is; the server reads it from here.
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-$REKEY_ROOT/target/site}"
-export PATH="$HOME/.cargo/bin:$PATH"
+# The build tools Rekey installs with `cargo install` (cargo-leptos, cargo-deny, wasm-bindgen)
+# live beside the build cache: compiling them takes most of a cold run, and a machine that keeps
+# `$HOME/.cache` then never compiles them again. (Not a `REKEY_` name: rekey refuses unknown ones.)
+export BUILD_TOOLS_ROOT="${BUILD_TOOLS_ROOT:-$HOME/.cache/rekey-tools}"
+export PATH="$BUILD_TOOLS_ROOT/bin:$HOME/.cargo/bin:$PATH"
 
 CARGO_LEPTOS_VERSION="0.3.10"
 WASM_BINDGEN_VERSION="0.2.130"
@@ -44,17 +48,17 @@ ensure_rust_tools() {
   rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   if [ "$(cargo leptos --version 2>/dev/null)" != "cargo-leptos $CARGO_LEPTOS_VERSION" ]; then
     # 0.3.11 needs a newer rustc. --locked can ask for a crate version the registry lacks.
-    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" \
-      || cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION"
+    cargo install --root "$BUILD_TOOLS_ROOT" cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" \
+      || cargo install --root "$BUILD_TOOLS_ROOT" cargo-leptos --version "$CARGO_LEPTOS_VERSION"
   fi
   if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
-    cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" \
-      || cargo install cargo-deny --version "$CARGO_DENY_VERSION"
+    cargo install --root "$BUILD_TOOLS_ROOT" cargo-deny --locked --version "$CARGO_DENY_VERSION" \
+      || cargo install --root "$BUILD_TOOLS_ROOT" cargo-deny --version "$CARGO_DENY_VERSION"
   fi
   if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
     # Must equal the wasm-bindgen crate pinned in Cargo.toml. Not --locked: its lockfile
     # names a webpki-roots version the registry does not have.
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+    cargo install --root "$BUILD_TOOLS_ROOT" wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
   fi
 }
 

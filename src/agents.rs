@@ -4,6 +4,8 @@
 //! is stored: a token is random and long, so a slow password hash adds nothing, and lookups
 //! stay one indexed equality per request. The token is shown once, when issued.
 
+use std::collections::HashMap;
+
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{AgentId, Identity, InputError, TokenId, UserId, Username};
 use crate::params;
-use crate::storage::{Bookkeeping, Db, Row};
+use crate::storage::{Bookkeeping, Db, Query, Row, Value, rows_in};
 
 const TOKEN_PREFIX: &str = "rk_at_";
 const TOKEN_RANDOM_LEN: usize = 40;
@@ -335,6 +337,28 @@ fn decode_token(r: &Row) -> Result<TokenInfo> {
         reads_from: r.get(7)?,
         confirmed_by: r.get(8)?,
     })
+}
+
+/// The id of the agent called `name`, read where the caller needs it.
+pub(crate) async fn id_of(q: &mut impl Query, name: &str) -> Result<Option<AgentId>> {
+    q.row("SELECT id FROM agents WHERE name = $1", params![name])
+        .await?
+        .map(|r| r.get(0))
+        .transpose()
+}
+
+/// The names of agents by id (unknown ids are absent).
+pub(crate) async fn names(db: &Db, ids: &[AgentId]) -> Result<HashMap<AgentId, Username>> {
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    rows_in(
+        &mut db.clone(),
+        "SELECT id, name FROM agents WHERE id IN ({keys})",
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Agent>> {

@@ -106,6 +106,13 @@ macro_rules! id_type {
         }
 
         #[cfg(feature = "server")]
+        impl From<Option<$name>> for $crate::storage::Value {
+            fn from(id: Option<$name>) -> Self {
+                $crate::storage::Value::from(id.map(|id| id.0))
+            }
+        }
+
+        #[cfg(feature = "server")]
         impl $crate::storage::FromValue for $name {
             fn from_value(v: &$crate::storage::Value) -> Result<Self, String> {
                 let raw = i64::from_value(v)?;
@@ -170,6 +177,13 @@ macro_rules! named_enum {
         impl From<$name> for $crate::storage::Value {
             fn from(v: $name) -> Self {
                 $crate::storage::Value::from(v.as_str())
+            }
+        }
+
+        #[cfg(feature = "server")]
+        impl From<Option<$name>> for $crate::storage::Value {
+            fn from(v: Option<$name>) -> Self {
+                $crate::storage::Value::from(v.map(|v| v.as_str()))
             }
         }
 

@@ -29,7 +29,7 @@ pub async fn seed(rk: &Rekey) -> Result<()> {
 /// generated API key, and a TOTP seed in the engineer's own partition. Values are random per
 /// installation, never fixed strings that could end up used for real.
 async fn seed_vault(rk: &Rekey) -> Result<()> {
-    use crate::vault::store::{self, Alphabet, GeneratePolicy, StoreInput};
+    use crate::vault::{self, Alphabet, GeneratePolicy, StoreInput};
     use crate::vault::{Access, VaultName};
     let team = VaultName::parse("partition", "demo-team")?;
     let taken = rk
@@ -51,7 +51,7 @@ async fn seed_vault(rk: &Rekey) -> Result<()> {
         people.push(user.user.identity());
     }
     let (admin, engineer) = (&people[0], &people[1]);
-    store::create_team_partition(rk, admin, &team).await?;
+    vault::partitions::create_team_partition(rk, admin, &team).await?;
     crate::vault::grants::grant(rk, admin, &team, "user:engineer", Some(Access::Write)).await?;
     crate::vault::grants::grant(rk, admin, &team, "user:approver", Some(Access::Read)).await?;
     let api_key = GeneratePolicy::new(32, Alphabet::Alphanumeric, "sk_live_")?.generate();
@@ -63,7 +63,7 @@ async fn seed_vault(rk: &Rekey) -> Result<()> {
         ..StoreInput::default()
     }
     .parse()?;
-    store::store(
+    vault::store::store(
         rk,
         engineer,
         &team,
@@ -79,8 +79,8 @@ async fn seed_vault(rk: &Rekey) -> Result<()> {
         ..StoreInput::default()
     }
     .parse()?;
-    let own = VaultName::parse("partition", &store::personal_name(engineer))?;
-    store::store(
+    let own = VaultName::parse("partition", &vault::partitions::personal_name(engineer))?;
+    vault::store::store(
         rk,
         engineer,
         &own,

@@ -21,6 +21,8 @@ pub mod demo;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod history;
+#[cfg(feature = "server")]
 pub mod login;
 #[cfg(feature = "server")]
 pub mod markdown;
@@ -49,7 +51,7 @@ mod context {
     use crate::error::Result;
     use crate::login::throttle::{Throttle, ThrottlePolicy};
     use crate::storage::Db;
-    use crate::vault::store::Vault;
+    use crate::vault::Vault;
 
     /// An hour: long enough that a second admin, or the agent's owner reading the audit trail,
     /// notices a token nobody asked for.

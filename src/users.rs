@@ -4,14 +4,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Rekey;
-use crate::audit::WriteTx;
-use crate::audit::{Actor, Detail, Target};
+use std::collections::HashMap;
+
+use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{DisplayName, EmailAddress, Identity, Role, UserId, Username};
 use crate::params;
 use crate::password::{self, Password};
-use crate::storage::{Db, Row, Value};
+use crate::storage::{Db, Query, Row, Value, rows_in};
 
 /// A user as the rest of Rekey sees one: no password hash, no TOTP secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +121,50 @@ pub async fn list(db: &Db) -> Result<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
     let rows = db.fetch_all(&sql, &[]).await?;
     rows.iter().map(decode_user).collect()
+}
+
+/// The id of the user called `name`, read where the caller needs it.
+pub(crate) async fn id_of(q: &mut impl Query, name: &str) -> Result<Option<UserId>> {
+    q.row("SELECT id FROM users WHERE username = $1", params![name])
+        .await?
+        .map(|r| r.get(0))
+        .transpose()
+}
+
+/// The names of users by id (unknown ids are absent).
+pub(crate) async fn names(db: &Db, ids: &[UserId]) -> Result<HashMap<UserId, Username>> {
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    rows_in(
+        &mut db.clone(),
+        "SELECT id, username FROM users WHERE id IN ({keys})",
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
+}
+
+/// Login seeds an older release kept in plain text, to be sealed (see `vault::system`).
+pub(crate) async fn plain_login_seeds(tx: &mut WriteTx) -> Result<Vec<(UserId, String)>> {
+    tx.fetch_all(
+        "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
+}
+
+/// Clears a plain login seed once it is sealed in the vault; the user stays enrolled.
+pub(crate) async fn forget_plain_login_seed(tx: &mut WriteTx, id: UserId) -> Result<()> {
+    tx.execute(
+        "UPDATE users SET totp_secret = NULL, totp_enrolled = 1 WHERE id = $1",
+        params![id],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn credentials(db: &Db, username: &Username) -> Result<Option<Credentials>> {

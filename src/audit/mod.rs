@@ -518,10 +518,28 @@ impl Action {
     }
 }
 
+#[cfg(feature = "server")]
+impl crate::storage::FromValue for Action {
+    fn from_value(v: &crate::storage::Value) -> Result<Self, String> {
+        let stored = String::from_value(v)?;
+        Action::parse(&stored).ok_or_else(|| format!("'{stored}' is not an audit action"))
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// One line of what happened to something, for a page: when, what, by whom, to what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailLine {
+    pub at: Timestamp,
+    pub action: Action,
+    pub actor: String,
+    /// The target as stored, e.g. `notice:4`.
+    pub target: String,
 }
 
 /// An entry about to be appended.

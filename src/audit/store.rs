@@ -1,11 +1,11 @@
 //! Storing, reading and verifying the audit chain.
 
 use super::chain::{EntryFields, Verifier, parse_hash};
-use super::{ChainHead, ChainReport, NewEntry, Seq, StoredEntry};
+use super::{ChainHead, ChainReport, NewEntry, Seq, StoredEntry, Target, TrailLine};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::params;
-use crate::storage::{Backend, Db, Row, Tx, Value, storage_error};
+use crate::storage::{Backend, Db, Row, Tx, Value, placeholders, storage_error};
 
 const COLUMNS: &str =
     "seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash";
@@ -141,6 +141,34 @@ pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
         entries,
         next_before,
     })
+}
+
+/// What the trail holds about any of `targets`, newest first, at most `limit` entries.
+pub async fn about(db: &Db, targets: &[Target], limit: u32) -> Result<Vec<TrailLine>> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<Value> = targets.iter().map(|t| t.to_string().into()).collect();
+    db.fetch_all(
+        &format!(
+            "SELECT at, action, actor_name, target FROM audit_log WHERE target IN ({}) \
+             ORDER BY seq DESC LIMIT {}",
+            placeholders(1, keys.len()),
+            limit.clamp(1, 500)
+        ),
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TrailLine {
+            at: r.get(0)?,
+            action: r.get(1)?,
+            actor: r.get(2)?,
+            target: r.get(3)?,
+        })
+    })
+    .collect()
 }
 
 pub async fn count(db: &Db) -> Result<i64> {

@@ -13,8 +13,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use super::rows;
 use super::store::ExternalId;
-use super::{CredentialId, CredentialPrefix, CredentialStatus, Environment};
+use super::{ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Environment};
 use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
@@ -334,18 +335,18 @@ pub struct EventOutcome {
 
 struct Stored {
     id: CredentialId,
-    consumer: i64,
-    environment: String,
+    consumer: ConsumerId,
+    environment: Environment,
     status: CredentialStatus,
     status_at: Option<Timestamp>,
-    replaced_by: Option<i64>,
+    replaced_by: Option<CredentialId>,
 }
 
 async fn stored(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Option<Stored>> {
     let Some(r) = tx
         .fetch_optional(
             "SELECT id, consumer_id, environment, status, status_at, replaced_by FROM credentials WHERE external_id = $1",
-            params![external_id.as_str()],
+            params![external_id],
         )
         .await?
     else {
@@ -355,10 +356,7 @@ async fn stored(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Option<Sto
         id: r.get(0)?,
         consumer: r.get(1)?,
         environment: r.get(2)?,
-        status: r
-            .get::<String>(3)?
-            .parse()
-            .map_err(|e: InputError| Error::Internal(format!("a stored status is invalid: {e}")))?,
+        status: r.get(3)?,
         status_at: r.get(4)?,
         replaced_by: r.get(5)?,
     }))
@@ -382,7 +380,7 @@ async fn move_status(
 ) -> Result<Option<(CredentialStatus, CredentialStatus)>> {
     move_status_of(
         tx,
-        credential.id.get(),
+        credential.id,
         credential.status,
         credential.status_at,
         to,
@@ -391,55 +389,60 @@ async fn move_status(
     .await
 }
 
-/// The one way an event moves a status: along [`CredentialStatus::transition`], and never for
-/// an event older than the credential's last move.
+/// The one way an event moves a status: along [`CredentialStatus::transition`] (see
+/// `rows::move_status`), and never for an event older than the credential's last move.
 async fn move_status_of(
     tx: &mut WriteTx,
-    id: i64,
+    id: CredentialId,
     from: CredentialStatus,
     status_at: Option<Timestamp>,
     to: CredentialStatus,
     at: Timestamp,
 ) -> Result<Option<(CredentialStatus, CredentialStatus)>> {
-    if status_at.is_some_and(|last| last > at) || from.transition(to).is_err() {
+    if status_at.is_some_and(|last| last > at) {
         return Ok(None);
     }
-    let now = tx.now();
-    tx.execute(
-        "UPDATE credentials SET status = $1, status_at = $2, updated_at = $3 WHERE id = $4",
-        params![to.as_str(), at, now, id],
-    )
-    .await?;
-    Ok(Some((from, to)))
+    match rows::move_status(tx, id, from, to, at).await {
+        Ok(()) => Ok(Some((from, to))),
+        Err(rows::MoveError::Illegal(_)) => Ok(None),
+        Err(rows::MoveError::Failed(e)) => Err(e),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The row of a credential a key event introduces: active from the event's time.
+fn new_row<'a>(
+    label: &'a str,
+    environment: Environment,
+    prefix: &'a CredentialPrefix,
+    services: &'a [String],
+    at: Timestamp,
+) -> rows::CredentialRow<'a> {
+    rows::CredentialRow {
+        label,
+        environment,
+        prefix,
+        status: CredentialStatus::Active,
+        services,
+        max_age_days: None,
+        created_at: at,
+        status_at: Some(at),
+        last_used_at: None,
+        expires_at: None,
+    }
+}
+
+/// A credential a key event introduces.
 async fn create(
     tx: &mut WriteTx,
     credential: &ExternalId,
-    consumer: i64,
-    environment: &str,
-    prefix: &CredentialPrefix,
-    label: Option<&str>,
-    services: &[String],
-    at: Timestamp,
+    consumer: ConsumerId,
+    row: rows::CredentialRow<'_>,
 ) -> Result<CredentialId> {
-    let now = tx.now();
-    tx.scalar(
-        "INSERT INTO credentials (external_id, consumer_id, label, environment, prefix, status, services, \
-         created_at, status_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $7, $8) RETURNING id",
-        params![
-            credential.as_str(),
-            consumer,
-            label.unwrap_or(credential.as_str()),
-            environment,
-            prefix.as_str(),
-            super::store::join_list(services),
-            at,
-            now,
-        ],
-    )
-    .await
+    rows::insert_credentials(tx, &[(credential, consumer, row)])
+        .await?
+        .pop()
+        .map(|(_, id)| id)
+        .ok_or_else(|| Error::Internal("a credential insert returned no id".into()))
 }
 
 /// Works out again whether consumers migrated off the credentials around `ids` (the credential
@@ -452,7 +455,11 @@ struct Remarked {
     superseded: Vec<String>,
 }
 
-async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Result<Remarked> {
+async fn remark_migrations(
+    tx: &mut WriteTx,
+    ids: &[CredentialId],
+    at: Timestamp,
+) -> Result<Remarked> {
     // One fixed statement per id, so SQLite prepares it once: SQL with the ids written in would
     // be parsed for every event and push other statements out of the cache. Two indexed
     // lookups, as an OR over both columns would scan every credential. Keyed by the old
@@ -469,12 +476,12 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
             )
             .await?
         {
-            rows.insert(r.get::<i64>(0)?, r);
+            rows.insert(r.get::<CredentialId>(0)?, r);
         }
     }
     let mut remarked = Remarked::default();
     for r in rows.into_values() {
-        let id: i64 = r.get(0)?;
+        let id: CredentialId = r.get(0)?;
         let old_use: Option<Timestamp> = r.get(4)?;
         let new_use: Option<Timestamp> = r.get(5)?;
         let was: Option<Timestamp> = r.get(3)?;
@@ -482,28 +489,15 @@ async fn remark_migrations(tx: &mut WriteTx, ids: &[i64], at: Timestamp) -> Resu
         let external_id: String = r.get(1)?;
         match (was, is) {
             (None, true) => {
-                tx.execute(
-                    "UPDATE credentials SET migrated_at = $1 WHERE id = $2",
-                    params![new_use, id],
-                )
-                .await?;
+                rows::set_migrated(tx, id, new_use).await?;
                 remarked.migrated.push(external_id.clone());
             }
-            (Some(_), false) => {
-                tx.execute(
-                    "UPDATE credentials SET migrated_at = NULL WHERE id = $1",
-                    params![id],
-                )
-                .await?;
-            }
+            (Some(_), false) => rows::set_migrated(tx, id, None).await?,
             _ => {}
         }
         // A rotating key whose consumer migrated is superseded, through the same rule as every
         // other move: not for an event older than its last move (a later event then does it).
-        let status: CredentialStatus = r
-            .get::<String>(2)?
-            .parse()
-            .map_err(|e: InputError| Error::Internal(format!("a stored status is invalid: {e}")))?;
+        let status: CredentialStatus = r.get(2)?;
         if is
             && status == CredentialStatus::Rotating
             && move_status_of(tx, id, status, r.get(6)?, CredentialStatus::Superseded, at)
@@ -579,7 +573,7 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
         unknown: Vec::new(),
         migrated: Vec::new(),
     };
-    let mut touched: Vec<i64> = Vec::new();
+    let mut touched: Vec<CredentialId> = Vec::new();
     let target = match &event.kind {
         KeyEventKind::Created {
             credential,
@@ -589,10 +583,10 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
             label,
             services,
         } => {
-            let owner: Option<i64> = tx
+            let owner: Option<ConsumerId> = tx
                 .fetch_optional(
                     "SELECT id FROM consumers WHERE external_id = $1",
-                    params![consumer.as_str()],
+                    params![consumer],
                 )
                 .await?
                 .map(|r| r.get(0))
@@ -612,20 +606,12 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
                 }
                 Some(existing) => existing.id,
                 None => {
-                    create(
-                        tx,
-                        credential,
-                        owner,
-                        environment.as_str(),
-                        prefix,
-                        label.as_deref(),
-                        services,
-                        at,
-                    )
-                    .await?
+                    let label = label.as_deref().unwrap_or(credential.as_str());
+                    let row = new_row(label, *environment, prefix, services, at);
+                    create(tx, credential, owner, row).await?
                 }
             };
-            touched.push(id.get());
+            touched.push(id);
             Target::Credential(id)
         }
         KeyEventKind::Rotated {
@@ -653,28 +639,15 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
                             ),
                         ))
                     })?;
-                    create(
-                        tx,
-                        replacement,
-                        old.consumer,
-                        &old.environment,
-                        prefix,
-                        None,
-                        &[],
-                        at,
-                    )
-                    .await?
+                    let row = new_row(replacement.as_str(), old.environment, prefix, &[], at);
+                    create(tx, replacement, old.consumer, row).await?
                 }
             };
-            if old.replaced_by.is_none_or(|r| r != new.get()) {
-                tx.execute(
-                    "UPDATE credentials SET replaced_by = $1, updated_at = $2 WHERE id = $3",
-                    params![new, now, old.id],
-                )
-                .await?;
+            if old.replaced_by != Some(new) {
+                rows::set_replaced_by(tx, old.id, new).await?;
             }
             outcome.status = move_status(tx, &old, CredentialStatus::Rotating, at).await?;
-            touched.push(old.id.get());
+            touched.push(old.id);
             Target::Credential(old.id)
         }
         KeyEventKind::Revoked { credential } => {
@@ -687,21 +660,17 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
                 let row = tx
                     .fetch_optional(
                         "SELECT id, last_used_at FROM credentials WHERE external_id = $1",
-                        params![credential.as_str()],
+                        params![credential],
                     )
                     .await?;
                 let Some(row) = row else {
                     outcome.unknown.push(credential.as_str().to_string());
                     continue;
                 };
-                let id: i64 = row.get(0)?;
+                let id: CredentialId = row.get(0)?;
                 let last: Option<Timestamp> = row.get(1)?;
                 if last.is_none_or(|l| l < *used_at) {
-                    tx.execute(
-                        "UPDATE credentials SET last_used_at = $1 WHERE id = $2",
-                        params![*used_at, id],
-                    )
-                    .await?;
+                    rows::set_last_used(tx, id, *used_at).await?;
                     outcome.used += 1;
                     touched.push(id);
                 }
@@ -716,7 +685,7 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
         superseded = remarked.superseded;
     }
     let credential = match target {
-        Target::Credential(id) => Some(id.get()),
+        Target::Credential(id) => Some(id),
         _ => None,
     };
     tx.execute(

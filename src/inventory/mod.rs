@@ -15,6 +15,8 @@ pub mod events;
 #[cfg(feature = "server")]
 pub mod import;
 #[cfg(feature = "server")]
+mod rows;
+#[cfg(feature = "server")]
 pub mod store;
 
 use crate::declare::{Choices, id_type, named_enum, parsed_string};

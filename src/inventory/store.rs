@@ -4,17 +4,17 @@ use serde::{Deserialize, Serialize};
 
 use std::str::FromStr;
 
+use super::rows;
 use super::{
     ConsumerId, ConsumerSort, ContactRole, CredentialId, CredentialPrefix, CredentialStatus,
     Environment, Integration, IntegrationPattern, SdkLanguage, TimeZoneName,
 };
-use crate::audit::WriteTx;
-use crate::audit::{Detail, Target};
+use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, InputError};
 use crate::params;
-use crate::storage::{Backend, Db, Row, Value};
+use crate::storage::{Backend, Db, Query, Row, Value, rows_in};
 
 crate::declare::parsed_string!(
     /// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
@@ -43,7 +43,8 @@ impl ExternalId {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A person at a consumer who hears about its credentials.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Contact {
     pub role: ContactRole,
     pub name: String,
@@ -170,64 +171,41 @@ pub async fn insert_consumer(
     consumer: &NewConsumer,
     credentials: &[NewCredential],
 ) -> Result<ConsumerId> {
-    let now = tx.now();
-    let id: ConsumerId = tx
-        .scalar(
-            "INSERT INTO consumers (external_id, name, pattern, sdk_language, time_zone, tags, created_at, updated_at, search) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING id",
-            params![
-                consumer.external_id.as_str(),
-                consumer.name.as_str(),
-                consumer.integration.pattern.as_str(),
-                consumer.integration.language.map(|l| l.as_str()),
-                consumer.time_zone.as_str(),
-                join_list(&consumer.tags),
-                now,
-                search_text(
-                    &consumer.name,
-                    consumer.external_id.as_str(),
-                    &consumer.tags,
-                    &consumer
-                        .contacts
-                        .iter()
-                        .map(|c| (c.name.clone(), c.email.as_str().to_string()))
-                        .collect::<Vec<_>>()
-                ),
-            ],
-        )
-        .await?;
-    for contact in &consumer.contacts {
-        tx.execute(
-            "INSERT INTO contacts (consumer_id, role, name, email) VALUES ($1, $2, $3, $4)",
-            params![
+    let row = rows::ConsumerRow {
+        external_id: &consumer.external_id,
+        name: &consumer.name,
+        integration: consumer.integration,
+        time_zone: &consumer.time_zone,
+        tags: &consumer.tags,
+        contacts: &consumer.contacts,
+    };
+    let id = rows::insert_consumers(tx, &[row])
+        .await?
+        .pop()
+        .map(|(_, id)| id)
+        .ok_or_else(|| Error::Internal("a consumer insert returned no id".into()))?;
+    let credential_rows: Vec<_> = credentials
+        .iter()
+        .map(|c| {
+            (
+                &c.external_id,
                 id,
-                contact.role.as_str(),
-                contact.name.as_str(),
-                contact.email.as_str()
-            ],
-        )
-        .await?;
-    }
-    for c in credentials {
-        tx.execute(
-            "INSERT INTO credentials (external_id, consumer_id, label, environment, prefix, status, services, \
-             created_at, last_used_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            params![
-                c.external_id.as_str(),
-                id,
-                c.label.as_str(),
-                c.environment.as_str(),
-                c.prefix.as_str(),
-                c.status.as_str(),
-                join_list(&c.services),
-                c.created_at,
-                c.last_used_at,
-                c.expires_at,
-                now,
-            ],
-        )
-        .await?;
-    }
+                rows::CredentialRow {
+                    label: &c.label,
+                    environment: c.environment,
+                    prefix: &c.prefix,
+                    status: c.status,
+                    services: &c.services,
+                    max_age_days: None,
+                    created_at: c.created_at,
+                    status_at: None,
+                    last_used_at: c.last_used_at,
+                    expires_at: c.expires_at,
+                },
+            )
+        })
+        .collect();
+    rows::insert_credentials(tx, &credential_rows).await?;
     tx.audit(
         Target::Consumer(id),
         Detail::ConsumerCreated {
@@ -237,6 +215,37 @@ pub async fn insert_consumer(
     )
     .await?;
     Ok(id)
+}
+
+/// The id of the credential with this external id, read where the caller needs it.
+pub(crate) async fn credential_id_of(
+    q: &mut impl Query,
+    external_id: &ExternalId,
+) -> Result<Option<CredentialId>> {
+    q.row(
+        "SELECT id FROM credentials WHERE external_id = $1",
+        params![external_id],
+    )
+    .await?
+    .map(|r| r.get(0))
+    .transpose()
+}
+
+/// The external ids of credentials (unknown ids are absent).
+pub async fn external_ids(
+    db: &Db,
+    ids: &[CredentialId],
+) -> Result<std::collections::HashMap<CredentialId, ExternalId>> {
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    rows_in(
+        &mut db.clone(),
+        "SELECT id, external_id FROM credentials WHERE id IN ({keys})",
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
 }
 
 pub async fn consumer_exists(db: &Db, external_id: &ExternalId) -> Result<bool> {
@@ -727,14 +736,11 @@ pub async fn tag_consumers(
         let name: String = r.get(1)?;
         let external: String = r.get(2)?;
         let people = contacts.remove(&id).unwrap_or_default();
-        tx.execute(
-            "UPDATE consumers SET tags = $1, search = $2, updated_at = $3 WHERE id = $4",
-            params![
-                join_list(&tags),
-                search_text(&name, &external, &tags, &people),
-                now,
-                id
-            ],
+        rows::set_tags(
+            &mut tx,
+            id,
+            &tags,
+            &search_text(&name, &external, &tags, &people),
         )
         .await?;
         changed.push(id);
@@ -756,64 +762,6 @@ pub async fn tag_consumers(
     Ok(count)
 }
 
-/// One line of a consumer's timeline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimelineEntry {
-    pub at: Timestamp,
-    pub action: String,
-    pub actor: String,
-    pub target: String,
-}
-
-/// What happened to a consumer, its credentials, its notices and the campaigns they belong to,
-/// newest first.
-pub async fn timeline(db: &Db, consumer: &Consumer, limit: u32) -> Result<Vec<TimelineEntry>> {
-    let mut targets = vec![Target::Consumer(consumer.id).to_string()];
-    targets.extend(
-        consumer
-            .credentials
-            .iter()
-            .map(|k| Target::Credential(k.id).to_string()),
-    );
-    for r in db
-        .fetch_all(
-            "SELECT id, campaign_id FROM notices WHERE consumer_id = $1",
-            params![consumer.id],
-        )
-        .await?
-    {
-        targets.push(format!("notice:{}", r.get::<i64>(0)?));
-        let campaign = format!("campaign:{}", r.get::<i64>(1)?);
-        if !targets.contains(&campaign) {
-            targets.push(campaign);
-        }
-    }
-    let params: Vec<Value> = targets.iter().map(|t| t.as_str().into()).collect();
-    let list = (1..=params.len())
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    db.fetch_all(
-        &format!(
-            "SELECT at, action, actor_name, target FROM audit_log WHERE target IN ({list}) \
-             ORDER BY seq DESC LIMIT {}",
-            limit.clamp(1, 500)
-        ),
-        &params,
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(TimelineEntry {
-            at: r.get(0)?,
-            action: r.get(1)?,
-            actor: r.get(2)?,
-            target: r.get(3)?,
-        })
-    })
-    .collect()
-}
-
 /// A person moves a credential along its lifecycle; an illegal move is refused with its reason.
 pub async fn set_credential_status(
     db: &Db,
@@ -827,13 +775,8 @@ pub async fn set_credential_status(
         .fetch_optional("SELECT status FROM credentials WHERE id = $1", params![id])
         .await?
         .ok_or_else(|| Error::not_found("credential", id))?;
-    let from: CredentialStatus = stored(row.get(0)?)?;
-    from.transition(to)?;
-    tx.execute(
-        "UPDATE credentials SET status = $1, status_at = $2, updated_at = $2 WHERE id = $3",
-        params![to.as_str(), now, id],
-    )
-    .await?;
+    let from: CredentialStatus = row.get(0)?;
+    rows::move_status(&mut tx, id, from, to, now).await?;
     tx.audit(
         Target::Credential(id),
         Detail::CredentialStatusChanged { from, to },

@@ -23,7 +23,7 @@ use crate::password::Password;
 use crate::totp::{self, CodeRejected, TotpSecret};
 use crate::users::{self, Credentials, User};
 use crate::vault::SecretKind;
-use crate::vault::store::SecretValue;
+use crate::vault::SecretValue;
 use crate::vault::system;
 
 /// How many recovery codes a person gets at once.

@@ -270,6 +270,20 @@ pub async fn list(db: &Db) -> Result<Vec<Campaign>> {
     .collect()
 }
 
+/// The time zones of the consumers a campaign reaches, by name: the page shows its timeline in
+/// each.
+pub async fn time_zones(db: &Db, id: CampaignId) -> Result<Vec<String>> {
+    db.fetch_all(
+        "SELECT DISTINCT c.time_zone FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
+         JOIN consumers c ON c.id = k.consumer_id WHERE cc.campaign_id = $1 ORDER BY c.time_zone",
+        params![id],
+    )
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
 /// Campaigns whose drafting has not finished (after a restart, for instance).
 pub async fn drafting(db: &Db) -> Result<Vec<CampaignId>> {
     db.fetch_all(

@@ -9,6 +9,7 @@ use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
 use crate::delivery::{self, DeliveryRecord, OutboxId};
 use crate::error::{Error, Result};
+use crate::identity::UserId;
 use crate::inventory::store as inventory;
 use crate::inventory::{ConsumerId, IntegrationPattern};
 use crate::params;
@@ -177,21 +178,28 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let decisions = db
+    let rows = db
         .fetch_all(
-            "SELECT a.version, a.sha256, a.decision, a.reason, u.username, a.decided_at FROM approvals a \
-             JOIN users u ON u.id = a.decided_by WHERE a.notice_id = $1 ORDER BY a.id",
-            params![id.get()],
+            "SELECT version, sha256, decision, reason, decided_by, decided_at FROM approvals \
+             WHERE notice_id = $1 ORDER BY id",
+            params![id],
         )
-        .await?
+        .await?;
+    let deciders: Vec<UserId> = rows.iter().map(|r| r.get(4)).collect::<Result<_>>()?;
+    let names = crate::users::names(db, &deciders).await?;
+    let decisions = rows
         .iter()
         .map(|r| {
+            let by: UserId = r.get(4)?;
             Ok(Decision {
                 version: r.get(0)?,
                 sha256: r.get(1)?,
                 approved: r.get::<String>(2)? == "approved",
                 reason: r.get(3)?,
-                by: r.get(4)?,
+                by: names
+                    .get(&by)
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default(),
                 at: r.get(5)?,
             })
         })
@@ -216,4 +224,16 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
 async fn outbox_of(db: &Db, id: NoticeId) -> Result<Option<OutboxId>> {
     db.scalar("SELECT outbox_id FROM notices WHERE id = $1", params![id])
         .await
+}
+
+/// A consumer's notices, each with its campaign.
+pub async fn notices_of(db: &Db, consumer: ConsumerId) -> Result<Vec<(NoticeId, CampaignId)>> {
+    db.fetch_all(
+        "SELECT id, campaign_id FROM notices WHERE consumer_id = $1 ORDER BY id",
+        params![consumer],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
 }

@@ -281,6 +281,37 @@ impl Db {
     }
 }
 
+/// `$from, $from+1, …`: `count` numbered parameters, for an `IN (…)` list.
+pub fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $width), ($width+1, …)`: the `VALUES` of a multi-row insert.
+pub fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Keys per `IN (…)` list: well under both backends' limits on parameters.
+pub const IN_LIST_CHUNK: usize = 500;
+
+/// The rows of `select` for every key, where `select` contains `{keys}` in place of the
+/// placeholders of an `IN (…)` list; asked in chunks of [`IN_LIST_CHUNK`], so the rows come
+/// back ordered within each chunk only.
+pub async fn rows_in(q: &mut impl Query, select: &str, keys: &[Value]) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(IN_LIST_CHUNK) {
+        let sql = select.replace("{keys}", &placeholders(1, chunk.len()));
+        rows.extend(q.rows(&sql, chunk).await?);
+    }
+    Ok(rows)
+}
+
 /// Reads through a pool ([`Db`]) or an open transaction ([`Tx`], and so a `WriteTx`), so a
 /// lookup is written once and runs where its caller needs it: inside the write transaction when
 /// what it reads decides the write (a vault grant checked in the transaction that opens the
@@ -394,6 +425,12 @@ pub(crate) fn storage_error(e: impl Into<StorageError>) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_lists_are_numbered_in_order() {
+        assert_eq!(placeholders(3, 2), "$3, $4");
+        assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
+    }
 
     #[test]
     fn database_urls_name_their_backend() {

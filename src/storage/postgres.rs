@@ -1,9 +1,10 @@
 //! PostgreSQL through sqlx.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::query::Query;
 use sqlx::{Column, PgPool, Postgres, Row as _, TypeInfo};
 
@@ -26,13 +27,26 @@ pub(super) struct PgDb {
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Bounds on waiting inside PostgreSQL, set on every connection. No request may wait forever:
+/// a lock held by a stuck or leaked transaction (the writer's advisory lock above all) answers
+/// "busy" after the same time a writer waits for its turn in-process, and a transaction left
+/// idle past a minute (a bug, never a plan: no transaction here waits on anything but the
+/// database) is ended by the server, releasing its locks.
+const SESSION_LIMITS: [(&str, &str); 2] = [
+    ("lock_timeout", "20s"),
+    ("idle_in_transaction_session_timeout", "60s"),
+];
+
 pub(super) async fn connect(url: &str) -> Result<PgDb> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(storage_error)?
+        .options(SESSION_LIMITS);
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
-        .connect(url)
+        .connect_with(options)
         .await
-        .map_err(storage_error)?;
+        .map_err(pg_error)?;
     Ok(PgDb {
         pool,
         writer: Arc::default(),
@@ -48,13 +62,28 @@ pub(super) struct PgWriter {
 impl PgDb {
     pub(super) async fn begin_locked(&self) -> Result<PgWriter> {
         let turn = super::wait_for_writer(self.writer.clone()).await?;
-        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let mut tx = self.pool.begin().await.map_err(pg_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(WRITER_LOCK_KEY)
             .execute(&mut *tx)
             .await
-            .map_err(storage_error)?;
+            .map_err(pg_error)?;
         Ok(PgWriter { tx, _turn: turn })
+    }
+}
+
+/// A lock wait that ran out (SQLSTATE 55P03, see [`SESSION_LIMITS`]) or no free connection
+/// within the pool's wait is "busy", answered 503 like a writer turn that did not come; anything
+/// else is a storage failure.
+pub(super) fn pg_error(e: sqlx::Error) -> Error {
+    let lock_wait_ran_out = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "55P03");
+    if lock_wait_ran_out || matches!(e, sqlx::Error::PoolTimedOut) {
+        Error::Busy
+    } else {
+        storage_error(e)
     }
 }
 
@@ -74,7 +103,7 @@ where
     Ok(bind(sql, params)
         .execute(conn)
         .await
-        .map_err(storage_error)?
+        .map_err(pg_error)?
         .rows_affected())
 }
 
@@ -82,10 +111,7 @@ pub(super) async fn fetch_all<'c, E>(conn: E, sql: &str, params: &[Value]) -> Re
 where
     E: sqlx::Executor<'c, Database = Postgres>,
 {
-    let rows = bind(sql, params)
-        .fetch_all(conn)
-        .await
-        .map_err(storage_error)?;
+    let rows = bind(sql, params).fetch_all(conn).await.map_err(pg_error)?;
     rows.iter().map(decode).collect()
 }
 

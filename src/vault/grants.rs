@@ -6,15 +6,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::store::{PARTITION_COLUMNS, Partition, decode_partition};
+use super::partitions::{PARTITION_COLUMNS, Partition, decode_partition};
 use super::{Access, VaultName};
 use crate::Rekey;
-use crate::audit::WriteTx;
-use crate::audit::{Detail, Target};
+use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::{Identity, InputError, Permission, UserId};
+use crate::identity::{AgentId, Identity, InputError, Permission, UserId, Username};
 use crate::params;
+use crate::storage::Db;
+use crate::{agents, users};
 
 /// What a grant did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,17 +69,16 @@ pub async fn grant(
                 format!("'{grantee}' is not user:NAME or agent:NAME"),
             )
         })?;
-    let table = if kind == "user" {
-        "SELECT id FROM users WHERE username = $1"
-    } else {
-        "SELECT id FROM agents WHERE name = $1"
-    };
     let mut tx = rk.write(by.into()).await?;
-    let grantee_id: i64 = tx
-        .fetch_optional(table, params![name.trim()])
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no {kind} named '{}'", name.trim())))?
-        .get(0)?;
+    let found = if kind == "user" {
+        users::id_of(&mut *tx, name.trim()).await?.map(UserId::get)
+    } else {
+        agents::id_of(&mut *tx, name.trim())
+            .await?
+            .map(AgentId::get)
+    };
+    let grantee_id: i64 =
+        found.ok_or_else(|| Error::NotFound(format!("no {kind} named '{}'", name.trim())))?;
     let p = team_partition(&mut tx, partition).await?;
     if let Some(access) = access
         && kind == "user"
@@ -151,26 +151,29 @@ pub struct GrantRequest {
 
 /// The requests no admin has decided yet, oldest first.
 pub async fn open_requests(rk: &Rekey) -> Result<Vec<GrantRequest>> {
-    rk.db
+    let rows = rk
+        .db
         .fetch_all(
-            "SELECT r.id, p.name, u.username, r.grantee_id, r.access, r.requested_at FROM vault_grant_requests r \
-             JOIN vault_partitions p ON p.id = r.partition_id JOIN users u ON u.id = r.grantee_id \
-             WHERE r.decided_at IS NULL ORDER BY r.id",
+            "SELECT r.id, p.name, r.grantee_id, r.access, r.requested_at FROM vault_grant_requests r \
+             JOIN vault_partitions p ON p.id = r.partition_id WHERE r.decided_at IS NULL ORDER BY r.id",
             &[],
         )
-        .await?
-        .iter()
+        .await?;
+    let ids: Vec<UserId> = rows.iter().map(|r| r.get(2)).collect::<Result<_>>()?;
+    let names = users::names(&rk.db, &ids).await?;
+    rows.iter()
         .map(|r| {
+            let requested_by_id: UserId = r.get(2)?;
             Ok(GrantRequest {
                 id: r.get(0)?,
                 partition: r.get(1)?,
-                requested_by: r.get(2)?,
-                requested_by_id: r.get(3)?,
-                access: r
-                    .get::<String>(4)?
-                    .parse()
-                    .map_err(|e: InputError| Error::Internal(e.to_string()))?,
-                requested_at: r.get(5)?,
+                requested_by: names
+                    .get(&requested_by_id)
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default(),
+                requested_by_id,
+                access: r.get(3)?,
+                requested_at: r.get(4)?,
             })
         })
         .collect()
@@ -229,4 +232,92 @@ pub async fn decide(rk: &Rekey, by: &Identity, request: i64, approve: bool) -> R
         write_grant(&mut tx, &p, "user", grantee.get(), Some(access)).await?;
     }
     tx.commit().await
+}
+
+/// Every partition and its grants, for admins.
+pub async fn all_partitions(db: &Db) -> Result<Vec<(String, String, Vec<(String, Access)>)>> {
+    let parts = db
+        .fetch_all(
+            "SELECT id, name, kind FROM vault_partitions WHERE kind <> 'system' ORDER BY kind DESC, name",
+            &[],
+        )
+        .await?;
+    let grants: Vec<(i64, Grantee, Access)> = db
+        .fetch_all(
+            "SELECT partition_id, grantee_kind, grantee_id, access FROM vault_grants",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|g| {
+            let grantee = Grantee::stored(&g.get::<String>(1)?, g.get(2)?)?;
+            Ok((g.get(0)?, grantee, g.get(3)?))
+        })
+        .collect::<Result<_>>()?;
+    let names = grantee_names(db, grants.iter().map(|g| g.1)).await?;
+    parts
+        .iter()
+        .map(|p| {
+            let id: i64 = p.get(0)?;
+            let mut mine: Vec<(String, Access)> = grants
+                .iter()
+                .filter(|g| g.0 == id)
+                .map(|(_, grantee, access)| (names.label(*grantee), *access))
+                .collect();
+            mine.sort();
+            Ok((p.get(1)?, p.get(2)?, mine))
+        })
+        .collect()
+}
+
+/// Who a grant is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grantee {
+    User(UserId),
+    Agent(AgentId),
+}
+
+impl Grantee {
+    /// From `vault_grants.grantee_kind` and `grantee_id`.
+    pub(crate) fn stored(kind: &str, id: i64) -> Result<Self> {
+        match kind {
+            "user" => Ok(Grantee::User(UserId::new(id)?)),
+            "agent" => Ok(Grantee::Agent(AgentId::new(id)?)),
+            other => Err(Error::Internal(format!("'{other}' is not a grantee kind"))),
+        }
+    }
+}
+
+/// The names of grantees, asked of the identity modules that own them.
+pub(super) struct GranteeNames {
+    users: std::collections::HashMap<UserId, Username>,
+    agents: std::collections::HashMap<AgentId, Username>,
+}
+
+impl GranteeNames {
+    /// `user:NAME` or `agent:NAME`, as grants are written.
+    fn label(&self, grantee: Grantee) -> String {
+        let (kind, name) = match grantee {
+            Grantee::User(id) => ("user", self.users.get(&id)),
+            Grantee::Agent(id) => ("agent", self.agents.get(&id)),
+        };
+        format!("{kind}:{}", name.map(Username::as_str).unwrap_or_default())
+    }
+}
+
+pub(super) async fn grantee_names(
+    db: &Db,
+    grantees: impl Iterator<Item = Grantee>,
+) -> Result<GranteeNames> {
+    let (mut users, mut agents) = (Vec::new(), Vec::new());
+    for grantee in grantees {
+        match grantee {
+            Grantee::User(id) => users.push(id),
+            Grantee::Agent(id) => agents.push(id),
+        }
+    }
+    Ok(GranteeNames {
+        users: crate::users::names(db, &users).await?,
+        agents: crate::agents::names(db, &agents).await?,
+    })
 }

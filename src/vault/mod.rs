@@ -9,15 +9,42 @@ pub mod crypto;
 #[cfg(feature = "server")]
 pub mod fingerprint;
 #[cfg(feature = "server")]
+mod generate;
+#[cfg(feature = "server")]
 pub mod grants;
+#[cfg(feature = "server")]
+mod input;
 #[cfg(feature = "server")]
 pub mod keys;
 #[cfg(feature = "server")]
+pub mod partitions;
+#[cfg(feature = "server")]
 pub mod rotate;
+#[cfg(feature = "server")]
+mod runtime;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 pub mod system;
+#[cfg(feature = "server")]
+mod totp_seed;
+#[cfg(feature = "server")]
+mod value;
+#[cfg(feature = "server")]
+mod views;
+
+#[cfg(feature = "server")]
+pub use generate::{Alphabet, GeneratePolicy};
+#[cfg(feature = "server")]
+pub use input::{NewSecret, StoreInput};
+#[cfg(feature = "server")]
+pub use runtime::Vault;
+#[cfg(feature = "server")]
+pub use totp_seed::{TotpAlgorithm, TotpParams, parse_totp_seed, totp_code};
+#[cfg(feature = "server")]
+pub use value::SecretValue;
+#[cfg(feature = "server")]
+pub use views::{PartitionView, SecretMeta, VersionMeta};
 
 named_enum!(
     /// What a secret is, which decides how it is shown and what can be done with it.

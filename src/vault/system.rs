@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use super::crypto::{self, Envelope, RowBinding};
 use super::fingerprint::FingerprintKey;
-use super::store::{self, PARTITION_COLUMNS, Partition, SecretValue};
+use super::partitions::{self, PARTITION_COLUMNS, Partition};
 use super::{SecretKind, VaultName};
+use super::{SecretValue, store};
 use crate::Rekey;
 use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, Target};
@@ -48,10 +49,10 @@ async fn partition(tx: &mut WriteTx) -> Result<Partition> {
         )
         .await?;
     if let Some(row) = found {
-        return store::decode_partition(&row);
+        return partitions::decode_partition(&row);
     }
     let name = VaultName::parse("partition", PARTITION)?;
-    let id = store::insert_partition(tx, &name, "system", None).await?;
+    let id = partitions::insert_partition(tx, &name, "system", None).await?;
     Ok(Partition {
         id,
         name: PARTITION.into(),
@@ -90,7 +91,7 @@ async fn seal_with(
     let (secret, version) = match existing {
         Some(row) => {
             let (id, current): (i64, i64) = (row.get(0)?, row.get(1)?);
-            shred_versions(tx, id).await?;
+            store::shred(tx, id, None).await?;
             tx.execute(
                 "UPDATE vault_secrets SET current_version = $1, updated_at = $2 WHERE id = $3",
                 params![current + 1, now, id],
@@ -122,22 +123,6 @@ async fn seal_with(
     }
 }
 
-/// Empties the data keys of every live version of a secret (crypto-shredding).
-async fn shred_versions(tx: &mut WriteTx, secret: i64) -> Result<()> {
-    let now = tx.now();
-    tx.execute(
-        "UPDATE vault_versions SET wrapped_dek = $1, destroyed_at = $2 WHERE secret_id = $3 AND destroyed_at IS NULL",
-        params![Vec::<u8>::new(), now, secret],
-    )
-    .await?;
-    tx.execute(
-        "DELETE FROM vault_fingerprints WHERE secret_id = $1",
-        params![secret],
-    )
-    .await?;
-    Ok(())
-}
-
 /// Shreds every version of `name`; false when there was nothing to shred.
 pub(crate) async fn shred(tx: &mut WriteTx, name: &str) -> Result<bool> {
     let secret: Option<i64> = tx
@@ -152,7 +137,7 @@ pub(crate) async fn shred(tx: &mut WriteTx, name: &str) -> Result<bool> {
     let Some(secret) = secret else {
         return Ok(false);
     };
-    shred_versions(tx, secret).await?;
+    store::shred(tx, secret, None).await?;
     Ok(true)
 }
 
@@ -243,24 +228,14 @@ pub async fn prepare(rk: &Rekey) -> Result<()> {
 /// Login seeds were once stored in `users.totp_secret` in plain text: seal each and clear it.
 async fn seal_plain_login_seeds(rk: &Rekey) -> Result<()> {
     let mut tx = rk.write(Actor::System).await?;
-    let rows = tx
-        .fetch_all(
-            "SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id",
-            &[],
-        )
-        .await?;
+    let rows = crate::users::plain_login_seeds(&mut tx).await?;
     if rows.is_empty() {
         return Ok(());
     }
-    for row in &rows {
-        let user = row.get(0)?;
-        let seed = SecretValue::from_trusted(row.get(1)?);
-        seal(rk, &mut tx, &login_seed(user), SecretKind::TotpSeed, &seed).await?;
-        tx.execute(
-            "UPDATE users SET totp_secret = NULL, totp_enrolled = 1 WHERE id = $1",
-            params![user],
-        )
-        .await?;
+    for (user, seed) in &rows {
+        let seed = SecretValue::from_trusted(seed.clone());
+        seal(rk, &mut tx, &login_seed(*user), SecretKind::TotpSeed, &seed).await?;
+        crate::users::forget_plain_login_seed(&mut tx, *user).await?;
     }
     tx.audit(
         Target::Settings,

@@ -279,17 +279,7 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
     session::authorize::<Campaign>().await?;
     let rk = session::rekey()?;
     let c = campaigns::get(&rk.db, id.parse()?).await?;
-    let zones: Vec<String> = rk
-        .db
-        .fetch_all(
-            "SELECT DISTINCT c.time_zone FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
-             JOIN consumers c ON c.id = k.consumer_id WHERE cc.campaign_id = $1 ORDER BY c.time_zone",
-            rekey_core::params![c.id],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_, _>>()?;
+    let zones = campaigns::time_zones(&rk.db, c.id).await?;
     let milestones = c.timeline.milestones();
     Ok(CampaignView {
         id: c.id.get(),

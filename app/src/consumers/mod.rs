@@ -220,7 +220,7 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
     let rk = session::rekey()?;
     let c = store::consumer(&rk.db, id.parse()?).await?;
     let policies = store::rotation_policies(&rk.db).await?;
-    let timeline = store::timeline(&rk.db, &c, 50).await?;
+    let timeline = rekey_core::history::consumer(&rk.db, &c, 50).await?;
     let now = rk.now();
     let external_of = |id| {
         c.credentials
@@ -267,7 +267,7 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
             .into_iter()
             .map(|t| TimelineView {
                 at: t.at.utc_minute(),
-                action: t.action,
+                action: t.action.as_str().into(),
                 actor: t.actor,
                 target: t.target,
             })

@@ -25,7 +25,7 @@ pub struct PartitionGrants {
 pub async fn admin_partitions() -> Result<Vec<PartitionGrants>, AppError> {
     session::authorize::<AdminPartitions>().await?;
     let rk = session::rekey()?;
-    Ok(rekey_core::vault::store::all_partitions(&rk.db)
+    Ok(rekey_core::vault::grants::all_partitions(&rk.db)
         .await?
         .into_iter()
         .map(|(name, kind, grants)| PartitionGrants {
@@ -44,7 +44,7 @@ pub async fn create_partition(name: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<CreatePartition>().await?;
     let rk = session::rekey()?;
     let name = rekey_core::vault::VaultName::parse("name", &name)?;
-    Ok(rekey_core::vault::store::create_team_partition(&rk, &who, &name).await?)
+    Ok(rekey_core::vault::partitions::create_team_partition(&rk, &who, &name).await?)
 }
 
 /// Grants `read` or `write`, or withdraws the grant (`none`). Says what happened: a grant to

@@ -82,7 +82,7 @@ pub struct TotpNow {
 pub async fn partitions() -> Result<Vec<PartitionRow>, AppError> {
     let (who, _) = session::authorize::<Partitions>().await?;
     let rk = session::rekey()?;
-    Ok(rekey_core::vault::store::partitions(&rk, &who)
+    Ok(rekey_core::vault::partitions::partitions(&rk, &who)
         .await?
         .into_iter()
         .map(|p| PartitionRow {
@@ -113,7 +113,7 @@ pub async fn secrets(partition: String) -> Result<Vec<SecretRow>, AppError> {
             current_version: s.current_version,
             max_age_days: s.max_age_days,
             expires_at: s.expires_at.map(|t| t.utc_minute()),
-            credential: s.credential,
+            credential: s.credential.map(String::from),
             versions: s
                 .versions
                 .into_iter()
@@ -173,7 +173,7 @@ impl std::fmt::Debug for StoreRequest {
 pub async fn store_secret(request: StoreRequest) -> Result<i64, AppError> {
     let (who, _) = session::authorize::<StoreSecret>().await?;
     let rk = session::rekey()?;
-    let input = rekey_core::vault::store::StoreInput {
+    let input = rekey_core::vault::StoreInput {
         kind: request.kind,
         value: request.value,
         label: request.label,
@@ -244,7 +244,7 @@ pub async fn generate_value(
     alphabet: String,
     prefix: String,
 ) -> Result<i64, AppError> {
-    use rekey_core::vault::store::{self, GeneratePolicy};
+    use rekey_core::vault::{GeneratePolicy, store};
     let (who, _) = session::authorize::<GenerateValue>().await?;
     let rk = session::rekey()?;
     // Generating replaces the value services use: a destructive step, confirmed like a reveal.
@@ -272,6 +272,34 @@ pub async fn destroy_version(
 pub fn VaultPage() -> impl IntoView {
     let query = use_query_map();
     let list = Resource::new(|| (), |_| partitions());
+    let store = ServerAction::<StoreSecret>::new();
+    let changed = RwSignal::new(0u32);
+    // Both resources live here, not in the views their values render: a resource created
+    // inside a `Suspend` can leave a server-rendered page waiting forever (leptos#4866, and
+    // it happened here under load). The secrets follow the chosen partition, which depends on
+    // the list.
+    let chosen = move |parts: &[PartitionRow]| {
+        query
+            .with(|q| q.get("p"))
+            .filter(|p| parts.iter().any(|x| &x.name == p))
+            .or_else(|| parts.first().map(|p| p.name.clone()))
+    };
+    let rows = Resource::new(
+        move || {
+            (
+                query.with(|q| q.get("p")),
+                store.version().get(),
+                changed.get(),
+            )
+        },
+        move |_| async move {
+            let parts = list.await?;
+            match chosen(&parts) {
+                Some(partition) => secrets(partition).await,
+                None => Ok(Vec::new()),
+            }
+        },
+    );
     view! {
         <Page title="Vault">
             <p class="mb-6 max-w-3xl text-sm text-slate-600">
@@ -282,10 +310,7 @@ pub fn VaultPage() -> impl IntoView {
                     match list.await {
                         Err(error) => view! { <LoadError error /> }.into_any(),
                         Ok(parts) => {
-                            let chosen = query
-                                .with(|q| q.get("p"))
-                                .filter(|p| parts.iter().any(|x| &x.name == p))
-                                .or_else(|| parts.first().map(|p| p.name.clone()));
+                            let chosen = chosen(&parts);
                             view! {
                                 <div class="grid gap-6 lg:grid-cols-4">
                                     <nav aria-label="Partitions" class=CARD>
@@ -308,7 +333,7 @@ pub fn VaultPage() -> impl IntoView {
                                     <div class="space-y-6 lg:col-span-3">
                                         {chosen.map(|name| {
                                             let writable = parts.iter().any(|p| p.name == name && p.access == "write");
-                                            view! { <PartitionView partition=name writable /> }
+                                            view! { <PartitionView partition=name writable rows store changed /> }
                                         })}
                                     </div>
                                 </div>
@@ -322,16 +347,13 @@ pub fn VaultPage() -> impl IntoView {
 }
 
 #[component]
-fn PartitionView(partition: String, writable: bool) -> impl IntoView {
-    let store = ServerAction::<StoreSecret>::new();
-    let changed = RwSignal::new(0u32);
-    let rows = {
-        let partition = partition.clone();
-        Resource::new(
-            move || (store.version().get(), changed.get()),
-            move |_| secrets(partition.clone()),
-        )
-    };
+fn PartitionView(
+    partition: String,
+    writable: bool,
+    rows: Resource<Result<Vec<SecretRow>, AppError>>,
+    store: ServerAction<StoreSecret>,
+    changed: RwSignal<u32>,
+) -> impl IntoView {
     let title = partition.clone();
     let listed = partition.clone();
     view! {

@@ -12,8 +12,9 @@ use rekey_app::auth::session::{Caller, require_fresh_reauthentication};
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
 use rekey_core::identity::Identity;
-use rekey_core::vault::VaultName;
-use rekey_core::vault::store::{self as vault, GeneratePolicy, ReadKind, StoreInput};
+use rekey_core::vault::store::{self as vault, ReadKind};
+use rekey_core::vault::{GeneratePolicy, StoreInput};
+use rekey_core::vault::{PartitionView, SecretMeta, VaultName, partitions};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
@@ -107,14 +108,14 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Response {
             kind: "user",
             name: username.to_string(),
             role: Some(role.as_str()),
-            partition: vault::personal_name(who),
+            partition: partitions::personal_name(who),
         })
         .into_response(),
         Some(ref who @ Identity::Agent { ref name, .. }) => Json(WhoAmI {
             kind: "agent",
             name: name.to_string(),
             role: None,
-            partition: vault::personal_name(who),
+            partition: partitions::personal_name(who),
         })
         .into_response(),
         None => api_error(AppError::SignInRequired),
@@ -124,15 +125,15 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Response {
 async fn partitions(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Vec<vault::PartitionView>> {
-    Ok(Json(vault::partitions(&rk, identity(&caller)?).await?))
+) -> ApiResult<Vec<PartitionView>> {
+    Ok(Json(partitions::partitions(&rk, identity(&caller)?).await?))
 }
 
 async fn secrets(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
     Path(partition): Path<String>,
-) -> ApiResult<Vec<vault::SecretMeta>> {
+) -> ApiResult<Vec<SecretMeta>> {
     let partition = VaultName::parse("partition", &partition)?;
     Ok(Json(
         vault::secrets(&rk, identity(&caller)?, &partition).await?,
@@ -143,7 +144,7 @@ async fn overdue(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
     Path(partition): Path<String>,
-) -> ApiResult<Vec<vault::SecretMeta>> {
+) -> ApiResult<Vec<SecretMeta>> {
     let partition = VaultName::parse("partition", &partition)?;
     Ok(Json(
         vault::overdue(&rk, identity(&caller)?, &partition).await?,

@@ -227,7 +227,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::VaultSetup { secrets } => {
             use rekey_core::vault::VaultName;
-            use rekey_core::vault::store::{self, StoreInput};
+            use rekey_core::vault::{StoreInput, store};
             rekey_core::demo::seed(&rekey).await?;
             let admin = rekey_core::users::list(&rekey.db)
                 .await?
@@ -262,7 +262,10 @@ async fn main() -> anyhow::Result<()> {
                 name: agent.name.clone(),
                 token: issued.info.id,
             };
-            let partition = VaultName::parse("partition", &store::personal_name(&bot))?;
+            let partition = VaultName::parse(
+                "partition",
+                &rekey_core::vault::partitions::personal_name(&bot),
+            )?;
             for i in 0..secrets {
                 let new = StoreInput {
                     kind: "api_key".into(),

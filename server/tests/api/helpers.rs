@@ -23,22 +23,43 @@ macro_rules! on_both_databases {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name(
-                    $crate::helpers::TestApp::spawn(rekey_core::storage::Backend::Sqlite).await,
-                )
+                $crate::helpers::within_time_limit(async {
+                    super::$name(
+                        $crate::helpers::TestApp::spawn(rekey_core::storage::Backend::Sqlite).await,
+                    )
+                    .await
+                })
                 .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name(
-                    $crate::helpers::TestApp::spawn(rekey_core::storage::Backend::Postgres).await,
-                )
+                $crate::helpers::within_time_limit(async {
+                    super::$name(
+                        $crate::helpers::TestApp::spawn(rekey_core::storage::Backend::Postgres)
+                            .await,
+                    )
+                    .await
+                })
                 .await;
             }
         }
     };
 }
+
+/// The longest any test may take: the slowest takes about a minute on a loaded two-core machine.
+/// A test that hangs fails with its name instead of stalling the suite until CI gives up on it.
+const TEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs a test body, failing it if it outlives [`TEST_TIME_LIMIT`].
+pub async fn within_time_limit(body: impl std::future::Future<Output = ()>) {
+    if tokio::time::timeout(TEST_TIME_LIMIT, body).await.is_err() {
+        panic!("the test did not finish within {TEST_TIME_LIMIT:?}");
+    }
+}
+
+/// The longest one request may take before its test fails naming it (see [`TEST_TIME_LIMIT`]).
+const REQUEST_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The PostgreSQL server tests create their databases on.
 pub fn postgres_admin_url() -> String {
@@ -342,6 +363,7 @@ impl TestApp {
             client: reqwest::Client::builder()
                 .cookie_provider(jar.clone())
                 .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIME_LIMIT)
                 .build()
                 .expect("client"),
             jar,

@@ -80,13 +80,11 @@ async fn known_and_unknown_names_get_the_same_answers_and_timing(app: TestApp) {
         );
     }
     // Both pay for a password check (the first five, before the waits start) and both are
-    // refused without one after: the medians of the checked ones are within a factor of two.
-    let median = |v: &mut Vec<f64>| {
-        v.truncate(5);
-        v.sort_by(f64::total_cmp);
-        v[2]
-    };
-    let (k, u) = (median(&mut known_times), median(&mut unknown_times));
+    // refused without one after: the fastest of the checked ones are within a factor of two.
+    // The fastest, not the median: a busy machine only ever adds time, so the minimum is what
+    // the work itself costs (a loaded CI machine once put a median at 2.4 times the other).
+    let fastest = |v: &[f64]| v[..5].iter().copied().fold(f64::INFINITY, f64::min);
+    let (k, u) = (fastest(&known_times), fastest(&unknown_times));
     assert!(
         k / u < 2.0 && u / k < 2.0,
         "known {k:.4}s vs unknown {u:.4}s"

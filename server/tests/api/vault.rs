@@ -6,7 +6,8 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 
 use rekey_core::vault::VaultName;
-use rekey_core::vault::store::{self as vault, StoreInput, TotpParams, totp_code};
+use rekey_core::vault::store as vault;
+use rekey_core::vault::{SecretValue, StoreInput, TotpParams, totp_code};
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -467,12 +468,8 @@ async fn totp_codes_are_the_ones_an_authenticator_shows(app: TestApp) {
         .json()
         .await
         .unwrap();
-    let params = TotpParams {
-        digits: 8,
-        period: 60,
-        algorithm: rekey_core::vault::store::TotpAlgorithm::SHA256,
-    };
-    let seed_value = vault::SecretValue::parse(seed.into()).unwrap();
+    let params = TotpParams::new(8, 60, rekey_core::vault::TotpAlgorithm::SHA256).unwrap();
+    let seed_value = SecretValue::parse(seed.into()).unwrap();
     let now = rekey_core::clock::Clock::now(&app.clock);
     let (code, remaining) = totp_code(&seed_value, params, now).unwrap();
     assert_eq!(got["code"], code);

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use plan::{Change, ChangeKind, Counts, ImportOutcome, ImportPreview, apply, plan};
 
-use super::store::ExternalId;
+use super::store::{Contact, ExternalId};
 use super::{
     ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration, TimeZoneName,
 };
@@ -227,15 +227,8 @@ pub struct ImportedConsumer {
     /// `None` when the file gives no tags: an existing consumer keeps its own.
     pub tags: Option<Vec<String>>,
     /// Sorted by role; at most one per role.
-    pub contacts: Vec<ImportedContact>,
+    pub contacts: Vec<Contact>,
     pub credentials: Vec<ImportedCredential>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ImportedContact {
-    pub role: ContactRole,
-    pub name: String,
-    pub email: EmailAddress,
 }
 
 /// A credential as the file describes it. Optional fields left out of the file keep what the
@@ -487,7 +480,7 @@ fn validate(
         .tags
         .map(|t| items(t, "tag", TAG_MAX).map_err(|m| fail("tags", m)).ok());
 
-    let mut contacts: Vec<ImportedContact> = Vec::new();
+    let mut contacts: Vec<Contact> = Vec::new();
     for raw in raw.contacts {
         let (origin, name_field, email_field) = &raw.fields;
         let role = match raw.role {
@@ -516,7 +509,7 @@ fn validate(
                         ),
                     ));
                 } else {
-                    contacts.push(ImportedContact { role, name, email });
+                    contacts.push(Contact { role, name, email });
                 }
             }
             (name, email) => {

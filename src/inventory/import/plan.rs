@@ -7,10 +7,14 @@ use serde::{Deserialize, Serialize};
 use super::{ImportFile, ImportedConsumer, ImportedCredential, Phase, Problem, Problems, Progress};
 use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
-use crate::error::Result;
-use crate::inventory::CredentialStatus;
-use crate::inventory::store::{join_list, search_text, split_list};
-use crate::storage::{Db, Row, Tx, Value};
+use crate::error::{Error, Result};
+use crate::inventory::rows;
+use crate::inventory::store::{Contact, split_list};
+use crate::inventory::{
+    ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Environment, Integration,
+    TimeZoneName,
+};
+use crate::storage::{Db, Query, Value, rows_in};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -61,22 +65,22 @@ pub struct ImportOutcome {
 
 /// What is stored of a consumer the file names.
 struct Existing {
-    id: i64,
+    id: ConsumerId,
     name: String,
-    pattern: String,
-    sdk_language: Option<String>,
-    time_zone: String,
+    integration: Integration,
+    time_zone: TimeZoneName,
     tags: Vec<String>,
-    contacts: Vec<(String, String, String)>,
+    /// Sorted.
+    contacts: Vec<Contact>,
 }
 
 struct ExistingCredential {
-    id: i64,
+    id: CredentialId,
     consumer_external_id: String,
     label: String,
-    environment: String,
-    prefix: String,
-    status: String,
+    environment: Environment,
+    prefix: CredentialPrefix,
+    status: CredentialStatus,
     services: Vec<String>,
     max_age_days: Option<i64>,
     created_at: Timestamp,
@@ -91,19 +95,19 @@ struct Work {
     /// Indexes into the file's consumers.
     new_consumers: Vec<usize>,
     /// (index, stored id, contacts changed).
-    changed_consumers: Vec<(usize, i64, bool)>,
+    changed_consumers: Vec<(usize, ConsumerId, bool)>,
     /// (consumer index, credential index).
     new_credentials: Vec<(usize, usize)>,
     /// (consumer index, credential index, stored id, resulting values).
-    changed_credentials: Vec<(usize, usize, i64, CredentialValues)>,
+    changed_credentials: Vec<(usize, usize, CredentialId, CredentialValues)>,
 }
 
 /// A credential's stored values after the import.
 struct CredentialValues {
     label: String,
-    environment: String,
-    prefix: String,
-    status: String,
+    environment: Environment,
+    prefix: CredentialPrefix,
+    status: CredentialStatus,
     services: Vec<String>,
     max_age_days: Option<i64>,
     created_at: Timestamp,
@@ -111,91 +115,65 @@ struct CredentialValues {
     expires_at: Option<Timestamp>,
 }
 
-/// Reads either outside a transaction (the dry run) or inside the one that writes.
-enum Source<'a> {
-    Db(&'a Db),
-    Tx(&'a mut Tx),
-}
-
-impl Source<'_> {
-    async fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        match self {
-            Source::Db(db) => db.fetch_all(sql, params).await,
-            Source::Tx(tx) => tx.fetch_all(sql, params).await,
-        }
-    }
-
-    /// The rows of `select` (ending in `IN (`) for every key, asked in chunks.
-    async fn rows_in(&mut self, select: &str, keys: Vec<Value>) -> Result<Vec<Row>> {
-        let mut rows = Vec::new();
-        for chunk in keys.chunks(CHUNK) {
-            let sql = format!("{select}{})", placeholders(1, chunk.len()));
-            rows.extend(self.rows(&sql, chunk).await?);
-        }
-        Ok(rows)
-    }
-}
-
-/// Ids per query: well under both backends' limits on parameters.
-const CHUNK: usize = 500;
-
-fn placeholders(from: usize, count: usize) -> String {
-    (from..from + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
+/// What the database holds of the consumers and credentials `file` names: read outside a
+/// transaction for the dry run, inside the writing one to apply.
 async fn load(
-    source: &mut Source<'_>,
+    source: &mut impl Query,
     file: &ImportFile,
 ) -> Result<(
     HashMap<String, Existing>,
     HashMap<String, ExistingCredential>,
 )> {
     let mut consumers: HashMap<String, Existing> = HashMap::new();
-    let ids = file
+    let ids: Vec<Value> = file
         .consumers
         .iter()
-        .map(|c| c.external_id.as_str().into())
+        .map(|c| (&c.external_id).into())
         .collect();
-    let rows = source
-        .rows_in(
-            "SELECT id, external_id, name, pattern, sdk_language, time_zone, tags FROM consumers \
-             WHERE external_id IN (",
-            ids,
-        )
-        .await?;
+    let rows = rows_in(
+        source,
+        "SELECT id, external_id, name, pattern, sdk_language, time_zone, tags FROM consumers \
+         WHERE external_id IN ({keys})",
+        &ids,
+    )
+    .await?;
     for r in rows {
         consumers.insert(
             r.get(1)?,
             Existing {
                 id: r.get(0)?,
                 name: r.get(2)?,
-                pattern: r.get(3)?,
-                sdk_language: r.get(4)?,
-                time_zone: r.get(5)?,
+                integration: Integration {
+                    pattern: r.get(3)?,
+                    language: r.get(4)?,
+                },
+                time_zone: TimeZoneName::stored(r.get(5)?),
                 tags: split_list(&r.get::<String>(6)?),
                 contacts: Vec::new(),
             },
         );
     }
-    let by_id: HashMap<i64, String> = consumers
+    let by_id: HashMap<ConsumerId, String> = consumers
         .iter()
         .map(|(external, c)| (c.id, external.clone()))
         .collect();
-    let rows = source
-        .rows_in(
-            "SELECT consumer_id, role, name, email FROM contacts WHERE consumer_id IN (",
-            by_id.keys().map(|id| (*id).into()).collect(),
-        )
-        .await?;
+    let keys: Vec<Value> = by_id.keys().map(|id| (*id).into()).collect();
+    let rows = rows_in(
+        source,
+        "SELECT consumer_id, role, name, email FROM contacts WHERE consumer_id IN ({keys})",
+        &keys,
+    )
+    .await?;
     for r in rows {
         if let Some(c) = by_id
-            .get(&r.get::<i64>(0)?)
+            .get(&r.get::<ConsumerId>(0)?)
             .and_then(|e| consumers.get_mut(e))
         {
-            c.contacts.push((r.get(1)?, r.get(2)?, r.get(3)?));
+            c.contacts.push(Contact {
+                role: r.get(1)?,
+                name: r.get(2)?,
+                email: r.get(3)?,
+            });
         }
     }
     for c in consumers.values_mut() {
@@ -203,19 +181,19 @@ async fn load(
     }
 
     let mut credentials = HashMap::new();
-    let ids = file
+    let ids: Vec<Value> = file
         .consumers
         .iter()
-        .flat_map(|c| c.credentials.iter().map(|k| k.external_id.as_str().into()))
+        .flat_map(|c| c.credentials.iter().map(|k| (&k.external_id).into()))
         .collect();
-    let rows = source
-        .rows_in(
-            "SELECT k.id, k.external_id, c.external_id, k.label, k.environment, k.prefix, k.status, \
-             k.services, k.max_age_days, k.created_at, k.last_used_at, k.expires_at \
-             FROM credentials k JOIN consumers c ON c.id = k.consumer_id WHERE k.external_id IN (",
-            ids,
-        )
-        .await?;
+    let rows = rows_in(
+        source,
+        "SELECT k.id, k.external_id, c.external_id, k.label, k.environment, k.prefix, k.status, \
+         k.services, k.max_age_days, k.created_at, k.last_used_at, k.expires_at \
+         FROM credentials k JOIN consumers c ON c.id = k.consumer_id WHERE k.external_id IN ({keys})",
+        &ids,
+    )
+    .await?;
     for r in rows {
         credentials.insert(
             r.get(1)?,
@@ -237,18 +215,8 @@ async fn load(
     Ok((consumers, credentials))
 }
 
-fn contacts_of(c: &ImportedConsumer) -> Vec<(String, String, String)> {
-    let mut list: Vec<_> = c
-        .contacts
-        .iter()
-        .map(|k| {
-            (
-                k.role.as_str().to_string(),
-                k.name.clone(),
-                k.email.as_str().to_string(),
-            )
-        })
-        .collect();
+fn contacts_of(c: &ImportedConsumer) -> Vec<Contact> {
+    let mut list = c.contacts.clone();
     list.sort();
     list
 }
@@ -264,12 +232,10 @@ fn consumer_changes(c: &ImportedConsumer, e: &Existing) -> (Vec<String>, bool) {
     if c.name != e.name {
         fields.push("name".to_string());
     }
-    if c.integration.pattern.as_str() != e.pattern
-        || c.integration.language.map(|l| l.as_str()) != e.sdk_language.as_deref()
-    {
+    if c.integration != e.integration {
         fields.push("integration".into());
     }
-    if c.time_zone.as_str() != e.time_zone {
+    if c.time_zone != e.time_zone {
         fields.push("time_zone".into());
     }
     if c.tags
@@ -291,10 +257,7 @@ fn credential_changes(
     e: &ExistingCredential,
 ) -> std::result::Result<(CredentialValues, Vec<&'static str>), Problem> {
     let mut fields = Vec::new();
-    let stored_status: CredentialStatus = e
-        .status
-        .parse()
-        .map_err(|_| Problem::new(k.origin.whole(), "the stored status is not known"))?;
+    let stored_status = e.status;
     let status = match k.status {
         Some(to) if to != stored_status => {
             stored_status
@@ -305,20 +268,25 @@ fn credential_changes(
         }
         _ => stored_status,
     };
-    let mut pick = |name: &'static str, new: Option<String>, old: &str| match new {
-        Some(v) if v != old => {
-            fields.push(name);
-            v
+    let label = match &k.label {
+        Some(label) if *label != e.label => {
+            fields.push("label");
+            label.clone()
         }
-        _ => old.to_string(),
+        _ => e.label.clone(),
     };
-    let label = pick("label", k.label.clone(), &e.label);
-    let environment = pick(
-        "environment",
-        Some(k.environment.as_str().into()),
-        &e.environment,
-    );
-    let prefix = pick("prefix", Some(k.prefix.as_str().into()), &e.prefix);
+    let environment = if k.environment == e.environment {
+        e.environment
+    } else {
+        fields.push("environment");
+        k.environment
+    };
+    let prefix = if k.prefix == e.prefix {
+        e.prefix.clone()
+    } else {
+        fields.push("prefix");
+        k.prefix.clone()
+    };
     let services = match &k.services {
         Some(s) if sorted(s) != sorted(&e.services) => {
             fields.push("services");
@@ -364,7 +332,7 @@ fn credential_changes(
             label,
             environment,
             prefix,
-            status: status.as_str().into(),
+            status,
             services,
             max_age_days,
             created_at,
@@ -473,24 +441,13 @@ fn work_out(
 
 /// The dry run: what applying `file` would do now. Writes nothing.
 pub async fn plan(db: &Db, file: &ImportFile, progress: &Progress) -> Result<ImportPreview> {
-    let (consumers, credentials) = load(&mut Source::Db(db), file).await?;
+    let (consumers, credentials) = load(&mut db.clone(), file).await?;
     let work = work_out(file, &consumers, &credentials, progress);
     progress.start(Phase::Finished, 0);
     Ok(ImportPreview {
         warnings: file.warnings.clone(),
         ..work.preview
     })
-}
-
-/// Rows per multi-row INSERT.
-const INSERT_ROWS: usize = 100;
-
-/// `($1, $2, …), ($n, …)` for `rows` rows of `width` parameters.
-fn value_rows(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * width + 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Applies `file` in one audited transaction, worked out again against the database as it is
@@ -503,7 +460,7 @@ pub async fn apply(
     progress: &Progress,
 ) -> Result<ImportOutcome> {
     let mut tx = WriteTx::begin(db, actor, now).await?;
-    let (consumers, credentials) = load(&mut Source::Tx(&mut tx), file).await?;
+    let (consumers, credentials) = load(&mut *tx, file).await?;
     let work = work_out(file, &consumers, &credentials, progress);
     if !work.preview.problems.is_empty() {
         progress.start(Phase::Finished, 0);
@@ -531,171 +488,105 @@ pub async fn apply(
     progress.start(Phase::Writing, total as u64);
     let mut done = 0usize;
 
-    // New consumers, then their contacts; ids come back with the external id they belong to.
-    let mut ids: HashMap<&str, i64> = consumers
+    // New consumers with their contacts; ids come back with the external id they belong to.
+    let mut ids: HashMap<String, ConsumerId> = consumers
         .iter()
-        .map(|(external, e)| (external.as_str(), e.id))
+        .map(|(external, e)| (external.clone(), e.id))
         .collect();
-    let position: HashMap<&str, usize> = file
-        .consumers
+    let tags_of = |c: &ImportedConsumer| c.tags.clone().unwrap_or_default();
+    let new_tags: Vec<Vec<String>> = work
+        .new_consumers
         .iter()
-        .enumerate()
-        .map(|(i, c)| (c.external_id.as_str(), i))
+        .map(|&ci| tags_of(&file.consumers[ci]))
         .collect();
-    for chunk in work.new_consumers.chunks(INSERT_ROWS) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
-        for &ci in chunk {
-            let c = &file.consumers[ci];
-            let tags = c.tags.clone().unwrap_or_default();
-            params.extend([
-                c.external_id.as_str().into(),
-                c.name.as_str().into(),
-                c.integration.pattern.as_str().into(),
-                c.integration.language.map(|l| l.as_str()).into(),
-                c.time_zone.as_str().into(),
-                join_list(&tags).into(),
-                now.into(),
-                now.into(),
-                searchable(c, &tags).into(),
-            ]);
-        }
-        let rows = tx
-            .fetch_all(
-                &format!(
-                    "INSERT INTO consumers (external_id, name, pattern, sdk_language, time_zone, tags, created_at, updated_at, search) \
-                     VALUES {} RETURNING id, external_id",
-                    value_rows(chunk.len(), 9)
-                ),
-                &params,
-            )
-            .await?;
-        for r in rows {
-            let external: String = r.get(1)?;
-            if let Some(&ci) = position.get(external.as_str()) {
-                ids.insert(file.consumers[ci].external_id.as_str(), r.get(0)?);
-            }
+    for (chunk, tags) in work
+        .new_consumers
+        .chunks(WRITE_CHUNK)
+        .zip(new_tags.chunks(WRITE_CHUNK))
+    {
+        let rows: Vec<_> = chunk
+            .iter()
+            .zip(tags)
+            .map(|(&ci, tags)| consumer_row(&file.consumers[ci], tags))
+            .collect();
+        for (external, id) in rows::insert_consumers(&mut tx, &rows).await? {
+            ids.insert(external.as_str().to_string(), id);
         }
         done += chunk.len();
         progress.set_done(done as u64);
     }
-    for &(ci, id, contacts_changed) in &work.changed_consumers {
-        let c = &file.consumers[ci];
-        // A file without tags keeps the stored ones.
-        let tags = match &c.tags {
-            Some(tags) => tags.clone(),
-            None => consumers
-                .get(c.external_id.as_str())
-                .map(|e| e.tags.clone())
-                .unwrap_or_default(),
-        };
-        tx.execute(
-            "UPDATE consumers SET name = $1, pattern = $2, sdk_language = $3, time_zone = $4, tags = $5, \
-             search = $6, updated_at = $7 WHERE id = $8",
-            &[
-                c.name.as_str().into(),
-                c.integration.pattern.as_str().into(),
-                c.integration.language.map(|l| l.as_str()).into(),
-                c.time_zone.as_str().into(),
-                join_list(&tags).into(),
-                searchable(c, &tags).into(),
-                now.into(),
-                id.into(),
-            ],
-        )
-        .await?;
-        if contacts_changed {
-            tx.execute("DELETE FROM contacts WHERE consumer_id = $1", &[id.into()])
-                .await?;
-        }
-        done += 1;
-    }
-    let contact_rows: Vec<(i64, &super::ImportedContact)> = work
-        .new_consumers
+    // A file without tags keeps the stored ones.
+    let kept_tags: Vec<Vec<String>> = work
+        .changed_consumers
         .iter()
-        .map(|&ci| (ci, None))
-        .chain(
-            work.changed_consumers
-                .iter()
-                .filter(|(_, _, changed)| *changed)
-                .map(|&(ci, id, _)| (ci, Some(id))),
-        )
-        .flat_map(|(ci, id)| {
+        .map(|&(ci, _, _)| {
             let c = &file.consumers[ci];
-            let id = id.unwrap_or_else(|| ids[c.external_id.as_str()]);
-            c.contacts.iter().map(move |k| (id, k))
+            c.tags.clone().unwrap_or_else(|| {
+                consumers
+                    .get(c.external_id.as_str())
+                    .map(|e| e.tags.clone())
+                    .unwrap_or_default()
+            })
         })
         .collect();
-    for chunk in contact_rows.chunks(INSERT_ROWS) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-        for (id, k) in chunk {
-            params.extend([
-                (*id).into(),
-                k.role.as_str().into(),
-                k.name.as_str().into(),
-                k.email.as_str().into(),
-            ]);
-        }
-        tx.execute(
-            &format!(
-                "INSERT INTO contacts (consumer_id, role, name, email) VALUES {}",
-                value_rows(chunk.len(), 4)
-            ),
-            &params,
-        )
-        .await?;
-    }
+    let changed: Vec<_> = work
+        .changed_consumers
+        .iter()
+        .zip(&kept_tags)
+        .map(|(&(ci, id, contacts_changed), tags)| {
+            (
+                id,
+                consumer_row(&file.consumers[ci], tags),
+                contacts_changed,
+            )
+        })
+        .collect();
+    rows::update_consumers(&mut tx, &changed).await?;
+    done += changed.len();
 
-    for chunk in work.new_credentials.chunks(INSERT_ROWS) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
+    for chunk in work.new_credentials.chunks(WRITE_CHUNK) {
+        let mut rows = Vec::with_capacity(chunk.len());
         for &(ci, ki) in chunk {
             let c = &file.consumers[ci];
             let k = &c.credentials[ki];
-            params.extend([
-                k.external_id.as_str().into(),
-                ids[c.external_id.as_str()].into(),
-                k.label.as_deref().unwrap_or(k.external_id.as_str()).into(),
-                k.environment.as_str().into(),
-                k.prefix.as_str().into(),
-                k.status.unwrap_or(CredentialStatus::Active).as_str().into(),
-                join_list(k.services.as_deref().unwrap_or_default()).into(),
-                k.max_age_days.into(),
-                k.created_at.unwrap_or(now).into(),
-                k.last_used_at.into(),
-                k.expires_at.into(),
-                now.into(),
-            ]);
+            let consumer = *ids.get(c.external_id.as_str()).ok_or_else(|| {
+                Error::Internal(format!("no id for the new consumer {}", c.external_id))
+            })?;
+            rows.push((
+                &k.external_id,
+                consumer,
+                rows::CredentialRow {
+                    label: k.label.as_deref().unwrap_or(k.external_id.as_str()),
+                    environment: k.environment,
+                    prefix: &k.prefix,
+                    status: k.status.unwrap_or(CredentialStatus::Active),
+                    services: k.services.as_deref().unwrap_or_default(),
+                    max_age_days: k.max_age_days,
+                    created_at: k.created_at.unwrap_or(now),
+                    status_at: None,
+                    last_used_at: k.last_used_at,
+                    expires_at: k.expires_at,
+                },
+            ));
         }
-        tx.execute(
-            &format!(
-                "INSERT INTO credentials (external_id, consumer_id, label, environment, prefix, status, services, \
-                 max_age_days, created_at, last_used_at, expires_at, updated_at) VALUES {}",
-                value_rows(chunk.len(), 12)
-            ),
-            &params,
-        )
-        .await?;
+        rows::insert_credentials(&mut tx, &rows).await?;
         done += chunk.len();
         progress.set_done(done as u64);
     }
     for (_, _, id, v) in &work.changed_credentials {
-        tx.execute(
-            "UPDATE credentials SET label = $1, environment = $2, prefix = $3, status = $4, services = $5, \
-             max_age_days = $6, created_at = $7, last_used_at = $8, expires_at = $9, updated_at = $10 WHERE id = $11",
-            &[
-                v.label.as_str().into(),
-                v.environment.as_str().into(),
-                v.prefix.as_str().into(),
-                v.status.as_str().into(),
-                join_list(&v.services).into(),
-                v.max_age_days.into(),
-                v.created_at.into(),
-                v.last_used_at.into(),
-                v.expires_at.into(),
-                now.into(),
-                (*id).into(),
-            ],
-        )
-        .await?;
+        let row = rows::CredentialRow {
+            label: &v.label,
+            environment: v.environment,
+            prefix: &v.prefix,
+            status: v.status,
+            services: &v.services,
+            max_age_days: v.max_age_days,
+            created_at: v.created_at,
+            status_at: None,
+            last_used_at: v.last_used_at,
+            expires_at: v.expires_at,
+        };
+        rows::update_credential(&mut tx, *id, &row).await?;
         done += 1;
         if done.is_multiple_of(512) {
             progress.set_done(done as u64);
@@ -723,12 +614,17 @@ pub async fn apply(
     })
 }
 
-/// The consumer's search text with the tags it ends up with.
-fn searchable(c: &ImportedConsumer, tags: &[String]) -> String {
-    let contacts: Vec<(String, String)> = c
-        .contacts
-        .iter()
-        .map(|k| (k.name.clone(), k.email.as_str().to_string()))
-        .collect();
-    search_text(&c.name, c.external_id.as_str(), tags, &contacts)
+/// Rows written per chunk between progress updates.
+const WRITE_CHUNK: usize = 100;
+
+/// The row of an imported consumer with the tags it ends up with.
+fn consumer_row<'a>(c: &'a ImportedConsumer, tags: &'a [String]) -> rows::ConsumerRow<'a> {
+    rows::ConsumerRow {
+        external_id: &c.external_id,
+        name: &c.name,
+        integration: c.integration,
+        time_zone: &c.time_zone,
+        tags,
+        contacts: &c.contacts,
+    }
 }
