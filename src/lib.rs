@@ -4,6 +4,10 @@
 //! `server` crate (the `rekey` binary) call into this crate; the browser build uses only the
 //! shared types (feature `server` off).
 
+// A failed expectation is a panic in a request; the core returns errors instead. Tests may
+// expect (clippy.toml allows it there).
+#![warn(clippy::expect_used)]
+
 pub mod audit;
 pub mod clock;
 mod declare;

@@ -33,6 +33,9 @@ test('every page hydrates under the Content Security Policy without a violation'
     }
   });
   await signIn(page, 'engineer');
+  // Signing in navigates to the home page; a second navigation started before it ends would
+  // abort it (net::ERR_ABORTED).
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
   for (const path of ['/', '/consumers', '/credentials', '/campaigns', '/review', '/vault', '/account']) {
     await page.goto(path);
     await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached' });

@@ -55,29 +55,12 @@ impl std::fmt::Debug for SmtpTarget {
     }
 }
 
-/// Decodes `%XX` escapes (user names and passwords in URLs).
+/// Decodes `%XX` escapes (user names and passwords in URLs, otpauth URIs); a `%` not followed
+/// by two hex digits stays as it is.
 pub(crate) fn percent_decode(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok());
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(high), Some(low)) => {
-                out.push(high * 16 + low);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl SmtpTarget {

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_inventory_scale"),
     migration!(5, "0005_hardening"),
     migration!(6, "0006_outbox"),
+    migration!(7, "0007_search_words"),
 ];
 
 fn checksum(sql: &str) -> String {

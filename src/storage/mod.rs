@@ -13,6 +13,7 @@
 //! change writes an audit entry and the audit trail is one hash chain, so writers queue at the
 //! chain head anyway; locking at the start rules out deadlocks and lost updates.
 
+mod dialect;
 mod migrate;
 mod postgres;
 mod sqlite;
@@ -20,6 +21,7 @@ mod value;
 
 use std::sync::Arc;
 
+pub use dialect::Dialect;
 pub use value::{FromValue, Row, Value};
 
 use crate::error::{Error, Result, StorageError};
@@ -174,6 +176,11 @@ impl Db {
             Inner::Sqlite(_) => Backend::Sqlite,
             Inner::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// The SQL that differs between the backends (see [`Dialect`]).
+    pub fn dialect(&self) -> Dialect {
+        Dialect::of(self.backend())
     }
 
     /// Applies the migrations this database lacks.

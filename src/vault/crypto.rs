@@ -83,8 +83,11 @@ impl Key {
         Key(out)
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "ring refuses only a key of the wrong length, and a Key always holds 32 bytes"
+    )]
     fn cipher(&self) -> LessSafeKey {
-        // ring accepts any 32-byte key for AES-256-GCM; a Key always holds 32 bytes.
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, self.expose()).expect("a 32-byte key"))
     }
 }

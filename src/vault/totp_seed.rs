@@ -149,7 +149,9 @@ fn read_otpauth_uri(uri: &str) -> Result<(String, TotpParams), InputError> {
         (defaults.digits, defaults.period, defaults.algorithm);
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = crate::delivery::smtp::percent_decode(raw);
+        let value = percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned();
         match key.to_ascii_lowercase().as_str() {
             "secret" => secret = Some(value),
             "digits" => {

@@ -297,6 +297,29 @@ pub fn NoticePage() -> impl IntoView {
         },
         |(id, _)| notice(id),
     );
+    // The preview and the version comparison are loaded here, not in the views that show them:
+    // a resource created inside a `Suspend` can leave a server-rendered page waiting forever
+    // (leptos#4866; the vault page did, under load). Each awaits the notice it belongs to.
+    let typed = Typed::default();
+    let rendered = Resource::new(
+        move || typed.body.get(),
+        move |body| async move {
+            match body {
+                Some(body) => preview(body).await,
+                None => preview(data.await?.current.body).await,
+            }
+        },
+    );
+    let lines = Resource::new(
+        move || (typed.compare_from.get(), typed.compare_to.get()),
+        move |(from, to)| async move {
+            let n = data.await?;
+            let last = n.history.last().map_or(1, |h| h.version);
+            let from = from.unwrap_or_else(|| (last - 1).max(1).to_string());
+            let to = to.unwrap_or_else(|| last.to_string());
+            diff(n.id.to_string(), from, to).await
+        },
+    );
     let me = use_me().0;
     let actions = Actions {
         save,
@@ -312,11 +335,20 @@ pub fn NoticePage() -> impl IntoView {
                 let me = me.await.ok().flatten();
                 match data.await {
                     Err(error) => view! { <Page title="Notice"><LoadError error /></Page> }.into_any(),
-                    Ok(n) => view! { <NoticeBody n me actions /> }.into_any(),
+                    Ok(n) => view! { <NoticeBody n me actions typed rendered lines /> }.into_any(),
                 }
             })}
         </Transition>
     }
+}
+
+/// What the reader chose on the page: the editor's text once typing settles (none: the
+/// current version) and the two versions to compare (none: the last two).
+#[derive(Clone, Copy, Default)]
+struct Typed {
+    body: RwSignal<Option<String>>,
+    compare_from: RwSignal<Option<String>>,
+    compare_to: RwSignal<Option<String>>,
 }
 
 #[derive(Clone, Copy)]
@@ -330,7 +362,14 @@ struct Actions {
 }
 
 #[component]
-fn NoticeBody(n: NoticeView, me: Option<Profile>, actions: Actions) -> impl IntoView {
+fn NoticeBody(
+    n: NoticeView,
+    me: Option<Profile>,
+    actions: Actions,
+    typed: Typed,
+    rendered: Resource<Result<String, AppError>>,
+    lines: Resource<Result<Vec<DiffLine>, AppError>>,
+) -> impl IntoView {
     let may = move |p: Permission| me.as_ref().is_some_and(|m| m.may(p));
     let editable = matches!(n.state, NoticeState::Drafted | NoticeState::InReview)
         && may(Permission::EditNotices);
@@ -347,13 +386,13 @@ fn NoticeBody(n: NoticeView, me: Option<Profile>, actions: Actions) -> impl Into
                 <span>"Deadline "{n.deadline.clone()}" ("{n.time_zone.clone()}")"</span>
                 <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.campaign)>{n.campaign_name.clone()}</a>
             </div>
-            <Editor n=n.clone() editable save=actions.save />
+            <Editor n=n.clone() editable save=actions.save typed rendered />
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
                 <Checks checks=n.current.checks.clone() id=id.clone() may_acknowledge=may(Permission::ApproveNotices) acknowledge=actions.acknowledge />
                 <Decide n=n.clone() id=id.clone() checks_pass may_edit=may(Permission::EditNotices) may_approve=may(Permission::ApproveNotices) may_retry=may(Permission::ManageCampaigns) actions />
             </div>
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
-                <History id=id.clone() history=n.history.clone() />
+                <History history=n.history.clone() typed lines />
                 <Record decisions=n.decisions.clone() delivery=n.delivery.clone() />
             </div>
         </Page>
@@ -361,25 +400,29 @@ fn NoticeBody(n: NoticeView, me: Option<Profile>, actions: Actions) -> impl Into
 }
 
 #[component]
-fn Editor(n: NoticeView, editable: bool, save: ServerAction<SaveNotice>) -> impl IntoView {
+fn Editor(
+    n: NoticeView,
+    editable: bool,
+    save: ServerAction<SaveNotice>,
+    typed: Typed,
+    rendered: Resource<Result<String, AppError>>,
+) -> impl IntoView {
     let body = RwSignal::new(n.current.body.clone());
     // The preview follows the text a moment after typing stops.
-    let settled = RwSignal::new(n.current.body.clone());
-    let typed = RwSignal::new(0u64);
+    let keystrokes = RwSignal::new(0u64);
     let on_input = move |ev: leptos::ev::Event| {
         body.set(event_target_value(&ev));
-        let mark = typed.get_untracked() + 1;
-        typed.set(mark);
+        let mark = keystrokes.get_untracked() + 1;
+        keystrokes.set(mark);
         set_timeout(
             move || {
-                if typed.get_untracked() == mark {
-                    settled.set(body.get_untracked());
+                if keystrokes.get_untracked() == mark {
+                    typed.body.set(Some(body.get_untracked()));
                 }
             },
             std::time::Duration::from_millis(300),
         );
     };
-    let rendered = Resource::new(move || settled.get(), preview);
     let id = n.id.to_string();
     view! {
         <div class="grid gap-6 lg:grid-cols-2">
@@ -534,14 +577,26 @@ fn Decide(
 }
 
 #[component]
-fn History(id: String, history: Vec<HistoryLine>) -> impl IntoView {
+fn History(
+    history: Vec<HistoryLine>,
+    typed: Typed,
+    lines: Resource<Result<Vec<DiffLine>, AppError>>,
+) -> impl IntoView {
     let last = history.last().map(|h| h.version).unwrap_or(1);
-    let from = RwSignal::new((last - 1).max(1).to_string());
-    let to = RwSignal::new(last.to_string());
-    let lines = Resource::new(
-        move || (id.clone(), from.get(), to.get()),
-        |(id, a, b)| diff(id, a, b),
-    );
+    let from = (last - 1).max(1).to_string();
+    let to = last.to_string();
+    let from = move || {
+        typed
+            .compare_from
+            .get_untracked()
+            .unwrap_or_else(|| from.clone())
+    };
+    let to = move || {
+        typed
+            .compare_to
+            .get_untracked()
+            .unwrap_or_else(|| to.clone())
+    };
     let options = history.iter().map(|h| h.version).collect::<Vec<_>>();
     view! {
         <section class=CARD aria-label="Versions">
@@ -558,13 +613,13 @@ fn History(id: String, history: Vec<HistoryLine>) -> impl IntoView {
             </ul>
             <div class="mb-2 flex items-end gap-3 text-sm">
                 <label class=LABEL>"Compare"
-                    <select class=INPUT on:change=move |ev| from.set(event_target_value(&ev))>
-                        {options.iter().map(|v| view! { <option value=v.to_string() selected=from.get_untracked() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
+                    <select class=INPUT on:change=move |ev| typed.compare_from.set(Some(event_target_value(&ev)))>
+                        {options.iter().map(|v| view! { <option value=v.to_string() selected=from() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
                     </select>
                 </label>
                 <label class=LABEL>"with"
-                    <select class=INPUT on:change=move |ev| to.set(event_target_value(&ev))>
-                        {options.iter().map(|v| view! { <option value=v.to_string() selected=to.get_untracked() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
+                    <select class=INPUT on:change=move |ev| typed.compare_to.set(Some(event_target_value(&ev)))>
+                        {options.iter().map(|v| view! { <option value=v.to_string() selected=to() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
                     </select>
                 </label>
             </div>

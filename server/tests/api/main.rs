@@ -14,6 +14,7 @@ mod hardening;
 mod helpers;
 mod inventory;
 mod notice_checks;
+mod parity;
 mod schema;
 mod separation;
 mod throttle;

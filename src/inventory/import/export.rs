@@ -15,7 +15,7 @@ fn date(t: Option<Timestamp>) -> String {
 
 /// Every consumer the filter matches (all pages), one row per credential.
 pub async fn export_csv(db: &Db, filter: &ConsumerFilter, now: Timestamp) -> Result<Vec<u8>> {
-    let (condition, params) = filter.sql(db.backend(), now);
+    let (condition, params) = filter.sql(db.dialect(), now);
     let matching = format!("SELECT c.id FROM consumers c WHERE {condition}");
     let consumers = db
         .fetch_all(

@@ -1,0 +1,3 @@
+-- Free text finds the same consumers on both backends. SQLite already answers from its FTS5
+-- table `consumer_search` (0004), whose tokenizer splits words as PostgreSQL's new index does;
+-- nothing changes here. (Both folders hold the same migrations, one schema per backend.)

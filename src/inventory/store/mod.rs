@@ -1,0 +1,327 @@
+//! Consumers, contacts and credentials: the inventory's types and how they are read. The
+//! consumer list (`list`), lifecycle views and rotation policies (`lifecycle`) and a person's
+//! edits (`edit`) have files of their own; the rows themselves are written by `super::rows`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ConsumerId, ContactRole, CredentialId, CredentialPrefix, CredentialStatus, Environment,
+    Integration, TimeZoneName,
+};
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::{EmailAddress, InputError};
+use crate::params;
+use crate::storage::{Db, Query, Row, Value, rows_in};
+
+mod edit;
+mod lifecycle;
+mod list;
+
+pub use edit::{insert_consumer, parse_tag, set_credential_status, tag_consumers};
+pub use lifecycle::{
+    LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
+    lifecycle, rotation_policies, set_rotation_policy,
+};
+pub use list::{ConsumerFilter, list_consumers};
+
+crate::declare::parsed_string!(
+    /// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
+    ExternalId, parse = ExternalId::parse
+);
+
+impl ExternalId {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 64 {
+            return Err(InputError::new(
+                "external_id",
+                "an external id has 1 to 64 characters",
+            ));
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+        {
+            return Err(InputError::new(
+                "external_id",
+                format!("'{bad}' is not allowed in an external id"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+/// A person at a consumer who hears about its credentials.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Contact {
+    pub role: ContactRole,
+    pub name: String,
+    pub email: EmailAddress,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub id: CredentialId,
+    pub external_id: String,
+    pub consumer: ConsumerId,
+    pub label: String,
+    pub environment: Environment,
+    pub prefix: CredentialPrefix,
+    pub status: CredentialStatus,
+    pub services: Vec<String>,
+    pub max_age_days: Option<i64>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    /// The replacement a key.rotated event named.
+    pub replaced_by: Option<CredentialId>,
+    /// Since when the consumer uses the replacement and not this credential.
+    pub migrated_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    pub id: ConsumerId,
+    pub external_id: String,
+    pub name: String,
+    pub integration: Integration,
+    pub time_zone: TimeZoneName,
+    pub tags: Vec<String>,
+    pub contacts: Vec<Contact>,
+    pub credentials: Vec<Credential>,
+}
+
+impl Consumer {
+    /// Who a notice about a credential goes to: the technical contact, else the primary one.
+    pub fn notice_recipient(&self) -> Option<&Contact> {
+        [ContactRole::Technical, ContactRole::Primary]
+            .iter()
+            .find_map(|role| self.contacts.iter().find(|c| c.role == *role))
+    }
+}
+
+/// A line of the consumer list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerSummary {
+    pub id: ConsumerId,
+    pub external_id: String,
+    pub name: String,
+    pub integration: Integration,
+    pub time_zone: String,
+    pub tags: Vec<String>,
+    pub credentials: i64,
+    pub contact: Option<String>,
+    /// Age of the oldest live credential.
+    pub oldest_key_days: Option<i64>,
+    /// Credentials the consumer has migrated off.
+    pub migrated: i64,
+}
+
+pub struct NewConsumer {
+    pub external_id: ExternalId,
+    pub name: String,
+    pub integration: Integration,
+    pub time_zone: TimeZoneName,
+    pub tags: Vec<String>,
+    pub contacts: Vec<Contact>,
+}
+
+pub struct NewCredential {
+    pub external_id: ExternalId,
+    pub label: String,
+    pub environment: Environment,
+    pub prefix: CredentialPrefix,
+    pub status: CredentialStatus,
+    pub services: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// `a,b` as stored: `,a,b,`, so one item matches `LIKE '%,a,%'`.
+pub(crate) fn join_list(items: &[String]) -> String {
+    format!(",{},", items.join(","))
+}
+
+pub(crate) fn split_list(stored: &str) -> Vec<String> {
+    stored
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the free-text search looks in, lowercased: name, external id, tags and contacts.
+pub(crate) fn search_text(
+    name: &str,
+    external_id: &str,
+    tags: &[String],
+    contacts: &[(String, String)],
+) -> String {
+    let mut text = format!("{name} {external_id} {}", join_list(tags));
+    for (contact, email) in contacts {
+        text.push(' ');
+        text.push_str(contact);
+        text.push(' ');
+        text.push_str(email);
+    }
+    text.to_lowercase()
+}
+
+fn stored<T: std::str::FromStr<Err = InputError>>(raw: String) -> Result<T> {
+    raw.parse()
+        .map_err(|e: InputError| Error::Internal(format!("a stored value is invalid: {e}")))
+}
+
+/// The id of the credential with this external id, read where the caller needs it.
+pub(crate) async fn credential_id_of(
+    q: &mut impl Query,
+    external_id: &ExternalId,
+) -> Result<Option<CredentialId>> {
+    q.row(
+        "SELECT id FROM credentials WHERE external_id = $1",
+        params![external_id],
+    )
+    .await?
+    .map(|r| r.get(0))
+    .transpose()
+}
+
+/// The external ids of credentials (unknown ids are absent).
+pub async fn external_ids(
+    db: &Db,
+    ids: &[CredentialId],
+) -> Result<std::collections::HashMap<CredentialId, ExternalId>> {
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    rows_in(
+        &mut db.clone(),
+        "SELECT id, external_id FROM credentials WHERE id IN ({keys})",
+        &keys,
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
+}
+
+pub async fn consumer_exists(db: &Db, external_id: &ExternalId) -> Result<bool> {
+    Ok(db
+        .fetch_optional(
+            "SELECT id FROM consumers WHERE external_id = $1",
+            params![external_id.as_str()],
+        )
+        .await?
+        .is_some())
+}
+
+const CREDENTIAL_COLUMNS: &str = "id, external_id, consumer_id, label, environment, prefix, status, services, \
+     max_age_days, created_at, last_used_at, expires_at, replaced_by, migrated_at";
+
+/// [`CREDENTIAL_COLUMNS`] of a table aliased `alias`.
+fn credential_columns_of(alias: &str) -> String {
+    CREDENTIAL_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn decode_credential(r: &Row) -> Result<Credential> {
+    Ok(Credential {
+        id: r.get(0)?,
+        external_id: r.get(1)?,
+        consumer: r.get(2)?,
+        label: r.get(3)?,
+        environment: stored(r.get(4)?)?,
+        prefix: CredentialPrefix::parse(&r.get::<String>(5)?)
+            .map_err(|e| Error::Internal(format!("a stored prefix is invalid: {e}")))?,
+        status: stored(r.get(6)?)?,
+        services: split_list(&r.get::<String>(7)?),
+        max_age_days: r.get(8)?,
+        created_at: r.get(9)?,
+        last_used_at: r.get(10)?,
+        expires_at: r.get(11)?,
+        replaced_by: r.get(12)?,
+        migrated_at: r.get(13)?,
+    })
+}
+
+const CONSUMER_COLUMNS: &str = "id, external_id, name, pattern, sdk_language, time_zone, tags";
+
+fn decode_consumer(r: &Row) -> Result<Consumer> {
+    let pattern: String = r.get(3)?;
+    let language: Option<String> = r.get(4)?;
+    Ok(Consumer {
+        id: r.get(0)?,
+        external_id: r.get(1)?,
+        name: r.get(2)?,
+        integration: Integration::parse(&pattern, language.as_deref())
+            .map_err(|e| Error::Internal(format!("a stored integration is invalid: {e}")))?,
+        // Checked where it is used (`zone()`), so one consumer with a zone the database no
+        // longer knows is named there instead of failing every list it is in.
+        time_zone: TimeZoneName::stored(r.get::<String>(5)?),
+        tags: split_list(&r.get::<String>(6)?),
+        contacts: Vec::new(),
+        credentials: Vec::new(),
+    })
+}
+
+/// Consumers by id, with contacts and credentials.
+pub async fn consumers(db: &Db, ids: &[ConsumerId]) -> Result<Vec<Consumer>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids
+        .iter()
+        .map(|id| id.get().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut consumers = db
+        .fetch_all(
+            &format!("SELECT {CONSUMER_COLUMNS} FROM consumers WHERE id IN ({list}) ORDER BY id"),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(decode_consumer)
+        .collect::<Result<Vec<_>>>()?;
+    let contacts = db
+        .fetch_all(
+            &format!("SELECT consumer_id, role, name, email FROM contacts WHERE consumer_id IN ({list}) ORDER BY id"),
+            &[],
+        )
+        .await?;
+    let credentials = db
+        .fetch_all(
+            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE consumer_id IN ({list}) ORDER BY id"),
+            &[],
+        )
+        .await?;
+    for c in &mut consumers {
+        for r in &contacts {
+            if r.get::<i64>(0)? == c.id.get() {
+                c.contacts.push(Contact {
+                    role: stored(r.get(1)?)?,
+                    name: r.get(2)?,
+                    email: EmailAddress::parse(&r.get::<String>(3)?).map_err(|e| {
+                        Error::Internal(format!("a stored e-mail address is invalid: {e}"))
+                    })?,
+                });
+            }
+        }
+        for r in &credentials {
+            if r.get::<i64>(2)? == c.id.get() {
+                c.credentials.push(decode_credential(r)?);
+            }
+        }
+    }
+    Ok(consumers)
+}
+
+pub async fn consumer(db: &Db, id: ConsumerId) -> Result<Consumer> {
+    consumers(db, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::not_found("consumer", id))
+}
