@@ -17,7 +17,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{AgentId, Identity, InputError, TokenId, UserId, Username};
 use crate::params;
-use crate::storage::{Bookkeeping, Db, Query, Row, Value, rows_in};
+use crate::storage::{Bookkeeping, Db, Query, Row, map_in};
 
 const TOKEN_PREFIX: &str = "rk_at_";
 const TOKEN_RANDOM_LEN: usize = 40;
@@ -349,16 +349,8 @@ pub(crate) async fn id_of(q: &mut impl Query, name: &str) -> Result<Option<Agent
 
 /// The names of agents by id (unknown ids are absent).
 pub(crate) async fn names(db: &Db, ids: &[AgentId]) -> Result<HashMap<AgentId, Username>> {
-    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
-    rows_in(
-        &mut db.clone(),
-        "SELECT id, name FROM agents WHERE id IN ({keys})",
-        &keys,
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.get(0)?, r.get(1)?)))
-    .collect()
+    let select = "SELECT id, name FROM agents WHERE id IN ({keys})";
+    map_in(&mut db.clone(), select, ids).await
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Agent>> {

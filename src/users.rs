@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::identity::{DisplayName, EmailAddress, Identity, Role, UserId, Username};
 use crate::params;
 use crate::password::{self, Password};
-use crate::storage::{Db, Query, Row, Value, rows_in};
+use crate::storage::{Db, Query, Row, Value, map_in};
 
 /// A user as the rest of Rekey sees one: no password hash, no TOTP secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,16 +133,8 @@ pub(crate) async fn id_of(q: &mut impl Query, name: &str) -> Result<Option<UserI
 
 /// The names of users by id (unknown ids are absent).
 pub(crate) async fn names(db: &Db, ids: &[UserId]) -> Result<HashMap<UserId, Username>> {
-    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
-    rows_in(
-        &mut db.clone(),
-        "SELECT id, username FROM users WHERE id IN ({keys})",
-        &keys,
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.get(0)?, r.get(1)?)))
-    .collect()
+    let select = "SELECT id, username FROM users WHERE id IN ({keys})";
+    map_in(&mut db.clone(), select, ids).await
 }
 
 /// Login seeds an older release kept in plain text, to be sealed (see `vault::system`).

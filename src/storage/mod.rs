@@ -319,6 +319,25 @@ pub async fn rows_in(q: &mut impl Query, select: &str, keys: &[Value]) -> Result
     Ok(rows)
 }
 
+/// One value per key, read as [`rows_in`] reads: `select` returns the key, then the value
+/// (unknown keys are absent).
+pub async fn map_in<K, V>(
+    q: &mut impl Query,
+    select: &str,
+    keys: &[K],
+) -> Result<std::collections::HashMap<K, V>>
+where
+    K: Copy + Into<Value> + FromValue + Eq + std::hash::Hash,
+    V: FromValue,
+{
+    let keys: Vec<Value> = keys.iter().map(|k| (*k).into()).collect();
+    rows_in(q, select, &keys)
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect()
+}
+
 /// Reads through a pool ([`Db`]) or an open transaction ([`Tx`], and so a `WriteTx`), so a
 /// lookup is written once and runs where its caller needs it: inside the write transaction when
 /// what it reads decides the write (a vault grant checked in the transaction that opens the

@@ -19,6 +19,7 @@ use crate::error::AppError;
 use crate::auth::session;
 
 mod notice;
+mod notice_server;
 
 pub use notice::NoticePage;
 

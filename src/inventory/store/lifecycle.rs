@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::identity::InputError;
 use crate::inventory::{CredentialId, Environment};
 use crate::params;
-use crate::storage::{Db, Value};
+use crate::storage::{Db, Row, Value, rows_in};
 
 /// A credential with what a campaign needs to know of its consumer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,15 +21,24 @@ pub struct SelectedCredential {
 
 /// Credentials by id (unknown ids are an error naming them).
 pub async fn credentials_by_id(db: &Db, ids: &[CredentialId]) -> Result<Vec<SelectedCredential>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list = ids
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    let select = selected_sql(db, "k.id IN ({keys})");
+    let mut found = rows_in(&mut db.clone(), &select, &keys)
+        .await?
         .iter()
-        .map(|id| id.get().to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let found = selected(db, &format!("k.id IN ({list})"), &[]).await?;
+        .map(decode_selected)
+        .collect::<Result<Vec<_>>>()?;
+    // Ordered within each chunk only: order the whole as `selected_sql` does.
+    found.sort_by(|a, b| {
+        let key = |s: &SelectedCredential| {
+            (
+                s.consumer_name.to_ascii_lowercase(),
+                s.consumer_name.clone(),
+                s.credential.id,
+            )
+        };
+        key(a).cmp(&key(b))
+    });
     if let Some(missing) = ids
         .iter()
         .find(|id| !found.iter().any(|f| f.credential.id == **id))
@@ -53,25 +62,28 @@ pub async fn credentials_older_than(
     .await
 }
 
-async fn selected(db: &Db, condition: &str, params: &[Value]) -> Result<Vec<SelectedCredential>> {
+/// Credentials with their consumer's name where `condition` holds, by consumer name.
+fn selected_sql(db: &Db, condition: &str) -> String {
     let columns = credential_columns_of("k");
     let name = db.dialect().name_order("c.name");
-    let rows = db
-        .fetch_all(
-            &format!(
-                "SELECT {columns}, c.name FROM credentials k JOIN consumers c ON c.id = k.consumer_id \
-                 WHERE {condition} ORDER BY {name}, k.id"
-            ),
-            params,
-        )
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SelectedCredential {
-                credential: decode_credential(r)?,
-                consumer_name: r.get(14)?,
-            })
-        })
+    format!(
+        "SELECT {columns}, c.name FROM credentials k JOIN consumers c ON c.id = k.consumer_id \
+         WHERE {condition} ORDER BY {name}, k.id"
+    )
+}
+
+fn decode_selected(r: &Row) -> Result<SelectedCredential> {
+    Ok(SelectedCredential {
+        credential: decode_credential(r)?,
+        consumer_name: r.get(14)?,
+    })
+}
+
+async fn selected(db: &Db, condition: &str, params: &[Value]) -> Result<Vec<SelectedCredential>> {
+    db.fetch_all(&selected_sql(db, condition), params)
+        .await?
+        .iter()
+        .map(decode_selected)
         .collect()
 }
 

@@ -2,6 +2,8 @@
 //! consumer list (`list`), lifecycle views and rotation policies (`lifecycle`) and a person's
 //! edits (`edit`) have files of their own; the rows themselves are written by `super::rows`.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -12,7 +14,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, InputError};
 use crate::params;
-use crate::storage::{Db, Query, Row, Value, rows_in};
+use crate::storage::{Db, Query, Row, Value, map_in, rows_in};
 
 mod edit;
 mod lifecycle;
@@ -192,17 +194,9 @@ pub(crate) async fn credential_id_of(
 pub async fn external_ids(
     db: &Db,
     ids: &[CredentialId],
-) -> Result<std::collections::HashMap<CredentialId, ExternalId>> {
-    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
-    rows_in(
-        &mut db.clone(),
-        "SELECT id, external_id FROM credentials WHERE id IN ({keys})",
-        &keys,
-    )
-    .await?
-    .iter()
-    .map(|r| Ok((r.get(0)?, r.get(1)?)))
-    .collect()
+) -> Result<HashMap<CredentialId, ExternalId>> {
+    let select = "SELECT id, external_id FROM credentials WHERE id IN ({keys})";
+    map_in(&mut db.clone(), select, ids).await
 }
 
 pub async fn consumer_exists(db: &Db, external_id: &ExternalId) -> Result<bool> {
@@ -269,52 +263,40 @@ fn decode_consumer(r: &Row) -> Result<Consumer> {
 
 /// Consumers by id, with contacts and credentials.
 pub async fn consumers(db: &Db, ids: &[ConsumerId]) -> Result<Vec<Consumer>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list = ids
-        .iter()
-        .map(|id| id.get().to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut consumers = db
-        .fetch_all(
-            &format!("SELECT {CONSUMER_COLUMNS} FROM consumers WHERE id IN ({list}) ORDER BY id"),
-            &[],
-        )
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    let q = &mut db.clone();
+    let select = format!("SELECT {CONSUMER_COLUMNS} FROM consumers WHERE id IN ({{keys}})");
+    let mut consumers = rows_in(q, &select, &keys)
         .await?
         .iter()
         .map(decode_consumer)
         .collect::<Result<Vec<_>>>()?;
-    let contacts = db
-        .fetch_all(
-            &format!("SELECT consumer_id, role, name, email FROM contacts WHERE consumer_id IN ({list}) ORDER BY id"),
-            &[],
-        )
-        .await?;
-    let credentials = db
-        .fetch_all(
-            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE consumer_id IN ({list}) ORDER BY id"),
-            &[],
-        )
-        .await?;
+    consumers.sort_by_key(|c| c.id);
+    // Each consumer's contacts and credentials come in one chunk, in id order.
+    let mut contacts: HashMap<ConsumerId, Vec<Contact>> = HashMap::new();
+    let select = "SELECT consumer_id, role, name, email FROM contacts \
+                  WHERE consumer_id IN ({keys}) ORDER BY consumer_id, id";
+    for r in rows_in(q, select, &keys).await? {
+        contacts.entry(r.get(0)?).or_default().push(Contact {
+            role: stored(r.get(1)?)?,
+            name: r.get(2)?,
+            email: EmailAddress::parse(&r.get::<String>(3)?)
+                .map_err(|e| Error::Internal(format!("a stored e-mail address is invalid: {e}")))?,
+        });
+    }
+    let mut credentials: HashMap<ConsumerId, Vec<Credential>> = HashMap::new();
+    let select = format!(
+        "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE consumer_id IN ({{keys}}) ORDER BY consumer_id, id"
+    );
+    for r in rows_in(q, &select, &keys).await? {
+        credentials
+            .entry(r.get(2)?)
+            .or_default()
+            .push(decode_credential(&r)?);
+    }
     for c in &mut consumers {
-        for r in &contacts {
-            if r.get::<i64>(0)? == c.id.get() {
-                c.contacts.push(Contact {
-                    role: stored(r.get(1)?)?,
-                    name: r.get(2)?,
-                    email: EmailAddress::parse(&r.get::<String>(3)?).map_err(|e| {
-                        Error::Internal(format!("a stored e-mail address is invalid: {e}"))
-                    })?,
-                });
-            }
-        }
-        for r in &credentials {
-            if r.get::<i64>(2)? == c.id.get() {
-                c.credentials.push(decode_credential(r)?);
-            }
-        }
+        c.contacts = contacts.remove(&c.id).unwrap_or_default();
+        c.credentials = credentials.remove(&c.id).unwrap_or_default();
     }
     Ok(consumers)
 }
