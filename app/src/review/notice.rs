@@ -45,10 +45,8 @@ pub fn NoticePage() -> impl IntoView {
     let rendered = Resource::new(
         move || typed.body.get(),
         move |body| async move {
-            match body {
-                Some(body) => preview(body).await,
-                None => preview(data.await?.current.body).await,
-            }
+            let n = data.await?;
+            preview(Typed::of(body, n.id).unwrap_or(n.current.body)).await
         },
     );
     let lines = Resource::new(
@@ -56,8 +54,8 @@ pub fn NoticePage() -> impl IntoView {
         move |(from, to)| async move {
             let n = data.await?;
             let last = n.history.last().map_or(1, |h| h.version);
-            let from = from.unwrap_or_else(|| (last - 1).max(1).to_string());
-            let to = to.unwrap_or_else(|| last.to_string());
+            let from = Typed::of(from, n.id).unwrap_or_else(|| (last - 1).max(1).to_string());
+            let to = Typed::of(to, n.id).unwrap_or_else(|| last.to_string());
             diff(n.id.to_string(), from, to).await
         },
     );
@@ -83,13 +81,21 @@ pub fn NoticePage() -> impl IntoView {
     }
 }
 
-/// What the reader chose on the page: the editor's text once typing settles (none: the
+/// What the reader chose on the page, each for the notice it was chosen on (the page stays
+/// when history goes back to another notice): the editor's text once typing settles (none: the
 /// current version) and the two versions to compare (none: the last two).
 #[derive(Clone, Copy, Default)]
 struct Typed {
-    body: RwSignal<Option<String>>,
-    compare_from: RwSignal<Option<String>>,
-    compare_to: RwSignal<Option<String>>,
+    body: RwSignal<Option<(i64, String)>>,
+    compare_from: RwSignal<Option<(i64, String)>>,
+    compare_to: RwSignal<Option<(i64, String)>>,
+}
+
+impl Typed {
+    /// A choice, if it was made on notice `id`.
+    fn of(choice: Option<(i64, String)>, id: i64) -> Option<String> {
+        choice.filter(|(on, _)| *on == id).map(|(_, value)| value)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -133,7 +139,7 @@ fn NoticeBody(
                 <Decide n=n.clone() id=id.clone() checks_pass may_edit=may(Permission::EditNotices) may_approve=may(Permission::ApproveNotices) may_retry=may(Permission::ManageCampaigns) actions />
             </div>
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
-                <History history=n.history.clone() typed lines />
+                <History id=n.id history=n.history.clone() typed lines />
                 <Record decisions=n.decisions.clone() delivery=n.delivery.clone() />
             </div>
         </Page>
@@ -151,6 +157,7 @@ fn Editor(
     let body = RwSignal::new(n.current.body.clone());
     // The preview follows the text a moment after typing stops.
     let keystrokes = RwSignal::new(0u64);
+    let notice = n.id;
     let on_input = move |ev: leptos::ev::Event| {
         body.set(event_target_value(&ev));
         let mark = keystrokes.get_untracked() + 1;
@@ -158,7 +165,7 @@ fn Editor(
         set_timeout(
             move || {
                 if keystrokes.get_untracked() == mark {
-                    typed.body.set(Some(body.get_untracked()));
+                    typed.body.set(Some((notice, body.get_untracked())));
                 }
             },
             std::time::Duration::from_millis(300),
@@ -319,6 +326,7 @@ fn Decide(
 
 #[component]
 fn History(
+    id: i64,
     history: Vec<HistoryLine>,
     typed: Typed,
     lines: Resource<Result<Vec<DiffLine>, AppError>>,
@@ -326,18 +334,9 @@ fn History(
     let last = history.last().map(|h| h.version).unwrap_or(1);
     let from = (last - 1).max(1).to_string();
     let to = last.to_string();
-    let from = move || {
-        typed
-            .compare_from
-            .get_untracked()
-            .unwrap_or_else(|| from.clone())
-    };
-    let to = move || {
-        typed
-            .compare_to
-            .get_untracked()
-            .unwrap_or_else(|| to.clone())
-    };
+    let from =
+        move || Typed::of(typed.compare_from.get_untracked(), id).unwrap_or_else(|| from.clone());
+    let to = move || Typed::of(typed.compare_to.get_untracked(), id).unwrap_or_else(|| to.clone());
     let options = history.iter().map(|h| h.version).collect::<Vec<_>>();
     view! {
         <section class=CARD aria-label="Versions">
@@ -354,12 +353,12 @@ fn History(
             </ul>
             <div class="mb-2 flex items-end gap-3 text-sm">
                 <label class=LABEL>"Compare"
-                    <select class=INPUT on:change=move |ev| typed.compare_from.set(Some(event_target_value(&ev)))>
+                    <select class=INPUT on:change=move |ev| typed.compare_from.set(Some((id, event_target_value(&ev))))>
                         {options.iter().map(|v| view! { <option value=v.to_string() selected=from() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
                     </select>
                 </label>
                 <label class=LABEL>"with"
-                    <select class=INPUT on:change=move |ev| typed.compare_to.set(Some(event_target_value(&ev)))>
+                    <select class=INPUT on:change=move |ev| typed.compare_to.set(Some((id, event_target_value(&ev))))>
                         {options.iter().map(|v| view! { <option value=v.to_string() selected=to() == v.to_string()>{format!("v{v}")}</option> }).collect_view()}
                     </select>
                 </label>
