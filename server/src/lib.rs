@@ -16,7 +16,7 @@ use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
 use axum_login::AuthManagerLayerBuilder;
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use rekey_app::auth::session::Backend;
 use rekey_app::{App, shell};
 use rekey_core::Rekey;
@@ -87,10 +87,19 @@ fn describe(e: &rekey_core::error::Error) -> String {
     }
 }
 
+/// The app's routes, walked out of the app once per process. Walking them sets a flag that is
+/// global to the process and makes every resource first polled meanwhile wait forever
+/// (leptos#4773): a page rendered by another router of this process at that moment (the tests
+/// run many) would never finish. Walked once, before any router serves, nothing can overlap it.
+fn app_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// The whole HTTP application.
 pub fn router(config: &Config, rekey: Rekey) -> Router {
     let options = leptos_options(config);
-    let routes = generate_route_list(App);
+    let routes = app_routes();
     let state = AppState {
         leptos_options: options.clone(),
         rekey: rekey.clone(),
