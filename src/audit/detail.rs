@@ -38,11 +38,11 @@ macro_rules! actions {
             }
         }
 
-        /// The name of an action, as stored and filtered on.
+        /// The name of an action, as stored and filtered on (serde uses the same name).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum Action {
-            $( #[doc = $name] $action, )+
-            $( $(#[$rdoc])* $retired, )*
+            $( #[doc = $name] #[serde(rename = $name)] $action, )+
+            $( $(#[$rdoc])* #[serde(rename = $rname)] $retired, )*
         }
 
         impl Action {
@@ -347,5 +347,19 @@ impl crate::storage::FromValue for Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_travel_by_their_stored_names() {
+        for action in Action::ALL {
+            let json = serde_json::to_string(action).unwrap();
+            assert_eq!(json, format!("\"{}\"", action.as_str()));
+            assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), *action);
+        }
     }
 }

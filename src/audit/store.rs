@@ -5,7 +5,7 @@ use super::{ChainHead, ChainReport, NewEntry, Seq, StoredEntry, Target, TrailLin
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::params;
-use crate::storage::{Backend, Db, Row, Tx, Value, placeholders, storage_error};
+use crate::storage::{Db, OrderedScan, Row, Tx, Value, rows_in};
 
 const COLUMNS: &str =
     "seq, at, actor_kind, actor_id, actor_name, action, target, detail, prev_hash, hash";
@@ -143,32 +143,35 @@ pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
     })
 }
 
-/// What the trail holds about any of `targets`, newest first, at most `limit` entries.
+/// What the trail holds about any of `targets`, newest first, at most `limit` entries. The
+/// targets are asked for in chunks (a consumer can have more than a query may bind), each
+/// chunk's newest `limit` entries, merged.
 pub async fn about(db: &Db, targets: &[Target], limit: u32) -> Result<Vec<TrailLine>> {
-    if targets.is_empty() {
-        return Ok(Vec::new());
-    }
+    let limit = limit.clamp(1, 500);
     let keys: Vec<Value> = targets.iter().map(|t| t.to_string().into()).collect();
-    db.fetch_all(
-        &format!(
-            "SELECT at, action, actor_name, target FROM audit_log WHERE target IN ({}) \
-             ORDER BY seq DESC LIMIT {}",
-            placeholders(1, keys.len()),
-            limit.clamp(1, 500)
-        ),
-        &keys,
-    )
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(TrailLine {
-            at: r.get(0)?,
-            action: r.get(1)?,
-            actor: r.get(2)?,
-            target: r.get(3)?,
+    let select = format!(
+        "SELECT seq, at, action, actor_name, target FROM audit_log WHERE target IN ({{keys}}) \
+         ORDER BY seq DESC LIMIT {limit}"
+    );
+    let mut lines = rows_in(&mut db.clone(), &select, &keys)
+        .await?
+        .iter()
+        .map(|r| {
+            let seq: Seq = r.get(0)?;
+            Ok((
+                seq,
+                TrailLine {
+                    at: r.get(1)?,
+                    action: r.get(2)?,
+                    actor: r.get(3)?,
+                    target: r.get(4)?,
+                },
+            ))
         })
-    })
-    .collect()
+        .collect::<Result<Vec<_>>>()?;
+    lines.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    lines.truncate(limit as usize);
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
 }
 
 pub async fn count(db: &Db) -> Result<i64> {
@@ -177,19 +180,16 @@ pub async fn count(db: &Db) -> Result<i64> {
 
 /// Verifies the whole chain in sequence order and names the first broken entry.
 pub async fn verify(db: &Db) -> Result<ChainReport> {
-    match db.backend() {
-        Backend::Sqlite => verify_sqlite(db, SPLIT_FROM).await,
-        Backend::Postgres => verify_paged(db).await,
-    }
+    verify_in_halves(db, SPLIT_FROM).await
 }
 
 /// Below this many entries one pass is quicker than starting two.
 const SPLIT_FROM: i64 = 100_000;
 
-/// SQLite: the chain is checked in two halves at once, one per core. Each entry's check needs
-/// only its own row and the previous hash, so the second half starts from the stored hash of
-/// the middle entry, which the first half proves when it reaches it.
-async fn verify_sqlite(db: &Db, split_from: i64) -> Result<ChainReport> {
+/// The chain is checked in two halves at once, one per core. Each entry's check needs only its
+/// own row and the previous hash, so the second half starts from the stored hash of the middle
+/// entry, which the first half proves when it reaches it.
+async fn verify_in_halves(db: &Db, split_from: i64) -> Result<ChainReport> {
     let last: Option<i64> = db.scalar("SELECT MAX(seq) FROM audit_log", &[]).await?;
     let last = last.unwrap_or(0);
     let middle = last / 2;
@@ -207,11 +207,11 @@ async fn verify_sqlite(db: &Db, split_from: i64) -> Result<ChainReport> {
         .map(|hash| ChainHead { seq: middle, hash })
     else {
         // Small, or already broken at the middle: one pass finds the first break.
-        return scan_sqlite(db, ChainHead::GENESIS, last).await;
+        return verify_range(db, ChainHead::GENESIS, last).await;
     };
     let (first, second) = tokio::join!(
-        scan_sqlite(db, ChainHead::GENESIS, middle),
-        scan_sqlite(db, middle_head, last)
+        verify_range(db, ChainHead::GENESIS, middle),
+        verify_range(db, middle_head, last)
     );
     let (first, second) = (first?, second?);
     if !first.is_intact() {
@@ -224,82 +224,31 @@ async fn verify_sqlite(db: &Db, split_from: i64) -> Result<ChainReport> {
     })
 }
 
-/// Checks the entries after `start` up to `until`, in one pass on a blocking thread, borrowing
-/// each row's text in place.
-async fn scan_sqlite(db: &Db, start: ChainHead, until: Seq) -> Result<ChainReport> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq");
-    db.sqlite_scan(move |conn| {
-        let mut stmt = conn.prepare(&sql).map_err(storage_error)?;
-        let mut rows = stmt.query([start.seq, until]).map_err(storage_error)?;
-        let mut verifier = Verifier::starting_after(start);
-        while let Some(row) = rows.next().map_err(storage_error)? {
-            let text = |i: usize| -> Result<&str> {
-                row.get_ref(i)
-                    .map_err(storage_error)?
-                    .as_str()
-                    .map_err(|e| Error::Internal(format!("audit column {i}: {e}")))
-            };
+/// Checks the entries after `start` up to `until`, in one ordered scan.
+async fn verify_range(db: &Db, start: ChainHead, until: Seq) -> Result<ChainReport> {
+    let scan = OrderedScan {
+        table: "audit_log",
+        columns: COLUMNS,
+        key: "seq",
+        after: start.seq,
+        until,
+    };
+    let verifier = db
+        .scan(scan, Verifier::starting_after(start), |verifier, row| {
             let fields = EntryFields {
-                seq: row.get(0).map_err(storage_error)?,
-                at: row.get(1).map_err(storage_error)?,
-                actor_kind: text(2)?,
-                actor_id: row.get(3).map_err(storage_error)?,
-                actor_name: text(4)?,
-                action: text(5)?,
-                target: text(6)?,
-                detail: text(7)?,
+                seq: row.int(0)?,
+                at: row.int(1)?,
+                actor_kind: row.text(2)?,
+                actor_id: row.optional_int(3)?,
+                actor_name: row.text(4)?,
+                action: row.text(5)?,
+                target: row.text(6)?,
+                detail: row.text(7)?,
             };
-            if !verifier.check(fields, text(8)?, text(9)?) {
-                break;
-            }
-        }
-        Ok(verifier.finish())
-    })
-    .await
-    .unwrap_or_else(|| Err(Error::Internal("a SQLite scan on another backend".into())))
-}
-
-/// Rows read per query on PostgreSQL.
-const VERIFY_PAGE: i64 = 20_000;
-
-/// PostgreSQL: pages by sequence number; the next page is fetched while this one is hashed.
-async fn verify_paged(db: &Db) -> Result<ChainReport> {
-    let mut verifier = Verifier::new();
-    let mut fetch = tokio::spawn(fetch_page(db.clone(), 0));
-    loop {
-        let page = fetch
-            .await
-            .map_err(|e| Error::Internal(format!("verification task failed: {e}")))??;
-        let Some(last) = page.last() else { break };
-        let full = page.len() as i64 == VERIFY_PAGE;
-        fetch = tokio::spawn(fetch_page(db.clone(), last.seq));
-        verifier = tokio::task::spawn_blocking(move || {
-            for entry in &page {
-                if !verifier.check_stored(entry) {
-                    break;
-                }
-            }
-            verifier
+            Ok(verifier.check(fields, row.text(8)?, row.text(9)?))
         })
-        .await
-        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?;
-        if !full || verifier.is_broken() {
-            break;
-        }
-    }
-    Ok(verifier.finish())
-}
-
-async fn fetch_page(db: Db, after: Seq) -> Result<Vec<StoredEntry>> {
-    let rows = db
-        .fetch_all(
-            &format!(
-                "SELECT {COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}"
-            ),
-            params![after],
-        )
         .await?;
-    rows.iter().map(decode).collect()
+    Ok(verifier.finish())
 }
 
 #[cfg(test)]
@@ -341,6 +290,26 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn about_finds_the_newest_entries_of_more_targets_than_one_query_binds() {
+        let (db, dir) = chain_of(1).await;
+        let targets: Vec<Target> = (2..=1_200)
+            .map(|id| Target::User(UserId::new(id).unwrap()))
+            .collect();
+        let mut tx = crate::audit::WriteTx::begin(&db, Actor::System, Timestamp::from_secs(1))
+            .await
+            .unwrap();
+        for target in &targets {
+            tx.audit(target.clone(), Detail::Logout).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        let lines = about(&db, &targets, 3).await.unwrap();
+        let named: Vec<&str> = lines.iter().map(|l| l.target.as_str()).collect();
+        assert_eq!(named, ["user:1200", "user:1199", "user:1198"]);
+        assert!(about(&db, &[], 3).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn both_halves_are_checked_and_the_first_break_is_named() {
         for (tampered, expected) in [
             (None, None),
@@ -358,8 +327,8 @@ mod tests {
                 )
                 .await;
             }
-            let split = verify_sqlite(&db, 10).await.unwrap();
-            let single = verify_sqlite(&db, i64::MAX).await.unwrap();
+            let split = verify_in_halves(&db, 10).await.unwrap();
+            let single = verify_in_halves(&db, i64::MAX).await.unwrap();
             assert_eq!(split, single, "tampered {tampered:?}");
             assert_eq!(
                 split.broken,

@@ -16,12 +16,14 @@
 mod dialect;
 mod migrate;
 mod postgres;
+mod scan;
 mod sqlite;
 mod value;
 
 use std::sync::Arc;
 
 pub use dialect::Dialect;
+pub use scan::{OrderedScan, ScanRow};
 pub use value::{FromValue, Row, Value};
 
 use crate::error::{Error, Result, StorageError};
@@ -245,27 +247,6 @@ impl Db {
                 Inner::Postgres(pg) => TxInner::Postgres(pg.begin_locked().await?),
             },
         })
-    }
-
-    /// Runs `f` with a SQLite read connection on the blocking pool: for long scans that must
-    /// not hold up the async runtime. `None` on PostgreSQL.
-    pub async fn sqlite_scan<R, F>(&self, f: F) -> Option<Result<R>>
-    where
-        R: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<R> + Send + 'static,
-    {
-        match &*self.inner {
-            Inner::Sqlite(db) => {
-                let db = db.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || db.read(f))
-                        .await
-                        .map_err(|e| Error::Internal(format!("database task failed: {e}")))
-                        .and_then(|r| r),
-                )
-            }
-            Inner::Postgres(_) => None,
-        }
     }
 
     /// After data was destroyed: on SQLite, writes the WAL back into the database file and
