@@ -370,7 +370,8 @@ pub async fn approve_campaign(
     engineer: &crate::identity::Identity,
     approver: &crate::identity::Identity,
 ) -> Result<Vec<(crate::notices::NoticeId, String)>> {
-    use crate::notices::queue::{self, QueueFilter};
+    use crate::notices::queue;
+    use crate::notices::views::QueueFilter;
     use crate::notices::workflow;
     let mut all = Vec::new();
     loop {

@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 
 use rekey_core::Rekey;
 use rekey_core::audit::Actor;
-use rekey_core::inventory::import::{
-    self, ImportFormat, ImportOutcome, ImportPreview, Phase, Problems, Progress,
-};
-use serde::Serialize;
+use rekey_core::inventory::import::{self, ImportFormat, Problems, Progress};
+use rekey_core::inventory::import_report::{JobState, JobView};
 use tokio::sync::{Semaphore, watch};
 
 const KEEP_FOR: Duration = Duration::from_secs(3600);
@@ -30,51 +28,6 @@ const MAX_IN_PROGRESS: usize = 8;
 /// Imports one identity may have in progress (409 beyond); a new upload makes room by dropping
 /// that identity's oldest settled one.
 const PER_IDENTITY: usize = 2;
-
-/// Where a job is.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum JobState {
-    Previewing,
-    /// The file reads well: this is what applying it would do.
-    Ready {
-        preview: ImportPreview,
-    },
-    /// The file has problems; nothing can be applied.
-    Refused {
-        problems: Problems,
-    },
-    Applying {
-        preview: ImportPreview,
-    },
-    /// `outcome.applied` is false when the database changed since the preview and the file no
-    /// longer applies; the outcome lists why.
-    Finished {
-        outcome: ImportOutcome,
-    },
-    Failed {
-        error: String,
-    },
-}
-
-impl JobState {
-    fn is_busy(&self) -> bool {
-        matches!(self, JobState::Previewing | JobState::Applying { .. })
-    }
-}
-
-/// What a caller sees of a job.
-#[derive(Clone, Debug, Serialize)]
-pub struct JobView {
-    pub id: u64,
-    pub format: ImportFormat,
-    pub bytes: u64,
-    pub phase: Phase,
-    pub done: u64,
-    pub total: u64,
-    #[serde(flatten)]
-    pub state: JobState,
-}
 
 struct Job {
     owner: Actor,

@@ -14,10 +14,12 @@ use crate::identity::InputError;
 pub mod events;
 #[cfg(feature = "server")]
 pub mod import;
+pub mod import_report;
 #[cfg(feature = "server")]
 mod rows;
 #[cfg(feature = "server")]
 pub mod store;
+pub mod views;
 
 use crate::declare::{Choices, id_type, named_enum, parsed_string};
 
@@ -199,10 +201,28 @@ impl CredentialPrefix {
     }
 }
 
-/// An IANA time zone name such as `Europe/Berlin`, known to the time zone database.
+/// An IANA time zone name such as `Europe/Berlin`, known to the time zone database. On the
+/// server it is built only through [`TimeZoneName::parse`], serde included; the browser has no
+/// time zone database and takes the names the server sent.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[cfg_attr(feature = "server", serde(try_from = "String", into = "String"))]
+#[cfg_attr(not(feature = "server"), serde(transparent))]
 pub struct TimeZoneName(String);
+
+#[cfg(feature = "server")]
+impl TryFrom<String> for TimeZoneName {
+    type Error = InputError;
+
+    fn try_from(name: String) -> Result<Self, InputError> {
+        Self::parse(&name)
+    }
+}
+
+impl From<TimeZoneName> for String {
+    fn from(name: TimeZoneName) -> Self {
+        name.0
+    }
+}
 
 impl TimeZoneName {
     #[cfg(feature = "server")]
@@ -310,5 +330,10 @@ mod tests {
         assert!(TimeZoneName::parse("Europe/Berlin").is_ok());
         assert!(TimeZoneName::parse("Mars/Olympus").is_err());
         assert!(TimeZoneName::parse("").is_err());
+        assert!(serde_json::from_str::<TimeZoneName>("\"Mars/Olympus\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<TimeZoneName>("\"Asia/Tokyo\"").unwrap(),
+            TimeZoneName::parse("Asia/Tokyo").unwrap()
+        );
     }
 }

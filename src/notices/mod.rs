@@ -21,6 +21,7 @@ pub mod drafting;
 pub mod queue;
 #[cfg(feature = "server")]
 pub mod versions;
+pub mod views;
 #[cfg(feature = "server")]
 pub mod workflow;
 

@@ -4,32 +4,17 @@ use serde::{Deserialize, Serialize};
 
 use super::campaigns;
 use super::versions::{Author, Version, version};
-use super::{CampaignId, CheckResult, NoticeId, NoticeState, Timeline, checks};
+use super::views::{NoticeSummary, QueueFilter};
+use super::{CampaignId, CheckResult, NoticeId, Timeline, checks};
 use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
 use crate::delivery::{self, DeliveryRecord, OutboxId};
 use crate::error::{Error, Result};
 use crate::identity::UserId;
+use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
-use crate::inventory::{ConsumerId, IntegrationPattern};
 use crate::params;
 use crate::storage::{Db, Row, Value};
-
-/// A line of the review queue.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoticeSummary {
-    pub id: NoticeId,
-    pub campaign: CampaignId,
-    pub campaign_name: String,
-    pub consumer: ConsumerId,
-    pub consumer_name: String,
-    pub pattern: IntegrationPattern,
-    pub state: NoticeState,
-    pub recipient: String,
-    pub version: i64,
-    pub checks_passed: bool,
-    pub updated_at: Timestamp,
-}
 
 /// A decision an approver recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,17 +58,6 @@ fn decode_summary(r: &Row) -> Result<NoticeSummary> {
         checks_passed: r.get(9)?,
         updated_at: r.get(10)?,
     })
-}
-
-/// Which notices the queue shows.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct QueueFilter {
-    pub campaign: Option<CampaignId>,
-    pub pattern: Option<IntegrationPattern>,
-    /// Only notices whose current version passes (true) or fails (false) its checks.
-    pub checks_passed: Option<bool>,
-    /// One state; `None` means pending review (drafted or in review).
-    pub state: Option<NoticeState>,
 }
 
 pub async fn queue(

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::checks::{self, CheckContext};
-use super::queue::{NoticeSummary, summary};
+use super::queue::summary;
+use super::views::NoticeSummary;
 use super::workflow::parse_reason;
 use super::workflow::{editable, locked, set_current, stale};
 use super::{CampaignId, CheckKind, CheckResult, NoticeId, campaigns};

@@ -36,6 +36,12 @@ impl Dialect {
         }
     }
 
+    /// [`Dialect::name_order`] in Rust, for rows merged from several queries: the key that
+    /// sorts names the way that `ORDER BY` does on both backends.
+    pub fn name_key(name: &str) -> (String, &str) {
+        (name.to_ascii_lowercase(), name)
+    }
+
     /// Tells the planner to reach `table` through `index` (written after the table's name and
     /// alias). SQLite plans without statistics and needs the hint where a query reads a table
     /// per row of another; PostgreSQL plans from its statistics and gets nothing.
@@ -46,32 +52,35 @@ impl Dialect {
         }
     }
 
-    /// A condition that `words` appear in order in the consumers' search text, the last one as
-    /// a prefix ("ops acme ex" finds `ops@acme.example`), and its one parameter. Both backends
-    /// split the text into words at every character that is not a letter or digit, and both
-    /// answer from an index: SQLite's FTS5 table `consumer_search`, PostgreSQL's GIN index
-    /// `consumers_search_words` over the same expression as here.
-    pub fn consumer_words_match(self, words: &[&str], param: &str) -> (String, String) {
+    /// The query that `words` appear in order in the consumers' search text, the last one as a
+    /// prefix ("ops acme ex" finds `ops@acme.example`): the parameter of
+    /// [`Dialect::consumer_words_match`]. Words are letters and digits only.
+    pub fn consumer_words_query(self, words: &[&str]) -> String {
         match self.0 {
             // Words are alphanumeric, so nothing in them is FTS5 syntax.
-            Backend::Sqlite => (
-                format!(
-                    "c.id IN (SELECT rowid FROM consumer_search WHERE consumer_search MATCH {param})"
-                ),
-                format!("\"{}\"*", words.join(" ")),
+            Backend::Sqlite => format!("\"{}\"*", words.join(" ")),
+            Backend::Postgres => match words.split_last() {
+                Some((last, before)) => before
+                    .iter()
+                    .map(|w| w.to_string())
+                    .chain([format!("{last}:*")])
+                    .collect::<Vec<_>>()
+                    .join(" <-> "),
+                None => String::new(),
+            },
+        }
+    }
+
+    /// The condition that the consumer `c` matches the words query bound as `param`. Both
+    /// backends split the text into words at every character that is not a letter or digit,
+    /// and both answer from an index: SQLite's FTS5 table `consumer_search`, PostgreSQL's GIN
+    /// index `consumers_search_words` over the same expression as here.
+    pub fn consumer_words_match(self, param: &str) -> String {
+        match self.0 {
+            Backend::Sqlite => format!(
+                "c.id IN (SELECT rowid FROM consumer_search WHERE consumer_search MATCH {param})"
             ),
-            Backend::Postgres => (
-                format!("{CONSUMER_WORDS} @@ to_tsquery('simple', {param})"),
-                match words.split_last() {
-                    Some((last, before)) => before
-                        .iter()
-                        .map(|w| w.to_string())
-                        .chain([format!("{last}:*")])
-                        .collect::<Vec<_>>()
-                        .join(" <-> "),
-                    None => String::new(),
-                },
-            ),
+            Backend::Postgres => format!("{CONSUMER_WORDS} @@ to_tsquery('simple', {param})"),
         }
     }
 }
@@ -89,15 +98,11 @@ mod tests {
     fn words_become_a_phrase_with_a_prefix_on_both_backends() {
         let words = ["ops", "acme", "ex"];
         assert_eq!(
-            Dialect::of(Backend::Sqlite)
-                .consumer_words_match(&words, "$1")
-                .1,
+            Dialect::of(Backend::Sqlite).consumer_words_query(&words),
             "\"ops acme ex\"*"
         );
         assert_eq!(
-            Dialect::of(Backend::Postgres)
-                .consumer_words_match(&words, "$1")
-                .1,
+            Dialect::of(Backend::Postgres).consumer_words_query(&words),
             "ops <-> acme <-> ex:*"
         );
     }

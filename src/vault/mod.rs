@@ -26,11 +26,11 @@ mod runtime;
 pub mod store;
 #[cfg(feature = "server")]
 pub mod system;
+mod totp_params;
 #[cfg(feature = "server")]
 mod totp_seed;
 #[cfg(feature = "server")]
 mod value;
-#[cfg(feature = "server")]
 mod views;
 
 #[cfg(feature = "server")]
@@ -39,12 +39,12 @@ pub use generate::{Alphabet, GeneratePolicy};
 pub use input::{NewSecret, StoreInput};
 #[cfg(feature = "server")]
 pub use runtime::Vault;
+pub use totp_params::{TotpAlgorithm, TotpParams};
 #[cfg(feature = "server")]
-pub use totp_seed::{TotpAlgorithm, TotpParams, parse_totp_seed, totp_code};
+pub use totp_seed::{parse_totp_seed, totp_code};
 #[cfg(feature = "server")]
 pub use value::SecretValue;
-#[cfg(feature = "server")]
-pub use views::{PartitionView, SecretMeta, VersionMeta};
+pub use views::{PartitionView, SecretList, SecretMeta, VersionMeta};
 
 named_enum!(
     /// What a secret is, which decides how it is shown and what can be done with it.

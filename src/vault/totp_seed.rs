@@ -1,73 +1,13 @@
 //! TOTP seeds kept in the vault: reading them (base32 or `otpauth://` URIs), their checked
 //! parameters, and the code of a seed at an instant.
 
-use serde::{Deserialize, Serialize};
-
 use super::SecretValue;
+use super::totp_params::{TotpAlgorithm, TotpParams, TotpParamsFields};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::InputError;
 
-/// TOTP parameters of a seed (public; the seed itself is the sealed value), valid by
-/// construction: 6 to 8 digits and a period of 15 to 120 seconds, so every stored seed can make
-/// codes. Built by [`TotpParams::new`] or read back through the same check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "TotpParamsFields")]
-pub struct TotpParams {
-    digits: u32,
-    period: u32,
-    algorithm: TotpAlgorithm,
-}
-
-/// [`TotpParams`] as stored, before the check.
-#[derive(Deserialize)]
-struct TotpParamsFields {
-    digits: u32,
-    period: u32,
-    algorithm: TotpAlgorithm,
-}
-
-impl TryFrom<TotpParamsFields> for TotpParams {
-    type Error = InputError;
-
-    fn try_from(f: TotpParamsFields) -> Result<Self, InputError> {
-        Self::new(f.digits, f.period, f.algorithm)
-    }
-}
-
 impl TotpParams {
-    pub fn new(digits: u32, period: u32, algorithm: TotpAlgorithm) -> Result<Self, InputError> {
-        if !(6..=8).contains(&digits) {
-            return Err(InputError::new(
-                "digits",
-                format!("TOTP codes have 6 to 8 digits, not {digits}"),
-            ));
-        }
-        if !(15..=120).contains(&period) {
-            return Err(InputError::new(
-                "period",
-                format!("a TOTP period is 15 to 120 seconds, not {period}"),
-            ));
-        }
-        Ok(Self {
-            digits,
-            period,
-            algorithm,
-        })
-    }
-
-    pub fn digits(&self) -> u32 {
-        self.digits
-    }
-
-    pub fn period(&self) -> u32 {
-        self.period
-    }
-
-    pub fn algorithm(&self) -> TotpAlgorithm {
-        self.algorithm
-    }
-
     /// Stored parameters (JSON) that can make codes; a seed stored before parameters were
     /// checked may hold a period of 0, and is refused with what to do instead of dividing by
     /// zero when a code is asked for.
@@ -83,29 +23,12 @@ impl TotpParams {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TotpAlgorithm {
-    SHA1,
-    SHA256,
-    SHA512,
-}
-
 impl TotpAlgorithm {
     fn rs(self) -> totp_rs::Algorithm {
         match self {
             TotpAlgorithm::SHA1 => totp_rs::Algorithm::SHA1,
             TotpAlgorithm::SHA256 => totp_rs::Algorithm::SHA256,
             TotpAlgorithm::SHA512 => totp_rs::Algorithm::SHA512,
-        }
-    }
-}
-
-impl Default for TotpParams {
-    fn default() -> Self {
-        Self {
-            digits: 6,
-            period: 30,
-            algorithm: TotpAlgorithm::SHA1,
         }
     }
 }
@@ -146,7 +69,7 @@ fn read_otpauth_uri(uri: &str) -> Result<(String, TotpParams), InputError> {
     let mut secret = None;
     let defaults = TotpParams::default();
     let (mut digits, mut period, mut algorithm) =
-        (defaults.digits, defaults.period, defaults.algorithm);
+        (defaults.digits(), defaults.period(), defaults.algorithm());
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_encoding::percent_decode_str(raw)
@@ -191,16 +114,16 @@ pub fn totp_code(seed: &SecretValue, params: TotpParams, now: Timestamp) -> Resu
         .to_bytes()
         .map_err(|_| Error::Internal("a stored TOTP seed is not base32".into()))?;
     let totp = totp_rs::TOTP::new_unchecked(
-        params.algorithm.rs(),
-        params.digits as usize,
+        params.algorithm().rs(),
+        params.digits() as usize,
         1,
-        u64::from(params.period),
+        u64::from(params.period()),
         bytes,
         None,
         String::new(),
     );
     let secs = now.as_secs().max(0) as u64;
-    let remaining = params.period - (secs % u64::from(params.period)) as u32;
+    let remaining = params.period() - (secs % u64::from(params.period())) as u32;
     Ok((totp.generate(secs), remaining))
 }
 

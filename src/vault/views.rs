@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Access, SecretKind, TotpParams};
 use crate::clock::Timestamp;
-use crate::inventory::store::ExternalId;
+use crate::inventory::views::ExternalId;
 
 /// A partition as a caller sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,11 +38,23 @@ pub struct SecretMeta {
 }
 
 impl SecretMeta {
+    /// Whole days since the current version was stored.
+    pub fn age_days(&self, now: Timestamp) -> i64 {
+        self.rotated_at.days_until(now)
+    }
+
     /// Older than its rotation policy allows.
     pub fn overdue(&self, now: Timestamp) -> bool {
         self.max_age_days
-            .is_some_and(|days| self.rotated_at.days_until(now) > days)
+            .is_some_and(|days| self.age_days(now) > days)
     }
+}
+
+/// A partition's secrets as read at `now`, which their ages and overdue marks count to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretList {
+    pub secrets: Vec<SecretMeta>,
+    pub now: Timestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

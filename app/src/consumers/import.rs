@@ -3,21 +3,18 @@
 //! job for progress; nothing is written until the person applies.
 
 use leptos::prelude::*;
-use serde_json::Value;
+use rekey_core::inventory::import_report::{
+    ChangeKind, Counts, ImportOutcome, ImportPreview, JobState, JobView, Problems,
+};
 
 use crate::components::{BUTTON, CARD, Page, TABLE, TD, TH};
 
 #[component]
 pub fn ImportPage() -> impl IntoView {
-    let job = RwSignal::new(None::<Value>);
+    let job = RwSignal::new(None::<JobView>);
     let error = RwSignal::new(None::<String>);
     let file_input = NodeRef::<leptos::html::Input>::new();
-    let busy = move || {
-        job.with(|j| {
-            j.as_ref()
-                .is_some_and(|j| matches!(state(j), "previewing" | "applying"))
-        })
-    };
+    let busy = move || job.with(|j| j.as_ref().is_some_and(|j| j.state.is_busy()));
     let preview = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -58,38 +55,28 @@ pub fn ImportPage() -> impl IntoView {
     }
 }
 
-fn state(job: &Value) -> &str {
-    job["state"].as_str().unwrap_or_default()
-}
-
-fn count(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_default()
-}
-
 #[component]
-fn JobPanel(job: Value, apply: impl Fn(leptos::ev::MouseEvent) + 'static) -> impl IntoView {
-    let (done, total) = (count(&job["done"]), count(&job["total"]));
-    let phase = job["phase"].as_str().unwrap_or_default().replace('_', " ");
-    match state(&job) {
-        "previewing" | "applying" => {
+fn JobPanel(job: JobView, apply: impl Fn(leptos::ev::MouseEvent) + 'static) -> impl IntoView {
+    let (done, total) = (job.done, job.total);
+    let phase = job.phase.label();
+    match job.state {
+        JobState::Previewing | JobState::Applying { .. } => {
+            let doing = if matches!(job.state, JobState::Previewing) {
+                "Checking the file…"
+            } else {
+                "Applying…"
+            };
             let percent = (done * 100).checked_div(total).unwrap_or(0);
             view! {
                 <div role="status">
-                    <p class="mb-2 font-medium">{format!("{} ({phase}: {percent} %)", if state(&job) == "previewing" { "Checking the file…" } else { "Applying…" })}</p>
+                    <p class="mb-2 font-medium">{format!("{doing} ({phase}: {percent} %)")}</p>
                     <progress class="w-full" max=total.max(1) value=done aria-label="Import progress"></progress>
                 </div>
             }
             .into_any()
         }
-        "refused" => {
-            let problems = &job["problems"];
-            let total = count(&problems["total"]);
-            let listed: Vec<(String, String)> = problems["listed"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| (location(&p["at"]), p["message"].as_str().unwrap_or_default().to_string()))
-                .collect();
+        JobState::Refused { problems } => {
+            let Problems { listed, total } = problems;
             let shown = listed.len() as u64;
             view! {
                 <p role="alert" class="mb-3 font-medium text-rose-800">
@@ -98,92 +85,60 @@ fn JobPanel(job: Value, apply: impl Fn(leptos::ev::MouseEvent) + 'static) -> imp
                 <table class=TABLE>
                     <thead><tr><th class=TH>"Where"</th><th class=TH>"Problem"</th></tr></thead>
                     <tbody class="divide-y divide-slate-100">
-                        {listed.into_iter().map(|(at, message)| view! { <tr><td class=format!("{TD} whitespace-nowrap")>{at}</td><td class=TD>{message}</td></tr> }).collect_view()}
+                        {listed.into_iter().map(|p| view! { <tr><td class=format!("{TD} whitespace-nowrap")>{p.at.to_string()}</td><td class=TD>{p.message}</td></tr> }).collect_view()}
                     </tbody>
                 </table>
                 {(total > shown).then(|| view! { <p class="mt-2 text-slate-500">{format!("… and {} more.", total - shown)}</p> })}
             }
             .into_any()
         }
-        "ready" => view! {
-            <Summary preview=job["preview"].clone() heading="Preview: nothing is written until you apply." />
+        JobState::Ready { preview } => view! {
+            <Summary preview heading="Preview: nothing is written until you apply." />
             <button class=format!("{BUTTON} mt-4") on:click=apply>"Apply import"</button>
         }
         .into_any(),
-        "finished" => {
-            let outcome = &job["outcome"];
-            if outcome["applied"].as_bool() == Some(true) {
-                view! { <div role="status"><Summary preview=outcome["preview"].clone() heading="Imported." /></div> }.into_any()
-            } else {
-                view! {
-                    <p role="alert" class="text-rose-800">"The inventory changed since the preview and the file no longer applies; nothing was imported:"</p>
-                    <ul class="mt-2 list-disc pl-5">
-                        {outcome["preview"]["problems"]["listed"].as_array().into_iter().flatten().map(|p| view! {
-                            <li>{format!("{}: {}", location(&p["at"]), p["message"].as_str().unwrap_or_default())}</li>
-                        }).collect_view()}
-                    </ul>
-                }
-                .into_any()
-            }
+        JobState::Finished { outcome: ImportOutcome { preview, applied: true } } => {
+            view! { <div role="status"><Summary preview heading="Imported." /></div> }.into_any()
         }
-        _ => view! { <p role="alert" class="text-rose-800">{job["error"].as_str().unwrap_or("The import failed.").to_string()}</p> }.into_any(),
+        JobState::Finished { outcome: ImportOutcome { preview, applied: false } } => view! {
+            <p role="alert" class="text-rose-800">"The inventory changed since the preview and the file no longer applies; nothing was imported:"</p>
+            <ul class="mt-2 list-disc pl-5">
+                {preview.problems.listed.into_iter().map(|p| view! { <li>{p.to_string()}</li> }).collect_view()}
+            </ul>
+        }
+        .into_any(),
+        JobState::Failed { error } => view! { <p role="alert" class="text-rose-800">{error}</p> }.into_any(),
     }
-}
-
-/// A problem's location as the server words it (`row 812, column contact_email`).
-fn location(at: &Value) -> String {
-    if let Some(cell) = at.get("Cell") {
-        return format!(
-            "row {}, column {}",
-            count(&cell["row"]),
-            cell["column"].as_str().unwrap_or_default()
-        );
-    }
-    if let Some(row) = at.get("Row") {
-        return format!("row {}", count(row));
-    }
-    if let Some(path) = at.get("Path").and_then(Value::as_str) {
-        return path.to_string();
-    }
-    "the file".into()
 }
 
 #[component]
-fn Summary(preview: Value, heading: &'static str) -> impl IntoView {
-    let line = |what: &'static str, c: &Value| {
+fn Summary(preview: ImportPreview, heading: &'static str) -> impl IntoView {
+    let line = |what: &'static str, c: &Counts| {
         view! {
             <tr>
                 <td class=TD>{what}</td>
-                <td class=TD>{count(&c["create"])}</td>
-                <td class=TD>{count(&c["update"])}</td>
-                <td class=TD>{count(&c["unchanged"])}</td>
+                <td class=TD>{c.create}</td>
+                <td class=TD>{c.update}</td>
+                <td class=TD>{c.unchanged}</td>
             </tr>
         }
     };
-    let changes: Vec<String> = preview["changes"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let changes: Vec<String> = preview
+        .changes
+        .iter()
         .map(|c| {
-            let fields: Vec<&str> = c["fields"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
             format!(
                 "{} {} {}{}",
-                if c["kind"] == "create" {
-                    "Create"
-                } else {
-                    "Update"
+                match c.kind {
+                    ChangeKind::Create => "Create",
+                    ChangeKind::Update => "Update",
                 },
-                c["record"].as_str().unwrap_or_default(),
-                c["external_id"].as_str().unwrap_or_default(),
-                if fields.is_empty() {
+                c.record,
+                c.external_id,
+                if c.fields.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", fields.join(", "))
+                    format!(" ({})", c.fields.join(", "))
                 }
             )
         })
@@ -193,8 +148,8 @@ fn Summary(preview: Value, heading: &'static str) -> impl IntoView {
         <table class=TABLE>
             <thead><tr><th class=TH></th><th class=TH>"Create"</th><th class=TH>"Update"</th><th class=TH>"Unchanged"</th></tr></thead>
             <tbody class="divide-y divide-slate-100">
-                {line("Consumers", &preview["consumers"])}
-                {line("Credentials", &preview["credentials"])}
+                {line("Consumers", &preview.consumers)}
+                {line("Credentials", &preview.credentials)}
             </tbody>
         </table>
         {(!changes.is_empty()).then(|| view! {
@@ -208,6 +163,7 @@ fn Summary(preview: Value, heading: &'static str) -> impl IntoView {
 #[cfg(feature = "hydrate")]
 mod browser {
     use leptos::prelude::*;
+    use rekey_core::inventory::import_report::JobView;
     use serde_json::Value;
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
@@ -223,7 +179,8 @@ mod browser {
         }
     }
 
-    async fn call(method: &str, url: &str, body: Option<&JsValue>) -> Result<Value, String> {
+    /// The job the API answers with, or the error it gives.
+    async fn call(method: &str, url: &str, body: Option<&JsValue>) -> Result<JobView, String> {
         let init = web_sys::RequestInit::new();
         init.set_method(method);
         if let Some(body) = body {
@@ -245,11 +202,10 @@ mod browser {
         .ok()
         .and_then(|t| t.as_string())
         .unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if response.ok() {
-            Ok(body)
+            serde_json::from_str(&text).map_err(|_| "The answer could not be read.".to_string())
         } else {
-            Err(message(&body))
+            Err(message(&serde_json::from_str(&text).unwrap_or(Value::Null)))
         }
     }
 
@@ -263,12 +219,10 @@ mod browser {
     }
 
     /// Follows the job until it settles.
-    async fn follow(job: RwSignal<Option<Value>>, error: RwSignal<Option<String>>) {
-        while let Some(id) = job.with_untracked(|j| {
-            j.as_ref()
-                .filter(|j| matches!(super::state(j), "previewing" | "applying"))
-                .and_then(|j| j["id"].as_u64())
-        }) {
+    async fn follow(job: RwSignal<Option<JobView>>, error: RwSignal<Option<String>>) {
+        while let Some(id) =
+            job.with_untracked(|j| j.as_ref().filter(|j| j.state.is_busy()).map(|j| j.id))
+        {
             sleep(200).await;
             match call("GET", &format!("/api/v1/imports/{id}"), None).await {
                 Ok(v) => job.set(Some(v)),
@@ -282,7 +236,7 @@ mod browser {
 
     pub async fn upload(
         input: NodeRef<leptos::html::Input>,
-        job: RwSignal<Option<Value>>,
+        job: RwSignal<Option<JobView>>,
         error: RwSignal<Option<String>>,
     ) {
         let Some(file) = input
@@ -315,8 +269,8 @@ mod browser {
         }
     }
 
-    pub async fn apply(job: RwSignal<Option<Value>>, error: RwSignal<Option<String>>) {
-        let Some(id) = job.with_untracked(|j| j.as_ref().and_then(|j| j["id"].as_u64())) else {
+    pub async fn apply(job: RwSignal<Option<JobView>>, error: RwSignal<Option<String>>) {
+        let Some(id) = job.with_untracked(|j| j.as_ref().map(|j| j.id)) else {
             return;
         };
         match call("POST", &format!("/api/v1/imports/{id}/apply"), None).await {

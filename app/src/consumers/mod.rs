@@ -3,7 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use serde::{Deserialize, Serialize};
+use rekey_core::inventory::CredentialStatus;
+use rekey_core::inventory::views::{ConsumerDetail, ConsumerPage, ConsumerQuery};
 
 use crate::components::{
     BUTTON_QUIET, Badge, CARD, FillBar, FormError, INPUT, LABEL, LoadError, Page, Pager, TABLE, TD,
@@ -21,98 +22,15 @@ use crate::auth::session;
 
 pub const PAGE_SIZE: u32 = 25;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsumerRow {
-    pub id: i64,
-    pub external_id: String,
-    pub name: String,
-    pub integration: String,
-    pub time_zone: String,
-    pub tags: Vec<String>,
-    pub credentials: i64,
-    pub contact: Option<String>,
-    pub oldest_key_days: Option<i64>,
-    pub migrated: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsumerList {
-    pub rows: Vec<ConsumerRow>,
-    pub total: i64,
-    pub page: u32,
-}
-
-/// The list's filters as the URL carries them, so a view can be shared as a link.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListQuery {
-    pub q: Option<String>,
-    pub pattern: Option<String>,
-    pub language: Option<String>,
-    pub tag: Option<String>,
-    pub environment: Option<String>,
-    pub status: Option<String>,
-    pub older_than: Option<String>,
-    pub expiring_within: Option<String>,
-    pub sort: Option<String>,
-}
-
-impl ListQuery {
-    fn from_url(param: impl Fn(&str) -> Option<String>) -> Self {
-        Self {
-            q: param("q"),
-            pattern: param("pattern"),
-            language: param("language"),
-            tag: param("tag"),
-            environment: param("environment"),
-            status: param("status"),
-            older_than: param("older_than"),
-            expiring_within: param("expiring_within"),
-            sort: param("sort"),
-        }
-    }
-
-    /// (name, value) of each filter that is set.
-    fn pairs(&self) -> Vec<(&'static str, String)> {
-        [
-            ("q", &self.q),
-            ("pattern", &self.pattern),
-            ("language", &self.language),
-            ("tag", &self.tag),
-            ("environment", &self.environment),
-            ("status", &self.status),
-            ("older_than", &self.older_than),
-            ("expiring_within", &self.expiring_within),
-            ("sort", &self.sort),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.clone().filter(|v| !v.trim().is_empty()).map(|v| (k, v)))
-        .collect()
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn filter_of(query: &ListQuery) -> Result<rekey_core::inventory::store::ConsumerFilter, AppError> {
-    let pairs = query.pairs();
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    };
-    Ok(rekey_core::inventory::store::ConsumerFilter::from_params(
-        param,
-    )?)
-}
-
 #[server(endpoint = "inventory/consumers")]
 pub async fn consumers(
     // A list without filters sends no `query` fields at all.
-    #[server(default)] query: ListQuery,
+    #[server(default)] query: ConsumerQuery,
     page: Option<u32>,
-) -> Result<ConsumerList, AppError> {
+) -> Result<ConsumerPage, AppError> {
     session::authorize::<Consumers>().await?;
     let rk = session::rekey()?;
-    let filter = filter_of(&query)?;
+    let filter = query.parse()?;
     let page = page.unwrap_or(1).max(1);
     let (rows, total) = rekey_core::inventory::store::list_consumers(
         &rk.db,
@@ -123,37 +41,19 @@ pub async fn consumers(
         PAGE_SIZE,
     )
     .await?;
-    Ok(ConsumerList {
-        rows: rows
-            .into_iter()
-            .map(|c| ConsumerRow {
-                id: c.id.get(),
-                external_id: c.external_id,
-                name: c.name,
-                integration: c.integration.label(),
-                time_zone: c.time_zone,
-                tags: c.tags,
-                credentials: c.credentials,
-                contact: c.contact,
-                oldest_key_days: c.oldest_key_days,
-                migrated: c.migrated,
-            })
-            .collect(),
-        total,
-        page,
-    })
+    Ok(ConsumerPage { rows, total, page })
 }
 
 /// Adds a tag to (or removes it from) every consumer of the current view.
 #[server(endpoint = "inventory/tag")]
 pub async fn tag_consumers(
-    #[server(default)] query: ListQuery,
+    #[server(default)] query: ConsumerQuery,
     tag: String,
     remove: Option<String>,
 ) -> Result<u64, AppError> {
     let (identity, _) = session::authorize::<TagConsumers>().await?;
     let rk = session::rekey()?;
-    let filter = filter_of(&query)?;
+    let filter = query.parse()?;
     Ok(rekey_core::inventory::store::tag_consumers(
         &rk.db,
         (&identity).into(),
@@ -165,118 +65,17 @@ pub async fn tag_consumers(
     .await?)
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContactView {
-    pub role: String,
-    pub name: String,
-    pub email: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CredentialView {
-    pub id: i64,
-    pub external_id: String,
-    pub label: String,
-    pub environment: String,
-    pub prefix: String,
-    pub status: String,
-    pub services: Vec<String>,
-    pub created: String,
-    pub age_days: i64,
-    pub last_used: Option<String>,
-    pub expires: Option<String>,
-    /// The maximum age: the credential's own, else its environment's policy.
-    pub max_age_days: Option<i64>,
-    /// The replacement's external id, after a rotation.
-    pub replaced_by: Option<String>,
-    /// When the consumer was seen on the replacement and no longer on this one.
-    pub migrated: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimelineView {
-    pub at: String,
-    pub action: String,
-    pub actor: String,
-    pub target: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsumerDetail {
-    pub name: String,
-    pub external_id: String,
-    pub integration: String,
-    pub time_zone: String,
-    pub tags: Vec<String>,
-    pub contacts: Vec<ContactView>,
-    pub credentials: Vec<CredentialView>,
-    pub timeline: Vec<TimelineView>,
-}
-
 #[server(endpoint = "inventory/consumer")]
 pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
     use rekey_core::inventory::store;
     session::authorize::<Consumer>().await?;
     let rk = session::rekey()?;
-    let c = store::consumer(&rk.db, id.parse()?).await?;
-    let policies = store::rotation_policies(&rk.db).await?;
-    let timeline = rekey_core::history::consumer(&rk.db, &c, 50).await?;
-    let now = rk.now();
-    let external_of = |id| {
-        c.credentials
-            .iter()
-            .find(|k| k.id == id)
-            .map(|k| k.external_id.clone())
-    };
+    let consumer = store::consumer(&rk.db, id.parse()?).await?;
     Ok(ConsumerDetail {
-        contacts: c
-            .contacts
-            .iter()
-            .map(|k| ContactView {
-                role: k.role.label().into(),
-                name: k.name.clone(),
-                email: k.email.to_string(),
-            })
-            .collect(),
-        credentials: c
-            .credentials
-            .iter()
-            .map(|k| CredentialView {
-                id: k.id.get(),
-                external_id: k.external_id.clone(),
-                label: k.label.clone(),
-                environment: k.environment.label().into(),
-                prefix: k.prefix.to_string(),
-                status: k.status.as_str().into(),
-                services: k.services.clone(),
-                created: k.created_at.utc_minute(),
-                age_days: k.created_at.days_until(now),
-                last_used: k.last_used_at.map(|t| t.utc_minute()),
-                expires: k.expires_at.map(|t| t.utc_minute()),
-                max_age_days: k.max_age_days.or_else(|| {
-                    policies
-                        .iter()
-                        .find(|(e, _)| *e == k.environment)
-                        .map(|(_, d)| *d)
-                }),
-                replaced_by: k.replaced_by.and_then(external_of),
-                migrated: k.migrated_at.map(|t| t.utc_minute()),
-            })
-            .collect(),
-        timeline: timeline
-            .into_iter()
-            .map(|t| TimelineView {
-                at: t.at.utc_minute(),
-                action: t.action.as_str().into(),
-                actor: t.actor,
-                target: t.target,
-            })
-            .collect(),
-        name: c.name,
-        external_id: c.external_id,
-        integration: c.integration.label(),
-        time_zone: c.time_zone.to_string(),
-        tags: c.tags,
+        policies: store::rotation_policies(&rk.db).await?,
+        timeline: rekey_core::history::consumer(&rk.db, &consumer, 50).await?,
+        consumer,
+        now: rk.now(),
     })
 }
 
@@ -356,7 +155,7 @@ pub fn ConsumersPage() -> impl IntoView {
     use rekey_core::inventory::{ConsumerSort, CredentialStatus, Environment, SdkLanguage};
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k)).filter(|v| !v.is_empty());
-    let filters = move || ListQuery::from_url(param);
+    let filters = move || ConsumerQuery::from_params(param);
     let tag = ServerAction::<TagConsumers>::new();
     let list = Resource::new(
         move || {
@@ -372,7 +171,7 @@ pub fn ConsumersPage() -> impl IntoView {
         let q = filters()
             .pairs()
             .into_iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(&v)))
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
             .collect::<Vec<_>>()
             .join("&");
         format!("/api/v1/consumers.csv?{q}")
@@ -425,7 +224,7 @@ pub fn ConsumersPage() -> impl IntoView {
                                                         <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.id)>{c.name}</a>
                                                         <div class="font-mono text-xs text-slate-400">{c.external_id}</div>
                                                     </td>
-                                                    <td class=TD>{c.integration}</td>
+                                                    <td class=TD>{c.integration.label()}</td>
                                                     <td class=format!("{TD} text-xs")>{c.contact}</td>
                                                     <td class=format!("{TD} text-xs")>{c.time_zone}</td>
                                                     <td class=TD>
@@ -441,7 +240,7 @@ pub fn ConsumersPage() -> impl IntoView {
                                     <Pager page pages total=list.total href=move |p| query_link("/consumers", &query.get_untracked(), "page", &p.to_string()) />
                                     <ActionForm action=tag attr:class="flex flex-wrap items-end gap-3 border-t border-slate-200 p-4">
                                         {filters().pairs().into_iter().map(|(k, v)| view! {
-                                            <input type="hidden" name=format!("query[{k}]") value=v />
+                                            <input type="hidden" name=format!("query[{k}]") value=v.to_string() />
                                         }).collect_view()}
                                         <label class=LABEL>{format!("Tag all {} consumers in this view", list.total)}<input class=INPUT name="tag" required /></label>
                                         <button class=BUTTON_QUIET type="submit">"Add tag"</button>
@@ -503,21 +302,23 @@ pub fn ConsumerPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Err(error) => view! { <Page title="Consumer"><LoadError error /></Page> }.into_any(),
-                    Ok(c) => view! {
+                    Ok(detail) => {
+                        let c = detail.consumer.clone();
+                        view! {
                         <Page title=c.name.clone()>
                             <div class="grid gap-6 lg:grid-cols-3">
                                 <div class=CARD>
                                     <h2 class="mb-3 text-lg font-semibold">"Integration"</h2>
                                     <dl class="grid grid-cols-3 gap-2 text-sm">
-                                        <dt class="text-slate-500">"Pattern"</dt><dd class="col-span-2">{c.integration.clone()}</dd>
-                                        <dt class="text-slate-500">"Time zone"</dt><dd class="col-span-2">{c.time_zone.clone()}</dd>
+                                        <dt class="text-slate-500">"Pattern"</dt><dd class="col-span-2">{c.integration.label()}</dd>
+                                        <dt class="text-slate-500">"Time zone"</dt><dd class="col-span-2">{c.time_zone.to_string()}</dd>
                                         <dt class="text-slate-500">"External id"</dt><dd class="col-span-2 font-mono text-xs">{c.external_id.clone()}</dd>
                                         <dt class="text-slate-500">"Tags"</dt><dd class="col-span-2">{c.tags.join(", ")}</dd>
                                     </dl>
                                     <h2 class="mb-3 mt-6 text-lg font-semibold">"Contacts"</h2>
                                     <ul class="space-y-2 text-sm">
                                         {c.contacts.iter().map(|k| view! {
-                                            <li><span class="inline-block w-24 text-slate-500">{k.role.clone()}</span>{k.name.clone()}" · "<span class="font-mono text-xs">{k.email.clone()}</span></li>
+                                            <li><span class="inline-block w-24 text-slate-500">{k.role.label()}</span>{k.name.clone()}" · "<span class="font-mono text-xs">{k.email.to_string()}</span></li>
                                         }).collect_view()}
                                     </ul>
                                 </div>
@@ -527,44 +328,49 @@ pub fn ConsumerPage() -> impl IntoView {
                                     <table class=TABLE>
                                         <thead><tr><th class=TH>"Key"</th><th class=TH>"Environment"</th><th class=TH>"Status"</th><th class=TH>"Created"</th><th class=TH>"Last used"</th><th class=TH>"Services"</th><th class=TH>"Move to"</th></tr></thead>
                                         <tbody class="divide-y divide-slate-100">
-                                            {c.credentials.clone().into_iter().map(|k| view! {
+                                            {c.credentials.clone().into_iter().map(|k| {
+                                                let replaced_by = detail.replacement_of(&k).map(str::to_string);
+                                                let max_age_days = detail.max_age_days(&k);
+                                                let age_days = k.age_days(detail.now);
+                                                view! {
                                                 <tr>
-                                                    <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.clone()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.clone()}</div></td>
-                                                    <td class=TD>{k.environment.clone()}</td>
+                                                    <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.to_string()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.clone()}</div></td>
+                                                    <td class=TD>{k.environment.label()}</td>
                                                     <td class=TD>
-                                                        <Badge text=k.status.clone() tone=if k.status == "active" { Tone::Good } else { Tone::Warn } />
-                                                        {k.migrated.clone().map(|at| view! { <div class="mt-1"><Badge text="migrated".to_string() tone=Tone::Good /><div class="text-xs text-slate-500">{format!("to {} since {at}", k.replaced_by.clone().unwrap_or_default())}</div></div> })}
-                                                        {(k.migrated.is_none()).then(|| k.replaced_by.clone()).flatten().map(|to| view! { <div class="text-xs text-slate-500">{format!("replaced by {to}; not migrated yet")}</div> })}
+                                                        <Badge text=k.status.as_str().to_string() tone=if k.status == CredentialStatus::Active { Tone::Good } else { Tone::Warn } />
+                                                        {k.migrated_at.map(|at| view! { <div class="mt-1"><Badge text="migrated".to_string() tone=Tone::Good /><div class="text-xs text-slate-500">{format!("to {} since {}", replaced_by.clone().unwrap_or_default(), at.utc_minute())}</div></div> })}
+                                                        {(k.migrated_at.is_none()).then(|| replaced_by.clone()).flatten().map(|to| view! { <div class="text-xs text-slate-500">{format!("replaced by {to}; not migrated yet")}</div> })}
                                                     </td>
-                                                    <td class=format!("{TD} text-xs")>{k.created.clone()}<AgeBar age_days=k.age_days max_age_days=k.max_age_days /></td>
-                                                    <td class=format!("{TD} text-xs")>{k.last_used.clone().unwrap_or_else(|| "never".into())}</td>
+                                                    <td class=format!("{TD} text-xs")>{k.created_at.utc_minute()}<AgeBar age_days max_age_days /></td>
+                                                    <td class=format!("{TD} text-xs")>{k.last_used_at.map_or_else(|| "never".into(), |t| t.utc_minute())}</td>
                                                     <td class=format!("{TD} text-xs")>{k.services.join(", ")}</td>
                                                     <td class=TD>
                                                         <ActionForm action=move_status attr:class="flex gap-1">
-                                                            <input type="hidden" name="credential" value=k.id />
+                                                            <input type="hidden" name="credential" value=k.id.get() />
                                                             <select class="rounded border border-slate-300 text-xs" name="status" aria-label=format!("New status of {}", k.external_id)>
-                                                                {rekey_core::inventory::CredentialStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
+                                                                {CredentialStatus::ALL.iter().map(|s| view! { <option value=s.as_str()>{s.label()}</option> }).collect_view()}
                                                             </select>
                                                             <button class=BUTTON_QUIET type="submit" aria-label=format!("Change the status of {}", k.external_id)>"Set"</button>
                                                         </ActionForm>
                                                     </td>
                                                 </tr>
-                                            }).collect_view()}
+                                            }}).collect_view()}
                                         </tbody>
                                     </table>
                                 </div>
                             </div>
                             <div class=format!("{CARD} mt-6")>
                                 <h2 class="mb-3 text-lg font-semibold">"Timeline"</h2>
-                                {c.timeline.is_empty().then(|| view! { <p class="text-sm text-slate-500">"Nothing has happened yet."</p> })}
+                                {detail.timeline.is_empty().then(|| view! { <p class="text-sm text-slate-500">"Nothing has happened yet."</p> })}
                                 <ol class="space-y-1 text-sm">
-                                    {c.timeline.iter().map(|t| view! {
-                                        <li><span class="inline-block w-44 text-xs text-slate-500">{t.at.clone()}</span><span class="font-mono text-xs">{t.action.clone()}</span>" · "{t.actor.clone()}" · "<span class="text-xs text-slate-500">{t.target.clone()}</span></li>
+                                    {detail.timeline.iter().map(|t| view! {
+                                        <li><span class="inline-block w-44 text-xs text-slate-500">{t.at.utc_minute()}</span><span class="font-mono text-xs">{t.action.as_str()}</span>" · "{t.actor.clone()}" · "<span class="text-xs text-slate-500">{t.target.clone()}</span></li>
                                     }).collect_view()}
                                 </ol>
                             </div>
                         </Page>
-                    }.into_any(),
+                    }.into_any()
+                    }
                 }
             })}
         </Transition>

@@ -6,6 +6,7 @@ use leptos_router::hooks::use_query_map;
 use rekey_core::identity::Permission;
 use rekey_core::inventory::IntegrationPattern;
 use rekey_core::notices::NoticeState;
+use rekey_core::notices::views::QueuePage;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::use_me;
@@ -25,28 +26,6 @@ pub use notice::NoticePage;
 
 pub const PAGE_SIZE: u32 = 50;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueRow {
-    pub id: i64,
-    pub campaign: i64,
-    pub campaign_name: String,
-    pub consumer_name: String,
-    pub pattern: String,
-    pub state: NoticeState,
-    pub recipient: String,
-    pub version: i64,
-    pub checks_passed: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueuePage {
-    pub rows: Vec<QueueRow>,
-    pub total: i64,
-    pub page: u32,
-    /// Campaigns to filter by: (id, name).
-    pub campaigns: Vec<(i64, String)>,
-}
-
 #[server(endpoint = "review/queue")]
 pub async fn queue(
     campaign: Option<String>,
@@ -55,55 +34,28 @@ pub async fn queue(
     state: Option<String>,
     page: Option<u32>,
 ) -> Result<QueuePage, AppError> {
-    use rekey_core::notices::queue::{self, QueueFilter};
+    use rekey_core::notices::views::QueueQuery;
     session::authorize::<Queue>().await?;
     let rk = session::rekey()?;
-    let blank = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-    let filter = QueueFilter {
-        campaign: blank(campaign).map(|c| c.parse()).transpose()?,
-        pattern: blank(pattern)
-            .map(|p| p.parse::<IntegrationPattern>())
-            .transpose()?,
-        checks_passed: match blank(checks).as_deref() {
-            None => None,
-            Some("passing") => Some(true),
-            Some("failing") => Some(false),
-            Some(other) => {
-                return Err(AppError::invalid(
-                    "checks",
-                    format!("'{other}' is not passing or failing"),
-                ));
-            }
-        },
-        state: blank(state)
-            .filter(|s| s != "pending")
-            .map(|s| s.parse())
-            .transpose()?,
-    };
+    let filter = QueueQuery {
+        campaign,
+        pattern,
+        checks,
+        state,
+    }
+    .parse()?;
     let page = page.unwrap_or(1).max(1);
     // A page number from the client can be anything: the offset saturates instead of overflowing.
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
-    let (rows, total) = queue::queue(&rk.db, &filter, offset, PAGE_SIZE).await?;
+    let (rows, total) =
+        rekey_core::notices::queue::queue(&rk.db, &filter, offset, PAGE_SIZE).await?;
     let campaigns = rekey_core::notices::campaigns::list(&rk.db)
         .await?
         .into_iter()
-        .map(|c| (c.id.get(), c.name.to_string()))
+        .map(|c| (c.id, c.name.to_string()))
         .collect();
     Ok(QueuePage {
-        rows: rows
-            .into_iter()
-            .map(|n| QueueRow {
-                id: n.id.get(),
-                campaign: n.campaign.get(),
-                campaign_name: n.campaign_name,
-                consumer_name: n.consumer_name,
-                pattern: n.pattern.label().into(),
-                state: n.state,
-                recipient: n.recipient,
-                version: n.version,
-                checks_passed: n.checks_passed,
-            })
-            .collect(),
+        rows,
         total,
         page,
         campaigns,
@@ -262,7 +214,7 @@ fn Queue(
                                         {may_approve.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label /></td> })}
                                         <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name}</div></td>
                                         <td class=TD>{n.consumer_name}</td>
-                                        <td class=TD>{n.pattern}</td>
+                                        <td class=TD>{n.pattern.label()}</td>
                                         <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>
                                         <td class=TD>{if n.checks_passed { view! { <Badge text="passing" tone=Tone::Good /> } } else { view! { <Badge text="failing" tone=Tone::Bad /> } }}</td>
                                         <td class=format!("{TD} text-xs")>{n.recipient}</td>

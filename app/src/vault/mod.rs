@@ -9,6 +9,8 @@ pub use server::*;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use rekey_core::clock::Timestamp;
+use rekey_core::vault::{Access, PartitionView, SecretKind, SecretList, SecretMeta, VersionMeta};
 
 use crate::components::{
     BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError,
@@ -26,7 +28,7 @@ pub fn VaultPage() -> impl IntoView {
     // inside a `Suspend` can leave a server-rendered page waiting forever (leptos#4866, and
     // it happened here under load). The secrets follow the chosen partition, which depends on
     // the list.
-    let chosen = move |parts: &[PartitionRow]| {
+    let chosen = move |parts: &[PartitionView]| {
         query
             .with(|q| q.get("p"))
             .filter(|p| parts.iter().any(|x| &x.name == p))
@@ -43,8 +45,8 @@ pub fn VaultPage() -> impl IntoView {
         move |_| async move {
             let parts = list.await?;
             match chosen(&parts) {
-                Some(partition) => secrets(partition).await,
-                None => Ok(Vec::new()),
+                Some(partition) => secrets(partition).await.map(Some),
+                None => Ok(None),
             }
         },
     );
@@ -71,7 +73,7 @@ pub fn VaultPage() -> impl IntoView {
                                                     <li>
                                                         <a class=class href=format!("/vault?p={}", p.name) aria-current=current.then_some("page")>
                                                             <span class="font-mono text-sm">{p.name.clone()}</span>
-                                                            <span class="ml-2 text-xs text-slate-500">{format!("{} · {}", p.kind, p.access)}</span>
+                                                            <span class="ml-2 text-xs text-slate-500">{format!("{} · {}", p.kind, p.access.as_str())}</span>
                                                         </a>
                                                     </li>
                                                 }
@@ -80,8 +82,8 @@ pub fn VaultPage() -> impl IntoView {
                                     </nav>
                                     <div class="space-y-6 lg:col-span-3">
                                         {chosen.map(|name| {
-                                            let writable = parts.iter().any(|p| p.name == name && p.access == "write");
-                                            view! { <PartitionView partition=name writable rows store changed /> }
+                                            let writable = parts.iter().any(|p| p.name == name && p.access == Access::Write);
+                                            view! { <PartitionSecrets partition=name writable rows store changed /> }
                                         })}
                                     </div>
                                 </div>
@@ -95,10 +97,10 @@ pub fn VaultPage() -> impl IntoView {
 }
 
 #[component]
-fn PartitionView(
+fn PartitionSecrets(
     partition: String,
     writable: bool,
-    rows: Resource<Result<Vec<SecretRow>, AppError>>,
+    rows: Resource<Result<Option<SecretList>, AppError>>,
     store: ServerAction<StoreSecret>,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
@@ -115,10 +117,11 @@ fn PartitionView(
                         Suspend::new(async move {
                             match rows.await {
                                 Err(error) => view! { <LoadError error /> }.into_any(),
-                                Ok(list) if list.is_empty() => view! { <p class="text-sm text-slate-500">"No secrets here yet."</p> }.into_any(),
-                                Ok(list) => view! {
+                                Ok(None) => view! { <p class="text-sm text-slate-500">"No secrets here yet."</p> }.into_any(),
+                                Ok(Some(list)) if list.secrets.is_empty() => view! { <p class="text-sm text-slate-500">"No secrets here yet."</p> }.into_any(),
+                                Ok(Some(SecretList { secrets, now })) => view! {
                                     {
-                                        let overdue: Vec<String> = list.iter().filter(|s| s.overdue).map(|s| s.name.clone()).collect();
+                                        let overdue: Vec<String> = secrets.iter().filter(|s| s.overdue(now)).map(|s| s.name.clone()).collect();
                                         (!overdue.is_empty()).then(|| view! {
                                             <p role="status" class="mb-3 rounded-md border border-rose-200 bg-rose-50 px-3 py-2 text-sm text-rose-800">
                                                 {format!("Overdue for rotation (older than their maximum age): {}", overdue.join(", "))}
@@ -131,7 +134,7 @@ fn PartitionView(
                                             <th class=TH>"Version"</th><th class=TH>"Age"</th><th class=TH></th>
                                         </tr></thead>
                                         <tbody class="divide-y divide-slate-100">
-                                            {list.into_iter().map(|s| view! { <SecretLine partition=partition.clone() secret=s writable changed /> }).collect_view()}
+                                            {secrets.into_iter().map(|s| view! { <SecretLine partition=partition.clone() secret=s now writable changed /> }).collect_view()}
                                         </tbody>
                                     </table>
                                 }.into_any(),
@@ -192,7 +195,9 @@ fn StoreForm(partition: String, store: ServerAction<StoreSecret>) -> impl IntoVi
 #[component]
 fn SecretLine(
     partition: String,
-    secret: SecretRow,
+    secret: SecretMeta,
+    /// When the list was read: the secret's age counts to here.
+    now: Timestamp,
     writable: bool,
     changed: RwSignal<u32>,
 ) -> impl IntoView {
@@ -224,7 +229,7 @@ fn SecretLine(
     };
     let ask_current = ask.clone();
     let ask_again = ask.clone();
-    let is_totp = secret.kind == "totp_seed";
+    let is_totp = secret.kind == SecretKind::TotpSeed;
     let totp_ask = {
         let (partition, name) = (partition.clone(), secret.name.clone());
         move |()| {
@@ -239,12 +244,15 @@ fn SecretLine(
         move |_| ask(())
     };
     let name = secret.name.clone();
+    let age_days = secret.age_days(now);
+    let overdue = secret.overdue(now);
     let age = match secret.max_age_days {
-        Some(max) => format!("{} of {max} days", secret.age_days),
-        None => format!("{} days", secret.age_days),
+        Some(max) => format!("{age_days} of {max} days"),
+        None => format!("{age_days} days"),
     };
     let (gen_partition, gen_name) = (partition.clone(), secret.name.clone());
-    let versions = secret.versions.clone();
+    // Newest first.
+    let versions: Vec<VersionMeta> = secret.versions.iter().rev().cloned().collect();
     let (ver_partition, ver_name) = (partition.clone(), secret.name.clone());
     // Revealing, TOTP codes, generating and destroying all need a fresh confirmation; the
     // same form asks for it, then repeats a reveal or a code, or lets the person press the
@@ -276,10 +284,10 @@ fn SecretLine(
             <td class=TD>
                 <div class="font-mono font-medium">{secret.name.clone()}</div>
                 <div class="text-xs text-slate-500">{secret.label.clone()}</div>
-                {secret.expires_at.clone().map(|e| view! { <div class="text-xs text-slate-500">"expires "{e}" UTC"</div> })}
-                {secret.credential.clone().map(|c| view! { <div class="text-xs text-slate-500">"for credential "<span class="font-mono">{c}</span></div> })}
+                {secret.expires_at.map(|at| view! { <div class="text-xs text-slate-500">"expires "{at.utc_minute()}</div> })}
+                {secret.credential.clone().map(|c| view! { <div class="text-xs text-slate-500">"for credential "<span class="font-mono">{c.to_string()}</span></div> })}
             </td>
-            <td class=TD>{secret.kind_label.clone()}</td>
+            <td class=TD>{secret.kind.label()}</td>
             <td class=TD>
                 {
                     let masked = secret.masked.clone();
@@ -292,7 +300,7 @@ fn SecretLine(
             <td class=TD>{secret.current_version}</td>
             <td class=TD>
                 {age}
-                {secret.overdue.then(|| view! { <span class="ml-1"><Badge text="overdue" tone=Tone::Bad /></span> })}
+                {overdue.then(|| view! { <span class="ml-1"><Badge text="overdue" tone=Tone::Bad /></span> })}
             </td>
             <td class=TD>
                 <div class="flex flex-wrap gap-2">
@@ -357,7 +365,7 @@ fn GenerateForm(
 fn VersionList<F>(
     partition: String,
     name: String,
-    versions: Vec<VersionRow>,
+    versions: Vec<VersionMeta>,
     writable: bool,
     destroy: ServerAction<DestroyVersion>,
     ask: F,
@@ -375,8 +383,8 @@ where
                     <li class="flex flex-wrap items-center gap-2">
                         <span class="font-medium">{format!("v{version}")}</span>
                         <code class="font-mono">{v.masked}</code>
-                        <span class="text-slate-500">{format!("{} by {}", v.created_at, v.created_by)}</span>
-                        {if v.destroyed {
+                        <span class="text-slate-500">{format!("{} by {}", v.created_at.utc_minute(), v.created_by)}</span>
+                        {if v.destroyed_at.is_some() {
                             view! { <Badge text="destroyed" tone=Tone::Bad /> }.into_any()
                         } else {
                             view! {

@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use rekey_core::vault::{PartitionView, SecretList};
+
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -11,42 +13,6 @@ use crate::auth::session;
 
 /// How long a revealed value stays on the page.
 pub const REVEAL_SECS: u32 = 30;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionRow {
-    pub name: String,
-    /// `personal` or `team`.
-    pub kind: String,
-    /// `read` or `write`.
-    pub access: String,
-}
-
-/// A secret as lists show it: metadata and a masked prefix, never the value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretRow {
-    pub name: String,
-    pub kind: String,
-    pub kind_label: String,
-    pub label: String,
-    pub masked: String,
-    pub current_version: i64,
-    pub age_days: i64,
-    pub max_age_days: Option<i64>,
-    pub overdue: bool,
-    pub expires_at: Option<String>,
-    /// The inventory credential the value is for (its external id).
-    pub credential: Option<String>,
-    pub versions: Vec<VersionRow>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionRow {
-    pub version: i64,
-    pub masked: String,
-    pub created_by: String,
-    pub created_at: String,
-    pub destroyed: bool,
-}
 
 /// A value the person asked to see.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,55 +37,21 @@ pub struct TotpNow {
 }
 
 #[server(endpoint = "vault/partitions")]
-pub async fn partitions() -> Result<Vec<PartitionRow>, AppError> {
+pub async fn partitions() -> Result<Vec<PartitionView>, AppError> {
     let (who, _) = session::authorize::<Partitions>().await?;
     let rk = session::rekey()?;
-    Ok(rekey_core::vault::partitions::partitions(&rk, &who)
-        .await?
-        .into_iter()
-        .map(|p| PartitionRow {
-            name: p.name,
-            kind: p.kind,
-            access: p.access.as_str().to_string(),
-        })
-        .collect())
+    Ok(rekey_core::vault::partitions::partitions(&rk, &who).await?)
 }
 
 #[server(endpoint = "vault/secrets")]
-pub async fn secrets(partition: String) -> Result<Vec<SecretRow>, AppError> {
+pub async fn secrets(partition: String) -> Result<SecretList, AppError> {
     let (who, _) = session::authorize::<Secrets>().await?;
     let rk = session::rekey()?;
-    let now = rk.now();
     let partition = rekey_core::vault::VaultName::parse("partition", &partition)?;
-    Ok(rekey_core::vault::store::secrets(&rk, &who, &partition)
-        .await?
-        .into_iter()
-        .map(|s| SecretRow {
-            overdue: s.overdue(now),
-            age_days: s.rotated_at.days_until(now),
-            name: s.name,
-            kind: s.kind.as_str().to_string(),
-            kind_label: s.kind.label().to_string(),
-            label: s.label,
-            masked: s.masked,
-            current_version: s.current_version,
-            max_age_days: s.max_age_days,
-            expires_at: s.expires_at.map(|t| t.utc_minute()),
-            credential: s.credential.map(String::from),
-            versions: s
-                .versions
-                .into_iter()
-                .rev()
-                .map(|v| VersionRow {
-                    version: v.version,
-                    masked: v.masked,
-                    created_by: v.created_by,
-                    created_at: v.created_at.utc_minute(),
-                    destroyed: v.destroyed_at.is_some(),
-                })
-                .collect(),
-        })
-        .collect())
+    Ok(SecretList {
+        secrets: rekey_core::vault::store::secrets(&rk, &who, &partition).await?,
+        now: rk.now(),
+    })
 }
 
 /// Optional numbers arrive from forms as text; empty means "not given".

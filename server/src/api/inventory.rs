@@ -11,13 +11,14 @@ use rekey_app::error::AppError;
 use rekey_core::Rekey;
 use rekey_core::audit::Actor;
 use rekey_core::inventory::events::{
-    self, EventQueue, KeyEvent, SIGNATURE_HEADER, SignatureError, SigningSecrets,
+    EventQueue, KeyEvent, SIGNATURE_HEADER, SignatureError, SigningSecrets,
 };
 use rekey_core::inventory::import::{ImportFormat, MAX_IMPORT_BYTES, too_large};
+use rekey_core::inventory::views::ConsumerQuery;
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::{ApiError, identity};
+use super::{ApiError, identity, v1};
 use crate::imports::{ImportJobs, not_found};
 
 #[derive(Deserialize)]
@@ -154,7 +155,8 @@ pub(super) async fn job(
     } else {
         jobs.view(id, &owner)
     };
-    Ok(Json(view.ok_or_else(|| not_found(id))?).into_response())
+    let view: v1::ImportJob = view.ok_or_else(|| not_found(id))?;
+    Ok(Json(view).into_response())
 }
 
 pub(super) async fn apply(
@@ -181,7 +183,7 @@ async fn respond(
     } else {
         (StatusCode::ACCEPTED, jobs.view(id, owner))
     };
-    let view = view.ok_or_else(|| not_found(id))?;
+    let view: v1::ImportJob = view.ok_or_else(|| not_found(id))?;
     Ok((
         status,
         [(header::LOCATION, format!("/api/v1/imports/{id}"))],
@@ -197,7 +199,7 @@ pub(super) async fn event(
     State(queue): State<Arc<EventQueue>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<events::EventOutcome>, ApiError> {
+) -> Result<Json<v1::EventOutcome>, ApiError> {
     let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     secrets.verify(signature, &body, rk.now()).map_err(|e| {
         tracing::info!(reason = %e, "refused an event");
@@ -207,69 +209,59 @@ pub(super) async fn event(
         })
     })?;
     let event = KeyEvent::parse(&body)?;
-    Ok(Json(queue.apply(event).await?))
+    Ok(Json(queue.apply(event).await?.into()))
 }
 
-/// The list's filters from a query string.
-fn filter(
-    params: &std::collections::HashMap<String, String>,
-) -> Result<rekey_core::inventory::store::ConsumerFilter, ApiError> {
-    Ok(rekey_core::inventory::store::ConsumerFilter::from_params(
-        |name| params.get(name).cloned(),
-    )?)
-}
-
-#[derive(serde::Serialize)]
-pub(super) struct ConsumerPage {
-    total: i64,
-    page: u32,
-    consumers: Vec<rekey_core::inventory::store::ConsumerSummary>,
+/// The consumer list's filters and a page of it, as a script's query string carries them.
+#[derive(Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(flatten)]
+    filter: ConsumerQuery,
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
 /// `GET /api/v1/consumers?<the list's filters>&page=N&per_page=M`: the consumer list for scripts.
 pub(super) async fn search(
     State(rk): State<Rekey>,
-    Query(params): Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<ConsumerPage>, ApiError> {
-    let number = |name: &str, default: u32, max: u32| -> Result<u32, ApiError> {
-        match params.get(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError(AppError::invalid(
-                        name,
-                        format!("'{v}' is not a number from 1 to {max}"),
-                    ))
-                }),
-        }
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<v1::ConsumerPage>, ApiError> {
+    let number = |name: &str, value: &Option<String>, default: u32, max: u32| match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError(AppError::invalid(
+                    name,
+                    format!("'{v}' is not a number from 1 to {max}"),
+                ))
+            }),
     };
-    let page = number("page", 1, u32::MAX)?;
-    let per_page = number("per_page", 25, 500)?;
+    let page = number("page", &query.page, 1, u32::MAX)?;
+    let per_page = number("per_page", &query.per_page, 25, 500)?;
     let (consumers, total) = rekey_core::inventory::store::list_consumers(
         &rk.db,
-        &filter(&params)?,
+        &query.filter.parse()?,
         rk.now(),
         (page - 1).saturating_mul(per_page),
         per_page,
     )
     .await?;
-    Ok(Json(ConsumerPage {
+    Ok(Json(v1::ConsumerPage {
         total,
         page,
-        consumers,
+        consumers: consumers.iter().map(v1::Consumer::from).collect(),
     }))
 }
 
 /// `GET /api/v1/consumers.csv?<the list's filters>`: the current view, every page.
 pub(super) async fn export(
     State(rk): State<Rekey>,
-    Query(params): Query<std::collections::HashMap<String, String>>,
+    Query(filter): Query<ConsumerQuery>,
 ) -> Result<Response, ApiError> {
-    let csv =
-        rekey_core::inventory::import::export_csv(&rk.db, &filter(&params)?, rk.now()).await?;
+    let csv = rekey_core::inventory::import::export_csv(&rk.db, &filter.parse()?, rk.now()).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

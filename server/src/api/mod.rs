@@ -14,14 +14,15 @@ use rekey_core::Rekey;
 use rekey_core::identity::Identity;
 use rekey_core::vault::store::{self as vault, ReadKind};
 use rekey_core::vault::{GeneratePolicy, StoreInput};
-use rekey_core::vault::{PartitionView, SecretMeta, VaultName, partitions};
-use serde::{Deserialize, Serialize};
+use rekey_core::vault::{VaultName, partitions};
+use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::AppState;
 use crate::guard::api_error;
 
 mod inventory;
+mod v1;
 
 pub fn router() -> Router<AppState> {
     const SECRET: &str = "/vault/partitions/{partition}/secrets/{name}";
@@ -89,29 +90,20 @@ async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-#[derive(Serialize)]
-struct WhoAmI {
-    kind: &'static str,
-    name: String,
-    role: Option<&'static str>,
-    /// The caller's own vault partition.
-    partition: String,
-}
-
 async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     match caller.identity {
         Some(
             ref who @ Identity::User {
                 ref username, role, ..
             },
-        ) => Json(WhoAmI {
+        ) => Json(v1::WhoAmI {
             kind: "user",
             name: username.to_string(),
             role: Some(role.as_str()),
             partition: partitions::personal_name(who),
         })
         .into_response(),
-        Some(ref who @ Identity::Agent { ref name, .. }) => Json(WhoAmI {
+        Some(ref who @ Identity::Agent { ref name, .. }) => Json(v1::WhoAmI {
             kind: "agent",
             name: name.to_string(),
             role: None,
@@ -125,35 +117,29 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Response {
 async fn partitions(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Vec<PartitionView>> {
-    Ok(Json(partitions::partitions(&rk, identity(&caller)?).await?))
+) -> ApiResult<Vec<v1::Partition>> {
+    let partitions = partitions::partitions(&rk, identity(&caller)?).await?;
+    Ok(Json(partitions.into_iter().map(Into::into).collect()))
 }
 
 async fn secrets(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
     Path(partition): Path<String>,
-) -> ApiResult<Vec<SecretMeta>> {
+) -> ApiResult<Vec<v1::Secret>> {
     let partition = VaultName::parse("partition", &partition)?;
-    Ok(Json(
-        vault::secrets(&rk, identity(&caller)?, &partition).await?,
-    ))
+    let secrets = vault::secrets(&rk, identity(&caller)?, &partition).await?;
+    Ok(Json(secrets.into_iter().map(Into::into).collect()))
 }
 
 async fn overdue(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
     Path(partition): Path<String>,
-) -> ApiResult<Vec<SecretMeta>> {
+) -> ApiResult<Vec<v1::Secret>> {
     let partition = VaultName::parse("partition", &partition)?;
-    Ok(Json(
-        vault::overdue(&rk, identity(&caller)?, &partition).await?,
-    ))
-}
-
-#[derive(Serialize)]
-struct Stored {
-    version: i64,
+    let secrets = vault::overdue(&rk, identity(&caller)?, &partition).await?;
+    Ok(Json(secrets.into_iter().map(Into::into).collect()))
 }
 
 async fn store(
@@ -161,25 +147,16 @@ async fn store(
     Extension(caller): Extension<Caller>,
     Path((partition, name)): Path<(String, String)>,
     input: Result<Json<StoreInput>, JsonRejection>,
-) -> Result<(StatusCode, Json<Stored>), ApiError> {
+) -> Result<(StatusCode, Json<v1::Stored>), ApiError> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
     let new = body(input)?.parse()?;
     let version = vault::store(&rk, identity(&caller)?, &partition, &name, new).await?;
-    Ok((StatusCode::CREATED, Json(Stored { version })))
+    Ok((StatusCode::CREATED, Json(v1::Stored { version })))
 }
 
 #[derive(Deserialize)]
 struct VersionQuery {
     version: Option<i64>,
-}
-
-/// The one response that carries a value: the caller asked for it by name.
-#[derive(Serialize)]
-struct Opened {
-    name: String,
-    kind: rekey_core::vault::SecretKind,
-    version: i64,
-    value: String,
 }
 
 /// A value read. A person calling with a session needs a fresh re-authentication, as on the
@@ -190,7 +167,7 @@ async fn read(
     session: Session,
     Path((partition, name)): Path<(String, String)>,
     Query(q): Query<VersionQuery>,
-) -> ApiResult<Opened> {
+) -> ApiResult<v1::Opened> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
     let who = identity(&caller)?;
     require_fresh_reauthentication(who, &session, rk.now()).await?;
@@ -199,9 +176,9 @@ async fn read(
         Identity::User { .. } => ReadKind::Reveal,
     };
     let (meta, version, value) = vault::read(&rk, who, &partition, &name, q.version, kind).await?;
-    Ok(Json(Opened {
+    Ok(Json(v1::Opened {
         name: meta.name,
-        kind: meta.kind,
+        kind: meta.kind.as_str(),
         version,
         value: value.expose().to_string(),
     }))
@@ -221,12 +198,6 @@ fn default_length() -> usize {
     32
 }
 
-#[derive(Serialize)]
-struct Generated {
-    version: i64,
-    value: String,
-}
-
 /// Generates the next version and returns it once, so the caller can hand it over.
 async fn generate(
     State(rk): State<Rekey>,
@@ -234,7 +205,7 @@ async fn generate(
     session: Session,
     Path((partition, name)): Path<(String, String)>,
     input: Result<Json<GenerateInput>, JsonRejection>,
-) -> Result<(StatusCode, Json<Generated>), ApiError> {
+) -> Result<(StatusCode, Json<v1::Generated>), ApiError> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
     require_fresh_reauthentication(identity(&caller)?, &session, rk.now()).await?;
     let input = body(input)?;
@@ -248,17 +219,11 @@ async fn generate(
         vault::generate(&rk, identity(&caller)?, &partition, &name, &policy).await?;
     Ok((
         StatusCode::CREATED,
-        Json(Generated {
+        Json(v1::Generated {
             version,
             value: value.expose().to_string(),
         }),
     ))
-}
-
-#[derive(Serialize)]
-struct TotpCode {
-    code: String,
-    remaining_secs: u32,
 }
 
 async fn totp(
@@ -266,11 +231,11 @@ async fn totp(
     Extension(caller): Extension<Caller>,
     session: Session,
     Path((partition, name)): Path<(String, String)>,
-) -> ApiResult<TotpCode> {
+) -> ApiResult<v1::TotpCode> {
     let (partition, name) = VaultName::pair(&partition, &name)?;
     require_fresh_reauthentication(identity(&caller)?, &session, rk.now()).await?;
     let (code, remaining_secs) = vault::totp(&rk, identity(&caller)?, &partition, &name).await?;
-    Ok(Json(TotpCode {
+    Ok(Json(v1::TotpCode {
         code,
         remaining_secs,
     }))

@@ -614,14 +614,18 @@ async fn signed_events_are_checked_and_applied_exactly_once(app: TestApp) {
             .await,
     )
     .await;
-    let old = page["credentials"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["external_id"] == "acme-prod-1")
-        .unwrap();
-    assert_eq!(old["replaced_by"], "acme-prod-2");
-    assert!(old["migrated"].is_string());
+    let credential = |external_id: &str| {
+        page["consumer"]["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["external_id"] == external_id)
+            .unwrap()
+            .clone()
+    };
+    let (old, new) = (credential("acme-prod-1"), credential("acme-prod-2"));
+    assert_eq!(old["replaced_by"], new["id"]);
+    assert!(old["migrated_at"].is_i64());
     assert!(
         page["timeline"]
             .as_array()

@@ -442,7 +442,7 @@ async fn lists_show_four_characters_of_long_values_and_nothing_of_short_ones(app
         .await
         .unwrap();
     let masked = |name: &str| {
-        listed
+        listed["secrets"]
             .as_array()
             .unwrap()
             .iter()

@@ -15,13 +15,17 @@ mod validate;
 pub use csv_format::{CONSUMER_COLUMNS, CREDENTIAL_COLUMNS};
 pub use export::export_csv;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-pub use plan::{Change, ChangeKind, Counts, ImportOutcome, ImportPreview, apply, plan};
+pub use plan::{apply, plan};
+// What an import reports lives in `import_report`, shared with the browser.
+pub use crate::inventory::import_report::{
+    Change, ChangeKind, Counts, ImportFormat, ImportOutcome, ImportPreview, Location,
+    MAX_LISTED_CHANGES, MAX_LISTED_PROBLEMS, Phase, Problem, Problems,
+};
 pub use validate::{FORMULA_STARTS, starts_like_a_formula};
 use validate::{RawConsumer, RawContact, RawCredential, split_items, validate};
 
@@ -29,46 +33,10 @@ use super::store::{Contact, ExternalId};
 use super::{CredentialPrefix, CredentialStatus, Environment, Integration, TimeZoneName};
 use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
-use crate::identity::InputError;
 
 /// The largest file an import takes. A spreadsheet of 10,000 consumers with 30,000 credentials
 /// is about 12 MB as CSV.
 pub const MAX_IMPORT_BYTES: usize = 50 * 1024 * 1024;
-
-/// At most this many problems are listed; the rest are counted.
-pub const MAX_LISTED_PROBLEMS: usize = 500;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportFormat {
-    Csv,
-    Json,
-}
-
-impl ImportFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImportFormat::Csv => "csv",
-            ImportFormat::Json => "json",
-        }
-    }
-
-    /// From a `format` parameter or a content type.
-    pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let lowered = raw.trim().to_ascii_lowercase();
-        let essence = lowered.split(';').next().unwrap_or_default().trim();
-        match essence {
-            "csv" | "text/csv" | "application/csv" => Ok(ImportFormat::Csv),
-            "json" | "application/json" => Ok(ImportFormat::Json),
-            _ => Err(InputError::new(
-                "format",
-                format!(
-                    "'{essence}' is not an import format; send CSV (text/csv) or JSON (application/json)"
-                ),
-            )),
-        }
-    }
-}
 
 /// Where in the file something is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,88 +71,12 @@ impl Origin {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Location {
-    Cell { row: u64, column: String },
-    Row(u64),
-    Path(String),
-    File,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Cell { row, column } => write!(f, "row {row}, column {column}"),
-            Location::Row(row) => write!(f, "row {row}"),
-            Location::Path(path) => f.write_str(path),
-            Location::File => f.write_str("the file"),
-        }
-    }
-}
-
-/// Something in the file that stops the import, and where.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    pub at: Location,
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(at: Location, message: impl Into<String>) -> Self {
-        Self {
-            at,
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.at, self.message)
-    }
-}
-
-/// The problems of a file: the first [`MAX_LISTED_PROBLEMS`] and how many there were.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problems {
-    pub listed: Vec<Problem>,
-    pub total: u64,
-}
-
-impl Problems {
-    pub fn push(&mut self, problem: Problem) {
-        self.total += 1;
-        if self.listed.len() < MAX_LISTED_PROBLEMS {
-            self.listed.push(problem);
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
-    }
-
-    fn one(at: Location, message: impl Into<String>) -> Self {
-        let mut problems = Self::default();
-        problems.push(Problem::new(at, message));
-        problems
-    }
-}
-
 /// What an import is doing, for a progress bar: shared between the task and whoever watches.
 #[derive(Debug, Default)]
 pub struct Progress {
     phase: AtomicU8,
     done: AtomicU64,
     total: AtomicU64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Reading,
-    Comparing,
-    Writing,
-    Finished,
 }
 
 impl Progress {

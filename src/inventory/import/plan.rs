@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::{ImportFile, ImportedConsumer, ImportedCredential, Phase, Problem, Problems, Progress};
+use super::{
+    Change, ChangeKind, ImportFile, ImportOutcome, ImportPreview, ImportedConsumer,
+    ImportedCredential, MAX_LISTED_CHANGES, Phase, Problem, Progress,
+};
 use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -15,53 +16,6 @@ use crate::inventory::{
     TimeZoneName,
 };
 use crate::storage::{Db, Query, Value, rows_in};
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub create: u64,
-    pub update: u64,
-    pub unchanged: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    Create,
-    Update,
-}
-
-/// One line of the preview: what happens to one consumer or credential.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    pub kind: ChangeKind,
-    /// `consumer` or `credential`.
-    pub record: String,
-    pub external_id: String,
-    /// The fields an update changes.
-    pub fields: Vec<String>,
-}
-
-/// At most this many changes are listed in a preview; all are counted.
-pub const MAX_LISTED_CHANGES: usize = 200;
-
-/// What an import does (or did).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportPreview {
-    pub consumers: Counts,
-    pub credentials: Counts,
-    pub changes: Vec<Change>,
-    pub problems: Problems,
-    /// What does not stop the import but a person should know before applying it.
-    #[serde(default)]
-    pub warnings: Problems,
-}
-
-/// The result of applying: the preview it applied, and whether it was written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportOutcome {
-    pub preview: ImportPreview,
-    pub applied: bool,
-}
 
 /// What is stored of a consumer the file names.
 struct Existing {

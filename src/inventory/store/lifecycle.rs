@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::identity::InputError;
 use crate::inventory::{CredentialId, Environment};
 use crate::params;
-use crate::storage::{Db, Row, Value, rows_in};
+use crate::storage::{Db, Dialect, Row, Value, rows_in};
 
 /// A credential with what a campaign needs to know of its consumer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,19 +30,12 @@ pub async fn credentials_by_id(db: &Db, ids: &[CredentialId]) -> Result<Vec<Sele
         .collect::<Result<Vec<_>>>()?;
     // Ordered within each chunk only: order the whole as `selected_sql` does.
     found.sort_by(|a, b| {
-        let key = |s: &SelectedCredential| {
-            (
-                s.consumer_name.to_ascii_lowercase(),
-                s.consumer_name.clone(),
-                s.credential.id,
-            )
-        };
-        key(a).cmp(&key(b))
+        (Dialect::name_key(&a.consumer_name), a.credential.id)
+            .cmp(&(Dialect::name_key(&b.consumer_name), b.credential.id))
     });
-    if let Some(missing) = ids
-        .iter()
-        .find(|id| !found.iter().any(|f| f.credential.id == **id))
-    {
+    let present: std::collections::HashSet<CredentialId> =
+        found.iter().map(|f| f.credential.id).collect();
+    if let Some(missing) = ids.iter().find(|id| !present.contains(id)) {
         return Err(Error::not_found("credential", missing));
     }
     Ok(found)

@@ -1,76 +1,12 @@
 //! The consumer list: every filter of its URL, sorting and paging on the server.
 
-use serde::{Deserialize, Serialize};
-
-use std::str::FromStr;
-
-use super::{ConsumerSummary, split_list};
+use super::{ConsumerFilter, ConsumerSummary, split_list};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::InputError;
-use crate::inventory::{
-    ConsumerSort, CredentialStatus, Environment, Integration, IntegrationPattern, SdkLanguage,
-};
+use crate::inventory::{ConsumerSort, Integration};
 use crate::storage::{Db, Dialect, Value};
 
-/// Which consumers to list: every filter of the consumer list, as its URL carries them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsumerFilter {
-    /// Matches the name, the external id, a contact's e-mail or name, or a tag.
-    pub text: Option<String>,
-    pub pattern: Option<IntegrationPattern>,
-    pub language: Option<SdkLanguage>,
-    pub tag: Option<String>,
-    /// Consumers holding a credential that matches all of these at once.
-    pub environment: Option<Environment>,
-    pub status: Option<CredentialStatus>,
-    /// A live (active or rotating) credential created more than this many days ago.
-    pub older_than_days: Option<u32>,
-    /// A credential expiring within this many days from now.
-    pub expiring_within_days: Option<u32>,
-    /// By name when `None`.
-    pub sort: Option<ConsumerSort>,
-}
-
 impl ConsumerFilter {
-    /// From URL parameters as they came (`param(name)`); blank ones count as absent. A bad
-    /// value is an error naming the parameter.
-    pub fn from_params(raw: impl Fn(&str) -> Option<String>) -> Result<Self, InputError> {
-        fn parsed<T: FromStr<Err = InputError>>(
-            v: Option<String>,
-        ) -> Result<Option<T>, InputError> {
-            v.map(|v| v.parse()).transpose()
-        }
-        let param = |name: &str| {
-            raw(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let days = |name: &str| -> Result<Option<u32>, InputError> {
-            param(name)
-                .map(|v| {
-                    v.parse::<u32>()
-                        .ok()
-                        .filter(|d| *d <= 36_500)
-                        .ok_or_else(|| {
-                            InputError::new(name, format!("'{v}' is not a number of days"))
-                        })
-                })
-                .transpose()
-        };
-        Ok(Self {
-            text: param("q"),
-            pattern: parsed(param("pattern"))?,
-            language: parsed(param("language"))?,
-            tag: param("tag"),
-            environment: parsed(param("environment"))?,
-            status: parsed(param("status"))?,
-            older_than_days: days("older_than")?,
-            expiring_within_days: days("expiring_within")?,
-            sort: parsed(param("sort"))?,
-        })
-    }
-
     /// The SQL condition on `consumers c` and its parameters.
     pub(crate) fn sql(&self, dialect: Dialect, now: Timestamp) -> (String, Vec<Value>) {
         let mut clauses = vec!["1 = 1".to_string()];
@@ -97,10 +33,8 @@ impl ConsumerFilter {
             } else {
                 // The word index: these words in this order, the last one as a prefix
                 // ("ops@acme.ex" finds ops@acme.example).
-                let n = format!("${}", params.len() + 1);
-                let (condition, words) = dialect.consumer_words_match(&words, &n);
-                params.push(words.into());
-                clauses.push(condition);
+                let n = bind(&mut params, dialect.consumer_words_query(&words).into());
+                clauses.push(dialect.consumer_words_match(&n));
             }
         }
         if let Some(pattern) = self.pattern {

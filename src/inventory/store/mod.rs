@@ -4,11 +4,9 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::{
-    ConsumerId, ContactRole, CredentialId, CredentialPrefix, CredentialStatus, Environment,
-    Integration, TimeZoneName,
+    ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Environment, Integration,
+    TimeZoneName,
 };
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -25,100 +23,11 @@ pub use lifecycle::{
     LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
     lifecycle, rotation_policies, set_rotation_policy,
 };
-pub use list::{ConsumerFilter, list_consumers};
-
-crate::declare::parsed_string!(
-    /// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
-    ExternalId, parse = ExternalId::parse
-);
-
-impl ExternalId {
-    pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let s = raw.trim();
-        if s.is_empty() || s.len() > 64 {
-            return Err(InputError::new(
-                "external_id",
-                "an external id has 1 to 64 characters",
-            ));
-        }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
-        {
-            return Err(InputError::new(
-                "external_id",
-                format!("'{bad}' is not allowed in an external id"),
-            ));
-        }
-        Ok(Self(s.to_string()))
-    }
-}
-
-/// A person at a consumer who hears about its credentials.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Contact {
-    pub role: ContactRole,
-    pub name: String,
-    pub email: EmailAddress,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Credential {
-    pub id: CredentialId,
-    pub external_id: String,
-    pub consumer: ConsumerId,
-    pub label: String,
-    pub environment: Environment,
-    pub prefix: CredentialPrefix,
-    pub status: CredentialStatus,
-    pub services: Vec<String>,
-    pub max_age_days: Option<i64>,
-    pub created_at: Timestamp,
-    pub last_used_at: Option<Timestamp>,
-    pub expires_at: Option<Timestamp>,
-    /// The replacement a key.rotated event named.
-    pub replaced_by: Option<CredentialId>,
-    /// Since when the consumer uses the replacement and not this credential.
-    pub migrated_at: Option<Timestamp>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consumer {
-    pub id: ConsumerId,
-    pub external_id: String,
-    pub name: String,
-    pub integration: Integration,
-    pub time_zone: TimeZoneName,
-    pub tags: Vec<String>,
-    pub contacts: Vec<Contact>,
-    pub credentials: Vec<Credential>,
-}
-
-impl Consumer {
-    /// Who a notice about a credential goes to: the technical contact, else the primary one.
-    pub fn notice_recipient(&self) -> Option<&Contact> {
-        [ContactRole::Technical, ContactRole::Primary]
-            .iter()
-            .find_map(|role| self.contacts.iter().find(|c| c.role == *role))
-    }
-}
-
-/// A line of the consumer list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsumerSummary {
-    pub id: ConsumerId,
-    pub external_id: String,
-    pub name: String,
-    pub integration: Integration,
-    pub time_zone: String,
-    pub tags: Vec<String>,
-    pub credentials: i64,
-    pub contact: Option<String>,
-    /// Age of the oldest live credential.
-    pub oldest_key_days: Option<i64>,
-    /// Credentials the consumer has migrated off.
-    pub migrated: i64,
-}
+pub use list::list_consumers;
+// The read models live in `views`, shared with the browser; the store returns them.
+pub use crate::inventory::views::{
+    Consumer, ConsumerFilter, ConsumerSummary, Contact, Credential, ExternalId,
+};
 
 pub struct NewConsumer {
     pub external_id: ExternalId,

@@ -1,0 +1,304 @@
+//! The campaigns' server functions and what they send to the pages: the list, plan defaults,
+//! the affected-consumer preview, creating a campaign, and one campaign's progress.
+
+use leptos::prelude::*;
+use rekey_core::notices::NoticeState;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRow {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+    pub selector: String,
+    pub deadline: String,
+    pub consumers: i64,
+}
+
+#[server(endpoint = "campaigns/list")]
+pub async fn campaigns() -> Result<Vec<CampaignRow>, AppError> {
+    session::authorize::<Campaigns>().await?;
+    let rk = session::rekey()?;
+    Ok(rekey_core::notices::campaigns::list(&rk.db)
+        .await?
+        .into_iter()
+        .map(|c| CampaignRow {
+            id: c.id.get(),
+            name: c.name.to_string(),
+            state: c.state.to_string(),
+            selector: c.selector,
+            deadline: c.timeline.deadline().utc_minute(),
+            consumers: c.consumers,
+        })
+        .collect())
+}
+
+/// A credential to choose for a campaign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialChoice {
+    pub id: i64,
+    pub consumer: String,
+    pub label: String,
+    pub environment: String,
+    pub prefix: String,
+    pub age_days: i64,
+}
+
+/// What the form starts with: a sensible timeline from now, in UTC, as `datetime-local` values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStart {
+    pub announce_at: String,
+    pub new_key_at: String,
+    pub deadline_at: String,
+    pub grace_end_at: String,
+    pub credentials: Vec<CredentialChoice>,
+}
+
+#[cfg(feature = "ssr")]
+fn local_input(ts: rekey_core::clock::Timestamp) -> String {
+    ts.to_jiff().strftime("%Y-%m-%dT%H:%M").to_string()
+}
+
+#[server(endpoint = "campaigns/plan_defaults")]
+pub async fn plan_defaults() -> Result<PlanStart, AppError> {
+    use rekey_core::inventory::store as inventory;
+    session::authorize::<PlanDefaults>().await?;
+    let rk = session::rekey()?;
+    let now = rk.now();
+    // Next full hour.
+    let start = rekey_core::clock::Timestamp::from_secs((now.as_secs() / 3600 + 1) * 3600);
+    let credentials = inventory::credentials_older_than(&rk.db, Environment::Production, now)
+        .await?
+        .into_iter()
+        .chain(inventory::credentials_older_than(&rk.db, Environment::Staging, now).await?)
+        .take(500)
+        .map(|s| CredentialChoice {
+            id: s.credential.id.get(),
+            consumer: s.consumer_name,
+            label: s.credential.label,
+            environment: s.credential.environment.label().into(),
+            prefix: s.credential.prefix.to_string(),
+            age_days: s.credential.created_at.days_until(now),
+        })
+        .collect();
+    Ok(PlanStart {
+        announce_at: local_input(start),
+        new_key_at: local_input(start.plus_secs(2 * 86_400)),
+        deadline_at: local_input(start.plus_secs(14 * 86_400)),
+        grace_end_at: local_input(start.plus_secs(21 * 86_400)),
+        credentials,
+    })
+}
+
+/// The campaign form as submitted, echoed back by the preview so the confirmation sends
+/// exactly what was previewed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanInput {
+    pub name: String,
+    /// `chosen` or `older_than`.
+    pub mode: String,
+    #[serde(default)]
+    pub credentials: Vec<String>,
+    pub environment: Option<String>,
+    pub older_than_days: Option<String>,
+    pub announce_at: String,
+    pub new_key_at: String,
+    pub deadline_at: String,
+    pub grace_end_at: String,
+}
+
+#[cfg(feature = "ssr")]
+mod parse {
+    use rekey_core::clock::Timestamp;
+    use rekey_core::notices::Timeline;
+    use rekey_core::notices::campaigns::{CampaignName, Selection};
+
+    use super::PlanInput;
+    use crate::error::AppError;
+
+    fn instant(field: &str, raw: &str) -> Result<Timestamp, AppError> {
+        let dt: jiff::civil::DateTime = raw.trim().parse().map_err(|_| {
+            AppError::invalid(
+                field,
+                format!("'{raw}' is not a date and time (YYYY-MM-DDTHH:MM, UTC)"),
+            )
+        })?;
+        let ts = dt
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map_err(|_| AppError::invalid(field, format!("'{raw}' is out of range")))?
+            .timestamp();
+        Ok(Timestamp::from_jiff(ts))
+    }
+
+    pub fn plan(input: &PlanInput) -> Result<(CampaignName, Selection, Timeline), AppError> {
+        let name = CampaignName::parse(&input.name)?;
+        let selection = match input.mode.as_str() {
+            "chosen" => Selection::Chosen(
+                input
+                    .credentials
+                    .iter()
+                    .map(|c| c.parse())
+                    .collect::<Result<_, _>>()?,
+            ),
+            "older_than" => {
+                let environment = input.environment.as_deref().unwrap_or_default().parse()?;
+                let raw = input.older_than_days.as_deref().unwrap_or_default().trim();
+                let days = raw
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d <= 3650)
+                    .ok_or_else(|| {
+                        AppError::invalid(
+                            "older_than_days",
+                            format!("'{raw}' is not a number of days from 0 to 3650"),
+                        )
+                    })?;
+                Selection::OlderThan { environment, days }
+            }
+            other => {
+                return Err(AppError::invalid(
+                    "mode",
+                    format!("'{other}' is not a way to choose credentials"),
+                ));
+            }
+        };
+        let timeline = Timeline::new(
+            instant("announce_at", &input.announce_at)?,
+            instant("new_key_at", &input.new_key_at)?,
+            instant("deadline_at", &input.deadline_at)?,
+            instant("grace_end_at", &input.grace_end_at)?,
+        )?;
+        Ok((name, selection, timeline))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AffectedRow {
+    pub name: String,
+    pub pattern: String,
+    pub time_zone: String,
+    pub prefixes: Vec<String>,
+    pub recipient: Option<String>,
+    /// The deadline in the consumer's own zone.
+    pub deadline_local: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPreview {
+    pub input: PlanInput,
+    pub selector: String,
+    pub deadline_utc: String,
+    pub consumers: Vec<AffectedRow>,
+}
+
+#[server(endpoint = "campaigns/preview")]
+pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
+    session::authorize::<PreviewPlan>().await?;
+    let rk = session::rekey()?;
+    let (_, selection, timeline) = parse::plan(&input)?;
+    let affected = rekey_core::notices::campaigns::preview(&rk.db, &selection, rk.now()).await?;
+    Ok(PlanPreview {
+        selector: selection.describe(),
+        deadline_utc: timeline.deadline().utc_minute(),
+        consumers: affected
+            .into_iter()
+            .map(|a| {
+                Ok(AffectedRow {
+                    deadline_local: timeline.deadline().in_zone(&a.time_zone)?,
+                    name: a.name,
+                    pattern: a.pattern.label().into(),
+                    time_zone: a.time_zone,
+                    prefixes: a.prefixes,
+                    recipient: a.recipient,
+                })
+            })
+            .collect::<Result<_, rekey_core::error::Error>>()?,
+        input,
+    })
+}
+
+#[server(endpoint = "campaigns/create")]
+pub async fn create_campaign(input: PlanInput) -> Result<i64, AppError> {
+    use rekey_core::notices::campaigns::{self, NewCampaign};
+    let (who, _) = session::authorize::<CreateCampaign>().await?;
+    let rk = session::rekey()?;
+    let (name, selection, timeline) = parse::plan(&input)?;
+    let id = campaigns::create(
+        &rk,
+        &who,
+        NewCampaign {
+            name,
+            selection,
+            timeline,
+        },
+    )
+    .await?;
+    campaigns::spawn_drafting(rk, id);
+    Ok(id.get())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneRow {
+    pub zone: String,
+    pub milestones: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignView {
+    pub id: i64,
+    pub name: String,
+    pub state: String,
+    pub selector: String,
+    pub consumers: i64,
+    pub drafted: i64,
+    /// (label, instant µs, UTC text) per milestone.
+    pub milestones: Vec<(String, i64, String)>,
+    pub now: i64,
+    pub zones: Vec<ZoneRow>,
+    pub counts: Vec<(NoticeState, i64)>,
+}
+
+#[server(endpoint = "campaigns/get")]
+pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
+    use rekey_core::notices::campaigns;
+    session::authorize::<Campaign>().await?;
+    let rk = session::rekey()?;
+    let c = campaigns::get(&rk.db, id.parse()?).await?;
+    let zones = campaigns::time_zones(&rk.db, c.id).await?;
+    let milestones = c.timeline.milestones();
+    Ok(CampaignView {
+        id: c.id.get(),
+        zones: zones
+            .into_iter()
+            .map(|zone| ZoneRow {
+                milestones: milestones
+                    .iter()
+                    .map(|(_, at)| {
+                        at.in_zone(&zone).unwrap_or_else(|e| {
+                            // Said on the page and logged; never quietly UTC.
+                            tracing::error!(error = %e, "a consumer's time zone is unknown");
+                            e.to_string()
+                        })
+                    })
+                    .collect(),
+                zone,
+            })
+            .collect(),
+        milestones: milestones
+            .iter()
+            .map(|(label, at)| (label.to_string(), at.as_micros(), at.utc_minute()))
+            .collect(),
+        now: rk.now().as_micros(),
+        counts: campaigns::counts(&rk.db, c.id).await?,
+        name: c.name.to_string(),
+        state: c.state.to_string(),
+        selector: c.selector,
+        consumers: c.consumers,
+        drafted: c.drafted,
+    })
+}

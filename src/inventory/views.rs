@@ -1,0 +1,309 @@
+//! What the inventory shows: a consumer with its contacts and credentials, the consumer list's
+//! lines, and the list's filter in its two forms (as a URL carries it, and parsed). No storage
+//! here: the browser build reads the same typed values the server returns.
+
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ConsumerId, ConsumerSort, ContactRole, CredentialId, CredentialPrefix, CredentialStatus,
+    Environment, Integration, IntegrationPattern, SdkLanguage, TimeZoneName,
+};
+use crate::audit::TrailLine;
+use crate::clock::Timestamp;
+use crate::identity::{EmailAddress, InputError};
+
+crate::declare::parsed_string!(
+    /// An id from the customer's own systems: 1 to 64 letters, digits, `-`, `_`, `.` or `:`.
+    ExternalId, parse = ExternalId::parse
+);
+
+impl ExternalId {
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() || s.len() > 64 {
+            return Err(InputError::new(
+                "external_id",
+                "an external id has 1 to 64 characters",
+            ));
+        }
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))
+        {
+            return Err(InputError::new(
+                "external_id",
+                format!("'{bad}' is not allowed in an external id"),
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+/// A person at a consumer who hears about its credentials.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Contact {
+    pub role: ContactRole,
+    pub name: String,
+    pub email: EmailAddress,
+}
+
+/// A credential issued to a consumer: what Rekey knows of it, never its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub id: CredentialId,
+    pub external_id: String,
+    pub consumer: ConsumerId,
+    pub label: String,
+    pub environment: Environment,
+    pub prefix: CredentialPrefix,
+    pub status: CredentialStatus,
+    pub services: Vec<String>,
+    /// The credential's own maximum age; its environment's policy applies without one.
+    pub max_age_days: Option<i64>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    /// The replacement a key.rotated event named.
+    pub replaced_by: Option<CredentialId>,
+    /// Since when the consumer uses the replacement and not this credential.
+    pub migrated_at: Option<Timestamp>,
+}
+
+impl Credential {
+    /// Whole days from its creation to `now`.
+    pub fn age_days(&self, now: Timestamp) -> i64 {
+        self.created_at.days_until(now)
+    }
+}
+
+/// An API consumer with everything the inventory holds about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    pub id: ConsumerId,
+    pub external_id: String,
+    pub name: String,
+    pub integration: Integration,
+    pub time_zone: TimeZoneName,
+    pub tags: Vec<String>,
+    pub contacts: Vec<Contact>,
+    pub credentials: Vec<Credential>,
+}
+
+impl Consumer {
+    /// Who a notice about a credential goes to: the technical contact, else the primary one.
+    pub fn notice_recipient(&self) -> Option<&Contact> {
+        [ContactRole::Technical, ContactRole::Primary]
+            .iter()
+            .find_map(|role| self.contacts.iter().find(|c| c.role == *role))
+    }
+}
+
+/// A consumer's page: the consumer, the rotation policies its credentials are measured
+/// against, and what happened to it, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerDetail {
+    pub consumer: Consumer,
+    /// The maximum credential age per environment.
+    pub policies: Vec<(Environment, i64)>,
+    pub timeline: Vec<TrailLine>,
+    /// When the page was read: ages are counted to here.
+    pub now: Timestamp,
+}
+
+impl ConsumerDetail {
+    /// The maximum age that applies to `credential`: its own, else its environment's policy.
+    pub fn max_age_days(&self, credential: &Credential) -> Option<i64> {
+        credential.max_age_days.or_else(|| {
+            self.policies
+                .iter()
+                .find(|(environment, _)| *environment == credential.environment)
+                .map(|(_, days)| *days)
+        })
+    }
+
+    /// The external id of the credential that replaced `credential`, after a rotation.
+    pub fn replacement_of(&self, credential: &Credential) -> Option<&str> {
+        let replacement = credential.replaced_by?;
+        self.consumer
+            .credentials
+            .iter()
+            .find(|k| k.id == replacement)
+            .map(|k| k.external_id.as_str())
+    }
+}
+
+/// A line of the consumer list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerSummary {
+    pub id: ConsumerId,
+    pub external_id: String,
+    pub name: String,
+    pub integration: Integration,
+    pub time_zone: String,
+    pub tags: Vec<String>,
+    pub credentials: i64,
+    pub contact: Option<String>,
+    /// Age of the oldest live credential.
+    pub oldest_key_days: Option<i64>,
+    /// Credentials the consumer has migrated off.
+    pub migrated: i64,
+}
+
+/// One page of the consumer list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerPage {
+    pub rows: Vec<ConsumerSummary>,
+    /// Every consumer the filter matches, on all pages.
+    pub total: i64,
+    pub page: u32,
+}
+
+/// The consumer list's filters as a URL carries them (`?q=…&pattern=…`), text as typed, so a
+/// view can be shared as a link; [`ConsumerQuery::parse`] turns them into a [`ConsumerFilter`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerQuery {
+    pub q: Option<String>,
+    pub pattern: Option<String>,
+    pub language: Option<String>,
+    pub tag: Option<String>,
+    pub environment: Option<String>,
+    pub status: Option<String>,
+    pub older_than: Option<String>,
+    pub expiring_within: Option<String>,
+    pub sort: Option<String>,
+}
+
+impl ConsumerQuery {
+    /// From named parameters, e.g. a URL's query map.
+    pub fn from_params(param: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            q: param("q"),
+            pattern: param("pattern"),
+            language: param("language"),
+            tag: param("tag"),
+            environment: param("environment"),
+            status: param("status"),
+            older_than: param("older_than"),
+            expiring_within: param("expiring_within"),
+            sort: param("sort"),
+        }
+    }
+
+    /// (name, value) of each filter that is set, for a link or a form to carry on.
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("q", &self.q),
+            ("pattern", &self.pattern),
+            ("language", &self.language),
+            ("tag", &self.tag),
+            ("environment", &self.environment),
+            ("status", &self.status),
+            ("older_than", &self.older_than),
+            ("expiring_within", &self.expiring_within),
+            ("sort", &self.sort),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value.as_deref().map(str::trim)?)))
+        .filter(|(_, value)| !value.is_empty())
+        .collect()
+    }
+
+    /// The filter these parameters ask for; blank ones count as absent, and a bad value is an
+    /// error naming its parameter.
+    pub fn parse(&self) -> Result<ConsumerFilter, InputError> {
+        fn text(v: &Option<String>) -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        }
+        fn parsed<T: FromStr<Err = InputError>>(
+            v: &Option<String>,
+        ) -> Result<Option<T>, InputError> {
+            text(v).map(|v| v.parse()).transpose()
+        }
+        fn days(name: &str, v: &Option<String>) -> Result<Option<u32>, InputError> {
+            text(v)
+                .map(|v| {
+                    v.parse::<u32>()
+                        .ok()
+                        .filter(|d| *d <= 36_500)
+                        .ok_or_else(|| {
+                            InputError::new(name, format!("'{v}' is not a number of days"))
+                        })
+                })
+                .transpose()
+        }
+        Ok(ConsumerFilter {
+            text: text(&self.q),
+            pattern: parsed(&self.pattern)?,
+            language: parsed(&self.language)?,
+            tag: text(&self.tag),
+            environment: parsed(&self.environment)?,
+            status: parsed(&self.status)?,
+            older_than_days: days("older_than", &self.older_than)?,
+            expiring_within_days: days("expiring_within", &self.expiring_within)?,
+            sort: parsed(&self.sort)?,
+        })
+    }
+}
+
+/// Which consumers to list: every filter of the consumer list, parsed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerFilter {
+    /// Matches the name, the external id, a contact's e-mail or name, or a tag.
+    pub text: Option<String>,
+    pub pattern: Option<IntegrationPattern>,
+    pub language: Option<SdkLanguage>,
+    pub tag: Option<String>,
+    /// Consumers holding a credential that matches all of these at once.
+    pub environment: Option<Environment>,
+    pub status: Option<CredentialStatus>,
+    /// A live (active or rotating) credential created more than this many days ago.
+    pub older_than_days: Option<u32>,
+    /// A credential expiring within this many days from now.
+    pub expiring_within_days: Option<u32>,
+    /// By name when `None`.
+    pub sort: Option<ConsumerSort>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_parses_into_a_filter_and_names_a_bad_parameter() {
+        let query = ConsumerQuery {
+            q: Some("  acme ".into()),
+            pattern: Some("ci_cd_pipeline".into()),
+            older_than: Some("90".into()),
+            tag: Some(" ".into()),
+            ..ConsumerQuery::default()
+        };
+        let filter = query.parse().unwrap();
+        assert_eq!(filter.text.as_deref(), Some("acme"));
+        assert_eq!(filter.pattern, Some(IntegrationPattern::CiCdPipeline));
+        assert_eq!(filter.older_than_days, Some(90));
+        assert_eq!(filter.tag, None, "a blank parameter is absent");
+        assert_eq!(
+            query.pairs(),
+            [
+                ("q", "acme"),
+                ("pattern", "ci_cd_pipeline"),
+                ("older_than", "90")
+            ]
+        );
+
+        let bad = ConsumerQuery {
+            expiring_within: Some("soon".into()),
+            ..ConsumerQuery::default()
+        };
+        let error = bad.parse().unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.message.as_str()),
+            ("expiring_within", "'soon' is not a number of days")
+        );
+    }
+}

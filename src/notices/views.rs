@@ -1,0 +1,119 @@
+//! What the review queue shows: a notice's line and the queue's filter, in its two forms (as a
+//! URL carries it, and parsed). No storage here: the browser reads the same typed values the
+//! server returns.
+
+use serde::{Deserialize, Serialize};
+
+use super::{CampaignId, NoticeId, NoticeState};
+use crate::clock::Timestamp;
+use crate::identity::InputError;
+use crate::inventory::{ConsumerId, IntegrationPattern};
+
+/// A line of the review queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeSummary {
+    pub id: NoticeId,
+    pub campaign: CampaignId,
+    pub campaign_name: String,
+    pub consumer: ConsumerId,
+    pub consumer_name: String,
+    pub pattern: IntegrationPattern,
+    pub state: NoticeState,
+    pub recipient: String,
+    pub version: i64,
+    pub checks_passed: bool,
+    pub updated_at: Timestamp,
+}
+
+/// Which notices the queue shows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct QueueFilter {
+    pub campaign: Option<CampaignId>,
+    pub pattern: Option<IntegrationPattern>,
+    /// Only notices whose current version passes (true) or fails (false) its checks.
+    pub checks_passed: Option<bool>,
+    /// One state; `None` means pending review (drafted or in review).
+    pub state: Option<NoticeState>,
+}
+
+/// The queue's filters as a URL carries them (`?campaign=…&checks=failing`), text as given;
+/// [`QueueQuery::parse`] turns them into a [`QueueFilter`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueQuery {
+    pub campaign: Option<String>,
+    pub pattern: Option<String>,
+    /// `passing` or `failing`.
+    pub checks: Option<String>,
+    /// A notice state, or `pending` (drafted or in review, the default).
+    pub state: Option<String>,
+}
+
+impl QueueQuery {
+    /// The filter these parameters ask for; blank ones count as absent, and a bad value is an
+    /// error naming its parameter.
+    pub fn parse(&self) -> Result<QueueFilter, InputError> {
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        Ok(QueueFilter {
+            campaign: given(&self.campaign).map(|c| c.parse()).transpose()?,
+            pattern: given(&self.pattern).map(|p| p.parse()).transpose()?,
+            checks_passed: match given(&self.checks).as_deref() {
+                None => None,
+                Some("passing") => Some(true),
+                Some("failing") => Some(false),
+                Some(other) => {
+                    return Err(InputError::new(
+                        "checks",
+                        format!("'{other}' is not passing or failing"),
+                    ));
+                }
+            },
+            state: given(&self.state)
+                .filter(|s| s != "pending")
+                .map(|s| s.parse())
+                .transpose()?,
+        })
+    }
+}
+
+/// One page of the review queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuePage {
+    pub rows: Vec<NoticeSummary>,
+    /// Every notice the filter matches, on all pages.
+    pub total: i64,
+    pub page: u32,
+    /// Campaigns to filter by: (id, name).
+    pub campaigns: Vec<(CampaignId, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_query_parses_and_names_a_bad_parameter() {
+        let query = QueueQuery {
+            campaign: Some("3".into()),
+            checks: Some("failing".into()),
+            state: Some("pending".into()),
+            ..QueueQuery::default()
+        };
+        let filter = query.parse().unwrap();
+        assert_eq!(filter.campaign.map(CampaignId::get), Some(3));
+        assert_eq!(filter.checks_passed, Some(false));
+        assert_eq!(filter.state, None, "pending is the default");
+        let bad = QueueQuery {
+            checks: Some("maybe".into()),
+            ..QueueQuery::default()
+        };
+        assert_eq!(
+            bad.parse().unwrap_err().message,
+            "'maybe' is not passing or failing"
+        );
+    }
+}
