@@ -2,6 +2,9 @@
 //! lines, and the list's filter in its two forms (as a URL carries it, and parsed). No storage
 //! here: the browser build reads the same typed values the server returns.
 
+// Read by the browser and by every layer: each public item says what it is.
+#![warn(missing_docs)]
+
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +23,7 @@ crate::declare::parsed_string!(
 );
 
 impl ExternalId {
+    /// Trims `raw` and checks its length and characters.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         if s.is_empty() || s.len() > 64 {
@@ -44,26 +48,40 @@ impl ExternalId {
 /// A person at a consumer who hears about its credentials.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Contact {
+    /// What the contact is for: which notices reach them.
     pub role: ContactRole,
+    /// As the consumer gave it.
     pub name: String,
+    /// Where notices go.
     pub email: EmailAddress,
 }
 
 /// A credential issued to a consumer: what Rekey knows of it, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {
+    /// Rekey's id.
     pub id: CredentialId,
+    /// The id in the key-issuing system.
     pub external_id: String,
+    /// Who holds it.
     pub consumer: ConsumerId,
+    /// What the consumer calls it.
     pub label: String,
+    /// Where it is used.
     pub environment: Environment,
+    /// The visible start of the key, never the key.
     pub prefix: CredentialPrefix,
+    /// Where it is in its lifecycle.
     pub status: CredentialStatus,
+    /// The services it opens.
     pub services: Vec<String>,
     /// The credential's own maximum age; its environment's policy applies without one.
     pub max_age_days: Option<i64>,
+    /// When it was issued.
     pub created_at: Timestamp,
+    /// When it was last seen in use, if ever.
     pub last_used_at: Option<Timestamp>,
+    /// When the key-issuing system ends it, if it does.
     pub expires_at: Option<Timestamp>,
     /// The replacement a key.rotated event named.
     pub replaced_by: Option<CredentialId>,
@@ -81,13 +99,21 @@ impl Credential {
 /// An API consumer with everything the inventory holds about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consumer {
+    /// Rekey's id.
     pub id: ConsumerId,
+    /// The id in the customer's own systems.
     pub external_id: String,
+    /// As people call it.
     pub name: String,
+    /// How it integrates: what its migration guide is written for.
     pub integration: Integration,
+    /// Where its people are: notices give times in it.
     pub time_zone: TimeZoneName,
+    /// Free labels, for finding and tagging in bulk.
     pub tags: Vec<String>,
+    /// The people who hear about its credentials.
     pub contacts: Vec<Contact>,
+    /// Every credential it holds, oldest first.
     pub credentials: Vec<Credential>,
 }
 
@@ -104,9 +130,11 @@ impl Consumer {
 /// against, and what happened to it, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerDetail {
+    /// The consumer with its contacts and credentials.
     pub consumer: Consumer,
     /// The maximum credential age per environment.
     pub policies: Vec<(Environment, i64)>,
+    /// The consumer's own audit entries and those of its credentials, notices and campaigns.
     pub timeline: Vec<TrailLine>,
     /// When the page was read: ages are counted to here.
     pub now: Timestamp,
@@ -137,13 +165,21 @@ impl ConsumerDetail {
 /// A line of the consumer list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerSummary {
+    /// Rekey's id.
     pub id: ConsumerId,
+    /// The id in the customer's own systems.
     pub external_id: String,
+    /// As people call it.
     pub name: String,
+    /// How it integrates.
     pub integration: Integration,
+    /// An IANA name, as stored.
     pub time_zone: String,
+    /// Free labels.
     pub tags: Vec<String>,
+    /// How many credentials it holds.
     pub credentials: i64,
+    /// Its first contact's e-mail address.
     pub contact: Option<String>,
     /// Age of the oldest live credential.
     pub oldest_key_days: Option<i64>,
@@ -154,9 +190,11 @@ pub struct ConsumerSummary {
 /// One page of the consumer list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerPage {
+    /// This page's consumers, in the filter's order.
     pub rows: Vec<ConsumerSummary>,
     /// Every consumer the filter matches, on all pages.
     pub total: i64,
+    /// Counted from 1.
     pub page: u32,
 }
 
@@ -164,14 +202,23 @@ pub struct ConsumerPage {
 /// view can be shared as a link; [`ConsumerQuery::parse`] turns them into a [`ConsumerFilter`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumerQuery {
+    /// Free text.
     pub q: Option<String>,
+    /// An integration pattern's stored name.
     pub pattern: Option<String>,
+    /// An SDK language's stored name.
     pub language: Option<String>,
+    /// One tag.
     pub tag: Option<String>,
+    /// An environment a credential is in.
     pub environment: Option<String>,
+    /// A status a credential has.
     pub status: Option<String>,
+    /// Days: a live credential older than this.
     pub older_than: Option<String>,
+    /// Days: a credential expiring within this.
     pub expiring_within: Option<String>,
+    /// A sort's stored name.
     pub sort: Option<String>,
 }
 
@@ -255,11 +302,15 @@ impl ConsumerQuery {
 pub struct ConsumerFilter {
     /// Matches the name, the external id, a contact's e-mail or name, or a tag.
     pub text: Option<String>,
+    /// Consumers integrating this way.
     pub pattern: Option<IntegrationPattern>,
+    /// Server SDK consumers in this language.
     pub language: Option<SdkLanguage>,
+    /// Consumers with this tag, whatever its case.
     pub tag: Option<String>,
     /// Consumers holding a credential that matches all of these at once.
     pub environment: Option<Environment>,
+    /// See `environment`.
     pub status: Option<CredentialStatus>,
     /// A live (active or rotating) credential created more than this many days ago.
     pub older_than_days: Option<u32>,

@@ -2,6 +2,9 @@
 //! URL carries it, and parsed). No storage here: the browser reads the same typed values the
 //! server returns.
 
+// Read by the browser and by every layer: each public item says what it is.
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 use super::{CampaignId, NoticeId, NoticeState};
@@ -12,23 +15,36 @@ use crate::inventory::{ConsumerId, IntegrationPattern};
 /// A line of the review queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeSummary {
+    /// The notice.
     pub id: NoticeId,
+    /// The campaign it belongs to.
     pub campaign: CampaignId,
+    /// That campaign's name.
     pub campaign_name: String,
+    /// The consumer it is written to.
     pub consumer: ConsumerId,
+    /// That consumer's name.
     pub consumer_name: String,
+    /// The consumer's integration pattern, which the guide is written for.
     pub pattern: IntegrationPattern,
+    /// Where it is in review and delivery.
     pub state: NoticeState,
+    /// The address it goes to.
     pub recipient: String,
+    /// Its current version's number.
     pub version: i64,
+    /// Whether its current version passes every check.
     pub checks_passed: bool,
+    /// When it last changed.
     pub updated_at: Timestamp,
 }
 
 /// Which notices the queue shows.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct QueueFilter {
+    /// Only this campaign's notices.
     pub campaign: Option<CampaignId>,
+    /// Only notices to consumers integrating this way.
     pub pattern: Option<IntegrationPattern>,
     /// Only notices whose current version passes (true) or fails (false) its checks.
     pub checks_passed: Option<bool>,
@@ -40,7 +56,9 @@ pub struct QueueFilter {
 /// [`QueueQuery::parse`] turns them into a [`QueueFilter`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueQuery {
+    /// A campaign's id.
     pub campaign: Option<String>,
+    /// An integration pattern's stored name.
     pub pattern: Option<String>,
     /// `passing` or `failing`.
     pub checks: Option<String>,
@@ -83,9 +101,11 @@ impl QueueQuery {
 /// One page of the review queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuePage {
+    /// This page's notices, oldest first.
     pub rows: Vec<NoticeSummary>,
     /// Every notice the filter matches, on all pages.
     pub total: i64,
+    /// Counted from 1.
     pub page: u32,
     /// Campaigns to filter by: (id, name).
     pub campaigns: Vec<(CampaignId, String)>,

@@ -6,6 +6,9 @@
 //!   its text borrowed from SQLite's own buffer.
 //! - PostgreSQL: pages of [`PAGE`] rows; the next page is fetched while this one is visited.
 
+// Read by the browser and by every layer: each public item says what it is.
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use super::{Db, Inner, Row, Value, storage_error};
@@ -18,17 +21,25 @@ const PAGE: i64 = 20_000;
 /// key order. The first of `columns` must be the integer key.
 #[derive(Clone, Copy, Debug)]
 pub struct OrderedScan {
+    /// The table to read.
     pub table: &'static str,
+    /// What to select, the key first.
     pub columns: &'static str,
+    /// The integer column the rows are ordered by.
     pub key: &'static str,
+    /// Rows with a key above this…
     pub after: i64,
+    /// …up to and including this.
     pub until: i64,
 }
 
 /// One row of a scan, read in place.
 pub trait ScanRow {
+    /// An integer column.
     fn int(&self, column: usize) -> Result<i64>;
+    /// An integer column that may be NULL.
     fn optional_int(&self, column: usize) -> Result<Option<i64>>;
+    /// A text column, borrowed from the row.
     fn text(&self, column: usize) -> Result<&str>;
 }
 

@@ -1,5 +1,8 @@
 //! A TOTP seed's public parameters, checked: shared with the browser, which shows them.
 
+// Read by the browser and by every layer: each public item says what it is.
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::identity::InputError;
@@ -32,6 +35,7 @@ impl TryFrom<TotpParamsFields> for TotpParams {
 }
 
 impl TotpParams {
+    /// Checked parameters: 6 to 8 digits, a period of 15 to 120 seconds.
     pub fn new(digits: u32, period: u32, algorithm: TotpAlgorithm) -> Result<Self, InputError> {
         if !(6..=8).contains(&digits) {
             return Err(InputError::new(
@@ -52,23 +56,30 @@ impl TotpParams {
         })
     }
 
+    /// How many digits a code has.
     pub fn digits(&self) -> u32 {
         self.digits
     }
 
+    /// How many seconds a code lasts.
     pub fn period(&self) -> u32 {
         self.period
     }
 
+    /// The HMAC the codes are computed with.
     pub fn algorithm(&self) -> TotpAlgorithm {
         self.algorithm
     }
 }
 
+/// The HMAC of a TOTP seed, as `otpauth://` URIs name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TotpAlgorithm {
+    /// HMAC-SHA1, what nearly every authenticator uses.
     SHA1,
+    /// HMAC-SHA256.
     SHA256,
+    /// HMAC-SHA512.
     SHA512,
 }
 

@@ -1,5 +1,8 @@
 //! What callers see of partitions and secrets: metadata, never a value.
 
+// Read by the browser and by every layer: each public item says what it is.
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 use super::{Access, SecretKind, TotpParams};
@@ -9,7 +12,9 @@ use crate::inventory::views::ExternalId;
 /// A partition as a caller sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionView {
+    /// Rekey's id.
     pub id: i64,
+    /// Its name: `personal-<username>`, `agent-<name>` or a team's.
     pub name: String,
     /// `personal` or `team`.
     pub kind: String,
@@ -20,16 +25,27 @@ pub struct PartitionView {
 /// A secret's metadata: never its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretMeta {
+    /// Rekey's id.
     pub id: i64,
+    /// Its name in its partition.
     pub name: String,
+    /// What it is, which decides how it is shown.
     pub kind: SecretKind,
+    /// What it is for, in words.
     pub label: String,
+    /// The current value's first characters and a mask, or the mask alone.
     pub masked: String,
+    /// The version a read without one returns.
     pub current_version: i64,
+    /// Every version, oldest first, destroyed ones included.
     pub versions: Vec<VersionMeta>,
+    /// When the value stops working, if it does.
     pub expires_at: Option<Timestamp>,
+    /// Its rotation policy: the most days a version may be used.
     pub max_age_days: Option<i64>,
+    /// A TOTP seed's parameters.
     pub totp: Option<TotpParams>,
+    /// When the first version was stored.
     pub created_at: Timestamp,
     /// When the current version was stored.
     pub rotated_at: Timestamp,
@@ -53,15 +69,23 @@ impl SecretMeta {
 /// A partition's secrets as read at `now`, which their ages and overdue marks count to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretList {
+    /// By name.
     pub secrets: Vec<SecretMeta>,
+    /// When the list was read.
     pub now: Timestamp,
 }
 
+/// One version of a secret: metadata, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionMeta {
+    /// Counted from 1.
     pub version: i64,
+    /// Its first characters and a mask, or the mask alone.
     pub masked: String,
+    /// Who stored it.
     pub created_by: String,
+    /// When it was stored.
     pub created_at: Timestamp,
+    /// When its value was destroyed (crypto-shredded), if it was.
     pub destroyed_at: Option<Timestamp>,
 }

@@ -66,7 +66,7 @@ fn local_input(ts: rekey_core::clock::Timestamp) -> String {
 
 #[server(endpoint = "campaigns/plan_defaults")]
 pub async fn plan_defaults() -> Result<PlanStart, AppError> {
-    use rekey_core::inventory::store as inventory;
+    use rekey_core::inventory::{Environment, store as inventory};
     session::authorize::<PlanDefaults>().await?;
     let rk = session::rekey()?;
     let now = rk.now();
