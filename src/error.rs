@@ -17,8 +17,8 @@ pub enum Error {
     Invalid(#[from] InputError),
 
     /// The thing asked for does not exist (or the caller may not know that it does).
-    #[error("{0}")]
-    NotFound(String),
+    #[error(transparent)]
+    NotFound(#[from] Missing),
 
     /// The request contradicts the current state: a duplicate name, an illegal transition.
     #[error("{0}")]
@@ -74,6 +74,37 @@ pub enum Error {
     Internal(String),
 }
 
+/// What was asked for and is not there: what it is, and how it was asked for.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Missing {
+    /// Asked for by id: "no consumer with id 7".
+    #[error("no {what} with id {id}")]
+    Id {
+        /// What it would be: `consumer`, `notice`, `user`, …
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// Asked for by name, perhaps inside something: "no secret named 'x' in 'team-ops'".
+    #[error("no {what} named '{name}'{}", within.as_ref().map(|w| format!(" in '{w}'")).unwrap_or_default())]
+    Name {
+        /// What it would be.
+        what: &'static str,
+        /// The name asked for.
+        name: String,
+        /// What it was looked for in, when names are unique only there.
+        within: Option<String>,
+    },
+    /// A version that something does not have: "notice 4 has no version 7".
+    #[error("{of} has no version {version}")]
+    Version {
+        /// The thing, as a person names it (`notice 4`, `'api-key'`).
+        of: String,
+        /// The version asked for.
+        version: i64,
+    },
+}
+
 /// A move a lifecycle does not allow, named by its state machine. Always a conflict with the
 /// current state (409), whoever asked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -113,8 +144,29 @@ pub enum StorageError {
 }
 
 impl Error {
-    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
-        Error::NotFound(format!("no {what} with id {id}"))
+    /// Nothing `what` has this id.
+    pub fn not_found(what: &'static str, id: impl std::fmt::Display) -> Self {
+        Error::NotFound(Missing::Id {
+            what,
+            id: id.to_string(),
+        })
+    }
+
+    /// Nothing `what` is named `name` (inside `within`, when given).
+    pub fn not_named(what: &'static str, name: &str, within: Option<&str>) -> Self {
+        Error::NotFound(Missing::Name {
+            what,
+            name: name.to_string(),
+            within: within.map(str::to_string),
+        })
+    }
+
+    /// `of` has no version `version`.
+    pub fn no_version(of: impl std::fmt::Display, version: i64) -> Self {
+        Error::NotFound(Missing::Version {
+            of: of.to_string(),
+            version,
+        })
     }
 
     /// Whether the cause is ours (log it, show a reference) rather than the caller's.
@@ -123,5 +175,34 @@ impl Error {
             self,
             Error::Storage(_) | Error::Internal(_) | Error::AuditUnavailable(_)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_missing_is_named_in_words() {
+        assert_eq!(
+            Error::not_found("consumer", 7).to_string(),
+            "no consumer with id 7"
+        );
+        assert_eq!(
+            Error::not_named("secret", "api-key", Some("team-ops")).to_string(),
+            "no secret named 'api-key' in 'team-ops'"
+        );
+        assert_eq!(
+            Error::not_named("user", "nobody", None).to_string(),
+            "no user named 'nobody'"
+        );
+        assert_eq!(
+            Error::no_version("notice 4", 7).to_string(),
+            "notice 4 has no version 7"
+        );
+        assert!(matches!(
+            Error::not_found("notice", 4),
+            Error::NotFound(Missing::Id { what: "notice", .. })
+        ));
     }
 }

@@ -132,7 +132,7 @@ impl From<rekey_core::error::Error> for AppError {
         use rekey_core::error::Error;
         match e {
             Error::Invalid(input) => input.into(),
-            Error::NotFound(m) => AppError::NotFound(m),
+            Error::NotFound(missing) => AppError::NotFound(missing.to_string()),
             Error::Conflict(m) => AppError::Conflict(m),
             Error::Unauthenticated(m) => AppError::Unauthenticated(m),
             Error::Forbidden(p) => AppError::Forbidden(p.label().to_string()),

@@ -97,7 +97,7 @@ pub async fn version(db: &Db, id: NoticeId, version: i64) -> Result<Version> {
     .as_ref()
     .map(decode_version)
     .transpose()?
-    .ok_or_else(|| Error::NotFound(format!("notice {id} has no version {version}")))
+    .ok_or_else(|| Error::no_version(format!("notice {id}"), version))
 }
 
 /// Stores a version with its check results; returns its hash.

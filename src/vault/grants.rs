@@ -39,7 +39,7 @@ async fn team_partition(tx: &mut WriteTx, partition: &VaultName) -> Result<Parti
             params![partition.as_str()],
         )
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no vault partition named '{partition}'")))
+        .ok_or_else(|| Error::not_named("vault partition", partition.as_str(), None))
         .and_then(|r| decode_partition(&r))?;
     if p.kind != "team" {
         return Err(Error::Refused(
@@ -77,8 +77,8 @@ pub async fn grant(
             .await?
             .map(AgentId::get)
     };
-    let grantee_id: i64 =
-        found.ok_or_else(|| Error::NotFound(format!("no {kind} named '{}'", name.trim())))?;
+    let what = if kind == "user" { "user" } else { "agent" };
+    let grantee_id: i64 = found.ok_or_else(|| Error::not_named(what, name.trim(), None))?;
     let p = team_partition(&mut tx, partition).await?;
     if let Some(access) = access
         && kind == "user"

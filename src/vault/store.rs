@@ -125,7 +125,7 @@ async fn one_secret(db: &Db, p: &Partition, name: &VaultName) -> Result<SecretMe
     secret_metas(db, p.id, Some(name.as_str()))
         .await?
         .pop()
-        .ok_or_else(|| Error::NotFound(format!("no secret named '{name}' in '{}'", p.name)))
+        .ok_or_else(|| Error::not_named("secret", name.as_str(), Some(&p.name)))
 }
 
 /// The generation to wrap the next data key under, counting this use.
@@ -335,7 +335,7 @@ async fn secret_in(tx: &mut WriteTx, p: &Partition, name: &VaultName) -> Result<
             params![p.id, name.as_str()],
         )
         .await?
-        .ok_or_else(|| Error::NotFound(format!("no secret named '{name}' in '{}'", p.name)))?;
+        .ok_or_else(|| Error::not_named("secret", name.as_str(), Some(&p.name)))?;
     let totp: Option<String> = row.get(3)?;
     Ok(SecretRow {
         id: row.get(0)?,
@@ -395,7 +395,7 @@ async fn open_in(
             params![secret, version],
         )
         .await?
-        .ok_or_else(|| Error::NotFound(format!("version {version} does not exist")))?;
+        .ok_or_else(|| Error::no_version("this secret", version))?;
     if row.get::<Option<i64>>(4)?.is_some() {
         return Err(Error::Refused(format!(
             "version {version} was destroyed; its data key is gone and it cannot be read"
@@ -506,9 +506,7 @@ pub async fn destroy(
     let (mut tx, p) = begin_with_access(rk, who, partition, Access::Write).await?;
     let secret = secret_in(&mut tx, &p, name).await?;
     if shred(&mut tx, secret.id, Some(version)).await? == 0 {
-        return Err(Error::NotFound(format!(
-            "'{name}' has no version {version} to destroy"
-        )));
+        return Err(Error::no_version(format!("'{name}'"), version));
     }
     tx.audit(
         Target::VaultSecret(secret.id),
