@@ -84,6 +84,49 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// A calendar day in UTC as a form or a file writes it (`2026-11-30`): the one parser of days
+/// for every field that takes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Day {
+    start: Timestamp,
+    end: Timestamp,
+}
+
+impl Day {
+    /// Reads `YYYY-MM-DD`; a bad day is an error naming `field`.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, crate::identity::InputError> {
+        let raw = raw.trim();
+        let date: jiff::civil::Date = raw.parse().map_err(|_| {
+            crate::identity::InputError::new(
+                field,
+                format!("'{raw}' is not a date; write YYYY-MM-DD"),
+            )
+        })?;
+        let start = date.to_zoned(jiff::tz::TimeZone::UTC);
+        let end = start.as_ref().ok().and_then(|z| z.tomorrow().ok());
+        match (start, end) {
+            (Ok(start), Some(end)) => Ok(Self {
+                start: Timestamp::from_jiff(start.timestamp()),
+                end: Timestamp::from_jiff(end.timestamp()),
+            }),
+            _ => Err(crate::identity::InputError::new(
+                field,
+                format!("'{raw}' is out of range"),
+            )),
+        }
+    }
+
+    /// Its first instant: midnight UTC.
+    pub fn start(self) -> Timestamp {
+        self.start
+    }
+
+    /// The first instant after it: the next midnight UTC.
+    pub fn end(self) -> Timestamp {
+        self.end
+    }
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
@@ -140,6 +183,22 @@ mod tests {
     fn seconds_round_down_for_instants_before_the_epoch() {
         assert_eq!(Timestamp::from_micros(-1).as_secs(), -1);
         assert_eq!(Timestamp::from_micros(1_999_999).as_secs(), 1);
+    }
+
+    #[test]
+    fn a_day_runs_from_one_utc_midnight_to_the_next() {
+        let day = Day::parse("on", " 2026-11-30 ").unwrap();
+        assert_eq!(day.start().rfc3339(), "2026-11-30T00:00:00Z");
+        assert_eq!(day.end().rfc3339(), "2026-12-01T00:00:00Z");
+        let bad = Day::parse("on", "30/11/2026").unwrap_err();
+        assert_eq!(
+            (bad.field.as_str(), bad.message.as_str()),
+            ("on", "'30/11/2026' is not a date; write YYYY-MM-DD")
+        );
+        assert_eq!(
+            Day::parse("on", "9999-12-31").unwrap_err().message,
+            "'9999-12-31' is out of range"
+        );
     }
 
     #[test]

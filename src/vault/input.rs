@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::{SecretKind, SecretValue, TotpAlgorithm, TotpParams};
-use crate::clock::Timestamp;
+use crate::clock::{Day, Timestamp};
 use crate::identity::InputError;
 use crate::inventory::store::ExternalId;
 
@@ -70,21 +70,8 @@ impl StoreInput {
             .filter(|s| !s.is_empty())
         {
             None => None,
-            Some(day) => {
-                let date: jiff::civil::Date = day.parse().map_err(|_| {
-                    InputError::new(
-                        "expires_on",
-                        format!("'{day}' is not a date; write YYYY-MM-DD"),
-                    )
-                })?;
-                let end = date
-                    .to_zoned(jiff::tz::TimeZone::UTC)
-                    .and_then(|z| z.tomorrow())
-                    .map_err(|_| {
-                        InputError::new("expires_on", format!("'{day}' is out of range"))
-                    })?;
-                Some(Timestamp::from_jiff(end.timestamp()))
-            }
+            // Expires at the end of the day given.
+            Some(day) => Some(Day::parse("expires_on", day)?.end()),
         };
         if let Some(days) = self.max_age_days
             && !(1..=3650).contains(&days)

@@ -50,15 +50,7 @@ fn parse_day(
     let Some(raw) = raw.filter(|s| !s.trim().is_empty()) else {
         return Ok(None);
     };
-    let date: jiff::civil::Date = raw
-        .trim()
-        .parse()
-        .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a date (YYYY-MM-DD)")))?;
-    let ts = date
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|_| AppError::invalid(field, format!("'{raw}' is out of range")))?
-        .timestamp();
-    Ok(Some(rekey_core::clock::Timestamp::from_jiff(ts)))
+    Ok(Some(rekey_core::clock::Day::parse(field, &raw)?.start()))
 }
 
 #[cfg(feature = "ssr")]

@@ -79,7 +79,7 @@ async fn the_security_lead_filters_and_pages_the_trail(app: TestApp) {
     .await;
     assert_eq!(
         (status, message.as_str()),
-        (422, "'yesterday' is not a date (YYYY-MM-DD)")
+        (422, "'yesterday' is not a date; write YYYY-MM-DD")
     );
     let (status, _, message) = error_of(
         security

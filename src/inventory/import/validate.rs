@@ -385,10 +385,8 @@ fn timestamp(raw: &str) -> Result<Timestamp, String> {
     if let Ok(ts) = raw.parse::<jiff::Timestamp>() {
         return Ok(Timestamp::from_jiff(ts));
     }
-    if let Ok(date) = raw.parse::<jiff::civil::Date>()
-        && let Ok(zoned) = date.to_zoned(jiff::tz::TimeZone::UTC)
-    {
-        return Ok(Timestamp::from_jiff(zoned.timestamp()));
+    if let Ok(day) = crate::clock::Day::parse("", raw) {
+        return Ok(day.start());
     }
     Err(format!(
         "'{raw}' is not a date; write 2026-11-30 or 2026-11-30T10:00:00Z"
