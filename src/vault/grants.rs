@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::partitions::{PARTITION_COLUMNS, Partition, decode_partition};
-use super::{Access, VaultName};
+use super::{Access, PartitionKind, VaultName};
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
@@ -41,7 +41,7 @@ async fn team_partition(tx: &mut WriteTx, partition: &VaultName) -> Result<Parti
         .await?
         .ok_or_else(|| Error::not_named("vault partition", partition.as_str(), None))
         .and_then(|r| decode_partition(&r))?;
-    if p.kind != "team" {
+    if p.kind != PartitionKind::Team {
         return Err(Error::Refused(
             "personal partitions belong to their owner alone; grant access to a team partition"
                 .into(),

@@ -57,6 +57,16 @@ named_enum!(
 );
 
 named_enum!(
+    /// Whose a partition is: one identity's own, a team's (shared by grants), or Rekey's own
+    /// (values Rekey itself uses, such as the drafter's API key).
+    PartitionKind, field = "partition_kind", choices = Choices::OneOf, {
+        Personal => ("personal", "Personal"),
+        Team => ("team", "Team"),
+        System => ("system", "System"),
+    }
+);
+
+named_enum!(
     /// What a grant allows on a partition.
     Access, field = "access", choices = Choices::Either, {
         Read => ("read", "Read"),

@@ -2,7 +2,7 @@
 //! partitions an admin creates, and the access check every value operation makes inside its
 //! own write transaction.
 
-use super::{Access, PartitionView, VaultName};
+use super::{Access, PartitionKind, PartitionView, VaultName};
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
 use crate::error::{Error, Result};
@@ -29,7 +29,7 @@ pub fn personal_name(who: &Identity) -> String {
 pub(super) struct Partition {
     pub(super) id: i64,
     pub(super) name: String,
-    pub(super) kind: String,
+    pub(super) kind: PartitionKind,
     pub(super) owner: Option<(String, i64)>,
 }
 
@@ -72,14 +72,14 @@ pub async fn ensure_personal(rk: &Rekey, who: &Identity) -> Result<()> {
     if taken {
         return Ok(());
     }
-    insert_partition(&mut tx, &name, "personal", Some((kind, id))).await?;
+    insert_partition(&mut tx, &name, PartitionKind::Personal, Some((kind, id))).await?;
     tx.commit().await
 }
 
 pub(super) async fn insert_partition(
     tx: &mut WriteTx,
     name: &VaultName,
-    kind: &str,
+    kind: PartitionKind,
     owner: Option<(&str, i64)>,
 ) -> Result<i64> {
     if tx
@@ -130,7 +130,7 @@ pub async fn create_team_partition(rk: &Rekey, by: &Identity, name: &VaultName) 
         .into());
     }
     let mut tx = rk.write(by.into()).await?;
-    insert_partition(&mut tx, name, "team", None).await?;
+    insert_partition(&mut tx, name, PartitionKind::Team, None).await?;
     tx.commit().await
 }
 
@@ -258,7 +258,7 @@ pub(super) async fn begin_with_access(
     let mut found = find_partition(&mut *tx, who, name).await?;
     if found.is_none() && name.as_str() == personal_name(who) {
         let (kind, id) = owner(who);
-        insert_partition(&mut tx, name, "personal", Some((kind, id))).await?;
+        insert_partition(&mut tx, name, PartitionKind::Personal, Some((kind, id))).await?;
         found = find_partition(&mut *tx, who, name).await?;
     }
     let Some(p) = found else {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::crypto::{self, Envelope, RowBinding};
 use super::fingerprint::FingerprintKey;
 use super::partitions::{self, PARTITION_COLUMNS, Partition};
-use super::{SecretKind, VaultName};
+use super::{PartitionKind, SecretKind, VaultName};
 use super::{SecretValue, store};
 use crate::Rekey;
 use crate::audit::WriteTx;
@@ -52,11 +52,11 @@ async fn partition(tx: &mut WriteTx) -> Result<Partition> {
         return partitions::decode_partition(&row);
     }
     let name = VaultName::parse("partition", PARTITION)?;
-    let id = partitions::insert_partition(tx, &name, "system", None).await?;
+    let id = partitions::insert_partition(tx, &name, PartitionKind::System, None).await?;
     Ok(Partition {
         id,
         name: PARTITION.into(),
-        kind: "system".into(),
+        kind: PartitionKind::System,
         owner: None,
     })
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Access, SecretKind, TotpParams};
+use super::{Access, PartitionKind, SecretKind, TotpParams};
 use crate::clock::Timestamp;
 use crate::inventory::views::ExternalId;
 
@@ -16,8 +16,8 @@ pub struct PartitionView {
     pub id: i64,
     /// Its name: `personal-<username>`, `agent-<name>` or a team's.
     pub name: String,
-    /// `personal` or `team`.
-    pub kind: String,
+    /// Whose it is.
+    pub kind: PartitionKind,
     /// What the caller may do here.
     pub access: Access,
 }

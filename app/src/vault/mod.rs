@@ -73,7 +73,7 @@ pub fn VaultPage() -> impl IntoView {
                                                     <li>
                                                         <a class=class href=format!("/vault?p={}", p.name) aria-current=current.then_some("page")>
                                                             <span class="font-mono text-sm">{p.name.clone()}</span>
-                                                            <span class="ml-2 text-xs text-slate-500">{format!("{} · {}", p.kind, p.access.as_str())}</span>
+                                                            <span class="ml-2 text-xs text-slate-500">{format!("{} · {}", p.kind.as_str(), p.access.as_str())}</span>
                                                         </a>
                                                     </li>
                                                 }

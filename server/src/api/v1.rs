@@ -72,7 +72,7 @@ pub(super) struct Partition {
     pub id: i64,
     pub name: String,
     /// `personal` or `team`.
-    pub kind: String,
+    pub kind: &'static str,
     /// `read` or `write`.
     pub access: &'static str,
 }
@@ -82,7 +82,7 @@ impl From<PartitionView> for Partition {
         Self {
             id: p.id,
             name: p.name,
-            kind: p.kind,
+            kind: p.kind.as_str(),
             access: p.access.as_str(),
         }
     }
