@@ -71,7 +71,11 @@ fn content_security_policy() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let me = Resource::new(|| (), |_| auth::me());
+    // Blocking: the page waits for the signed-in person before its first byte. The header and
+    // most pages read it in their own <Suspense>; one pending resource read by two Suspense
+    // boundaries can leave a streamed response open forever (leptos#4851, seen here as a rare
+    // 120 s test timeout). Loaded first, it is never pending when a boundary reads it.
+    let me = Resource::new_blocking(|| (), |_| auth::me());
     provide_context(CurrentUser(me));
 
     view! {
