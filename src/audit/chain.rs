@@ -146,10 +146,6 @@ impl Verifier {
         self.check(EntryFields::of(entry), &entry.prev_hash, &entry.hash)
     }
 
-    pub fn is_broken(&self) -> bool {
-        self.broken.is_some()
-    }
-
     pub fn head(&self) -> &ChainHead {
         &self.expected
     }
