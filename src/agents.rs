@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::Rekey;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
 use crate::identity::{AgentId, Identity, InputError, TokenId, UserId, Username};
 use crate::params;
 use crate::storage::{Bookkeeping, Db, Query, Row, map_in};
@@ -112,9 +112,10 @@ pub async fn create(
         )
         .await?;
     if taken.is_some() {
-        return Err(Error::Conflict(format!(
-            "an agent named '{name}' already exists"
-        )));
+        return Err(Error::Conflict(Conflict::NameTaken {
+            what: "agent",
+            name: name.to_string(),
+        }));
     }
     let created_by = match by {
         Identity::User { id, .. } => Some(id.get()),
@@ -164,7 +165,7 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
     let issued_by = match by {
         Identity::User { id, .. } => *id,
         Identity::Agent { .. } => {
-            return Err(Error::Refused("an agent cannot issue tokens".into()));
+            return Err(PeopleOnly::IssueTokens.into());
         }
     };
     let mut tx = rk.write(by.into()).await?;
@@ -214,7 +215,7 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
 /// A second admin confirms a token another admin issued, so it may read vault values now.
 pub async fn confirm_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<()> {
     let Identity::User { id: confirmer, .. } = by else {
-        return Err(Error::Refused("an agent cannot confirm tokens".into()));
+        return Err(PeopleOnly::ConfirmTokens.into());
     };
     let mut tx = rk.write(by.into()).await?;
     let row = tx
@@ -228,18 +229,14 @@ pub async fn confirm_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<
     let issued_by: Option<UserId> = row.get(1)?;
     let reads_from: Timestamp = row.get(2)?;
     if row.get::<Option<i64>>(3)?.is_some() {
-        return Err(Error::Conflict(format!("token {token} is revoked")));
+        return Err(Error::Conflict(Conflict::TokenRevoked(token)));
     }
     if issued_by == Some(*confirmer) {
-        return Err(Error::Refused(
-            "you issued this token; four eyes: another admin must confirm it".into(),
-        ));
+        return Err(FourEyes::OwnToken.into());
     }
     let now = tx.now();
     if reads_from <= now {
-        return Err(Error::Conflict(format!(
-            "token {token} can already read vault values"
-        )));
+        return Err(Error::Conflict(Conflict::TokenAlreadyConfirmed(token)));
     }
     tx.execute(
         "UPDATE api_tokens SET reads_from = $1, confirmed_by = $2 WHERE id = $3",
@@ -263,10 +260,7 @@ pub(crate) async fn may_read_values(tx: &mut crate::audit::WriteTx, who: &Identi
         )
         .await?;
     if reads_from > tx.now() {
-        return Err(Error::Refused(format!(
-            "this token was issued recently and can read vault values from {}; a second admin can confirm it sooner on the Agents page",
-            reads_from.utc_minute()
-        )));
+        return Err(Error::Refused(Refusal::TokenOnHold(reads_from)));
     }
     Ok(())
 }
@@ -282,7 +276,7 @@ pub async fn revoke_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<(
         .ok_or_else(|| Error::not_found("token", token))?;
     let agent: AgentId = row.get(0)?;
     if row.get::<Option<i64>>(1)?.is_some() {
-        return Err(Error::Conflict(format!("token {token} is already revoked")));
+        return Err(Error::Conflict(Conflict::TokenAlreadyRevoked(token)));
     }
     let now = tx.now();
     tx.execute(

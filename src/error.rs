@@ -8,6 +8,10 @@
 
 use crate::identity::{InputError, Permission};
 
+mod reasons;
+
+pub use reasons::{Conflict, FourEyes, KeyFileProblem, PeopleOnly, Refusal, Unauthenticated};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +24,13 @@ pub enum Error {
     #[error(transparent)]
     NotFound(#[from] Missing),
 
-    /// The request contradicts the current state: a duplicate name, an illegal transition.
-    #[error("{0}")]
-    Conflict(String),
+    /// The request contradicts the current state: a duplicate name, a change already made.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
 
-    /// Authentication failed (wrong password, wrong or reused code, bad token).
-    #[error("{0}")]
-    Unauthenticated(String),
+    /// Authentication failed (wrong password, wrong or reused code).
+    #[error(transparent)]
+    Unauthenticated(#[from] Unauthenticated),
 
     /// The caller is known but lacks the permission.
     #[error("you need permission to {}", .0.label())]
@@ -43,9 +47,9 @@ pub enum Error {
     #[error(transparent)]
     IllegalMove(#[from] IllegalMove),
 
-    /// A rule refused the action; the message says which rule.
-    #[error("{0}")]
-    Refused(String),
+    /// A rule refused the action; the reason names the rule.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 
     /// Too many failed attempts.
     #[error("too many failed attempts; try again in {} minutes", (retry_after_secs + 59) / 60)]
@@ -115,6 +119,24 @@ pub enum IllegalMove {
     /// A credential's (see `CredentialStatus::transition`).
     #[error(transparent)]
     Credential(#[from] crate::inventory::CredentialTransitionError),
+}
+
+impl From<PeopleOnly> for Error {
+    fn from(e: PeopleOnly) -> Self {
+        Error::Refused(Refusal::NotForAgents(e))
+    }
+}
+
+impl From<FourEyes> for Error {
+    fn from(e: FourEyes) -> Self {
+        Error::Refused(Refusal::FourEyes(e))
+    }
+}
+
+impl From<KeyFileProblem> for Error {
+    fn from(e: KeyFileProblem) -> Self {
+        Error::Refused(Refusal::KeyFile(e))
+    }
 }
 
 impl From<crate::notices::workflow::NoticeTransitionError> for Error {

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod clock;
 mod declare;
+pub mod delivery;
 pub mod identity;
 pub mod inventory;
 pub mod notices;
@@ -18,8 +19,6 @@ pub mod vault;
 
 #[cfg(feature = "server")]
 pub mod agents;
-#[cfg(feature = "server")]
-pub mod delivery;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Refusal, Result};
 use crate::identity::{DisplayName, EmailAddress, Identity, Role, UserId, Username};
 use crate::params;
 use crate::password::{self, Password};
@@ -192,10 +192,10 @@ pub async fn create(rk: &Rekey, actor: Actor, new: NewUser, first: FirstPassword
         )
         .await?;
     if taken.is_some() {
-        return Err(Error::Conflict(format!(
-            "a user named '{}' already exists",
-            new.username
-        )));
+        return Err(Error::Conflict(Conflict::NameTaken {
+            what: "user",
+            name: new.username.to_string(),
+        }));
     }
     let now = tx.now();
     let id: UserId = tx
@@ -277,20 +277,17 @@ pub async fn set_disabled(rk: &Rekey, by: &Identity, id: UserId, disabled: bool)
     let mut tx = rk.write(by.into()).await?;
     let user = get_in(&mut tx, id).await?;
     if user.disabled == disabled {
-        return Err(Error::Conflict(format!(
-            "'{}' is already {}",
-            user.username,
-            if disabled { "disabled" } else { "enabled" }
-        )));
+        return Err(Error::Conflict(Conflict::AccountAlready {
+            username: user.username.to_string(),
+            disabled,
+        }));
     }
     if disabled {
         if matches!(by, Identity::User { id: me, .. } if *me == id) {
-            return Err(Error::Refused("you cannot disable your own account".into()));
+            return Err(Error::Refused(Refusal::DisableSelf));
         }
         if user.role == Role::Admin && other_active_admins(&mut tx, id).await? == 0 {
-            return Err(Error::Refused(
-                "the last active admin cannot be disabled".into(),
-            ));
+            return Err(Error::Refused(Refusal::LastAdminDisabled));
         }
     }
     let detail = if disabled {
@@ -306,16 +303,13 @@ pub async fn set_role(rk: &Rekey, by: &Identity, id: UserId, role: Role) -> Resu
     let mut tx = rk.write(by.into()).await?;
     let user = get_in(&mut tx, id).await?;
     if user.role == role {
-        return Err(Error::Conflict(format!(
-            "'{}' is already {}",
-            user.username,
-            role.label().to_lowercase()
-        )));
+        return Err(Error::Conflict(Conflict::RoleAlready {
+            username: user.username.to_string(),
+            role,
+        }));
     }
     if user.role == Role::Admin && !user.disabled && other_active_admins(&mut tx, id).await? == 0 {
-        return Err(Error::Refused(
-            "the last active admin cannot be given another role".into(),
-        ));
+        return Err(Error::Refused(Refusal::LastAdminDemoted));
     }
     let detail = Detail::RoleChanged {
         from: user.role,

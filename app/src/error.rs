@@ -133,10 +133,10 @@ impl From<rekey_core::error::Error> for AppError {
         match e {
             Error::Invalid(input) => input.into(),
             Error::NotFound(missing) => AppError::NotFound(missing.to_string()),
-            Error::Conflict(m) => AppError::Conflict(m),
-            Error::Unauthenticated(m) => AppError::Unauthenticated(m),
+            Error::Conflict(m) => AppError::Conflict(m.to_string()),
+            Error::Unauthenticated(m) => AppError::Unauthenticated(m.to_string()),
             Error::Forbidden(p) => AppError::Forbidden(p.label().to_string()),
-            Error::Refused(m) => AppError::Refused(m),
+            Error::Refused(m) => AppError::Refused(m.to_string()),
             e @ Error::IllegalMove(_) => AppError::Conflict(e.to_string()),
             e @ Error::NoGrant { .. } => AppError::NoGrant(e.to_string()),
             Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },

@@ -1,9 +1,9 @@
 //! The outbox table, and only this module writes it: enqueue inside the approving
 //! transaction, claim under a lease, record each attempt's outcome, requeue on request.
 
-use serde::{Deserialize, Serialize};
-
-use super::{OutboxId, OutboxState, Outcome, OutgoingMessage, RetryPolicy, mailbox};
+use super::{
+    DeliveryRecord, OutboxId, OutboxState, Outcome, OutgoingMessage, RetryPolicy, mailbox,
+};
 use crate::audit::WriteTx;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -185,17 +185,6 @@ pub async fn requeue(tx: &mut WriteTx, id: OutboxId) -> Result<String> {
         .await?
         .ok_or_else(|| Error::Internal(format!("outbox message {id} is not failed")))?;
     row.get(0)
-}
-
-/// A message's delivery, for the page of whatever sent it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryRecord {
-    pub message_id: String,
-    pub state: OutboxState,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub next_attempt_at: Timestamp,
-    pub sent_at: Option<Timestamp>,
 }
 
 /// The delivery of message `id`, read in a transaction or on the pool.

@@ -19,7 +19,7 @@ use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Outcome, OutgoingMessage};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// How long one SMTP exchange may take before the connection is given up.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -213,7 +213,7 @@ pub enum Mailer {
 impl Mailer {
     pub fn smtp(url: &str) -> Result<Self> {
         let target = SmtpTarget::parse(url)
-            .map_err(|why| Error::Refused(format!("the SMTP URL cannot be used: {why}")))?;
+            .map_err(|why| Error::Refused(Refusal::SmtpUrl(why.to_string())))?;
         Ok(Mailer::Smtp(Arc::new(target)))
     }
 

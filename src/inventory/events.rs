@@ -14,7 +14,7 @@ use super::{ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Enviro
 use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Refusal, Result};
 use crate::identity::InputError;
 use crate::params;
 use crate::storage::Db;
@@ -71,12 +71,9 @@ async fn stored(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Option<Sto
 }
 
 async fn known(tx: &mut WriteTx, external_id: &ExternalId) -> Result<Stored> {
-    stored(tx, external_id).await?.ok_or_else(|| {
-        Error::Refused(format!(
-            "Rekey does not know the credential '{}'; import it or send its key.created first (nothing was recorded, so this event can be sent again)",
-            external_id.as_str()
-        ))
-    })
+    stored(tx, external_id)
+        .await?
+        .ok_or_else(|| Error::Refused(Refusal::UnknownCredential(external_id.clone())))
 }
 
 /// Moves a credential's status if the lifecycle allows it and no newer event moved it already.
@@ -267,11 +264,10 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
         .await?
     {
         let at: Timestamp = r.get(0)?;
-        return Err(Error::Conflict(format!(
-            "the event '{}' was already applied at {}; nothing changed",
-            event.id.as_str(),
-            at.rfc3339()
-        )));
+        return Err(Error::Conflict(Conflict::EventAlreadyApplied {
+            event: event.id.clone(),
+            at,
+        }));
     }
     let at = event.occurred_at;
     let mut outcome = EventOutcome {
@@ -299,17 +295,12 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
                 .await?
                 .map(|r| r.get(0))
                 .transpose()?;
-            let owner = owner.ok_or_else(|| {
-                Error::Refused(format!(
-                    "Rekey does not know the consumer '{}'; import it first (nothing was recorded, so this event can be sent again)",
-                    consumer.as_str()
-                ))
-            })?;
+            let owner =
+                owner.ok_or_else(|| Error::Refused(Refusal::UnknownConsumer(consumer.clone())))?;
             let id = match stored(tx, credential).await? {
                 Some(existing) if existing.consumer != owner => {
-                    return Err(Error::Conflict(format!(
-                        "the credential '{}' belongs to another consumer",
-                        credential.as_str()
+                    return Err(Error::Conflict(Conflict::CredentialOfAnotherConsumer(
+                        credential.clone(),
                     )));
                 }
                 Some(existing) => existing.id,
@@ -330,11 +321,10 @@ async fn apply_in(tx: &mut WriteTx, event: &KeyEvent) -> Result<EventOutcome> {
             let old = known(tx, credential).await?;
             let new = match stored(tx, replacement).await? {
                 Some(new) if new.consumer != old.consumer => {
-                    return Err(Error::Conflict(format!(
-                        "the replacement '{}' belongs to another consumer than '{}'",
-                        replacement.as_str(),
-                        credential.as_str()
-                    )));
+                    return Err(Error::Conflict(Conflict::ReplacementOfAnotherConsumer {
+                        replacement: replacement.clone(),
+                        credential: credential.clone(),
+                    }));
                 }
                 Some(new) => new.id,
                 None => {

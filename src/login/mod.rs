@@ -13,15 +13,13 @@ use std::net::IpAddr;
 use crate::Rekey;
 use crate::audit::WriteTx;
 use crate::audit::{Actor, Detail, LoginFailure, LoginMethod, Target};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result, Unauthenticated};
 use crate::identity::{InputError, UserId, Username};
 use crate::password::{self, DECOY_HASH, Password};
 use crate::totp::CodeRejected;
 use crate::users::{self, Credentials, User};
 use second_factor::SecondFactor;
 use throttle::{ClosedBurst, Gate, ThrottleKey};
-
-pub const WRONG_CREDENTIALS: &str = "the username or password is wrong";
 
 /// Where a password check leaves the person.
 #[derive(Debug)]
@@ -54,7 +52,7 @@ pub async fn with_password(
                 None => (Target::UnknownAccount, LoginFailure::UnknownUser),
             };
             failed(rk, username.as_str(), target, reason, address).await?;
-            return Err(Error::Unauthenticated(WRONG_CREDENTIALS.into()));
+            return Err(Unauthenticated::WrongCredentials.into());
         }
     };
     let user = creds.user;
@@ -67,9 +65,7 @@ pub async fn with_password(
             address,
         )
         .await?;
-        return Err(Error::Refused(
-            "this account is disabled; ask an admin to enable it".into(),
-        ));
+        return Err(Error::Refused(Refusal::AccountDisabled));
     }
     if user.totp_enrolled {
         return Ok(PasswordOutcome::TotpRequired(user));
@@ -98,10 +94,10 @@ pub async fn with_totp(
 ) -> Result<User> {
     let creds = users::credentials_by_id(&rk.db, user_id)
         .await?
-        .ok_or_else(|| Error::Unauthenticated("sign in again".into()))?;
+        .ok_or(Error::Unauthenticated(Unauthenticated::SignInAgain))?;
     let user = creds.user.clone();
     if !user.totp_enrolled {
-        return Err(Error::Unauthenticated("sign in again".into()));
+        return Err(Unauthenticated::SignInAgain.into());
     }
     pass_gate(rk, user.username.as_str(), address).await?;
     if user.disabled {
@@ -113,9 +109,7 @@ pub async fn with_totp(
             address,
         )
         .await?;
-        return Err(Error::Refused(
-            "this account is disabled; ask an admin to enable it".into(),
-        ));
+        return Err(Error::Refused(Refusal::AccountDisabled));
     }
     let factor = match second_factor::check(rk, &creds, code).await? {
         Ok(factor) => factor,
@@ -144,7 +138,7 @@ pub async fn reauthenticate(
 ) -> Result<()> {
     let creds = users::credentials_by_id(&rk.db, user_id)
         .await?
-        .ok_or_else(|| Error::Unauthenticated("sign in again".into()))?;
+        .ok_or(Error::Unauthenticated(Unauthenticated::SignInAgain))?;
     let user = creds.user.clone();
     pass_gate(rk, user.username.as_str(), address).await?;
     let factor = if user.totp_enrolled {
@@ -170,7 +164,7 @@ pub async fn reauthenticate(
                 address,
             )
             .await?;
-            return Err(Error::Unauthenticated("the password is wrong".into()));
+            return Err(Unauthenticated::WrongPassword.into());
         }
         None
     };
@@ -198,9 +192,7 @@ pub(crate) async fn confirm_password(
         address,
     )
     .await?;
-    Err(Error::Unauthenticated(
-        "the current password is wrong".into(),
-    ))
+    Err(Unauthenticated::WrongCurrentPassword.into())
 }
 
 /// Refuses an attempt the throttle holds back, without checking anything. Only the refusal
@@ -274,11 +266,8 @@ pub(crate) async fn code_rejected<T>(
             )
             .into());
         }
-        CodeRejected::Wrong => (LoginFailure::WrongTotpCode, "the code is wrong or expired"),
-        CodeRejected::Reused => (
-            LoginFailure::ReusedTotpCode,
-            "this code was already used; wait for the next one",
-        ),
+        CodeRejected::Wrong => (LoginFailure::WrongTotpCode, Unauthenticated::WrongCode),
+        CodeRejected::Reused => (LoginFailure::ReusedTotpCode, Unauthenticated::ReusedCode),
     };
     failed(
         rk,
@@ -288,7 +277,7 @@ pub(crate) async fn code_rejected<T>(
         address,
     )
     .await?;
-    Err(Error::Unauthenticated(message.into()))
+    Err(message.into())
 }
 
 /// Records a successful check: the burst it ends, the factor it used up, and `detail`.

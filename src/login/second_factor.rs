@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::Rekey;
 use crate::audit::WriteTx;
 use crate::audit::{Detail, Target};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, PeopleOnly, Refusal, Result};
 use crate::identity::{Identity, InputError, Permission, UserId};
 use crate::params;
 use crate::password::Password;
@@ -245,9 +245,7 @@ pub async fn begin(
 }
 
 fn already_enrolled() -> Error {
-    Error::Conflict(
-        "TOTP is already set up; remove it first (with your password and a code), then set up the new authenticator".into(),
-    )
+    Error::Conflict(Conflict::TotpAlreadyEnrolled)
 }
 
 /// Second step: the current password again and the first code from the app. Enables TOTP,
@@ -263,11 +261,9 @@ pub async fn confirm(
     crate::login::confirm_password(rk, &creds, password, address).await?;
     let pending = system::open(rk, &system::pending_seed(id))
         .await?
-        .ok_or_else(|| Error::Refused("start the TOTP set-up again".into()))?;
+        .ok_or_else(|| Error::Refused(Refusal::TotpSetupMissing))?;
     if rk.now().secs_since(pending.sealed_at) > ENROLMENT_SECS {
-        return Err(Error::Refused(
-            "the set-up took longer than 10 minutes; start it again".into(),
-        ));
+        return Err(Error::Refused(Refusal::TotpSetupExpired));
     }
     let seed = TotpSecret::from_base32(pending.value.expose())
         .map_err(|e| Error::Internal(format!("a pending seed is invalid: {e}")))?;
@@ -353,7 +349,7 @@ pub async fn remove(
     let creds = own_credentials(rk, id).await?;
     crate::login::confirm_password(rk, &creds, password, address).await?;
     if !creds.user.totp_enrolled {
-        return Err(Error::Conflict("TOTP is not enrolled".into()));
+        return Err(Error::Conflict(Conflict::TotpNotEnrolled));
     }
     let factor = confirm_code(rk, &creds, code, address).await?;
     let mut tx = rk.write(creds.user.actor()).await?;
@@ -379,9 +375,7 @@ pub async fn renew_recovery_codes(
     let creds = own_credentials(rk, id).await?;
     crate::login::confirm_password(rk, &creds, password, address).await?;
     if !creds.user.totp_enrolled {
-        return Err(Error::Conflict(
-            "recovery codes come with TOTP; set up TOTP first".into(),
-        ));
+        return Err(Error::Conflict(Conflict::RecoveryCodesNeedTotp));
     }
     let factor = confirm_code(rk, &creds, code, address).await?;
     let codes = RecoveryCodes::generate();
@@ -400,25 +394,19 @@ pub async fn renew_recovery_codes(
 /// admin as actor. The person signs in with their password and enrols again.
 pub async fn admin_reset(rk: &Rekey, by: &Identity, id: UserId) -> Result<User> {
     let Identity::User { id: admin, .. } = by else {
-        return Err(Error::Refused(
-            "an agent cannot reset a second factor".into(),
-        ));
+        return Err(PeopleOnly::ResetSecondFactor.into());
     };
     if !by.may(Permission::ManageUsers) {
         return Err(Error::Forbidden(Permission::ManageUsers));
     }
     if *admin == id {
-        return Err(Error::Refused(
-            "change your own second factor on your account page, with your password and a code"
-                .into(),
-        ));
+        return Err(Error::Refused(Refusal::ResetOwnSecondFactor));
     }
     let mut tx = rk.write(by.into()).await?;
     let user = users::get_in(&mut tx, id).await?;
     if !user.totp_enrolled {
-        return Err(Error::Conflict(format!(
-            "'{}' has no TOTP to reset",
-            user.username
+        return Err(Error::Conflict(Conflict::NoTotpToReset(
+            user.username.to_string(),
         )));
     }
     let user = clear_factor(&mut tx, id, Detail::TotpReset).await?;

@@ -1,44 +1,16 @@
 //! Reading notices: the review queue and everything a notice's page shows.
 
-use serde::{Deserialize, Serialize};
-
 use super::campaigns;
-use super::versions::{Author, Version, version};
-use super::views::{NoticeSummary, QueueFilter};
-use super::{CampaignId, CheckResult, NoticeId, Timeline, checks};
-use crate::audit::Sha256Hex;
-use crate::clock::Timestamp;
-use crate::delivery::{self, DeliveryRecord, OutboxId};
+use super::versions::version;
+use super::views::{Author, Decision, NoticeDetail, NoticeSummary, QueueFilter, VersionLine};
+use super::{CampaignId, CheckResult, NoticeId, checks};
+use crate::delivery::{self, OutboxId};
 use crate::error::{Error, Result};
 use crate::identity::UserId;
 use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
 use crate::params;
 use crate::storage::{Db, Row, Value};
-
-/// A decision an approver recorded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    pub version: i64,
-    pub sha256: Sha256Hex,
-    pub approved: bool,
-    pub reason: Option<String>,
-    pub by: String,
-    pub at: Timestamp,
-}
-
-/// Everything the notice page shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoticeDetail {
-    pub summary: NoticeSummary,
-    pub current: Version,
-    /// Every version, oldest first, without bodies.
-    pub history: Vec<(i64, Author, Timestamp, bool)>,
-    pub decisions: Vec<Decision>,
-    pub delivery: Option<DeliveryRecord>,
-    pub timeline: Timeline,
-    pub time_zone: String,
-}
 
 const SUMMARY_SELECT: &str = "SELECT n.id, n.campaign_id, g.name, n.consumer_id, c.name, n.pattern, n.state, \
      n.recipient, n.current_version, n.checks_passed, n.updated_at \
@@ -140,16 +112,16 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
         .map(|r| {
             let checks: Vec<CheckResult> = serde_json::from_str(&r.get::<String>(5)?)
                 .map_err(|e| Error::Internal(format!("stored check results are invalid: {e}")))?;
-            Ok((
-                r.get(0)?,
-                Author {
+            Ok(VersionLine {
+                version: r.get(0)?,
+                author: Author {
                     kind: r.get(1)?,
                     id: r.get(2)?,
                     name: r.get(3)?,
                 },
-                r.get(4)?,
-                checks::all_passed(&checks),
-            ))
+                at: r.get(4)?,
+                checks_passed: checks::all_passed(&checks),
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let rows = db
@@ -185,6 +157,10 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
             Some(outbox) => Some(delivery::outbox::delivery(&mut db.clone(), outbox).await?),
             None => None,
         },
+        local_deadline: campaign
+            .timeline
+            .deadline()
+            .in_zone(consumer.time_zone.as_str())?,
         timeline: campaign.timeline,
         time_zone: consumer.time_zone.as_str().to_string(),
         summary,

@@ -6,63 +6,35 @@ use serde::{Deserialize, Serialize};
 
 use super::checks::{self, CheckContext};
 use super::queue::summary;
-use super::views::NoticeSummary;
+use super::views::{Author, AuthorKind, NoticeSummary, Version};
 use super::workflow::parse_reason;
 use super::workflow::{editable, locked, set_current, stale};
 use super::{CampaignId, CheckKind, CheckResult, NoticeId, campaigns};
 use crate::Rekey;
 use crate::audit::{Actor, Detail, Sha256Hex, Target, WriteTx};
-use crate::clock::Timestamp;
 use crate::delivery::content_hash;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, PeopleOnly, Refusal, Result};
 use crate::identity::{Identity, InputError, Permission};
 use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
 use crate::params;
 use crate::storage::{Db, Query, Row};
 
-/// Who wrote a version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Author {
-    /// `drafter`, `user` or `agent`.
-    pub kind: String,
-    pub id: Option<i64>,
-    pub name: String,
-}
-
-impl Author {
-    fn of(actor: &Actor) -> Self {
-        let kind = match actor {
-            Actor::User { .. } => "user",
-            Actor::Agent { .. } => "agent",
-            Actor::System | Actor::Anonymous => "drafter",
-        };
-        Self {
-            kind: kind.into(),
-            id: actor.id(),
-            name: match actor {
-                Actor::System | Actor::Anonymous => "Rekey drafter".into(),
-                other => other.name().to_string(),
-            },
-        }
-    }
-}
-
-/// One version of a notice.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Version {
-    pub version: i64,
-    pub subject: String,
-    pub body: String,
-    pub sha256: Sha256Hex,
-    pub author: Author,
-    pub checks: Vec<CheckResult>,
-    pub created_at: Timestamp,
-}
-
-impl Version {
-    pub fn checks_passed(&self) -> bool {
-        checks::all_passed(&self.checks)
+/// How a version's writer is recorded: the person or agent by id and name, anything else as
+/// the drafter.
+fn author_of(actor: &Actor) -> Author {
+    let kind = match actor {
+        Actor::User { .. } => AuthorKind::User,
+        Actor::Agent { .. } => AuthorKind::Agent,
+        Actor::System | Actor::Anonymous => AuthorKind::Drafter,
+    };
+    Author {
+        kind,
+        id: actor.id(),
+        name: match kind {
+            AuthorKind::Drafter => kind.label().into(),
+            AuthorKind::User | AuthorKind::Agent => actor.name().to_string(),
+        },
     }
 }
 
@@ -111,7 +83,7 @@ pub(crate) async fn insert_version(
     checks: &[CheckResult],
 ) -> Result<Sha256Hex> {
     let sha256 = content_hash(subject, body);
-    let author = Author::of(author);
+    let author = author_of(author);
     let checks_json = serde_json::to_string(checks)
         .map_err(|e| Error::Internal(format!("check results did not encode: {e}")))?;
     let now = tx.now();
@@ -226,9 +198,7 @@ pub async fn edit(
         )
         .await?;
     if latest.get::<String>(0)? == subject && latest.get::<String>(1)? == body {
-        return Err(Error::Conflict(
-            "nothing changed since the last version".into(),
-        ));
+        return Err(Error::Conflict(Conflict::NothingChanged));
     }
     let next = current + 1;
     let actor = tx.actor().clone();
@@ -323,9 +293,7 @@ pub async fn acknowledge(
     reason: &str,
 ) -> Result<Version> {
     let Identity::User { id: approver, .. } = by else {
-        return Err(Error::Refused(
-            "an agent can never acknowledge a flagged string".into(),
-        ));
+        return Err(PeopleOnly::Acknowledge.into());
     };
     if !by.may(Permission::ApproveNotices) {
         return Err(Error::Forbidden(Permission::ApproveNotices));
@@ -339,9 +307,7 @@ pub async fn acknowledge(
         .flat_map(|c| c.flagged.iter())
         .any(|f| f.fingerprint == fingerprint);
     if !flagged {
-        return Err(Error::Refused(
-            "that string is not one the secret check flagged as random-looking in the current version; known key formats and vault values can never be acknowledged".into(),
-        ));
+        return Err(Error::Refused(Refusal::NotFlagged));
     }
     // The checks with this acknowledgement added, worked out before the write.
     let mut acknowledged = acknowledgements(&mut rk.db.clone(), id).await?;

@@ -7,8 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CampaignId, NoticeId, NoticeState};
+use super::{CampaignId, CheckResult, NoticeId, NoticeState, Timeline};
+use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
+use crate::declare::{Choices, named_enum};
+use crate::delivery::DeliveryRecord;
 use crate::identity::InputError;
 use crate::inventory::{ConsumerId, IntegrationPattern};
 
@@ -109,6 +112,110 @@ pub struct QueuePage {
     pub page: u32,
     /// Campaigns to filter by: (id, name).
     pub campaigns: Vec<(CampaignId, String)>,
+}
+
+named_enum!(
+    /// What kind of writer saved a version.
+    AuthorKind, field = "author_kind", choices = Choices::OneOf, {
+        /// Rekey's drafter (the built-in templates).
+        Drafter => ("drafter", "Rekey drafter"),
+        /// A person signed in to Rekey.
+        User => ("user", "Person"),
+        /// An agent, with its token.
+        Agent => ("agent", "Agent"),
+    }
+);
+
+/// Who wrote a version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Author {
+    /// The drafter, a person or an agent.
+    pub kind: AuthorKind,
+    /// The person's or agent's id; none for the drafter.
+    pub id: Option<i64>,
+    /// The name shown beside the version.
+    pub name: String,
+}
+
+/// One version of a notice: exactly the bytes an approval would cover, and their checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// Counted from 1; every save adds one.
+    pub version: i64,
+    /// The e-mail's subject.
+    pub subject: String,
+    /// The e-mail's body, in markdown.
+    pub body: String,
+    /// The hash an approval of this version is recorded against.
+    pub sha256: Sha256Hex,
+    /// Who saved it.
+    pub author: Author,
+    /// Every automatic check, in the order they ran.
+    pub checks: Vec<CheckResult>,
+    /// When it was saved.
+    pub created_at: Timestamp,
+}
+
+impl Version {
+    /// Whether every check passed.
+    pub fn checks_passed(&self) -> bool {
+        self.checks.iter().all(CheckResult::passed)
+    }
+}
+
+/// A version in a notice's history: who saved it, when, and whether it passed its checks
+/// (without its text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionLine {
+    /// The version's number.
+    pub version: i64,
+    /// Who saved it.
+    pub author: Author,
+    /// When.
+    pub at: Timestamp,
+    /// Whether every check passed.
+    pub checks_passed: bool,
+}
+
+/// An approver's decision on one version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The version decided on.
+    pub version: i64,
+    /// The exact bytes decided on.
+    pub sha256: Sha256Hex,
+    /// Approved, or rejected with a reason.
+    pub approved: bool,
+    /// Why it was rejected (or the approver's note).
+    pub reason: Option<String>,
+    /// The approver's name.
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// Everything a notice's page shows: its queue line (flattened, so `id`, `state` and
+/// `recipient` sit at the top), its current version, history, decisions and delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeDetail {
+    /// The notice's queue line.
+    #[serde(flatten)]
+    pub summary: NoticeSummary,
+    /// The version being edited or decided on.
+    pub current: Version,
+    /// Every version, oldest first.
+    pub history: Vec<VersionLine>,
+    /// Every decision, oldest first.
+    pub decisions: Vec<Decision>,
+    /// The approved message's delivery, once it is in the outbox.
+    pub delivery: Option<DeliveryRecord>,
+    /// The campaign's milestones.
+    pub timeline: Timeline,
+    /// The consumer's time zone.
+    pub time_zone: String,
+    /// The deadline as the consumer reads it, in their time zone (worked out on the server,
+    /// which holds the time zone database).
+    pub local_deadline: String,
 }
 
 #[cfg(test)]

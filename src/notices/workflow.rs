@@ -17,12 +17,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::queue::summary;
-use super::versions::{Version, current_rechecked, version};
+use super::versions::{current_rechecked, version};
+use super::views::{AuthorKind, Version};
 use super::{CampaignId, NoticeId, NoticeKind, NoticeState};
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
 use crate::delivery::{self, OutboxId, OutgoingMessage, Recorded};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
 use crate::identity::{EmailAddress, Identity, InputError, Permission};
 use crate::inventory::{ConsumerId, IntegrationPattern};
 use crate::params;
@@ -175,9 +176,7 @@ pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
 
 /// The version a person acted on is no longer current.
 pub(super) fn stale(current: i64, expected: i64) -> Error {
-    Error::Conflict(format!(
-        "the notice changed since you opened it: version {current} is current, you had version {expected}; reload it"
-    ))
+    Error::Conflict(Conflict::StaleVersion { current, expected })
 }
 
 /// Moves a notice along `event`, recording `last_error` (cleared with `None`).
@@ -226,29 +225,24 @@ pub async fn submit(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
 /// Why an approval is refused before anything is written.
 fn approvable(by: &Identity, v: &Version) -> Result<()> {
     let Identity::User { id: approver, .. } = by else {
-        return Err(Error::Refused("an agent can never approve a notice".into()));
+        return Err(PeopleOnly::Approve.into());
     };
     if !by.may(Permission::ApproveNotices) {
         return Err(Error::Forbidden(Permission::ApproveNotices));
     }
-    if v.author.kind == "user" && v.author.id == Some(approver.get()) {
-        return Err(Error::Refused(format!(
-            "you wrote version {}; four eyes: another approver must approve it",
-            v.version
-        )));
+    if v.author.kind == AuthorKind::User && v.author.id == Some(approver.get()) {
+        return Err(FourEyes::OwnVersion(v.version).into());
     }
     if !v.checks_passed() {
-        let failed: Vec<&str> = v
-            .checks
-            .iter()
-            .filter(|c| !c.passed())
-            .map(|c| c.kind.label())
-            .collect();
-        return Err(Error::Refused(format!(
-            "version {} fails its checks ({}); fix them before approving",
-            v.version,
-            failed.join(", ")
-        )));
+        return Err(Error::Refused(Refusal::ChecksFail {
+            version: v.version,
+            failed: v
+                .checks
+                .iter()
+                .filter(|c| !c.passed())
+                .map(|c| c.kind)
+                .collect(),
+        }));
     }
     if delivery::content_hash(&v.subject, &v.body) != v.sha256 {
         return Err(Error::Internal(format!(
@@ -294,7 +288,7 @@ async fn approve_in(
     }
     notice.state.after(NoticeEvent::Approve)?;
     let Identity::User { id: approver, .. } = by else {
-        return Err(Error::Refused("an agent can never approve a notice".into()));
+        return Err(PeopleOnly::Approve.into());
     };
     let now = tx.now();
     tx.execute(
@@ -413,7 +407,7 @@ pub async fn reject(
 ) -> Result<()> {
     let reason = parse_reason(reason)?;
     let Identity::User { id: approver, .. } = by else {
-        return Err(Error::Refused("an agent can never review a notice".into()));
+        return Err(PeopleOnly::Review.into());
     };
     if !by.may(Permission::ApproveNotices) {
         return Err(Error::Forbidden(Permission::ApproveNotices));
@@ -513,9 +507,7 @@ pub async fn retry(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
     let mut tx = rk.write(by.into()).await?;
     let notice = locked(&mut tx, id).await?;
     let Some(outbox) = notice.outbox else {
-        return Err(Error::Refused(format!(
-            "notice {id} was never approved, so there is nothing to retry"
-        )));
+        return Err(Error::Refused(Refusal::NeverApproved(id)));
     };
     notice.state.after(NoticeEvent::Retry)?;
     let message_id = delivery::outbox::requeue(&mut tx, outbox).await?;

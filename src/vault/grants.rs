@@ -7,11 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::partitions::{PARTITION_COLUMNS, Partition, decode_partition};
-use super::{Access, PartitionKind, VaultName};
+use super::{Access, PartitionGrants, PartitionKind, VaultName};
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, FourEyes, Refusal, Result};
 use crate::identity::{AgentId, Identity, InputError, Permission, UserId, Username};
 use crate::params;
 use crate::storage::Db;
@@ -42,10 +42,7 @@ async fn team_partition(tx: &mut WriteTx, partition: &VaultName) -> Result<Parti
         .ok_or_else(|| Error::not_named("vault partition", partition.as_str(), None))
         .and_then(|r| decode_partition(&r))?;
     if p.kind != PartitionKind::Team {
-        return Err(Error::Refused(
-            "personal partitions belong to their owner alone; grant access to a team partition"
-                .into(),
-        ));
+        return Err(Error::Refused(Refusal::PersonalPartitionGrant));
     }
     Ok(p)
 }
@@ -196,14 +193,10 @@ pub async fn decide(rk: &Rekey, by: &Identity, request: i64, approve: bool) -> R
         .parse()
         .map_err(|e: InputError| Error::Internal(e.to_string()))?;
     if row.get::<Option<i64>>(3)?.is_some() {
-        return Err(Error::Conflict(format!(
-            "grant request {request} was already decided"
-        )));
+        return Err(Error::Conflict(Conflict::GrantAlreadyDecided(request)));
     }
     if grantee == me {
-        return Err(Error::Refused(
-            "you asked for this grant; four eyes: another admin must decide it".into(),
-        ));
+        return Err(FourEyes::OwnGrantRequest.into());
     }
     let now = tx.now();
     tx.execute(
@@ -235,7 +228,7 @@ pub async fn decide(rk: &Rekey, by: &Identity, request: i64, approve: bool) -> R
 }
 
 /// Every partition and its grants, for admins.
-pub async fn all_partitions(db: &Db) -> Result<Vec<(String, String, Vec<(String, Access)>)>> {
+pub async fn all_partitions(db: &Db) -> Result<Vec<PartitionGrants>> {
     let parts = db
         .fetch_all(
             "SELECT id, name, kind FROM vault_partitions WHERE kind <> 'system' ORDER BY kind DESC, name",
@@ -265,7 +258,11 @@ pub async fn all_partitions(db: &Db) -> Result<Vec<(String, String, Vec<(String,
                 .map(|(_, grantee, access)| (names.label(*grantee), *access))
                 .collect();
             mine.sort();
-            Ok((p.get(1)?, p.get(2)?, mine))
+            Ok(PartitionGrants {
+                name: p.get(1)?,
+                kind: p.get(2)?,
+                grants: mine,
+            })
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::crypto::Key;
-use crate::error::{Error, Result};
+use crate::error::{Error, KeyFileProblem, Result};
 use crate::storage::Db;
 
 const LINE_PREFIX: &str = "rekey-master-key-v1 ";
@@ -134,7 +134,7 @@ pub(crate) fn write_key_file(path: &Path, keys: &[&Key]) -> Result<()> {
 
 enum KeyFileError {
     Missing,
-    Refused(String),
+    Refused(KeyFileProblem),
 }
 
 /// Reads the key file through a handle that is not a symbolic link, and refuses a file others
@@ -142,7 +142,12 @@ enum KeyFileError {
 /// instead of warning.
 fn read_key_file(path: &Path) -> std::result::Result<String, KeyFileError> {
     use std::io::Read;
-    let shown = path.display();
+    let unreadable = |source| {
+        KeyFileError::Refused(KeyFileProblem::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
     #[cfg(unix)]
@@ -151,22 +156,16 @@ fn read_key_file(path: &Path) -> std::result::Result<String, KeyFileError> {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyFileError::Missing),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(KeyFileError::Refused(format!(
-                "the master key file {shown} is a symbolic link; point REKEY_MASTER_KEY_FILE at the file itself"
+            return Err(KeyFileError::Refused(KeyFileProblem::SymbolicLink(
+                path.to_path_buf(),
             )));
         }
-        Err(e) => {
-            return Err(KeyFileError::Refused(format!(
-                "cannot read the master key file {shown}: {e}"
-            )));
-        }
+        Err(e) => return Err(unreadable(e)),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| KeyFileError::Refused(format!("cannot inspect {shown}: {e}")))?;
+    let meta = file.metadata().map_err(unreadable)?;
     if !meta.is_file() {
-        return Err(KeyFileError::Refused(format!(
-            "the master key file {shown} is not a regular file"
+        return Err(KeyFileError::Refused(KeyFileProblem::NotAFile(
+            path.to_path_buf(),
         )));
     }
     #[cfg(unix)]
@@ -174,14 +173,14 @@ fn read_key_file(path: &Path) -> std::result::Result<String, KeyFileError> {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
-            return Err(KeyFileError::Refused(format!(
-                "the master key file {shown} can be read or written by other users (mode {mode:03o}); run chmod 600 {shown} and start again"
-            )));
+            return Err(KeyFileError::Refused(KeyFileProblem::OpenToOthers {
+                path: path.to_path_buf(),
+                mode,
+            }));
         }
     }
     let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| KeyFileError::Refused(format!("cannot read {shown}: {e}")))?;
+    file.read_to_string(&mut text).map_err(unreadable)?;
     Ok(text)
 }
 
@@ -194,7 +193,7 @@ pub fn read(source: &KeySource) -> Result<Option<Keyring>> {
         KeySource::File(path) => match read_key_file(path) {
             Ok(text) => parse_keys(&text, &path.display().to_string()).map(Some),
             Err(KeyFileError::Missing) => Ok(None),
-            Err(KeyFileError::Refused(why)) => Err(Error::Refused(why)),
+            Err(KeyFileError::Refused(problem)) => Err(problem.into()),
         },
     }
 }

@@ -44,7 +44,7 @@ pub use totp_params::{TotpAlgorithm, TotpParams};
 pub use totp_seed::{parse_totp_seed, totp_code};
 #[cfg(feature = "server")]
 pub use value::SecretValue;
-pub use views::{PartitionView, SecretList, SecretMeta, VersionMeta};
+pub use views::{PartitionGrants, PartitionView, SecretList, SecretMeta, VersionMeta};
 
 named_enum!(
     /// What a secret is, which decides how it is shown and what can be done with it.

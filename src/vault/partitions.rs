@@ -5,7 +5,7 @@
 use super::{Access, PartitionKind, PartitionView, VaultName};
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Result};
 use crate::identity::{Identity, InputError};
 use crate::params;
 use crate::storage::{Query, Row};
@@ -90,9 +90,10 @@ pub(super) async fn insert_partition(
         .await?
         .is_some()
     {
-        return Err(Error::Conflict(format!(
-            "a vault partition named '{name}' already exists"
-        )));
+        return Err(Error::Conflict(Conflict::NameTaken {
+            what: "vault partition",
+            name: name.to_string(),
+        }));
     }
     let now = tx.now();
     let id: i64 = tx

@@ -8,7 +8,7 @@ use super::crypto::{self, Envelope, Key, RowBinding};
 use super::keys;
 use crate::Rekey;
 use crate::audit::{Detail, Target};
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::params;
 
 /// What a rotation did.
@@ -36,13 +36,10 @@ pub async fn rotate_master_key(
     batch: u32,
     mut progress: impl FnMut(i64, i64),
 ) -> Result<Rotation> {
-    let path = rk.vault.key_file().ok_or_else(|| {
-        Error::Refused(
-            "the master key comes from REKEY_MASTER_KEY; to rotate it, put the new key first and the old one after it \
-             (comma-separated), restart, then run this command with a key file"
-                .into(),
-        )
-    })?;
+    let path = rk
+        .vault
+        .key_file()
+        .ok_or_else(|| Error::Refused(Refusal::MasterKeyFromEnvironment))?;
     let ring = keys::read(&keys::KeySource::File(path.clone()))?.ok_or_else(|| {
         Error::Internal(format!("the master key file {} is missing", path.display()))
     })?;

@@ -11,7 +11,7 @@ use super::{
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Conflict, Error, Refusal, Result};
 use crate::identity::{Identity, InputError};
 use crate::inventory::CredentialId;
 use crate::params;
@@ -269,12 +269,13 @@ pub async fn store(
         .map_err(|e| Error::Internal(format!("TOTP parameters did not encode: {e}")))?;
     let (secret, version) = match existing {
         Some(row) => {
-            let kind: String = row.get(2)?;
-            if kind != new.kind.as_str() {
-                return Err(Error::Conflict(format!(
-                    "'{name}' already holds a secret of kind {kind}; store the {} under another name",
-                    new.kind
-                )));
+            let held: SecretKind = row.get(2)?;
+            if held != new.kind {
+                return Err(Error::Conflict(Conflict::SecretKindTaken {
+                    name: name.to_string(),
+                    held,
+                    wanted: new.kind,
+                }));
             }
             let (id, version): (i64, i64) = (row.get(0)?, row.get::<i64>(1)? + 1);
             tx.execute(
@@ -397,9 +398,7 @@ async fn open_in(
         .await?
         .ok_or_else(|| Error::no_version("this secret", version))?;
     if row.get::<Option<i64>>(4)?.is_some() {
-        return Err(Error::Refused(format!(
-            "version {version} was destroyed; its data key is gone and it cannot be read"
-        )));
+        return Err(Error::Refused(Refusal::VersionDestroyed(version)));
     }
     let envelope = Envelope {
         key_id: row.get(0)?,
@@ -439,7 +438,7 @@ pub async fn totp(
     let secret = secret_in(&mut tx, &p, name).await?;
     let params = match (secret.kind, secret.totp) {
         (SecretKind::TotpSeed, Some(stored)) => TotpParams::from_stored(&stored)?,
-        _ => return Err(Error::Refused(format!("'{name}' is not a TOTP seed"))),
+        _ => return Err(Error::Refused(Refusal::NotTotpSeed(name.to_string()))),
     };
     let seed = open_in(rk, &mut tx, &p, secret.id, secret.current_version).await?;
     let code = totp_code(&seed, params, tx.now())?;
@@ -467,10 +466,7 @@ pub async fn generate(
     crate::agents::may_read_values(&mut tx, who).await?;
     let secret = secret_in(&mut tx, &p, name).await?;
     if secret.kind == SecretKind::TotpSeed {
-        return Err(Error::Refused(
-            "TOTP seeds come from the service that checks the codes; store a new one instead"
-                .into(),
-        ));
+        return Err(Error::Refused(Refusal::TotpSeedNotGenerated));
     }
     let value = policy.generate();
     let masked = value.masked(secret.kind);

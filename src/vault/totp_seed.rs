@@ -4,7 +4,7 @@
 use super::SecretValue;
 use super::totp_params::{TotpAlgorithm, TotpParams, TotpParamsFields};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 use crate::identity::InputError;
 
 impl TotpParams {
@@ -14,12 +14,7 @@ impl TotpParams {
     pub(super) fn from_stored(json: &str) -> Result<Self> {
         let fields: TotpParamsFields = serde_json::from_str(json)
             .map_err(|e| Error::Internal(format!("stored TOTP parameters are unreadable: {e}")))?;
-        Self::try_from(fields).map_err(|e| {
-            Error::Refused(format!(
-                "this seed cannot produce codes: {}; store it again",
-                e.message
-            ))
-        })
+        Self::try_from(fields).map_err(|e| Error::Refused(Refusal::SeedUnusable(e.message)))
     }
 }
 
@@ -232,12 +227,8 @@ mod tests {
         let stored = r#"{"digits":6,"period":0,"algorithm":"SHA1"}"#;
         assert_eq!(
             TotpParams::from_stored(stored).unwrap_err().to_string(),
-            Error::Refused(
-                "this seed cannot produce codes: a TOTP period is 15 to 120 seconds, not 0; \
-                 store it again"
-                    .into()
-            )
-            .to_string()
+            "this seed cannot produce codes: a TOTP period is 15 to 120 seconds, not 0; \
+             store it again"
         );
         assert!(serde_json::from_str::<TotpParams>(stored).is_err());
     }

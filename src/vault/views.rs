@@ -22,6 +22,17 @@ pub struct PartitionView {
     pub access: Access,
 }
 
+/// A partition with its grants, as the admin page lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionGrants {
+    /// Its name.
+    pub name: String,
+    /// Personal or team (system partitions are not listed).
+    pub kind: PartitionKind,
+    /// Who holds which access, by label (`user:alice`), sorted.
+    pub grants: Vec<(String, Access)>,
+}
+
 /// A secret's metadata: never its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretMeta {

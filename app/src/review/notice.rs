@@ -3,8 +3,10 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use rekey_core::delivery::DeliveryRecord;
 use rekey_core::identity::Permission;
-use rekey_core::notices::NoticeState;
+use rekey_core::notices::views::{Decision, NoticeDetail, VersionLine};
+use rekey_core::notices::{CheckResult, NoticeId, NoticeState};
 
 pub use super::notice_server::*;
 use super::state_tone;
@@ -46,7 +48,7 @@ pub fn NoticePage() -> impl IntoView {
         move || typed.body.get(),
         move |body| async move {
             let n = data.await?;
-            preview(Typed::of(body, n.id).unwrap_or(n.current.body)).await
+            preview(Typed::of(body, n.summary.id).unwrap_or(n.current.body)).await
         },
     );
     let lines = Resource::new(
@@ -54,9 +56,10 @@ pub fn NoticePage() -> impl IntoView {
         move |(from, to)| async move {
             let n = data.await?;
             let last = n.history.last().map_or(1, |h| h.version);
-            let from = Typed::of(from, n.id).unwrap_or_else(|| (last - 1).max(1).to_string());
-            let to = Typed::of(to, n.id).unwrap_or_else(|| last.to_string());
-            diff(n.id.to_string(), from, to).await
+            let from =
+                Typed::of(from, n.summary.id).unwrap_or_else(|| (last - 1).max(1).to_string());
+            let to = Typed::of(to, n.summary.id).unwrap_or_else(|| last.to_string());
+            diff(n.summary.id.to_string(), from, to).await
         },
     );
     let me = use_me().0;
@@ -86,14 +89,14 @@ pub fn NoticePage() -> impl IntoView {
 /// current version) and the two versions to compare (none: the last two).
 #[derive(Clone, Copy, Default)]
 struct Typed {
-    body: RwSignal<Option<(i64, String)>>,
-    compare_from: RwSignal<Option<(i64, String)>>,
-    compare_to: RwSignal<Option<(i64, String)>>,
+    body: RwSignal<Option<(NoticeId, String)>>,
+    compare_from: RwSignal<Option<(NoticeId, String)>>,
+    compare_to: RwSignal<Option<(NoticeId, String)>>,
 }
 
 impl Typed {
     /// A choice, if it was made on notice `id`.
-    fn of(choice: Option<(i64, String)>, id: i64) -> Option<String> {
+    fn of(choice: Option<(NoticeId, String)>, id: NoticeId) -> Option<String> {
         choice.filter(|(on, _)| *on == id).map(|(_, value)| value)
     }
 }
@@ -110,7 +113,7 @@ struct Actions {
 
 #[component]
 fn NoticeBody(
-    n: NoticeView,
+    n: NoticeDetail,
     me: Option<Profile>,
     actions: Actions,
     typed: Typed,
@@ -118,20 +121,22 @@ fn NoticeBody(
     lines: Resource<Result<Vec<DiffLine>, AppError>>,
 ) -> impl IntoView {
     let may = move |p: Permission| me.as_ref().is_some_and(|m| m.may(p));
-    let editable = matches!(n.state, NoticeState::Drafted | NoticeState::InReview)
-        && may(Permission::EditNotices);
-    let title = format!("Notice #{} to {}", n.id, n.consumer_name);
-    let id = n.id.to_string();
-    let checks_pass = n.current.checks.iter().all(|c| c.problems.is_empty());
+    let editable = matches!(
+        n.summary.state,
+        NoticeState::Drafted | NoticeState::InReview
+    ) && may(Permission::EditNotices);
+    let title = format!("Notice #{} to {}", n.summary.id, n.summary.consumer_name);
+    let id = n.summary.id.to_string();
+    let checks_pass = n.current.checks_passed();
     view! {
         <Page title=title>
             <div class="mb-4 flex flex-wrap items-center gap-3 text-sm text-slate-600">
-                <Badge text=n.state.label() tone=state_tone(n.state) />
+                <Badge text=n.summary.state.label() tone=state_tone(n.summary.state) />
                 <span>{format!("Version {}", n.current.version)}</span>
-                <span>"To "<span class="font-mono">{n.recipient.clone()}</span></span>
-                <span>{n.pattern.clone()}</span>
-                <span>"Deadline "{n.deadline.clone()}" ("{n.time_zone.clone()}")"</span>
-                <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.campaign)>{n.campaign_name.clone()}</a>
+                <span>"To "<span class="font-mono">{n.summary.recipient.clone()}</span></span>
+                <span>{n.summary.pattern.label()}</span>
+                <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.clone()}")"</span>
+                <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.clone()}</a>
             </div>
             <Editor n=n.clone() editable save=actions.save typed rendered />
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
@@ -139,7 +144,7 @@ fn NoticeBody(
                 <Decide n=n.clone() id=id.clone() checks_pass may_edit=may(Permission::EditNotices) may_approve=may(Permission::ApproveNotices) may_retry=may(Permission::ManageCampaigns) actions />
             </div>
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
-                <History id=n.id history=n.history.clone() typed lines />
+                <History id=n.summary.id history=n.history.clone() typed lines />
                 <Record decisions=n.decisions.clone() delivery=n.delivery.clone() />
             </div>
         </Page>
@@ -148,7 +153,7 @@ fn NoticeBody(
 
 #[component]
 fn Editor(
-    n: NoticeView,
+    n: NoticeDetail,
     editable: bool,
     save: ServerAction<SaveNotice>,
     typed: Typed,
@@ -157,7 +162,7 @@ fn Editor(
     let body = RwSignal::new(n.current.body.clone());
     // The preview follows the text a moment after typing stops.
     let keystrokes = RwSignal::new(0u64);
-    let notice = n.id;
+    let notice = n.summary.id;
     let on_input = move |ev: leptos::ev::Event| {
         body.set(event_target_value(&ev));
         let mark = keystrokes.get_untracked() + 1;
@@ -171,7 +176,7 @@ fn Editor(
             std::time::Duration::from_millis(300),
         );
     };
-    let id = n.id.to_string();
+    let id = n.summary.id.to_string();
     view! {
         <div class="grid gap-6 lg:grid-cols-2">
             <section class=CARD aria-label="Editor">
@@ -214,7 +219,7 @@ fn Editor(
 
 #[component]
 fn Checks(
-    checks: Vec<CheckView>,
+    checks: Vec<CheckResult>,
     id: String,
     may_acknowledge: bool,
     acknowledge: ServerAction<AcknowledgeString>,
@@ -225,12 +230,12 @@ fn Checks(
             <FormError value=acknowledge.value() />
             <ul class="space-y-2 text-sm">
                 {checks.into_iter().map(|c| {
-                    let passed = c.problems.is_empty();
+                    let passed = c.passed();
                     let id = id.clone();
                     view! {
                         <li>
                             <span class=if passed { "font-medium text-emerald-700" } else { "font-medium text-rose-700" }>
-                                {if passed { "✓ " } else { "✗ " }}{c.label}
+                                {if passed { "✓ " } else { "✗ " }}{c.kind.label()}
                             </span>
                             <ul class="ml-5 list-disc text-rose-800">
                                 {c.problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
@@ -264,7 +269,7 @@ fn Checks(
 
 #[component]
 fn Decide(
-    n: NoticeView,
+    n: NoticeDetail,
     id: String,
     checks_pass: bool,
     may_edit: bool,
@@ -273,10 +278,16 @@ fn Decide(
     actions: Actions,
 ) -> impl IntoView {
     let version = n.current.version.to_string();
-    let state = n.state;
+    let state = n.summary.state;
     let (id_submit, id_approve, id_reject, id_retry) = (id.clone(), id.clone(), id.clone(), id);
     let version_reject = version.clone();
-    let sha_short = n.current.sha256.chars().take(12).collect::<String>();
+    let sha_short = n
+        .current
+        .sha256
+        .as_str()
+        .chars()
+        .take(12)
+        .collect::<String>();
     let label = format!("Approve version {}", n.current.version);
     view! {
         <section class=CARD aria-label="Review">
@@ -326,8 +337,8 @@ fn Decide(
 
 #[component]
 fn History(
-    id: i64,
-    history: Vec<HistoryLine>,
+    id: NoticeId,
+    history: Vec<VersionLine>,
     typed: Typed,
     lines: Resource<Result<Vec<DiffLine>, AppError>>,
 ) -> impl IntoView {
@@ -342,11 +353,11 @@ fn History(
         <section class=CARD aria-label="Versions">
             <h2 class="mb-3 text-lg font-semibold">"Versions"</h2>
             <ul class="mb-4 space-y-1 text-sm">
-                {history.into_iter().rev().map(|HistoryLine { version: v, author, at, checks_passed: passed }| view! {
+                {history.into_iter().rev().map(|VersionLine { version: v, author, at, checks_passed: passed }| view! {
                     <li class="flex items-center gap-2">
                         <span class="font-mono">{format!("v{v}")}</span>
-                        <span>{author}</span>
-                        <span class="text-xs text-slate-400">{at}</span>
+                        <span>{author.name}</span>
+                        <span class="text-xs text-slate-400">{at.utc_minute()}</span>
                         {if passed { view! { <Badge text="checks pass" tone=Tone::Good /> } } else { view! { <Badge text="checks fail" tone=Tone::Bad /> } }}
                     </li>
                 }).collect_view()}
@@ -383,7 +394,7 @@ fn History(
 }
 
 #[component]
-fn Record(decisions: Vec<DecisionView>, delivery: Option<DeliveryView>) -> impl IntoView {
+fn Record(decisions: Vec<Decision>, delivery: Option<DeliveryRecord>) -> impl IntoView {
     view! {
         <section class=CARD aria-label="Decisions and delivery">
             <h2 class="mb-3 text-lg font-semibold">"Decisions"</h2>
@@ -392,10 +403,10 @@ fn Record(decisions: Vec<DecisionView>, delivery: Option<DeliveryView>) -> impl 
             } else {
                 view! {
                     <ul class="space-y-2 text-sm">
-                        {decisions.into_iter().map(|DecisionView { version: v, approved, reason, by, at }| view! {
+                        {decisions.into_iter().map(|Decision { version: v, approved, reason, by, at, .. }| view! {
                             <li>
                                 <span class=if approved { "font-medium text-emerald-700" } else { "font-medium text-rose-700" }>{if approved { "Approved" } else { "Rejected" }}</span>
-                                {format!(" v{v} by {by}, {at}")}
+                                {format!(" v{v} by {by}, {}", at.utc_minute())}
                                 {reason.map(|r| view! { <div class="text-slate-600">"“"{r}"”"</div> })}
                             </li>
                         }).collect_view()}
@@ -405,12 +416,12 @@ fn Record(decisions: Vec<DecisionView>, delivery: Option<DeliveryView>) -> impl 
             <h2 class="mb-3 mt-6 text-lg font-semibold">"Delivery"</h2>
             {match delivery {
                 None => view! { <p class="text-sm text-slate-500">"Not approved yet."</p> }.into_any(),
-                Some(DeliveryView { message_id, state, attempts, last_error: error, sent }) => view! {
+                Some(DeliveryRecord { message_id, state, attempts, last_error: error, sent_at, .. }) => view! {
                     <dl class="grid grid-cols-3 gap-1 text-sm">
-                        <dt class="text-slate-500">"State"</dt><dd class="col-span-2">{state}</dd>
+                        <dt class="text-slate-500">"State"</dt><dd class="col-span-2">{state.as_str()}</dd>
                         <dt class="text-slate-500">"Attempts"</dt><dd class="col-span-2">{attempts}</dd>
                         <dt class="text-slate-500">"Message-ID"</dt><dd class="col-span-2 break-all font-mono text-xs">{message_id}</dd>
-                        {sent.map(|s| view! { <dt class="text-slate-500">"Sent"</dt><dd class="col-span-2">{s}</dd> })}
+                        {sent_at.map(|s| view! { <dt class="text-slate-500">"Sent"</dt><dd class="col-span-2">{s.utc_minute()}</dd> })}
                         {error.map(|e| view! { <dt class="text-slate-500">"Server said"</dt><dd class="col-span-2 text-rose-800" role="alert">{e}</dd> })}
                     </dl>
                 }.into_any(),

@@ -2,6 +2,7 @@
 //! take no grants. A grant an admin gives themselves waits for a second admin, listed here.
 
 use leptos::prelude::*;
+use rekey_core::vault::PartitionGrants;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{
@@ -13,30 +14,11 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::auth::session;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartitionGrants {
-    pub name: String,
-    pub kind: String,
-    /// (`user:alice`, `read`)
-    pub grants: Vec<(String, String)>,
-}
-
 #[server(endpoint = "vault/admin_partitions")]
 pub async fn admin_partitions() -> Result<Vec<PartitionGrants>, AppError> {
     session::authorize::<AdminPartitions>().await?;
     let rk = session::rekey()?;
-    Ok(rekey_core::vault::grants::all_partitions(&rk.db)
-        .await?
-        .into_iter()
-        .map(|(name, kind, grants)| PartitionGrants {
-            name,
-            kind,
-            grants: grants
-                .into_iter()
-                .map(|(who, access)| (who, access.as_str().to_string()))
-                .collect(),
-        })
-        .collect())
+    Ok(rekey_core::vault::grants::all_partitions(&rk.db).await?)
 }
 
 #[server(endpoint = "vault/create_partition")]
@@ -165,10 +147,10 @@ pub fn VaultAdminPage() -> impl IntoView {
                                             {rows.into_iter().map(|p| view! {
                                                 <tr>
                                                     <td class=TD><span class="font-mono">{p.name}</span></td>
-                                                    <td class=TD>{p.kind}</td>
+                                                    <td class=TD>{p.kind.as_str()}</td>
                                                     <td class=TD>
                                                         {p.grants.into_iter().map(|(who, access)| view! {
-                                                            <div class="font-mono text-xs">{format!("{who}: {access}")}</div>
+                                                            <div class="font-mono text-xs">{format!("{who}: {}", access.as_str())}</div>
                                                         }).collect_view()}
                                                     </td>
                                                 </tr>

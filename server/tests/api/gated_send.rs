@@ -269,7 +269,7 @@ async fn a_pasted_secret_cannot_be_approved_and_says_where(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["label"] == "No secrets")
+        .find(|c| c["kind"] == "no_secrets")
         .unwrap()
         .clone();
     let problem = secrets["problems"][0].as_str().unwrap();

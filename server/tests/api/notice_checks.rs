@@ -13,7 +13,7 @@ fn secret_check(notice: &Value) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["label"] == "No secrets")
+        .find(|c| c["kind"] == "no_secrets")
         .unwrap()
         .clone()
 }
@@ -86,22 +86,22 @@ async fn checks_read_what_the_recipient_sees(app: TestApp) {
     for (added, check, expected) in [
         (
             "Key: &#115;k_live_4eC39HqLyjWDarjtT1zdp7dc",
-            "No secrets",
+            "no_secrets",
             "the HTML part, as the recipient sees it: looks like a Stripe secret key",
         ),
         (
             "Key: sk_live_4eC39HqL<!-- -->yjWDarjtT1zdp7dc",
-            "No secrets",
+            "no_secrets",
             "the HTML part, as the recipient sees it: looks like a Stripe secret key",
         ),
         (
             "<a href=\"//evil.example/rotate\">Rotate here</a>",
-            "Links are https",
+            "links_https",
             "the HTML link '//evil.example/rotate' is not an https link",
         ),
         (
             "<a href=\"http://docs.acme.example/rotate\">Rotate here</a>",
-            "Links are https",
+            "links_https",
             "'http://docs.acme.example/rotate' is not an https link",
         ),
     ] {
@@ -112,7 +112,7 @@ async fn checks_read_what_the_recipient_sees(app: TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .find(|c| c["label"] == check)
+            .find(|c| c["kind"] == check)
             .unwrap()
             .clone();
         assert!(
