@@ -55,6 +55,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/auth/login", Public),
     ("/api/auth/login_totp", Public),
     ("/api/auth/logout", Person),
+    ("/api/home/needs_attention", Person),
     ("/api/account/change_password", Person),
     ("/api/account/totp_begin", Person),
     ("/api/account/totp_confirm", Person),

@@ -1,15 +1,36 @@
-//! The landing page after sign-in.
+//! The home page: what needs the signed-in person now, by what their role does (approvers:
+//! notices waiting for approval; engineers: drafts failing their checks and failed
+//! deliveries), and the latest campaigns at a glance.
 
 use leptos::prelude::*;
+use rekey_core::notices::NoticeState;
+use rekey_core::notices::views::{Attention, CampaignGlance, NoticeList};
 
 use crate::access;
 use crate::auth::use_me;
-use crate::components::{CARD, LoadError, Page};
+use crate::components::{Badge, CARD, LoadError, Page, Tone};
 use crate::error::AppError;
+use crate::review::state_tone;
+
+#[cfg(feature = "ssr")]
+use crate::auth::session;
+
+/// What needs the caller now. A person who must first enrol TOTP or change their password
+/// sees nothing of it until they have.
+#[server(endpoint = "home/needs_attention")]
+pub async fn needs_attention() -> Result<Attention, AppError> {
+    let (who, caller) = session::authorize::<NeedsAttention>().await?;
+    if caller.hold.is_some() {
+        return Ok(Attention::default());
+    }
+    let rk = session::rekey()?;
+    Ok(rekey_core::notices::queue::attention(&rk.db, &who).await?)
+}
 
 #[component]
 pub fn HomePage() -> impl IntoView {
     let me = use_me().0;
+    let attention = Resource::new(|| (), |_| needs_attention());
     view! {
         <Page title="Home">
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
@@ -43,6 +64,105 @@ pub fn HomePage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match attention.await {
+                        Err(error) => view! { <LoadError error /> }.into_any(),
+                        Ok(attention) => view! { <Dashboard attention /> }.into_any(),
+                    }
+                })}
+            </Suspense>
         </Page>
+    }
+}
+
+#[component]
+fn Dashboard(attention: Attention) -> impl IntoView {
+    let Attention {
+        awaiting_approval,
+        failing_checks,
+        delivery_failed,
+        campaigns,
+    } = attention;
+    view! {
+        <div class="mt-6 grid gap-6 lg:grid-cols-2">
+            {awaiting_approval.map(|list| view! {
+                <Notices title="Waiting for your approval" empty="Nothing waits for your approval." more="/review?state=in_review" list />
+            })}
+            {failing_checks.map(|list| view! {
+                <Notices title="Failing their checks" empty="Every draft passes its checks." more="/review?checks=failing" list />
+            })}
+            {delivery_failed.map(|list| view! {
+                <Notices title="Delivery failed" empty="No delivery has failed." more="/review?state=failed" list />
+            })}
+            {(!campaigns.is_empty()).then(|| view! { <Campaigns campaigns /> })}
+        </div>
+    }
+}
+
+/// One list of notices, oldest first, with a link to the rest in the review queue.
+#[component]
+fn Notices(
+    title: &'static str,
+    empty: &'static str,
+    more: &'static str,
+    list: NoticeList,
+) -> impl IntoView {
+    let shown = list.rows.len() as i64;
+    view! {
+        <section class=CARD aria-label=title>
+            <h2 class="mb-3 text-lg font-semibold">{title}</h2>
+            {if list.rows.is_empty() {
+                view! { <p class="text-sm text-slate-500">{empty}</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="space-y-2 text-sm">
+                        {list.rows.into_iter().map(|n| view! {
+                            <li class="flex flex-wrap items-center gap-2">
+                                <a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>
+                                    {format!("#{} to {}", n.id, n.consumer_name)}
+                                </a>
+                                <span class="text-slate-500">{format!("{} · v{}", n.campaign_name, n.version)}</span>
+                                <Badge text=n.state.label() tone=state_tone(n.state) />
+                                {if n.checks_passed {
+                                    view! { <Badge text="checks pass" tone=Tone::Good /> }
+                                } else {
+                                    view! { <Badge text="checks fail" tone=Tone::Bad /> }
+                                }}
+                                <span class="text-xs text-slate-400">{format!("since {}", n.updated_at.utc_minute())}</span>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                    {(list.total > shown).then(|| view! {
+                        <a class="mt-3 inline-block text-sm text-indigo-700 hover:underline" href=more>
+                            {format!("All {} in the review queue", list.total)}
+                        </a>
+                    })}
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The latest campaigns with their notices by state.
+#[component]
+fn Campaigns(campaigns: Vec<CampaignGlance>) -> impl IntoView {
+    view! {
+        <section class=CARD aria-label="Campaigns">
+            <h2 class="mb-3 text-lg font-semibold">"Campaigns"</h2>
+            <ul class="space-y-3 text-sm">
+                {campaigns.into_iter().map(|c| view! {
+                    <li>
+                        <a class="font-medium text-indigo-700 hover:underline" href=format!("/campaigns/{}", c.id)>{c.name}</a>
+                        <span class="ml-2 text-xs text-slate-500">{format!("deadline {}", c.deadline.utc_minute())}</span>
+                        <div class="mt-1 flex flex-wrap gap-2">
+                            {c.counts.into_iter().filter(|(_, n)| *n > 0).map(|(state, n): (NoticeState, i64)| view! {
+                                <Badge text=format!("{n} {}", state.label().to_lowercase()) tone=state_tone(state) />
+                            }).collect_view()}
+                        </div>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </section>
     }
 }

@@ -53,12 +53,25 @@ test('a rotation becomes notices that an engineer edits and an approver approves
   await expect(checks).toContainText(/line \d+, column 15: looks like a Stripe secret key/);
   await expect(checks).not.toContainText(key.slice(8));
   await page.getByRole('button', { name: 'Submit for review' }).click();
+  await expect(page.getByText('Waiting for an approver.')).toBeVisible();
   const secretUrl = page.url();
+  const line = (url: string) => new RegExp(`^#${url.split('/').pop()} to `);
+
+  // The engineer's home page lists the notice that fails its checks.
+  await page.goto('/');
+  const failing = page.getByRole('region', { name: 'Failing their checks' });
+  await expect(failing.getByRole('link', { name: line(secretUrl) })).toBeVisible();
+  await expect(failing.getByRole('link', { name: line(noticeUrl) })).toHaveCount(0);
   await signOut(page);
 
   // The approver approves the edited notice; the one with the key cannot be approved.
   await signIn(page, 'approver');
   await expect(page.getByRole('heading', { name: 'Home' })).toBeVisible();
+  // Their home page lists both notices waiting for them, the one with the key marked.
+  const waiting = page.getByRole('region', { name: 'Waiting for your approval' });
+  await expect(waiting.getByRole('link', { name: line(noticeUrl) })).toBeVisible();
+  const secretLine = waiting.getByRole('listitem').filter({ has: page.getByRole('link', { name: line(secretUrl) }) });
+  await expect(secretLine).toContainText('checks fail');
   await page.goto(secretUrl);
   await hydrated(page);
   await expect(page.getByText('This version fails its checks, so it cannot be approved.')).toBeVisible();

@@ -2,11 +2,14 @@
 
 use super::campaigns;
 use super::versions::version;
-use super::views::{Author, Decision, NoticeDetail, NoticeSummary, QueueFilter, VersionLine};
-use super::{CampaignId, CheckResult, NoticeId, checks};
+use super::views::{
+    Attention, Author, CampaignGlance, Decision, NoticeDetail, NoticeList, NoticeSummary,
+    QueueFilter, VersionLine,
+};
+use super::{CampaignId, CheckResult, NoticeId, NoticeState, checks};
 use crate::delivery::{self, OutboxId};
 use crate::error::{Error, Result};
-use crate::identity::UserId;
+use crate::identity::{Identity, Permission, UserId};
 use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
 use crate::params;
@@ -168,6 +171,58 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
         history,
         decisions,
     })
+}
+
+/// How many lines each list of the home page shows, and how many campaigns.
+pub const ATTENTION_ROWS: u32 = 10;
+
+/// What needs `who` now (see [`Attention`]): read-only, so nothing here is audited.
+pub async fn attention(db: &Db, who: &Identity) -> Result<Attention> {
+    let list = |filter: QueueFilter| async move {
+        let (rows, total) = queue(db, &filter, 0, ATTENTION_ROWS).await?;
+        Ok::<_, Error>(NoticeList { rows, total })
+    };
+    let mut attention = Attention::default();
+    if who.may(Permission::ApproveNotices) {
+        attention.awaiting_approval = Some(
+            list(QueueFilter {
+                state: Some(NoticeState::InReview),
+                ..QueueFilter::default()
+            })
+            .await?,
+        );
+    }
+    if who.may(Permission::EditNotices) {
+        attention.failing_checks = Some(
+            list(QueueFilter {
+                checks_passed: Some(false),
+                ..QueueFilter::default()
+            })
+            .await?,
+        );
+        attention.delivery_failed = Some(
+            list(QueueFilter {
+                state: Some(NoticeState::Failed),
+                ..QueueFilter::default()
+            })
+            .await?,
+        );
+    }
+    if who.may(Permission::ViewInventory) {
+        for campaign in campaigns::list(db)
+            .await?
+            .into_iter()
+            .take(ATTENTION_ROWS as usize)
+        {
+            attention.campaigns.push(CampaignGlance {
+                counts: campaigns::counts(db, campaign.id).await?,
+                id: campaign.id,
+                name: campaign.name.to_string(),
+                deadline: campaign.timeline.deadline(),
+            });
+        }
+    }
+    Ok(attention)
 }
 
 /// The message a notice's approval queued, if it was approved.

@@ -114,6 +114,42 @@ pub struct QueuePage {
     pub campaigns: Vec<(CampaignId, String)>,
 }
 
+/// Some notices of a list, and how many the whole list holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeList {
+    /// The first lines, oldest first.
+    pub rows: Vec<NoticeSummary>,
+    /// Every notice of the list.
+    pub total: i64,
+}
+
+/// A campaign at a glance: where its notices are and when its deadline falls.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignGlance {
+    /// The campaign.
+    pub id: CampaignId,
+    /// Its name.
+    pub name: String,
+    /// The deadline of its timeline.
+    pub deadline: Timestamp,
+    /// Its notices in each state, every state listed.
+    pub counts: Vec<(NoticeState, i64)>,
+}
+
+/// What needs a person now, on their home page: each list only for those whose role acts on
+/// it (approvers approve, engineers fix drafts and failed deliveries).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attention {
+    /// Notices waiting for an approver, oldest first; for those who approve.
+    pub awaiting_approval: Option<NoticeList>,
+    /// Drafts and notices in review whose current version fails a check; for those who edit.
+    pub failing_checks: Option<NoticeList>,
+    /// Notices whose delivery failed for good; for those who edit.
+    pub delivery_failed: Option<NoticeList>,
+    /// The latest campaigns, newest first; for those who see the inventory.
+    pub campaigns: Vec<CampaignGlance>,
+}
+
 named_enum!(
     /// What kind of writer saved a version.
     AuthorKind, field = "author_kind", choices = Choices::OneOf, {

@@ -61,6 +61,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/auth/me", EVERYONE),
         ("POST /api/auth/login", EVERYONE),
         ("POST /api/auth/login_totp", EVERYONE),
+        ("POST /api/home/needs_attention", PEOPLE),
         ("POST /api/account/change_password", PEOPLE),
         ("POST /api/account/totp_begin", PEOPLE),
         ("POST /api/account/totp_confirm", PEOPLE),

@@ -12,6 +12,7 @@ mod factors;
 mod gated_send;
 mod hardening;
 mod helpers;
+mod home;
 mod inventory;
 mod notice_checks;
 mod parity;
