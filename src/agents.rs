@@ -45,6 +45,7 @@ impl ApiToken {
         Self(format!("{TOKEN_PREFIX}{random}").into())
     }
 
+    /// The token itself, to show once or to send as a bearer token.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -54,23 +55,35 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// An agent with its tokens, as the admin page lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
+    /// The agent.
     pub id: AgentId,
+    /// Its name, unique among agents.
     pub name: Username,
+    /// What it is for, in one line.
     pub description: String,
+    /// When it was created.
     pub created_at: Timestamp,
+    /// Its tokens, revoked ones included.
     pub tokens: Vec<TokenInfo>,
 }
 
+/// A token's metadata; its value is never stored, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenInfo {
+    /// The token.
     pub id: TokenId,
+    /// The agent it acts as.
     pub agent: AgentId,
     /// `rk_at_` and the first four random characters.
     pub shown: String,
+    /// When it was issued.
     pub created_at: Timestamp,
+    /// When it was revoked.
     pub revoked_at: Option<Timestamp>,
+    /// When it was last used.
     pub last_used_at: Option<Timestamp>,
     /// The admin who issued it (none for tokens from before this was recorded).
     pub issued_by: Option<UserId>,
@@ -98,6 +111,7 @@ pub fn parse_description(raw: &str) -> Result<String, InputError> {
     Ok(s.to_string())
 }
 
+/// Creates an agent and its personal vault partition, audited.
 pub async fn create(
     rk: &Rekey,
     by: &Identity,
@@ -146,8 +160,11 @@ pub async fn create(
 /// A token just issued, with the only copy of its value.
 #[derive(Debug)]
 pub struct Issued {
+    /// The token's metadata.
     pub info: TokenInfo,
+    /// The agent it acts as.
     pub agent_name: Username,
+    /// The token, shown to the admin this once.
     pub token: ApiToken,
 }
 
@@ -265,6 +282,7 @@ pub(crate) async fn may_read_values(tx: &mut crate::audit::WriteTx, who: &Identi
     Ok(())
 }
 
+/// Revokes a token at once: every later request with it is refused. Audited.
 pub async fn revoke_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<()> {
     let mut tx = rk.write(by.into()).await?;
     let row = tx
@@ -347,6 +365,7 @@ pub(crate) async fn names(db: &Db, ids: &[AgentId]) -> Result<HashMap<AgentId, U
     map_in(&mut db.clone(), select, ids).await
 }
 
+/// Every agent with its tokens, by name.
 pub async fn list(db: &Db) -> Result<Vec<Agent>> {
     let agents = db
         .fetch_all(

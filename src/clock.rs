@@ -13,22 +13,27 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// From microseconds since the Unix epoch (how it is stored).
     pub const fn from_micros(micros: i64) -> Self {
         Self(micros)
     }
 
+    /// From whole seconds since the Unix epoch.
     pub const fn from_secs(secs: i64) -> Self {
         Self(secs.saturating_mul(1_000_000))
     }
 
+    /// Microseconds since the Unix epoch.
     pub const fn as_micros(self) -> i64 {
         self.0
     }
 
+    /// Whole seconds since the Unix epoch, rounded down.
     pub const fn as_secs(self) -> i64 {
         self.0.div_euclid(1_000_000)
     }
 
+    /// `secs` later (earlier when negative), saturating.
     #[must_use]
     pub const fn plus_secs(self, secs: i64) -> Self {
         Self(self.0.saturating_add(secs.saturating_mul(1_000_000)))
@@ -39,10 +44,12 @@ impl Timestamp {
         (self.0 - earlier.0).div_euclid(1_000_000)
     }
 
+    /// As a `jiff` timestamp, for calendar arithmetic and formatting.
     pub fn to_jiff(self) -> jiff::Timestamp {
         jiff::Timestamp::from_microsecond(self.0).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
+    /// From a `jiff` timestamp.
     pub fn from_jiff(ts: jiff::Timestamp) -> Self {
         Self(ts.as_microsecond())
     }
@@ -129,6 +136,7 @@ impl Day {
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
+    /// The time now.
     fn now(&self) -> Timestamp;
 }
 
@@ -149,12 +157,14 @@ pub struct ManualClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
 
 #[cfg(feature = "server")]
 impl ManualClock {
+    /// A clock that stands at `at` until told otherwise.
     pub fn starting_at(at: Timestamp) -> Self {
         Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
             at.as_micros(),
         )))
     }
 
+    /// Moves the clock `secs` forward.
     pub fn advance_secs(&self, secs: i64) {
         self.0.fetch_add(
             secs.saturating_mul(1_000_000),
@@ -162,6 +172,7 @@ impl ManualClock {
         );
     }
 
+    /// Sets the clock to `at`.
     pub fn set(&self, at: Timestamp) {
         self.0
             .store(at.as_micros(), std::sync::atomic::Ordering::SeqCst);

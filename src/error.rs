@@ -12,8 +12,10 @@ mod reasons;
 
 pub use reasons::{Conflict, FourEyes, KeyFileProblem, PeopleOnly, Refusal, Unauthenticated};
 
+/// What the core's fallible functions return.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything that can go wrong in the core, one variant per kind of answer a caller gives.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An input failed to parse; names the field.
@@ -39,7 +41,9 @@ pub enum Error {
     /// The caller lacks a vault grant. Says which, never whether a secret exists.
     #[error("you need {} access to the vault partition '{partition}'", access.as_str())]
     NoGrant {
+        /// The access the action needs.
         access: crate::vault::Access,
+        /// The partition, by name.
         partition: String,
     },
 
@@ -53,13 +57,19 @@ pub enum Error {
 
     /// Too many failed attempts.
     #[error("too many failed attempts; try again in {} minutes", (retry_after_secs + 59) / 60)]
-    Throttled { retry_after_secs: i64 },
+    Throttled {
+        /// Seconds until an attempt is let through.
+        retry_after_secs: i64,
+    },
 
     /// A stored time zone name the time zone database does not know.
     #[error(
         "the time zone '{name}' is not in this Rekey's time zone database; correct the consumer's time zone"
     )]
-    UnknownTimeZone { name: String },
+    UnknownTimeZone {
+        /// The name as stored.
+        name: String,
+    },
 
     /// Too many writes are waiting; nothing was changed and the caller may try again shortly.
     #[error("Rekey is busy with other changes; nothing was changed, try again in a moment")]

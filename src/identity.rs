@@ -7,9 +7,13 @@ use serde::{Deserialize, Serialize};
 crate::declare::named_enum!(
     /// A human user's role. Agents are not users and have no role; see [`Identity::Agent`].
     Role, field = "role", choices = Choices::Named("a role"), {
+        /// Plans campaigns and edits notices; never approves.
         Engineer => ("engineer", "Engineer"),
+        /// Approves or rejects notices written by someone else.
         Approver => ("approver", "Approver"),
+        /// Reads everything and owns the audit trail; changes nothing else.
         SecurityLead => ("security_lead", "Security lead"),
+        /// Runs the instance: people, agents, settings; neither edits nor approves notices.
         Admin => ("admin", "Admin"),
     }
 );
@@ -107,13 +111,20 @@ id_type!(
 /// The identity behind a request, once authenticated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Identity {
+    /// A person signed in with a session.
     User {
+        /// Their account.
         id: UserId,
+        /// Their username.
         username: Username,
+        /// Their role, which decides what they may do.
         role: Role,
     },
+    /// An agent calling with its bearer token.
     Agent {
+        /// The agent.
         id: AgentId,
+        /// Its name.
         name: Username,
         /// The token the agent called with: vault reads check whether it may read yet.
         token: TokenId,
@@ -121,6 +132,7 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// Whether this identity holds `permission` (by role for a person, by the fixed agent grants for an agent).
     pub fn may(&self, permission: Permission) -> bool {
         match self {
             Identity::User { role, .. } => role_grants(*role, permission),
@@ -128,6 +140,7 @@ impl Identity {
         }
     }
 
+    /// The username or agent name.
     pub fn name(&self) -> &Username {
         match self {
             Identity::User { username, .. } => username,
@@ -135,6 +148,7 @@ impl Identity {
         }
     }
 
+    /// A person's role; agents have none.
     pub fn role(&self) -> Option<Role> {
         match self {
             Identity::User { role, .. } => Some(*role),
@@ -147,11 +161,14 @@ impl Identity {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct InputError {
+    /// The field's name, as the form or the API names it.
     pub field: String,
+    /// What is wrong and how to put it right.
     pub message: String,
 }
 
 impl InputError {
+    /// A problem with `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -169,8 +186,10 @@ parsed_string!(
 );
 
 impl Username {
+    /// The longest username.
     pub const MAX_LEN: usize = 64;
 
+    /// Trims, then holds the name to the rules above; a refusal says which.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         let err = |m: &str| Err(InputError::new("username", m.to_string()));
@@ -204,6 +223,7 @@ parsed_string!(
 );
 
 impl DisplayName {
+    /// 1 to 100 characters of one line, trimmed.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         if s.is_empty() {
@@ -232,6 +252,7 @@ parsed_string!(
 );
 
 impl EmailAddress {
+    /// Trims, then accepts one address: a local part, an `@`, and a dotted domain.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         let bad = || InputError::new("email", format!("'{s}' is not an e-mail address"));

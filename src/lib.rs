@@ -7,6 +7,8 @@
 // A failed expectation is a panic in a request; the core returns errors instead. Tests may
 // expect (clippy.toml allows it there).
 #![warn(clippy::expect_used)]
+// Every public item says what it is: the core is read by the app, the server and the browser.
+#![warn(missing_docs)]
 
 pub mod audit;
 pub mod clock;
@@ -64,14 +66,18 @@ mod context {
     /// bell that wakes the delivery worker when something is approved.
     #[derive(Clone)]
     pub struct Rekey {
+        /// The database.
         pub db: Db,
+        /// The clock every rule reads (a manual one in tests).
         pub clock: Arc<dyn Clock>,
+        /// The vault's master keys and fingerprint index.
         pub vault: Arc<Vault>,
         /// Failed sign-ins and password checks, per name and address (in memory).
         pub throttle: Arc<Throttle>,
         /// How long a newly issued agent token waits before it may read vault values, unless
         /// a second admin confirms it.
         pub token_hold_secs: i64,
+        /// Rung when a message is approved, so the delivery worker does not wait for its next poll.
         pub delivery_wakeup: Arc<tokio::sync::Notify>,
     }
 
@@ -108,6 +114,7 @@ mod context {
             self
         }
 
+        /// The time now, by the injected clock.
         pub fn now(&self) -> Timestamp {
             self.clock.now()
         }

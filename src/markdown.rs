@@ -4,6 +4,7 @@
 
 use pulldown_cmark::{Options, Parser, html};
 
+/// Markdown rendered to HTML and sanitised with ammonia: what a notice's HTML part and preview show.
 pub fn html(markdown: &str) -> String {
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);

@@ -20,7 +20,9 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// The shortest password accepted.
     pub const MIN_LEN: usize = 12;
+    /// The longest password accepted (argon2id hashes it whole).
     pub const MAX_LEN: usize = 512;
 
     /// A password to check at login: any length up to the maximum (old policies may differ).
@@ -61,6 +63,7 @@ impl Password {
         Ok(Self(raw.into()))
     }
 
+    /// The password in the clear, for hashing only.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }

@@ -16,8 +16,11 @@ pub fn key_of(session_id: &str) -> String {
     hex::encode(Sha256::digest(session_id.as_bytes()))
 }
 
+/// A stored session: its serialized data and when it expires.
 pub struct SessionRow {
+    /// The session's data, as tower-sessions serialized it.
     pub data: String,
+    /// When it expires.
     pub expires_at: Timestamp,
 }
 
@@ -32,6 +35,7 @@ pub async fn create(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Res
     Ok(inserted == 1)
 }
 
+/// Writes a session, replacing what its id held.
 pub async fn save(db: &Db, id: &str, data: &str, expires_at: Timestamp) -> Result<()> {
     db.bookkeeping(
         Bookkeeping::Sessions,
@@ -60,6 +64,7 @@ pub async fn load(db: &Db, id: &str, now: Timestamp) -> Result<Option<SessionRow
     .transpose()
 }
 
+/// Deletes a session (sign-out).
 pub async fn delete(db: &Db, id: &str) -> Result<()> {
     db.bookkeeping(
         Bookkeeping::Sessions,
@@ -70,6 +75,7 @@ pub async fn delete(db: &Db, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Deletes every session expired at `now`; returns how many.
 pub async fn delete_expired(db: &Db, now: Timestamp) -> Result<u64> {
     db.bookkeeping(
         Bookkeeping::Sessions,

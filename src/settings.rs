@@ -9,14 +9,17 @@ use crate::identity::{EmailAddress, Identity, InputError, Role};
 use crate::params;
 use crate::storage::Db;
 
+/// The instance settings, as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Approvers and admins must enrol TOTP before they can do anything else.
     pub require_totp_for_privileged: bool,
+    /// The provider's name, links and sender, which notices use.
     pub provider: ProviderProfile,
 }
 
 impl Settings {
+    /// Whether `role` must enrol TOTP under these settings.
     pub fn totp_required_for(&self, role: Role) -> bool {
         self.require_totp_for_privileged && role.is_privileged()
     }
@@ -25,6 +28,7 @@ impl Settings {
 /// Who the notices come from and where they point: the API provider's own name and links.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderProfile {
+    /// The provider's name, as consumers know it.
     pub name: String,
     /// Where consumers create and fetch keys.
     pub dashboard_url: HttpsUrl,
@@ -32,6 +36,7 @@ pub struct ProviderProfile {
     pub docs_url: HttpsUrl,
     /// The API's base URL, for checks such as a health request.
     pub api_url: HttpsUrl,
+    /// Where consumers ask for help.
     pub support_email: EmailAddress,
     /// The From address of notices.
     pub sender: EmailAddress,
@@ -60,6 +65,7 @@ crate::declare::parsed_string!(
 );
 
 impl HttpsUrl {
+    /// An `https://` URL with a host, trimmed; a refusal names `field`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         let bad = |why: &str| InputError::new(field, format!("'{s}' {why}"));
@@ -85,6 +91,7 @@ impl HttpsUrl {
 const REQUIRE_TOTP: &str = "require_totp_for_privileged";
 const PROVIDER: &str = "provider";
 
+/// The settings as stored, defaults where none is.
 pub async fn load(db: &Db) -> Result<Settings> {
     let rows = db.fetch_all("SELECT key, value FROM settings", &[]).await?;
     let mut settings = Settings::default();
@@ -136,6 +143,7 @@ pub async fn set_require_totp(rk: &Rekey, by: &Identity, on: bool) -> Result<Set
     .await
 }
 
+/// Saves the provider profile; the audit entry names the change.
 pub async fn set_provider(
     rk: &Rekey,
     by: &Identity,

@@ -9,6 +9,7 @@ use totp_rs::{Algorithm, Secret, TOTP};
 use crate::clock::Timestamp;
 use crate::identity::InputError;
 
+/// Seconds a code lasts (RFC 6238's default, which authenticator apps assume).
 pub const STEP_SECS: i64 = 30;
 const ISSUER: &str = "Rekey";
 
@@ -36,6 +37,7 @@ impl TotpSecret {
         }
     }
 
+    /// A seed as an authenticator app shows it: base32, spaces and case ignored.
     pub fn from_base32(encoded: &str) -> Result<Self, InputError> {
         let cleaned: String = encoded
             .chars()
@@ -59,6 +61,7 @@ impl TotpSecret {
         }
     }
 
+    /// The seed in base32, to seal in the vault or show once during set-up.
     pub fn base32(&self) -> &str {
         self.base32.expose_secret()
     }
@@ -91,9 +94,12 @@ pub fn step_of(at: Timestamp) -> i64 {
     at.as_secs().div_euclid(STEP_SECS)
 }
 
+/// Why a code was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeRejected {
+    /// Not 6 digits, nor a recovery code.
     Malformed,
+    /// Wrong, or outside the accepted window.
     Wrong,
     /// The code is right but its step was already used.
     Reused,

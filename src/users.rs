@@ -17,22 +17,31 @@ use crate::storage::{Db, Query, Row, Value, map_in};
 /// A user as the rest of Rekey sees one: no password hash, no TOTP secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// The account.
     pub id: UserId,
+    /// What they sign in with.
     pub username: Username,
+    /// The name shown in Rekey.
     pub display_name: String,
+    /// Where Rekey writes to them.
     pub email: String,
+    /// What they may do.
     pub role: Role,
+    /// A disabled account cannot sign in or act.
     pub disabled: bool,
+    /// Whether a TOTP authenticator is enrolled.
     pub totp_enrolled: bool,
     /// Created by an admin, who chose the first password: the person sets their own before
     /// they can do anything else.
     pub must_change_password: bool,
     /// Changes whenever this user's sessions must end.
     pub security_stamp: String,
+    /// When the account was created.
     pub created_at: Timestamp,
 }
 
 impl User {
+    /// The identity this user acts as.
     pub fn identity(&self) -> Identity {
         Identity::User {
             id: self.id,
@@ -41,6 +50,7 @@ impl User {
         }
     }
 
+    /// How the audit trail names this user.
     pub fn actor(&self) -> Actor {
         Actor::User {
             id: self.id,
@@ -52,17 +62,26 @@ impl User {
 /// What login needs besides the user: the password hash, which never leaves the core, and the
 /// last TOTP step used (the seed itself is sealed in the vault's system partition).
 pub(crate) struct Credentials {
+    /// The user.
     pub user: User,
+    /// The argon2id hash of their password.
     pub password_hash: String,
+    /// The last TOTP time step accepted, so a code is never accepted twice.
     pub totp_last_step: i64,
 }
 
+/// What an admin gives to create an account.
 #[derive(Debug)]
 pub struct NewUser {
+    /// What they will sign in with.
     pub username: Username,
+    /// The name shown in Rekey.
     pub display_name: DisplayName,
+    /// Where Rekey writes to them.
     pub email: EmailAddress,
+    /// What they may do.
     pub role: Role,
+    /// The first password, which they must change at their first sign-in.
     pub password: Password,
 }
 
@@ -102,6 +121,7 @@ pub(crate) fn new_security_stamp() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+/// The user with this id, if there is one.
 pub async fn get(db: &Db, id: UserId) -> Result<Option<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     let row = db.fetch_optional(&sql, params![id]).await?;
@@ -117,6 +137,7 @@ pub(crate) async fn get_in(tx: &mut WriteTx, id: UserId) -> Result<User> {
         .ok_or_else(|| Error::not_found("user", id))
 }
 
+/// Every user, by username.
 pub async fn list(db: &Db) -> Result<Vec<User>> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
     let rows = db.fetch_all(&sql, &[]).await?;

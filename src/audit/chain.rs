@@ -20,17 +20,26 @@ const DOMAIN: &[u8] = b"rekey-audit-v1";
 /// The fields an entry's hash covers, borrowed.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryFields<'a> {
+    /// Its position in the chain.
     pub seq: i64,
+    /// When, in microseconds since the Unix epoch.
     pub at: i64,
+    /// `user`, `agent`, `system` or `anonymous`.
     pub actor_kind: &'a str,
+    /// The person's or agent's id.
     pub actor_id: Option<i64>,
+    /// Their name when they acted.
     pub actor_name: &'a str,
+    /// The action's stored name.
     pub action: &'a str,
+    /// The target as stored.
     pub target: &'a str,
+    /// Canonical JSON of the detail.
     pub detail: &'a str,
 }
 
 impl<'a> EntryFields<'a> {
+    /// The fields of a stored entry.
     pub fn of(entry: &'a StoredEntry) -> Self {
         Self {
             seq: entry.seq,
@@ -64,6 +73,7 @@ impl<'a> EntryFields<'a> {
         out.extend_from_slice(prev_hash);
     }
 
+    /// The entry's hash: SHA-256 over its encoding and the previous hash (`scratch` is reused between entries to spare allocations).
     pub fn hash(&self, prev_hash: &[u8; 32], scratch: &mut Vec<u8>) -> [u8; 32] {
         scratch.clear();
         self.encode_into(prev_hash, scratch);
@@ -94,6 +104,7 @@ impl Default for Verifier {
 }
 
 impl Verifier {
+    /// A verifier that starts at the beginning of the chain.
     pub fn new() -> Self {
         Self::starting_after(ChainHead::GENESIS)
     }
@@ -142,14 +153,17 @@ impl Verifier {
         true
     }
 
+    /// Checks a stored entry against the chain so far (see `check`).
     pub fn check_stored(&mut self, entry: &StoredEntry) -> bool {
         self.check(EntryFields::of(entry), &entry.prev_hash, &entry.hash)
     }
 
+    /// The last entry verified so far, to which the next must link.
     pub fn head(&self) -> &ChainHead {
         &self.expected
     }
 
+    /// What the verification found.
     pub fn finish(self) -> ChainReport {
         ChainReport {
             checked: self.checked,

@@ -61,12 +61,18 @@ macro_rules! actions {
 }
 
 actions! {
+    /// A person signed in.
     LoginSucceeded {
+        /// How they proved who they are.
         method: LoginMethod,
+        /// The client address, when known.
         address: Option<IpAddr>,
     } => Login = "auth.login",
+    /// A sign-in attempt failed (the first of a burst; see `LoginAttemptsSummarized`).
     LoginFailed {
+        /// Why it failed.
         reason: LoginFailure,
+        /// The client address, when known.
         address: Option<IpAddr>,
     } => LoginFailed = "auth.login_failed",
     /// What a burst of failed or throttled attempts held after its first, recorded, event: one
@@ -76,44 +82,68 @@ actions! {
         failures: i64,
         /// Attempts refused without a check while the throttle held them back.
         refused: i64,
+        /// The first attempt of the burst.
         since: Timestamp,
+        /// Its last attempt.
         until: Timestamp,
+        /// The client address, when known.
         address: Option<IpAddr>,
     } => LoginAttemptsSummarized = "auth.attempts_summarized",
+    /// A person signed out.
     Logout => Logout = "auth.logout",
+    /// A session ended without a sign-out.
     SessionExpired {
+        /// Why it ended.
         end: SessionEnd,
     } => SessionExpired = "auth.session_expired",
+    /// An admin created an account.
     UserCreated {
+        /// The account's username.
         username: Username,
+        /// Its role.
         role: Role,
     } => UserCreated = "user.created",
+    /// An admin disabled an account; its sessions ended.
     UserDisabled => UserDisabled = "user.disabled",
+    /// An admin enabled an account again.
     UserEnabled => UserEnabled = "user.enabled",
+    /// An admin gave someone another role; their sessions ended.
     RoleChanged {
+        /// The role before.
         from: Role,
+        /// The role after.
         to: Role,
     } => RoleChanged = "user.role_changed",
+    /// A person changed their password.
     PasswordChanged => PasswordChanged = "user.password_changed",
     /// A seed was shown for enrolment (after the password was checked).
     TotpEnrolmentStarted => TotpEnrolmentStarted = "user.totp_enrolment_started",
+    /// A person enrolled a TOTP authenticator.
     TotpEnrolled => TotpEnrolled = "user.totp_enrolled",
+    /// A person removed their TOTP authenticator.
     TotpRemoved => TotpRemoved = "user.totp_removed",
     /// An admin (the actor) reset the target's TOTP.
     TotpReset => TotpReset = "user.totp_reset",
+    /// A new set of recovery codes replaced the old one.
     RecoveryCodesIssued {
+        /// Codes issued.
         count: i64,
     } => RecoveryCodesIssued = "user.recovery_codes_issued",
     /// A recovery code stood in for a TOTP code.
     RecoveryCodeUsed {
+        /// Recovery codes left.
         remaining: i64,
     } => RecoveryCodeUsed = "user.recovery_code_used",
+    /// An admin created an agent.
     AgentCreated {
+        /// The agent's name.
         name: Username,
     } => AgentCreated = "agent.created",
     /// The actor (an admin) issued a token held by the agent `holder`.
     TokenIssued {
+        /// The agent holding the token.
         agent: AgentId,
+        /// The agent's name.
         holder: Username,
         /// The public part of the token (`rk_at_` and four characters), never the rest.
         prefix: String,
@@ -122,44 +152,66 @@ actions! {
     } => TokenIssued = "agent.token_issued",
     /// A second admin (the actor) let a token read vault values before its hold ended.
     TokenConfirmed {
+        /// The agent holding the token.
         agent: AgentId,
     } => TokenConfirmed = "agent.token_confirmed",
+    /// An admin revoked a token.
     TokenRevoked {
+        /// The agent holding the token.
         agent: AgentId,
     } => TokenRevoked = "agent.token_revoked",
+    /// An admin changed an instance setting.
     SettingChanged(SettingChange) => SettingChanged = "settings.changed",
+    /// A person created a consumer.
     ConsumerCreated {
+        /// The consumer.
         consumer: ConsumerId,
+        /// Credentials created with it.
         credentials: i64,
     } => ConsumerCreated = "consumer.created",
     /// An import applied: the file by its hash, and what it changed.
     InventoryImported {
+        /// `csv` or `json`.
         format: String,
+        /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
+        /// Consumers created.
         consumers_created: i64,
+        /// Consumers changed.
         consumers_updated: i64,
+        /// Credentials created.
         credentials_created: i64,
+        /// Credentials changed.
         credentials_updated: i64,
     } => InventoryImported = "inventory.imported",
     /// A tag added to (or removed from) consumers in one step.
     ConsumersTagged {
+        /// The tag.
         tag: String,
+        /// Added (true) or removed (false).
         added: bool,
+        /// The consumers.
         consumers: Vec<ConsumerId>,
     } => ConsumersTagged = "inventory.tagged",
     /// A person moved a credential along its lifecycle.
     CredentialStatusChanged {
+        /// The status before.
         from: CredentialStatus,
+        /// The status after.
         to: CredentialStatus,
     } => CredentialStatusChanged = "credential.status_changed",
     /// The maximum age of credentials in an environment (`None`: no policy).
     RotationPolicyChanged {
+        /// The environment.
         environment: Environment,
+        /// The new maximum age in days.
         max_age_days: Option<i64>,
     } => RotationPolicyChanged = "inventory.policy_changed",
     /// An event from the key-issuing system, applied once.
     KeyEventApplied {
+        /// The sender's event id.
         event_id: String,
+        /// `key.created`, `key.rotated`, `key.revoked` or `key.used`.
         event_type: String,
         /// The status move it caused, if any.
         status: Option<(CredentialStatus, CredentialStatus)>,
@@ -171,154 +223,253 @@ actions! {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         superseded: Vec<String>,
     } => KeyEventApplied = "credential.event_applied",
+    /// An engineer planned a campaign.
     CampaignCreated {
+        /// The campaign.
         campaign: CampaignId,
+        /// Consumers it reaches.
         consumers: i64,
+        /// Credentials it rotates.
         credentials: i64,
     } => CampaignCreated = "campaign.created",
     /// Drafting finished: every consumer has its notice or is recorded as not drafted.
     CampaignActivated {
+        /// The campaign.
         campaign: CampaignId,
+        /// Notices drafted.
         notices: i64,
     } => CampaignActivated = "campaign.activated",
+    /// The drafter wrote a notice's first version.
     NoticeDrafted {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
+        /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeDrafted = "notice.drafted",
     /// The drafter could write no notice for a consumer of a campaign.
     NoticeNotDrafted {
+        /// The campaign.
         campaign: CampaignId,
+        /// The consumer.
         consumer: ConsumerId,
+        /// Why not.
         reason: crate::notices::NotDrafted,
     } => NoticeNotDrafted = "notice.not_drafted",
     /// An approver confirmed a flagged string is not a secret (named by its keyed fingerprint;
     /// the reason is kept with the notice).
     NoticeSecretAcknowledged {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
+        /// The string's keyed fingerprint.
         fingerprint: String,
     } => NoticeSecretAcknowledged = "notice.secret_acknowledged",
+    /// A person saved a new version.
     NoticeEdited {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
+        /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeEdited = "notice.edited",
+    /// A saved version failed checks.
     NoticeChecksFailed {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
+        /// The checks it failed.
         failed: Vec<CheckKind>,
     } => NoticeChecksFailed = "notice.checks_failed",
+    /// A notice was submitted for review.
     NoticeSubmitted {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
     } => NoticeSubmitted = "notice.submitted",
+    /// An approver approved one exact version.
     NoticeApproved {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
+        /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeApproved = "notice.approved",
     /// The reason is kept with the notice, not here: it is free text.
     NoticeRejected {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
     } => NoticeRejected = "notice.rejected",
+    /// The approved message entered the outbox.
     NoticeQueued {
+        /// The notice.
         notice: NoticeId,
+        /// The version.
         version: i64,
+        /// The message's `Message-ID`.
         message_id: String,
     } => NoticeQueued = "notice.queued",
+    /// The message was accepted by the SMTP server or the local mailbox.
     NoticeSent {
+        /// The notice.
         notice: NoticeId,
+        /// The message's `Message-ID`.
         message_id: String,
+        /// Attempts so far.
         attempts: i64,
+        /// The SMTP reply code, when the server answered.
         smtp_code: Option<u16>,
     } => NoticeSent = "notice.sent",
+    /// A send attempt failed for now; it is tried again.
     NoticeDeferred {
+        /// The notice.
         notice: NoticeId,
+        /// The message's `Message-ID`.
         message_id: String,
+        /// Attempts so far.
         attempts: i64,
+        /// The SMTP reply code, when the server answered.
         smtp_code: Option<u16>,
+        /// When it is tried next.
         retry_at: Timestamp,
     } => NoticeDeferred = "notice.deferred",
+    /// Delivery failed for good.
     NoticeFailed {
+        /// The notice.
         notice: NoticeId,
+        /// The message's `Message-ID`.
         message_id: String,
+        /// Attempts so far.
         attempts: i64,
+        /// The SMTP reply code, when the server answered.
         smtp_code: Option<u16>,
     } => NoticeFailed = "notice.failed",
+    /// A person sent a failed notice again.
     NoticeRetried {
+        /// The notice.
         notice: NoticeId,
+        /// The message's `Message-ID`.
         message_id: String,
     } => NoticeRetried = "notice.retried",
     /// A person confirmed their password (or code) again, for a sensitive step.
     Reauthenticated => Reauthenticated = "auth.reauthenticated",
+    /// A vault partition was created.
     VaultPartitionCreated {
+        /// The partition.
         partition: i64,
+        /// The partition's name.
         name: VaultName,
     } => VaultPartitionCreated = "vault.partition_created",
     /// `access` is `None` when a grant was withdrawn.
     VaultGranted {
+        /// The partition.
         partition: i64,
+        /// Who holds the grant (`user:NAME` or `agent:NAME`).
         grantee: String,
+        /// The access now held; none when withdrawn.
         access: Option<Access>,
     } => VaultGranted = "vault.granted",
+    /// A value was stored (a new version).
     VaultSecretStored {
+        /// The partition.
         partition: i64,
+        /// The secret.
         secret: i64,
+        /// The version.
         version: i64,
+        /// What the value is.
         secret_kind: SecretKind,
     } => VaultSecretStored = "vault.secret_stored",
+    /// A value was read through the API or by an agent.
     VaultSecretRead {
+        /// The partition.
         partition: i64,
+        /// The secret.
         secret: i64,
+        /// The version.
         version: i64,
     } => VaultSecretRead = "vault.secret_read",
+    /// A person revealed a value on the page.
     VaultSecretRevealed {
+        /// The partition.
         partition: i64,
+        /// The secret.
         secret: i64,
+        /// The version.
         version: i64,
     } => VaultSecretRevealed = "vault.secret_revealed",
+    /// A TOTP code was made from a seed.
     VaultTotpCode {
+        /// The partition.
         partition: i64,
+        /// The secret.
         secret: i64,
     } => VaultTotpCode = "vault.totp_code",
+    /// Rekey generated a value and stored it.
     VaultSecretGenerated {
+        /// The partition.
         partition: i64,
+        /// The secret.
         secret: i64,
+        /// The version.
         version: i64,
     } => VaultSecretGenerated = "vault.secret_generated",
+    /// A version's data key was destroyed; the value cannot be read again.
     VaultVersionDestroyed {
+        /// The partition.
         partition: i64,
+        /// The secret.
         secret: i64,
+        /// The version.
         version: i64,
     } => VaultVersionDestroyed = "vault.version_destroyed",
+    /// A vault action was refused for lack of a grant.
     VaultAccessDenied {
+        /// The partition.
         partition: i64,
+        /// The access the action needed.
         access: Access,
     } => VaultAccessDenied = "vault.access_denied",
     /// An admin asked for a grant for themselves; a second admin must decide it.
     VaultGrantRequested {
+        /// The partition.
         partition: i64,
+        /// The access asked for.
         access: Access,
     } => VaultGrantRequested = "vault.grant_requested",
     /// A second admin (the actor) decided a grant an admin asked for themselves.
     VaultGrantDecided {
+        /// The partition.
         partition: i64,
+        /// Who holds the grant (`user:NAME` or `agent:NAME`).
         grantee: String,
+        /// The access asked for.
         access: Access,
+        /// Approved (true) or declined (false).
         approved: bool,
     } => VaultGrantDecided = "vault.grant_decided",
     /// The key of the values' keyed fingerprints was made (once per installation).
     VaultFingerprintKeyCreated => VaultFingerprintKeyCreated = "vault.fingerprint_key_created",
     /// Data from before this release was upgraded at start-up.
     VaultUpgraded {
+        /// TOTP seeds moved into the vault.
         login_seeds_sealed: i64,
+        /// Versions given keyed fingerprints.
         versions_fingerprinted: i64,
     } => VaultUpgraded = "vault.upgraded",
     /// Data keys re-wrapped under a new master key (its public fingerprint).
     VaultRewrapped {
+        /// The new master key's fingerprint.
         to_key: String,
+        /// Data keys re-wrapped.
         count: i64,
     } => VaultRewrapped = "vault.rewrapped",
     ;

@@ -32,12 +32,18 @@ pub type Seq = i64;
 /// Who did it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Actor {
+    /// A person signed in to Rekey.
     User {
+        /// Their account.
         id: UserId,
+        /// Their username when they acted.
         username: Username,
     },
+    /// An agent, with one of its tokens.
     Agent {
+        /// The agent.
         id: AgentId,
+        /// Its name when it acted.
         name: Username,
     },
     /// Rekey itself: workers, start-up, the command line.
@@ -47,6 +53,7 @@ pub enum Actor {
 }
 
 impl Actor {
+    /// `user`, `agent`, `system` or `anonymous`, as stored in the entry.
     pub fn kind(&self) -> &'static str {
         match self {
             Actor::User { .. } => "user",
@@ -56,6 +63,7 @@ impl Actor {
         }
     }
 
+    /// The person's or agent's id; none for Rekey itself and the anonymous.
     pub fn id(&self) -> Option<i64> {
         match self {
             Actor::User { id, .. } => Some(id.get()),
@@ -64,6 +72,7 @@ impl Actor {
         }
     }
 
+    /// The name stored in the entry: a username, an agent's name, `system` or `anonymous`.
     pub fn name(&self) -> &str {
         match self {
             Actor::User { username, .. } => username.as_str(),
@@ -92,21 +101,31 @@ impl From<&Identity> for Actor {
 /// What the action was done to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
+    /// A person's account.
     User(UserId),
+    /// An agent.
     Agent(AgentId),
+    /// An agent's API token.
     Token(TokenId),
+    /// The instance settings.
     Settings,
     /// A login attempt for a name that is not a user.
     UnknownAccount,
+    /// A consumer of the provider's API.
     Consumer(ConsumerId),
+    /// A credential.
     Credential(CredentialId),
     /// The inventory as a whole (imports, bulk changes, rotation policy).
     Inventory,
     /// The key-issuing system's event endpoint (refused events name no credential).
     Events,
+    /// A rotation campaign.
     Campaign(CampaignId),
+    /// A notice of a campaign.
     Notice(NoticeId),
+    /// A vault partition, by id.
     VaultPartition(i64),
+    /// A vault secret, by id.
     VaultSecret(i64),
 }
 
@@ -130,30 +149,43 @@ impl fmt::Display for Target {
     }
 }
 
+/// How a person proved who they are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginMethod {
+    /// The password alone (no second factor enrolled).
     Password,
+    /// The password and a TOTP code.
     PasswordAndTotp,
+    /// The password and a one-time recovery code.
     PasswordAndRecoveryCode,
 }
 
+/// Why a sign-in attempt failed. Recorded, never shown: the person reads only that the username or password is wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginFailure {
+    /// No account has that name.
     UnknownUser,
+    /// The password is wrong.
     WrongPassword,
+    /// The account is disabled.
     AccountDisabled,
+    /// The TOTP or recovery code is wrong or expired.
     WrongTotpCode,
+    /// The TOTP code was already used.
     ReusedTotpCode,
     /// The attempt was refused without checking the password: too many recent failures.
     Throttled,
 }
 
+/// Why a session ended without a sign-out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionEnd {
+    /// It was idle longer than the idle limit.
     Idle,
+    /// It reached its absolute lifetime.
     Absolute,
 }
 
@@ -162,6 +194,7 @@ pub enum SessionEnd {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "setting", content = "value")]
 pub enum SettingChange {
+    /// Whether admins and security leads must enrol TOTP.
     RequireTotpForPrivileged(bool),
     /// The provider's name, links and sender address used in notices (values are public).
     ProviderProfile,
@@ -173,6 +206,7 @@ crate::declare::parsed_string!(
 );
 
 impl Sha256Hex {
+    /// The hash of `bytes`.
     #[cfg(feature = "server")]
     pub fn of(bytes: &[u8]) -> Self {
         use sha2::Digest;
@@ -198,8 +232,11 @@ impl Sha256Hex {
 /// One line of what happened to something, for a page: when, what, by whom, to what.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrailLine {
+    /// When it happened.
     pub at: Timestamp,
+    /// What was done.
     pub action: Action,
+    /// Who did it, by name.
     pub actor: String,
     /// The target as stored, e.g. `notice:4`.
     pub target: String,
@@ -208,25 +245,38 @@ pub struct TrailLine {
 /// An entry about to be appended.
 #[derive(Clone, Debug)]
 pub struct NewEntry {
+    /// When it happened.
     pub at: Timestamp,
+    /// Who did it.
     pub actor: Actor,
+    /// What it was done to.
     pub target: Target,
+    /// What was done, with its details.
     pub detail: Detail,
 }
 
 /// An entry as stored: the exact columns the hash covers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredEntry {
+    /// Its position in the chain.
     pub seq: Seq,
+    /// When it happened.
     pub at: Timestamp,
+    /// `user`, `agent`, `system` or `anonymous`.
     pub actor_kind: String,
+    /// The person's or agent's id.
     pub actor_id: Option<i64>,
+    /// Their name when they acted.
     pub actor_name: String,
+    /// The action's stored name.
     pub action: String,
+    /// The target as stored (`notice:4`).
     pub target: String,
     /// Canonical JSON of the [`Detail`].
     pub detail: String,
+    /// The previous entry's hash (all zeros before the first).
     pub prev_hash: String,
+    /// This entry's hash over every field above and the previous hash.
     pub hash: String,
 }
 
@@ -234,7 +284,10 @@ pub struct StoredEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BreakReason {
     /// The entry expected at this position is missing (deleted, or the sequence was renumbered).
-    Missing { found: Seq },
+    Missing {
+        /// The entry stored next instead.
+        found: Seq,
+    },
     /// The entry's fields no longer match its hash (edited or moved).
     ContentAltered,
     /// The entry does not link to the one before it (inserted, or a neighbour was removed).
@@ -246,7 +299,9 @@ pub enum BreakReason {
 /// The first entry at which verification failed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainBreak {
+    /// The entry where it breaks.
     pub seq: Seq,
+    /// How it breaks.
     pub reason: BreakReason,
 }
 
@@ -283,10 +338,12 @@ pub struct ChainReport {
     pub checked: i64,
     /// The hash of the last entry when intact: keep it outside Rekey to detect truncation.
     pub head: Option<String>,
+    /// The first break, when there is one.
     pub broken: Option<ChainBreak>,
 }
 
 impl ChainReport {
+    /// Whether no entry failed.
     pub fn is_intact(&self) -> bool {
         self.broken.is_none()
     }
@@ -312,11 +369,14 @@ impl fmt::Display for ChainReport {
 /// The chain's last entry, to which the next one links.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainHead {
+    /// Its position (0 before the first entry).
     pub seq: Seq,
+    /// Its hash.
     pub hash: [u8; 32],
 }
 
 impl ChainHead {
+    /// The link before the first entry: sequence 0, a hash of zeros.
     pub const GENESIS: ChainHead = ChainHead {
         seq: 0,
         hash: [0; 32],

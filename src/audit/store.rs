@@ -85,13 +85,16 @@ fn decode(row: &Row) -> Result<StoredEntry> {
 }
 
 /// Which entries to list.
+/// Which entries a page of the trail shows.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     /// Exact actor name.
     pub actor: Option<String>,
     /// Exact action name.
     pub action: Option<String>,
+    /// Only entries at or after this time.
     pub from: Option<Timestamp>,
+    /// Only entries before this time.
     pub until: Option<Timestamp>,
     /// Only entries older than this sequence number (keyset pagination, newest first).
     pub before: Option<Seq>,
@@ -100,11 +103,13 @@ pub struct Filter {
 /// One page of entries, newest first.
 #[derive(Clone, Debug)]
 pub struct Page {
+    /// The entries, newest first.
     pub entries: Vec<StoredEntry>,
     /// Pass as `before` to get the next (older) page.
     pub next_before: Option<Seq>,
 }
 
+/// One page of entries matching `filter`, at most `limit` (1 to 500).
 pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
     let limit = limit.clamp(1, 500);
     let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE 1 = 1");
@@ -174,6 +179,7 @@ pub async fn about(db: &Db, targets: &[Target], limit: u32) -> Result<Vec<TrailL
     Ok(lines.into_iter().map(|(_, line)| line).collect())
 }
 
+/// How many entries the trail holds.
 pub async fn count(db: &Db) -> Result<i64> {
     db.scalar("SELECT COUNT(*) FROM audit_log", &[]).await
 }

@@ -13,13 +13,21 @@ use crate::storage::{Db, Row};
 /// A message in the local mailbox.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailboxMessage {
+    /// Its row.
     pub id: i64,
+    /// The `Message-ID` it was sent with.
     pub message_id: String,
+    /// The `From` address.
     pub sender: String,
+    /// The `To` address.
     pub recipient: String,
+    /// The subject.
     pub subject: String,
+    /// The text part: the approved markdown.
     pub text_body: String,
+    /// The HTML part, rendered from the markdown when it was delivered.
     pub html_body: String,
+    /// When it was delivered here.
     pub delivered_at: Timestamp,
 }
 

@@ -10,8 +10,11 @@ use crate::identity::EmailAddress;
 pub struct OutgoingMessage {
     /// Stable across retries, so a duplicate after a crash is recognisable.
     pub message_id: String,
+    /// The `From` address.
     pub sender: EmailAddress,
+    /// The `To` address.
     pub recipient: EmailAddress,
+    /// The subject.
     pub subject: String,
     /// Markdown: the text part as sent, and what the HTML part is rendered from.
     pub markdown: String,
@@ -61,17 +64,32 @@ pub fn html_document(subject: &str, markdown: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Accepted (`250`), or put in the local mailbox.
-    Sent { code: Option<u16> },
+    Sent {
+        /// The SMTP reply code (none for the local mailbox).
+        code: Option<u16>,
+    },
     /// Try again later: a `4xx` reply, a dropped connection, a timeout.
-    Transient { code: Option<u16>, reply: String },
+    Transient {
+        /// The SMTP reply code, when the server answered.
+        code: Option<u16>,
+        /// What the server said, or the connection problem.
+        reply: String,
+    },
     /// Do not try again: a `5xx` reply or a message the server cannot take.
-    Permanent { code: Option<u16>, reply: String },
+    Permanent {
+        /// The SMTP reply code, when the server answered.
+        code: Option<u16>,
+        /// What the server said.
+        reply: String,
+    },
 }
 
 /// When to try again.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
+    /// The wait after the first failure.
     pub base_secs: i64,
+    /// The longest wait.
     pub cap_secs: i64,
     /// Attempts before a transient failure counts as permanent.
     pub max_attempts: i64,

@@ -13,7 +13,9 @@ use crate::storage::{Bookkeeping, Db, Query, Row};
 /// A message claimed for sending.
 #[derive(Clone, Debug)]
 pub struct ClaimedMessage {
+    /// Its row in the outbox.
     pub id: OutboxId,
+    /// What to send.
     pub message: OutgoingMessage,
     /// Including this one.
     pub attempts: i64,
@@ -25,14 +27,24 @@ pub struct ClaimedMessage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recorded {
     /// Accepted, or put in the local mailbox.
-    Sent { code: Option<u16> },
+    Sent {
+        /// The SMTP reply code (none for the local mailbox).
+        code: Option<u16>,
+    },
     /// Tried again at `retry_at`.
     Deferred {
+        /// The SMTP reply code, when the server answered.
         code: Option<u16>,
+        /// When the next attempt is due.
         retry_at: Timestamp,
     },
     /// Given up: refused for good, or out of attempts. `reply` is kept short.
-    Failed { code: Option<u16>, reply: String },
+    Failed {
+        /// The SMTP reply code, when the server answered.
+        code: Option<u16>,
+        /// What the server said, or the connection problem.
+        reply: String,
+    },
 }
 
 /// Puts a message in the outbox, inside the transaction that decided to send it.

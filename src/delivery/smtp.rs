@@ -205,18 +205,21 @@ impl SmtpTarget {
 /// Where approved notices go.
 #[derive(Clone, Debug)]
 pub enum Mailer {
+    /// An SMTP server, by URL.
     Smtp(Arc<SmtpTarget>),
     /// No SMTP server configured: messages land in Rekey's own mailbox.
     LocalMailbox,
 }
 
 impl Mailer {
+    /// A mailer for an `smtp://` or `smtps://` URL; a refusal says why the URL cannot be used.
     pub fn smtp(url: &str) -> Result<Self> {
         let target = SmtpTarget::parse(url)
             .map_err(|why| Error::Refused(Refusal::SmtpUrl(why.to_string())))?;
         Ok(Mailer::Smtp(Arc::new(target)))
     }
 
+    /// Whether messages stay in Rekey's own mailbox.
     pub fn is_local(&self) -> bool {
         matches!(self, Mailer::LocalMailbox)
     }

@@ -32,8 +32,11 @@ pub use signature::{
 /// What applying an event did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventOutcome {
+    /// The sender's event id.
     pub event: String,
+    /// The credential's status move, from and to, when the event moved one.
     pub status: Option<(CredentialStatus, CredentialStatus)>,
+    /// How many `key.used` entries named a known credential.
     pub used: i64,
     /// `key.used` entries naming credentials Rekey does not know; they changed nothing.
     pub unknown: Vec<String>,

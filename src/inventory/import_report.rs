@@ -3,9 +3,6 @@
 //! the browser, which reads the import page's job from `/api/v1/imports` as these types; their
 //! JSON is part of the REST API (pinned by a test in `server/src/api/v1.rs`).
 
-// Read by the browser and by every layer: each public item says what it is.
-#![warn(missing_docs)]
-
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -26,11 +26,17 @@ use crate::declare::{Choices, id_type, named_enum, parsed_string};
 named_enum!(
     /// How a consumer integrates: the drafter writes each migration guide for this.
     IntegrationPattern, field = "pattern", choices = Choices::OneOf, {
+        /// A backend calling the API through an SDK.
         ServerSdk => ("server_sdk", "Server SDK"),
+        /// A service receiving the provider's webhooks, which it verifies with the key.
         WebhookReceiver => ("webhook_receiver", "Webhook receiver"),
+        /// A build or deploy pipeline holding the key as a CI secret.
         CiCdPipeline => ("ci_cd_pipeline", "CI/CD pipeline"),
+        /// An app shipped to devices (the key reaches users only through releases).
         MobileApp => ("mobile_app", "Mobile app"),
+        /// A no-code tool (Zapier and the like) holding the key in its connection.
         NoCodeConnector => ("no_code_connector", "No-code connector"),
+        /// Plain HTTP requests with the key in a header.
         DirectHttp => ("direct_http", "Direct HTTP"),
     }
 );
@@ -38,31 +44,49 @@ named_enum!(
 named_enum!(
     /// The language of a server SDK integration.
     SdkLanguage, field = "sdk_language", choices = Choices::OneOf, {
+        /// Python.
         Python => ("python", "Python"),
+        /// JavaScript or TypeScript on Node.js.
         Node => ("node", "Node.js"),
+        /// Go.
         Go => ("go", "Go"),
+        /// Java or another JVM language.
         Java => ("java", "Java"),
+        /// Ruby.
         Ruby => ("ruby", "Ruby"),
+        /// PHP.
         Php => ("php", "PHP"),
+        /// C# or another .NET language.
         DotNet => ("dotnet", ".NET"),
+        /// Rust.
         Rust => ("rust", "Rust"),
     }
 );
 
 named_enum!(
+    /// What a contact of a consumer is for.
     ContactRole, field = "contact_role", choices = Choices::OneOf, {
+        /// The main contact for the integration.
         Primary => ("primary", "Primary"),
+        /// The engineer who looks after the integration.
         Technical => ("technical", "Technical"),
+        /// Whom to tell when a deadline is at risk.
         Escalation => ("escalation", "Escalation"),
+        /// Whom to tell about a leak.
         Security => ("security", "Security"),
     }
 );
 
 named_enum!(
+    /// Where a credential is used.
     Environment, field = "environment", choices = Choices::OneOf, {
+        /// Live traffic.
         Production => ("production", "Production"),
+        /// Pre-production.
         Staging => ("staging", "Staging"),
+        /// Developers' own.
         Development => ("development", "Development"),
+        /// The provider's test mode.
         Sandbox => ("sandbox", "Sandbox"),
     }
 );
@@ -70,9 +94,13 @@ named_enum!(
 named_enum!(
     /// Where a credential is in its life.
     CredentialStatus, field = "status", choices = Choices::OneOf, {
+        /// In use.
         Active => ("active", "Active"),
+        /// Being replaced: its replacement exists.
         Rotating => ("rotating", "Rotating"),
+        /// Replaced, and its consumer migrated.
         Superseded => ("superseded", "Superseded"),
+        /// No longer works.
         Revoked => ("revoked", "Revoked"),
     }
 );
@@ -80,9 +108,13 @@ named_enum!(
 named_enum!(
     /// The order of the consumer list.
     ConsumerSort, field = "sort", choices = Choices::OneOf, {
+        /// By name.
         Name => ("name", "Name"),
+        /// By the age of the consumer's oldest credential, oldest first.
         OldestKey => ("oldest_key", "Oldest key first"),
+        /// By how many credentials it holds, most first.
         MostKeys => ("most_keys", "Most keys first"),
+        /// By last change, newest first.
         Recent => ("recent", "Recently changed"),
     }
 );
@@ -91,7 +123,9 @@ named_enum!(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{}", self.explain())]
 pub struct CredentialTransitionError {
+    /// Where the credential is.
     pub from: CredentialStatus,
+    /// Where the move would take it.
     pub to: CredentialStatus,
 }
 
@@ -131,11 +165,14 @@ impl CredentialStatus {
 /// How a consumer integrates, with the SDK language when it uses one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Integration {
+    /// The integration pattern, which decides the migration steps.
     pub pattern: IntegrationPattern,
+    /// The SDK's language, for server SDK integrations only.
     pub language: Option<SdkLanguage>,
 }
 
 impl Integration {
+    /// A pattern's stored name and, for a server SDK only, a language's.
     pub fn parse(pattern: &str, language: Option<&str>) -> Result<Self, InputError> {
         let pattern: IntegrationPattern = pattern.parse()?;
         let language = language
@@ -159,6 +196,7 @@ impl Integration {
         }
     }
 
+    /// The pattern in words, with the language in brackets when there is one.
     pub fn label(&self) -> String {
         match self.language {
             Some(l) => format!("{} ({})", self.pattern.label(), l.label()),
@@ -174,6 +212,7 @@ parsed_string!(
 );
 
 impl CredentialPrefix {
+    /// Trims, then holds the prefix to the rules above.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         if s.len() < 2 {
@@ -225,6 +264,7 @@ impl From<TimeZoneName> for String {
 }
 
 impl TimeZoneName {
+    /// A name the time zone database knows, trimmed.
     #[cfg(feature = "server")]
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
@@ -245,6 +285,7 @@ impl TimeZoneName {
         Self(name)
     }
 
+    /// The name, as the time zone database spells it.
     pub fn as_str(&self) -> &str {
         &self.0
     }

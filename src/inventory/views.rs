@@ -2,9 +2,6 @@
 //! lines, and the list's filter in its two forms (as a URL carries it, and parsed). No storage
 //! here: the browser build reads the same typed values the server returns.
 
-// Read by the browser and by every layer: each public item says what it is.
-#![warn(missing_docs)]
-
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};

@@ -24,6 +24,7 @@ use throttle::{ClosedBurst, Gate, ThrottleKey};
 /// Where a password check leaves the person.
 #[derive(Debug)]
 pub enum PasswordOutcome {
+    /// Signed in: no second factor is enrolled.
     SignedIn(User),
     /// The password was right; the TOTP code comes next.
     TotpRequired(User),

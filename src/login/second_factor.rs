@@ -51,10 +51,12 @@ pub struct Enrolment {
 }
 
 impl Enrolment {
+    /// The `otpauth://` URI an authenticator app reads (it holds the seed: show it once).
     pub fn otpauth_uri(&self) -> &str {
         self.otpauth_uri.expose_secret()
     }
 
+    /// The URI as a QR code in SVG (it holds the seed: show it once).
     pub fn qr_svg(&self) -> &str {
         self.qr_svg.expose_secret()
     }
@@ -96,6 +98,7 @@ impl RecoveryCodes {
         )
     }
 
+    /// The codes, to show this once.
     pub fn expose(&self) -> Vec<&str> {
         self.0.iter().map(|c| c.expose_secret()).collect()
     }

@@ -50,10 +50,12 @@ impl Default for ThrottlePolicy {
 pub enum ThrottleKey {
     /// A username as typed (trimmed, lowercased) and the client address.
     Pair(String, Option<IpAddr>),
+    /// The client address alone, whatever names it tries.
     Address(Option<IpAddr>),
 }
 
 impl ThrottleKey {
+    /// The pair for a username as typed.
     pub fn pair(username: &str, address: Option<IpAddr>) -> Self {
         ThrottleKey::Pair(username.trim().to_lowercase(), address)
     }
@@ -70,6 +72,7 @@ struct Tally {
 /// An open burst: what has happened since its first (recorded) event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Burst {
+    /// When its first event happened.
     pub started: Timestamp,
     /// Failures after the first one, not yet in the audit trail.
     pub more_failures: u32,
@@ -80,19 +83,25 @@ pub struct Burst {
 /// A burst that ended: what the summary entry records.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClosedBurst {
+    /// What the burst was about.
     pub key: ThrottleKey,
+    /// What happened in it.
     pub burst: Burst,
+    /// Its last attempt.
     pub last_attempt: Timestamp,
 }
 
 /// The throttle's answer before a password is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gate {
+    /// Check the password.
     Open,
     /// Refused until then. `first_of_burst` says whether this refusal opened a burst (and so
     /// must be recorded now); otherwise it was counted in the open burst.
     Wait {
+        /// When the next attempt is let through.
         until: Timestamp,
+        /// Whether this refusal opened a burst.
         first_of_burst: bool,
     },
 }
@@ -105,6 +114,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// Counts under `policy`.
     pub fn new(policy: ThrottlePolicy) -> Self {
         Self {
             policy,
@@ -112,6 +122,7 @@ impl Throttle {
         }
     }
 
+    /// The limits it counts against.
     pub fn policy(&self) -> ThrottlePolicy {
         self.policy
     }

@@ -28,10 +28,16 @@ pub enum Selection {
     /// Chosen one by one.
     Chosen(Vec<CredentialId>),
     /// Every live credential of an environment created more than `days` days ago.
-    OlderThan { environment: Environment, days: u32 },
+    OlderThan {
+        /// The environment.
+        environment: Environment,
+        /// The minimum age in days.
+        days: u32,
+    },
 }
 
 impl Selection {
+    /// The selection in words, for the campaign page and the audit trail.
     pub fn describe(&self) -> String {
         match self {
             Selection::Chosen(ids) if ids.len() == 1 => "1 chosen credential".into(),
@@ -45,6 +51,7 @@ impl Selection {
         }
     }
 
+    /// The credentials the selection names now: the live ones among those chosen, or those older than the cut-off at `now`.
     pub async fn resolve(&self, db: &Db, now: Timestamp) -> Result<Vec<SelectedCredential>> {
         let found = match self {
             Selection::Chosen(ids) if ids.is_empty() => {
@@ -79,6 +86,7 @@ crate::declare::parsed_string!(
 );
 
 impl CampaignName {
+    /// 1 to 120 characters, trimmed.
     pub fn parse(raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         if s.is_empty() {
@@ -100,11 +108,17 @@ impl CampaignName {
 /// A consumer a campaign would reach.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Affected {
+    /// The consumer.
     pub consumer: ConsumerId,
+    /// Its name.
     pub name: String,
+    /// How it integrates, which its guide is written for.
     pub pattern: IntegrationPattern,
+    /// Its time zone, in which its notice states dates.
     pub time_zone: String,
+    /// The prefixes of its credentials the campaign covers.
     pub prefixes: Vec<String>,
+    /// The address its notice would go to; none when it has no contact to write to.
     pub recipient: Option<String>,
 }
 
@@ -152,9 +166,13 @@ pub async fn preview(db: &Db, selection: &Selection, now: Timestamp) -> Result<V
         .collect())
 }
 
+/// What a person asks for when planning a campaign.
 pub struct NewCampaign {
+    /// Its name.
     pub name: CampaignName,
+    /// The credentials it rotates.
     pub selection: Selection,
+    /// Its milestones.
     pub timeline: Timeline,
 }
 
@@ -219,13 +237,21 @@ crate::declare::named_enum!(
 /// A campaign as its page shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Campaign {
+    /// The campaign.
     pub id: CampaignId,
+    /// Its name.
     pub name: CampaignName,
+    /// Drafting or active.
     pub state: CampaignState,
+    /// The selection that chose its credentials, in words.
     pub selector: String,
+    /// Its milestones.
     pub timeline: Timeline,
+    /// Consumers it reaches.
     pub consumers: i64,
+    /// Notices drafted so far.
     pub drafted: i64,
+    /// When it was planned.
     pub created_at: Timestamp,
 }
 
@@ -247,6 +273,7 @@ fn decode_campaign(r: &Row) -> Result<Campaign> {
     })
 }
 
+/// The campaign with this id.
 pub async fn get(db: &Db, id: CampaignId) -> Result<Campaign> {
     db.fetch_optional(
         &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE id = $1"),
@@ -259,6 +286,7 @@ pub async fn get(db: &Db, id: CampaignId) -> Result<Campaign> {
     .ok_or_else(|| Error::not_found("campaign", id))
 }
 
+/// Every campaign, newest first.
 pub async fn list(db: &Db) -> Result<Vec<Campaign>> {
     db.fetch_all(
         &format!("SELECT {CAMPAIGN_COLUMNS} FROM campaigns ORDER BY id DESC"),

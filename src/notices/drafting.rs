@@ -19,7 +19,9 @@ use crate::settings::ProviderProfile;
 /// A drafted notice.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Draft {
+    /// The e-mail's subject.
     pub subject: String,
+    /// The e-mail's body, in markdown.
     pub body: String,
 }
 

@@ -133,6 +133,7 @@ impl Timeline {
         })
     }
 
+    /// The four milestones with their names, in order, for timelines and notices.
     pub fn milestones(&self) -> [(&'static str, Timestamp); 4] {
         [
             ("Announcement", self.announce),
@@ -146,11 +147,17 @@ impl Timeline {
 named_enum!(
     /// What a notice is about.
     NoticeKind, field = "kind", choices = Choices::Named("a kind of notice"), {
+        /// The first notice of a rotation.
         Announcement => ("announcement", "Announcement"),
+        /// Before the deadline, to those who have not migrated.
         Reminder => ("reminder", "Reminder"),
+        /// To the escalation contact, when the deadline nears.
         Escalation => ("escalation", "Escalation"),
+        /// When the old key stops working.
         Revocation => ("revocation", "Revocation"),
+        /// A key was exposed; sent at once.
         LeakAlert => ("leak_alert", "Leak alert"),
+        /// The consumer's migration was seen.
         Confirmation => ("confirmation", "Confirmation"),
     }
 );
@@ -164,6 +171,7 @@ named_enum!(
         InReview => ("in_review", "In review"),
         /// Approved and in the outbox.
         Approved => ("approved", "Approved"),
+        /// Accepted by the SMTP server or put in the local mailbox.
         Sent => ("sent", "Sent"),
         /// Delivery failed for good; a person may retry.
         Failed => ("failed", "Failed"),
@@ -202,6 +210,7 @@ named_enum!(
 /// The outcome of one check on one version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
+    /// Which check.
     pub kind: CheckKind,
     /// Empty when the check passed; otherwise each problem, with where it is.
     pub problems: Vec<String>,
@@ -216,12 +225,16 @@ pub struct CheckResult {
 /// repeated) and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flagged {
+    /// The string's keyed fingerprint.
     pub fingerprint: String,
+    /// Where it stands: `subject` or `line L, column C`.
     pub place: String,
+    /// Its length in characters.
     pub length: usize,
 }
 
 impl CheckResult {
+    /// Whether the check found no problem.
     pub fn passed(&self) -> bool {
         self.problems.is_empty()
     }

@@ -35,6 +35,7 @@ fn decode_summary(r: &Row) -> Result<NoticeSummary> {
     })
 }
 
+/// One page of the review queue: at most `limit` notices matching `filter` from `offset`, oldest first, and how many match in all.
 pub async fn queue(
     db: &Db,
     filter: &QueueFilter,
@@ -101,6 +102,7 @@ pub(super) async fn summary(db: &Db, id: NoticeId) -> Result<NoticeSummary> {
     .ok_or_else(|| Error::not_found("notice", id))
 }
 
+/// Everything the notice's page shows (see [`NoticeDetail`]).
 pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
     let summary = summary(db, id).await?;
     let current = version(db, id, summary.version).await?;

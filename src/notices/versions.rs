@@ -58,6 +58,7 @@ fn decode_version(r: &Row) -> Result<Version> {
     })
 }
 
+/// Version `version` of notice `id`.
 pub async fn version(db: &Db, id: NoticeId, version: i64) -> Result<Version> {
     db.fetch_optional(
         &format!(
@@ -367,6 +368,7 @@ async fn campaign_prefixes(
 pub struct DiffLine {
     /// `+` added, `-` removed, ` ` unchanged.
     pub tag: char,
+    /// The line's text.
     pub text: String,
 }
 

@@ -2,9 +2,6 @@
 //! URL carries it, and parsed). No storage here: the browser reads the same typed values the
 //! server returns.
 
-// Read by the browser and by every layer: each public item says what it is.
-#![warn(missing_docs)]
-
 use serde::{Deserialize, Serialize};
 
 use super::{CampaignId, CheckResult, NoticeId, NoticeState, Timeline};

@@ -31,12 +31,19 @@ use crate::params;
 /// Something a person or the delivery worker does to a notice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NoticeEvent {
+    /// A person saves a new version.
     Edit,
+    /// A person submits the notice for review.
     Submit,
+    /// An approver approves its current version.
     Approve,
+    /// An approver rejects it with a reason.
     Reject,
+    /// The outbox delivered its message.
     Delivered,
+    /// The outbox gave up on its message.
     DeliveryFailed,
+    /// A person sends a failed notice again.
     Retry,
 }
 
@@ -59,7 +66,9 @@ impl NoticeEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{}", self.explain())]
 pub struct NoticeTransitionError {
+    /// Where the notice was.
     pub from: NoticeState,
+    /// What was tried.
     pub event: NoticeEvent,
 }
 
@@ -336,6 +345,7 @@ async fn approve_in(
 /// What approving many notices did to each.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BulkOutcome {
+    /// Notices approved, in the order asked.
     pub approved: Vec<NoticeId>,
     /// Notices left alone, with the reason.
     pub skipped: Vec<(NoticeId, String)>,

@@ -9,6 +9,7 @@ use super::Backend;
 pub struct Dialect(Backend);
 
 impl Dialect {
+    /// The dialect of `backend`.
     pub fn of(backend: Backend) -> Self {
         Self(backend)
     }

@@ -36,9 +36,12 @@ macro_rules! params {
     };
 }
 
+/// Which database engine a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite through rusqlite, the embedded default.
     Sqlite,
+    /// PostgreSQL through sqlx, to scale out.
     Postgres,
 }
 
@@ -50,6 +53,7 @@ pub struct DatabaseUrl {
 }
 
 impl DatabaseUrl {
+    /// Accepts `sqlite:PATH` and `postgres://…` (or `postgresql://…`); a refusal never repeats a password the URL holds.
     pub fn parse(raw: &str) -> std::result::Result<Self, String> {
         let url = raw.trim();
         let backend = if url.starts_with("sqlite:") {
@@ -74,10 +78,12 @@ impl DatabaseUrl {
         Ok(parsed)
     }
 
+    /// Which engine it names.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
+    /// The URL as given (it may hold a password: never log it).
     pub fn as_str(&self) -> &str {
         &self.url
     }
@@ -173,6 +179,7 @@ impl Db {
         })
     }
 
+    /// Which engine this database runs on.
     pub fn backend(&self) -> Backend {
         match &*self.inner {
             Inner::Sqlite(_) => Backend::Sqlite,
@@ -190,6 +197,7 @@ impl Db {
         migrate::run(self).await
     }
 
+    /// Every row a query returns, read on the pool.
     pub async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         match &*self.inner {
             Inner::Sqlite(db) => db.read(|conn| sqlite::fetch_all(conn, sql, params)),
@@ -197,10 +205,12 @@ impl Db {
         }
     }
 
+    /// The first row a query returns, if any.
     pub async fn fetch_optional(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
     }
 
+    /// The only row a query must return; none is a broken invariant.
     pub async fn fetch_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
         self.fetch_optional(sql, params)
             .await?
@@ -261,6 +271,7 @@ impl Db {
         }
     }
 
+    /// Closes the pooled connections (on SQLite, the readers; the writer closes when dropped).
     pub async fn close(&self) {
         match &*self.inner {
             Inner::Sqlite(db) => db.close(),
@@ -324,12 +335,14 @@ where
 /// what it reads decides the write (a vault grant checked in the transaction that opens the
 /// value), on the pool otherwise.
 pub trait Query: Send {
+    /// Every row `sql` returns.
     fn rows(
         &mut self,
         sql: &str,
         params: &[Value],
     ) -> impl std::future::Future<Output = Result<Vec<Row>>> + Send;
 
+    /// The first row `sql` returns, if any.
     fn row(
         &mut self,
         sql: &str,
@@ -362,6 +375,7 @@ enum TxInner {
 }
 
 impl Tx {
+    /// Runs a statement inside the transaction; returns the rows it changed.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         match &mut self.inner {
             TxInner::Sqlite(w) => w.with(|conn| sqlite::execute(conn, sql, params)),
@@ -369,6 +383,7 @@ impl Tx {
         }
     }
 
+    /// Every row a query returns, inside the transaction.
     pub async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         match &mut self.inner {
             TxInner::Sqlite(w) => w.with(|conn| sqlite::fetch_all(conn, sql, params)),
@@ -376,16 +391,19 @@ impl Tx {
         }
     }
 
+    /// The first row a query returns, if any.
     pub async fn fetch_optional(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
     }
 
+    /// The only row a query must return.
     pub async fn fetch_one(&mut self, sql: &str, params: &[Value]) -> Result<Row> {
         self.fetch_optional(sql, params)
             .await?
             .ok_or_else(|| Error::Internal(format!("expected a row from: {sql}")))
     }
 
+    /// The first column of the only row.
     pub async fn scalar<T: FromValue>(&mut self, sql: &str, params: &[Value]) -> Result<T> {
         self.fetch_one(sql, params).await?.get(0)
     }
@@ -404,6 +422,7 @@ impl Tx {
         }
     }
 
+    /// Commits the transaction.
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             TxInner::Sqlite(w) => w.commit(),

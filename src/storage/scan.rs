@@ -6,9 +6,6 @@
 //!   its text borrowed from SQLite's own buffer.
 //! - PostgreSQL: pages of [`PAGE`] rows; the next page is fetched while this one is visited.
 
-// Read by the browser and by every layer: each public item says what it is.
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 
 use super::{Db, Inner, Row, Value, storage_error};

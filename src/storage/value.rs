@@ -4,11 +4,16 @@
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 
+/// A parameter or a column's value; `None` is a typed NULL.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// An integer (ids, counts, booleans, timestamps in microseconds).
     Int(Option<i64>),
+    /// A floating-point number.
     Real(Option<f64>),
+    /// Text.
     Text(Option<String>),
+    /// Bytes (ciphertexts, wrapped keys).
     Blob(Option<Vec<u8>>),
 }
 
@@ -89,6 +94,7 @@ impl Row {
 
 /// A Rust type a column can be read as.
 pub trait FromValue: Sized {
+    /// The value as this type; the error says what was found instead.
     fn from_value(v: &Value) -> std::result::Result<Self, String>;
 }
 

@@ -25,12 +25,15 @@ const TAG_LEN: usize = 16;
 /// Why a ciphertext did not open. The message never includes key or plaintext material.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CryptoError {
+    /// Shorter than a nonce and a tag.
     #[error("the ciphertext is too short to hold a nonce and a tag")]
     Truncated,
+    /// AES-GCM refused it: the tag does not match this key and these bound values.
     #[error(
         "the ciphertext, its nonce or its tag was altered, or it belongs to another row or key"
     )]
     Rejected,
+    /// ring could not seal (never seen; reported rather than unwrapped).
     #[error("encryption failed")]
     Encrypt,
 }
@@ -46,12 +49,14 @@ impl std::fmt::Debug for Key {
 }
 
 impl Key {
+    /// A new key from the operating system's random source.
     pub fn random() -> Self {
         let mut k = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(&mut k[..]);
         Self(k)
     }
 
+    /// A key from exactly 32 bytes; none for any other length.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let mut k = Zeroizing::new([0u8; 32]);
         if bytes.len() != 32 {
@@ -61,6 +66,7 @@ impl Key {
         Some(Self(k))
     }
 
+    /// The key's bytes, for the cipher only.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
     }
@@ -168,12 +174,16 @@ pub fn throughput(block: usize, seconds: f64) -> (f64, f64) {
 /// What binds a ciphertext to its row.
 #[derive(Clone, Copy, Debug)]
 pub struct RowBinding {
+    /// The partition the secret is in.
     pub partition: i64,
+    /// The secret.
     pub secret: i64,
+    /// Its version.
     pub version: i64,
 }
 
 impl RowBinding {
+    /// The additional data the value's ciphertext is bound to: moving it to another row fails.
     pub fn value_aad(&self) -> Vec<u8> {
         format!(
             "rekey-vault-value-v1|{}|{}|{}",
@@ -182,6 +192,7 @@ impl RowBinding {
         .into_bytes()
     }
 
+    /// The additional data the wrapped data key is bound to: the row, the master key and its KEK generation.
     pub fn dek_aad(&self, key_id: &str, generation: i64) -> Vec<u8> {
         format!(
             "rekey-vault-dek-v1|{}|{}|{}|{key_id}|{generation}",
@@ -194,9 +205,13 @@ impl RowBinding {
 /// A value sealed in its envelope, as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
+    /// The master key that wraps the data key, by fingerprint.
     pub key_id: String,
+    /// The KEK generation derived from that master key.
     pub generation: i64,
+    /// The data key, wrapped.
     pub wrapped_dek: Vec<u8>,
+    /// The value, sealed under the data key (nonce, ciphertext, tag).
     pub ciphertext: Vec<u8>,
 }
 

@@ -31,6 +31,7 @@ impl std::fmt::Debug for FingerprintKey {
 }
 
 impl FingerprintKey {
+    /// A key from the vault's system partition.
     pub fn new(bytes: &[u8]) -> Self {
         Self(hmac::Key::new(hmac::HMAC_SHA256, bytes))
     }
@@ -44,10 +45,15 @@ impl FingerprintKey {
 /// One stored form of a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
+    /// Which encoding of the value it is (`value`, `base64`, `hex`, `url`, …).
     pub form: &'static str,
+    /// How many of its first bytes the window covers.
     pub window_len: usize,
+    /// The window's fingerprint.
     pub window_fp: String,
+    /// The whole form's length in bytes.
     pub full_len: usize,
+    /// The whole form's fingerprint.
     pub full_fp: String,
 }
 
@@ -119,11 +125,14 @@ pub struct FingerprintIndex {
 /// Where a vault value (or an encoding of it) appears in a text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
+    /// Byte offset in the text.
     pub offset: usize,
+    /// Byte length.
     pub len: usize,
 }
 
 impl FingerprintIndex {
+    /// An index of `stored` fingerprints, made with `key`.
     pub fn new(key: FingerprintKey, stored: impl IntoIterator<Item = Fingerprint>) -> Self {
         let mut windows: HashMap<(usize, String), Vec<(usize, String)>> = HashMap::new();
         for f in stored {
@@ -142,6 +151,7 @@ impl FingerprintIndex {
         }
     }
 
+    /// Whether no value is indexed (an empty vault).
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
     }

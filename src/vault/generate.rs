@@ -16,6 +16,7 @@ pub struct GeneratePolicy {
     prefix: String,
 }
 
+/// Which characters a generated value draws from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Alphabet {
@@ -23,6 +24,7 @@ pub enum Alphabet {
     Alphanumeric,
     /// Letters, digits and punctuation.
     Symbols,
+    /// Lowercase hexadecimal digits.
     Hex,
 }
 
@@ -43,6 +45,7 @@ impl std::str::FromStr for Alphabet {
 }
 
 impl GeneratePolicy {
+    /// 16 to 256 random characters after `prefix` (at most 32 letters, digits, `_`, `-` or `.`).
     pub fn new(length: usize, alphabet: Alphabet, prefix: &str) -> Result<Self, InputError> {
         if !(16..=256).contains(&length) {
             return Err(InputError::new(
@@ -67,6 +70,7 @@ impl GeneratePolicy {
         })
     }
 
+    /// A new value from the operating system's random source.
     pub fn generate(&self) -> SecretValue {
         let chars: &[u8] = match self.alphabet {
             Alphabet::Alphanumeric => {

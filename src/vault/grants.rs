@@ -20,6 +20,7 @@ use crate::{agents, users};
 /// What a grant did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GrantOutcome {
+    /// The grant is in force.
     Granted,
     /// A grant to oneself: it waits for a second admin.
     AwaitingSecondAdmin,
@@ -138,11 +139,17 @@ async fn write_grant(
 /// A grant an admin asked for themselves, waiting for another admin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRequest {
+    /// The request.
     pub id: i64,
+    /// The partition, by name.
     pub partition: String,
+    /// Who asked (and would hold the grant), by name.
     pub requested_by: String,
+    /// Who asked, by id.
     pub requested_by_id: UserId,
+    /// The access asked for.
     pub access: Access,
+    /// When.
     pub requested_at: Timestamp,
 }
 
@@ -270,7 +277,9 @@ pub async fn all_partitions(db: &Db) -> Result<Vec<PartitionGrants>> {
 /// Who a grant is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Grantee {
+    /// A person.
     User(UserId),
+    /// An agent.
     Agent(AgentId),
 }
 

@@ -10,11 +10,17 @@ use crate::inventory::store::ExternalId;
 /// What is stored with a new value.
 #[derive(Clone, Debug)]
 pub struct NewSecret {
+    /// What the value is, which decides how it is masked and shown.
     pub kind: SecretKind,
+    /// The value itself.
     pub value: SecretValue,
+    /// What it is for, in words.
     pub label: String,
+    /// When it stops working, if it expires.
     pub expires_at: Option<Timestamp>,
+    /// How old it may get before it is due for rotation.
     pub max_age_days: Option<i64>,
+    /// For a TOTP seed, how its codes are made (the defaults otherwise).
     pub totp: TotpParams,
     /// The inventory credential this value is for, by its external id.
     pub credential: Option<ExternalId>,
@@ -24,20 +30,26 @@ pub struct NewSecret {
 /// [`NewSecret`] with errors by field. No Debug: it holds the value in the clear.
 #[derive(Clone, Default, Deserialize)]
 pub struct StoreInput {
+    /// A secret kind's stored name.
     pub kind: String,
+    /// The value, in the clear.
     pub value: String,
+    /// What it is for (at most 200 characters).
     #[serde(default)]
     pub label: String,
     /// A date, `YYYY-MM-DD` (end of that day, UTC), or empty.
     #[serde(default)]
     pub expires_on: Option<String>,
+    /// Days before it is due for rotation.
     #[serde(default)]
     pub max_age_days: Option<i64>,
     /// TOTP seeds given as base32: the code's digits, period and algorithm.
     #[serde(default)]
     pub digits: Option<u32>,
+    /// Seconds a TOTP code lasts.
     #[serde(default)]
     pub period: Option<u32>,
+    /// `SHA1`, `SHA256` or `SHA512`.
     #[serde(default)]
     pub algorithm: Option<String>,
     /// The external id of the inventory credential this value is for.
@@ -46,6 +58,7 @@ pub struct StoreInput {
 }
 
 impl StoreInput {
+    /// Each field parsed; a refusal names the field. The value never appears in an error.
     pub fn parse(self) -> Result<NewSecret, InputError> {
         let kind: SecretKind = self.kind.parse()?;
         let value = SecretValue::parse(self.value)?;

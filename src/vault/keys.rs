@@ -44,15 +44,18 @@ pub struct Keyring {
 }
 
 impl Keyring {
+    /// The key new values are sealed with: the first in the source.
     pub fn current(&self) -> &Key {
         // A keyring is never built empty (see `parse_keys`).
         &self.keys[0]
     }
 
+    /// The key with this fingerprint, if the source holds it.
     pub fn get(&self, key_id: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.fingerprint() == key_id)
     }
 
+    /// Every key's fingerprint, current first.
     pub fn ids(&self) -> Vec<String> {
         self.keys.iter().map(Key::fingerprint).collect()
     }

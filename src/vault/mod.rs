@@ -49,9 +49,13 @@ pub use views::{PartitionGrants, PartitionView, SecretList, SecretMeta, VersionM
 named_enum!(
     /// What a secret is, which decides how it is shown and what can be done with it.
     SecretKind, field = "kind", choices = Choices::Either, {
+        /// A key for an API.
         ApiKey => ("api_key", "API key"),
+        /// A password.
         Password => ("password", "Password"),
+        /// A TOTP seed, which makes codes and is never shown.
         TotpSeed => ("totp_seed", "TOTP seed"),
+        /// Any other value.
         Generic => ("generic", "Generic"),
     }
 );
@@ -60,8 +64,11 @@ named_enum!(
     /// Whose a partition is: one identity's own, a team's (shared by grants), or Rekey's own
     /// (values Rekey itself uses, such as the drafter's API key).
     PartitionKind, field = "partition_kind", choices = Choices::OneOf, {
+        /// One identity's own.
         Personal => ("personal", "Personal"),
+        /// A team's, shared by grants.
         Team => ("team", "Team"),
+        /// Rekey's own.
         System => ("system", "System"),
     }
 );
@@ -69,7 +76,9 @@ named_enum!(
 named_enum!(
     /// What a grant allows on a partition.
     Access, field = "access", choices = Choices::Either, {
+        /// Read values.
         Read => ("read", "Read"),
+        /// Read and store values.
         Write => ("write", "Write"),
     }
 );
@@ -81,6 +90,7 @@ parsed_string!(
 );
 
 impl VaultName {
+    /// Trims, then holds the name to the rules above; a refusal names `field`.
     pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         let ok_char =

@@ -14,8 +14,11 @@ use crate::params;
 /// What a rotation did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rotation {
+    /// The fingerprints of the keys the data was sealed under before.
     pub from: Vec<String>,
+    /// The new key's fingerprint.
     pub to: String,
+    /// Data keys wrapped again under the new key.
     pub rewrapped: i64,
     /// True when this run only finished a rotation an earlier run had started.
     pub resumed: bool,

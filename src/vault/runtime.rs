@@ -110,10 +110,12 @@ impl Vault {
         self
     }
 
+    /// How many data keys one KEK generation wraps before the next generation is derived.
     pub fn wraps_per_generation(&self) -> i64 {
         self.wraps_per_generation
     }
 
+    /// Where the master key comes from, for messages: the key file's path or `REKEY_MASTER_KEY`.
     pub fn source_label(&self) -> String {
         match &self.source {
             KeySource::File(path) => path.display().to_string(),
@@ -121,6 +123,7 @@ impl Vault {
         }
     }
 
+    /// The key file, when the master key comes from one.
     pub fn key_file(&self) -> Option<PathBuf> {
         match &self.source {
             KeySource::File(path) => Some(path.clone()),

@@ -37,7 +37,9 @@ pub fn pending_seed(user: UserId) -> String {
 
 /// A value opened from the system partition, with when it was sealed.
 pub struct Opened {
+    /// The value.
     pub value: SecretValue,
+    /// When it was sealed.
     pub sealed_at: Timestamp,
 }
 

@@ -1,8 +1,5 @@
 //! A TOTP seed's public parameters, checked: shared with the browser, which shows them.
 
-// Read by the browser and by every layer: each public item says what it is.
-#![warn(missing_docs)]
-
 use serde::{Deserialize, Serialize};
 
 use crate::identity::InputError;

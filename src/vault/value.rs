@@ -16,8 +16,10 @@ impl std::fmt::Debug for SecretValue {
 }
 
 impl SecretValue {
+    /// The longest value, in bytes.
     pub const MAX_LEN: usize = 8_192;
 
+    /// Any non-empty value of at most [`Self::MAX_LEN`] bytes; an error never repeats it.
     pub fn parse(raw: String) -> Result<Self, InputError> {
         if raw.is_empty() {
             return Err(InputError::new("value", "enter the secret's value"));
@@ -33,6 +35,7 @@ impl SecretValue {
         Self(value.into())
     }
 
+    /// The value in the clear, for the one place that needs it.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }

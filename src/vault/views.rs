@@ -1,8 +1,5 @@
 //! What callers see of partitions and secrets: metadata, never a value.
 
-// Read by the browser and by every layer: each public item says what it is.
-#![warn(missing_docs)]
-
 use serde::{Deserialize, Serialize};
 
 use super::{Access, PartitionKind, SecretKind, TotpParams};

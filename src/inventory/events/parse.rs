@@ -13,8 +13,11 @@ pub const MAX_USED_PER_EVENT: usize = 1000;
 /// An event as the key-issuing system sends it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyEvent {
+    /// The sender's id for it: an event is applied once.
     pub id: EventId,
+    /// When it happened at the sender.
     pub occurred_at: Timestamp,
+    /// What happened, with its data.
     pub kind: KeyEventKind,
 }
 
@@ -24,6 +27,7 @@ crate::declare::parsed_string!(
 );
 
 impl EventId {
+    /// 1 to 128 printable ASCII characters, trimmed.
     pub fn parse(raw: &str) -> std::result::Result<Self, InputError> {
         let s = raw.trim();
         if s.is_empty() || s.len() > 128 || !s.chars().all(|c| c.is_ascii_graphic()) {
@@ -36,31 +40,47 @@ impl EventId {
     }
 }
 
+/// What a key event reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyEventKind {
+    /// A credential was issued to a consumer.
     Created {
+        /// The new credential.
         credential: ExternalId,
+        /// The consumer it was issued to.
         consumer: ExternalId,
+        /// Production, staging, …
         environment: Environment,
+        /// The public prefix the key starts with.
         prefix: CredentialPrefix,
+        /// What it is for, in words.
         label: Option<String>,
+        /// The services it opens.
         services: Vec<String>,
     },
+    /// A credential was replaced by another.
     Rotated {
+        /// The credential replaced.
         credential: ExternalId,
+        /// Its replacement.
         replacement: ExternalId,
         /// Needed when Rekey does not know the replacement yet.
         prefix: Option<CredentialPrefix>,
     },
+    /// A credential was revoked.
     Revoked {
+        /// The credential.
         credential: ExternalId,
     },
+    /// Credentials were used, each at its time (at most [`MAX_USED_PER_EVENT`]).
     Used {
+        /// Each credential and when it was used.
         uses: Vec<(ExternalId, Timestamp)>,
     },
 }
 
 impl KeyEventKind {
+    /// The event's type as the sender names it: `key.created`, `key.rotated`, `key.revoked`, `key.used`.
     pub fn as_str(&self) -> &'static str {
         match self {
             KeyEventKind::Created { .. } => "key.created",

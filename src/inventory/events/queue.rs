@@ -33,6 +33,7 @@ pub struct EventQueue {
 }
 
 impl EventQueue {
+    /// A queue for `rekey`'s events; its writer starts with the first event.
     pub fn new(rekey: Rekey) -> Self {
         Self {
             rekey,

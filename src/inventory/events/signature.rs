@@ -19,6 +19,7 @@ pub const SIGNATURE_HEADER: &str = "Rekey-Signature";
 pub struct SigningSecret(SecretString);
 
 impl SigningSecret {
+    /// At least 32 characters, trimmed (one secret of `REKEY_EVENT_SIGNING_SECRETS`).
     pub fn parse(raw: &str) -> std::result::Result<Self, String> {
         let s = raw.trim();
         if s.len() < 32 {
@@ -59,6 +60,7 @@ impl SigningSecrets {
         Ok(Self(secrets))
     }
 
+    /// Whether no secret is configured, so every event is refused.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -123,16 +125,24 @@ fn signed_payload(at: i64, body: &[u8]) -> Vec<u8> {
 /// Why a signature was refused; each says what to check.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// No signing secret is configured.
     #[error("this Rekey has no event signing secret; set REKEY_EVENT_SIGNING_SECRETS")]
     NotConfigured,
+    /// The request carries no signature.
     #[error("the request has no {SIGNATURE_HEADER} header")]
     Missing,
+    /// The signature header is not `t=…,v1=…`.
     #[error("the {SIGNATURE_HEADER} header must look like t=1700000000,v1=<hex HMAC-SHA256>")]
     Malformed,
     #[error(
         "the signature's timestamp is {skew} s away from Rekey's clock; at most {TOLERANCE_SECS} s are accepted (a replay, or a clock that is wrong?)"
     )]
-    Stale { skew: i64 },
+    /// The signed time is too far from Rekey's clock.
+    Stale {
+        /// Seconds between the signed time and Rekey's clock.
+        skew: i64,
+    },
+    /// No configured secret produces the signature.
     #[error("the signature does not match the body with any current signing secret")]
     Mismatch,
 }

@@ -62,6 +62,7 @@ impl Origin {
         }
     }
 
+    /// Where the whole consumer or credential is, for a problem with it rather than a field.
     pub fn whole(&self) -> Location {
         match self {
             Origin::Row(row) => Location::Row(*row),
@@ -80,20 +81,24 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Nothing started yet.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
+    /// Enters `phase`, which has `total` steps.
     pub fn start(&self, phase: Phase, total: u64) {
         self.phase.store(phase as u8, Ordering::Relaxed);
         self.total.store(total, Ordering::Relaxed);
         self.done.store(0, Ordering::Relaxed);
     }
 
+    /// Records how many steps of the phase are done.
     pub fn set_done(&self, done: u64) {
         self.done.store(done, Ordering::Relaxed);
     }
 
+    /// The phase, the steps done and the steps in all.
     pub fn snapshot(&self) -> (Phase, u64, u64) {
         let phase = match self.phase.load(Ordering::Relaxed) {
             0 => Phase::Reading,
@@ -112,15 +117,21 @@ impl Progress {
 /// A consumer as the file describes it, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportedConsumer {
+    /// Where in the file it is.
     pub origin: Origin,
+    /// The provider's id for it, the key an import matches on.
     pub external_id: ExternalId,
+    /// Its name.
     pub name: String,
+    /// How it integrates: pattern, SDK language, notes.
     pub integration: Integration,
+    /// The time zone its notices state dates in.
     pub time_zone: TimeZoneName,
     /// `None` when the file gives no tags: an existing consumer keeps its own.
     pub tags: Option<Vec<String>>,
     /// Sorted by role; at most one per role.
     pub contacts: Vec<Contact>,
+    /// Its credentials in the file.
     pub credentials: Vec<ImportedCredential>,
 }
 
@@ -128,25 +139,38 @@ pub struct ImportedConsumer {
 /// database has (or their default for a new credential).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportedCredential {
+    /// Where in the file it is.
     pub origin: Origin,
+    /// The provider's id for it.
     pub external_id: ExternalId,
+    /// What it is for, in words.
     pub label: Option<String>,
+    /// Production, staging, …
     pub environment: Environment,
+    /// The public prefix the key starts with.
     pub prefix: CredentialPrefix,
+    /// Where it is in its lifecycle.
     pub status: Option<CredentialStatus>,
+    /// The services it opens.
     pub services: Option<Vec<String>>,
+    /// How old it may get before rotation is due.
     pub max_age_days: Option<i64>,
+    /// When it was issued.
     pub created_at: Option<Timestamp>,
+    /// When it was last used.
     pub last_used_at: Option<Timestamp>,
+    /// When it stops working.
     pub expires_at: Option<Timestamp>,
 }
 
 /// A parsed file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportFile {
+    /// CSV or JSON.
     pub format: ImportFormat,
     /// Of the bytes as received: the audit trail names the file by it.
     pub sha256: Sha256Hex,
+    /// Its consumers, in file order.
     pub consumers: Vec<ImportedConsumer>,
     /// What does not stop the import but a person should know (values that start like a
     /// spreadsheet formula).
@@ -154,6 +178,7 @@ pub struct ImportFile {
 }
 
 impl ImportFile {
+    /// How many credentials the file holds.
     pub fn credential_count(&self) -> usize {
         self.consumers.iter().map(|c| c.credentials.len()).sum()
     }

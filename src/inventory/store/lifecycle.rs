@@ -15,7 +15,9 @@ use crate::storage::{Db, Dialect, Row, Value, rows_in};
 /// A credential with what a campaign needs to know of its consumer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SelectedCredential {
+    /// The credential.
     pub credential: Credential,
+    /// Its consumer's name.
     pub consumer_name: String,
 }
 
@@ -135,13 +137,18 @@ pub enum LifecycleView {
     /// Live credentials older than their maximum age (their own, else their environment's).
     Overdue,
     /// Live credentials unused for `days` (or never used), or feeding no service.
-    Orphans { days: u32 },
+    Orphans {
+        /// Days without a use.
+        days: u32,
+    },
 }
 
 /// A credential of a lifecycle view, with its consumer and how far it is past its limit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LifecycleLine {
+    /// The credential and its consumer.
     pub credential: SelectedCredential,
+    /// How old it may get, from its own limit or its policy's.
     pub max_age_days: Option<i64>,
 }
 

@@ -29,24 +29,41 @@ pub use crate::inventory::views::{
     Consumer, ConsumerFilter, ConsumerSummary, Contact, Credential, ExternalId,
 };
 
+/// A consumer to insert (see `rows::insert_consumers`).
 pub struct NewConsumer {
+    /// The provider's id for it.
     pub external_id: ExternalId,
+    /// Its name.
     pub name: String,
+    /// How it integrates.
     pub integration: Integration,
+    /// The time zone its notices state dates in.
     pub time_zone: TimeZoneName,
+    /// Its tags.
     pub tags: Vec<String>,
+    /// Its contacts, at most one per role.
     pub contacts: Vec<Contact>,
 }
 
+/// A credential to insert (see `rows::insert_credentials`).
 pub struct NewCredential {
+    /// The provider's id for it.
     pub external_id: ExternalId,
+    /// What it is for, in words.
     pub label: String,
+    /// Production, staging, …
     pub environment: Environment,
+    /// The public prefix the key starts with.
     pub prefix: CredentialPrefix,
+    /// Where it is in its lifecycle.
     pub status: CredentialStatus,
+    /// The services it opens.
     pub services: Vec<String>,
+    /// When it was issued.
     pub created_at: Timestamp,
+    /// When it was last used.
     pub last_used_at: Option<Timestamp>,
+    /// When it stops working.
     pub expires_at: Option<Timestamp>,
 }
 
@@ -108,6 +125,7 @@ pub async fn external_ids(
     map_in(&mut db.clone(), select, ids).await
 }
 
+/// Whether a consumer with this external id exists.
 pub async fn consumer_exists(db: &Db, external_id: &ExternalId) -> Result<bool> {
     Ok(db
         .fetch_optional(
@@ -210,6 +228,7 @@ pub async fn consumers(db: &Db, ids: &[ConsumerId]) -> Result<Vec<Consumer>> {
     Ok(consumers)
 }
 
+/// The consumer with this id.
 pub async fn consumer(db: &Db, id: ConsumerId) -> Result<Consumer> {
     consumers(db, &[id])
         .await?

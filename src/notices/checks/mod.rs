@@ -20,7 +20,9 @@ use secrets::{Finding, FindingKind};
 
 /// What the checks compare a notice with.
 pub struct CheckContext<'a> {
+    /// The campaign's milestones, which every date in the text must be.
     pub timeline: &'a Timeline,
+    /// The consumer's time zone, in which the text states dates.
     pub zone: &'a jiff::tz::TimeZone,
     /// The prefixes of the consumer's credentials in the campaign.
     pub prefixes: &'a [&'a str],
@@ -54,6 +56,7 @@ pub fn run(subject: &str, body: &str, ctx: &CheckContext<'_>) -> Vec<CheckResult
         .collect()
 }
 
+/// Whether every result passed.
 pub fn all_passed(results: &[CheckResult]) -> bool {
     results.iter().all(CheckResult::passed)
 }

@@ -16,8 +16,11 @@ use crate::vault::fingerprint::FingerprintIndex;
 /// A secret found: where it is (an offset into the text it was found in) and what it looks like.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
+    /// Byte offset of the secret in the text.
     pub offset: usize,
+    /// Its length in bytes.
     pub len: usize,
+    /// What it looks like.
     pub kind: FindingKind,
 }
 
