@@ -127,6 +127,11 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/imports/:id/apply", Allowed(EditInventory)),
     ("GET", "/api/v1/consumers.csv", Allowed(ViewInventory)),
     ("POST", "/api/v1/events", Signed),
+    (
+        "GET",
+        "/api/v1/credentials/:credential/revocation",
+        Allowed(ViewInventory),
+    ),
     ("GET", "/api/v1/vault/partitions", Allowed(UseVault)),
     (
         "GET",

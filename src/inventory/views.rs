@@ -93,6 +93,34 @@ impl Credential {
     }
 }
 
+/// Whether a credential can be revoked without breaking a consumer: the answer the
+/// key-issuing system asks for before it revokes the old key of a rotation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationSafety {
+    /// The credential, by the key-issuing system's id.
+    pub credential: String,
+    /// Where it is in its lifecycle.
+    pub status: CredentialStatus,
+    /// Safe: it is revoked already, or its consumer has migrated off it (used the replacement,
+    /// and not this credential since).
+    pub safe: bool,
+    /// The consumers revoking it now would break; empty when it is safe.
+    pub blocking: Vec<BlockingConsumer>,
+}
+
+/// A consumer that still depends on a credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockingConsumer {
+    /// Rekey's id.
+    pub id: ConsumerId,
+    /// The id in the customer's own systems.
+    pub external_id: String,
+    /// As people call it.
+    pub name: String,
+    /// When it last used the credential, if it ever did.
+    pub last_used_at: Option<Timestamp>,
+}
+
 /// An API consumer with everything the inventory holds about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consumer {

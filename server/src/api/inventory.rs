@@ -14,7 +14,7 @@ use rekey_core::inventory::events::{
     EventQueue, KeyEvent, SIGNATURE_HEADER, SignatureError, SigningSecrets,
 };
 use rekey_core::inventory::import::{ImportFormat, MAX_IMPORT_BYTES, too_large};
-use rekey_core::inventory::views::ConsumerQuery;
+use rekey_core::inventory::views::{ConsumerQuery, ExternalId};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -190,6 +190,21 @@ async fn respond(
         Json(view),
     )
         .into_response())
+}
+
+/// `GET /api/v1/credentials/{credential}/revocation`: whether revoking the credential (by the
+/// key-issuing system's id) would break a consumer now. Read only.
+pub(super) async fn revocation(
+    State(rk): State<Rekey>,
+    Path(credential): Path<String>,
+) -> Result<Json<v1::Revocation>, ApiError> {
+    let credential = ExternalId::parse(&credential)
+        .map_err(|e| ApiError(AppError::invalid("credential", e.message)))?;
+    Ok(Json(
+        rekey_core::inventory::store::revocation(&rk.db, &credential)
+            .await?
+            .into(),
+    ))
 }
 
 /// `POST /api/v1/events`: authenticated by its signature, not by a session or token.

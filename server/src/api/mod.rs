@@ -35,6 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/imports/{id}/apply", post(inventory::apply))
         .route("/consumers.csv", get(inventory::export))
         .route("/events", post(inventory::event))
+        .route(
+            "/credentials/{credential}/revocation",
+            get(inventory::revocation),
+        )
         .route("/vault/partitions", get(partitions))
         .route("/vault/partitions/{partition}/secrets", get(secrets))
         .route("/vault/partitions/{partition}/overdue", get(overdue))

@@ -4,7 +4,7 @@
 use rekey_core::clock::Timestamp;
 use rekey_core::inventory::events;
 use rekey_core::inventory::import_report::JobView;
-use rekey_core::inventory::views::ConsumerSummary;
+use rekey_core::inventory::views::{ConsumerSummary, RevocationSafety};
 use rekey_core::vault::{PartitionView, SecretMeta, TotpAlgorithm};
 use serde::Serialize;
 
@@ -62,6 +62,50 @@ impl From<&ConsumerSummary> for Consumer {
             contact: c.contact.clone(),
             oldest_key_days: c.oldest_key_days,
             migrated: c.migrated,
+        }
+    }
+}
+
+/// `GET /api/v1/credentials/{id}/revocation`: whether the key-issuing system can revoke a
+/// credential now without breaking a consumer.
+#[derive(Serialize)]
+pub(super) struct Revocation {
+    /// The credential's id in the key-issuing system.
+    pub credential: String,
+    /// `active`, `rotating`, `superseded` or `revoked`.
+    pub status: &'static str,
+    /// Revoked already, or its consumer has migrated off it.
+    pub safe: bool,
+    /// The consumers revoking it now would break; empty when `safe`.
+    pub blocking: Vec<Blocking>,
+}
+
+/// A consumer that still uses a credential.
+#[derive(Serialize)]
+pub(super) struct Blocking {
+    pub id: i64,
+    pub external_id: String,
+    pub name: String,
+    /// When it last used the credential, in microseconds since the Unix epoch.
+    pub last_used_at: Option<i64>,
+}
+
+impl From<RevocationSafety> for Revocation {
+    fn from(r: RevocationSafety) -> Self {
+        Self {
+            credential: r.credential,
+            status: r.status.as_str(),
+            safe: r.safe,
+            blocking: r
+                .blocking
+                .into_iter()
+                .map(|b| Blocking {
+                    id: b.id.get(),
+                    external_id: b.external_id,
+                    name: b.name,
+                    last_used_at: b.last_used_at.map(Timestamp::as_micros),
+                })
+                .collect(),
         }
     }
 }

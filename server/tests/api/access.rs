@@ -123,6 +123,10 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("GET /api/v1/health", EVERYONE),
         ("GET /api/v1/whoami", VAULT_USERS),
         ("GET /api/v1/consumers", READERS_AND_AGENTS),
+        (
+            "GET /api/v1/credentials/:credential/revocation",
+            READERS_AND_AGENTS,
+        ),
         ("POST /api/v1/imports", EDITORS),
         ("GET /api/v1/imports/:id", EDITORS),
         ("POST /api/v1/imports/:id/apply", EDITORS),
@@ -220,6 +224,7 @@ async fn each_caller_reaches_exactly_what_the_table_allows(app: TestApp) {
                 .replace(":id", "1")
                 .replace(":partition", &own)
                 .replace(":name", "missing")
+                .replace(":credential", "missing")
                 .replace(":version", "1");
             let path = path.as_str();
             let r = match method {

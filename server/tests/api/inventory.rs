@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Browser, EVENT_SECRET_OLD, TestApp, error_of};
 use crate::on_both_databases;
 
-const EXAMPLE_CSV: &[u8] = include_bytes!("../../../public/import-example.csv");
+pub(crate) const EXAMPLE_CSV: &[u8] = include_bytes!("../../../public/import-example.csv");
 const EXAMPLE_JSON: &[u8] = include_bytes!("../../../public/import-example.json");
 
 pub(crate) async fn body(r: reqwest::Response) -> Value {

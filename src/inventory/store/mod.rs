@@ -21,7 +21,7 @@ mod list;
 pub use edit::{insert_consumer, parse_tag, set_credential_status, tag_consumers};
 pub use lifecycle::{
     LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
-    lifecycle, rotation_policies, set_rotation_policy,
+    lifecycle, revocation, rotation_policies, set_rotation_policy,
 };
 pub use list::list_consumers;
 // The read models live in `views`, shared with the browser; the store returns them.
