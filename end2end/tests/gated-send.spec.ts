@@ -20,6 +20,10 @@ test('a rotation becomes notices that an engineer edits and an approver approves
 
   // The campaign page draws the timeline (server-rendered SVG) and counts the drafts.
   await expect(page.getByRole('img', { name: 'Rotation timeline' })).toBeVisible();
+  // Nobody has migrated yet: the burn-down is drawn and every consumer is listed as not moved.
+  await expect(page.getByRole('img', { name: 'Burn-down' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: /^Migrated: 0 of \d+$/ })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Not migrated yet' }).getByRole('link')).not.toHaveCount(0);
   const drafted = page.getByRole('list', { name: 'Notices by state' }).getByRole('link', { name: /Drafted/ });
   await expect(drafted).not.toContainText(/^0/, { timeout: 20_000 });
   await drafted.click();

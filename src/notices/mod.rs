@@ -18,6 +18,8 @@ pub mod checks;
 #[cfg(feature = "server")]
 pub mod drafting;
 #[cfg(feature = "server")]
+pub mod progress;
+#[cfg(feature = "server")]
 pub mod queue;
 #[cfg(feature = "server")]
 pub mod versions;

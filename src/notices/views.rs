@@ -147,6 +147,50 @@ pub struct Attention {
     pub campaigns: Vec<CampaignGlance>,
 }
 
+/// Where one consumer of a campaign stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerProgress {
+    /// The consumer.
+    pub consumer: ConsumerId,
+    /// Its name.
+    pub name: String,
+    /// When it had moved off every credential the campaign rotates; none while it has not.
+    pub migrated_at: Option<Timestamp>,
+    /// Its latest use of any of those credentials.
+    pub old_key_last_used: Option<Timestamp>,
+    /// Whether its notice could not be delivered.
+    pub delivery_failed: bool,
+}
+
+/// Consumers still to migrate, day by day, beside the straight line to the deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BurnDown {
+    /// Consumers the campaign reaches.
+    pub total: i64,
+    /// The announcement, where the line starts.
+    pub start: Timestamp,
+    /// The deadline, where the straight line reaches zero.
+    pub deadline: Timestamp,
+    /// The end of the grace period, where the chart ends.
+    pub end: Timestamp,
+    /// Consumers left at the start of each day so far, and at the time it was drawn.
+    pub points: Vec<(Timestamp, i64)>,
+}
+
+/// A campaign's migration progress: the burn-down and who has not moved yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignProgress {
+    /// Consumers the campaign reaches.
+    pub total: i64,
+    /// Consumers that have migrated off every credential it rotates.
+    pub migrated: i64,
+    /// Consumers left, day by day.
+    pub burn_down: BurnDown,
+    /// Those not migrated yet, most at risk first: delivery failed, then the most recent use
+    /// of an old key.
+    pub unmigrated: Vec<ConsumerProgress>,
+}
+
 named_enum!(
     /// What kind of writer saved a version.
     AuthorKind, field = "author_kind", choices = Choices::OneOf, {

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 use rekey_core::inventory::Environment;
+use rekey_core::notices::views::CampaignProgress;
 
 use crate::auth::use_me;
 use crate::components::{
@@ -10,9 +11,11 @@ use crate::components::{
     TD, TH, Tone,
 };
 
+mod burndown;
 mod server;
 mod timeline;
 
+pub use burndown::BurnDownSvg;
 pub use server::*;
 pub use timeline::TimelineSvg;
 
@@ -237,6 +240,7 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
                     </table>
                 </div>
             </div>
+            <Progress progress=c.progress />
             <div class=CARD>
                 <h2 class="mb-3 text-lg font-semibold">"Notices"</h2>
                 <ul class="grid gap-3 sm:grid-cols-5" aria-label="Notices by state">
@@ -252,5 +256,47 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
                 <p class="mt-4"><a class=BUTTON_QUIET href=format!("/review?campaign={id}")>"Open the review queue"</a></p>
             </div>
         </Page>
+    }
+}
+
+/// The burn-down and the consumers that have not migrated yet, most at risk first.
+#[component]
+fn Progress(progress: CampaignProgress) -> impl IntoView {
+    let CampaignProgress {
+        total,
+        migrated,
+        burn_down,
+        unmigrated,
+    } = progress;
+    view! {
+        <div class="mb-6 grid gap-6 lg:grid-cols-3">
+            <section class=format!("{CARD} lg:col-span-2") aria-label="Migration">
+                <h2 class="mb-3 text-lg font-semibold">{format!("Migrated: {migrated} of {total}")}</h2>
+                <BurnDownSvg burn_down />
+            </section>
+            <section class=CARD aria-label="Not migrated yet">
+                <h2 class="mb-3 text-lg font-semibold">"Not migrated yet"</h2>
+                {if unmigrated.is_empty() {
+                    view! { <p class="text-sm text-slate-500">"Every consumer has moved to its new key."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="max-h-80 space-y-2 overflow-auto text-sm">
+                            {unmigrated.into_iter().map(|c| view! {
+                                <li>
+                                    <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.consumer)>{c.name}</a>
+                                    {c.delivery_failed.then(|| view! { <span class="ml-2"><Badge text="delivery failed" tone=Tone::Bad /></span> })}
+                                    <div class="text-xs text-slate-500">
+                                        {match c.old_key_last_used {
+                                            Some(at) => format!("old key last used {}", at.utc_minute()),
+                                            None => "old key never seen in use".to_string(),
+                                        }}
+                                    </div>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            </section>
+        </div>
     }
 }

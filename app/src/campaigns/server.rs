@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use rekey_core::notices::NoticeState;
+use rekey_core::notices::views::CampaignProgress;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -261,6 +262,8 @@ pub struct CampaignView {
     pub now: i64,
     pub zones: Vec<ZoneRow>,
     pub counts: Vec<(NoticeState, i64)>,
+    /// Who has migrated, day by day, and who has not.
+    pub progress: CampaignProgress,
 }
 
 #[server(endpoint = "campaigns/get")]
@@ -295,6 +298,7 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
             .collect(),
         now: rk.now().as_micros(),
         counts: campaigns::counts(&rk.db, c.id).await?,
+        progress: rekey_core::notices::progress::progress(&rk.db, c.id, rk.now()).await?,
         name: c.name.to_string(),
         state: c.state.to_string(),
         selector: c.selector,

@@ -16,6 +16,7 @@ mod home;
 mod inventory;
 mod notice_checks;
 mod parity;
+mod progress;
 mod revocation;
 mod schema;
 mod separation;

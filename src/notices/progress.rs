@@ -1,0 +1,159 @@
+//! How far a campaign's consumers have moved: per consumer whether it has migrated off every
+//! credential the campaign rotates, the burn-down of those still to move, and who is most at
+//! risk. Read only; migration itself is recorded from the key-issuing system's events
+//! (`inventory::events`).
+
+use std::collections::BTreeMap;
+
+use super::views::{BurnDown, CampaignProgress, ConsumerProgress};
+use super::{CampaignId, NoticeState, Timeline, campaigns};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::inventory::ConsumerId;
+use crate::params;
+use crate::storage::Db;
+
+const DAY_SECS: i64 = 86_400;
+
+/// One consumer as the rows name it: when it moved off each credential of the campaign (if it
+/// did), and its last use of any of them.
+struct Seen {
+    name: String,
+    moved: Vec<Option<Timestamp>>,
+    last_used: Option<Timestamp>,
+}
+
+/// Where campaign `id`'s consumers stand at `now`.
+pub async fn progress(db: &Db, id: CampaignId, now: Timestamp) -> Result<CampaignProgress> {
+    let campaign = campaigns::get(db, id).await?;
+    let rows = db
+        .fetch_all(
+            "SELECT c.id, c.name, k.migrated_at, k.last_used_at FROM campaign_credentials cc \
+             JOIN credentials k ON k.id = cc.credential_id JOIN consumers c ON c.id = k.consumer_id \
+             WHERE cc.campaign_id = $1",
+            params![id],
+        )
+        .await?;
+    let failed: Vec<ConsumerId> = db
+        .fetch_all(
+            "SELECT consumer_id FROM notices WHERE campaign_id = $1 AND state = $2",
+            params![id, NoticeState::Failed],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_>>()?;
+    let mut seen: BTreeMap<ConsumerId, Seen> = BTreeMap::new();
+    for r in &rows {
+        let name: String = r.get(1)?;
+        let consumer = seen.entry(r.get(0)?).or_insert_with(|| Seen {
+            name,
+            moved: Vec::new(),
+            last_used: None,
+        });
+        consumer.moved.push(r.get(2)?);
+        consumer.last_used = consumer.last_used.max(r.get(3)?);
+    }
+    let all: Vec<ConsumerProgress> = seen
+        .into_iter()
+        .map(|(consumer, seen)| ConsumerProgress {
+            consumer,
+            // Off the campaign only when off every credential it rotates, as of the last.
+            migrated_at: seen
+                .moved
+                .iter()
+                .copied()
+                .collect::<Option<Vec<_>>>()
+                .and_then(|all| all.into_iter().max()),
+            old_key_last_used: seen.last_used,
+            delivery_failed: failed.contains(&consumer),
+            name: seen.name,
+        })
+        .collect();
+    let burn_down = burn_down(
+        &campaign.timeline,
+        &all.iter().map(|c| c.migrated_at).collect::<Vec<_>>(),
+        now,
+    );
+    let mut unmigrated: Vec<ConsumerProgress> = all
+        .into_iter()
+        .filter(|c| c.migrated_at.is_none())
+        .collect();
+    unmigrated.sort_by(at_risk_first);
+    Ok(CampaignProgress {
+        total: burn_down.total,
+        migrated: burn_down.total - unmigrated.len() as i64,
+        burn_down,
+        unmigrated,
+    })
+}
+
+/// Who to look at first: a consumer whose notice could not be delivered, then the one that
+/// used an old key most recently, then by name.
+fn at_risk_first(a: &ConsumerProgress, b: &ConsumerProgress) -> std::cmp::Ordering {
+    b.delivery_failed
+        .cmp(&a.delivery_failed)
+        .then(b.old_key_last_used.cmp(&a.old_key_last_used))
+        .then(a.name.cmp(&b.name))
+}
+
+/// Consumers still to migrate at the start of each day from the announcement to `now` (at
+/// most to the end of the grace period), and at `now` itself; `migrated` holds each
+/// consumer's migration time, if any.
+pub fn burn_down(timeline: &Timeline, migrated: &[Option<Timestamp>], now: Timestamp) -> BurnDown {
+    let remaining_at = |t: Timestamp| {
+        migrated
+            .iter()
+            .filter(|m| m.is_none_or(|at| at > t))
+            .count() as i64
+    };
+    let start = timeline.announce();
+    let end = now.min(timeline.grace_end());
+    let mut points = Vec::new();
+    let mut day = start;
+    while day <= end {
+        points.push((day, remaining_at(day)));
+        day = day.plus_secs(DAY_SECS);
+    }
+    if end > start && points.last().is_some_and(|(t, _)| *t < end) {
+        points.push((end, remaining_at(end)));
+    }
+    BurnDown {
+        total: migrated.len() as i64,
+        start,
+        deadline: timeline.deadline(),
+        end: timeline.grace_end(),
+        points,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(n: i64) -> Timestamp {
+        Timestamp::from_secs(1_800_000_000 + n * DAY_SECS)
+    }
+
+    #[test]
+    fn the_burn_down_counts_who_is_left_each_day_until_now() {
+        let timeline = Timeline::new(day(0), day(0), day(10), day(14)).unwrap();
+        let migrated = [
+            Some(day(1).plus_secs(3_600)),
+            Some(day(3)),
+            None,
+            Some(day(20)),
+        ];
+        let b = burn_down(&timeline, &migrated, day(4).plus_secs(60));
+        assert_eq!(b.total, 4);
+        let remaining: Vec<i64> = b.points.iter().map(|(_, n)| *n).collect();
+        // Days 0 and 1: all four; day 2: one has moved; day 3: the second moved at that very
+        // instant; then day 4 and now.
+        assert_eq!(remaining, vec![4, 4, 3, 2, 2, 2]);
+        assert_eq!(b.points.last().unwrap().0, day(4).plus_secs(60));
+        // Before the announcement nothing is drawn; after the grace period the line stops.
+        assert!(burn_down(&timeline, &migrated, day(-1)).points.is_empty());
+        let late = burn_down(&timeline, &migrated, day(30));
+        assert_eq!(late.points.last().unwrap(), &(day(14), 2));
+    }
+}
