@@ -394,7 +394,7 @@ pub async fn approve_campaign(
                 "notice {id} was not approved: {why}"
             )));
         }
-        all.extend(page.into_iter().map(|n| (n.id, n.recipient)));
+        all.extend(page.into_iter().map(|n| (n.id, n.recipient.to_string())));
     }
     Ok(all)
 }

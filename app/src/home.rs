@@ -153,7 +153,7 @@ fn Campaigns(campaigns: Vec<CampaignGlance>) -> impl IntoView {
             <ul class="space-y-3 text-sm">
                 {campaigns.into_iter().map(|c| view! {
                     <li>
-                        <a class="font-medium text-indigo-700 hover:underline" href=format!("/campaigns/{}", c.id)>{c.name}</a>
+                        <a class="font-medium text-indigo-700 hover:underline" href=format!("/campaigns/{}", c.id)>{c.name.to_string()}</a>
                         <span class="ml-2 text-xs text-slate-500">{format!("deadline {}", c.deadline.utc_minute())}</span>
                         <div class="mt-1 flex flex-wrap gap-2">
                             {c.counts.into_iter().filter(|(_, n)| *n > 0).map(|(state, n): (NoticeState, i64)| view! {

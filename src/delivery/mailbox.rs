@@ -7,6 +7,7 @@ use super::OutgoingMessage;
 use crate::audit::WriteTx;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::identity::EmailAddress;
 use crate::params;
 use crate::storage::{Db, Row};
 
@@ -18,9 +19,9 @@ pub struct MailboxMessage {
     /// The `Message-ID` it was sent with.
     pub message_id: String,
     /// The `From` address.
-    pub sender: String,
+    pub sender: EmailAddress,
     /// The `To` address.
-    pub recipient: String,
+    pub recipient: EmailAddress,
     /// The subject.
     pub subject: String,
     /// The text part: the approved markdown.

@@ -59,7 +59,7 @@ pub struct Credential {
     /// Rekey's id.
     pub id: CredentialId,
     /// The id in the key-issuing system.
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// Who holds it.
     pub consumer: ConsumerId,
     /// What the consumer calls it.
@@ -98,7 +98,7 @@ impl Credential {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationSafety {
     /// The credential, by the key-issuing system's id.
-    pub credential: String,
+    pub credential: ExternalId,
     /// Where it is in its lifecycle.
     pub status: CredentialStatus,
     /// Safe: it is revoked already, or its consumer has migrated off it (used the replacement,
@@ -114,7 +114,7 @@ pub struct BlockingConsumer {
     /// Rekey's id.
     pub id: ConsumerId,
     /// The id in the customer's own systems.
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// As people call it.
     pub name: String,
     /// When it last used the credential, if it ever did.
@@ -127,7 +127,7 @@ pub struct Consumer {
     /// Rekey's id.
     pub id: ConsumerId,
     /// The id in the customer's own systems.
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// As people call it.
     pub name: String,
     /// How it integrates: what its migration guide is written for.
@@ -193,19 +193,19 @@ pub struct ConsumerSummary {
     /// Rekey's id.
     pub id: ConsumerId,
     /// The id in the customer's own systems.
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// As people call it.
     pub name: String,
     /// How it integrates.
     pub integration: Integration,
     /// An IANA name, as stored.
-    pub time_zone: String,
+    pub time_zone: TimeZoneName,
     /// Free labels.
     pub tags: Vec<String>,
     /// How many credentials it holds.
     pub credentials: i64,
     /// Its first contact's e-mail address.
-    pub contact: Option<String>,
+    pub contact: Option<EmailAddress>,
     /// Age of the oldest live credential.
     pub oldest_key_days: Option<i64>,
     /// Credentials the consumer has migrated off.

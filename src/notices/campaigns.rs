@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::CampaignName;
 use super::NotDrafted;
 use super::checks::{self, CheckContext};
 use super::drafting;
@@ -16,7 +17,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, Identity, InputError};
 use crate::inventory::store::{self as inventory, Consumer, SelectedCredential};
-use crate::inventory::{ConsumerId, CredentialId, Environment, IntegrationPattern};
+use crate::inventory::{ConsumerId, CredentialId, Environment, IntegrationPattern, TimeZoneName};
 use crate::params;
 use crate::settings::{self, ProviderProfile};
 use crate::storage::{Db, Row};
@@ -80,31 +81,6 @@ impl Selection {
     }
 }
 
-crate::declare::parsed_string!(
-    /// A campaign's name: 1 to 120 characters of one line.
-    CampaignName, parse = CampaignName::parse
-);
-
-impl CampaignName {
-    /// 1 to 120 characters, trimmed.
-    pub fn parse(raw: &str) -> Result<Self, InputError> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(InputError::new("name", "give the campaign a name"));
-        }
-        if s.chars().count() > 120 {
-            return Err(InputError::new(
-                "name",
-                "a campaign name has at most 120 characters",
-            ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(InputError::new("name", "a campaign name is one line"));
-        }
-        Ok(Self(s.to_string()))
-    }
-}
-
 /// A consumer a campaign would reach.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Affected {
@@ -115,11 +91,11 @@ pub struct Affected {
     /// How it integrates, which its guide is written for.
     pub pattern: IntegrationPattern,
     /// Its time zone, in which its notice states dates.
-    pub time_zone: String,
+    pub time_zone: TimeZoneName,
     /// The prefixes of its credentials the campaign covers.
     pub prefixes: Vec<String>,
     /// The address its notice would go to; none when it has no contact to write to.
-    pub recipient: Option<String>,
+    pub recipient: Option<EmailAddress>,
 }
 
 /// The consumers a selection reaches, by name.
@@ -155,12 +131,12 @@ pub async fn preview(db: &Db, selection: &Selection, now: Timestamp) -> Result<V
                 consumer: id,
                 name: c.name.clone(),
                 pattern: c.integration.pattern,
-                time_zone: c.time_zone.as_str().to_string(),
+                time_zone: c.time_zone.clone(),
                 prefixes: creds
                     .iter()
                     .map(|s| s.credential.prefix.as_str().to_string())
                     .collect(),
-                recipient: c.notice_recipient().map(|r| r.email.as_str().to_string()),
+                recipient: c.notice_recipient().map(|r| r.email.clone()),
             })
         })
         .collect())

@@ -243,7 +243,7 @@ pub fn announcement(
 pub(crate) mod tests {
     use super::*;
     use crate::identity::EmailAddress;
-    use crate::inventory::store::Contact;
+    use crate::inventory::store::{Contact, ExternalId};
     use crate::inventory::{
         ConsumerId, ContactRole, CredentialId, CredentialPrefix, CredentialStatus, Environment,
         Integration, TimeZoneName,
@@ -264,7 +264,7 @@ pub(crate) mod tests {
     pub(crate) fn consumer(pattern: IntegrationPattern, language: Option<SdkLanguage>) -> Consumer {
         Consumer {
             id: ConsumerId::new(1).unwrap(),
-            external_id: "c-1".into(),
+            external_id: ExternalId::parse("c-1").unwrap(),
             name: "Brightwave Health".into(),
             integration: Integration { pattern, language },
             time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
@@ -276,7 +276,7 @@ pub(crate) mod tests {
             }],
             credentials: vec![Credential {
                 id: CredentialId::new(7).unwrap(),
-                external_id: "k-7".into(),
+                external_id: ExternalId::parse("k-7").unwrap(),
                 consumer: ConsumerId::new(1).unwrap(),
                 label: "Production key".into(),
                 environment: Environment::Production,

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::declare::{Choices, id_type, named_enum};
+use crate::declare::{Choices, id_type, named_enum, parsed_string};
 use crate::identity::InputError;
 
 #[cfg(feature = "server")]
@@ -35,6 +35,31 @@ id_type!(
     /// One consumer's notice in a campaign.
     NoticeId
 );
+
+parsed_string!(
+    /// A campaign's name: 1 to 120 characters of one line.
+    CampaignName, parse = CampaignName::parse
+);
+
+impl CampaignName {
+    /// 1 to 120 characters, trimmed.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InputError::new("name", "give the campaign a name"));
+        }
+        if s.chars().count() > 120 {
+            return Err(InputError::new(
+                "name",
+                "a campaign name has at most 120 characters",
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InputError::new("name", "a campaign name is one line"));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
 
 /// The four milestones of a rotation, in order (see [`Timeline::new`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

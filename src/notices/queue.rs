@@ -167,7 +167,7 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
             .deadline()
             .in_zone(consumer.time_zone.as_str())?,
         timeline: campaign.timeline,
-        time_zone: consumer.time_zone.as_str().to_string(),
+        time_zone: consumer.time_zone.clone(),
         summary,
         current,
         history,
@@ -219,7 +219,7 @@ pub async fn attention(db: &Db, who: &Identity) -> Result<Attention> {
             attention.campaigns.push(CampaignGlance {
                 counts: campaigns::counts(db, campaign.id).await?,
                 id: campaign.id,
-                name: campaign.name.to_string(),
+                name: campaign.name,
                 deadline: campaign.timeline.deadline(),
             });
         }

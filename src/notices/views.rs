@@ -4,13 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CampaignId, CheckResult, NoticeId, NoticeState, Timeline};
+use super::{CampaignId, CampaignName, CheckResult, NoticeId, NoticeState, Timeline};
 use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
 use crate::declare::{Choices, named_enum};
 use crate::delivery::DeliveryRecord;
-use crate::identity::InputError;
-use crate::inventory::{ConsumerId, IntegrationPattern};
+use crate::identity::{EmailAddress, InputError};
+use crate::inventory::{ConsumerId, IntegrationPattern, TimeZoneName};
 
 /// A line of the review queue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,7 +20,7 @@ pub struct NoticeSummary {
     /// The campaign it belongs to.
     pub campaign: CampaignId,
     /// That campaign's name.
-    pub campaign_name: String,
+    pub campaign_name: CampaignName,
     /// The consumer it is written to.
     pub consumer: ConsumerId,
     /// That consumer's name.
@@ -30,7 +30,7 @@ pub struct NoticeSummary {
     /// Where it is in review and delivery.
     pub state: NoticeState,
     /// The address it goes to.
-    pub recipient: String,
+    pub recipient: EmailAddress,
     /// Its current version's number.
     pub version: i64,
     /// Whether its current version passes every check.
@@ -108,7 +108,7 @@ pub struct QueuePage {
     /// Counted from 1.
     pub page: u32,
     /// Campaigns to filter by: (id, name).
-    pub campaigns: Vec<(CampaignId, String)>,
+    pub campaigns: Vec<(CampaignId, CampaignName)>,
 }
 
 /// Some notices of a list, and how many the whole list holds.
@@ -126,7 +126,7 @@ pub struct CampaignGlance {
     /// The campaign.
     pub id: CampaignId,
     /// Its name.
-    pub name: String,
+    pub name: CampaignName,
     /// The deadline of its timeline.
     pub deadline: Timestamp,
     /// Its notices in each state, every state listed.
@@ -289,7 +289,7 @@ pub struct NoticeDetail {
     /// The campaign's milestones.
     pub timeline: Timeline,
     /// The consumer's time zone.
-    pub time_zone: String,
+    pub time_zone: TimeZoneName,
     /// The deadline as the consumer reads it, in their time zone (worked out on the server,
     /// which holds the time zone database).
     pub local_deadline: String,

@@ -210,12 +210,12 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
             .into_iter()
             .map(|a| {
                 Ok(AffectedRow {
-                    deadline_local: timeline.deadline().in_zone(&a.time_zone)?,
+                    deadline_local: timeline.deadline().in_zone(a.time_zone.as_str())?,
                     name: a.name,
                     pattern: a.pattern.label().into(),
-                    time_zone: a.time_zone,
+                    time_zone: a.time_zone.to_string(),
                     prefixes: a.prefixes,
-                    recipient: a.recipient,
+                    recipient: a.recipient.map(|r| r.to_string()),
                 })
             })
             .collect::<Result<_, rekey_core::error::Error>>()?,

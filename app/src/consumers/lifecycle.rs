@@ -62,7 +62,7 @@ pub async fn lifecycle(view: String, days: Option<u32>) -> Result<LifecycleList,
                 LifecycleRow {
                     consumer_id: k.consumer.get(),
                     consumer: l.credential.consumer_name,
-                    external_id: k.external_id,
+                    external_id: k.external_id.to_string(),
                     label: k.label,
                     environment: k.environment.label().into(),
                     status: k.status.as_str().into(),

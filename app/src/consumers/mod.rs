@@ -222,11 +222,11 @@ pub fn ConsumersPage() -> impl IntoView {
                                                 <tr>
                                                     <td class=TD>
                                                         <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.id)>{c.name}</a>
-                                                        <div class="font-mono text-xs text-slate-400">{c.external_id}</div>
+                                                        <div class="font-mono text-xs text-slate-400">{c.external_id.to_string()}</div>
                                                     </td>
                                                     <td class=TD>{c.integration.label()}</td>
-                                                    <td class=format!("{TD} text-xs")>{c.contact}</td>
-                                                    <td class=format!("{TD} text-xs")>{c.time_zone}</td>
+                                                    <td class=format!("{TD} text-xs")>{c.contact.map(|e| e.to_string())}</td>
+                                                    <td class=format!("{TD} text-xs")>{c.time_zone.to_string()}</td>
                                                     <td class=TD>
                                                         {c.credentials}
                                                         {(c.migrated > 0).then(|| view! { <span class="ml-2"><Badge text=format!("{} migrated", c.migrated) tone=Tone::Good /></span> })}
@@ -312,7 +312,7 @@ pub fn ConsumerPage() -> impl IntoView {
                                     <dl class="grid grid-cols-3 gap-2 text-sm">
                                         <dt class="text-slate-500">"Pattern"</dt><dd class="col-span-2">{c.integration.label()}</dd>
                                         <dt class="text-slate-500">"Time zone"</dt><dd class="col-span-2">{c.time_zone.to_string()}</dd>
-                                        <dt class="text-slate-500">"External id"</dt><dd class="col-span-2 font-mono text-xs">{c.external_id.clone()}</dd>
+                                        <dt class="text-slate-500">"External id"</dt><dd class="col-span-2 font-mono text-xs">{c.external_id.to_string()}</dd>
                                         <dt class="text-slate-500">"Tags"</dt><dd class="col-span-2">{c.tags.join(", ")}</dd>
                                     </dl>
                                     <h2 class="mb-3 mt-6 text-lg font-semibold">"Contacts"</h2>
@@ -334,7 +334,7 @@ pub fn ConsumerPage() -> impl IntoView {
                                                 let age_days = k.age_days(detail.now);
                                                 view! {
                                                 <tr>
-                                                    <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.to_string()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.clone()}</div></td>
+                                                    <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.to_string()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.to_string()}</div></td>
                                                     <td class=TD>{k.environment.label()}</td>
                                                     <td class=TD>
                                                         <Badge text=k.status.as_str().to_string() tone=if k.status == CredentialStatus::Active { Tone::Good } else { Tone::Warn } />

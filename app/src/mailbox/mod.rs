@@ -30,7 +30,7 @@ pub async fn mail(recipient: Option<String>) -> Result<Vec<MailRow>, AppError> {
             .into_iter()
             .map(|m| MailRow {
                 id: m.id,
-                recipient: m.recipient,
+                recipient: m.recipient.to_string(),
                 subject: m.subject,
                 delivered: m.delivered_at.utc_minute(),
             })
@@ -60,8 +60,8 @@ pub async fn message(id: String) -> Result<MailView, AppError> {
     let m = rekey_core::delivery::mailbox::message(&rk.db, id).await?;
     Ok(MailView {
         message_id: m.message_id,
-        sender: m.sender,
-        recipient: m.recipient,
+        sender: m.sender.to_string(),
+        recipient: m.recipient.to_string(),
         subject: m.subject,
         delivered: m.delivered_at.utc_minute(),
         text_body: m.text_body,

@@ -52,7 +52,7 @@ pub async fn queue(
     let campaigns = rekey_core::notices::campaigns::list(&rk.db)
         .await?
         .into_iter()
-        .map(|c| (c.id, c.name.to_string()))
+        .map(|c| (c.id, c.name))
         .collect();
     Ok(QueuePage {
         rows,
@@ -158,7 +158,7 @@ fn Queue(
                     {page.campaigns.iter().map(|(id, name)| {
                         let value = id.to_string();
                         let selected = param("campaign").as_deref() == Some(value.as_str());
-                        view! { <option value=value selected=selected>{name.clone()}</option> }
+                        view! { <option value=value selected=selected>{name.to_string()}</option> }
                     }).collect_view()}
                 </select>
             </label>
@@ -212,12 +212,12 @@ fn Queue(
                                 view! {
                                     <tr>
                                         {may_approve.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label /></td> })}
-                                        <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name}</div></td>
+                                        <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name.to_string()}</div></td>
                                         <td class=TD>{n.consumer_name}</td>
                                         <td class=TD>{n.pattern.label()}</td>
                                         <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>
                                         <td class=TD>{if n.checks_passed { view! { <Badge text="passing" tone=Tone::Good /> } } else { view! { <Badge text="failing" tone=Tone::Bad /> } }}</td>
-                                        <td class=format!("{TD} text-xs")>{n.recipient}</td>
+                                        <td class=format!("{TD} text-xs")>{n.recipient.to_string()}</td>
                                     </tr>
                                 }
                             }).collect_view()}

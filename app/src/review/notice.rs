@@ -133,10 +133,10 @@ fn NoticeBody(
             <div class="mb-4 flex flex-wrap items-center gap-3 text-sm text-slate-600">
                 <Badge text=n.summary.state.label() tone=state_tone(n.summary.state) />
                 <span>{format!("Version {}", n.current.version)}</span>
-                <span>"To "<span class="font-mono">{n.summary.recipient.clone()}</span></span>
+                <span>"To "<span class="font-mono">{n.summary.recipient.to_string()}</span></span>
                 <span>{n.summary.pattern.label()}</span>
-                <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.clone()}")"</span>
-                <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.clone()}</a>
+                <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.to_string()}")"</span>
+                <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.to_string()}</a>
             </div>
             <Editor n=n.clone() editable save=actions.save typed rendered />
             <div class="mt-6 grid gap-6 lg:grid-cols-2">

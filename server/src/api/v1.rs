@@ -50,16 +50,16 @@ impl From<&ConsumerSummary> for Consumer {
     fn from(c: &ConsumerSummary) -> Self {
         Self {
             id: c.id.get(),
-            external_id: c.external_id.clone(),
+            external_id: c.external_id.to_string(),
             name: c.name.clone(),
             integration: Integration {
                 pattern: c.integration.pattern.as_str(),
                 language: c.integration.language.map(|l| l.as_str()),
             },
-            time_zone: c.time_zone.clone(),
+            time_zone: c.time_zone.to_string(),
             tags: c.tags.clone(),
             credentials: c.credentials,
-            contact: c.contact.clone(),
+            contact: c.contact.as_ref().map(ToString::to_string),
             oldest_key_days: c.oldest_key_days,
             migrated: c.migrated,
         }
@@ -93,7 +93,7 @@ pub(super) struct Blocking {
 impl From<RevocationSafety> for Revocation {
     fn from(r: RevocationSafety) -> Self {
         Self {
-            credential: r.credential,
+            credential: r.credential.to_string(),
             status: r.status.as_str(),
             safe: r.safe,
             blocking: r
@@ -101,7 +101,7 @@ impl From<RevocationSafety> for Revocation {
                 .into_iter()
                 .map(|b| Blocking {
                     id: b.id.get(),
-                    external_id: b.external_id,
+                    external_id: b.external_id.to_string(),
                     name: b.name,
                     last_used_at: b.last_used_at.map(Timestamp::as_micros),
                 })

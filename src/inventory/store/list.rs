@@ -3,7 +3,7 @@
 use super::{ConsumerFilter, ConsumerSummary, split_list};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::inventory::{ConsumerSort, Integration};
+use crate::inventory::{ConsumerSort, Integration, TimeZoneName};
 use crate::storage::{Db, Dialect, Value};
 
 impl ConsumerFilter {
@@ -164,7 +164,7 @@ pub async fn list_consumers(
                 integration: Integration::parse(&pattern, language.as_deref()).map_err(|e| {
                     Error::Internal(format!("a stored integration is invalid: {e}"))
                 })?,
-                time_zone: r.get(5)?,
+                time_zone: TimeZoneName::stored(r.get(5)?),
                 tags: split_list(&r.get::<String>(6)?),
                 credentials: r.get(7)?,
                 contact: r.get(8)?,
