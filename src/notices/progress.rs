@@ -3,7 +3,7 @@
 //! risk. Read only; migration itself is recorded from the key-issuing system's events
 //! (`inventory::events`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::views::{BurnDown, CampaignProgress, ConsumerProgress};
 use super::{CampaignId, NoticeState, Timeline, campaigns};
@@ -34,7 +34,7 @@ pub async fn progress(db: &Db, id: CampaignId, now: Timestamp) -> Result<Campaig
             params![id],
         )
         .await?;
-    let failed: Vec<ConsumerId> = db
+    let failed: HashSet<ConsumerId> = db
         .fetch_all(
             "SELECT consumer_id FROM notices WHERE campaign_id = $1 AND state = $2",
             params![id, NoticeState::Failed],
