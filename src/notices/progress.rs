@@ -5,8 +5,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::campaigns::Campaign;
 use super::views::{BurnDown, CampaignProgress, ConsumerProgress};
-use super::{CampaignId, NoticeState, Timeline, campaigns};
+use super::{NoticeState, Timeline};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::inventory::ConsumerId;
@@ -23,9 +24,9 @@ struct Seen {
     last_used: Option<Timestamp>,
 }
 
-/// Where campaign `id`'s consumers stand at `now`.
-pub async fn progress(db: &Db, id: CampaignId, now: Timestamp) -> Result<CampaignProgress> {
-    let campaign = campaigns::get(db, id).await?;
+/// Where `campaign`'s consumers stand at `now` (the caller has the campaign already).
+pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<CampaignProgress> {
+    let id = campaign.id;
     let rows = db
         .fetch_all(
             "SELECT c.id, c.name, k.migrated_at, k.last_used_at FROM campaign_credentials cc \

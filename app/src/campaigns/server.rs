@@ -274,6 +274,8 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
     let c = campaigns::get(&rk.db, id.parse()?).await?;
     let zones = campaigns::time_zones(&rk.db, c.id).await?;
     let milestones = c.timeline.milestones();
+    // One reading of the clock: the timeline's "today" and the burn-down's last point agree.
+    let now = rk.now();
     Ok(CampaignView {
         id: c.id.get(),
         zones: zones
@@ -296,9 +298,9 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
             .iter()
             .map(|(label, at)| (label.to_string(), at.as_micros(), at.utc_minute()))
             .collect(),
-        now: rk.now().as_micros(),
+        now: now.as_micros(),
         counts: campaigns::counts(&rk.db, c.id).await?,
-        progress: rekey_core::notices::progress::progress(&rk.db, c.id, rk.now()).await?,
+        progress: rekey_core::notices::progress::progress(&rk.db, &c, now).await?,
         name: c.name.to_string(),
         state: c.state.to_string(),
         selector: c.selector,
