@@ -194,7 +194,7 @@ const PEOPLE: [&str; 12] = [
 /// The demo inventory: 48 consumers, eight per integration pattern (SDK languages rotating),
 /// each with four contacts and a production and a staging key of varied ages.
 pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
-    use crate::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential};
+    use crate::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential, Tag};
     use crate::inventory::{
         ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration,
         IntegrationPattern, SdkLanguage, TimeZoneName,
@@ -229,7 +229,7 @@ pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
             name: company.to_string(),
             integration: Integration { pattern, language },
             time_zone: TimeZoneName::parse(ZONES[i % ZONES.len()])?,
-            tags: vec![if i % 3 == 0 { "enterprise" } else { "growth" }.to_string()],
+            tags: vec![Tag::parse(if i % 3 == 0 { "enterprise" } else { "growth" })?],
             contacts: vec![
                 contact(ContactRole::Primary, 0, "partners")?,
                 contact(ContactRole::Technical, 1, "api")?,
@@ -282,7 +282,7 @@ pub async fn bulk_consumers(
     n: usize,
     batch: &str,
 ) -> Result<Vec<crate::inventory::CredentialId>> {
-    use crate::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential};
+    use crate::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential, Tag};
     use crate::inventory::{
         ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration,
         IntegrationPattern, SdkLanguage, TimeZoneName,
@@ -302,7 +302,7 @@ pub async fn bulk_consumers(
                         .then_some(SdkLanguage::ALL[i % SdkLanguage::ALL.len()]),
                 },
                 time_zone: TimeZoneName::parse(ZONES[i % ZONES.len()])?,
-                tags: vec![format!("bulk-{batch}")],
+                tags: vec![Tag::parse(&format!("bulk-{batch}"))?],
                 contacts: vec![Contact {
                     role: ContactRole::Technical,
                     name: PEOPLE[i % PEOPLE.len()].to_string(),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{LoginFailure, LoginMethod, SessionEnd, SettingChange, Sha256Hex};
 use crate::clock::Timestamp;
 use crate::identity::{AgentId, Role, Username};
+use crate::inventory::views::Tag;
 use crate::inventory::{ConsumerId, CredentialStatus, Environment};
 use crate::notices::{CampaignId, CheckKind, NoticeId};
 use crate::vault::{Access, SecretKind, VaultName};
@@ -187,7 +188,7 @@ actions! {
     /// A tag added to (or removed from) consumers in one step.
     ConsumersTagged {
         /// The tag.
-        tag: String,
+        tag: Tag,
         /// Added (true) or removed (false).
         added: bool,
         /// The consumers.

@@ -3,7 +3,7 @@
 //! The callers (a person's edit, an import, a key event) decide what changes and audit it; this
 //! module decides how it is stored, including the search column every consumer writer keeps.
 
-use super::store::{Contact, ExternalId, join_list, search_text};
+use super::store::{Contact, ExternalId, Tag, join_list, search_text};
 use super::{
     ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, CredentialTransitionError,
     Environment, Integration, TimeZoneName,
@@ -23,7 +23,7 @@ pub(crate) struct ConsumerRow<'a> {
     pub name: &'a str,
     pub integration: Integration,
     pub time_zone: &'a TimeZoneName,
-    pub tags: &'a [String],
+    pub tags: &'a [Tag],
     pub contacts: &'a [Contact],
 }
 
@@ -156,7 +156,7 @@ async fn insert_contacts(tx: &mut WriteTx, contacts: &[(ConsumerId, &Contact)]) 
 pub(crate) async fn set_tags(
     tx: &mut WriteTx,
     id: ConsumerId,
-    tags: &[String],
+    tags: &[Tag],
     search: &str,
 ) -> Result<()> {
     let now = tx.now();

@@ -42,6 +42,32 @@ impl ExternalId {
     }
 }
 
+crate::declare::parsed_string!(
+    /// A free label on a consumer, for finding and tagging in bulk: 1 to 40 characters, no
+    /// comma (tags are stored as one comma-separated list) and no control character.
+    Tag, parse = Tag::parse
+);
+
+impl Tag {
+    /// Most characters in a tag.
+    pub const MAX_CHARS: usize = 40;
+
+    /// Trims `raw` and checks its length and characters.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let t = raw.trim();
+        if t.is_empty() || t.chars().count() > Self::MAX_CHARS {
+            return Err(InputError::new("tag", "a tag has 1 to 40 characters"));
+        }
+        if t.contains(',') || t.chars().any(char::is_control) {
+            return Err(InputError::new(
+                "tag",
+                "a tag cannot contain a comma or a control character",
+            ));
+        }
+        Ok(Self(t.to_string()))
+    }
+}
+
 /// A person at a consumer who hears about its credentials.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Contact {
@@ -135,7 +161,7 @@ pub struct Consumer {
     /// Where its people are: notices give times in it.
     pub time_zone: TimeZoneName,
     /// Free labels, for finding and tagging in bulk.
-    pub tags: Vec<String>,
+    pub tags: Vec<Tag>,
     /// The people who hear about its credentials.
     pub contacts: Vec<Contact>,
     /// Every credential it holds, oldest first.
@@ -201,7 +227,7 @@ pub struct ConsumerSummary {
     /// An IANA name, as stored.
     pub time_zone: TimeZoneName,
     /// Free labels.
-    pub tags: Vec<String>,
+    pub tags: Vec<Tag>,
     /// How many credentials it holds.
     pub credentials: i64,
     /// Its first contact's e-mail address.
@@ -312,7 +338,7 @@ impl ConsumerQuery {
             text: text(&self.q),
             pattern: parsed(&self.pattern)?,
             language: parsed(&self.language)?,
-            tag: text(&self.tag),
+            tag: text(&self.tag).map(|t| Tag::parse(&t)).transpose()?,
             environment: parsed(&self.environment)?,
             status: parsed(&self.status)?,
             older_than_days: days("older_than", &self.older_than)?,
@@ -332,7 +358,7 @@ pub struct ConsumerFilter {
     /// Server SDK consumers in this language.
     pub language: Option<SdkLanguage>,
     /// Consumers with this tag, whatever its case.
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// Consumers holding a credential that matches all of these at once.
     pub environment: Option<Environment>,
     /// See `environment`.
@@ -348,6 +374,25 @@ pub struct ConsumerFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_is_trimmed_and_refuses_commas_control_characters_and_length() {
+        assert_eq!(Tag::parse("  gold ").unwrap().as_str(), "gold");
+        assert_eq!(Tag::parse(&"é".repeat(40)).unwrap().as_str().chars().count(), 40);
+        for bad in ["", "  ", &"x".repeat(41), "a,b", "a\tb"] {
+            let e = Tag::parse(bad).unwrap_err();
+            assert_eq!(e.field, "tag", "{bad:?}");
+        }
+        assert_eq!(
+            Tag::parse("a,b").unwrap_err().message,
+            "a tag cannot contain a comma or a control character"
+        );
+        let filter = ConsumerQuery {
+            tag: Some("a,b".into()),
+            ..ConsumerQuery::default()
+        };
+        assert_eq!(filter.parse().unwrap_err().field, "tag");
+    }
 
     #[test]
     fn a_query_parses_into_a_filter_and_names_a_bad_parameter() {

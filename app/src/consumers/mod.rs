@@ -59,7 +59,7 @@ pub async fn tag_consumers(
         (&identity).into(),
         rk.now(),
         &filter,
-        &tag,
+        &rekey_core::inventory::store::Tag::parse(&tag)?,
         remove.is_none(),
     )
     .await?)
@@ -232,7 +232,7 @@ pub fn ConsumersPage() -> impl IntoView {
                                                         {(c.migrated > 0).then(|| view! { <span class="ml-2"><Badge text=format!("{} migrated", c.migrated) tone=Tone::Good /></span> })}
                                                     </td>
                                                     <td class=format!("{TD} text-xs")>{c.oldest_key_days.map(|d| format!("{d} days"))}</td>
-                                                    <td class=TD>{c.tags.into_iter().map(|t| view! { <span class="mr-1"><Badge text=t tone=Tone::Neutral /></span> }).collect_view()}</td>
+                                                    <td class=TD>{c.tags.into_iter().map(|t| view! { <span class="mr-1"><Badge text=t.to_string() tone=Tone::Neutral /></span> }).collect_view()}</td>
                                                 </tr>
                                             }).collect_view()}
                                         </tbody>
@@ -313,7 +313,7 @@ pub fn ConsumerPage() -> impl IntoView {
                                         <dt class="text-slate-500">"Pattern"</dt><dd class="col-span-2">{c.integration.label()}</dd>
                                         <dt class="text-slate-500">"Time zone"</dt><dd class="col-span-2">{c.time_zone.to_string()}</dd>
                                         <dt class="text-slate-500">"External id"</dt><dd class="col-span-2 font-mono text-xs">{c.external_id.to_string()}</dd>
-                                        <dt class="text-slate-500">"Tags"</dt><dd class="col-span-2">{c.tags.join(", ")}</dd>
+                                        <dt class="text-slate-500">"Tags"</dt><dd class="col-span-2">{c.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")}</dd>
                                     </dl>
                                     <h2 class="mb-3 mt-6 text-lg font-semibold">"Contacts"</h2>
                                     <ul class="space-y-2 text-sm">

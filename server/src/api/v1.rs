@@ -57,7 +57,7 @@ impl From<&ConsumerSummary> for Consumer {
                 language: c.integration.language.map(|l| l.as_str()),
             },
             time_zone: c.time_zone.to_string(),
-            tags: c.tags.clone(),
+            tags: c.tags.iter().map(ToString::to_string).collect(),
             credentials: c.credentials,
             contact: c.contact.as_ref().map(ToString::to_string),
             oldest_key_days: c.oldest_key_days,

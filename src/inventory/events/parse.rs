@@ -1,5 +1,6 @@
 //! Reading an event as the key-issuing system sends it, each problem named by its field.
 
+use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::clock::Timestamp;
@@ -91,18 +92,87 @@ impl KeyEventKind {
     }
 }
 
-fn text<'a>(data: &'a Json, field: &str) -> std::result::Result<&'a str, InputError> {
-    data.get(field)
-        .and_then(Json::as_str)
-        .ok_or_else(|| InputError::new(field, format!("the event needs \"{field}\" as text")))
+// The event's shape is read by serde derive into these wire structs. Every field is optional
+// text so that a missing or mistyped field is answered in Rekey's words, naming the field; the
+// parsers below then turn the text into typed values.
+
+#[derive(Deserialize)]
+struct WireEvent {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    occurred_at: Option<String>,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-fn external(data: &Json, field: &str) -> std::result::Result<ExternalId, InputError> {
-    ExternalId::parse(text(data, field)?).map_err(|e| InputError::new(field, e.message))
+#[derive(Deserialize)]
+struct WireCreated {
+    credential: Option<String>,
+    consumer: Option<String>,
+    environment: Option<String>,
+    prefix: Option<String>,
+    label: Option<String>,
+    #[serde(default)]
+    services: Vec<String>,
 }
 
-fn timestamp(data: &Json, field: &str) -> std::result::Result<Timestamp, InputError> {
-    text(data, field)?
+#[derive(Deserialize)]
+struct WireRotated {
+    credential: Option<String>,
+    replacement: Option<String>,
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireRevoked {
+    credential: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireUsed {
+    uses: Option<Vec<WireUse>>,
+}
+
+#[derive(Deserialize)]
+struct WireUse {
+    credential: Option<String>,
+    used_at: Option<String>,
+}
+
+const USES_SHAPE: &str = "key.used needs \"uses\": [{\"credential\": …, \"used_at\": …}]";
+
+/// Reads `T` from JSON; a value of the wrong shape is named by the innermost field it is in.
+fn read<'de, T: Deserialize<'de>>(
+    json: impl serde::Deserializer<'de, Error = serde_json::Error>,
+) -> std::result::Result<T, InputError> {
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        if e.inner().is_syntax() || e.inner().is_eof() {
+            return InputError::new("body", "the body is not valid JSON");
+        }
+        let field = e.path().iter().rev().find_map(|segment| match segment {
+            serde_path_to_error::Segment::Map { key } => Some(key.as_str()),
+            _ => None,
+        });
+        match field {
+            None => InputError::new("body", "the event must be a JSON object"),
+            Some("data") => InputError::new("data", "the event needs \"data\" as an object"),
+            Some("uses") => InputError::new("uses", USES_SHAPE),
+            Some("services") => InputError::new("services", "\"services\" must be a list of text"),
+            Some(field) => InputError::new(field, format!("the event needs \"{field}\" as text")),
+        }
+    })
+}
+
+fn text(field: &str, value: Option<String>) -> std::result::Result<String, InputError> {
+    value.ok_or_else(|| InputError::new(field, format!("the event needs \"{field}\" as text")))
+}
+
+fn external(field: &str, value: Option<String>) -> std::result::Result<ExternalId, InputError> {
+    ExternalId::parse(&text(field, value)?).map_err(|e| InputError::new(field, e.message))
+}
+
+fn timestamp(field: &str, value: Option<String>) -> std::result::Result<Timestamp, InputError> {
+    text(field, value)?
         .parse::<jiff::Timestamp>()
         .map(Timestamp::from_jiff)
         .map_err(|_| {
@@ -113,54 +183,38 @@ fn timestamp(data: &Json, field: &str) -> std::result::Result<Timestamp, InputEr
         })
 }
 
-impl KeyEvent {
-    /// Reads an event body; a refusal names the field.
-    pub fn parse(body: &[u8]) -> std::result::Result<Self, InputError> {
-        let event: Json = serde_json::from_slice(body)
-            .map_err(|_| InputError::new("body", "the body is not valid JSON"))?;
-        let id = EventId::parse(text(&event, "id")?)?;
-        let occurred_at = timestamp(&event, "occurred_at")?;
-        let data = event
-            .get("data")
-            .filter(|d| d.is_object())
-            .ok_or_else(|| InputError::new("data", "the event needs \"data\" as an object"))?;
-        let kind = match text(&event, "type")? {
-            "key.created" => KeyEventKind::Created {
-                credential: external(data, "credential")?,
-                consumer: external(data, "consumer")?,
-                environment: text(data, "environment")?.parse()?,
-                prefix: CredentialPrefix::parse(text(data, "prefix")?)?,
-                label: data.get("label").and_then(Json::as_str).map(str::to_string),
-                services: data
-                    .get("services")
-                    .and_then(Json::as_array)
-                    .map(|s| {
-                        s.iter()
-                            .filter_map(Json::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            },
-            "key.rotated" => KeyEventKind::Rotated {
-                credential: external(data, "credential")?,
-                replacement: external(data, "replacement")?,
-                prefix: data
-                    .get("prefix")
-                    .and_then(Json::as_str)
-                    .map(CredentialPrefix::parse)
-                    .transpose()?,
-            },
-            "key.revoked" => KeyEventKind::Revoked {
-                credential: external(data, "credential")?,
-            },
+impl KeyEventKind {
+    /// The data of an event of type `kind`.
+    fn read(kind: &str, data: Json) -> std::result::Result<Self, InputError> {
+        Ok(match kind {
+            "key.created" => {
+                let d: WireCreated = read(data)?;
+                KeyEventKind::Created {
+                    credential: external("credential", d.credential)?,
+                    consumer: external("consumer", d.consumer)?,
+                    environment: text("environment", d.environment)?.parse()?,
+                    prefix: CredentialPrefix::parse(&text("prefix", d.prefix)?)?,
+                    label: d.label,
+                    services: d.services,
+                }
+            }
+            "key.rotated" => {
+                let d: WireRotated = read(data)?;
+                KeyEventKind::Rotated {
+                    credential: external("credential", d.credential)?,
+                    replacement: external("replacement", d.replacement)?,
+                    prefix: d.prefix.as_deref().map(CredentialPrefix::parse).transpose()?,
+                }
+            }
+            "key.revoked" => {
+                let d: WireRevoked = read(data)?;
+                KeyEventKind::Revoked {
+                    credential: external("credential", d.credential)?,
+                }
+            }
             "key.used" => {
-                let list = data.get("uses").and_then(Json::as_array).ok_or_else(|| {
-                    InputError::new(
-                        "uses",
-                        "key.used needs \"uses\": [{\"credential\": …, \"used_at\": …}]",
-                    )
-                })?;
+                let d: WireUsed = read(data)?;
+                let list = d.uses.ok_or_else(|| InputError::new("uses", USES_SHAPE))?;
                 if list.len() > MAX_USED_PER_EVENT {
                     return Err(InputError::new(
                         "uses",
@@ -170,8 +224,13 @@ impl KeyEvent {
                     ));
                 }
                 let uses = list
-                    .iter()
-                    .map(|u| Ok((external(u, "credential")?, timestamp(u, "used_at")?)))
+                    .into_iter()
+                    .map(|u| {
+                        Ok((
+                            external("credential", u.credential)?,
+                            timestamp("used_at", u.used_at)?,
+                        ))
+                    })
                     .collect::<std::result::Result<Vec<_>, InputError>>()?;
                 KeyEventKind::Used { uses }
             }
@@ -183,7 +242,23 @@ impl KeyEvent {
                     ),
                 ));
             }
-        };
+        })
+    }
+}
+
+impl KeyEvent {
+    /// Reads an event body; a refusal names the field.
+    pub fn parse(body: &[u8]) -> std::result::Result<Self, InputError> {
+        let mut json = serde_json::Deserializer::from_slice(body);
+        let event: WireEvent = read(&mut json)?;
+        json.end()
+            .map_err(|_| InputError::new("body", "the body is not valid JSON"))?;
+        let id = EventId::parse(&text("id", event.id)?)?;
+        let occurred_at = timestamp("occurred_at", event.occurred_at)?;
+        let data = event
+            .data
+            .ok_or_else(|| InputError::new("data", "the event needs \"data\" as an object"))?;
+        let kind = KeyEventKind::read(&text("type", event.kind)?, Json::Object(data))?;
         Ok(KeyEvent {
             id,
             occurred_at,
@@ -218,6 +293,39 @@ mod tests {
                 r#"{"id":"e","type":"key.revoked","occurred_at":"2026-11-30T10:00:00Z","data":{}}"#
             ),
             "credential: the event needs \"credential\" as text"
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_is_named_by_its_field() {
+        let err = |body: &str| KeyEvent::parse(body.as_bytes()).unwrap_err().to_string();
+        assert_eq!(err("[]"), "body: the event must be a JSON object");
+        assert_eq!(err(r#"{"id":"e"} x"#), "body: the body is not valid JSON");
+        assert_eq!(
+            err(r#"{"id":5,"type":"key.revoked","occurred_at":"2026-11-30T10:00:00Z","data":{}}"#),
+            "id: the event needs \"id\" as text"
+        );
+        assert_eq!(
+            err(r#"{"id":"e","type":"key.revoked","occurred_at":"2026-11-30T10:00:00Z","data":[]}"#),
+            "data: the event needs \"data\" as an object"
+        );
+        assert_eq!(
+            err(
+                r#"{"id":"e","type":"key.used","occurred_at":"2026-11-30T10:00:00Z","data":{"uses":[{"credential":"k","used_at":"2026-11-30T09:00:00Z"},{"credential":7}]}}"#
+            ),
+            "credential: the event needs \"credential\" as text"
+        );
+        assert_eq!(
+            err(
+                r#"{"id":"e","type":"key.used","occurred_at":"2026-11-30T10:00:00Z","data":{"uses":["k"]}}"#
+            ),
+            "uses: key.used needs \"uses\": [{\"credential\": …, \"used_at\": …}]"
+        );
+        assert_eq!(
+            err(
+                r#"{"id":"e","type":"key.created","occurred_at":"2026-11-30T10:00:00Z","data":{"credential":"k","consumer":"c","environment":"production","prefix":"sk_live_ab","services":[1]}}"#
+            ),
+            "services: \"services\" must be a list of text"
         );
     }
 }

@@ -29,7 +29,7 @@ pub use crate::inventory::import_report::{
 pub use validate::{FORMULA_STARTS, starts_like_a_formula};
 use validate::{RawConsumer, RawContact, RawCredential, split_items, validate};
 
-use super::store::{Contact, ExternalId};
+use super::store::{Contact, ExternalId, Tag};
 use super::{CredentialPrefix, CredentialStatus, Environment, Integration, TimeZoneName};
 use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
@@ -128,7 +128,7 @@ pub struct ImportedConsumer {
     /// The time zone its notices state dates in.
     pub time_zone: TimeZoneName,
     /// `None` when the file gives no tags: an existing consumer keeps its own.
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<Vec<Tag>>,
     /// Sorted by role; at most one per role.
     pub contacts: Vec<Contact>,
     /// Its credentials in the file.

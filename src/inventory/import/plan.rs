@@ -10,7 +10,7 @@ use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::inventory::rows;
-use crate::inventory::store::{Contact, split_list};
+use crate::inventory::store::{Contact, Tag, split_list, split_tags};
 use crate::inventory::{
     ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Environment, Integration,
     TimeZoneName,
@@ -23,7 +23,7 @@ struct Existing {
     name: String,
     integration: Integration,
     time_zone: TimeZoneName,
-    tags: Vec<String>,
+    tags: Vec<Tag>,
     /// Sorted.
     contacts: Vec<Contact>,
 }
@@ -102,7 +102,7 @@ async fn load(
                     language: r.get(4)?,
                 },
                 time_zone: TimeZoneName::stored(r.get(5)?),
-                tags: split_list(&r.get::<String>(6)?),
+                tags: split_tags(&r.get::<String>(6)?),
                 contacts: Vec::new(),
             },
         );
@@ -175,7 +175,7 @@ fn contacts_of(c: &ImportedConsumer) -> Vec<Contact> {
     list
 }
 
-fn sorted(items: &[String]) -> Vec<String> {
+fn sorted<T: Clone + Ord>(items: &[T]) -> Vec<T> {
     let mut v = items.to_vec();
     v.sort();
     v
@@ -448,7 +448,7 @@ pub async fn apply(
         .map(|(external, e)| (external.clone(), e.id))
         .collect();
     let tags_of = |c: &ImportedConsumer| c.tags.clone().unwrap_or_default();
-    let new_tags: Vec<Vec<String>> = work
+    let new_tags: Vec<Vec<Tag>> = work
         .new_consumers
         .iter()
         .map(|&ci| tags_of(&file.consumers[ci]))
@@ -470,7 +470,7 @@ pub async fn apply(
         progress.set_done(done as u64);
     }
     // A file without tags keeps the stored ones.
-    let kept_tags: Vec<Vec<String>> = work
+    let kept_tags: Vec<Vec<Tag>> = work
         .changed_consumers
         .iter()
         .map(|&(ci, _, _)| {
@@ -572,7 +572,7 @@ pub async fn apply(
 const WRITE_CHUNK: usize = 100;
 
 /// The row of an imported consumer with the tags it ends up with.
-fn consumer_row<'a>(c: &'a ImportedConsumer, tags: &'a [String]) -> rows::ConsumerRow<'a> {
+fn consumer_row<'a>(c: &'a ImportedConsumer, tags: &'a [Tag]) -> rows::ConsumerRow<'a> {
     rows::ConsumerRow {
         external_id: &c.external_id,
         name: &c.name,

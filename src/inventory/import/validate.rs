@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::{ImportedConsumer, ImportedCredential, Location, Origin, Problem, Problems};
 use crate::clock::Timestamp;
 use crate::identity::EmailAddress;
-use crate::inventory::store::{Contact, ExternalId};
+use crate::inventory::store::{Contact, ExternalId, Tag};
 use crate::inventory::{
     ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration, TimeZoneName,
 };
@@ -36,7 +36,6 @@ pub(super) struct RawCredential {
 }
 
 const NAME_MAX: usize = 200;
-const TAG_MAX: usize = 40;
 const SERVICE_MAX: usize = 80;
 
 fn field<'a>(fields: &'a HashMap<&'static str, String>, name: &str) -> Option<&'a str> {
@@ -161,7 +160,7 @@ pub(super) fn validate(
     // Absent tags keep what is stored; an empty list clears them.
     let tags = raw
         .tags
-        .map(|t| items(t, "tag", TAG_MAX).map_err(|m| fail("tags", m)).ok());
+        .map(|t| tags(t).map_err(|m| fail("tags", m)).ok());
 
     let mut contacts: Vec<Contact> = Vec::new();
     for raw in raw.contacts {
@@ -313,7 +312,7 @@ fn validate_credential(raw: RawCredential, problems: &mut Problems) -> Option<Im
     let last_used_at = date("last_used_at");
     let expires_at = date("expires_at");
     let services = raw.services.map(|s| {
-        items(s, "service", SERVICE_MAX)
+        services(s)
             .map_err(|m| fail("services", m))
             .ok()
     });
@@ -361,13 +360,30 @@ fn no_comma(s: String, what: &str) -> Result<String, String> {
     }
 }
 
-/// Distinct, checked list items (tags, services), in the file's order.
-fn items(raw: Vec<String>, what: &str, max: usize) -> Result<Vec<String>, String> {
-    let mut checked: Vec<String> = Vec::new();
+/// Distinct tags, in the file's order, each checked by [`Tag::parse`].
+fn tags(raw: Vec<String>) -> Result<Vec<Tag>, String> {
+    distinct(raw, |item| {
+        Tag::parse(item).map_err(|e| format!("tag '{item}': {}", e.message))
+    })
+}
+
+/// Distinct, checked services, in the file's order.
+fn services(raw: Vec<String>) -> Result<Vec<String>, String> {
+    distinct(raw, |item| {
+        text(item, SERVICE_MAX)
+            .map_err(|m| format!("service '{item}': {m}"))
+            .and_then(|s| no_comma(s, "service"))
+    })
+}
+
+/// The non-blank items of a list, each checked, duplicates dropped, in the file's order.
+fn distinct<T: PartialEq>(
+    raw: Vec<String>,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let mut checked: Vec<T> = Vec::new();
     for item in raw.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let item = text(item, max)
-            .map_err(|m| format!("{what} '{item}': {m}"))
-            .and_then(|s| no_comma(s, what))?;
+        let item = check(item)?;
         if !checked.contains(&item) {
             checked.push(item);
         }

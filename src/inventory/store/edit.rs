@@ -1,11 +1,10 @@
 //! A person's edits of the inventory, each audited: adding a consumer, tagging, moving a
 //! credential along its lifecycle.
 
-use super::{ConsumerFilter, NewConsumer, NewCredential, search_text, split_list};
+use super::{ConsumerFilter, NewConsumer, NewCredential, Tag, search_text, split_tags};
 use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::InputError;
 use crate::inventory::{ConsumerId, CredentialId, CredentialStatus, rows};
 use crate::params;
 use crate::storage::Db;
@@ -62,21 +61,6 @@ pub async fn insert_consumer(
     Ok(id)
 }
 
-/// A tag as consumers carry it: 1 to 40 characters, no comma, no control character.
-pub fn parse_tag(raw: &str) -> Result<String, InputError> {
-    let t = raw.trim();
-    if t.is_empty() || t.chars().count() > 40 {
-        return Err(InputError::new("tag", "a tag has 1 to 40 characters"));
-    }
-    if t.contains(',') || t.chars().any(char::is_control) {
-        return Err(InputError::new(
-            "tag",
-            "a tag cannot contain a comma or a control character",
-        ));
-    }
-    Ok(t.to_string())
-}
-
 /// Adds `tag` to (or removes it from) every consumer the filter matches; returns how many
 /// changed. One audit entry names them all.
 pub async fn tag_consumers(
@@ -84,10 +68,9 @@ pub async fn tag_consumers(
     actor: crate::audit::Actor,
     now: Timestamp,
     filter: &ConsumerFilter,
-    tag: &str,
+    tag: &Tag,
     add: bool,
 ) -> Result<u64> {
-    let tag = parse_tag(tag)?;
     let (condition, params) = filter.sql(db.dialect(), now);
     let mut tx = WriteTx::begin(db, actor, now).await?;
     let rows = tx
@@ -118,11 +101,11 @@ pub async fn tag_consumers(
     let mut changed = Vec::new();
     for r in rows {
         let id: ConsumerId = r.get(0)?;
-        let mut tags = split_list(&r.get::<String>(3)?);
-        let has = tags.contains(&tag);
+        let mut tags = split_tags(&r.get::<String>(3)?);
+        let has = tags.contains(tag);
         match (add, has) {
             (true, false) => tags.push(tag.clone()),
-            (false, true) => tags.retain(|t| *t != tag),
+            (false, true) => tags.retain(|t| t != tag),
             _ => continue,
         }
         let name: String = r.get(1)?;
@@ -144,7 +127,7 @@ pub async fn tag_consumers(
     tx.audit(
         Target::Inventory,
         Detail::ConsumersTagged {
-            tag,
+            tag: tag.clone(),
             added: add,
             consumers: changed,
         },

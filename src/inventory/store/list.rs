@@ -1,6 +1,6 @@
 //! The consumer list: every filter of its URL, sorting and paging on the server.
 
-use super::{ConsumerFilter, ConsumerSummary, split_list};
+use super::{ConsumerFilter, ConsumerSummary, split_tags};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::inventory::{ConsumerSort, Integration, TimeZoneName};
@@ -45,9 +45,9 @@ impl ConsumerFilter {
             let n = bind(&mut params, language.as_str().into());
             clauses.push(format!("c.sdk_language = {n}"));
         }
-        if let Some(tag) = self.tag.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(tag) = &self.tag {
             // Tags match whatever the case of their ASCII letters, on both backends.
-            let pattern = format!("%,{},%", like_escape(&tag.to_ascii_lowercase()));
+            let pattern = format!("%,{},%", like_escape(&tag.as_str().to_ascii_lowercase()));
             let n = bind(&mut params, pattern.into());
             clauses.push(format!(
                 "{} LIKE {n} ESCAPE '\\'",
@@ -165,7 +165,7 @@ pub async fn list_consumers(
                     Error::Internal(format!("a stored integration is invalid: {e}"))
                 })?,
                 time_zone: TimeZoneName::stored(r.get(5)?),
-                tags: split_list(&r.get::<String>(6)?),
+                tags: split_tags(&r.get::<String>(6)?),
                 credentials: r.get(7)?,
                 contact: r.get(8)?,
                 oldest_key_days: r.get::<Option<Timestamp>>(9)?.map(|t| t.days_until(now)),

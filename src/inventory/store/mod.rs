@@ -18,7 +18,7 @@ mod edit;
 mod lifecycle;
 mod list;
 
-pub use edit::{insert_consumer, parse_tag, set_credential_status, tag_consumers};
+pub use edit::{insert_consumer, set_credential_status, tag_consumers};
 pub use lifecycle::{
     LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
     lifecycle, revocation, rotation_policies, set_rotation_policy,
@@ -26,7 +26,7 @@ pub use lifecycle::{
 pub use list::list_consumers;
 // The read models live in `views`, shared with the browser; the store returns them.
 pub use crate::inventory::views::{
-    Consumer, ConsumerFilter, ConsumerSummary, Contact, Credential, ExternalId,
+    Consumer, ConsumerFilter, ConsumerSummary, Contact, Credential, ExternalId, Tag,
 };
 
 /// A consumer to insert (see `rows::insert_consumers`).
@@ -40,7 +40,7 @@ pub struct NewConsumer {
     /// The time zone its notices state dates in.
     pub time_zone: TimeZoneName,
     /// Its tags.
-    pub tags: Vec<String>,
+    pub tags: Vec<Tag>,
     /// Its contacts, at most one per role.
     pub contacts: Vec<Contact>,
 }
@@ -68,7 +68,8 @@ pub struct NewCredential {
 }
 
 /// `a,b` as stored: `,a,b,`, so one item matches `LIKE '%,a,%'`.
-pub(crate) fn join_list(items: &[String]) -> String {
+pub(crate) fn join_list<T: AsRef<str>>(items: &[T]) -> String {
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
     format!(",{},", items.join(","))
 }
 
@@ -80,11 +81,20 @@ pub(crate) fn split_list(stored: &str) -> Vec<String> {
         .collect()
 }
 
+/// Tags as stored by [`join_list`]. Every stored tag went through [`Tag::parse`], whose rules
+/// have not changed; one that no longer parses is left out rather than failing the consumer.
+pub(crate) fn split_tags(stored: &str) -> Vec<Tag> {
+    stored
+        .split(',')
+        .filter_map(|t| Tag::parse(t).ok())
+        .collect()
+}
+
 /// What the free-text search looks in, lowercased: name, external id, tags and contacts.
 pub(crate) fn search_text(
     name: &str,
     external_id: &str,
-    tags: &[String],
+    tags: &[Tag],
     contacts: &[(String, String)],
 ) -> String {
     let mut text = format!("{name} {external_id} {}", join_list(tags));
@@ -182,7 +192,7 @@ fn decode_consumer(r: &Row) -> Result<Consumer> {
         // Checked where it is used (`zone()`), so one consumer with a zone the database no
         // longer knows is named there instead of failing every list it is in.
         time_zone: TimeZoneName::stored(r.get::<String>(5)?),
-        tags: split_list(&r.get::<String>(6)?),
+        tags: split_tags(&r.get::<String>(6)?),
         contacts: Vec::new(),
         credentials: Vec::new(),
     })
