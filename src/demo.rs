@@ -229,7 +229,11 @@ pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
             name: company.to_string(),
             integration: Integration { pattern, language },
             time_zone: TimeZoneName::parse(ZONES[i % ZONES.len()])?,
-            tags: vec![Tag::parse(if i % 3 == 0 { "enterprise" } else { "growth" })?],
+            tags: vec![Tag::parse(if i % 3 == 0 {
+                "enterprise"
+            } else {
+                "growth"
+            })?],
             contacts: vec![
                 contact(ContactRole::Primary, 0, "partners")?,
                 contact(ContactRole::Technical, 1, "api")?,

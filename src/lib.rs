@@ -28,6 +28,8 @@ pub mod error;
 #[cfg(feature = "server")]
 pub mod history;
 #[cfg(feature = "server")]
+pub mod keyfile;
+#[cfg(feature = "server")]
 pub mod login;
 #[cfg(feature = "server")]
 pub mod markdown;
@@ -79,6 +81,8 @@ mod context {
         pub token_hold_secs: i64,
         /// Rung when a message is approved, so the delivery worker does not wait for its next poll.
         pub delivery_wakeup: Arc<tokio::sync::Notify>,
+        /// The key that signs checkpoints of the audit chain, once the server has read it.
+        pub checkpoint_signer: Option<Arc<crate::audit::checkpoint::Signer>>,
     }
 
     impl Rekey {
@@ -105,7 +109,14 @@ mod context {
                 throttle: Arc::new(Throttle::new(ThrottlePolicy::default())),
                 token_hold_secs: DEFAULT_TOKEN_HOLD_SECS,
                 delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
+                checkpoint_signer: None,
             }
+        }
+
+        /// Signs checkpoints of the audit chain with `signer`.
+        pub fn with_checkpoint_signer(mut self, signer: crate::audit::checkpoint::Signer) -> Self {
+            self.checkpoint_signer = Some(Arc::new(signer));
+            self
         }
 
         /// Sets how long new agent tokens wait before reading vault values.

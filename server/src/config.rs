@@ -35,6 +35,12 @@ pub struct Config {
     /// How long a new agent token waits before it may read vault values (unless a second admin
     /// confirms it).
     pub agent_token_hold_secs: i64,
+    /// Where the key that signs audit checkpoints lives (created on first run).
+    pub audit_signing_key_file: PathBuf,
+    /// How often the audit chain's head is signed; `None`: only on demand.
+    pub checkpoint_interval_secs: Option<u64>,
+    /// A folder (a mounted share, WORM storage) each checkpoint is also written to.
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -105,6 +111,13 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // the client. Unset: the address that connected is the client.
     ("trusted_proxies", None),
     ("agent_token_hold_minutes", Some("60")),
+    // The Ed25519 key that signs checkpoints of the audit chain (default
+    // `<data_dir>/audit-signing.key`, created on first run); keep it beside the master key.
+    ("audit_signing_key_file", None),
+    // Minutes between signed checkpoints (0: only `rekey audit checkpoint`), each e-mailed to
+    // the security leads and, when set, written to REKEY_CHECKPOINT_DIR.
+    ("checkpoint_interval_minutes", Some("60")),
+    ("checkpoint_dir", None),
     // Read by the command line before the rest: the file these settings may come from.
     ("config", None),
 ];
@@ -301,6 +314,24 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let agent_token_hold_secs = number("agent_token_hold_minutes", 0, 7 * 24 * 60)? * 60;
+        let path_or = |key: &'static str, default: PathBuf| {
+            let raw = get(key);
+            let value = raw.value.trim();
+            if value.is_empty() {
+                default
+            } else {
+                PathBuf::from(value)
+            }
+        };
+        let audit_signing_key_file =
+            path_or("audit_signing_key_file", data_dir.join("audit-signing.key"));
+        let checkpoint_interval_secs = match number("checkpoint_interval_minutes", 0, 7 * 24 * 60)?
+        {
+            0 => None,
+            minutes => Some(minutes as u64 * 60),
+        };
+        let checkpoint_dir =
+            Some(path_or("checkpoint_dir", PathBuf::new())).filter(|p| !p.as_os_str().is_empty());
 
         if public_raw.value.trim().is_empty() && listen.ip().is_unspecified() {
             return Err(fail(
@@ -334,6 +365,9 @@ impl Config {
             event_signing_secrets,
             trusted_proxies,
             agent_token_hold_secs,
+            audit_signing_key_file,
+            checkpoint_interval_secs,
+            checkpoint_dir,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! `main.rs` adds the command line; integration tests start the same server in-process.
 
 pub mod api;
+pub mod checkpoints;
 pub mod config;
 pub mod guard;
 pub mod imports;
@@ -20,6 +21,7 @@ use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use rekey_app::auth::session::Backend;
 use rekey_app::{App, shell};
 use rekey_core::Rekey;
+use rekey_core::audit::checkpoint::Signer;
 use rekey_core::clock::Clock;
 use rekey_core::inventory::events::{EventQueue, SigningSecrets};
 use rekey_core::inventory::import::MAX_IMPORT_BYTES;
@@ -70,14 +72,17 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
         )
     })?;
     db.migrate().await?;
-    Rekey::open(
+    let rekey = Rekey::open(
         db,
         clock,
         config.master_key.clone(),
         config.agent_token_hold_secs,
     )
     .await
-    .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))
+    .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))?;
+    let signer = Signer::load_or_create(&config.audit_signing_key_file)
+        .map_err(|e| anyhow::anyhow!("cannot open the audit signing key: {}", describe(&e)))?;
+    Ok(rekey.with_checkpoint_signer(signer))
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {
@@ -286,6 +291,13 @@ pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()>
         config.delivery,
         senders,
     ));
+    if let Some(secs) = config.checkpoint_interval_secs {
+        tokio::spawn(checkpoints::sign_periodically(
+            rekey.clone(),
+            std::time::Duration::from_secs(secs),
+            config.checkpoint_dir.clone(),
+        ));
+    }
     workers::resume_drafting(rekey).await;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The `rekey` command: serve, demo, migrate, user create, audit verify, vault
+//! The `rekey` command: serve, demo, migrate, user create, audit verify/public-key/checkpoint, vault
 //! rotate-master-key.
 
 use std::io::Write;
@@ -75,8 +75,17 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain; exit status 0 when intact, 1 when broken.
-    Verify,
+    /// Verify the hash chain and every signed checkpoint; exit status 0 when intact, 1 when not.
+    Verify {
+        /// A checkpoint kept outside Rekey (the e-mail, or a file from REKEY_CHECKPOINT_DIR):
+        /// the trail must still hold what it signed, under the same key.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Print the public key that verifies checkpoints (PEM, for openssl) and its fingerprint.
+    PublicKey,
+    /// Sign a checkpoint now and send it off the host, as the periodic worker does.
+    Checkpoint,
 }
 
 fn main() -> std::process::ExitCode {
@@ -186,15 +195,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
                 user.id
             );
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
-            let report = rekey_core::audit::store::verify(&rekey.db).await?;
-            println!("{report}");
-            if !report.is_intact() {
-                return Ok(std::process::ExitCode::from(1));
-            }
-        }
+        Command::Audit { command } => return audit(&rekey, &config, command).await,
         Command::Vault {
             command: VaultCommand::RotateMasterKey { batch },
         } => {
@@ -217,6 +218,78 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
                 },
                 rekey.vault.source_label()
             );
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn audit(
+    rekey: &rekey_core::Rekey,
+    config: &Config,
+    command: AuditCommand,
+) -> anyhow::Result<std::process::ExitCode> {
+    let signer = rekey
+        .checkpoint_signer
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("no audit signing key"))?;
+    match command {
+        AuditCommand::Verify { checkpoint } => {
+            let kept = match &checkpoint {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        anyhow::anyhow!("cannot read the checkpoint {}: {e}", path.display())
+                    })?;
+                    Some(
+                        rekey_core::audit::checkpoint::Checkpoint::parse_text(&text)
+                            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message))?,
+                    )
+                }
+            };
+            let chain = rekey_core::audit::store::verify(&rekey.db).await?;
+            println!("{chain}");
+            if !chain.is_intact() {
+                return Ok(std::process::ExitCode::from(1));
+            }
+            let report = rekey_core::audit::checkpoints::verify(
+                &rekey.db,
+                signer.public_key(),
+                kept.as_ref(),
+            )
+            .await?;
+            match (&report.problem, &report.latest) {
+                (Some(problem), _) => {
+                    println!("checkpoints: {problem}");
+                    return Ok(std::process::ExitCode::from(1));
+                }
+                (None, Some(latest)) => println!(
+                    "checkpoints: {} verified, signed by {}; the latest, {}, vouches for entries 1 to {}{}",
+                    report.checked,
+                    signer.public_key().fingerprint(),
+                    latest.number,
+                    latest.entry,
+                    kept.map(|k| format!("; checkpoint {} kept outside Rekey matches", k.number))
+                        .unwrap_or_default()
+                ),
+                (None, None) => println!("checkpoints: none signed yet"),
+            }
+        }
+        AuditCommand::PublicKey => {
+            let key = signer.public_key();
+            print!("{}", key.pem());
+            println!("Fingerprint: {}", key.fingerprint());
+        }
+        AuditCommand::Checkpoint => {
+            match rekey::checkpoints::sign_and_send(rekey, config.checkpoint_dir.as_deref()).await?
+            {
+                Some(c) => println!(
+                    "Signed checkpoint {} of entry {}; copies are queued for the security leads.\n{}",
+                    c.number,
+                    c.entry,
+                    c.to_text()
+                ),
+                None => println!("Nothing new in the audit trail since the last checkpoint."),
+            }
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

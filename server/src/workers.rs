@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use rekey_core::Rekey;
-use rekey_core::audit::Actor;
+use rekey_core::audit::{Actor, Detail, Target};
 use rekey_core::delivery::outbox::{self, ClaimedMessage};
-use rekey_core::delivery::{Outcome, RetryPolicy, smtp::Mailer};
+use rekey_core::delivery::{OutboxState, Outcome, Recorded, RetryPolicy, smtp::Mailer};
 use rekey_core::notices::{campaigns, workflow};
 use tokio::task::JoinSet;
 
@@ -76,22 +76,36 @@ pub async fn record(
         tracing::info!(message_id = %claimed.message.message_id, "outcome of a message no longer claimed; ignored");
         return Ok(());
     };
-    let notice = workflow::sent_as(&mut tx, claimed.id)
-        .await?
-        .ok_or_else(|| {
-            rekey_core::error::Error::Internal(format!(
-                "outbox message {} belongs to no notice",
-                claimed.id
-            ))
-        })?;
-    workflow::delivery_recorded(
-        &mut tx,
-        notice,
-        &claimed.message.message_id,
-        claimed.attempts,
-        &recorded,
-    )
-    .await?;
+    match workflow::sent_as(&mut tx, claimed.id).await? {
+        Some(notice) => {
+            workflow::delivery_recorded(
+                &mut tx,
+                notice,
+                &claimed.message.message_id,
+                claimed.attempts,
+                &recorded,
+            )
+            .await?
+        }
+        // A system message (an audit checkpoint): no notice moves, the attempt is recorded.
+        None => {
+            let (smtp_code, state) = match recorded {
+                Recorded::Sent { code } => (code, OutboxState::Sent),
+                Recorded::Deferred { code, .. } => (code, OutboxState::Pending),
+                Recorded::Failed { code, .. } => (code, OutboxState::Failed),
+            };
+            tx.audit(
+                Target::SystemMessage(claimed.id.get()),
+                Detail::SystemMessageAttempted {
+                    message_id: claimed.message.message_id.clone(),
+                    attempts: claimed.attempts,
+                    smtp_code,
+                    state,
+                },
+            )
+            .await?;
+        }
+    }
     tx.commit().await
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{LoginFailure, LoginMethod, SessionEnd, SettingChange, Sha256Hex};
 use crate::clock::Timestamp;
+use crate::delivery::OutboxState;
 use crate::identity::{AgentId, Role, Username};
 use crate::inventory::views::Tag;
 use crate::inventory::{ConsumerId, CredentialStatus, Environment};
@@ -360,6 +361,26 @@ actions! {
         /// The message's `Message-ID`.
         message_id: String,
     } => NoticeRetried = "notice.retried",
+    /// Rekey signed a checkpoint of the chain and sent its copies off the host.
+    AuditCheckpointSigned {
+        /// The checkpoint's number.
+        number: i64,
+        /// The entry it signs: the head before this entry.
+        entry: i64,
+        /// Copies e-mailed (one per security lead).
+        mailed: i64,
+    } => AuditCheckpointSigned = "audit.checkpoint_signed",
+    /// An attempt to deliver a system message (not a consumer notice) ended.
+    SystemMessageAttempted {
+        /// The message's `Message-ID`.
+        message_id: String,
+        /// Attempts so far.
+        attempts: i64,
+        /// The SMTP reply code, when the server answered.
+        smtp_code: Option<u16>,
+        /// Sent, pending (tried again later) or failed.
+        state: OutboxState,
+    } => SystemMessageAttempted = "system_message.attempted",
     /// A person confirmed their password (or code) again, for a sensitive step.
     Reauthenticated => Reauthenticated = "auth.reauthenticated",
     /// A vault partition was created.

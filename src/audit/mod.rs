@@ -16,6 +16,10 @@ use crate::notices::{CampaignId, NoticeId};
 
 #[cfg(feature = "server")]
 pub mod chain;
+#[cfg(feature = "server")]
+pub mod checkpoint;
+#[cfg(feature = "server")]
+pub mod checkpoints;
 mod detail;
 #[cfg(feature = "server")]
 pub mod store;
@@ -127,6 +131,10 @@ pub enum Target {
     VaultPartition(i64),
     /// A vault secret, by id.
     VaultSecret(i64),
+    /// The audit trail itself (its signed checkpoints).
+    AuditTrail,
+    /// A system message in the outbox (a checkpoint, a reminder to approvers), by id.
+    SystemMessage(i64),
 }
 
 impl fmt::Display for Target {
@@ -145,6 +153,8 @@ impl fmt::Display for Target {
             Target::Notice(id) => write!(f, "notice:{id}"),
             Target::VaultPartition(id) => write!(f, "vault-partition:{id}"),
             Target::VaultSecret(id) => write!(f, "vault-secret:{id}"),
+            Target::AuditTrail => f.write_str("audit-trail"),
+            Target::SystemMessage(id) => write!(f, "system-message:{id}"),
         }
     }
 }

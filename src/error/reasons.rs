@@ -8,6 +8,7 @@ use crate::clock::Timestamp;
 use crate::identity::{Role, TokenId};
 use crate::inventory::events::EventId;
 use crate::inventory::store::ExternalId;
+use crate::keyfile::PrivateFile;
 use crate::notices::{CheckKind, NoticeId};
 use crate::vault::SecretKind;
 
@@ -197,7 +198,7 @@ pub enum Refusal {
          (comma-separated), restart, then run this command with a key file"
     )]
     MasterKeyFromEnvironment,
-    /// The master key file cannot be trusted or read.
+    /// A private key file cannot be trusted or read.
     #[error(transparent)]
     KeyFile(#[from] KeyFileProblem),
     /// The configured SMTP URL cannot be used.
@@ -242,33 +243,38 @@ pub enum FourEyes {
     OwnGrantRequest,
 }
 
-/// Why the master key file was not read: Rekey stops instead of using a key others can copy.
+/// Why a private key file was not read: Rekey stops instead of using a key others can copy.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileProblem {
     /// The path is a symbolic link (refused, so the key cannot be swapped behind Rekey's back).
     #[error(
-        "the master key file {} is a symbolic link; point REKEY_MASTER_KEY_FILE at the file itself",
-        .0.display()
+        "the {} {} is a symbolic link; point {} at the file itself",
+        .0.noun(), .1.display(), .0.setting()
     )]
-    SymbolicLink(PathBuf),
+    SymbolicLink(PrivateFile, PathBuf),
     /// The path is a directory or a device.
-    #[error("the master key file {} is not a regular file", .0.display())]
-    NotAFile(PathBuf),
+    #[error("the {} {} is not a regular file", .0.noun(), .1.display())]
+    NotAFile(PrivateFile, PathBuf),
     /// Others can read or write it.
     #[error(
-        "the master key file {shown} can be read or written by other users (mode {mode:03o}); run chmod 600 {shown} and start again",
+        "the {noun} {shown} can be read or written by other users (mode {mode:03o}); run chmod 600 {shown} and start again",
+        noun = .file.noun(),
         shown = .path.display()
     )]
     OpenToOthers {
-        /// The file.
+        /// Which file.
+        file: PrivateFile,
+        /// Where it is.
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
     },
     /// Opening, inspecting or reading it failed.
-    #[error("cannot read the master key file {}: {source}", .path.display())]
+    #[error("cannot read the {} {}: {source}", .file.noun(), .path.display())]
     Unreadable {
-        /// The file.
+        /// Which file.
+        file: PrivateFile,
+        /// Where it is.
         path: PathBuf,
         /// What the system said.
         source: std::io::Error,

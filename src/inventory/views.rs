@@ -378,7 +378,14 @@ mod tests {
     #[test]
     fn a_tag_is_trimmed_and_refuses_commas_control_characters_and_length() {
         assert_eq!(Tag::parse("  gold ").unwrap().as_str(), "gold");
-        assert_eq!(Tag::parse(&"é".repeat(40)).unwrap().as_str().chars().count(), 40);
+        assert_eq!(
+            Tag::parse(&"é".repeat(40))
+                .unwrap()
+                .as_str()
+                .chars()
+                .count(),
+            40
+        );
         for bad in ["", "  ", &"x".repeat(41), "a,b", "a\tb"] {
             let e = Tag::parse(bad).unwrap_err();
             assert_eq!(e.field, "tag", "{bad:?}");

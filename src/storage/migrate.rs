@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_hardening"),
     migration!(6, "0006_outbox"),
     migration!(7, "0007_search_words"),
+    migration!(8, "0008_audit_checkpoints"),
 ];
 
 fn checksum(sql: &str) -> String {

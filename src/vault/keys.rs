@@ -7,14 +7,14 @@
 //! missing *and* the database holds no vault data yet; if the database holds data, a missing or
 //! different key stops start-up and nothing is written.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::crypto::Key;
-use crate::error::{Error, KeyFileProblem, Result};
+use crate::error::{Error, Result};
+use crate::keyfile::{self, PrivateFile};
 use crate::storage::Db;
 
 const LINE_PREFIX: &str = "rekey-master-key-v1 ";
@@ -99,92 +99,9 @@ fn key_lines(keys: &[&Key]) -> String {
     text
 }
 
-/// Writes a key file atomically with mode 0600 (write to a temporary file, then rename).
+/// Writes the master key file (see [`crate::keyfile::write`]).
 pub(crate) fn write_key_file(path: &Path, keys: &[&Key]) -> Result<()> {
-    let fail = |e: std::io::Error| {
-        Error::Internal(format!(
-            "cannot write the master key file {}: {e}",
-            path.display()
-        ))
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(fail)?;
-    }
-    let tmp = path.with_extension("tmp");
-    // A leftover from a crash (or a link someone planted) goes; removing a link never follows it.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
-        _ => {}
-    }
-    let mut options = std::fs::OpenOptions::new();
-    // O_EXCL: a fresh file of our own, never one that appeared under the name meanwhile.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    }
-    let mut file = options.open(&tmp).map_err(fail)?;
-    file.write_all(key_lines(keys).as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    Ok(())
-}
-
-enum KeyFileError {
-    Missing,
-    Refused(KeyFileProblem),
-}
-
-/// Reads the key file through a handle that is not a symbolic link, and refuses a file others
-/// can read or write: a key everyone on the host can copy protects nothing, so Rekey stops
-/// instead of warning.
-fn read_key_file(path: &Path) -> std::result::Result<String, KeyFileError> {
-    use std::io::Read;
-    let unreadable = |source| {
-        KeyFileError::Refused(KeyFileProblem::Unreadable {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let mut file = match options.open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyFileError::Missing),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(KeyFileError::Refused(KeyFileProblem::SymbolicLink(
-                path.to_path_buf(),
-            )));
-        }
-        Err(e) => return Err(unreadable(e)),
-    };
-    let meta = file.metadata().map_err(unreadable)?;
-    if !meta.is_file() {
-        return Err(KeyFileError::Refused(KeyFileProblem::NotAFile(
-            path.to_path_buf(),
-        )));
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(KeyFileError::Refused(KeyFileProblem::OpenToOthers {
-                path: path.to_path_buf(),
-                mode,
-            }));
-        }
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(unreadable)?;
-    Ok(text)
+    keyfile::write(path, PrivateFile::MasterKey, &key_lines(keys))
 }
 
 /// Reads the keyring from its source, without creating anything.
@@ -193,11 +110,9 @@ pub fn read(source: &KeySource) -> Result<Option<Keyring>> {
         KeySource::Env(value) => {
             parse_keys(&value.replace(',', "\n"), "REKEY_MASTER_KEY").map(Some)
         }
-        KeySource::File(path) => match read_key_file(path) {
-            Ok(text) => parse_keys(&text, &path.display().to_string()).map(Some),
-            Err(KeyFileError::Missing) => Ok(None),
-            Err(KeyFileError::Refused(problem)) => Err(problem.into()),
-        },
+        KeySource::File(path) => keyfile::read(path, PrivateFile::MasterKey)?
+            .map(|text| parse_keys(&text, &path.display().to_string()))
+            .transpose(),
     }
 }
 

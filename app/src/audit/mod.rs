@@ -139,13 +139,62 @@ pub async fn verify() -> Result<Verification, AppError> {
     session::authorize::<Verify>().await?;
     let rk = session::rekey()?;
     let report = rekey_core::audit::store::verify(&rk.db).await?;
+    if let Some(b) = &report.broken {
+        return Ok(Verification {
+            intact: false,
+            checked: report.checked,
+            message: format!("Chain broken: {b}."),
+        });
+    }
+    let chain = format!("Chain intact: {} entries verified.", report.checked);
+    let Some(signer) = &rk.checkpoint_signer else {
+        return Ok(Verification {
+            intact: true,
+            checked: report.checked,
+            message: chain,
+        });
+    };
+    let signed = rekey_core::audit::checkpoints::verify(&rk.db, signer.public_key(), None).await?;
     Ok(Verification {
-        intact: report.is_intact(),
+        intact: signed.problem.is_none(),
         checked: report.checked,
-        message: match &report.broken {
-            None => format!("Chain intact: {} entries verified.", report.checked),
-            Some(b) => format!("Chain broken: {b}."),
+        message: match (&signed.problem, &signed.latest) {
+            (Some(problem), _) => format!("{chain} Checkpoints: {problem}."),
+            (None, Some(latest)) => format!(
+                "{chain} {} signed checkpoints hold; the latest vouches for entries 1 to {}.",
+                signed.checked, latest.entry
+            ),
+            (None, None) => format!("{chain} No checkpoint signed yet."),
         },
+    })
+}
+
+/// The signing key's fingerprint and the latest checkpoints, for the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointList {
+    /// `SHA256:…` of the public key that verifies checkpoints.
+    pub fingerprint: Option<String>,
+    /// Number, entry signed, time signed (RFC 3339); newest first.
+    pub recent: Vec<(i64, i64, String)>,
+}
+
+#[server(endpoint = "audit/checkpoints")]
+pub async fn checkpoints() -> Result<CheckpointList, AppError> {
+    session::authorize::<Verify>().await?;
+    let rk = session::rekey()?;
+    let recent = rekey_core::audit::checkpoints::recent(&rk.db, 10).await?;
+    Ok(CheckpointList {
+        fingerprint: rk
+            .checkpoint_signer
+            .as_ref()
+            .map(|s| s.public_key().fingerprint()),
+        recent: recent
+            .into_iter()
+            .map(|(number, c)| match c {
+                Some(c) => (number, c.entry, c.signed_at.rfc3339()),
+                None => (number, 0, "unreadable".to_string()),
+            })
+            .collect(),
     })
 }
 
@@ -166,6 +215,7 @@ pub fn AuditTrailPage() -> impl IntoView {
         |(actor, action, from, until, before)| entries(actor, action, from, until, before),
     );
     let verify = ServerAction::<Verify>::new();
+    let signed = Resource::new(|| (), |()| checkpoints());
     let older_link = move |before: i64| {
         query_link(
             "/audit",
@@ -208,6 +258,33 @@ pub fn AuditTrailPage() -> impl IntoView {
                     })}
                 </div>
             </div>
+            <section class=format!("{CARD} mb-6 text-sm") aria-labelledby="checkpoints-heading">
+                <h2 id="checkpoints-heading" class="mb-2 font-semibold">"Signed checkpoints"</h2>
+                <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match signed.await {
+                            Err(error) => view! { <LoadError error /> }.into_any(),
+                            Ok(c) => view! {
+                                <p class="mb-2 text-slate-600">
+                                    "Signing key: "<span class="font-mono">{c.fingerprint.unwrap_or_else(|| "none".into())}</span>
+                                    " (rekey audit public-key prints it for openssl)"
+                                </p>
+                                {if c.recent.is_empty() {
+                                    view! { <p class="text-slate-500">"No checkpoint signed yet."</p> }.into_any()
+                                } else {
+                                    view! {
+                                        <ul class="font-mono text-xs">
+                                            {c.recent.into_iter().map(|(number, entry, at)| view! {
+                                                <li>{format!("#{number}: entries 1 to {entry}, signed {at}")}</li>
+                                            }).collect_view()}
+                                        </ul>
+                                    }.into_any()
+                                }}
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
             <div class=format!("{CARD} overflow-x-auto p-0")>
                 <Transition fallback=|| view! { <p class="p-4">"Loading…"</p> }>
                     {move || Suspend::new(async move {

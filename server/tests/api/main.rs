@@ -7,6 +7,7 @@
 mod access;
 mod audit;
 mod auth;
+mod checkpoints;
 mod delivery;
 mod factors;
 mod gated_send;

@@ -203,7 +203,11 @@ impl KeyEventKind {
                 KeyEventKind::Rotated {
                     credential: external("credential", d.credential)?,
                     replacement: external("replacement", d.replacement)?,
-                    prefix: d.prefix.as_deref().map(CredentialPrefix::parse).transpose()?,
+                    prefix: d
+                        .prefix
+                        .as_deref()
+                        .map(CredentialPrefix::parse)
+                        .transpose()?,
                 }
             }
             "key.revoked" => {
@@ -306,7 +310,9 @@ mod tests {
             "id: the event needs \"id\" as text"
         );
         assert_eq!(
-            err(r#"{"id":"e","type":"key.revoked","occurred_at":"2026-11-30T10:00:00Z","data":[]}"#),
+            err(
+                r#"{"id":"e","type":"key.revoked","occurred_at":"2026-11-30T10:00:00Z","data":[]}"#
+            ),
             "data: the event needs \"data\" as an object"
         );
         assert_eq!(

@@ -158,9 +158,7 @@ pub(super) fn validate(
             .ok(),
     };
     // Absent tags keep what is stored; an empty list clears them.
-    let tags = raw
-        .tags
-        .map(|t| tags(t).map_err(|m| fail("tags", m)).ok());
+    let tags = raw.tags.map(|t| tags(t).map_err(|m| fail("tags", m)).ok());
 
     let mut contacts: Vec<Contact> = Vec::new();
     for raw in raw.contacts {
@@ -311,11 +309,9 @@ fn validate_credential(raw: RawCredential, problems: &mut Problems) -> Option<Im
     let created_at = date("created_at");
     let last_used_at = date("last_used_at");
     let expires_at = date("expires_at");
-    let services = raw.services.map(|s| {
-        services(s)
-            .map_err(|m| fail("services", m))
-            .ok()
-    });
+    let services = raw
+        .services
+        .map(|s| services(s).map_err(|m| fail("services", m)).ok());
 
     if problems.total != before {
         return None;

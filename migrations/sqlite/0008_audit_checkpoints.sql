@@ -1,0 +1,22 @@
+-- Signed checkpoints of the audit chain: each signs the head (sequence and hash) at a moment,
+-- and links to the checkpoint before by that one's signature. Append-only like the trail.
+
+CREATE TABLE audit_checkpoints (
+    number BIGINT PRIMARY KEY,
+    entry_seq BIGINT NOT NULL,
+    head_hash TEXT NOT NULL,
+    signed_at BIGINT NOT NULL,
+    previous_signature TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
+END;
+
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit_checkpoints is append-only');
+END;
