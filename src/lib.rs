@@ -26,6 +26,8 @@ pub mod demo;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod evidence;
+#[cfg(feature = "server")]
 pub mod history;
 #[cfg(feature = "server")]
 pub mod keyfile;

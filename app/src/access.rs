@@ -76,6 +76,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/admin/save_provider", Allowed(ManageSettings)),
     ("/api/audit/entries", Allowed(ViewAudit)),
     ("/api/audit/verify", Allowed(ViewAudit)),
+    ("/api/audit/checkpoints", Allowed(ViewAudit)),
     ("/api/inventory/consumers", Allowed(ViewInventory)),
     ("/api/inventory/consumer", Allowed(ViewInventory)),
     ("/api/inventory/tag", Allowed(EditInventory)),
@@ -131,6 +132,11 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
         "GET",
         "/api/v1/credentials/:credential/revocation",
         Allowed(ViewInventory),
+    ),
+    (
+        "GET",
+        "/api/v1/campaigns/:campaign/evidence",
+        Allowed(ViewAudit),
     ),
     ("GET", "/api/v1/vault/partitions", Allowed(UseVault)),
     (

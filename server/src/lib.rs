@@ -4,6 +4,7 @@
 pub mod api;
 pub mod checkpoints;
 pub mod config;
+pub mod evidence;
 pub mod guard;
 pub mod imports;
 pub mod session_store;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub imports: Arc<imports::ImportJobs>,
     pub event_secrets: Arc<SigningSecrets>,
     pub events: Arc<EventQueue>,
+    /// Where signed checkpoints are also written (REKEY_CHECKPOINT_DIR).
+    pub checkpoint_dir: Arc<Option<std::path::PathBuf>>,
 }
 
 /// Where cargo-leptos put the compiled front end (wasm, JS, CSS).
@@ -111,6 +114,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         imports: Arc::new(imports::ImportJobs::new(config.data_dir.join("imports"))),
         event_secrets: Arc::new(config.event_signing_secrets.clone()),
         events: Arc::new(EventQueue::new(rekey.clone())),
+        checkpoint_dir: Arc::new(config.checkpoint_dir.clone()),
     };
 
     let https = config.public_url.is_https();

@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Export and verify evidence for auditors.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Work with the vault.
     Vault {
         #[command(subcommand)]
@@ -70,6 +75,27 @@ enum UserCommand {
         email: String,
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Export a campaign's evidence as one tar file (recorded as the security lead USER).
+    Export {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: i64,
+        /// The security lead the export is recorded for.
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+        /// Where to write the tar file.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Verify an export offline; exit status 0 when it holds, 1 naming each problem.
+    Verify {
+        /// The tar file.
+        file: std::path::PathBuf,
     },
 }
 
@@ -125,6 +151,13 @@ fn init_tracing(config: &Config) {
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
+    // Offline: an export verifies without a database, a key or a running Rekey.
+    if let Command::Evidence {
+        command: EvidenceCommand::Verify { file },
+    } = &command
+    {
+        return verify_evidence(file);
+    }
     let rekey = rekey::open(&config, Arc::new(SystemClock)).await?;
     match command {
         Command::Migrate => {
@@ -196,6 +229,40 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
             );
         }
         Command::Audit { command } => return audit(&rekey, &config, command).await,
+        Command::Evidence {
+            command: EvidenceCommand::Verify { file },
+        } => return verify_evidence(&file),
+        Command::Evidence {
+            command:
+                EvidenceCommand::Export {
+                    campaign,
+                    user,
+                    out,
+                },
+        } => {
+            let username = Username::parse(&user)?;
+            let identity = users::list(&rekey.db)
+                .await?
+                .into_iter()
+                .find(|u| u.username == username && !u.disabled)
+                .ok_or_else(|| anyhow::anyhow!("no active user named {username}"))?
+                .identity();
+            let campaign = rekey_core::notices::CampaignId::new(campaign)?;
+            let tar = rekey::evidence::export_campaign(
+                &rekey,
+                config.checkpoint_dir.as_deref(),
+                &identity,
+                campaign,
+            )
+            .await?;
+            std::fs::write(&out, &tar)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!(
+                "Wrote the evidence of campaign {campaign} to {} ({} bytes).",
+                out.display(),
+                tar.len()
+            );
+        }
         Command::Vault {
             command: VaultCommand::RotateMasterKey { batch },
         } => {
@@ -293,6 +360,20 @@ async fn audit(
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn verify_evidence(file: &std::path::Path) -> anyhow::Result<std::process::ExitCode> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let verdict = rekey_core::evidence::verify::verify_tar(&bytes);
+    if verdict.problems.is_empty() {
+        println!("OK: {}", verdict.summary);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
+    for problem in &verdict.problems {
+        println!("FAILED: {problem}");
+    }
+    Ok(std::process::ExitCode::from(1))
 }
 
 async fn shutdown_signal() {

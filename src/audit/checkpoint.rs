@@ -69,12 +69,32 @@ impl PublicKey {
         )
     }
 
-    fn parse_base64(raw: &str) -> Option<Self> {
+    /// From the base64 of its 32 bytes.
+    pub fn parse_base64(raw: &str) -> Option<Self> {
         STANDARD
             .decode(raw.trim())
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
             .map(Self)
+    }
+
+    /// From the PEM block [`PublicKey::pem`] writes.
+    pub fn parse_pem(pem: &str) -> Option<Self> {
+        let body: String = pem
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = STANDARD.decode(body).ok()?;
+        let key = der.strip_prefix(&SPKI_PREFIX[..])?;
+        <[u8; 32]>::try_from(key).ok().map(Self)
+    }
+
+    /// Whether `signature` is this key's over `message`.
+    pub fn verifies(&self, message: &[u8], signature: &Signature) -> bool {
+        UnparsedPublicKey::new(&ED25519, self.0)
+            .verify(message, &signature.0)
+            .is_ok()
     }
 }
 
@@ -181,6 +201,17 @@ impl Signer {
         self.public
     }
 
+    /// Signs arbitrary bytes (an evidence export's manifest).
+    pub fn sign_bytes(&self, message: &[u8]) -> Signature {
+        Signature(
+            self.pair
+                .sign(message)
+                .as_ref()
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("an Ed25519 signature has 64 bytes")),
+        )
+    }
+
     /// Signs the head `entry` with hash `head`, linking to `previous` (none for the first).
     pub fn sign(
         &self,
@@ -199,13 +230,7 @@ impl Signer {
             public_key: self.public,
             signature: Signature([0; 64]),
         };
-        let signature = self.pair.sign(checkpoint.signed_text().as_bytes());
-        checkpoint.signature = Signature(
-            signature
-                .as_ref()
-                .try_into()
-                .unwrap_or_else(|_| unreachable!("an Ed25519 signature has 64 bytes")),
-        );
+        checkpoint.signature = self.sign_bytes(checkpoint.signed_text().as_bytes());
         checkpoint
     }
 }
@@ -255,9 +280,8 @@ impl Checkpoint {
 
     /// Whether the signature is the public key's over the signed lines.
     pub fn signature_holds(&self) -> bool {
-        UnparsedPublicKey::new(&ED25519, self.public_key.0)
-            .verify(self.signed_text().as_bytes(), &self.signature.0)
-            .is_ok()
+        self.public_key
+            .verifies(self.signed_text().as_bytes(), &self.signature)
     }
 
     /// Reads the text form (surrounding text, such as the rest of an e-mail, is skipped).

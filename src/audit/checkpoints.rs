@@ -45,6 +45,23 @@ pub async fn latest(q: &mut impl Query) -> Result<Option<Checkpoint>> {
     Ok(row.as_ref().map(decode).transpose()?.and_then(|(_, c)| c))
 }
 
+/// Checkpoint `number` (`None` when its row does not read), or not found.
+pub async fn numbered(db: &Db, number: i64) -> Result<(i64, Option<Checkpoint>)> {
+    let row = db
+        .fetch_optional(
+            &format!("SELECT {COLUMNS} FROM audit_checkpoints WHERE number = $1"),
+            params![number],
+        )
+        .await?
+        .ok_or_else(|| {
+            crate::error::Error::NotFound(crate::error::Missing::Id {
+                what: "checkpoint",
+                id: number.to_string(),
+            })
+        })?;
+    decode(&row)
+}
+
 /// Every checkpoint, newest first, at most `limit`: number and checkpoint (`None` when the
 /// stored row does not read).
 pub async fn recent(db: &Db, limit: u32) -> Result<Vec<(i64, Option<Checkpoint>)>> {

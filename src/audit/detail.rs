@@ -370,6 +370,11 @@ actions! {
         /// Copies e-mailed (one per security lead).
         mailed: i64,
     } => AuditCheckpointSigned = "audit.checkpoint_signed",
+    /// A security lead exported a campaign's evidence.
+    EvidenceExported {
+        /// The campaign.
+        campaign: CampaignId,
+    } => EvidenceExported = "evidence.exported",
     /// An attempt to deliver a system message (not a consumer notice) ended.
     SystemMessageAttempted {
         /// The message's `Message-ID`.

@@ -4,7 +4,7 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
@@ -16,6 +16,7 @@ use rekey_core::vault::store::{self as vault, ReadKind};
 use rekey_core::vault::{GeneratePolicy, StoreInput};
 use rekey_core::vault::{VaultName, partitions};
 use serde::Deserialize;
+use std::sync::Arc;
 use tower_sessions::Session;
 
 use crate::AppState;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
             "/credentials/{credential}/revocation",
             get(inventory::revocation),
         )
+        .route("/campaigns/{campaign}/evidence", get(evidence))
         .route("/vault/partitions", get(partitions))
         .route("/vault/partitions/{partition}/secrets", get(secrets))
         .route("/vault/partitions/{partition}/overdue", get(overdue))
@@ -87,6 +89,31 @@ fn identity(caller: &Caller) -> Result<&Identity, ApiError> {
         .identity
         .as_ref()
         .ok_or(ApiError(AppError::SignInRequired))
+}
+
+/// `GET /api/v1/campaigns/{campaign}/evidence`: the campaign's evidence as one tar file, for
+/// the security lead (audited, and covered by a fresh signed checkpoint).
+async fn evidence(
+    State(rk): State<Rekey>,
+    State(dir): State<Arc<Option<std::path::PathBuf>>>,
+    Extension(caller): Extension<Caller>,
+    Path(campaign): Path<i64>,
+) -> Result<Response, ApiError> {
+    let by = identity(&caller)?;
+    let campaign = rekey_core::notices::CampaignId::new(campaign)
+        .map_err(|e| ApiError(AppError::invalid("campaign", e.message)))?;
+    let tar = crate::evidence::export_campaign(&rk, (*dir).as_deref(), by, campaign).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"rekey-evidence-campaign-{campaign}.tar\""),
+            ),
+        ],
+        tar,
+    )
+        .into_response())
 }
 
 /// For load balancers and benchmarks: answers without touching the database.

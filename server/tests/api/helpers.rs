@@ -227,7 +227,7 @@ async fn record_response(
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-fn rand_suffix() -> String {
+pub fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

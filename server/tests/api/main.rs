@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod checkpoints;
 mod delivery;
+mod evidence;
 mod factors;
 mod gated_send;
 mod hardening;

@@ -1,0 +1,172 @@
+//! Writing the export: the files, the manifest of their hashes and its signature, in one tar.
+
+use std::sync::LazyLock;
+
+use sha2::{Digest, Sha256};
+
+use super::Evidence;
+use crate::audit::checkpoint::Signer;
+use crate::error::{Error, Result};
+
+/// The files an export holds besides `MANIFEST` and `MANIFEST.sig`, in the order written.
+pub const FILES: [&str; 5] = [
+    "evidence.json",
+    "report.html",
+    "public-key.pem",
+    "verify.py",
+    "README.txt",
+];
+
+const VERIFY_PY: &str = include_str!("verify.py");
+const REPORT: &str = include_str!("report.html");
+
+static TEMPLATE: LazyLock<std::result::Result<minijinja::Environment<'static>, String>> =
+    LazyLock::new(|| {
+        let mut env = minijinja::Environment::new();
+        // The name ends in .html: every value is escaped.
+        env.add_template("report.html", REPORT)
+            .map_err(|e| e.to_string())?;
+        Ok(env)
+    });
+
+/// Each requirement an export evidences, and where: (part, PCI DSS v4.0.1, SOC 2).
+const REQUIREMENTS: [(&str, &str, &str); 6] = [
+    (
+        "Credentials, rotation policy and cryptoperiod",
+        "8.6.3, 3.7.4",
+        "CC6.1",
+    ),
+    (
+        "Notices: approved bytes, editor and approver",
+        "8.6.3",
+        "CC6.1, CC7.2",
+    ),
+    ("Delivery attempts and Message-IDs", "8.6.3", "CC7.2"),
+    ("Migration evidence and revocation", "3.7.4, 8.6.3", "CC6.1"),
+    ("Audit entries with the chain proof", "10.2, 10.3", "CC7.2"),
+    (
+        "Signed checkpoints and the public key",
+        "10.3.2, 10.3.4, 10.5",
+        "CC7.2",
+    ),
+];
+
+fn report(evidence: &Evidence) -> Result<String> {
+    let env = TEMPLATE
+        .as_ref()
+        .map_err(|e| Error::Internal(format!("the evidence report template: {e}")))?;
+    let approved: Vec<minijinja::Value> = evidence
+        .notices
+        .iter()
+        .map(|n| {
+            let decision = n.decisions.iter().rev().find(|d| d.decision == "approved");
+            let editor = decision.and_then(|d| {
+                n.versions
+                    .iter()
+                    .find(|v| v.version == d.version)
+                    .map(|v| v.author.clone())
+            });
+            minijinja::context! {
+                id => n.id,
+                consumer => n.consumer,
+                recipient => n.recipient,
+                state => n.state,
+                version => decision.map(|d| d.version),
+                sha256 => decision.map(|d| d.sha256.clone()),
+                editor => editor,
+                approver => decision.map(|d| d.by.clone()),
+                approved_at => decision.map(|d| d.at.rfc3339()),
+                message_id => n.sent.as_ref().map(|s| s.message_id.clone()),
+                sent_at => n.sent.as_ref().and_then(|s| s.sent_at).map(|t| t.rfc3339()),
+                attempts => n.sent.as_ref().map(|s| s.attempts),
+            }
+        })
+        .collect();
+    let stamp = |t: Option<crate::clock::Timestamp>| t.map(|t| t.rfc3339());
+    let credentials: Vec<minijinja::Value> = evidence
+        .credentials
+        .iter()
+        .map(|c| {
+            minijinja::context! {
+                external_id => c.external_id,
+                prefix => c.prefix,
+                environment => c.environment,
+                status => c.status,
+                consumer => c.consumer_name,
+                last_used_at => stamp(c.last_used_at),
+                replaced_by => c.replaced_by,
+                replacement_last_used_at => stamp(c.replacement_last_used_at),
+                migrated_at => stamp(c.migrated_at),
+                status_at => stamp(c.status_at),
+            }
+        })
+        .collect();
+    env.get_template("report.html")
+        .and_then(|t| {
+            t.render(minijinja::context! {
+                e => evidence,
+                requirements => REQUIREMENTS,
+                notices => approved,
+                credentials => credentials,
+                entries => evidence.audit.entries.len(),
+                first_entry => evidence.audit.entries.first().map(|e| e.seq),
+                last_entry => evidence.audit.entries.last().map(|e| e.seq),
+            })
+        })
+        .map_err(|e| Error::Internal(format!("the evidence report did not render: {e}")))
+}
+
+fn readme(evidence: &Evidence) -> String {
+    format!(
+        "Rekey evidence export: campaign {id}, {name}\n\
+         Period: {period}\n\
+         Signing key: {fingerprint}\n\n\
+         Compare the signing key's fingerprint with the one in the checkpoints Rekey mailed to\n\
+         your security leads, then verify the export without Rekey:\n\n\
+         \x20   tar xf THIS-FILE.tar && python3 verify.py\n\n\
+         (Python 3 and the openssl command; or `rekey evidence verify THIS-FILE.tar`.)\n\
+         report.html is the human-readable report; evidence.json holds every fact.\n",
+        id = evidence.manifest.campaign,
+        name = evidence.campaign.name,
+        period = evidence.manifest.period,
+        fingerprint = evidence.public_key_fingerprint,
+    )
+}
+
+/// The export as one tar file, its manifest signed by `signer`.
+pub fn bundle(evidence: &Evidence, signer: &Signer) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec_pretty(evidence)
+        .map_err(|e| Error::Internal(format!("the evidence did not encode: {e}")))?;
+    let contents: [Vec<u8>; 5] = [
+        json,
+        report(evidence)?.into_bytes(),
+        signer.public_key().pem().into_bytes(),
+        VERIFY_PY.as_bytes().to_vec(),
+        readme(evidence).into_bytes(),
+    ];
+    let mut manifest = String::new();
+    for (name, bytes) in FILES.iter().zip(&contents) {
+        manifest.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
+    }
+    let signature = signer.sign_bytes(manifest.as_bytes()).base64();
+    let mut archive = tar::Builder::new(Vec::with_capacity(contents.iter().map(Vec::len).sum()));
+    let mtime = evidence.manifest.period_until.as_secs().max(0) as u64;
+    let mut add = |name: &str, bytes: &[u8]| -> Result<()> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(mtime);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, name, bytes)
+            .map_err(|e| Error::Internal(format!("the evidence archive: {e}")))
+    };
+    for (name, bytes) in FILES.iter().zip(&contents) {
+        add(name, bytes)?;
+    }
+    add("MANIFEST", manifest.as_bytes())?;
+    add("MANIFEST.sig", format!("{signature}\n").as_bytes())?;
+    archive
+        .into_inner()
+        .map_err(|e| Error::Internal(format!("the evidence archive: {e}")))
+}
