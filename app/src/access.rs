@@ -133,6 +133,7 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
         "/api/v1/credentials/:credential/revocation",
         Allowed(ViewInventory),
     ),
+    ("GET", "/api/v1/audit/entries", Allowed(ViewAudit)),
     (
         "GET",
         "/api/v1/campaigns/:campaign/evidence",

@@ -1,4 +1,8 @@
 import { test, expect, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { hydrated, signIn, signOut } from './helpers';
 
 const nav = (page: Page, name: string) =>
@@ -97,4 +101,29 @@ test('a rotation becomes notices that an engineer edits and an approver approves
   await page.getByRole('link', { name: /Action required/ }).first().click();
   await expect(page.getByTestId('text-part')).toHaveText(edited, { useInnerText: false });
   await expect(page.frameLocator('iframe[title="HTML part"]').getByText('We can help with the switch: just reply.')).toBeVisible();
+});
+
+test('the security lead filters the audit trail, downloads the campaign evidence and verifies it offline', async ({ page }) => {
+  // Runs after the rotation above: its approval and delivery are in the trail.
+  await signIn(page, 'security');
+  await nav(page, 'Audit trail');
+  await hydrated(page);
+  await page.getByLabel('Action').selectOption('notice.approved');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/action=notice\.approved/);
+  await expect(page.getByRole('row', { name: /notice\.approved/ }).first()).toContainText('approver');
+
+  await nav(page, 'Campaigns');
+  await page.getByRole('link', { name: 'Playwright rotation' }).first().click();
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Download evidence' }).click();
+  const file = await (await download).path();
+  expect(file).toBeTruthy();
+
+  // The verifier shipped inside the export, run as an auditor would: without Rekey.
+  const dir = mkdtempSync(join(tmpdir(), 'rekey-evidence-'));
+  execFileSync('tar', ['xf', file!, '-C', dir]);
+  const verdict = execFileSync('/usr/bin/python3', [join(dir, 'verify.py'), dir]).toString();
+  expect(verdict).toMatch(/^OK: 5 files, \d+ checkpoints, \d+ audit entries, \d+ notices verified$/m);
+  expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('Playwright rotation');
 });

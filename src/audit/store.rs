@@ -84,7 +84,6 @@ fn decode(row: &Row) -> Result<StoredEntry> {
     })
 }
 
-/// Which entries to list.
 /// Which entries a page of the trail shows.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -92,6 +91,8 @@ pub struct Filter {
     pub actor: Option<String>,
     /// Exact action name.
     pub action: Option<String>,
+    /// Exact target, as stored: `campaign:3`, `notice:12`, `settings`.
+    pub target: Option<String>,
     /// Only entries at or after this time.
     pub from: Option<Timestamp>,
     /// Only entries before this time.
@@ -124,6 +125,9 @@ pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
     if let Some(action) = &filter.action {
         add("action =", action.into());
     }
+    if let Some(target) = &filter.target {
+        add("target =", target.into());
+    }
     if let Some(from) = filter.from {
         add("at >=", from.into());
     }
@@ -146,6 +150,61 @@ pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
         entries,
         next_before,
     })
+}
+
+/// Most entries one export of a filtered view holds; narrow the filter for more.
+pub const EXPORT_MAX: usize = 100_000;
+
+/// Every entry matching `filter` (newest first, at most [`EXPORT_MAX`]) as CSV, with a header.
+pub async fn export_csv(db: &Db, filter: &Filter) -> Result<Vec<u8>> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| Error::Internal(format!("the audit export did not write: {e}"));
+    out.write_record([
+        "seq",
+        "at",
+        "actor_kind",
+        "actor_id",
+        "actor_name",
+        "action",
+        "target",
+        "detail",
+        "prev_hash",
+        "hash",
+    ])
+    .map_err(fail)?;
+    for e in export(db, filter).await? {
+        out.write_record([
+            e.seq.to_string(),
+            e.at.rfc3339(),
+            e.actor_kind,
+            e.actor_id.map(|i| i.to_string()).unwrap_or_default(),
+            e.actor_name,
+            e.action,
+            e.target,
+            e.detail,
+            e.prev_hash,
+            e.hash,
+        ])
+        .map_err(fail)?;
+    }
+    out.into_inner()
+        .map_err(|e| Error::Internal(format!("the audit export did not write: {e}")))
+}
+
+/// Every entry matching `filter`, newest first, at most [`EXPORT_MAX`].
+pub async fn export(db: &Db, filter: &Filter) -> Result<Vec<StoredEntry>> {
+    let mut filter = filter.clone();
+    let mut all = Vec::new();
+    loop {
+        let page = list(db, &filter, 500).await?;
+        all.extend(page.entries);
+        match page.next_before {
+            Some(before) if all.len() < EXPORT_MAX => filter.before = Some(before),
+            _ => break,
+        }
+    }
+    all.truncate(EXPORT_MAX);
+    Ok(all)
 }
 
 /// What the trail holds about any of `targets`, newest first, at most `limit` entries. The

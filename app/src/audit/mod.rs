@@ -86,6 +86,7 @@ fn detail_pairs(detail: &str) -> Vec<(String, String)> {
 pub async fn entries(
     actor: Option<String>,
     action: Option<String>,
+    target: Option<String>,
     from: Option<String>,
     until: Option<String>,
     before: Option<String>,
@@ -110,6 +111,7 @@ pub async fn entries(
     let filter = store::Filter {
         actor: blank(actor),
         action,
+        target: blank(target),
         from: parse_day("from", from)?,
         // "until" names a day; the day itself is included.
         until: parse_day("until", until)?.map(|t| t.plus_secs(86_400)),
@@ -174,8 +176,10 @@ pub async fn verify() -> Result<Verification, AppError> {
 pub struct CheckpointList {
     /// `SHA256:…` of the public key that verifies checkpoints.
     pub fingerprint: Option<String>,
-    /// Number, entry signed, time signed (RFC 3339); newest first.
-    pub recent: Vec<(i64, i64, String)>,
+    /// Number, entry signed, time signed (RFC 3339), whether it holds; newest first.
+    pub recent: Vec<(i64, i64, String, bool)>,
+    /// The first problem verification found, if any.
+    pub problem: Option<String>,
 }
 
 #[server(endpoint = "audit/checkpoints")]
@@ -183,6 +187,14 @@ pub async fn checkpoints() -> Result<CheckpointList, AppError> {
     session::authorize::<Verify>().await?;
     let rk = session::rekey()?;
     let recent = rekey_core::audit::checkpoints::recent(&rk.db, 10).await?;
+    // Checked in order from the first: those before the first problem hold.
+    let report = match &rk.checkpoint_signer {
+        Some(signer) => {
+            Some(rekey_core::audit::checkpoints::verify(&rk.db, signer.public_key(), None).await?)
+        }
+        None => None,
+    };
+    let held = report.as_ref().map_or(0, |r| r.checked);
     Ok(CheckpointList {
         fingerprint: rk
             .checkpoint_signer
@@ -191,10 +203,11 @@ pub async fn checkpoints() -> Result<CheckpointList, AppError> {
         recent: recent
             .into_iter()
             .map(|(number, c)| match c {
-                Some(c) => (number, c.entry, c.signed_at.rfc3339()),
-                None => (number, 0, "unreadable".to_string()),
+                Some(c) => (number, c.entry, c.signed_at.rfc3339(), number <= held),
+                None => (number, 0, "unreadable".to_string(), false),
             })
             .collect(),
+        problem: report.and_then(|r| r.problem).map(|p| p.to_string()),
     })
 }
 
@@ -207,13 +220,18 @@ pub fn AuditTrailPage() -> impl IntoView {
             (
                 param("actor"),
                 param("action"),
+                param("target"),
                 param("from"),
                 param("until"),
                 param("before"),
             )
         },
-        |(actor, action, from, until, before)| entries(actor, action, from, until, before),
+        |(actor, action, target, from, until, before)| {
+            entries(actor, action, target, from, until, before)
+        },
     );
+    let export_link =
+        move |format: &str| query_link("/api/v1/audit/entries", &query.get(), "format", format);
     let verify = ServerAction::<Verify>::new();
     let signed = Resource::new(|| (), |()| checkpoints());
     let older_link = move |before: i64| {
@@ -240,9 +258,13 @@ pub fn AuditTrailPage() -> impl IntoView {
                         </select>
                     </label>
                     <label class=LABEL>"From"<input class=INPUT type="date" name="from" value=move || param("from") /></label>
+                    <label class=LABEL>"Target"<input class=INPUT name="target" value=move || param("target") placeholder="campaign:3" /></label>
                     <label class=LABEL>"Until"<input class=INPUT type="date" name="until" value=move || param("until") /></label>
                     <button class=BUTTON_QUIET type="submit">"Filter"</button>
                     <a class="text-sm text-indigo-700 hover:underline" href="/audit">"Clear"</a>
+                    // The same filters, every matching entry, to keep or hand to an auditor.
+                    <a class="text-sm text-indigo-700 hover:underline" download href=move || export_link("csv")>"CSV"</a>
+                    <a class="text-sm text-indigo-700 hover:underline" download href=move || export_link("json")>"JSON"</a>
                 </Form>
                 <div class="flex flex-col items-end gap-2">
                     <ActionForm action=verify>
@@ -274,10 +296,13 @@ pub fn AuditTrailPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <ul class="font-mono text-xs">
-                                            {c.recent.into_iter().map(|(number, entry, at)| view! {
-                                                <li>{format!("#{number}: entries 1 to {entry}, signed {at}")}</li>
+                                            {c.recent.into_iter().map(|(number, entry, at, holds)| view! {
+                                                <li class=if holds { "text-emerald-800" } else { "text-rose-700" }>
+                                                    {format!("{} #{number}: entries 1 to {entry}, signed {at}", if holds { "✓" } else { "✗" })}
+                                                </li>
                                             }).collect_view()}
                                         </ul>
+                                        {c.problem.map(|p| view! { <p class="mt-2 font-medium text-rose-700">{p}</p> })}
                                     }.into_any()
                                 }}
                             }.into_any(),

@@ -216,9 +216,22 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
         100
     };
     let id = c.id;
+    let me = use_me().0;
     view! {
         <Page title=c.name.clone()>
             <p class="mb-4 text-sm text-slate-600">{c.selector.clone()}" · "{format!("{} consumers", c.consumers)}</p>
+            // The audit trail's owner takes the campaign's evidence away, to verify offline.
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let owns_audit = matches!(me.await, Ok(Some(p)) if p.may(rekey_core::identity::Permission::ViewAudit));
+                    owns_audit.then(|| view! {
+                        <p class="mb-4">
+                            <a class=BUTTON_QUIET href=format!("/api/v1/campaigns/{id}/evidence") download>"Download evidence"</a>
+                            <span class="ml-2 text-xs text-slate-500">"one tar file; run verify.py inside it, or rekey evidence verify"</span>
+                        </p>
+                    })
+                })}
+            </Suspense>
             {drafting.then(|| view! {
                 <div class=format!("{CARD} mb-6") role="status" aria-label="Drafting progress">
                     <p class="mb-2 text-sm font-medium">{format!("Drafting notices: {} of {}", c.drafted, c.consumers)}</p>

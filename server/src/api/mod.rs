@@ -22,6 +22,7 @@ use tower_sessions::Session;
 use crate::AppState;
 use crate::guard::api_error;
 
+mod audit;
 mod inventory;
 mod v1;
 
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
             "/credentials/{credential}/revocation",
             get(inventory::revocation),
         )
+        .route("/audit/entries", get(audit::entries))
         .route("/campaigns/{campaign}/evidence", get(evidence))
         .route("/vault/partitions", get(partitions))
         .route("/vault/partitions/{partition}/secrets", get(secrets))

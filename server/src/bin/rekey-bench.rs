@@ -68,6 +68,17 @@ enum Command {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// A campaign over `consumers` new consumers with every notice approved, the chain grown
+    /// to `entries` entries, and a checkpoint signed with the key in `signing_key_file`: what
+    /// `rekey evidence export` is measured on.
+    EvidenceSetup {
+        #[arg(long)]
+        consumers: usize,
+        #[arg(long)]
+        entries: i64,
+        #[arg(long)]
+        signing_key_file: std::path::PathBuf,
+    },
     /// Approves `count` notices and delivers them over SMTP with the server's own worker.
     Deliver {
         #[arg(long)]
@@ -152,6 +163,41 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "{{\"what\":\"fill\",\"backend\":\"{backend}\",\"count\":{count},\"secs\":{secs:.3},\"per_sec\":{:.0}}}",
                 count as f64 / secs
+            );
+        }
+        Command::EvidenceSetup {
+            consumers,
+            entries,
+            signing_key_file,
+        } => {
+            let started = Instant::now();
+            rekey_core::demo::seed(&rekey).await?;
+            let (engineer, approver) = demo_identities(&rekey).await?;
+            let credentials =
+                rekey_core::demo::bulk_consumers(&rekey, consumers, "evidence").await?;
+            let campaign = rekey_core::demo::campaign_over(&rekey, &engineer, credentials).await?;
+            let approved =
+                rekey_core::demo::approve_campaign(&rekey, campaign, &engineer, &approver).await?;
+            let mut left = entries - rekey_core::audit::store::count(&rekey.db).await?;
+            while left > 0 {
+                let batch = left.min(2_000);
+                let mut tx = rekey.write(Actor::System).await?;
+                for _ in 0..batch {
+                    tx.audit(Target::Campaign(campaign), Detail::Reauthenticated)
+                        .await?;
+                }
+                tx.commit().await?;
+                left -= batch;
+            }
+            let signer = rekey_core::audit::checkpoint::Signer::load_or_create(&signing_key_file)?;
+            let mut tx = rekey.write(Actor::System).await?;
+            rekey_core::audit::checkpoints::sign(&mut tx, &signer, 0).await?;
+            tx.commit().await?;
+            println!(
+                "{{\"what\":\"evidence-setup\",\"backend\":\"{backend}\",\"campaign\":{campaign},\"notices\":{},\"entries\":{},\"secs\":{:.3}}}",
+                approved.len(),
+                rekey_core::audit::store::count(&rekey.db).await?,
+                started.elapsed().as_secs_f64()
             );
         }
         Command::Verify => {

@@ -128,6 +128,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
             "GET /api/v1/credentials/:credential/revocation",
             READERS_AND_AGENTS,
         ),
+        ("GET /api/v1/audit/entries", &["security"]),
         ("GET /api/v1/campaigns/:campaign/evidence", &["security"]),
         ("POST /api/v1/imports", EDITORS),
         ("GET /api/v1/imports/:id", EDITORS),

@@ -175,6 +175,56 @@ fn cli_verify(app: &TestApp) -> (i32, String) {
     )
 }
 
+on_both_databases!(a_filtered_view_exports_as_csv_and_json);
+async fn a_filtered_view_exports_as_csv_and_json(app: TestApp) {
+    app.browser().login("engineer", "wrong password").await;
+    let security = app.signed_in("security").await;
+    let csv = security
+        .get("/api/v1/audit/entries?action=auth.login_failed&format=csv")
+        .await;
+    assert_eq!(csv.status(), 200);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "seq,at,actor_kind,actor_id,actor_name,action,target,detail,prev_hash,hash"
+    );
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].contains(",auth.login_failed,"), "{text}");
+
+    // By target: the entries about one account.
+    let id = app.user_id("security").await;
+    let json: Value = security
+        .get(&format!(
+            "/api/v1/audit/entries?target=user:{id}&format=json"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries = json.as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["target"] == format!("user:{id}")));
+    let page: Value = security
+        .call("audit/entries", &[("target", &format!("user:{id}"))])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["rows"].as_array().unwrap().len(), entries.len());
+
+    let (status, _, message) =
+        error_of(security.get("/api/v1/audit/entries?format=xml").await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (422, "'xml' is not a format; ask for csv or json")
+    );
+    // Only the audit trail's owner reads it.
+    let engineer = app.signed_in("engineer").await;
+    assert_eq!(engineer.get("/api/v1/audit/entries").await.status(), 403);
+}
+
 on_both_databases!(appends_are_refused_to_change_or_delete_entries);
 async fn appends_are_refused_to_change_or_delete_entries(app: TestApp) {
     let update = app

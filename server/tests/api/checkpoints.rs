@@ -68,19 +68,19 @@ async fn activity(app: &TestApp, n: usize) {
 /// Signs checkpoint `number` with `rekey audit checkpoint`, waits for the security lead's copy
 /// at the SMTP server and saves its text as the lead would; returns the file and what it says.
 async fn mailed_checkpoint(app: &TestApp, sink: &SmtpSink, number: i64) -> (PathBuf, Checkpoint) {
-    // The command runs on the system clock; the server under test shares its time, as a real
-    // server would, so the copy it queues is due for the delivery worker.
-    let real_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    app.clock.set(Timestamp::from_secs(real_now as i64 + 1));
     let (code, out) = cli(app, &["audit", "checkpoint"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("Signed checkpoint {number} ")),
         "{out}"
     );
+    // The command ran on the system clock; the server under test now shares that time, as a
+    // real server would, so the copy it queued is due for the delivery worker.
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    app.clock.set(Timestamp::from_secs(real_now as i64 + 1));
     let subject = format!("Rekey audit checkpoint {number} ");
     let arrived = || {
         let found = sink
