@@ -134,6 +134,7 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
         Allowed(ViewInventory),
     ),
     ("GET", "/api/v1/audit/entries", Allowed(ViewAudit)),
+    ("GET", "/api/v1/audit/evidence", Allowed(ViewAudit)),
     (
         "GET",
         "/api/v1/campaigns/:campaign/evidence",

@@ -1,31 +1,30 @@
-//! A campaign's evidence export, composed: recorded in the audit trail, covered by a fresh
+//! An evidence export (a campaign's or a period's), composed: recorded in the audit trail, covered by a fresh
 //! signed checkpoint (mailed and written like any other), then collected and bundled.
 
 use std::path::Path;
 
 use rekey_core::Rekey;
 use rekey_core::error::{Error, Result};
-use rekey_core::evidence;
+use rekey_core::evidence::{self, Scope};
 use rekey_core::identity::Identity;
-use rekey_core::notices::CampaignId;
 
-/// The tar file of `campaign`'s evidence, exported by `by` (a security lead).
-pub async fn export_campaign(
+/// The tar file of the evidence of `scope`, exported by `by` (a security lead).
+pub async fn export(
     rk: &Rekey,
     checkpoint_dir: Option<&Path>,
     by: &Identity,
-    campaign: CampaignId,
+    scope: Scope,
 ) -> Result<Vec<u8>> {
     let signer = rk
         .checkpoint_signer
         .clone()
         .ok_or_else(|| Error::Internal("this Rekey holds no audit signing key".into()))?;
-    evidence::record_export(rk, by, campaign).await?;
+    evidence::record_export(rk, by, scope).await?;
     // The export's own entry, and everything before it, end at a signed checkpoint.
     crate::checkpoints::sign_and_send(rk, checkpoint_dir).await?;
     let facts = evidence::collect(
         &rk.db,
-        campaign,
+        scope,
         signer.public_key(),
         by.name().as_str(),
         rk.now(),

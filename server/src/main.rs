@@ -80,11 +80,18 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum EvidenceCommand {
-    /// Export a campaign's evidence as one tar file (recorded as the security lead USER).
+    /// Export a campaign's (or a period's) evidence as one tar file, recorded as the security
+    /// lead USER.
     Export {
         /// The campaign's id.
-        #[arg(long)]
-        campaign: i64,
+        #[arg(long, conflicts_with_all = ["from", "until"], required_unless_present = "from")]
+        campaign: Option<i64>,
+        /// A period's first day (YYYY-MM-DD), instead of a campaign.
+        #[arg(long, requires = "until")]
+        from: Option<String>,
+        /// The period's last day.
+        #[arg(long, requires = "from")]
+        until: Option<String>,
         /// The security lead the export is recorded for.
         #[arg(long = "as", value_name = "USER")]
         user: String,
@@ -236,6 +243,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
             command:
                 EvidenceCommand::Export {
                     campaign,
+                    from,
+                    until,
                     user,
                     out,
                 },
@@ -247,18 +256,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
                 .find(|u| u.username == username && !u.disabled)
                 .ok_or_else(|| anyhow::anyhow!("no active user named {username}"))?
                 .identity();
-            let campaign = rekey_core::notices::CampaignId::new(campaign)?;
-            let tar = rekey::evidence::export_campaign(
-                &rekey,
-                config.checkpoint_dir.as_deref(),
-                &identity,
-                campaign,
-            )
-            .await?;
+            let scope = match (campaign, from, until) {
+                (Some(id), _, _) => {
+                    rekey_core::evidence::Scope::Campaign(rekey_core::notices::CampaignId::new(id)?)
+                }
+                (None, Some(from), Some(until)) => rekey_core::evidence::Scope::Period {
+                    from: rekey_core::clock::Day::parse("from", &from)?.start(),
+                    until: rekey_core::clock::Day::parse("until", &until)?.end(),
+                },
+                _ => anyhow::bail!("give --campaign ID, or --from DAY and --until DAY"),
+            };
+            let tar =
+                rekey::evidence::export(&rekey, config.checkpoint_dir.as_deref(), &identity, scope)
+                    .await?;
             std::fs::write(&out, &tar)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             println!(
-                "Wrote the evidence of campaign {campaign} to {} ({} bytes).",
+                "Wrote the evidence to {} ({} bytes).",
                 out.display(),
                 tar.len()
             );

@@ -370,10 +370,14 @@ actions! {
         /// Copies e-mailed (one per security lead).
         mailed: i64,
     } => AuditCheckpointSigned = "audit.checkpoint_signed",
-    /// A security lead exported a campaign's evidence.
+    /// A security lead exported evidence: a campaign's, or a period's.
     EvidenceExported {
-        /// The campaign.
-        campaign: CampaignId,
+        /// The campaign, for a campaign's export.
+        campaign: Option<CampaignId>,
+        /// The period's start, for a period's export.
+        from: Option<Timestamp>,
+        /// The period's end.
+        until: Option<Timestamp>,
     } => EvidenceExported = "evidence.exported",
     /// An attempt to deliver a system message (not a consumer notice) ended.
     SystemMessageAttempted {

@@ -118,7 +118,7 @@ fn report(evidence: &Evidence) -> Result<String> {
 
 fn readme(evidence: &Evidence) -> String {
     format!(
-        "Rekey evidence export: campaign {id}, {name}\n\
+        "Rekey evidence export: {scope}\n\
          Period: {period}\n\
          Signing key: {fingerprint}\n\n\
          Compare the signing key's fingerprint with the one in the checkpoints Rekey mailed to\n\
@@ -126,8 +126,7 @@ fn readme(evidence: &Evidence) -> String {
          \x20   tar xf THIS-FILE.tar && python3 verify.py\n\n\
          (Python 3 and the openssl command; or `rekey evidence verify THIS-FILE.tar`.)\n\
          report.html is the human-readable report; evidence.json holds every fact.\n",
-        id = evidence.manifest.campaign,
-        name = evidence.campaign.name,
+        scope = evidence.manifest.scope,
         period = evidence.manifest.period,
         fingerprint = evidence.public_key_fingerprint,
     )

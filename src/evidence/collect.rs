@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{
     AuditProof, CampaignFacts, CredentialFacts, DecisionFacts, EntryFacts, Evidence, FORMAT,
-    Manifest, NoticeFacts, Policy, SentFacts, VersionFacts,
+    Manifest, NoticeFacts, Policy, Scope, SentFacts, VersionFacts,
 };
 use crate::audit::checkpoint::PublicKey;
 use crate::clock::Timestamp;
@@ -14,32 +14,170 @@ use crate::notices::CampaignId;
 use crate::params;
 use crate::storage::Db;
 
-/// Collects the evidence of `campaign`, with the audit entries from the last checkpoint before
-/// the campaign began to the latest checkpoint (sign one first, so the export is covered).
+/// Collects the evidence of `scope`, with the audit entries from the last checkpoint before
+/// it began to the latest checkpoint (sign one first, so the export is covered).
 pub async fn collect(
     db: &Db,
-    campaign: CampaignId,
+    scope: Scope,
     key: PublicKey,
     exported_by: &str,
     now: Timestamp,
 ) -> Result<Evidence> {
-    let id = campaign.get();
+    let (ids, first, described) = match scope {
+        Scope::Campaign(campaign) => {
+            let first: Option<i64> = db
+                .scalar(
+                    "SELECT MIN(seq) FROM audit_log WHERE target = $1",
+                    params![format!("campaign:{campaign}")],
+                )
+                .await?;
+            (vec![campaign], first, format!("campaign {campaign}"))
+        }
+        Scope::Period { from, until } => {
+            let first: Option<i64> = db
+                .scalar(
+                    "SELECT MIN(seq) FROM audit_log WHERE at >= $1",
+                    params![from],
+                )
+                .await?;
+            (
+                active_campaigns(db, from, until).await?,
+                first,
+                format!("period {} to {}", from.rfc3339(), until.rfc3339()),
+            )
+        }
+    };
+    let mut campaigns = Vec::with_capacity(ids.len());
+    let mut credentials = Vec::new();
+    let mut notices = Vec::new();
+    for id in &ids {
+        campaigns.push(campaign(db, *id).await?);
+        credentials.extend(campaign_credentials(db, *id).await?);
+        notices.extend(campaign_notices(db, *id).await?);
+    }
+    let audit = proof(db, first.unwrap_or(i64::MAX)).await?;
+    let (period_from, period_until) = match scope {
+        Scope::Campaign(_) => (
+            audit
+                .entries
+                .iter()
+                .find(|e| Some(e.seq) == first)
+                .map_or(now, |e| Timestamp::from_micros(e.at)),
+            now,
+        ),
+        Scope::Period { from, until } => (from, until),
+    };
+    let checkpoints = db
+        .fetch_all(
+            "SELECT number FROM audit_checkpoints WHERE entry_seq >= $1 AND entry_seq <= $2 \
+             ORDER BY number",
+            params![
+                audit.after_seq,
+                audit.entries.last().map_or(audit.after_seq, |e| e.seq)
+            ],
+        )
+        .await?;
+    let mut texts = Vec::with_capacity(checkpoints.len());
+    for r in checkpoints {
+        let number: i64 = r.get(0)?;
+        let (_, checkpoint) = crate::audit::checkpoints::numbered(db, number).await?;
+        texts.push(
+            checkpoint
+                .ok_or_else(|| Error::Internal(format!("checkpoint {number} does not read")))?
+                .to_text(),
+        );
+    }
+    let rotation = db
+        .fetch_all(
+            "SELECT environment, max_age_days FROM rotation_policies ORDER BY environment",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let settings = crate::settings::load(db).await?;
+    Ok(Evidence {
+        format: FORMAT.to_string(),
+        manifest: Manifest {
+            scope: described,
+            campaign: match scope {
+                Scope::Campaign(id) => Some(id),
+                Scope::Period { .. } => None,
+            },
+            period_from,
+            period_until,
+            period: format!("{} to {}", period_from.rfc3339(), period_until.rfc3339()),
+            rekey_version: env!("CARGO_PKG_VERSION").to_string(),
+            exported_by: exported_by.to_string(),
+        },
+        policy: Policy {
+            rotation,
+            second_factor_for_privileged: settings.require_totp_for_privileged,
+        },
+        campaigns,
+        credentials,
+        notices,
+        audit,
+        checkpoints: texts,
+        public_key: key.base64(),
+        public_key_fingerprint: key.fingerprint(),
+    })
+}
+
+/// The campaigns with an entry about them or one of their notices in `[from, until)`.
+async fn active_campaigns(db: &Db, from: Timestamp, until: Timestamp) -> Result<Vec<CampaignId>> {
+    let mut campaigns = std::collections::BTreeSet::new();
+    let mut notices: Vec<crate::storage::Value> = Vec::new();
+    for r in db
+        .fetch_all(
+            "SELECT DISTINCT target FROM audit_log WHERE at >= $1 AND at < $2 \
+             AND (target LIKE 'campaign:%' OR target LIKE 'notice:%')",
+            params![from, until],
+        )
+        .await?
+    {
+        let target: String = r.get(0)?;
+        let parsed = |id: &str| id.parse::<i64>().ok();
+        if let Some(id) = target.strip_prefix("campaign:").and_then(parsed) {
+            campaigns.insert(id);
+        } else if let Some(id) = target.strip_prefix("notice:").and_then(parsed) {
+            notices.push(id.into());
+        }
+    }
+    for r in crate::storage::rows_in(
+        &mut db.clone(),
+        "SELECT DISTINCT campaign_id FROM notices WHERE id IN ({keys})",
+        &notices,
+    )
+    .await?
+    {
+        campaigns.insert(r.get(0)?);
+    }
+    campaigns
+        .into_iter()
+        .map(|id| Ok(CampaignId::new(id)?))
+        .collect()
+}
+
+async fn campaign(db: &Db, campaign: CampaignId) -> Result<CampaignFacts> {
     let row = db
         .fetch_optional(
             "SELECT c.name, c.state, u.username, c.created_at, c.announce_at, c.new_key_at, \
              c.deadline_at, c.grace_end_at FROM campaigns c LEFT JOIN users u ON u.id = c.created_by \
              WHERE c.id = $1",
-            params![id],
+            params![campaign],
         )
         .await?
         .ok_or_else(|| {
             Error::NotFound(crate::error::Missing::Id {
                 what: "campaign",
-                id: id.to_string(),
+                id: campaign.to_string(),
             })
         })?;
     let stamp = |i: usize| -> Result<String> { Ok(row.get::<Timestamp>(i)?.rfc3339()) };
-    let facts = CampaignFacts {
+    Ok(CampaignFacts {
+        id: campaign,
         name: row.get(0)?,
         state: row.get(1)?,
         created_by: row.get(2)?,
@@ -50,10 +188,12 @@ pub async fn collect(
             ("deadline".into(), stamp(6)?),
             ("end of grace".into(), stamp(7)?),
         ],
-    };
+    })
+}
 
-    let credentials = db
-        .fetch_all(
+async fn campaign_credentials(db: &Db, campaign: CampaignId) -> Result<Vec<CredentialFacts>> {
+    let id = campaign.get();
+    db.fetch_all(
             "SELECT k.external_id, k.prefix, k.environment, k.status, c.external_id, c.name, \
              k.created_at, k.last_used_at, r.external_id, r.last_used_at, k.migrated_at, k.status_at \
              FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
@@ -66,6 +206,7 @@ pub async fn collect(
         .iter()
         .map(|r| {
             Ok(CredentialFacts {
+                campaign,
                 external_id: r.get(0)?,
                 prefix: r.get(1)?,
                 environment: r.get(2)?,
@@ -80,8 +221,11 @@ pub async fn collect(
                 status_at: r.get(11)?,
             })
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()
+}
 
+async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFacts>> {
+    let id = campaign.get();
     let mut notices: Vec<NoticeFacts> = Vec::new();
     let mut index: HashMap<i64, usize> = HashMap::new();
     for r in db
@@ -94,6 +238,7 @@ pub async fn collect(
     {
         index.insert(r.get(0)?, notices.len());
         notices.push(NoticeFacts {
+            campaign,
             id: r.get(0)?,
             consumer: r.get(1)?,
             recipient: r.get(2)?,
@@ -162,64 +307,7 @@ pub async fn collect(
         });
     }
 
-    let audit = proof(db, id).await?;
-    let first_at = audit
-        .entries
-        .first()
-        .map_or(now, |e| Timestamp::from_micros(e.at));
-    let checkpoints = db
-        .fetch_all(
-            "SELECT number FROM audit_checkpoints WHERE entry_seq >= $1 AND entry_seq <= $2 \
-             ORDER BY number",
-            params![
-                audit.after_seq,
-                audit.entries.last().map_or(audit.after_seq, |e| e.seq)
-            ],
-        )
-        .await?;
-    let mut texts = Vec::with_capacity(checkpoints.len());
-    for r in checkpoints {
-        let number: i64 = r.get(0)?;
-        let (_, checkpoint) = crate::audit::checkpoints::numbered(db, number).await?;
-        texts.push(
-            checkpoint
-                .ok_or_else(|| Error::Internal(format!("checkpoint {number} does not read")))?
-                .to_text(),
-        );
-    }
-    let rotation = db
-        .fetch_all(
-            "SELECT environment, max_age_days FROM rotation_policies ORDER BY environment",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok((r.get(0)?, r.get(1)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let settings = crate::settings::load(db).await?;
-    Ok(Evidence {
-        format: FORMAT.to_string(),
-        manifest: Manifest {
-            scope: "campaign".into(),
-            campaign,
-            period_from: first_at,
-            period_until: now,
-            period: format!("{} to {}", first_at.rfc3339(), now.rfc3339()),
-            rekey_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_by: exported_by.to_string(),
-        },
-        policy: Policy {
-            rotation,
-            second_factor_for_privileged: settings.require_totp_for_privileged,
-        },
-        campaign: facts,
-        credentials,
-        notices,
-        audit,
-        checkpoints: texts,
-        public_key: key.base64(),
-        public_key_fingerprint: key.fingerprint(),
-    })
+    Ok(notices)
 }
 
 fn notice<'a>(
@@ -233,16 +321,9 @@ fn notice<'a>(
     Ok(&mut notices[at])
 }
 
-/// The entries from the last checkpoint before the campaign's first entry to the latest
+/// The entries from the last checkpoint before entry `first` to the latest
 /// checkpoint: both ends are signed.
-async fn proof(db: &Db, campaign: i64) -> Result<AuditProof> {
-    let first: Option<i64> = db
-        .scalar(
-            "SELECT MIN(seq) FROM audit_log WHERE target = $1",
-            params![format!("campaign:{campaign}")],
-        )
-        .await?;
-    let first = first.unwrap_or(1);
+async fn proof(db: &Db, first: i64) -> Result<AuditProof> {
     let start = db
         .fetch_optional(
             "SELECT entry_seq, head_hash FROM audit_checkpoints WHERE entry_seq < $1 \

@@ -27,6 +27,20 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, Permission};
 use crate::notices::CampaignId;
 
+/// What an export covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One campaign, from its first entry to the export.
+    Campaign(CampaignId),
+    /// Every campaign with activity in `[from, until)`, and the audit entries of the period.
+    Period {
+        /// The period's start.
+        from: Timestamp,
+        /// Its end (excluded).
+        until: Timestamp,
+    },
+}
+
 /// The format this module writes; a verifier refuses others.
 pub const FORMAT: &str = "rekey-evidence-v1";
 
@@ -39,8 +53,8 @@ pub struct Evidence {
     pub manifest: Manifest,
     /// Rotation policy and sign-in settings in force when exported.
     pub policy: Policy,
-    /// The campaign and its timeline.
-    pub campaign: CampaignFacts,
+    /// The campaigns covered, each with its timeline.
+    pub campaigns: Vec<CampaignFacts>,
     /// The credentials it rotates, by prefix (never by value), with their owners.
     pub credentials: Vec<CredentialFacts>,
     /// Every notice: each version's exact bytes, each decision, what was sent.
@@ -58,13 +72,13 @@ pub struct Evidence {
 /// Scope, period and provenance of an export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// `campaign`.
+    /// `campaign 3`, or `period <from> to <until>`.
     pub scope: String,
-    /// The campaign's id.
-    pub campaign: CampaignId,
-    /// From the campaign's first entry…
+    /// The campaign, for a campaign's export.
+    pub campaign: Option<CampaignId>,
+    /// From the campaign's first entry (or the period's start)…
     pub period_from: Timestamp,
-    /// …to the export.
+    /// …to the export (or the period's end).
     pub period_until: Timestamp,
     /// The same instants in RFC 3339, for people.
     pub period: String,
@@ -83,9 +97,11 @@ pub struct Policy {
     pub second_factor_for_privileged: bool,
 }
 
-/// The campaign.
+/// A campaign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignFacts {
+    /// Rekey's id.
+    pub id: CampaignId,
     /// Its name.
     pub name: String,
     /// Its state when exported.
@@ -101,6 +117,8 @@ pub struct CampaignFacts {
 /// A credential the campaign rotates.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialFacts {
+    /// The campaign that rotates it.
+    pub campaign: CampaignId,
     /// The key-issuing system's id.
     pub external_id: String,
     /// The public prefix the key starts with: the value itself never appears.
@@ -130,6 +148,8 @@ pub struct CredentialFacts {
 /// A notice, with everything that happened to it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeFacts {
+    /// Its campaign.
+    pub campaign: CampaignId,
     /// Rekey's id.
     pub id: i64,
     /// The consumer's external id.
@@ -241,15 +261,23 @@ pub struct EntryFacts {
     pub hash: String,
 }
 
-/// Records that `by` exported the evidence of `campaign`; only the audit trail's owner may.
-pub async fn record_export(rk: &Rekey, by: &Identity, campaign: CampaignId) -> Result<()> {
+/// Records that `by` exported the evidence of `scope`; only the audit trail's owner may.
+pub async fn record_export(rk: &Rekey, by: &Identity, scope: Scope) -> Result<()> {
     if !by.may(Permission::ViewAudit) {
         return Err(Error::Forbidden(Permission::ViewAudit));
     }
+    let (target, campaign, from, until) = match scope {
+        Scope::Campaign(id) => (Target::Campaign(id), Some(id), None, None),
+        Scope::Period { from, until } => (Target::AuditTrail, None, Some(from), Some(until)),
+    };
     let mut tx = rk.write(by.into()).await?;
     tx.audit(
-        Target::Campaign(campaign),
-        Detail::EvidenceExported { campaign },
+        target,
+        Detail::EvidenceExported {
+            campaign,
+            from,
+            until,
+        },
     )
     .await?;
     tx.commit().await

@@ -221,7 +221,7 @@ def verify(folder):
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     problems, evidence = verify(folder)
-    print("Export of campaign %s, signed by %s" % (evidence["manifest"]["campaign"], evidence["public_key_fingerprint"]))
+    print("Export of %s, signed by %s" % (evidence["manifest"]["scope"], evidence["public_key_fingerprint"]))
     if problems:
         for p in problems:
             print("FAILED: " + p)

@@ -42,6 +42,7 @@ pub fn router() -> Router<AppState> {
             get(inventory::revocation),
         )
         .route("/audit/entries", get(audit::entries))
+        .route("/audit/evidence", get(period_evidence))
         .route("/campaigns/{campaign}/evidence", get(evidence))
         .route("/vault/partitions", get(partitions))
         .route("/vault/partitions/{partition}/secrets", get(secrets))
@@ -104,18 +105,65 @@ async fn evidence(
     let by = identity(&caller)?;
     let campaign = rekey_core::notices::CampaignId::new(campaign)
         .map_err(|e| ApiError(AppError::invalid("campaign", e.message)))?;
-    let tar = crate::evidence::export_campaign(&rk, (*dir).as_deref(), by, campaign).await?;
-    Ok((
+    let scope = rekey_core::evidence::Scope::Campaign(campaign);
+    let tar = crate::evidence::export(&rk, (*dir).as_deref(), by, scope).await?;
+    Ok(tar_download(
+        &format!("rekey-evidence-campaign-{campaign}.tar"),
+        tar,
+    ))
+}
+
+/// The days a period export covers: `from` and `until` included.
+#[derive(Debug, Deserialize)]
+struct PeriodQuery {
+    from: String,
+    until: String,
+}
+
+/// `GET /api/v1/audit/evidence?from=YYYY-MM-DD&until=YYYY-MM-DD`: the evidence of every
+/// campaign with activity in the period, with the period's audit entries, as one tar file.
+async fn period_evidence(
+    State(rk): State<Rekey>,
+    State(dir): State<Arc<Option<std::path::PathBuf>>>,
+    Extension(caller): Extension<Caller>,
+    Query(period): Query<PeriodQuery>,
+) -> Result<Response, ApiError> {
+    let by = identity(&caller)?;
+    let from = rekey_core::clock::Day::parse("from", &period.from)?;
+    let until = rekey_core::clock::Day::parse("until", &period.until)?;
+    if until.start() < from.start() {
+        return Err(ApiError(AppError::invalid(
+            "until",
+            "the period ends before it starts",
+        )));
+    }
+    let scope = rekey_core::evidence::Scope::Period {
+        from: from.start(),
+        until: until.end(),
+    };
+    let tar = crate::evidence::export(&rk, (*dir).as_deref(), by, scope).await?;
+    Ok(tar_download(
+        &format!(
+            "rekey-evidence-{}-to-{}.tar",
+            period.from.trim(),
+            period.until.trim()
+        ),
+        tar,
+    ))
+}
+
+fn tar_download(name: &str, tar: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "application/x-tar".to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"rekey-evidence-campaign-{campaign}.tar\""),
+                format!("attachment; filename=\"{name}\""),
             ),
         ],
         tar,
     )
-        .into_response())
+        .into_response()
 }
 
 /// For load balancers and benchmarks: answers without touching the database.

@@ -129,6 +129,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
             READERS_AND_AGENTS,
         ),
         ("GET /api/v1/audit/entries", &["security"]),
+        ("GET /api/v1/audit/evidence", &["security"]),
         ("GET /api/v1/campaigns/:campaign/evidence", &["security"]),
         ("POST /api/v1/imports", EDITORS),
         ("GET /api/v1/imports/:id", EDITORS),

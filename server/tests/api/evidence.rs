@@ -12,7 +12,7 @@ use rekey_core::evidence::verify::verify_files;
 use rekey_core::params;
 use serde_json::Value;
 
-use crate::helpers::{SmtpSink, TestApp, rand_suffix, run_dir};
+use crate::helpers::{START, SmtpSink, TestApp, error_of, rand_suffix, run_dir};
 use crate::on_both_databases;
 
 /// A campaign of three consumers, approved and delivered to the test's SMTP server.
@@ -152,6 +152,39 @@ async fn a_security_lead_exports_evidence_that_verifies_offline(app: TestApp) {
     let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(report.contains("PCI DSS v4.0.1") && report.contains("8.6.3"));
     std::fs::remove_dir_all(dir).unwrap();
+
+    // A period's export: every campaign with activity in it, with the period's entries.
+    let day = &START.rfc3339()[..10];
+    let response = lead
+        .get(&format!("/api/v1/audit/evidence?from={day}&until={day}"))
+        .await;
+    assert_eq!(response.status(), 200);
+    let dir = unpack(&response.bytes().await.unwrap());
+    let (code, out) = verify_py(&dir, false);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("Export of period {day}T00:00:00Z to ")),
+        "{out}"
+    );
+    let evidence: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("evidence.json")).unwrap()).unwrap();
+    assert!(
+        evidence["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == campaign)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+    let (status, _, message) = error_of(
+        lead.get("/api/v1/audit/evidence?from=2026-12-02&until=2026-12-01")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, message.as_str()),
+        (422, "the period ends before it starts")
+    );
 }
 
 /// Changes `evidence.json` in a copy of the export and says what both verifiers answer.
