@@ -81,11 +81,14 @@ ensure_npm_packages() {
   fi
 }
 
-# Debian's Chromium for Playwright, and Debian's aiosmtpd for the SMTP server the delivery
-# tests start (run with /usr/bin/python3, which sees Debian's Python packages).
+# Debian's Chromium for Playwright, Debian's aiosmtpd for the SMTP server the delivery tests
+# start (run with /usr/bin/python3, which sees Debian's Python packages), faketime for the
+# retention test's clock jump, and openssl for the evidence verifier's signature checks.
 ensure_test_packages() {
   [ -x /usr/bin/chromium ] || apt_install chromium
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || apt_install python3-aiosmtpd
+  command -v faketime >/dev/null || apt_install faketime
+  command -v openssl >/dev/null || apt_install openssl
 }
 
 # Starts the local PostgreSQL cluster when it is down; installs it on a machine without one.

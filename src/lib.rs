@@ -85,6 +85,8 @@ mod context {
         pub delivery_wakeup: Arc<tokio::sync::Notify>,
         /// The key that signs checkpoints of the audit chain, once the server has read it.
         pub checkpoint_signer: Option<Arc<crate::audit::checkpoint::Signer>>,
+        /// Days audit entries are kept before they may be archived and pruned.
+        pub audit_retention_days: i64,
     }
 
     impl Rekey {
@@ -112,7 +114,14 @@ mod context {
                 token_hold_secs: DEFAULT_TOKEN_HOLD_SECS,
                 delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
                 checkpoint_signer: None,
+                audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             }
+        }
+
+        /// Keeps audit entries `days` days (at least [`crate::audit::retention::MIN_RETENTION_DAYS`]).
+        pub fn with_audit_retention_days(mut self, days: i64) -> Self {
+            self.audit_retention_days = days.max(crate::audit::retention::MIN_RETENTION_DAYS);
+            self
         }
 
         /// Signs checkpoints of the audit chain with `signer`.

@@ -41,6 +41,8 @@ pub struct Config {
     pub checkpoint_interval_secs: Option<u64>,
     /// A folder (a mounted share, WORM storage) each checkpoint is also written to.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Days audit entries are kept before `rekey audit prune` may archive and remove them.
+    pub audit_retention_days: i64,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -118,6 +120,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // the security leads and, when set, written to REKEY_CHECKPOINT_DIR.
     ("checkpoint_interval_minutes", Some("60")),
     ("checkpoint_dir", None),
+    // Days audit entries are kept (at least 365, PCI DSS 10.5.1) before `rekey audit prune` may
+    // archive them to a verified export and remove them.
+    ("audit_retention_days", Some("400")),
     // Read by the command line before the rest: the file these settings may come from.
     ("config", None),
 ];
@@ -330,6 +335,11 @@ impl Config {
             0 => None,
             minutes => Some(minutes as u64 * 60),
         };
+        let audit_retention_days = number(
+            "audit_retention_days",
+            rekey_core::audit::retention::MIN_RETENTION_DAYS,
+            100 * 365,
+        )?;
         let checkpoint_dir =
             Some(path_or("checkpoint_dir", PathBuf::new())).filter(|p| !p.as_os_str().is_empty());
 
@@ -368,6 +378,7 @@ impl Config {
             audit_signing_key_file,
             checkpoint_interval_secs,
             checkpoint_dir,
+            audit_retention_days,
         })
     }
 }
@@ -490,6 +501,28 @@ mod tests {
         assert_eq!(e.name, "REKEY_SESSION_IDLE_MINUTES");
         let e = load(&[("REKEY_PUBLIC_URL", "https://x.example/path")]).unwrap_err();
         assert_eq!(e.name, "REKEY_PUBLIC_URL");
+    }
+
+    #[test]
+    fn audit_settings_have_defaults_and_retention_keeps_a_year() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.audit_retention_days, 400);
+        assert_eq!(c.checkpoint_interval_secs, Some(3600));
+        assert_eq!(
+            c.audit_signing_key_file,
+            PathBuf::from("data/audit-signing.key")
+        );
+        assert_eq!(c.checkpoint_dir, None);
+        let e = load(&[("REKEY_AUDIT_RETENTION_DAYS", "100")]).unwrap_err();
+        assert_eq!(e.name, "REKEY_AUDIT_RETENTION_DAYS");
+        assert!(e.problem.contains("from 365 to"), "{}", e.problem);
+        let c = load(&[
+            ("REKEY_CHECKPOINT_INTERVAL_MINUTES", "0"),
+            ("REKEY_CHECKPOINT_DIR", "/mnt/worm"),
+        ])
+        .unwrap();
+        assert_eq!(c.checkpoint_interval_secs, None);
+        assert_eq!(c.checkpoint_dir, Some(PathBuf::from("/mnt/worm")));
     }
 
     #[test]

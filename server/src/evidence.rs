@@ -31,7 +31,92 @@ pub async fn export(
     )
     .await?;
     // Bundling hashes and signs megabytes; keep it off the async workers.
-    tokio::task::spawn_blocking(move || evidence::bundle(&facts, &signer))
+    tokio::task::spawn_blocking(move || evidence::bundle(facts, &signer))
         .await
         .map_err(|e| Error::Internal(format!("the evidence export stopped: {e}")))?
+}
+
+/// What `rekey audit prune` did.
+#[derive(Debug)]
+pub enum Pruned {
+    /// No signed checkpoint is older than the retention period: nothing may go yet.
+    Nothing,
+    /// Entries `from` to `through` are in the archive, verified, and gone from the trail.
+    Archived {
+        /// The first entry archived.
+        from: i64,
+        /// The last (a signed checkpoint's entry).
+        through: i64,
+        /// How many left the database.
+        entries: u64,
+    },
+}
+
+/// Archives the entries older than the retention period (through the newest signed checkpoint
+/// before the cutoff) to `archive`, reads the file back and verifies it, and only then prunes
+/// them. A file already at `archive` is never overwritten.
+pub async fn archive_and_prune(rk: &Rekey, archive: &Path) -> Result<Pruned> {
+    use rekey_core::audit::{Actor, Sha256Hex, retention};
+    let signer = rk
+        .checkpoint_signer
+        .clone()
+        .ok_or_else(|| Error::Internal("this Rekey holds no audit signing key".into()))?;
+    let cutoff = rk.now().plus_secs(-rk.audit_retention_days * 86_400);
+    let Some(checkpoint) = retention::prunable(&rk.db, cutoff).await? else {
+        return Ok(Pruned::Nothing);
+    };
+    let facts = evidence::collect(
+        &rk.db,
+        Scope::Archive {
+            through: checkpoint.entry,
+        },
+        signer.public_key(),
+        "rekey audit prune",
+        rk.now(),
+    )
+    .await?;
+    let from = facts.audit.entries.first().map_or(0, |e| e.seq);
+    if facts.audit.entries.last().map(|e| e.seq) != Some(checkpoint.entry) {
+        return Err(Error::Internal(format!(
+            "the archive would not end at entry {}; nothing was pruned",
+            checkpoint.entry
+        )));
+    }
+    let tar = tokio::task::spawn_blocking(move || evidence::bundle(facts, &signer))
+        .await
+        .map_err(|e| Error::Internal(format!("the archive stopped: {e}")))??;
+    let fail = |e: std::io::Error| {
+        Error::Internal(format!(
+            "cannot write the archive {}: {e}; nothing was pruned",
+            archive.display()
+        ))
+    };
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(archive)
+            .map_err(fail)?;
+        file.write_all(&tar).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+    }
+    // What is on disk, not what is in memory, is what must verify.
+    let written = std::fs::read(archive).map_err(fail)?;
+    let verdict = evidence::verify::verify_tar(&written);
+    if !verdict.problems.is_empty() {
+        return Err(Error::Internal(format!(
+            "the archive {} did not verify ({}); nothing was pruned",
+            archive.display(),
+            verdict.problems.join("; ")
+        )));
+    }
+    let mut tx = rk.write(Actor::System).await?;
+    let entries = retention::prune(&mut tx, &checkpoint, Sha256Hex::of(&written)).await?;
+    tx.commit().await?;
+    Ok(Pruned::Archived {
+        from,
+        through: checkpoint.entry,
+        entries,
+    })
 }

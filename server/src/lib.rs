@@ -85,7 +85,9 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
     .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))?;
     let signer = Signer::load_or_create(&config.audit_signing_key_file)
         .map_err(|e| anyhow::anyhow!("cannot open the audit signing key: {}", describe(&e)))?;
-    Ok(rekey.with_checkpoint_signer(signer))
+    Ok(rekey
+        .with_checkpoint_signer(signer)
+        .with_audit_retention_days(config.audit_retention_days))
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {

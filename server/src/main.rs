@@ -119,6 +119,13 @@ enum AuditCommand {
     PublicKey,
     /// Sign a checkpoint now and send it off the host, as the periodic worker does.
     Checkpoint,
+    /// Archive the entries older than REKEY_AUDIT_RETENTION_DAYS to FILE (a verified evidence
+    /// export), then remove them from the database. Nothing goes without the archive.
+    Prune {
+        /// Where to write the archive (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        archive: std::path::PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -359,6 +366,22 @@ async fn audit(
             let key = signer.public_key();
             print!("{}", key.pem());
             println!("Fingerprint: {}", key.fingerprint());
+        }
+        AuditCommand::Prune { archive } => {
+            match rekey::evidence::archive_and_prune(rekey, &archive).await? {
+                rekey::evidence::Pruned::Nothing => println!(
+                    "No signed checkpoint is older than {} days: nothing to prune.",
+                    rekey.audit_retention_days
+                ),
+                rekey::evidence::Pruned::Archived {
+                    from,
+                    through,
+                    entries,
+                } => println!(
+                    "Archived entries {from} to {through} to {} (verified) and removed {entries} entries from the database.",
+                    archive.display()
+                ),
+            }
         }
         AuditCommand::Checkpoint => {
             match rekey::checkpoints::sign_and_send(rekey, config.checkpoint_dir.as_deref()).await?

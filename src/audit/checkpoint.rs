@@ -430,6 +430,17 @@ pub enum CheckpointProblem {
         /// The last entry stored.
         last: Seq,
     },
+    /// A prune names a point no signed checkpoint vouches for: entries were deleted under a
+    /// forged prune record.
+    #[error(
+        "the trail was pruned through entry {through}, but checkpoint {checkpoint} does not vouch for that entry's hash: the prune record is forged"
+    )]
+    PruneUnvouched {
+        /// The entry the prune claims to go through.
+        through: Seq,
+        /// The checkpoint it names.
+        checkpoint: i64,
+    },
     /// A checkpoint kept elsewhere is not in the database, or differs from the stored one.
     #[error(
         "checkpoint {number} in the database is not the one kept outside Rekey: it was removed or replaced"

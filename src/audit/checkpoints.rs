@@ -149,12 +149,24 @@ pub async fn verify(
             &[],
         )
         .await?;
+    // Entries at or below a prune point are gone: the archive holds them, and the prune's own
+    // checkpoint vouches for the hash the chain continues from.
+    let prune = super::retention::prune_point(&mut db.clone()).await?;
+    let pruned_hash = |c: &Checkpoint| match &prune {
+        Some(p) if c.entry < p.through => Some(c.head),
+        Some(p) if c.entry == p.through => Some(p.head),
+        _ => None,
+    };
     let mut verifier = CheckpointVerifier::new(key, last);
     let mut problem = None;
     let mut stored = std::collections::HashMap::new();
     for r in &rows {
         let (number, checkpoint) = decode(r)?;
-        let hash = r.get::<Option<String>>(7)?.as_deref().and_then(parse_hash);
+        let hash = r
+            .get::<Option<String>>(7)?
+            .as_deref()
+            .and_then(parse_hash)
+            .or_else(|| checkpoint.as_ref().and_then(pruned_hash));
         if let Err(p) = verifier.check(number, checkpoint.as_ref(), hash) {
             problem = Some(p);
             break;
@@ -162,6 +174,16 @@ pub async fn verify(
         if let Some(c) = checkpoint {
             stored.insert(number, c);
         }
+    }
+    if let (None, Some(p)) = (&problem, &prune)
+        && stored
+            .get(&p.checkpoint)
+            .is_none_or(|c| c.entry != p.through || c.head != p.head)
+    {
+        problem = Some(CheckpointProblem::PruneUnvouched {
+            through: p.through,
+            checkpoint: p.checkpoint,
+        });
     }
     if let (None, Some(kept)) = (&problem, kept) {
         let hash = match db
@@ -172,7 +194,7 @@ pub async fn verify(
             .await?
         {
             Some(r) => parse_hash(&r.get::<String>(0)?),
-            None => None,
+            None => pruned_hash(kept),
         };
         problem = verifier.vouches(kept, hash).err().or_else(|| {
             (stored.get(&kept.number) != Some(kept)).then_some(CheckpointProblem::NotAsKept {

@@ -379,6 +379,15 @@ actions! {
         /// The period's end.
         until: Option<Timestamp>,
     } => EvidenceExported = "evidence.exported",
+    /// Entries older than the retention period were pruned after a verified archive.
+    AuditPruned {
+        /// The last entry pruned (a signed checkpoint's).
+        through: i64,
+        /// How many entries went.
+        entries: i64,
+        /// The SHA-256 of the verified archive that holds them.
+        archive_sha256: Sha256Hex,
+    } => AuditPruned = "audit.pruned",
     /// An attempt to deliver a system message (not a consumer notice) ended.
     SystemMessageAttempted {
         /// The message's `Message-ID`.

@@ -22,6 +22,8 @@ pub mod checkpoint;
 pub mod checkpoints;
 mod detail;
 #[cfg(feature = "server")]
+pub mod retention;
+#[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 mod write;

@@ -255,10 +255,15 @@ const SPLIT_FROM: i64 = 100_000;
 /// own row and the previous hash, so the second half starts from the stored hash of the middle
 /// entry, which the first half proves when it reaches it.
 async fn verify_in_halves(db: &Db, split_from: i64) -> Result<ChainReport> {
+    // After a prune the chain continues from the entry pruned through, which a signed
+    // checkpoint vouches for (see `checkpoints::verify`).
+    let start = super::retention::prune_point(&mut db.clone())
+        .await?
+        .map_or(ChainHead::GENESIS, |p| p.head());
     let last: Option<i64> = db.scalar("SELECT MAX(seq) FROM audit_log", &[]).await?;
-    let last = last.unwrap_or(0);
-    let middle = last / 2;
-    let middle_hash: Option<String> = if last >= split_from {
+    let last = last.unwrap_or(start.seq);
+    let middle = start.seq + (last - start.seq) / 2;
+    let middle_hash: Option<String> = if last - start.seq >= split_from {
         db.fetch_optional("SELECT hash FROM audit_log WHERE seq = $1", params![middle])
             .await?
             .map(|row| row.get(0))
@@ -272,10 +277,10 @@ async fn verify_in_halves(db: &Db, split_from: i64) -> Result<ChainReport> {
         .map(|hash| ChainHead { seq: middle, hash })
     else {
         // Small, or already broken at the middle: one pass finds the first break.
-        return verify_range(db, ChainHead::GENESIS, last).await;
+        return verify_range(db, start, last).await;
     };
     let (first, second) = tokio::join!(
-        verify_range(db, ChainHead::GENESIS, middle),
+        verify_range(db, start.clone(), middle),
         verify_range(db, middle_head, last)
     );
     let (first, second) = (first?, second?);

@@ -46,6 +46,16 @@ pub async fn collect(
                 format!("period {} to {}", from.rfc3339(), until.rfc3339()),
             )
         }
+        Scope::Archive { through } => {
+            let after = crate::audit::retention::prune_point(&mut db.clone())
+                .await?
+                .map_or(0, |p| p.through);
+            (
+                Vec::new(),
+                Some(after + 1),
+                format!("archive of audit entries {} to {through}", after + 1),
+            )
+        }
     };
     let mut campaigns = Vec::with_capacity(ids.len());
     let mut credentials = Vec::new();
@@ -55,7 +65,11 @@ pub async fn collect(
         credentials.extend(campaign_credentials(db, *id).await?);
         notices.extend(campaign_notices(db, *id).await?);
     }
-    let audit = proof(db, first.unwrap_or(i64::MAX)).await?;
+    let end = match scope {
+        Scope::Archive { through } => Some(through),
+        _ => None,
+    };
+    let audit = proof(db, first.unwrap_or(i64::MAX), end).await?;
     let (period_from, period_until) = match scope {
         Scope::Campaign(_) => (
             audit
@@ -66,6 +80,16 @@ pub async fn collect(
             now,
         ),
         Scope::Period { from, until } => (from, until),
+        Scope::Archive { .. } => (
+            audit
+                .entries
+                .first()
+                .map_or(now, |e| Timestamp::from_micros(e.at)),
+            audit
+                .entries
+                .last()
+                .map_or(now, |e| Timestamp::from_micros(e.at)),
+        ),
     };
     let checkpoints = db
         .fetch_all(
@@ -103,7 +127,7 @@ pub async fn collect(
             scope: described,
             campaign: match scope {
                 Scope::Campaign(id) => Some(id),
-                Scope::Period { .. } => None,
+                Scope::Period { .. } | Scope::Archive { .. } => None,
             },
             period_from,
             period_until,
@@ -323,7 +347,7 @@ fn notice<'a>(
 
 /// The entries from the last checkpoint before entry `first` to the latest
 /// checkpoint: both ends are signed.
-async fn proof(db: &Db, first: i64) -> Result<AuditProof> {
+async fn proof(db: &Db, first: i64, end: Option<i64>) -> Result<AuditProof> {
     let start = db
         .fetch_optional(
             "SELECT entry_seq, head_hash FROM audit_checkpoints WHERE entry_seq < $1 \
@@ -331,13 +355,25 @@ async fn proof(db: &Db, first: i64) -> Result<AuditProof> {
             params![first],
         )
         .await?;
-    let (after_seq, after_hash) = match start {
+    let (mut after_seq, mut after_hash) = match start {
         Some(r) => (r.get::<i64>(0)?, r.get::<String>(1)?),
         None => (0, hex::encode([0u8; 32])),
     };
-    let end: Option<i64> = db
-        .scalar("SELECT MAX(entry_seq) FROM audit_checkpoints", &[])
-        .await?;
+    // Entries before a prune are in its archive; the chain here starts at the prune point,
+    // whose checkpoint vouches for it.
+    if let Some(p) = crate::audit::retention::prune_point(&mut db.clone()).await?
+        && p.through > after_seq
+    {
+        after_seq = p.through;
+        after_hash = hex::encode(p.head);
+    }
+    let end = match end {
+        Some(end) => Some(end),
+        None => {
+            db.scalar("SELECT MAX(entry_seq) FROM audit_checkpoints", &[])
+                .await?
+        }
+    };
     let end = end.unwrap_or(after_seq).max(after_seq);
     let entries = db
         .fetch_all(

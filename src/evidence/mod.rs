@@ -39,6 +39,12 @@ pub enum Scope {
         /// Its end (excluded).
         until: Timestamp,
     },
+    /// The entries a prune is about to remove: from the last prune (or the start) through a
+    /// signed checkpoint's entry.
+    Archive {
+        /// The checkpoint's entry.
+        through: Seq,
+    },
 }
 
 /// The format this module writes; a verifier refuses others.
@@ -269,6 +275,7 @@ pub async fn record_export(rk: &Rekey, by: &Identity, scope: Scope) -> Result<()
     let (target, campaign, from, until) = match scope {
         Scope::Campaign(id) => (Target::Campaign(id), Some(id), None, None),
         Scope::Period { from, until } => (Target::AuditTrail, None, Some(from), Some(until)),
+        Scope::Archive { .. } => (Target::AuditTrail, None, None, None),
     };
     let mut tx = rk.write(by.into()).await?;
     tx.audit(

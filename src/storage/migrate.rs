@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_outbox"),
     migration!(7, "0007_search_words"),
     migration!(8, "0008_audit_checkpoints"),
+    migration!(9, "0009_audit_retention"),
 ];
 
 fn checksum(sql: &str) -> String {

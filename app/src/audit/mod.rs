@@ -180,6 +180,12 @@ pub struct CheckpointList {
     pub recent: Vec<(i64, i64, String, bool)>,
     /// The first problem verification found, if any.
     pub problem: Option<String>,
+    /// Days entries are kept before they may be archived and pruned.
+    pub retention_days: i64,
+    /// The oldest entry held: its number and time (RFC 3339).
+    pub oldest: Option<(i64, String)>,
+    /// The last entry pruned into an archive, if any.
+    pub pruned_through: Option<i64>,
 }
 
 #[server(endpoint = "audit/checkpoints")]
@@ -195,6 +201,7 @@ pub async fn checkpoints() -> Result<CheckpointList, AppError> {
         None => None,
     };
     let held = report.as_ref().map_or(0, |r| r.checked);
+    let retention = rekey_core::audit::retention::status(&rk.db).await?;
     Ok(CheckpointList {
         fingerprint: rk
             .checkpoint_signer
@@ -208,6 +215,9 @@ pub async fn checkpoints() -> Result<CheckpointList, AppError> {
             })
             .collect(),
         problem: report.and_then(|r| r.problem).map(|p| p.to_string()),
+        retention_days: rk.audit_retention_days,
+        oldest: retention.oldest.map(|(seq, at)| (seq, at.rfc3339())),
+        pruned_through: retention.pruned_through,
     })
 }
 
@@ -287,6 +297,14 @@ pub fn AuditTrailPage() -> impl IntoView {
                         match signed.await {
                             Err(error) => view! { <LoadError error /> }.into_any(),
                             Ok(c) => view! {
+                                <p class="mb-2 text-slate-600">
+                                    {format!("Entries are kept {} days, then may be archived and pruned (rekey audit prune). ", c.retention_days)}
+                                    {match (c.oldest, c.pruned_through) {
+                                        (Some((seq, at)), Some(through)) => format!("Oldest entry held: #{seq}, {at}; entries up to #{through} are in an archive."),
+                                        (Some((seq, at)), None) => format!("Oldest entry held: #{seq}, {at}; nothing pruned."),
+                                        (None, _) => "No entry yet.".to_string(),
+                                    }}
+                                </p>
                                 <p class="mb-2 text-slate-600">
                                     "Signing key: "<span class="font-mono">{c.fingerprint.unwrap_or_else(|| "none".into())}</span>
                                     " (rekey audit public-key prints it for openssl)"

@@ -355,3 +355,127 @@ async fn checkpoints_re_signed_with_a_new_key_are_caught(app: TestApp) {
         "{out}"
     );
 }
+
+/// Runs `rekey` at a time in the future (Debian's faketime), as a prune a year and a half on.
+fn cli_at(app: &TestApp, at: &str, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new("faketime")
+        // Only the wall clock moves; timers keep real time.
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .arg(at)
+        .arg(env!("CARGO_BIN_EXE_rekey"))
+        .args(args)
+        .env("REKEY_DATABASE_URL", &app.db.url)
+        .env("REKEY_DATA_DIR", &app.db.dir)
+        .env("REKEY_LOG", "error")
+        .output()
+        .expect("run faketime (Debian's faketime package)");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn oldest_entry(app: &TestApp) -> i64 {
+    app.rekey
+        .db
+        .scalar("SELECT MIN(seq) FROM audit_log", &[])
+        .await
+        .unwrap()
+}
+
+on_both_databases!(old_entries_are_pruned_only_after_a_verified_archive);
+async fn old_entries_are_pruned_only_after_a_verified_archive(app: TestApp) {
+    let sink = mail_to_sink(&app);
+    activity(&app, 20).await;
+    let (_, checkpoint) = mailed_checkpoint(&app, &sink, 1).await;
+    activity(&app, 5).await;
+    let later = "2028-06-01 00:00:00";
+
+    // Within the retention period nothing goes.
+    let archive = app.db.dir.join("archive-now.tar");
+    let (code, out) = cli(
+        &app,
+        &["audit", "prune", "--archive", archive.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("nothing to prune"), "{out}");
+    assert!(!archive.exists());
+
+    // A year and a half on, the entries through the checkpoint are archived, then pruned.
+    let archive = app.db.dir.join("archive.tar");
+    let (code, out) = cli_at(
+        &app,
+        later,
+        &["audit", "prune", "--archive", archive.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("Archived entries 1 to {} to ", checkpoint.entry)),
+        "{out}"
+    );
+    assert_eq!(oldest_entry(&app).await, checkpoint.entry + 1);
+    let (code, out) = cli(&app, &["evidence", "verify", archive.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    std::fs::copy(
+        &archive,
+        crate::helpers::run_dir().join(format!("archive-{}.tar", crate::helpers::rand_suffix())),
+    )
+    .unwrap();
+    // The rest of the chain still verifies, from the checkpoint the prune went through.
+    let (code, out) = cli(&app, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("checkpoints: 1 verified"), "{out}");
+    assert!(
+        app.recent_actions(5)
+            .await
+            .iter()
+            .any(|a| a == "audit.pruned")
+    );
+    // Deleting above the prune point is still refused, and a second prune finds nothing new.
+    let refused = app
+        .rekey
+        .db
+        .write_bypassing_audit(
+            "DELETE FROM audit_log WHERE seq = $1",
+            params![checkpoint.entry + 1],
+        )
+        .await;
+    assert!(format!("{:?}", refused.unwrap_err()).contains("append-only"));
+    let again = app.db.dir.join("archive-again.tar");
+    let (_, out) = cli_at(
+        &app,
+        later,
+        &["audit", "prune", "--archive", again.to_str().unwrap()],
+    );
+    assert!(out.contains("nothing to prune"), "{out}");
+
+    // A forged prune record (to delete entries no archive holds) is named.
+    let through = checkpoint.entry + 3;
+    let head = hash_of(&app, through).await;
+    app.rekey
+        .db
+        .write_bypassing_audit(
+            "INSERT INTO audit_prunes (through_seq, head_hash, checkpoint_number, archive_sha256, \
+             pruned_at) VALUES ($1, $2, 1, $3, 0)",
+            params![through, head, "0".repeat(64)],
+        )
+        .await
+        .unwrap();
+    app.rekey
+        .db
+        .write_bypassing_audit("DELETE FROM audit_log WHERE seq <= $1", params![through])
+        .await
+        .unwrap();
+    let (code, out) = cli(&app, &["audit", "verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "checkpoints: the trail was pruned through entry {through}, but checkpoint 1 does not vouch for that entry's hash"
+        )),
+        "{out}"
+    );
+}
