@@ -1,5 +1,6 @@
-//! An evidence export (a campaign's or a period's), composed: recorded in the audit trail, covered by a fresh
-//! signed checkpoint (mailed and written like any other), then collected and bundled.
+//! An evidence export (a campaign's or a period's), composed: recorded in the audit trail,
+//! covered by a fresh signed checkpoint (mailed and written like any other), then collected and
+//! written as a tar file straight to disk, so a large export is never held twice in memory.
 
 use std::path::Path;
 
@@ -8,13 +9,15 @@ use rekey_core::error::{Error, Result};
 use rekey_core::evidence::{self, Scope};
 use rekey_core::identity::Identity;
 
-/// The tar file of the evidence of `scope`, exported by `by` (a security lead).
+/// Writes the tar file of the evidence of `scope`, exported by `by` (a security lead), to a
+/// new file at `out` (never over an existing one); returns its size in bytes.
 pub async fn export(
     rk: &Rekey,
     checkpoint_dir: Option<&Path>,
     by: &Identity,
     scope: Scope,
-) -> Result<Vec<u8>> {
+    out: &Path,
+) -> Result<u64> {
     let signer = rk
         .checkpoint_signer
         .clone()
@@ -30,10 +33,34 @@ pub async fn export(
         rk.now(),
     )
     .await?;
-    // Bundling hashes and signs megabytes; keep it off the async workers.
-    tokio::task::spawn_blocking(move || evidence::bundle(facts, &signer))
-        .await
-        .map_err(|e| Error::Internal(format!("the evidence export stopped: {e}")))?
+    write_tar(facts, signer, out).await
+}
+
+/// Bundles `facts` into a new file at `out`, off the async workers (it hashes and signs
+/// megabytes); returns its size.
+async fn write_tar(
+    facts: evidence::Evidence,
+    signer: std::sync::Arc<rekey_core::audit::checkpoint::Signer>,
+    out: &Path,
+) -> Result<u64> {
+    let path = out.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let fail = |e: std::io::Error| {
+            Error::Internal(format!("cannot write the export {}: {e}", path.display()))
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(fail)?;
+        let mut writer = std::io::BufWriter::new(file);
+        evidence::bundle_to(facts, &signer, &mut writer)?;
+        let file = writer.into_inner().map_err(|e| fail(e.into_error()))?;
+        file.sync_all().map_err(fail)?;
+        Ok(file.metadata().map_err(fail)?.len())
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the evidence export stopped: {e}")))?
 }
 
 /// What `rekey audit prune` did.
@@ -82,26 +109,14 @@ pub async fn archive_and_prune(rk: &Rekey, archive: &Path) -> Result<Pruned> {
             checkpoint.entry
         )));
     }
-    let tar = tokio::task::spawn_blocking(move || evidence::bundle(facts, &signer))
-        .await
-        .map_err(|e| Error::Internal(format!("the archive stopped: {e}")))??;
+    write_tar(facts, signer, archive).await?;
     let fail = |e: std::io::Error| {
         Error::Internal(format!(
-            "cannot write the archive {}: {e}; nothing was pruned",
+            "cannot read the archive {} back: {e}; nothing was pruned",
             archive.display()
         ))
     };
-    {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(archive)
-            .map_err(fail)?;
-        file.write_all(&tar).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-    }
-    // What is on disk, not what is in memory, is what must verify.
+    // What is on disk, not what was in memory, is what must verify.
     let written = std::fs::read(archive).map_err(fail)?;
     let verdict = evidence::verify::verify_tar(&written);
     if !verdict.problems.is_empty() {

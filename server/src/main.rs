@@ -273,16 +273,15 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
                 },
                 _ => anyhow::bail!("give --campaign ID, or --from DAY and --until DAY"),
             };
-            let tar =
-                rekey::evidence::export(&rekey, config.checkpoint_dir.as_deref(), &identity, scope)
-                    .await?;
-            std::fs::write(&out, &tar)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-            println!(
-                "Wrote the evidence to {} ({} bytes).",
-                out.display(),
-                tar.len()
-            );
+            let bytes = rekey::evidence::export(
+                &rekey,
+                config.checkpoint_dir.as_deref(),
+                &identity,
+                scope,
+                &out,
+            )
+            .await?;
+            println!("Wrote the evidence to {} ({bytes} bytes).", out.display());
         }
         Command::Vault {
             command: VaultCommand::RotateMasterKey { batch },

@@ -85,11 +85,10 @@ pub async fn sign(tx: &mut WriteTx, signer: &Signer, mailed: usize) -> Result<Op
     }
     let previous = latest(&mut **tx).await?;
     let since = previous.as_ref().map_or(0, |p| p.entry);
-    let quiet: Vec<String> = QUIET.iter().map(|a| a.as_str().to_string()).collect();
     let news: i64 = tx
         .scalar(
             "SELECT COUNT(*) FROM audit_log WHERE seq > $1 AND action <> $2 AND action <> $3",
-            params![since, quiet[0].as_str(), quiet[1].as_str()],
+            params![since, QUIET[0].as_str(), QUIET[1].as_str()],
         )
         .await?;
     if news == 0 {

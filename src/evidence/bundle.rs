@@ -132,10 +132,17 @@ fn readme(evidence: &Evidence) -> String {
     )
 }
 
-/// The export as one tar file, its manifest signed by `signer`. Takes the evidence by value:
-/// it is dropped once encoded, and each file once archived, so a large export holds little
-/// more than its encoded size at once.
+/// The export as one tar file in memory (see [`bundle_to`]).
 pub fn bundle(evidence: Evidence, signer: &Signer) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    bundle_to(evidence, signer, &mut out)?;
+    Ok(out)
+}
+
+/// Writes the export as one tar file to `out`, its manifest signed by `signer`. Takes the
+/// evidence by value: it is dropped once encoded, and each file once written, so a large
+/// export holds little more than its encoded JSON at once.
+pub fn bundle_to(evidence: Evidence, signer: &Signer, out: impl std::io::Write) -> Result<()> {
     // Compact: the JSON is for programs (report.html is for people), and a tenth of the size.
     let json = serde_json::to_vec(&evidence)
         .map_err(|e| Error::Internal(format!("the evidence did not encode: {e}")))?;
@@ -155,9 +162,7 @@ pub fn bundle(evidence: Evidence, signer: &Signer) -> Result<Vec<u8>> {
         manifest.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
     }
     let signature = signer.sign_bytes(manifest.as_bytes()).base64();
-    // Each file takes its size rounded up to 512 bytes, plus a 512-byte header.
-    let size = contents.iter().map(|c| c.len() + 1024).sum::<usize>() + 8192;
-    let mut archive = tar::Builder::new(Vec::with_capacity(size));
+    let mut archive = tar::Builder::new(out);
     let mut add = |name: &str, bytes: Vec<u8>| -> Result<()> {
         let mut header = tar::Header::new_ustar();
         header.set_size(bytes.len() as u64);
@@ -175,5 +180,6 @@ pub fn bundle(evidence: Evidence, signer: &Signer) -> Result<Vec<u8>> {
     add("MANIFEST.sig", format!("{signature}\n").into_bytes())?;
     archive
         .into_inner()
+        .and_then(|mut out| out.flush())
         .map_err(|e| Error::Internal(format!("the evidence archive: {e}")))
 }

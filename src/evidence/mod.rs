@@ -15,7 +15,7 @@ mod bundle;
 mod collect;
 pub mod verify;
 
-pub use bundle::{FILES, bundle};
+pub use bundle::{FILES, bundle, bundle_to};
 pub use collect::collect;
 
 use serde::{Deserialize, Serialize};

@@ -106,18 +106,15 @@ async fn evidence(
     let campaign = rekey_core::notices::CampaignId::new(campaign)
         .map_err(|e| ApiError(AppError::invalid("campaign", e.message)))?;
     let scope = rekey_core::evidence::Scope::Campaign(campaign);
-    let tar = crate::evidence::export(&rk, (*dir).as_deref(), by, scope).await?;
-    Ok(tar_download(
-        &format!("rekey-evidence-campaign-{campaign}.tar"),
-        tar,
-    ))
+    let name = format!("rekey-evidence-campaign-{campaign}.tar");
+    tar_download(&rk, (*dir).as_deref(), by, scope, &name).await
 }
 
 /// The days a period export covers: `from` and `until` included.
 #[derive(Debug, Deserialize)]
 struct PeriodQuery {
-    from: String,
-    until: String,
+    from: Option<String>,
+    until: Option<String>,
 }
 
 /// `GET /api/v1/audit/evidence?from=YYYY-MM-DD&until=YYYY-MM-DD`: the evidence of every
@@ -129,8 +126,15 @@ async fn period_evidence(
     Query(period): Query<PeriodQuery>,
 ) -> Result<Response, ApiError> {
     let by = identity(&caller)?;
-    let from = rekey_core::clock::Day::parse("from", &period.from)?;
-    let until = rekey_core::clock::Day::parse("until", &period.until)?;
+    let day = |field: &str, raw: &Option<String>| match raw.as_deref().map(str::trim) {
+        Some(raw) if !raw.is_empty() => Ok(rekey_core::clock::Day::parse(field, raw)?),
+        _ => Err(ApiError(AppError::invalid(
+            field,
+            format!("give the period's {field} day as YYYY-MM-DD"),
+        ))),
+    };
+    let from = day("from", &period.from)?;
+    let until = day("until", &period.until)?;
     if until.start() < from.start() {
         return Err(ApiError(AppError::invalid(
             "until",
@@ -141,19 +145,45 @@ async fn period_evidence(
         from: from.start(),
         until: until.end(),
     };
-    let tar = crate::evidence::export(&rk, (*dir).as_deref(), by, scope).await?;
-    Ok(tar_download(
-        &format!(
-            "rekey-evidence-{}-to-{}.tar",
-            period.from.trim(),
-            period.until.trim()
-        ),
-        tar,
-    ))
+    let name = format!(
+        "rekey-evidence-{}-to-{}.tar",
+        from.start().rfc3339().get(..10).unwrap_or(""),
+        until.start().rfc3339().get(..10).unwrap_or("")
+    );
+    tar_download(&rk, (*dir).as_deref(), by, scope, &name).await
 }
 
-fn tar_download(name: &str, tar: Vec<u8>) -> Response {
-    (
+/// Exports to a private temporary file and streams it back: a large export is never held in
+/// memory whole. The file is unlinked once open, so nothing is left behind.
+async fn tar_download(
+    rk: &Rekey,
+    checkpoint_dir: Option<&std::path::Path>,
+    by: &Identity,
+    scope: rekey_core::evidence::Scope,
+    name: &str,
+) -> Result<Response, ApiError> {
+    static EXPORTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "rekey-evidence-{}-{}.tar",
+        std::process::id(),
+        EXPORTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let written = crate::evidence::export(rk, checkpoint_dir, by, scope, &path).await;
+    let opened = match written {
+        Ok(_) => tokio::fs::File::open(&path).await,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e.into());
+        }
+    };
+    let _ = tokio::fs::remove_file(&path).await;
+    let file = opened.map_err(|e| {
+        ApiError(AppError::from(rekey_core::error::Error::Internal(format!(
+            "the export was written but cannot be read back: {e}"
+        ))))
+    })?;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    Ok((
         [
             (header::CONTENT_TYPE, "application/x-tar".to_string()),
             (
@@ -161,9 +191,9 @@ fn tar_download(name: &str, tar: Vec<u8>) -> Response {
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        tar,
+        body,
     )
-        .into_response()
+        .into_response())
 }
 
 /// For load balancers and benchmarks: answers without touching the database.

@@ -185,6 +185,12 @@ async fn a_security_lead_exports_evidence_that_verifies_offline(app: TestApp) {
         (status, message.as_str()),
         (422, "the period ends before it starts")
     );
+    let (status, _, message) =
+        error_of(lead.get("/api/v1/audit/evidence?from=2026-12-01").await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (422, "give the period's until day as YYYY-MM-DD")
+    );
 }
 
 /// Changes `evidence.json` in a copy of the export and says what both verifiers answer.
