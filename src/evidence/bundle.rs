@@ -139,47 +139,86 @@ pub fn bundle(evidence: Evidence, signer: &Signer) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes the export as one tar file to `out`, its manifest signed by `signer`. Takes the
-/// evidence by value: it is dropped once encoded, and each file once written, so a large
-/// export holds little more than its encoded JSON at once.
+/// Counts and hashes what is written to it, keeping nothing.
+#[derive(Default)]
+struct Measure {
+    sha256: Sha256,
+    len: u64,
+}
+
+impl std::io::Write for Measure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sha256.update(buf);
+        self.len += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes the export as one tar file to `out`, its manifest signed by `signer`.
+///
+/// `evidence.json` is never held in memory: it is encoded once to measure its size and hash
+/// (for the tar header and the manifest) and once more straight into `out` (serde_json writes
+/// the same value the same way). A large export holds little more than its facts at once.
 pub fn bundle_to(evidence: Evidence, signer: &Signer, out: impl std::io::Write) -> Result<()> {
-    // Compact: the JSON is for programs (report.html is for people), and a tenth of the size.
-    let json = serde_json::to_vec(&evidence)
-        .map_err(|e| Error::Internal(format!("the evidence did not encode: {e}")))?;
-    let report = report(&evidence)?.into_bytes();
-    let readme = readme(&evidence).into_bytes();
-    let mtime = evidence.manifest.period_until.as_secs().max(0) as u64;
-    drop(evidence);
-    let contents: [Vec<u8>; 5] = [
-        json,
-        report,
+    let encode =
+        |e: serde_json::Error| Error::Internal(format!("the evidence did not encode: {e}"));
+    let archive_error = |e: std::io::Error| Error::Internal(format!("the evidence archive: {e}"));
+    let mut measured = Measure::default();
+    // Compact: the JSON is for programs (report.html is for people).
+    serde_json::to_writer(&mut measured, &evidence).map_err(encode)?;
+    let others: [Vec<u8>; 4] = [
+        report(&evidence)?.into_bytes(),
         signer.public_key().pem().into_bytes(),
         VERIFY_PY.as_bytes().to_vec(),
-        readme,
+        readme(&evidence).into_bytes(),
     ];
-    let mut manifest = String::new();
-    for (name, bytes) in FILES.iter().zip(&contents) {
+    let mut manifest = format!(
+        "{}  {}\n",
+        hex::encode(measured.sha256.finalize()),
+        FILES[0]
+    );
+    for (name, bytes) in FILES[1..].iter().zip(&others) {
         manifest.push_str(&format!("{}  {name}\n", hex::encode(Sha256::digest(bytes))));
     }
     let signature = signer.sign_bytes(manifest.as_bytes()).base64();
-    let mut archive = tar::Builder::new(out);
-    let mut add = |name: &str, bytes: Vec<u8>| -> Result<()> {
+    let mtime = evidence.manifest.period_until.as_secs().max(0) as u64;
+    let header = |name: &str, size: u64| -> Result<tar::Header> {
         let mut header = tar::Header::new_ustar();
-        header.set_size(bytes.len() as u64);
+        header.set_path(name).map_err(archive_error)?;
+        header.set_size(size);
         header.set_mode(0o644);
         header.set_mtime(mtime);
         header.set_cksum();
-        archive
-            .append_data(&mut header, name, bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("the evidence archive: {e}")))
+        Ok(header)
     };
-    for (name, bytes) in FILES.iter().zip(contents) {
+    let mut archive = tar::Builder::new(out);
+    // evidence.json by hand: its header, the encoding streamed, zeros to the next 512 bytes.
+    {
+        let out = archive.get_mut();
+        out.write_all(header(FILES[0], measured.len)?.as_bytes())
+            .map_err(archive_error)?;
+        serde_json::to_writer(&mut *out, &evidence).map_err(encode)?;
+        let padding = (512 - measured.len % 512) % 512;
+        out.write_all(&[0u8; 512][..padding as usize])
+            .map_err(archive_error)?;
+    }
+    drop(evidence);
+    let mut add = |name: &str, bytes: &[u8]| -> Result<()> {
+        archive
+            .append(&header(name, bytes.len() as u64)?, bytes)
+            .map_err(archive_error)
+    };
+    for (name, bytes) in FILES[1..].iter().zip(&others) {
         add(name, bytes)?;
     }
-    add("MANIFEST", manifest.into_bytes())?;
-    add("MANIFEST.sig", format!("{signature}\n").into_bytes())?;
+    add("MANIFEST", manifest.as_bytes())?;
+    add("MANIFEST.sig", format!("{signature}\n").as_bytes())?;
     archive
         .into_inner()
         .and_then(|mut out| out.flush())
-        .map_err(|e| Error::Internal(format!("the evidence archive: {e}")))
+        .map_err(archive_error)
 }
