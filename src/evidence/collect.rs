@@ -273,7 +273,7 @@ async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFac
             sent: None,
         });
     }
-    for r in db
+    for mut r in db
         .fetch_all(
             "SELECT v.notice_id, v.version, v.subject, v.body, v.sha256, v.author_kind, \
              v.author_name, v.created_at FROM notice_versions v JOIN notices n ON n.id = v.notice_id \
@@ -284,9 +284,9 @@ async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFac
     {
         notice(&mut notices, &index, r.get(0)?)?.versions.push(VersionFacts {
             version: r.get(1)?,
-            subject: r.get(2)?,
-            body: r.get(3)?,
-            sha256: r.get(4)?,
+            subject: r.take_text(2)?,
+            body: r.take_text(3)?,
+            sha256: r.take_text(4)?,
             author_kind: r.get(5)?,
             author: r.get(6)?,
             created_at: r.get(7)?,
@@ -310,7 +310,7 @@ async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFac
             at: r.get(6)?,
         });
     }
-    for r in db
+    for mut r in db
         .fetch_all(
             "SELECT n.id, o.message_id, o.subject, o.text_body, o.sha256, o.state, o.attempts, \
              o.sent_at, o.last_error FROM notices n JOIN outbox o ON o.id = n.outbox_id \
@@ -321,9 +321,9 @@ async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFac
     {
         notice(&mut notices, &index, r.get(0)?)?.sent = Some(SentFacts {
             message_id: r.get(1)?,
-            subject: r.get(2)?,
-            body: r.get(3)?,
-            sha256: r.get(4)?,
+            subject: r.take_text(2)?,
+            body: r.take_text(3)?,
+            sha256: r.take_text(4)?,
             state: r.get(5)?,
             attempts: r.get(6)?,
             sent_at: r.get(7)?,
@@ -382,19 +382,19 @@ async fn proof(db: &Db, first: i64, end: Option<i64>) -> Result<AuditProof> {
             params![after_seq, end],
         )
         .await?
-        .iter()
-        .map(|r| {
+        .into_iter()
+        .map(|mut r| {
             Ok(EntryFacts {
                 seq: r.get(0)?,
                 at: r.get(1)?,
-                actor_kind: r.get(2)?,
+                actor_kind: r.take_text(2)?,
                 actor_id: r.get(3)?,
-                actor_name: r.get(4)?,
-                action: r.get(5)?,
-                target: r.get(6)?,
-                detail: r.get(7)?,
-                prev_hash: r.get(8)?,
-                hash: r.get(9)?,
+                actor_name: r.take_text(4)?,
+                action: r.take_text(5)?,
+                target: r.take_text(6)?,
+                detail: r.take_text(7)?,
+                prev_hash: r.take_text(8)?,
+                hash: r.take_text(9)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -90,6 +90,19 @@ impl Row {
             .ok_or_else(|| Error::Internal(format!("no column {idx} in the result")))?;
         T::from_value(value).map_err(|e| Error::Internal(format!("column {idx}: {e}")))
     }
+
+    /// Moves the text of column `idx` out of the row instead of copying it: for large reads
+    /// (an evidence export) that would otherwise hold every text twice.
+    pub fn take_text(&mut self, idx: usize) -> Result<String> {
+        match self.0.get_mut(idx) {
+            Some(Value::Text(text @ Some(_))) => Ok(text.take().unwrap_or_default()),
+            Some(other) => Err(Error::Internal(format!(
+                "column {idx}: {}",
+                expected("text", other)
+            ))),
+            None => Err(Error::Internal(format!("no column {idx} in the result"))),
+        }
+    }
 }
 
 /// A Rust type a column can be read as.
