@@ -62,6 +62,22 @@ pub async fn numbered(db: &Db, number: i64) -> Result<(i64, Option<Checkpoint>)>
     decode(&row)
 }
 
+/// The checkpoints that sign entries `from` to `to`, in order: number and checkpoint (`None`
+/// when the stored row does not read).
+pub async fn signing(db: &Db, from: Seq, to: Seq) -> Result<Vec<(i64, Option<Checkpoint>)>> {
+    db.fetch_all(
+        &format!(
+            "SELECT {COLUMNS} FROM audit_checkpoints WHERE entry_seq >= $1 AND entry_seq <= $2 \
+             ORDER BY number"
+        ),
+        params![from, to],
+    )
+    .await?
+    .iter()
+    .map(decode)
+    .collect()
+}
+
 /// Every checkpoint, newest first, at most `limit`: number and checkpoint (`None` when the
 /// stored row does not read).
 pub async fn recent(db: &Db, limit: u32) -> Result<Vec<(i64, Option<Checkpoint>)>> {

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use super::{
-    AuditProof, CampaignFacts, CredentialFacts, DecisionFacts, EntryFacts, Evidence, FORMAT,
-    Manifest, NoticeFacts, Policy, Scope, SentFacts, VersionFacts,
+    AuditProof, CampaignFacts, CredentialFacts, DecisionFacts, Evidence, FORMAT, Manifest,
+    NoticeFacts, Policy, Scope, SentFacts, VersionFacts,
 };
 use crate::audit::checkpoint::PublicKey;
 use crate::clock::Timestamp;
@@ -76,41 +76,28 @@ pub async fn collect(
                 .entries
                 .iter()
                 .find(|e| Some(e.seq) == first)
-                .map_or(now, |e| Timestamp::from_micros(e.at)),
+                .map_or(now, |e| e.at),
             now,
         ),
         Scope::Period { from, until } => (from, until),
         Scope::Archive { .. } => (
-            audit
-                .entries
-                .first()
-                .map_or(now, |e| Timestamp::from_micros(e.at)),
-            audit
-                .entries
-                .last()
-                .map_or(now, |e| Timestamp::from_micros(e.at)),
+            audit.entries.first().map_or(now, |e| e.at),
+            audit.entries.last().map_or(now, |e| e.at),
         ),
     };
-    let checkpoints = db
-        .fetch_all(
-            "SELECT number FROM audit_checkpoints WHERE entry_seq >= $1 AND entry_seq <= $2 \
-             ORDER BY number",
-            params![
-                audit.after_seq,
-                audit.entries.last().map_or(audit.after_seq, |e| e.seq)
-            ],
-        )
-        .await?;
-    let mut texts = Vec::with_capacity(checkpoints.len());
-    for r in checkpoints {
-        let number: i64 = r.get(0)?;
-        let (_, checkpoint) = crate::audit::checkpoints::numbered(db, number).await?;
-        texts.push(
-            checkpoint
-                .ok_or_else(|| Error::Internal(format!("checkpoint {number} does not read")))?
-                .to_text(),
-        );
-    }
+    let texts = crate::audit::checkpoints::signing(
+        db,
+        audit.after_seq,
+        audit.entries.last().map_or(audit.after_seq, |e| e.seq),
+    )
+    .await?
+    .into_iter()
+    .map(|(number, checkpoint)| {
+        checkpoint
+            .map(|c| c.to_text())
+            .ok_or_else(|| Error::Internal(format!("checkpoint {number} does not read")))
+    })
+    .collect::<Result<Vec<_>>>()?;
     let rotation = db
         .fetch_all(
             "SELECT environment, max_age_days FROM rotation_policies ORDER BY environment",
@@ -384,7 +371,7 @@ async fn proof(db: &Db, first: i64, end: Option<i64>) -> Result<AuditProof> {
         .await?
         .into_iter()
         .map(|mut r| {
-            Ok(EntryFacts {
+            Ok(crate::audit::StoredEntry {
                 seq: r.get(0)?,
                 at: r.get(1)?,
                 actor_kind: r.take_text(2)?,

@@ -21,7 +21,7 @@ pub use collect::collect;
 use serde::{Deserialize, Serialize};
 
 use crate::Rekey;
-use crate::audit::{Detail, Seq, Target};
+use crate::audit::{Detail, Seq, StoredEntry, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Permission};
@@ -238,33 +238,8 @@ pub struct AuditProof {
     pub after_seq: Seq,
     /// …and its hash (zeros at the start), which a checkpoint signed.
     pub after_hash: String,
-    /// The entries, in order, with every field the hash covers.
-    pub entries: Vec<EntryFacts>,
-}
-
-/// An audit entry as stored.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryFacts {
-    /// Position.
-    pub seq: Seq,
-    /// Microseconds since the epoch.
-    pub at: i64,
-    /// `user`, `agent`, `system`, `anonymous`.
-    pub actor_kind: String,
-    /// The actor's id.
-    pub actor_id: Option<i64>,
-    /// The actor's name.
-    pub actor_name: String,
-    /// The action.
-    pub action: String,
-    /// The target.
-    pub target: String,
-    /// Canonical JSON of the detail.
-    pub detail: String,
-    /// The previous entry's hash.
-    pub prev_hash: String,
-    /// This entry's hash.
-    pub hash: String,
+    /// The entries, in order, with every field the hash covers (`at` in microseconds).
+    pub entries: Vec<StoredEntry>,
 }
 
 /// Records that `by` exported the evidence of `scope`; only the audit trail's owner may.

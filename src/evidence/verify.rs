@@ -171,16 +171,7 @@ pub fn verify_files(files: &HashMap<String, Vec<u8>>) -> Verdict {
                 e.seq
             ));
         }
-        let fields = EntryFields {
-            seq: e.seq,
-            at: e.at,
-            actor_kind: &e.actor_kind,
-            actor_id: e.actor_id,
-            actor_name: &e.actor_name,
-            action: &e.action,
-            target: &e.target,
-            detail: &e.detail,
-        };
+        let fields = EntryFields::of(e);
         let stored = parse_hash(&e.hash).unwrap_or_default();
         if fields.hash(&stored_prev, &mut scratch) != stored {
             problems.push(format!(
