@@ -338,7 +338,8 @@ pub async fn bulk_consumers(
     rows.iter().map(|r| r.get(0)).collect()
 }
 
-/// Plans a campaign over `credentials` as `engineer` and drafts it (in the foreground).
+/// Plans a campaign over `credentials` as `engineer` and drafts it (in the foreground): the
+/// announcement alone, one notice per consumer.
 pub async fn campaign_over(
     rk: &Rekey,
     engineer: &crate::identity::Identity,
@@ -359,6 +360,7 @@ pub async fn campaign_over(
             name: CampaignName::parse("Bulk rotation")?,
             selection: Selection::Chosen(credentials),
             timeline,
+            schedule: crate::notices::schedule::Schedule::announcement_only(),
         },
     )
     .await?;

@@ -29,8 +29,9 @@ pub async fn sign_and_send(rk: &Rekey, dir: Option<&Path>) -> Result<Option<Chec
     let Some(checkpoint) = checkpoints::sign(&mut tx, &signer, recipients.len()).await? else {
         return Ok(None);
     };
+    let now = tx.now();
     for (i, to) in recipients.iter().enumerate() {
-        outbox::enqueue(&mut tx, &message(&checkpoint, &sender, to, i)).await?;
+        outbox::enqueue(&mut tx, &message(&checkpoint, &sender, to, i), now).await?;
     }
     tx.commit().await?;
     rk.delivery_wakeup.notify_waiters();

@@ -6,7 +6,8 @@ use rekey_core::Rekey;
 use rekey_core::audit::{Actor, Detail, Target};
 use rekey_core::delivery::outbox::{self, ClaimedMessage};
 use rekey_core::delivery::{OutboxState, Outcome, Recorded, RetryPolicy, smtp::Mailer};
-use rekey_core::notices::{campaigns, workflow};
+use rekey_core::notices::due::{self, Verdict};
+use rekey_core::notices::{NoticeId, campaigns, workflow};
 use tokio::task::JoinSet;
 
 /// Messages one sender claims at a time: small, so the senders share the work evenly and a
@@ -23,9 +24,17 @@ pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy, senders: us
     while set.join_next().await.is_some() {}
 }
 
+/// Longest a sender sleeps without looking: a safety net for a wall clock that jumps. Work that
+/// comes due wakes it at the time (the outbox says when), and approvals ring the bell.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
 async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
     let mut sender = mailer.sender();
     loop {
+        // Listen before looking, so an approval made while this sender claims is not missed.
+        let bell = rk.delivery_wakeup.notified();
+        tokio::pin!(bell);
+        bell.as_mut().enable();
         let batch = match outbox::claim(&rk.db, rk.now(), policy.lease_secs, CLAIM_BATCH).await {
             Ok(batch) => batch,
             Err(e) => {
@@ -35,15 +44,38 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
             }
         };
         if batch.is_empty() {
-            // Approval rings the bell; the timer catches retries that come due.
+            let sleep = match outbox::next_due(&rk.db).await {
+                Ok(Some(due)) => Duration::from_micros(
+                    u64::try_from(due.as_micros() - rk.now().as_micros()).unwrap_or(0),
+                )
+                .min(MAX_SLEEP),
+                Ok(None) => MAX_SLEEP,
+                Err(e) => {
+                    tracing::error!(error = ?e, "could not read when the outbox is next due");
+                    Duration::from_secs(2)
+                }
+            };
             tokio::select! {
-                () = rk.delivery_wakeup.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                () = bell => {}
+                () = tokio::time::sleep(sleep) => {}
             }
             continue;
         }
         for claimed in batch {
             let msg = &claimed.message;
+            match due::verdict(&rk.db, claimed.id, rk.now()).await {
+                Ok(Some((_, Verdict::Send)) | None) => {}
+                Ok(Some((notice, verdict))) => {
+                    if let Err(e) = hold_back(&rk, &claimed, notice, verdict).await {
+                        tracing::error!(message_id = %msg.message_id, error = ?e, "could not hold a message back; the lease will bring it back");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %msg.message_id, error = ?e, "could not decide whether a message may go; the lease will bring it back");
+                    continue;
+                }
+            }
             let outcome = if msg.matches_approval() {
                 sender.send(msg).await
             } else {
@@ -58,6 +90,53 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
                 tracing::error!(message_id = %msg.message_id, error = ?e, "could not record a delivery outcome; the lease will bring it back");
             }
         }
+    }
+}
+
+/// A claimed notice that must not go now: it waits (outside its send window, or a
+/// confirmation before the consumer migrated) or is withheld for good (a reminder to a consumer
+/// that migrated). The outbox and the notice move in one audited transaction.
+async fn hold_back(
+    rk: &Rekey,
+    claimed: &ClaimedMessage,
+    notice: NoticeId,
+    verdict: Verdict,
+) -> rekey_core::error::Result<()> {
+    let mut tx = rk.write(Actor::System).await?;
+    match verdict {
+        Verdict::Send => return Ok(()),
+        Verdict::Wait { until, reason } => {
+            if !outbox::postpone(&mut tx, claimed, until).await? {
+                return Ok(());
+            }
+            workflow::waiting(&mut tx, notice, until, reason).await?;
+            tracing::info!(message_id = %claimed.message.message_id, until = %until, reason = %reason.label(), "waiting");
+        }
+        Verdict::Withhold {
+            reason,
+            migrated_at,
+        } => {
+            if !outbox::withdraw(&mut tx, claimed).await? {
+                return Ok(());
+            }
+            workflow::withheld(&mut tx, notice, reason, migrated_at).await?;
+            tracing::info!(message_id = %claimed.message.message_id, reason = %reason.label(), "withheld");
+        }
+    }
+    tx.commit().await
+}
+
+/// A key event showed consumers migrated off these credentials: their confirmations, waiting
+/// for it, come up now instead of at the end of the grace period.
+pub async fn migration_seen(rk: &Rekey, credentials: &[String]) {
+    let brought = async {
+        let waiting = due::confirmations_of(&rk.db, credentials).await?;
+        outbox::bring_forward(&rk.db, &waiting, rk.now()).await
+    };
+    match brought.await {
+        Ok(0) => {}
+        Ok(_) => rk.delivery_wakeup.notify_waiters(),
+        Err(e) => tracing::warn!(error = ?e, "could not bring confirmations forward; they go at the end of the grace period"),
     }
 }
 

@@ -250,6 +250,18 @@ actions! {
         /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeDrafted = "notice.drafted",
+    /// A campaign's series was set: reminders and escalations on these days before the
+    /// deadline, besides the announcement, final, revocation and confirmation notices.
+    CampaignScheduled {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Days before the deadline of each reminder, e.g. "14,7,3,1".
+        reminder_days: String,
+        /// Days before the deadline of each escalation.
+        escalation_days: String,
+        /// Whether the series closes with the final, revocation and confirmation notices.
+        closing_notices: bool,
+    } => CampaignScheduled = "campaign.scheduled",
     /// The drafter could write no notice for a consumer of a campaign.
     NoticeNotDrafted {
         /// The campaign.
@@ -354,6 +366,25 @@ actions! {
         /// The SMTP reply code, when the server answered.
         smtp_code: Option<u16>,
     } => NoticeFailed = "notice.failed",
+    /// An approved notice came due and waits: outside the consumer's send window, or a
+    /// confirmation waiting for the consumer to migrate.
+    NoticeWaiting {
+        /// The notice.
+        notice: NoticeId,
+        /// When it comes up again.
+        until: Timestamp,
+        /// Why it waits.
+        reason: crate::notices::WaitReason,
+    } => NoticeWaiting = "notice.waiting",
+    /// An approved notice came due and its condition no longer held: it was never sent.
+    NoticeWithheld {
+        /// The notice.
+        notice: NoticeId,
+        /// Why.
+        reason: crate::notices::Withheld,
+        /// When the consumer migrated, if it did.
+        migrated_at: Option<Timestamp>,
+    } => NoticeWithheld = "notice.withheld",
     /// A person sent a failed notice again.
     NoticeRetried {
         /// The notice.

@@ -44,6 +44,8 @@ named_enum!(
         Sent => ("sent", "Sent"),
         /// Refused for good, or out of attempts.
         Failed => ("failed", "Failed"),
+        /// Taken back before it was sent: what it said no longer applied.
+        Withdrawn => ("withdrawn", "Withdrawn"),
     }
 );
 

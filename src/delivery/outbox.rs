@@ -47,12 +47,17 @@ pub enum Recorded {
     },
 }
 
-/// Puts a message in the outbox, inside the transaction that decided to send it.
-pub async fn enqueue(tx: &mut WriteTx, message: &OutgoingMessage) -> Result<OutboxId> {
+/// Puts a message in the outbox, inside the transaction that decided to send it; it is first
+/// tried at `due` (now, when that has passed).
+pub async fn enqueue(
+    tx: &mut WriteTx,
+    message: &OutgoingMessage,
+    due: Timestamp,
+) -> Result<OutboxId> {
     let now = tx.now();
     tx.scalar(
         "INSERT INTO outbox (sha256, message_id, sender, recipient, subject, text_body, \
-         state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+         state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         params![
             &message.sha256,
             message.message_id.as_str(),
@@ -61,6 +66,7 @@ pub async fn enqueue(tx: &mut WriteTx, message: &OutgoingMessage) -> Result<Outb
             message.subject.as_str(),
             message.markdown.as_str(),
             OutboxState::Pending,
+            due.max(now),
             now,
         ],
     )
@@ -182,6 +188,84 @@ pub async fn record(
         }
     };
     Ok(Some(recorded))
+}
+
+/// Hands a claimed message back unsent, to be tried at `until`; the claim is not counted as an
+/// attempt (whoever owns the message decided it must wait). `false` when the lease ran out
+/// meanwhile and another sender holds it.
+pub async fn postpone(
+    tx: &mut WriteTx,
+    claimed: &ClaimedMessage,
+    until: Timestamp,
+) -> Result<bool> {
+    let n = tx
+        .execute(
+            "UPDATE outbox SET state = $1, next_attempt_at = $2, attempts = attempts - 1, claimed_until = NULL \
+             WHERE id = $3 AND state = $4 AND claimed_until = $5",
+            params![
+                OutboxState::Pending,
+                until,
+                claimed.id,
+                OutboxState::Sending,
+                claimed.claimed_until
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Takes a claimed message back for good, unsent (what it said no longer applies). `false` when
+/// the lease ran out meanwhile and another sender holds it.
+pub async fn withdraw(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
+    let n = tx
+        .execute(
+            "UPDATE outbox SET state = $1, attempts = attempts - 1, claimed_until = NULL \
+             WHERE id = $2 AND state = $3 AND claimed_until = $4",
+            params![
+                OutboxState::Withdrawn,
+                claimed.id,
+                OutboxState::Sending,
+                claimed.claimed_until
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Brings waiting messages forward to `now` (bookkeeping, see [`Bookkeeping::OutboxWakeUp`]);
+/// how many moved.
+pub async fn bring_forward(db: &Db, ids: &[OutboxId], now: Timestamp) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = db.begin_bookkeeping(Bookkeeping::OutboxWakeUp).await?;
+    let mut moved = 0;
+    for id in ids {
+        moved += tx
+            .execute(
+                "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND state = $3 AND next_attempt_at > $1",
+                params![now, *id, OutboxState::Pending],
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// When the outbox next has something to do: the earliest pending attempt or expiring lease.
+/// Senders sleep until then (or until an approval rings), rather than polling.
+pub async fn next_due(db: &Db) -> Result<Option<Timestamp>> {
+    let row = db
+        .fetch_optional(
+            "SELECT MIN(CASE WHEN state = $1 THEN next_attempt_at ELSE claimed_until END) FROM outbox \
+             WHERE state = $1 OR state = $2",
+            params![OutboxState::Pending, OutboxState::Sending],
+        )
+        .await?;
+    match row {
+        Some(r) => r.get(0),
+        None => Ok(None),
+    }
 }
 
 /// Puts a failed message back in line with fresh attempts (a person asked to retry); returns

@@ -20,6 +20,7 @@ mod rows;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod views;
+pub mod window;
 
 use crate::declare::{Choices, id_type, named_enum, parsed_string};
 

@@ -160,6 +160,8 @@ pub struct Consumer {
     pub integration: Integration,
     /// Where its people are: notices give times in it.
     pub time_zone: TimeZoneName,
+    /// When its people read mail, in its time zone: notices due outside it wait.
+    pub send_window: super::window::SendWindow,
     /// Free labels, for finding and tagging in bulk.
     pub tags: Vec<Tag>,
     /// The people who hear about its credentials.

@@ -10,14 +10,17 @@ use super::NotDrafted;
 use super::checks::{self, CheckContext};
 use super::drafting;
 use super::workflow::NewNotice;
-use super::{CampaignId, NoticeKind, NoticeState, Timeline};
+use super::schedule::{Schedule, Step};
+use super::{CampaignId, NoticeState, Timeline};
 use crate::Rekey;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, Identity, InputError};
 use crate::inventory::store::{self as inventory, Consumer, SelectedCredential};
-use crate::inventory::{ConsumerId, CredentialId, Environment, IntegrationPattern, TimeZoneName};
+use crate::inventory::{
+    ConsumerId, ContactRole, CredentialId, Environment, IntegrationPattern, TimeZoneName,
+};
 use crate::params;
 use crate::settings::{self, ProviderProfile};
 use crate::storage::{Db, Row};
@@ -150,10 +153,13 @@ pub struct NewCampaign {
     pub selection: Selection,
     /// Its milestones.
     pub timeline: Timeline,
+    /// Its series: the days of reminders and escalations.
+    pub schedule: Schedule,
 }
 
 /// Creates the campaign and links its credentials; drafting follows with [`draft_pending`].
 pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<CampaignId> {
+    new.schedule.fits(&new.timeline)?;
     let selected = new.selection.resolve(&rk.db, rk.now()).await?;
     let consumers = affected(&selected).len() as i64;
     let mut tx = rk.write(by.into()).await?;
@@ -165,7 +171,8 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
     let id: CampaignId = tx
         .scalar(
             "INSERT INTO campaigns (name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, \
-             consumers, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             consumers, created_by, created_at, reminder_days, escalation_days, closing_notices) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
             params![
                 &new.name,
                 CampaignState::Drafting,
@@ -177,6 +184,9 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
                 consumers,
                 created_by,
                 now,
+                Schedule::join(new.schedule.reminders()),
+                Schedule::join(new.schedule.escalations()),
+                new.schedule.closing(),
             ],
         )
         .await?;
@@ -193,6 +203,16 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
             campaign: id,
             consumers,
             credentials: selected.len() as i64,
+        },
+    )
+    .await?;
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignScheduled {
+            campaign: id,
+            reminder_days: Schedule::join(new.schedule.reminders()),
+            escalation_days: Schedule::join(new.schedule.escalations()),
+            closing_notices: new.schedule.closing(),
         },
     )
     .await?;
@@ -223,15 +243,17 @@ pub struct Campaign {
     pub selector: String,
     /// Its milestones.
     pub timeline: Timeline,
+    /// Its series: when reminders and escalations are due.
+    pub schedule: Schedule,
     /// Consumers it reaches.
     pub consumers: i64,
-    /// Notices drafted so far.
+    /// Consumers whose series is drafted so far.
     pub drafted: i64,
     /// When it was planned.
     pub created_at: Timestamp,
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at";
+const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at, reminder_days, escalation_days, closing_notices";
 
 fn decode_campaign(r: &Row) -> Result<Campaign> {
     let id: CampaignId = r.get(0)?;
@@ -246,6 +268,8 @@ fn decode_campaign(r: &Row) -> Result<Campaign> {
         consumers: r.get(8)?,
         drafted: r.get(9)?,
         created_at: r.get(10)?,
+        schedule: Schedule::stored(&r.get::<String>(11)?, &r.get::<String>(12)?, r.get(13)?)
+            .map_err(|e| Error::Internal(format!("campaign {id} has an invalid schedule: {e}")))?,
     })
 }
 
@@ -328,9 +352,9 @@ pub fn spawn_drafting(rk: Rekey, id: CampaignId) {
     });
 }
 
-/// Notices drafted per transaction: small enough that other writers get turns and progress
-/// moves, large enough to amortise the commit.
-const DRAFT_BATCH: usize = 250;
+/// Consumers drafted per transaction (each with its whole series, about ten notices): small
+/// enough that other writers get turns and progress moves, large enough to amortise the commit.
+const DRAFT_BATCH: usize = 100;
 
 /// Drafts the notices a campaign still lacks, in batches, recording progress. Safe to run again
 /// after an interruption: consumers that already have their notice are skipped.
@@ -347,10 +371,10 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
         .iter()
         .map(|r| r.get(0))
         .collect::<Result<_>>()?;
-    let done: Vec<i64> = rk
+    let done: std::collections::HashSet<i64> = rk
         .db
         .fetch_all(
-            "SELECT consumer_id FROM notices WHERE campaign_id = $1",
+            "SELECT DISTINCT consumer_id FROM notices WHERE campaign_id = $1",
             params![id.get()],
         )
         .await?
@@ -371,7 +395,7 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
-        let drafted = draft_batch(batch, &consumers, &campaign.timeline, &provider, &vault)?;
+        let drafted = draft_batch(batch, &consumers, &campaign, &provider, &vault)?;
         store_drafts(rk, id, &drafted).await?;
     }
     activate(rk, id).await
@@ -401,11 +425,14 @@ async fn activate(rk: &Rekey, id: CampaignId) -> Result<()> {
     tx.commit().await
 }
 
-/// A notice drafted and checked, ready to store; or why a consumer got none.
+/// A notice of a consumer's series drafted and checked, ready to store; or why a consumer (or
+/// one step of its series) got none.
 pub(crate) enum Drafted {
     Notice {
         consumer: ConsumerId,
         pattern: IntegrationPattern,
+        step: Step,
+        due: Option<Timestamp>,
         recipient: EmailAddress,
         subject: String,
         body: String,
@@ -421,11 +448,13 @@ pub(crate) enum Drafted {
 fn draft_batch(
     batch: &[(ConsumerId, Vec<CredentialId>)],
     consumers: &BTreeMap<ConsumerId, Consumer>,
-    timeline: &Timeline,
+    campaign: &Campaign,
     provider: &ProviderProfile,
     vault: &FingerprintIndex,
 ) -> Result<Vec<Drafted>> {
-    let mut out = Vec::with_capacity(batch.len());
+    let timeline = &campaign.timeline;
+    let steps = campaign.schedule.steps();
+    let mut out = Vec::with_capacity(batch.len() * steps.len());
     for (consumer_id, credential_ids) in batch {
         let consumer = consumers
             .get(consumer_id)
@@ -445,32 +474,50 @@ fn draft_batch(
             out.push(not_drafted(NotDrafted::UnknownTimeZone));
             continue;
         };
+        let escalation = consumer
+            .contacts
+            .iter()
+            .find(|c| c.role == ContactRole::Escalation);
+        if escalation.is_none() && !campaign.schedule.escalations().is_empty() {
+            out.push(not_drafted(NotDrafted::NoEscalationContact));
+        }
         let credentials: Vec<_> = consumer
             .credentials
             .iter()
             .filter(|c| credential_ids.contains(&c.id))
             .collect();
-        let draft = drafting::announcement(consumer, &credentials, timeline, provider)?;
         let prefixes: Vec<&str> = credentials.iter().map(|c| c.prefix.as_str()).collect();
-        let checks = checks::run(
-            &draft.subject,
-            &draft.body,
-            &CheckContext {
-                timeline,
-                zone: &zone,
-                prefixes: &prefixes,
-                vault,
-                acknowledged: &[],
-            },
-        );
-        out.push(Drafted::Notice {
-            consumer: *consumer_id,
-            pattern: consumer.integration.pattern,
-            recipient: recipient.email.clone(),
-            subject: draft.subject,
-            body: draft.body,
-            checks,
-        });
+        for &step in &steps {
+            let to = match step {
+                Step::Escalation(_) => match escalation {
+                    Some(contact) => contact,
+                    None => continue,
+                },
+                _ => recipient,
+            };
+            let draft = drafting::step(consumer, &credentials, timeline, provider, step, &to.name)?;
+            let checks = checks::run(
+                &draft.subject,
+                &draft.body,
+                &CheckContext {
+                    timeline,
+                    zone: &zone,
+                    prefixes: &prefixes,
+                    vault,
+                    acknowledged: &[],
+                },
+            );
+            out.push(Drafted::Notice {
+                consumer: *consumer_id,
+                pattern: consumer.integration.pattern,
+                step,
+                due: step.due(timeline, &consumer.send_window, &zone),
+                recipient: to.email.clone(),
+                subject: draft.subject,
+                body: draft.body,
+                checks,
+            });
+        }
     }
     Ok(out)
 }
@@ -480,17 +527,19 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
         return Ok(());
     }
     let mut tx = rk.write(Actor::System).await?;
-    let mut notices = 0i64;
+    let mut consumers = 0i64;
     for d in drafted {
-        let (consumer, pattern, recipient, subject, body, checks) = match d {
+        let (consumer, pattern, step, due, recipient, subject, body, checks) = match d {
             Drafted::Notice {
                 consumer,
                 pattern,
+                step,
+                due,
                 recipient,
                 subject,
                 body,
                 checks,
-            } => (consumer, pattern, recipient, subject, body, checks),
+            } => (consumer, pattern, step, due, recipient, subject, body, checks),
             Drafted::NotDrafted { consumer, reason } => {
                 tx.audit(
                     Target::Consumer(*consumer),
@@ -504,13 +553,17 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
                 continue;
             }
         };
-        notices += 1;
+        // The campaign counts consumers drafted: one announcement each.
+        if *step == Step::Announcement {
+            consumers += 1;
+        }
         let notice = super::workflow::open(
             &mut tx,
             &NewNotice {
                 campaign,
                 consumer: *consumer,
-                kind: NoticeKind::Announcement,
+                step: *step,
+                due: *due,
                 pattern: *pattern,
                 recipient: recipient.clone(),
                 checks_passed: checks::all_passed(checks),
@@ -540,7 +593,7 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
     }
     tx.execute(
         "UPDATE campaigns SET drafted = drafted + $1 WHERE id = $2",
-        params![notices, campaign.get()],
+        params![consumers, campaign.get()],
     )
     .await?;
     tx.commit().await

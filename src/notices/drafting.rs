@@ -10,6 +10,7 @@ use minijinja::Environment;
 use serde::Serialize;
 
 use super::Timeline;
+use super::schedule::Step;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::inventory::store::{Consumer, Credential};
@@ -48,6 +49,7 @@ static TEMPLATES: LazyLock<std::result::Result<Environment<'static>, String>> =
                 include_str!("templates/no_code_connector.md"),
             ),
             ("direct_http.md", include_str!("templates/direct_http.md")),
+            ("confirmation.md", include_str!("templates/confirmation.md")),
         ] {
             env.add_template(name, source)
                 .map_err(|e| format!("the drafting template {name} does not compile: {e:#}"))?;
@@ -170,23 +172,43 @@ struct CredentialView<'a> {
     environment: &'static str,
 }
 
-/// Drafts the announcement for `consumer` about `credentials` (theirs, in this campaign).
+/// Drafts the announcement for `consumer` about `credentials` (theirs, in this campaign), to its
+/// notice recipient.
 pub fn announcement(
     consumer: &Consumer,
     credentials: &[&Credential],
     timeline: &Timeline,
     provider: &ProviderProfile,
 ) -> Result<Draft> {
-    let zone = consumer.time_zone.zone()?;
-    let var = env_var_for(&provider.name);
-    let language = consumer.integration.language.unwrap_or(SdkLanguage::Python);
     let contact_name = consumer
         .notice_recipient()
         .map(|c| c.name.clone())
         .unwrap_or_else(|| format!("{} team", consumer.name));
-    let template = consumer.integration.pattern.as_str().to_string() + ".md";
+    step(consumer, credentials, timeline, provider, Step::Announcement, &contact_name)
+}
+
+/// Drafts one step of `consumer`'s series, addressed to `contact_name`: the announcement's
+/// guide, opened with what the step is for (how long is left, what is at risk for an escalation
+/// contact); the confirmation has its own short text.
+pub fn step(
+    consumer: &Consumer,
+    credentials: &[&Credential],
+    timeline: &Timeline,
+    provider: &ProviderProfile,
+    step: Step,
+    contact_name: &str,
+) -> Result<Draft> {
+    let zone = consumer.time_zone.zone()?;
+    let var = env_var_for(&provider.name);
+    let language = consumer.integration.language.unwrap_or(SdkLanguage::Python);
+    let template = match step {
+        Step::Confirmation => "confirmation.md".to_string(),
+        _ => consumer.integration.pattern.as_str().to_string() + ".md",
+    };
     let ctx = minijinja::context! {
         contact_name,
+        step => step.kind().as_str(),
+        days_left => step.days_before(),
         consumer => minijinja::context! {
             name => consumer.name,
             time_zone => consumer.time_zone.as_str(),
@@ -225,15 +247,27 @@ pub fn announcement(
         .to_zoned(zone)
         .strftime("%-d %B %Y")
         .to_string();
-    let subject = match credentials {
-        [one] => format!(
-            "Action required: rotate your {} key {}… by {deadline_day}",
-            provider.name, one.prefix
+    let keys = match credentials {
+        [one] => format!("{} key {}…", provider.name, one.prefix),
+        _ => format!("{} {} keys", provider.name, credentials.len()),
+    };
+    let days = |d: u16| if d == 1 { "1 day".to_string() } else { format!("{d} days") };
+    let subject = match step {
+        Step::Announcement => format!("Action required: rotate your {keys} by {deadline_day}"),
+        Step::Reminder(d) => format!(
+            "Reminder: {} left to rotate your {keys} (deadline {deadline_day})",
+            days(d)
         ),
-        _ => format!(
-            "Action required: rotate your {} {} keys by {deadline_day}",
-            provider.name,
-            credentials.len()
+        Step::Escalation(d) => format!(
+            "Escalation: {} has not rotated its {keys}; {} left (deadline {deadline_day})",
+            consumer.name,
+            days(d)
+        ),
+        Step::Final => format!("Final notice: rotate your {keys} today (deadline {deadline_day})"),
+        Step::Revocation => format!("Your old {keys} no longer works (deadline was {deadline_day})"),
+        Step::Confirmation => format!(
+            "Thank you: {} has moved off the old {keys} (deadline {deadline_day})",
+            consumer.name
         ),
     };
     Ok(Draft { subject, body })
@@ -268,6 +302,7 @@ pub(crate) mod tests {
             name: "Brightwave Health".into(),
             integration: Integration { pattern, language },
             time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
+            send_window: crate::inventory::window::SendWindow::default(),
             tags: vec![],
             contacts: vec![Contact {
                 role: ContactRole::Technical,
@@ -357,6 +392,47 @@ pub(crate) mod tests {
             assert!(d.body.contains(idiom), "{language}:\n{}", d.body);
             assert!(d.body.contains(language.label()), "{language}");
         }
+    }
+
+    #[test]
+    fn every_step_of_the_series_passes_every_check() {
+        use crate::notices::checks::{CheckContext, run};
+        use crate::notices::schedule::Schedule;
+        use crate::vault::fingerprint::{FingerprintIndex, FingerprintKey};
+        let zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let index = FingerprintIndex::new(FingerprintKey::new(b"drafting test key"), []);
+        let t = timeline();
+        for pattern in IntegrationPattern::ALL {
+            let c = consumer(pattern, Some(SdkLanguage::Go));
+            let creds: Vec<&Credential> = c.credentials.iter().collect();
+            for s in Schedule::standard().steps() {
+                let d = step(&c, &creds, &t, &ProviderProfile::default(), s, "Priya").unwrap();
+                let results = run(
+                    &d.subject,
+                    &d.body,
+                    &CheckContext {
+                        timeline: &t,
+                        zone: &zone,
+                        prefixes: &["sk_live_7f3a"],
+                        vault: &index,
+                        acknowledged: &[],
+                    },
+                );
+                let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+                assert!(failed.is_empty(), "{pattern} {s}: {failed:?}\n{}\n{}", d.subject, d.body);
+            }
+        }
+        let c = consumer(IntegrationPattern::DirectHttp, None);
+        let creds: Vec<&Credential> = c.credentials.iter().collect();
+        let reminder = step(&c, &creds, &t, &ProviderProfile::default(), Step::Reminder(3), "Priya").unwrap();
+        assert!(reminder.subject.starts_with("Reminder: 3 days left"), "{}", reminder.subject);
+        assert!(reminder.body.contains("3 days are left until the deadline"));
+        let escalation =
+            step(&c, &creds, &t, &ProviderProfile::default(), Step::Escalation(1), "Sam").unwrap();
+        assert!(escalation.body.contains("You are the escalation contact"));
+        assert!(escalation.body.contains("1 day is left"));
+        let thanks = step(&c, &creds, &t, &ProviderProfile::default(), Step::Confirmation, "Priya").unwrap();
+        assert!(thanks.body.contains("Thank you"));
     }
 
     #[test]

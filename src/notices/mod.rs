@@ -18,9 +18,12 @@ pub mod checks;
 #[cfg(feature = "server")]
 pub mod drafting;
 #[cfg(feature = "server")]
+pub mod due;
+#[cfg(feature = "server")]
 pub mod progress;
 #[cfg(feature = "server")]
 pub mod queue;
+pub mod schedule;
 #[cfg(feature = "server")]
 pub mod versions;
 pub mod views;
@@ -180,6 +183,8 @@ named_enum!(
         Reminder => ("reminder", "Reminder"),
         /// To the escalation contact, when the deadline nears.
         Escalation => ("escalation", "Escalation"),
+        /// On the deadline's day, to those who have not migrated.
+        Final => ("final", "Final notice"),
         /// When the old key stops working.
         Revocation => ("revocation", "Revocation"),
         /// A key was exposed; sent at once.
@@ -202,6 +207,9 @@ named_enum!(
         Sent => ("sent", "Sent"),
         /// Delivery failed for good; a person may retry.
         Failed => ("failed", "Failed"),
+        /// Approved, but its condition no longer held when it came due (a reminder to a
+        /// consumer that had migrated meanwhile): it never left, and says why.
+        NotSent => ("not_sent", "Not sent"),
     }
 );
 
@@ -213,6 +221,28 @@ named_enum!(
         /// The consumer's time zone is not in the time zone database, so no date could be
         /// stated.
         UnknownTimeZone => ("unknown_time_zone", "Unknown time zone"),
+        /// The consumer has no escalation contact: its escalations are not drafted.
+        NoEscalationContact => ("no_escalation_contact", "No escalation contact"),
+    }
+);
+
+named_enum!(
+    /// Why an approved notice never left: its condition no longer held when it came due.
+    Withheld, field = "reason", choices = Choices::OneOf, {
+        /// A reminder, escalation, final or revocation notice to a consumer that had migrated.
+        ConsumerMigrated => ("consumer_migrated", "The consumer had migrated"),
+        /// A confirmation to a consumer that had not migrated when the grace period ended.
+        NotMigrated => ("not_migrated", "The consumer had not migrated by the end of the grace period"),
+    }
+);
+
+named_enum!(
+    /// Why an approved notice that came due waits before it is sent.
+    WaitReason, field = "reason", choices = Choices::OneOf, {
+        /// It came due outside the consumer's send window: it goes at the next opening.
+        SendWindow => ("send_window", "Outside the consumer's send window"),
+        /// A confirmation waits for the consumer to migrate (until the grace period ends).
+        Migration => ("migration", "Waiting for the consumer to migrate"),
     }
 );
 

@@ -4,22 +4,25 @@
 //!
 //! ```text
 //! drafted ──submit──▶ in_review ──approve──▶ approved ──delivered──▶ sent
-//!    ▲                   │                      │  ▲
-//!    └──────reject───────┘             delivery │  │ retry
-//!                                        failed ▼  │
+//!    ▲                   │                      │  ▲  │
+//!    └──────reject───────┘             delivery │  │  └──withhold──▶ not_sent
+//!                                        failed ▼  │ retry
 //!                                               failed
 //! ```
 //!
-//! Approval puts the exact approved version in the outbox ([`crate::delivery::outbox`]) and
-//! keeps the message's id; the delivery worker reports each attempt back through
-//! [`delivery_recorded`].
+//! Approval puts the exact approved version in the outbox ([`crate::delivery::outbox`]), due at
+//! the notice's step of the series, and keeps the message's id; the delivery worker asks
+//! [`super::due::verdict`] whether it may still go when it comes up, and reports each attempt
+//! back through [`delivery_recorded`] (or a notice that must not go through [`withheld`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::queue::summary;
 use super::versions::{current_rechecked, version};
 use super::views::{AuthorKind, Version};
-use super::{CampaignId, NoticeId, NoticeKind, NoticeState};
+use super::schedule::Step;
+use super::{CampaignId, NoticeId, NoticeState, WaitReason, Withheld};
+use crate::clock::Timestamp;
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
 use crate::delivery::{self, OutboxId, OutgoingMessage, Recorded};
@@ -45,6 +48,8 @@ pub enum NoticeEvent {
     DeliveryFailed,
     /// A person sends a failed notice again.
     Retry,
+    /// Its condition no longer held when it came due.
+    Withhold,
 }
 
 impl NoticeEvent {
@@ -58,6 +63,7 @@ impl NoticeEvent {
             NoticeEvent::Delivered => "delivered",
             NoticeEvent::DeliveryFailed => "marked failed",
             NoticeEvent::Retry => "retried",
+            NoticeEvent::Withhold => "withheld",
         }
     }
 }
@@ -104,6 +110,7 @@ impl NoticeState {
             (S::Approved, E::Delivered) => Ok(S::Sent),
             (S::Approved, E::DeliveryFailed) => Ok(S::Failed),
             (S::Failed, E::Retry) => Ok(S::Approved),
+            (S::Approved, E::Withhold) => Ok(S::NotSent),
             (from, event) => Err(NoticeTransitionError { from, event }),
         }
     }
@@ -113,11 +120,15 @@ impl NoticeState {
 pub(super) struct NewNotice {
     pub campaign: CampaignId,
     pub consumer: ConsumerId,
-    pub kind: NoticeKind,
     pub pattern: IntegrationPattern,
     pub recipient: EmailAddress,
     /// Whether its first version passes its checks.
     pub checks_passed: bool,
+    /// Its step of the campaign's series.
+    pub step: Step,
+    /// When it is due; `None` when it goes as soon as approved (or, for a confirmation, once
+    /// the consumer has migrated).
+    pub due: Option<Timestamp>,
 }
 
 /// Opens a notice, drafted at version 1 (which the caller stores next); the start of the
@@ -125,12 +136,15 @@ pub(super) struct NewNotice {
 pub(super) async fn open(tx: &mut WriteTx, new: &NewNotice) -> Result<NoticeId> {
     let now = tx.now();
     tx.scalar(
-        "INSERT INTO notices (campaign_id, consumer_id, kind, state, pattern, recipient, current_version, \
-         checks_passed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) RETURNING id",
+        "INSERT INTO notices (campaign_id, consumer_id, kind, days_before, due_at, state, pattern, recipient, \
+         current_version, checks_passed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10) \
+         RETURNING id",
         params![
             new.campaign,
             new.consumer,
-            new.kind,
+            new.step.kind(),
+            i64::from(new.step.days_before()),
+            new.due,
             NoticeState::Drafted,
             new.pattern,
             &new.recipient,
@@ -164,13 +178,14 @@ pub(super) struct Locked {
     pub version: i64,
     outbox: Option<OutboxId>,
     recipient: EmailAddress,
+    due: Option<Timestamp>,
 }
 
 /// The state of a notice, its current version and its message, read under the writer lock.
 pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
     let row = tx
         .fetch_optional(
-            "SELECT state, current_version, outbox_id, recipient FROM notices WHERE id = $1",
+            "SELECT state, current_version, outbox_id, recipient, due_at FROM notices WHERE id = $1",
             params![id],
         )
         .await?
@@ -180,6 +195,7 @@ pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
         version: row.get(1)?,
         outbox: row.get(2)?,
         recipient: row.get(3)?,
+        due: row.get(4)?,
     })
 }
 
@@ -324,7 +340,8 @@ async fn approve_in(
         markdown: v.body.clone(),
         sha256: v.sha256.clone(),
     };
-    let outbox = delivery::outbox::enqueue(tx, &message).await?;
+    let due = notice.due.unwrap_or(now);
+    let outbox = delivery::outbox::enqueue(tx, &message, due).await?;
     tx.execute(
         "UPDATE notices SET outbox_id = $1 WHERE id = $2",
         params![outbox, id],
@@ -506,6 +523,54 @@ pub async fn delivery_recorded(
         }
     };
     tx.audit(Target::Notice(id), detail).await?;
+    Ok(())
+}
+
+/// An approved notice whose condition no longer held when it came due, in the transaction that
+/// withdrew its message: it moves to not sent, saying why, and never leaves.
+pub async fn withheld(
+    tx: &mut WriteTx,
+    id: NoticeId,
+    reason: Withheld,
+    migrated_at: Option<Timestamp>,
+) -> Result<()> {
+    let notice = locked(tx, id).await?;
+    let note = match migrated_at {
+        Some(at) if reason == Withheld::ConsumerMigrated => {
+            format!("Not sent: the consumer migrated on {}", at.utc_minute())
+        }
+        _ => format!("Not sent: {}", reason.label().to_lowercase()),
+    };
+    move_along(tx, id, notice.state, NoticeEvent::Withhold, Some(&note)).await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeWithheld {
+            notice: id,
+            reason,
+            migrated_at,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// An approved notice that came due waits until `until`, in the transaction that postponed its
+/// message.
+pub async fn waiting(
+    tx: &mut WriteTx,
+    id: NoticeId,
+    until: Timestamp,
+    reason: WaitReason,
+) -> Result<()> {
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeWaiting {
+            notice: id,
+            until,
+            reason,
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -143,6 +143,10 @@ pub enum Bookkeeping {
     /// count). The lease only says who is trying now; the outcome of every attempt is audited
     /// (`notice.sent`, `notice.deferred`, `notice.failed`) with its attempt number.
     OutboxLease,
+    /// A waiting message brought forward to now (a confirmation, once its consumer is seen to
+    /// migrate). Nothing is decided by it: when the message comes up, whether it may go is
+    /// checked again, and that verdict is audited.
+    OutboxWakeUp,
 }
 
 /// A connection to one backend. Cheap to clone.
@@ -240,6 +244,15 @@ impl Db {
         let n = tx.execute(sql, params).await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// SQLite only: turns the writer's foreign key enforcement on or off between transactions,
+    /// for migrations that rebuild a table others refer to (PostgreSQL alters in place).
+    pub(crate) async fn sqlite_foreign_keys(&self, on: bool) -> Result<()> {
+        match &*self.inner {
+            Inner::Sqlite(db) => db.set_foreign_keys(on).await,
+            Inner::Postgres(_) => Ok(()),
+        }
     }
 
     /// A transaction for bookkeeping (see [`Bookkeeping`]): the writer lock, no audit entry.

@@ -113,6 +113,20 @@ impl SqliteDb {
         }
     }
 
+    /// Turns the writer's foreign key enforcement on or off, between transactions (SQLite
+    /// ignores the pragma inside one): a migration that rebuilds a referenced table needs it
+    /// off, and checks the keys itself before it commits.
+    pub(super) async fn set_foreign_keys(&self, on: bool) -> Result<()> {
+        let guard = super::wait_for_writer(self.writer.clone()).await?;
+        let conn = lock(&guard.0);
+        conn.execute_batch(if on {
+            "PRAGMA foreign_keys = ON"
+        } else {
+            "PRAGMA foreign_keys = OFF"
+        })
+        .map_err(storage_error)
+    }
+
     /// Copies the WAL into the database file and empties it, waiting for the writer first.
     pub(super) async fn checkpoint(&self) -> Result<()> {
         let guard = super::wait_for_writer(self.writer.clone()).await?;

@@ -124,6 +124,14 @@ pub fn NewCampaignPage() -> impl IntoView {
                                     <label class=LABEL>"Grace period ends"<input class=INPUT type="datetime-local" name="input[grace_end_at]" value=d.grace_end_at required /></label>
                                 </div>
                             </fieldset>
+                            <fieldset>
+                                <legend class="mb-2 text-sm font-medium text-slate-700">"Series"</legend>
+                                <p class="mb-2 text-xs text-slate-500">"Each consumer gets the announcement, these reminders (and escalations to its escalation contact) while it has not migrated, a final notice on the deadline's day, a revocation notice when the grace period ends, and a confirmation once it has migrated. Every notice is reviewed and approved, then waits for its day and the consumer's send window."</p>
+                                <div class="grid gap-3 sm:grid-cols-2">
+                                    <label class=LABEL>"Reminders (days before the deadline)"<input class=INPUT name="input[reminder_days]" value=d.reminder_days /></label>
+                                    <label class=LABEL>"Escalations (days before the deadline)"<input class=INPUT name="input[escalation_days]" value=d.escalation_days /></label>
+                                </div>
+                            </fieldset>
                             <button class=BUTTON type="submit">"Preview affected consumers"</button>
                             <FormError value=preview.value() />
                         </ActionForm>
@@ -142,7 +150,8 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
     view! {
         <section class=format!("{CARD} mt-6") aria-label="Preview">
             <h2 class="mb-1 text-lg font-semibold">{format!("{count} consumers affected")}</h2>
-            <p class="mb-4 text-sm text-slate-600">{preview.selector.clone()}", deadline "{preview.deadline_utc.clone()}</p>
+            <p class="mb-2 text-sm text-slate-600">{preview.selector.clone()}", deadline "{preview.deadline_utc.clone()}</p>
+            <p class="mb-4 text-sm text-slate-600">"Each consumer's series: "{preview.series.join(" · ")}</p>
             <div class="max-h-96 overflow-y-auto">
                 <table class=TABLE>
                     <thead><tr><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"Keys"</th><th class=TH>"Notice goes to"</th><th class=TH>"Deadline, their time"</th></tr></thead>
@@ -169,7 +178,9 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
                 <input type="hidden" name="input[new_key_at]" value=input.new_key_at.clone() />
                 <input type="hidden" name="input[deadline_at]" value=input.deadline_at.clone() />
                 <input type="hidden" name="input[grace_end_at]" value=input.grace_end_at.clone() />
-                <button class=BUTTON type="submit" disabled=move || create.pending().get()>{format!("Create campaign and draft {count} notices")}</button>
+                <input type="hidden" name="input[reminder_days]" value=input.reminder_days.clone().unwrap_or_default() />
+                <input type="hidden" name="input[escalation_days]" value=input.escalation_days.clone().unwrap_or_default() />
+                <button class=BUTTON type="submit" disabled=move || create.pending().get()>{format!("Create campaign and draft the series for {count} consumers")}</button>
             </ActionForm>
             <FormError value=create.value() />
         </section>

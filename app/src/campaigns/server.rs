@@ -57,6 +57,9 @@ pub struct PlanStart {
     pub new_key_at: String,
     pub deadline_at: String,
     pub grace_end_at: String,
+    /// The standard series, as the form's fields take it.
+    pub reminder_days: String,
+    pub escalation_days: String,
     pub credentials: Vec<CredentialChoice>,
 }
 
@@ -68,11 +71,15 @@ fn local_input(ts: rekey_core::clock::Timestamp) -> String {
 #[server(endpoint = "campaigns/plan_defaults")]
 pub async fn plan_defaults() -> Result<PlanStart, AppError> {
     use rekey_core::inventory::{Environment, store as inventory};
+    use rekey_core::notices::schedule::{
+        STANDARD_ESCALATION_DAYS, STANDARD_REMINDER_DAYS, Schedule,
+    };
     session::authorize::<PlanDefaults>().await?;
     let rk = session::rekey()?;
     let now = rk.now();
-    // Next full hour.
-    let start = rekey_core::clock::Timestamp::from_secs((now.as_secs() / 3600 + 1) * 3600);
+    // This minute: the announcement goes as soon as it is approved (within each consumer's
+    // send window), the deadline 30 days later.
+    let start = rekey_core::clock::Timestamp::from_secs(now.as_secs() / 60 * 60);
     let credentials = inventory::credentials_older_than(&rk.db, Environment::Production, now)
         .await?
         .into_iter()
@@ -90,8 +97,10 @@ pub async fn plan_defaults() -> Result<PlanStart, AppError> {
     Ok(PlanStart {
         announce_at: local_input(start),
         new_key_at: local_input(start.plus_secs(2 * 86_400)),
-        deadline_at: local_input(start.plus_secs(14 * 86_400)),
-        grace_end_at: local_input(start.plus_secs(21 * 86_400)),
+        deadline_at: local_input(start.plus_secs(30 * 86_400)),
+        grace_end_at: local_input(start.plus_secs(37 * 86_400)),
+        reminder_days: Schedule::join(&STANDARD_REMINDER_DAYS),
+        escalation_days: Schedule::join(&STANDARD_ESCALATION_DAYS),
         credentials,
     })
 }
@@ -111,6 +120,9 @@ pub struct PlanInput {
     pub new_key_at: String,
     pub deadline_at: String,
     pub grace_end_at: String,
+    /// Days before the deadline, "14,7,3,1"; absent means the standard series.
+    pub reminder_days: Option<String>,
+    pub escalation_days: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -118,6 +130,7 @@ mod parse {
     use rekey_core::clock::Timestamp;
     use rekey_core::notices::Timeline;
     use rekey_core::notices::campaigns::{CampaignName, Selection};
+    use rekey_core::notices::schedule::Schedule;
 
     use super::PlanInput;
     use crate::error::AppError;
@@ -136,7 +149,10 @@ mod parse {
         Ok(Timestamp::from_jiff(ts))
     }
 
-    pub fn plan(input: &PlanInput) -> Result<(CampaignName, Selection, Timeline), AppError> {
+    /// The campaign a form describes: its name, credentials, timeline and series.
+    pub fn plan(
+        input: &PlanInput,
+    ) -> Result<(CampaignName, Selection, Timeline, Schedule), AppError> {
         let name = CampaignName::parse(&input.name)?;
         let selection = match input.mode.as_str() {
             "chosen" => Selection::Chosen(
@@ -174,7 +190,15 @@ mod parse {
             instant("deadline_at", &input.deadline_at)?,
             instant("grace_end_at", &input.grace_end_at)?,
         )?;
-        Ok((name, selection, timeline))
+        let schedule = match (&input.reminder_days, &input.escalation_days) {
+            (None, None) => Schedule::standard(),
+            (reminders, escalations) => Schedule::parse(
+                reminders.as_deref().unwrap_or_default(),
+                escalations.as_deref().unwrap_or_default(),
+            )?,
+        };
+        schedule.fits(&timeline)?;
+        Ok((name, selection, timeline, schedule))
     }
 }
 
@@ -192,6 +216,8 @@ pub struct AffectedRow {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanPreview {
     pub input: PlanInput,
+    /// Each consumer's series, step by step, in words.
+    pub series: Vec<String>,
     pub selector: String,
     pub deadline_utc: String,
     pub consumers: Vec<AffectedRow>,
@@ -201,9 +227,10 @@ pub struct PlanPreview {
 pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
     session::authorize::<PreviewPlan>().await?;
     let rk = session::rekey()?;
-    let (_, selection, timeline) = parse::plan(&input)?;
+    let (_, selection, timeline, schedule) = parse::plan(&input)?;
     let affected = rekey_core::notices::campaigns::preview(&rk.db, &selection, rk.now()).await?;
     Ok(PlanPreview {
+        series: schedule.steps().iter().map(ToString::to_string).collect(),
         selector: selection.describe(),
         deadline_utc: timeline.deadline().utc_minute(),
         consumers: affected
@@ -228,7 +255,7 @@ pub async fn create_campaign(input: PlanInput) -> Result<i64, AppError> {
     use rekey_core::notices::campaigns::{self, NewCampaign};
     let (who, _) = session::authorize::<CreateCampaign>().await?;
     let rk = session::rekey()?;
-    let (name, selection, timeline) = parse::plan(&input)?;
+    let (name, selection, timeline, schedule) = parse::plan(&input)?;
     let id = campaigns::create(
         &rk,
         &who,
@@ -236,6 +263,7 @@ pub async fn create_campaign(input: PlanInput) -> Result<i64, AppError> {
             name,
             selection,
             timeline,
+            schedule,
         },
     )
     .await?;

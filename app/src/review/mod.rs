@@ -98,6 +98,7 @@ pub fn state_tone(state: NoticeState) -> Tone {
         NoticeState::InReview => Tone::Warn,
         NoticeState::Approved | NoticeState::Sent => Tone::Good,
         NoticeState::Failed => Tone::Bad,
+        NoticeState::NotSent => Tone::Neutral,
     }
 }
 

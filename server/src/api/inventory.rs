@@ -224,7 +224,11 @@ pub(super) async fn event(
         })
     })?;
     let event = KeyEvent::parse(&body)?;
-    Ok(Json(queue.apply(event).await?.into()))
+    let outcome = queue.apply(event).await?;
+    if !outcome.migrated.is_empty() {
+        crate::workers::migration_seen(&rk, &outcome.migrated).await;
+    }
+    Ok(Json(outcome.into()))
 }
 
 /// The consumer list's filters and a page of it, as a script's query string carries them.

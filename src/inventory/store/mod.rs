@@ -8,6 +8,7 @@ use super::{
     ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Environment, Integration,
     TimeZoneName,
 };
+use super::window::SendWindow;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, InputError};
@@ -178,7 +179,8 @@ fn decode_credential(r: &Row) -> Result<Credential> {
     })
 }
 
-const CONSUMER_COLUMNS: &str = "id, external_id, name, pattern, sdk_language, time_zone, tags";
+const CONSUMER_COLUMNS: &str =
+    "id, external_id, name, pattern, sdk_language, time_zone, tags, send_window";
 
 fn decode_consumer(r: &Row) -> Result<Consumer> {
     let pattern: String = r.get(3)?;
@@ -193,6 +195,8 @@ fn decode_consumer(r: &Row) -> Result<Consumer> {
         // longer knows is named there instead of failing every list it is in.
         time_zone: TimeZoneName::stored(r.get::<String>(5)?),
         tags: split_tags(&r.get::<String>(6)?),
+        send_window: SendWindow::parse(&r.get::<String>(7)?)
+            .map_err(|e| Error::Internal(format!("a stored send window is invalid: {e}")))?,
         contacts: Vec::new(),
         credentials: Vec::new(),
     })
