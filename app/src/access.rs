@@ -81,6 +81,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/inventory/consumer", Allowed(ViewInventory)),
     ("/api/inventory/tag", Allowed(EditInventory)),
     ("/api/inventory/set_status", Allowed(EditInventory)),
+    ("/api/inventory/set_send_window", Allowed(EditInventory)),
     ("/api/inventory/lifecycle", Allowed(ViewInventory)),
     ("/api/inventory/policies", Allowed(ViewInventory)),
     ("/api/inventory/set_policy", Allowed(EditInventory)),

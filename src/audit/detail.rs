@@ -250,6 +250,13 @@ actions! {
         /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeDrafted = "notice.drafted",
+    /// A person set when a consumer's notices may go out.
+    ConsumerSendWindowSet {
+        /// The consumer.
+        consumer: ConsumerId,
+        /// The window, e.g. "Mon-Fri 09:00-17:00", in the consumer's time zone.
+        window: String,
+    } => ConsumerSendWindowSet = "consumer.send_window_set",
     /// A campaign's series was set: reminders and escalations on these days before the
     /// deadline, besides the announcement, final, revocation and confirmation notices.
     CampaignScheduled {

@@ -152,6 +152,22 @@ async fn insert_contacts(tx: &mut WriteTx, contacts: &[(ConsumerId, &Contact)]) 
     Ok(())
 }
 
+/// Sets when a consumer's notices may go out.
+pub(crate) async fn set_send_window(
+    tx: &mut WriteTx,
+    id: ConsumerId,
+    window: &super::window::SendWindow,
+) -> Result<bool> {
+    let now = tx.now();
+    let n = tx
+        .execute(
+            "UPDATE consumers SET send_window = $1, updated_at = $2 WHERE id = $3",
+            params![window.to_string(), now, id],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
 /// Sets a consumer's tags, with the search text they make (see `store::search_text`).
 pub(crate) async fn set_tags(
     tx: &mut WriteTx,

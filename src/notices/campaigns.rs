@@ -11,7 +11,8 @@ use super::checks::{self, CheckContext};
 use super::drafting;
 use super::workflow::NewNotice;
 use super::schedule::{Schedule, Step};
-use super::{CampaignId, NoticeState, Timeline};
+use super::views::CalendarDay;
+use super::{CampaignId, NoticeKind, NoticeState, Timeline};
 use crate::Rekey;
 use crate::audit::{Actor, Detail, Target};
 use crate::clock::Timestamp;
@@ -340,6 +341,53 @@ pub async fn counts(db: &Db, id: CampaignId) -> Result<Vec<(NoticeState, i64)>> 
         }
     }
     Ok(counts)
+}
+
+/// What a campaign's notices are due to send, day by day in `zone` (notices withheld or
+/// without a due time left out: confirmations go when each consumer migrates), and how many
+/// confirmations wait for a migration.
+pub async fn calendar(
+    db: &Db,
+    id: CampaignId,
+    zone: &jiff::tz::TimeZone,
+) -> Result<(Vec<CalendarDay>, i64)> {
+    let rows = db
+        .fetch_all(
+            "SELECT kind, due_at, COUNT(*) FROM notices WHERE campaign_id = $1 AND state <> $2 \
+             GROUP BY kind, due_at",
+            params![id, NoticeState::NotSent],
+        )
+        .await?;
+    let mut days: BTreeMap<String, BTreeMap<NoticeKind, i64>> = BTreeMap::new();
+    let mut on_migration = 0;
+    for r in &rows {
+        let kind: NoticeKind = r.get(0)?;
+        let n: i64 = r.get(2)?;
+        match r.get::<Option<Timestamp>>(1)? {
+            Some(due) => {
+                let day = due
+                    .to_jiff()
+                    .to_zoned(zone.clone())
+                    .strftime("%Y-%m-%d")
+                    .to_string();
+                *days.entry(day).or_default().entry(kind).or_default() += n;
+            }
+            None if kind == NoticeKind::Confirmation => on_migration += n,
+            None => {}
+        }
+    }
+    Ok((
+        days.into_iter()
+            .map(|(day, counts)| CalendarDay {
+                day,
+                counts: NoticeKind::ALL
+                    .iter()
+                    .filter_map(|k| counts.get(k).map(|n| (*k, *n)))
+                    .collect(),
+            })
+            .collect(),
+        on_migration,
+    ))
 }
 
 /// Drafts a campaign's notices in the background; an interruption is picked up by

@@ -177,6 +177,16 @@ pub struct BurnDown {
     pub points: Vec<(Timestamp, i64)>,
 }
 
+/// One day of a campaign's calendar: what its notices are due that day, by kind, in the time
+/// zone the viewer chose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarDay {
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Notices due that day, per kind (kinds with none left out), in series order.
+    pub counts: Vec<(super::NoticeKind, i64)>,
+}
+
 /// A campaign's migration progress: the burn-down and who has not moved yet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignProgress {

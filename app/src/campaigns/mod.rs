@@ -1,9 +1,9 @@
 //! Rotation campaigns: list, plan (with a preview of who is affected), and follow.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use rekey_core::inventory::Environment;
-use rekey_core::notices::views::CampaignProgress;
+use rekey_core::notices::views::{CalendarDay, CampaignProgress};
 
 use crate::auth::use_me;
 use crate::components::{
@@ -190,10 +190,17 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
 #[component]
 pub fn CampaignPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let tick = RwSignal::new(0u32);
     let view_data = Resource::new(
-        move || (params.with(|p| p.get("id").unwrap_or_default()), tick.get()),
-        |(id, _)| campaign(id),
+        move || {
+            (
+                params.with(|p| p.get("id").unwrap_or_default()),
+                query.with(|q| q.get("tz").unwrap_or_default()),
+                tick.get(),
+            )
+        },
+        |(id, tz, _)| campaign(id, tz),
     );
     // While drafting, look again every half second.
     Effect::new(move |_| {
@@ -228,6 +235,7 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
     };
     let id = c.id;
     let me = use_me().0;
+    let zone_names: Vec<String> = c.zones.iter().map(|z| z.zone.clone()).collect();
     view! {
         <Page title=c.name.clone()>
             <p class="mb-4 text-sm text-slate-600">{c.selector.clone()}" · "{format!("{} consumers", c.consumers)}</p>
@@ -265,6 +273,7 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
                 </div>
             </div>
             <Progress progress=c.progress />
+            <Series id series=c.series calendar=c.calendar on_migration=c.on_migration zone=c.calendar_zone zones=zone_names />
             <div class=CARD>
                 <h2 class="mb-3 text-lg font-semibold">"Notices"</h2>
                 <ul class="grid gap-3 sm:grid-cols-5" aria-label="Notices by state">
@@ -280,6 +289,56 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
                 <p class="mt-4"><a class=BUTTON_QUIET href=format!("/review?campaign={id}")>"Open the review queue"</a></p>
             </div>
         </Page>
+    }
+}
+
+/// Each consumer's series, and the calendar of what goes out when, in a zone the viewer picks
+/// (UTC or one of the campaign's consumers').
+#[component]
+fn Series(
+    id: i64,
+    series: Vec<String>,
+    calendar: Vec<CalendarDay>,
+    on_migration: i64,
+    zone: String,
+    zones: Vec<String>,
+) -> impl IntoView {
+    let choices: Vec<String> = std::iter::once("UTC".to_string())
+        .chain(zones.into_iter().filter(|z| z != "UTC"))
+        .collect();
+    view! {
+        <section class=format!("{CARD} mb-6") aria-label="Series">
+            <h2 class="mb-2 text-lg font-semibold">"Series"</h2>
+            <ol class="mb-4 flex flex-wrap gap-2 text-sm">
+                {series.into_iter().map(|step| view! { <li class="rounded bg-slate-100 px-2 py-1">{step}</li> }).collect_view()}
+            </ol>
+            <form method="get" action=format!("/campaigns/{id}") class="mb-3 flex items-end gap-2">
+                <label class=LABEL>"Calendar in"
+                    <select class=INPUT name="tz">
+                        {choices.into_iter().map(|z| {
+                            let selected = z == zone;
+                            view! { <option value=z.clone() selected=selected>{z.clone()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
+                <button class=BUTTON_QUIET type="submit">"Show"</button>
+            </form>
+            <table class=TABLE aria-label="Calendar">
+                <thead><tr><th class=TH>{format!("Day ({zone})")}</th><th class=TH>"Due"</th></tr></thead>
+                <tbody class="divide-y divide-slate-100">
+                    {calendar.into_iter().map(|d| view! {
+                        <tr>
+                            <td class=format!("{TD} font-mono text-xs")>{d.day}</td>
+                            <td class=format!("{TD} text-sm")>{d.counts.iter().map(|(kind, n)| format!("{n} {}", kind.label().to_lowercase())).collect::<Vec<_>>().join(", ")}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(on_migration > 0).then(|| view! {
+                <p class="mt-2 text-sm text-slate-600">{format!("{on_migration} confirmations go as each consumer migrates.")}</p>
+            })}
+            <p class="mt-2 text-xs text-slate-500">"Reminders, escalations, the final and the revocation notice go only to consumers that have not migrated when they are due; each waits for its consumer's send window."</p>
+        </section>
     }
 }
 

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use rekey_core::notices::NoticeState;
-use rekey_core::notices::views::CampaignProgress;
+use rekey_core::notices::views::{CalendarDay, CampaignProgress};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -292,14 +292,30 @@ pub struct CampaignView {
     pub counts: Vec<(NoticeState, i64)>,
     /// Who has migrated, day by day, and who has not.
     pub progress: CampaignProgress,
+    /// Each consumer's series, step by step, in words.
+    pub series: Vec<String>,
+    /// What goes out each day, in `calendar_zone`.
+    pub calendar: Vec<CalendarDay>,
+    /// Confirmations that go when their consumer migrates.
+    pub on_migration: i64,
+    /// The zone the calendar is in: UTC or one the viewer chose.
+    pub calendar_zone: String,
 }
 
+/// A campaign's page; its calendar in `tz` (a time zone name; empty is UTC).
 #[server(endpoint = "campaigns/get")]
-pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
+pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<CampaignView, AppError> {
+    use rekey_core::inventory::TimeZoneName;
     use rekey_core::notices::campaigns;
     session::authorize::<Campaign>().await?;
     let rk = session::rekey()?;
     let c = campaigns::get(&rk.db, id.parse()?).await?;
+    let calendar_zone = match tz.trim() {
+        "" | "UTC" => TimeZoneName::parse("UTC")?,
+        name => TimeZoneName::parse(name)?,
+    };
+    let (calendar, on_migration) =
+        campaigns::calendar(&rk.db, c.id, &calendar_zone.zone()?).await?;
     let zones = campaigns::time_zones(&rk.db, c.id).await?;
     let milestones = c.timeline.milestones();
     // One reading of the clock: the timeline's "today" and the burn-down's last point agree.
@@ -329,6 +345,10 @@ pub async fn campaign(id: String) -> Result<CampaignView, AppError> {
         now: now.as_micros(),
         counts: campaigns::counts(&rk.db, c.id).await?,
         progress: rekey_core::notices::progress::progress(&rk.db, &c, now).await?,
+        series: c.schedule.steps().iter().map(ToString::to_string).collect(),
+        calendar,
+        on_migration,
+        calendar_zone: calendar_zone.to_string(),
         name: c.name.to_string(),
         state: c.state.to_string(),
         selector: c.selector,

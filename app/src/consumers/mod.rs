@@ -96,6 +96,23 @@ pub async fn set_status(credential: i64, status: String) -> Result<String, AppEr
     Ok(status)
 }
 
+/// Sets when a consumer's notices may go out (`Mon-Fri 09:00-17:00`, its own time zone).
+#[server(endpoint = "inventory/set_send_window")]
+pub async fn set_send_window(consumer: i64, window: String) -> Result<String, AppError> {
+    let (identity, _) = session::authorize::<SetSendWindow>().await?;
+    let rk = session::rekey()?;
+    let window = rekey_core::inventory::window::SendWindow::parse(&window)?;
+    rekey_core::inventory::store::set_send_window(
+        &rk.db,
+        (&identity).into(),
+        rk.now(),
+        rekey_core::inventory::ConsumerId::new(consumer)?,
+        window,
+    )
+    .await?;
+    Ok(window.to_string())
+}
+
 /// How much of its allowed life a credential has used, as a bar.
 #[component]
 fn AgeBar(age_days: i64, max_age_days: Option<i64>) -> impl IntoView {
@@ -288,14 +305,16 @@ fn urlencode(v: &str) -> String {
 pub fn ConsumerPage() -> impl IntoView {
     let params = use_params_map();
     let move_status = ServerAction::<SetStatus>::new();
+    let set_window = ServerAction::<SetSendWindow>::new();
     let detail = Resource::new(
         move || {
             (
                 params.with(|p| p.get("id").unwrap_or_default()),
                 move_status.version().get(),
+                set_window.version().get(),
             )
         },
-        |(id, _)| consumer(id),
+        |(id, _, _)| consumer(id),
     );
     view! {
         <Transition fallback=|| view! { <Page title="Consumer"><p>"Loading…"</p></Page> }>
@@ -314,7 +333,16 @@ pub fn ConsumerPage() -> impl IntoView {
                                         <dt class="text-slate-500">"Time zone"</dt><dd class="col-span-2">{c.time_zone.to_string()}</dd>
                                         <dt class="text-slate-500">"External id"</dt><dd class="col-span-2 font-mono text-xs">{c.external_id.to_string()}</dd>
                                         <dt class="text-slate-500">"Tags"</dt><dd class="col-span-2">{c.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")}</dd>
+                                        <dt class="text-slate-500">"Send window"</dt><dd class="col-span-2">{c.send_window.to_string()}</dd>
                                     </dl>
+                                    <ActionForm action=set_window attr:class="mt-3 flex items-end gap-2" attr:aria-label="Send window">
+                                        <input type="hidden" name="consumer" value=c.id.get() />
+                                        <label class=LABEL>"Notices go out (its time)"
+                                            <input class=INPUT name="window" value=c.send_window.to_string() />
+                                        </label>
+                                        <button class=BUTTON_QUIET type="submit">"Save window"</button>
+                                    </ActionForm>
+                                    <FormError value=set_window.value() />
                                     <h2 class="mb-3 mt-6 text-lg font-semibold">"Contacts"</h2>
                                     <ul class="space-y-2 text-sm">
                                         {c.contacts.iter().map(|k| view! {

@@ -84,6 +84,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/inventory/consumer", READERS_AND_AGENTS),
         ("POST /api/inventory/tag", EDITORS),
         ("POST /api/inventory/set_status", EDITORS),
+        ("POST /api/inventory/set_send_window", EDITORS),
         ("POST /api/inventory/lifecycle", READERS_AND_AGENTS),
         ("POST /api/inventory/policies", READERS_AND_AGENTS),
         ("POST /api/inventory/set_policy", EDITORS),

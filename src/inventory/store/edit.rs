@@ -5,6 +5,7 @@ use super::{ConsumerFilter, NewConsumer, NewCredential, Tag, search_text, split_
 use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::inventory::window::SendWindow;
 use crate::inventory::{ConsumerId, CredentialId, CredentialStatus, rows};
 use crate::params;
 use crate::storage::Db;
@@ -159,4 +160,28 @@ pub async fn set_credential_status(
     .await?;
     tx.commit().await?;
     Ok(from)
+}
+
+/// Sets when a consumer's notices may go out, in its own time zone; notices already waiting
+/// are measured against the new window when they next come up.
+pub async fn set_send_window(
+    db: &Db,
+    actor: crate::audit::Actor,
+    now: Timestamp,
+    id: ConsumerId,
+    window: SendWindow,
+) -> Result<()> {
+    let mut tx = WriteTx::begin(db, actor, now).await?;
+    if !rows::set_send_window(&mut tx, id, &window).await? {
+        return Err(Error::not_found("consumer", id));
+    }
+    tx.audit(
+        Target::Consumer(id),
+        Detail::ConsumerSendWindowSet {
+            consumer: id,
+            window: window.to_string(),
+        },
+    )
+    .await?;
+    tx.commit().await
 }

@@ -19,7 +19,7 @@ mod edit;
 mod lifecycle;
 mod list;
 
-pub use edit::{insert_consumer, set_credential_status, tag_consumers};
+pub use edit::{insert_consumer, set_credential_status, set_send_window, tag_consumers};
 pub use lifecycle::{
     LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
     lifecycle, revocation, rotation_policies, set_rotation_policy,
