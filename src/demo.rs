@@ -278,8 +278,15 @@ pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
     tx.commit().await
 }
 
+/// Bulk consumers' send window: every day, all day.
+static ALWAYS_OPEN: std::sync::LazyLock<crate::inventory::window::SendWindow> =
+    std::sync::LazyLock::new(|| {
+        crate::inventory::window::SendWindow::parse("Mon-Sun 00:00-24:00")
+            .unwrap_or_default()
+    });
+
 /// Adds `n` consumers with one production key each (a year old), integration patterns in turn,
-/// for load tests and benchmarks. `batch` keeps external ids unique across calls. Returns the
+/// for load tests and benchmarks, open to mail at any hour. `batch` keeps external ids unique across calls. Returns the
 /// new credentials.
 pub async fn bulk_consumers(
     rk: &Rekey,
@@ -324,7 +331,9 @@ pub async fn bulk_consumers(
                 last_used_at: None,
                 expires_at: None,
             };
-            store::insert_consumer(&mut tx, &consumer, &[credential]).await?;
+            let id = store::insert_consumer(&mut tx, &consumer, &[credential]).await?;
+            // Load tests measure delivery, not waiting: these consumers read mail at any hour.
+            crate::inventory::rows::set_send_window(&mut tx, id, &ALWAYS_OPEN).await?;
         }
         tx.commit().await?;
     }

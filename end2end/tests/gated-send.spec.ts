@@ -20,7 +20,9 @@ test('a rotation becomes notices that an engineer edits and an approver approves
   const preview = page.getByRole('region', { name: 'Preview' });
   await expect(preview.getByRole('heading', { name: /consumers affected/ })).toBeVisible();
   await expect(preview.getByRole('row')).not.toHaveCount(0);
-  await page.getByRole('button', { name: /Create campaign and draft \d+ notices/ }).click();
+  // Each consumer gets a series: the announcement, reminders, escalations and the closing notices.
+  await expect(preview).toContainText('Reminder, 14 days before the deadline');
+  await page.getByRole('button', { name: /Create campaign and draft the series for \d+ consumers/ }).click();
 
   // The campaign page draws the timeline (server-rendered SVG) and counts the drafts.
   await expect(page.getByRole('img', { name: 'Rotation timeline' })).toBeVisible();
@@ -28,6 +30,10 @@ test('a rotation becomes notices that an engineer edits and an approver approves
   await expect(page.getByRole('img', { name: 'Burn-down' })).toBeVisible();
   await expect(page.getByRole('heading', { name: /^Migrated: 0 of \d+$/ })).toBeVisible();
   await expect(page.getByRole('region', { name: 'Not migrated yet' }).getByRole('link')).not.toHaveCount(0);
+  // The calendar says what goes out when; in a consumer's zone on request.
+  const series = page.getByRole('region', { name: 'Series' });
+  await expect(series.getByRole('table', { name: 'Calendar' })).toContainText('announcement');
+  await expect(series).toContainText('confirmations go as each consumer migrates');
   const drafted = page.getByRole('list', { name: 'Notices by state' }).getByRole('link', { name: /Drafted/ });
   await expect(drafted).not.toContainText(/^0/, { timeout: 20_000 });
   await drafted.click();
@@ -47,6 +53,19 @@ test('a rotation becomes notices that an engineer edits and an approver approves
   await expect(page.getByRole('button', { name: /Approve/ })).toHaveCount(0);
   const noticeUrl = page.url();
   const recipient = (await page.getByText(/^To /).locator('span').textContent())!;
+  await expect(page.getByText('Announcement', { exact: true }).first()).toBeVisible();
+
+  // This consumer's people read mail at any hour: the engineer opens its send window, so the
+  // announcement goes as soon as it is approved rather than at its next office morning.
+  await page.getByRole('link', { name: (await page.getByRole('heading', { level: 1 }).textContent())!.replace(/^Notice #\d+ to /, ''), exact: true }).click();
+  await hydrated(page);
+  const windowForm = page.getByRole('form', { name: 'Send window' });
+  await windowForm.getByLabel('Notices go out (its time)').fill('Mon-Fri 17:00-09:00');
+  await windowForm.getByRole('button', { name: 'Save window' }).click();
+  await expect(page.getByText('the window is empty')).toBeVisible();
+  await windowForm.getByLabel('Notices go out (its time)').fill('Mon-Sun 00:00-24:00');
+  await windowForm.getByRole('button', { name: 'Save window' }).click();
+  await expect(page.getByText('Mon-Sun 00:00-24:00', { exact: true })).toBeVisible();
 
   // A pasted live key blocks approval, and the check says where.
   await page.goto('/review');

@@ -24,9 +24,11 @@ pub async fn deliver(rk: Rekey, mailer: Mailer, policy: RetryPolicy, senders: us
     while set.join_next().await.is_some() {}
 }
 
-/// Longest a sender sleeps without looking: a safety net for a wall clock that jumps. Work that
-/// comes due wakes it at the time (the outbox says when), and approvals ring the bell.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Longest an idle sender sleeps without looking. Work that comes due wakes it at the time (the
+/// outbox says when), and approvals in this process ring the bell; this catches what another
+/// process put in the outbox (a second instance, `rekey audit checkpoint`) and a wall clock
+/// that jumps. One indexed query a second.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
 
 async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
     let mut sender = mailer.sender();

@@ -16,7 +16,7 @@ pub mod events;
 pub mod import;
 pub mod import_report;
 #[cfg(feature = "server")]
-mod rows;
+pub(crate) mod rows;
 #[cfg(feature = "server")]
 pub mod store;
 pub mod views;

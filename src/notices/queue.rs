@@ -12,11 +12,12 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, Permission, UserId};
 use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
+use super::schedule::Step;
 use crate::params;
 use crate::storage::{Db, Row, Value};
 
 const SUMMARY_SELECT: &str = "SELECT n.id, n.campaign_id, g.name, n.consumer_id, c.name, n.pattern, n.state, \
-     n.recipient, n.current_version, n.checks_passed, n.updated_at \
+     n.recipient, n.current_version, n.checks_passed, n.updated_at, n.kind, n.days_before, n.due_at \
      FROM notices n JOIN campaigns g ON g.id = n.campaign_id JOIN consumers c ON c.id = n.consumer_id";
 
 fn decode_summary(r: &Row) -> Result<NoticeSummary> {
@@ -32,6 +33,8 @@ fn decode_summary(r: &Row) -> Result<NoticeSummary> {
         version: r.get(8)?,
         checks_passed: r.get(9)?,
         updated_at: r.get(10)?,
+        step: Step::from_stored(r.get(11)?, r.get(12)?),
+        due_at: r.get(13)?,
     })
 }
 

@@ -308,7 +308,11 @@ mod timing {
             match self {
                 Step::Announcement => Some(timeline.announce()),
                 Step::Reminder(d) | Step::Escalation(d) => on_day_before_deadline(d),
-                Step::Final => on_day_before_deadline(0).map(|t| t.min(timeline.deadline())),
+                // The morning of the deadline's day, or of the day before when the deadline
+                // comes before the window opens.
+                Step::Final => on_day_before_deadline(0)
+                    .filter(|t| *t <= timeline.deadline())
+                    .or_else(|| on_day_before_deadline(1)),
                 Step::Revocation => Some(timeline.grace_end()),
                 Step::Confirmation => None,
             }
@@ -392,9 +396,13 @@ mod tests {
         assert_eq!(local(Step::Final.due(&timeline, &w, &berlin).unwrap()), "2027-04-06 09:00 +02:00");
         assert_eq!(Step::Revocation.due(&timeline, &w, &berlin), Some(timeline.grace_end()));
         assert_eq!(Step::Confirmation.due(&timeline, &w, &berlin), None);
-        // A final notice never goes after the deadline: in Tokyo the deadline is 01:00.
+        // A final notice never goes after the deadline: in Tokyo the deadline is 01:00, so it
+        // goes the morning before.
         let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
-        assert_eq!(Step::Final.due(&timeline, &w, &tokyo), Some(timeline.deadline()));
+        assert_eq!(
+            Step::Final.due(&timeline, &w, &tokyo).map(|t| t.to_jiff().to_zoned(tokyo.clone()).strftime("%Y-%m-%d %H:%M").to_string()),
+            Some("2027-04-06 09:00".to_string())
+        );
         assert!(Schedule::standard().fits(&timeline).is_ok());
         let e = Schedule::parse("40", "").unwrap().fits(&timeline).unwrap_err();
         assert!(e.message.contains("40 days before the deadline would come before the announcement"), "{}", e.message);

@@ -37,6 +37,11 @@ pub struct NoticeSummary {
     pub checks_passed: bool,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Its step of the campaign's series.
+    pub step: super::schedule::Step,
+    /// When it is due to go (within the consumer's send window); `None` when it goes once
+    /// approved, or for a confirmation once the consumer has migrated.
+    pub due_at: Option<Timestamp>,
 }
 
 /// Which notices the queue shows.

@@ -131,6 +131,10 @@ pub fn NewCampaignPage() -> impl IntoView {
                                     <label class=LABEL>"Reminders (days before the deadline)"<input class=INPUT name="input[reminder_days]" value=d.reminder_days /></label>
                                     <label class=LABEL>"Escalations (days before the deadline)"<input class=INPUT name="input[escalation_days]" value=d.escalation_days /></label>
                                 </div>
+                                <label class="mt-2 flex items-center gap-2 text-sm">
+                                    <input type="checkbox" name="input[series]" value="announcement" />
+                                    "The announcement alone (no reminders, escalations, final, revocation or confirmation)"
+                                </label>
                             </fieldset>
                             <button class=BUTTON type="submit">"Preview affected consumers"</button>
                             <FormError value=preview.value() />
@@ -180,6 +184,7 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
                 <input type="hidden" name="input[grace_end_at]" value=input.grace_end_at.clone() />
                 <input type="hidden" name="input[reminder_days]" value=input.reminder_days.clone().unwrap_or_default() />
                 <input type="hidden" name="input[escalation_days]" value=input.escalation_days.clone().unwrap_or_default() />
+                <input type="hidden" name="input[series]" value=input.series.clone().unwrap_or_default() />
                 <button class=BUTTON type="submit" disabled=move || create.pending().get()>{format!("Create campaign and draft the series for {count} consumers")}</button>
             </ActionForm>
             <FormError value=create.value() />

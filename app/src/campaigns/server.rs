@@ -123,6 +123,8 @@ pub struct PlanInput {
     /// Days before the deadline, "14,7,3,1"; absent means the standard series.
     pub reminder_days: Option<String>,
     pub escalation_days: Option<String>,
+    /// `announcement` for the announcement alone; absent or `full` for the series.
+    pub series: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -190,12 +192,23 @@ mod parse {
             instant("deadline_at", &input.deadline_at)?,
             instant("grace_end_at", &input.grace_end_at)?,
         )?;
-        let schedule = match (&input.reminder_days, &input.escalation_days) {
-            (None, None) => Schedule::standard(),
-            (reminders, escalations) => Schedule::parse(
+        let schedule = match (
+            input.series.as_deref().map(str::trim),
+            &input.reminder_days,
+            &input.escalation_days,
+        ) {
+            (Some("announcement"), _, _) => Schedule::announcement_only(),
+            (None | Some("" | "full"), None, None) => Schedule::standard(),
+            (None | Some("" | "full"), reminders, escalations) => Schedule::parse(
                 reminders.as_deref().unwrap_or_default(),
                 escalations.as_deref().unwrap_or_default(),
             )?,
+            (Some(other), _, _) => {
+                return Err(AppError::invalid(
+                    "series",
+                    format!("'{other}' is not a series; choose full or announcement"),
+                ));
+            }
         };
         schedule.fits(&timeline)?;
         Ok((name, selection, timeline, schedule))

@@ -205,7 +205,7 @@ fn Queue(
                     <table class=TABLE>
                         <thead class="bg-slate-50"><tr>
                             {may_approve.then(|| view! { <th class=TH><span class="sr-only">"Select"</span></th> })}
-                            <th class=TH>"Notice"</th><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"State"</th><th class=TH>"Checks"</th><th class=TH>"To"</th>
+                            <th class=TH>"Notice"</th><th class=TH>"Step"</th><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"State"</th><th class=TH>"Checks"</th><th class=TH>"To"</th>
                         </tr></thead>
                         <tbody class="divide-y divide-slate-100">
                             {page.rows.into_iter().map(|n| {
@@ -214,6 +214,7 @@ fn Queue(
                                     <tr>
                                         {may_approve.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label /></td> })}
                                         <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name.to_string()}</div></td>
+                                        <td class=format!("{TD} text-xs")>{n.step.to_string()}<div class="text-slate-400">{n.due_at.map(|d| format!("due {}", d.utc_minute()))}</div></td>
                                         <td class=TD>{n.consumer_name}</td>
                                         <td class=TD>{n.pattern.label()}</td>
                                         <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>

@@ -133,7 +133,14 @@ fn NoticeBody(
             <div class="mb-4 flex flex-wrap items-center gap-3 text-sm text-slate-600">
                 <Badge text=n.summary.state.label() tone=state_tone(n.summary.state) />
                 <span>{format!("Version {}", n.current.version)}</span>
+                <span>{n.summary.step.to_string()}</span>
+                <span>{match n.summary.due_at {
+                    Some(due) => format!("Due {}", due.utc_minute()),
+                    None if n.summary.step.kind() == rekey_core::notices::NoticeKind::Confirmation => "Due when the consumer migrates".to_string(),
+                    None => "Goes once approved".to_string(),
+                }}</span>
                 <span>"To "<span class="font-mono">{n.summary.recipient.to_string()}</span></span>
+                <a class="text-indigo-700 hover:underline" href=format!("/consumers/{}", n.summary.consumer)>{n.summary.consumer_name.clone()}</a>
                 <span>{n.summary.pattern.label()}</span>
                 <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.to_string()}")"</span>
                 <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.to_string()}</a>

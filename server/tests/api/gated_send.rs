@@ -35,6 +35,8 @@ pub(crate) async fn plan(app: &TestApp, engineer: &Browser, days: &str) -> (i64,
         ("input[new_key_at]", n.as_str()),
         ("input[deadline_at]", dl.as_str()),
         ("input[grace_end_at]", g.as_str()),
+        // The gated send itself, one notice per consumer; the series has its own tests.
+        ("input[series]", "announcement"),
     ];
     let preview = json(engineer, "campaigns/preview", &form).await;
     let consumers = preview["consumers"].as_array().unwrap().len();
@@ -134,6 +136,27 @@ async fn an_approved_edit_reaches_the_mailbox_exactly(app: TestApp) {
         message.starts_with("the notice changed since you opened it"),
         "{message}"
     );
+    // The consumer reads mail at any hour: the engineer opens its send window, so the notice
+    // goes as soon as it is approved (a window that never opens is refused, changing nothing).
+    let consumer = notice["consumer"].to_string();
+    let (status, _, message) = error_of(
+        engineer
+            .call(
+                "inventory/set_send_window",
+                &[("consumer", &consumer), ("window", "Mon-Fri 17:00-09:00")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("the window is empty"), "{message}");
+    let saved = json(
+        &engineer,
+        "inventory/set_send_window",
+        &[("consumer", &consumer), ("window", "monday-sunday 00:00-24:00")],
+    )
+    .await;
+    assert_eq!(saved, "Mon-Sun 00:00-24:00");
     json(
         &approver,
         "review/approve",

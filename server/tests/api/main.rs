@@ -7,6 +7,7 @@
 mod access;
 mod audit;
 mod auth;
+mod campaign_engine;
 mod checkpoints;
 mod delivery;
 mod evidence;

@@ -22,8 +22,8 @@ async fn the_burn_down_drops_as_consumers_migrate(app: TestApp) {
     assert_eq!(before["unmigrated"].as_array().unwrap().len(), consumers);
     assert_eq!(
         before["burn_down"]["points"],
-        json!([]),
-        "announced at the next full hour: nothing to draw yet"
+        json!([[app.rekey.now().as_micros(), consumers]]),
+        "announced this minute: one point, everyone still to move"
     );
 
     // Two days into the campaign, one consumer moves every key the campaign rotates.

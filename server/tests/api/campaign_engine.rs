@@ -1,0 +1,436 @@
+//! The campaign engine, with the clock moved by the test: each consumer's series (announcement,
+//! reminders, an escalation, the final, revocation and confirmation notices) goes out at the
+//! right local times inside its send window, across daylight-saving changes, and only while its
+//! condition holds: a consumer that migrated gets no further reminder and one confirmation.
+
+use std::collections::BTreeMap;
+
+use rekey_core::audit::Actor;
+use rekey_core::clock::Timestamp;
+use rekey_core::delivery::RetryPolicy;
+use rekey_core::delivery::smtp::Mailer;
+use rekey_core::identity::EmailAddress;
+use rekey_core::inventory::store::{self, Contact, ExternalId, NewConsumer, NewCredential, Tag};
+use rekey_core::inventory::{
+    ContactRole, CredentialPrefix, CredentialStatus, Environment, Integration, IntegrationPattern,
+    TimeZoneName,
+};
+use serde_json::json;
+
+use crate::gated_send::json;
+use crate::helpers::{SmtpSink, TestApp};
+use crate::inventory::event;
+use crate::on_both_databases;
+
+/// One consumer per zone: two that change to summer time during the campaign (Berlin on 28
+/// March, New York on 14 March), Lord Howe's half-hour change back on 4 April, Kathmandu's
+/// +05:45, and four more.
+const ZONES: [&str; 8] = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+    "Asia/Tokyo",
+    "America/Los_Angeles",
+    "Europe/London",
+    "America/Sao_Paulo",
+];
+
+fn at(rfc3339: &str) -> Timestamp {
+    Timestamp::from_jiff(rfc3339.parse().unwrap())
+}
+
+fn local(t: Timestamp, zone: &str) -> jiff::Zoned {
+    t.to_jiff()
+        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+}
+
+/// The test's own reading of "Monday to Friday, 09:00 to 17:00 local": the moment a notice due
+/// at `due` goes.
+fn office_hours(due: Timestamp, zone: &str) -> jiff::Zoned {
+    let mut t = local(due, zone);
+    loop {
+        let weekday = t.weekday().to_monday_zero_offset();
+        let nine = t.date().at(9, 0, 0, 0).to_zoned(t.time_zone().clone()).unwrap();
+        let five = t.date().at(17, 0, 0, 0).to_zoned(t.time_zone().clone()).unwrap();
+        if weekday < 5 && t < nine {
+            t = nine;
+            break;
+        }
+        if weekday < 5 && t < five {
+            break;
+        }
+        t = t.date().tomorrow().unwrap().at(0, 0, 0, 0).to_zoned(t.time_zone().clone()).unwrap();
+    }
+    t
+}
+
+fn shown(t: &jiff::Zoned) -> String {
+    t.strftime("%Y-%m-%d %H:%M %:z").to_string()
+}
+
+/// 09:00 local, `days` before the deadline's local day (the final notice: the deadline's day,
+/// or the day before when 09:00 would be after the deadline).
+fn morning_before(deadline: Timestamp, days: i64, zone: &str) -> Timestamp {
+    let d = local(deadline, zone);
+    let nine = |date: jiff::civil::Date| {
+        Timestamp::from_jiff(
+            date.at(9, 0, 0, 0)
+                .to_zoned(d.time_zone().clone())
+                .unwrap()
+                .timestamp(),
+        )
+    };
+    let day = d.date().checked_sub(jiff::Span::new().days(days)).unwrap();
+    if days == 0 && nine(day) > deadline {
+        return nine(day.yesterday().unwrap());
+    }
+    nine(day)
+}
+
+async fn add_consumers(app: &TestApp) -> Vec<i64> {
+    let now = app.rekey.now();
+    let mut tx = app.rekey.write(Actor::System).await.unwrap();
+    for (i, zone) in ZONES.iter().enumerate() {
+        let consumer = NewConsumer {
+            external_id: ExternalId::parse(&format!("engine-{i}")).unwrap(),
+            name: format!("Engine consumer {i}"),
+            integration: Integration {
+                pattern: IntegrationPattern::DirectHttp,
+                language: None,
+            },
+            time_zone: TimeZoneName::parse(zone).unwrap(),
+            tags: vec![Tag::parse("engine").unwrap()],
+            contacts: vec![
+                Contact {
+                    role: ContactRole::Technical,
+                    name: format!("Developer {i}"),
+                    email: EmailAddress::parse(&format!("dev{i}@engine.example")).unwrap(),
+                },
+                Contact {
+                    role: ContactRole::Escalation,
+                    name: format!("Boss {i}"),
+                    email: EmailAddress::parse(&format!("boss{i}@engine.example")).unwrap(),
+                },
+            ],
+        };
+        let credential = NewCredential {
+            external_id: ExternalId::parse(&format!("engine-{i}-k")).unwrap(),
+            label: "Production key".into(),
+            environment: Environment::Production,
+            prefix: CredentialPrefix::parse(&format!("sk_live_eng{i:02}")).unwrap(),
+            status: CredentialStatus::Active,
+            services: vec![],
+            created_at: now.plus_secs(-400 * 86_400),
+            last_used_at: None,
+            expires_at: None,
+        };
+        store::insert_consumer(&mut tx, &consumer, &[credential])
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    app.rekey
+        .db
+        .fetch_all(
+            "SELECT id FROM credentials WHERE external_id LIKE 'engine-%' ORDER BY external_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect()
+}
+
+/// Waits until the senders have done everything due at the current time.
+async fn settle(app: &TestApp) {
+    app.rekey.delivery_wakeup.notify_waiters();
+    let now = app.rekey.now();
+    app.wait_until(30, 0, || async {
+        app.rekey.delivery_wakeup.notify_waiters();
+        let busy: i64 = app
+            .rekey
+            .db
+            .fetch_one(
+                "SELECT COUNT(*) FROM outbox WHERE state = 'sending' OR (state = 'pending' AND next_attempt_at <= $1)",
+                rekey_core::params![now],
+            )
+            .await
+            .unwrap()
+            .get(0)
+            .unwrap();
+        busy == 0
+    })
+    .await;
+}
+
+/// The key-issuing system says consumer `i` moved: its key was rotated and the replacement used.
+async fn migrate(app: &TestApp, i: usize) {
+    let now = app.rekey.now().rfc3339();
+    let old = format!("engine-{i}-k");
+    let new = format!("{old}-next");
+    let rotated = event(
+        &format!("evt_engine_{i}_rotated"),
+        "key.rotated",
+        &now,
+        json!({"credential": old, "replacement": new, "prefix": format!("sk_live_new{i:02}")}),
+    );
+    assert_eq!(app.post_event(&rotated).await.status(), 200);
+    let used = event(
+        &format!("evt_engine_{i}_used"),
+        "key.used",
+        &now,
+        json!({"uses": [{"credential": new, "used_at": now}]}),
+    );
+    let r = app.post_event(&used).await;
+    assert_eq!(r.status(), 200);
+    let outcome: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(outcome["migrated"], true, "{outcome}");
+}
+
+on_both_databases!(each_consumer_gets_exactly_the_notices_its_migration_calls_for);
+async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: TestApp) {
+    // Monday 1 March 2027, 08:00 UTC. The deadline is Wednesday 31 March 16:00 UTC.
+    app.clock.set(at("2027-03-01T08:00:00Z"));
+    let announce = at("2027-03-01T08:00:00Z");
+    let deadline = at("2027-03-31T16:00:00Z");
+    let grace_end = at("2027-04-07T16:00:00Z");
+    let credentials = add_consumers(&app).await;
+
+    let engineer = app.signed_in("engineer").await;
+    let mut form = vec![
+        ("input[name]", "Engine rotation".to_string()),
+        ("input[mode]", "chosen".to_string()),
+        ("input[announce_at]", "2027-03-01T08:00".to_string()),
+        ("input[new_key_at]", "2027-03-02T08:00".to_string()),
+        ("input[deadline_at]", "2027-03-31T16:00".to_string()),
+        ("input[grace_end_at]", "2027-04-07T16:00".to_string()),
+        ("input[reminder_days]", "7, 3, 1".to_string()),
+        ("input[escalation_days]", "1".to_string()),
+    ];
+    for c in &credentials {
+        form.push(("input[credentials][]", c.to_string()));
+    }
+    let form_refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // A reminder before the announcement is refused, naming it, and creates nothing.
+    let mut too_early = form_refs.clone();
+    too_early.retain(|(k, _)| *k != "input[reminder_days]");
+    too_early.push(("input[reminder_days]", "40, 7"));
+    let r = engineer.call("campaigns/create", &too_early).await;
+    assert_eq!(r.status(), 422);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("a reminder 40 days before the deadline would come before the announcement"),
+        "{body}"
+    );
+    let campaign = json(&engineer, "campaigns/create", &form_refs)
+        .await
+        .as_i64()
+        .unwrap();
+    app.wait_until(30, 0, || async {
+        json(&engineer, "campaigns/get", &[("id", &campaign.to_string())]).await["state"]
+            == "active"
+    })
+    .await;
+    let page = json(&engineer, "campaigns/get", &[("id", &campaign.to_string()), ("tz", "Europe/Berlin")]).await;
+    assert_eq!(
+        page["series"],
+        json!([
+            "Announcement",
+            "Reminder, 7 days before the deadline",
+            "Reminder, 3 days before the deadline",
+            "Reminder, 1 day before the deadline",
+            "Escalation, 1 day before the deadline",
+            "Final notice",
+            "Revocation",
+            "Confirmation"
+        ]),
+        "{page}"
+    );
+    assert_eq!(page["on_migration"], 8, "{page}");
+
+    // Every notice of every series is approved up front, then waits for its day.
+    let engineer_id = app.identity("engineer").await;
+    let approver_id = app.identity("approver").await;
+    let approved = rekey_core::demo::approve_campaign(
+        &app.rekey,
+        rekey_core::notices::CampaignId::new(campaign).unwrap(),
+        &engineer_id,
+        &approver_id,
+    )
+    .await
+    .unwrap();
+    assert_eq!(approved.len(), 8 * 8);
+
+    let sink = SmtpSink::start();
+    app.start_delivery(Mailer::smtp(&sink.url()).unwrap(), RetryPolicy::default());
+
+    // Berlin and New York migrate on 10 March, Kathmandu and Tokyo on 29 March after their
+    // 3-day reminders; the other four never do.
+    let mut migrations: Vec<(Timestamp, Vec<usize>)> = vec![
+        (at("2027-03-10T12:00:00Z"), vec![0, 1]),
+        (at("2027-03-29T10:00:00Z"), vec![3, 4]),
+    ];
+    let end = grace_end.plus_secs(3 * 86_400);
+    settle(&app).await;
+    loop {
+        let next_due = rekey_core::delivery::outbox::next_due(&app.rekey.db)
+            .await
+            .unwrap();
+        let next_migration = migrations.first().map(|(t, _)| *t);
+        let next = match (next_due, next_migration) {
+            (Some(d), Some(m)) => d.min(m),
+            (Some(d), None) => d,
+            (None, Some(m)) => m,
+            (None, None) => break,
+        };
+        if next > end {
+            break;
+        }
+        app.clock.set(next.max(app.rekey.now()));
+        if next_migration == Some(next) {
+            let (_, who) = migrations.remove(0);
+            for i in who {
+                migrate(&app, i).await;
+            }
+        }
+        settle(&app).await;
+    }
+
+    // The send log: who got what, when, in each consumer's own time.
+    let rows = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT c.external_id, n.kind, n.days_before, o.recipient, o.sent_at, c.time_zone \
+             FROM notices n JOIN outbox o ON o.id = n.outbox_id JOIN consumers c ON c.id = n.consumer_id \
+             WHERE o.state = 'sent' AND n.campaign_id = $1 ORDER BY c.external_id, o.sent_at, n.kind",
+            rekey_core::params![campaign],
+        )
+        .await
+        .unwrap();
+    let mut sent: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for r in &rows {
+        let consumer: String = r.get(0).unwrap();
+        let i: usize = consumer.trim_start_matches("engine-").parse().unwrap();
+        let kind: String = r.get(1).unwrap();
+        let days: i64 = r.get(2).unwrap();
+        let to: String = r.get(3).unwrap();
+        let when: Timestamp = r.get(4).unwrap();
+        let zone: String = r.get(5).unwrap();
+        sent.entry(i).or_default().push(format!(
+            "{kind}{} to {} at {}",
+            if days > 0 { format!(" -{days}d") } else { String::new() },
+            to.split('@').next().unwrap(),
+            local(when, &zone).strftime("%Y-%m-%d %H:%M %:z")
+        ));
+    }
+
+    let migrated_on = |i: usize| match i {
+        0 | 1 => Some(at("2027-03-10T12:00:00Z")),
+        3 | 4 => Some(at("2027-03-29T10:00:00Z")),
+        _ => None,
+    };
+    for (i, zone) in ZONES.iter().enumerate() {
+        let mut expected: Vec<String> = Vec::new();
+        let mut push = |what: &str, to: &str, due: Timestamp| {
+            let when = shown(&office_hours(due, zone));
+            expected.push(format!("{what} to {to}{i} at {when}"));
+        };
+        push("announcement", "dev", announce);
+        match migrated_on(i) {
+            Some(migrated) => {
+                for days in [7, 3, 1] {
+                    let due = morning_before(deadline, days, zone);
+                    // Sent when it went before the migration; withheld after.
+                    let goes = Timestamp::from_jiff(office_hours(due, zone).timestamp());
+                    if goes <= migrated {
+                        push(&format!("reminder -{days}d"), "dev", due);
+                    }
+                }
+                push("confirmation", "dev", migrated);
+            }
+            None => {
+                for days in [7, 3, 1] {
+                    push(&format!("reminder -{days}d"), "dev", morning_before(deadline, days, zone));
+                }
+                push("escalation -1d", "boss", morning_before(deadline, 1, zone));
+                push("final", "dev", morning_before(deadline, 0, zone));
+                push("revocation", "dev", grace_end);
+            }
+        }
+        expected.sort();
+        let mut got = sent.remove(&i).unwrap_or_default();
+        got.sort();
+        assert_eq!(got, expected, "consumer {i} in {zone}");
+    }
+
+    // Spot checks written out by hand: a 09:00 reminder stays 09:00 local across the changes.
+    let log = rows
+        .iter()
+        .map(|r| {
+            let zone: String = r.get(5).unwrap();
+            format!(
+                "{} {} {} {}",
+                r.get::<String>(0).unwrap(),
+                r.get::<String>(1).unwrap(),
+                r.get::<i64>(2).unwrap(),
+                local(r.get(4).unwrap(), &zone).strftime("%Y-%m-%d %H:%M %:z")
+            )
+        })
+        .collect::<Vec<_>>();
+    for line in [
+        // Berlin: 3 days before is Sunday 28 March, the day clocks change: Monday 09:00 CEST.
+        "engine-0 reminder 7 2027-03-24 09:00 +01:00",
+        "engine-0 reminder 3 2027-03-29 09:00 +02:00",
+        "engine-1 announcement 0 2027-03-01 09:00 -05:00",
+        // Lord Howe: the revocation after its half-hour change back to +10:30; its deadline is
+        // 03:00 on 1 April, so the final notice goes the morning before.
+        "engine-2 revocation 0 2027-04-08 09:00 +10:30",
+        "engine-2 final 0 2027-03-31 09:00 +11:00",
+        "engine-3 reminder 7 2027-03-24 09:00 +05:45",
+    ] {
+        assert!(log.iter().any(|l| l == line), "{line} not in {log:#?}");
+    }
+
+    // What was withheld says why, and the SMTP server got exactly what the outbox says it sent.
+    let withheld = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT c.external_id, n.kind, n.last_error FROM notices n JOIN consumers c ON c.id = n.consumer_id \
+             WHERE n.campaign_id = $1 AND n.state = 'not_sent' ORDER BY c.external_id, n.kind",
+            rekey_core::params![campaign],
+        )
+        .await
+        .unwrap();
+    for r in &withheld {
+        let consumer: String = r.get(0).unwrap();
+        let kind: String = r.get(1).unwrap();
+        let note: String = r.get(2).unwrap();
+        if kind == "confirmation" {
+            assert!(["engine-2", "engine-5", "engine-6", "engine-7"].contains(&consumer.as_str()));
+            assert_eq!(note, "Not sent: the consumer had not migrated by the end of the grace period");
+        } else {
+            assert!(note.starts_with("Not sent: the consumer migrated on 2027-03-"), "{note}");
+        }
+    }
+    assert_eq!(withheld.len(), 8 * 8 - rows.len(), "every notice was sent or withheld");
+    let received = sink.received();
+    assert_eq!(received.len(), rows.len());
+    for action in ["notice.waiting", "notice.withheld", "campaign.scheduled"] {
+        let entries = app
+            .rekey
+            .db
+            .fetch_one(
+                "SELECT COUNT(*) FROM audit_log WHERE action = $1",
+                rekey_core::params![action],
+            )
+            .await
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap();
+        assert!(entries > 0, "{action} is audited");
+    }
+}
