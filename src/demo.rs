@@ -281,8 +281,7 @@ pub async fn seed_inventory(rk: &Rekey) -> Result<()> {
 /// Bulk consumers' send window: every day, all day.
 static ALWAYS_OPEN: std::sync::LazyLock<crate::inventory::window::SendWindow> =
     std::sync::LazyLock::new(|| {
-        crate::inventory::window::SendWindow::parse("Mon-Sun 00:00-24:00")
-            .unwrap_or_default()
+        crate::inventory::window::SendWindow::parse("Mon-Sun 00:00-24:00").unwrap_or_default()
     });
 
 /// Adds `n` consumers with one production key each (a year old), integration patterns in turn,

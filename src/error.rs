@@ -129,6 +129,9 @@ pub enum IllegalMove {
     /// A credential's (see `CredentialStatus::transition`).
     #[error(transparent)]
     Credential(#[from] crate::inventory::CredentialTransitionError),
+    /// A campaign's (see `CampaignState::after`).
+    #[error(transparent)]
+    Campaign(#[from] crate::notices::campaigns::CampaignTransitionError),
 }
 
 impl From<PeopleOnly> for Error {
@@ -151,6 +154,12 @@ impl From<KeyFileProblem> for Error {
 
 impl From<crate::notices::workflow::NoticeTransitionError> for Error {
     fn from(e: crate::notices::workflow::NoticeTransitionError) -> Self {
+        Error::IllegalMove(e.into())
+    }
+}
+
+impl From<crate::notices::campaigns::CampaignTransitionError> for Error {
+    fn from(e: crate::notices::campaigns::CampaignTransitionError) -> Self {
         Error::IllegalMove(e.into())
     }
 }

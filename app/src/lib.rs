@@ -100,6 +100,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/mailbox") view=mailbox::MailboxPage />
                     <Route path=path!("/mailbox/:id") view=mailbox::MailPage />
                     <Route path=path!("/audit") view=audit::AuditTrailPage />
+                    <Route path=path!("/audit/:seq") view=audit::AuditEntryPage />
                     <Route path=path!("/admin/users") view=admin::users::UsersPage />
                     <Route path=path!("/admin/agents") view=admin::agents::AgentsPage />
                     <Route path=path!("/admin/settings") view=admin::settings::SettingsPage />

@@ -131,6 +131,13 @@ test('the security lead filters the audit trail, downloads the campaign evidence
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/action=notice\.approved/);
   await expect(page.getByRole('row', { name: /notice\.approved/ }).first()).toContainText('approver');
+  // One entry on its own: its hashes recompute and it links to the entry before.
+  await page.getByRole('row', { name: /notice\.approved/ }).first().getByRole('link').first().click();
+  await expect(page.getByRole('heading', { name: /^Audit entry \d+$/ })).toBeVisible();
+  const checks = page.getByRole('region', { name: 'Checks' });
+  await expect(checks).toContainText('hash recomputes');
+  await expect(checks).toContainText('links to the entry before');
+  await page.goBack();
 
   await nav(page, 'Campaigns');
   await page.getByRole('link', { name: 'Playwright rotation' }).first().click();

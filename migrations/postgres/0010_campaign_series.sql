@@ -6,6 +6,8 @@
 ALTER TABLE campaigns ADD COLUMN reminder_days TEXT NOT NULL DEFAULT '';
 ALTER TABLE campaigns ADD COLUMN escalation_days TEXT NOT NULL DEFAULT '';
 ALTER TABLE campaigns ADD COLUMN closing_notices BIGINT NOT NULL DEFAULT 0;
+-- When it was cancelled or completed: the next audit checkpoint is signed at its end.
+ALTER TABLE campaigns ADD COLUMN ended_at BIGINT;
 ALTER TABLE consumers ADD COLUMN send_window TEXT NOT NULL DEFAULT 'Mon-Fri 09:00-17:00';
 
 -- A consumer now has several reminders in one campaign: the uniqueness moves from

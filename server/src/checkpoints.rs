@@ -14,6 +14,7 @@ use rekey_core::delivery::outbox;
 use rekey_core::delivery::{OutgoingMessage, content_hash};
 use rekey_core::error::{Error, Result};
 use rekey_core::identity::{EmailAddress, Role};
+use rekey_core::notices::campaigns;
 
 /// Signs a checkpoint now, unless the trail has nothing new since the last one; mails it and
 /// writes it to `dir`. `None` when nothing was signed.
@@ -58,6 +59,39 @@ pub async fn sign_periodically(rk: Rekey, every: Duration, dir: Option<std::path
             }
             Ok(None) => tracing::debug!("no new audit entries; no checkpoint"),
             Err(e) => tracing::error!(error = %e, "could not sign an audit checkpoint"),
+        }
+    }
+}
+
+/// Completes the campaigns whose grace period ended with nothing left to send, then signs a
+/// checkpoint if any campaign ended (completed or was cancelled) since the last one: a finished
+/// rotation's trail is vouched for at its end, not up to an hour later. `None` when nothing was
+/// signed.
+pub async fn close_ended_campaigns(rk: &Rekey, dir: Option<&Path>) -> Result<Option<Checkpoint>> {
+    for id in campaigns::complete_finished(rk).await? {
+        tracing::info!(campaign = %id, "campaign completed");
+    }
+    if rk.checkpoint_signer.is_none() {
+        return Ok(None);
+    }
+    let last = checkpoints::latest(&mut rk.db.clone())
+        .await?
+        .map(|c| c.signed_at);
+    if !campaigns::ended_since(&rk.db, last).await? {
+        return Ok(None);
+    }
+    sign_and_send(rk, dir).await
+}
+
+/// Looks for ended campaigns every `every` until the process ends (see
+/// [`close_ended_campaigns`]).
+pub async fn watch_campaigns(rk: Rekey, every: Duration, dir: Option<std::path::PathBuf>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = close_ended_campaigns(&rk, dir.as_deref()).await {
+            tracing::error!(error = %e, "could not close ended campaigns");
         }
     }
 }

@@ -304,6 +304,11 @@ pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()>
             config.checkpoint_dir.clone(),
         ));
     }
+    tokio::spawn(checkpoints::watch_campaigns(
+        rekey.clone(),
+        std::time::Duration::from_secs(60),
+        config.checkpoint_dir.clone(),
+    ));
     workers::resume_drafting(rekey).await;
     Ok(())
 }

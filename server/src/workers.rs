@@ -7,7 +7,7 @@ use rekey_core::audit::{Actor, Detail, Target};
 use rekey_core::delivery::outbox::{self, ClaimedMessage};
 use rekey_core::delivery::{OutboxState, Outcome, Recorded, RetryPolicy, smtp::Mailer};
 use rekey_core::notices::due::{self, Verdict};
-use rekey_core::notices::{NoticeId, campaigns, workflow};
+use rekey_core::notices::{NoticeId, WaitReason, campaigns, workflow};
 use tokio::task::JoinSet;
 
 /// Messages one sender claims at a time: small, so the senders share the work evenly and a
@@ -107,6 +107,13 @@ async fn hold_back(
     let mut tx = rk.write(Actor::System).await?;
     match verdict {
         Verdict::Send => return Ok(()),
+        Verdict::Hold => {
+            if !outbox::hold_claimed(&mut tx, claimed).await? {
+                return Ok(());
+            }
+            let now = tx.now();
+            workflow::waiting(&mut tx, notice, now, WaitReason::CampaignPaused).await?;
+        }
         Verdict::Wait { until, reason } => {
             if !outbox::postpone(&mut tx, claimed, until).await? {
                 return Ok(());
@@ -138,7 +145,9 @@ pub async fn migration_seen(rk: &Rekey, credentials: &[String]) {
     match brought.await {
         Ok(0) => {}
         Ok(_) => rk.delivery_wakeup.notify_waiters(),
-        Err(e) => tracing::warn!(error = ?e, "could not bring confirmations forward; they go at the end of the grace period"),
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not bring confirmations forward; they go at the end of the grace period")
+        }
     }
 }
 

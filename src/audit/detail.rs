@@ -241,6 +241,36 @@ actions! {
         /// Notices drafted.
         notices: i64,
     } => CampaignActivated = "campaign.activated",
+    /// A person paused a campaign's sends: its queued notices are held.
+    CampaignPaused {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Messages held.
+        held: i64,
+    } => CampaignPaused = "campaign.paused",
+    /// A person resumed a paused campaign: its held notices go when due.
+    CampaignResumed {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Messages released.
+        released: i64,
+    } => CampaignResumed = "campaign.resumed",
+    /// A person cancelled a campaign: nothing more of it is sent.
+    CampaignCancelled {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Approved notices withdrawn before they were sent.
+        withdrawn: i64,
+    } => CampaignCancelled = "campaign.cancelled",
+    /// A campaign's grace period ended and nothing of it waits to be sent.
+    CampaignCompleted {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Consumers that migrated.
+        migrated: i64,
+        /// Consumers it reached.
+        consumers: i64,
+    } => CampaignCompleted = "campaign.completed",
     /// The drafter wrote a notice's first version.
     NoticeDrafted {
         /// The notice.

@@ -152,6 +152,62 @@ pub async fn list(db: &Db, filter: &Filter, limit: u32) -> Result<Page> {
     })
 }
 
+/// One entry checked on its own: whether its hash recomputes from its fields, whether it links
+/// to the entry before it, and the first signed checkpoint that vouches for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryCheck {
+    /// The entry as stored.
+    pub entry: StoredEntry,
+    /// Its stored hash is the hash of its fields and its previous hash.
+    pub hash_recomputes: bool,
+    /// Its previous hash is the stored hash of the entry before it; `None` for the first
+    /// entry held (the chain's start, or the first after a prune).
+    pub links_to_previous: Option<bool>,
+    /// The first checkpoint at or after it: its number and the entry it signed.
+    pub checkpoint: Option<(i64, Seq)>,
+}
+
+/// Entry `seq`, checked on its own; `None` when there is no such entry.
+pub async fn entry(db: &Db, seq: Seq) -> Result<Option<EntryCheck>> {
+    let Some(entry) = db
+        .fetch_optional(
+            &format!("SELECT {COLUMNS} FROM audit_log WHERE seq = $1"),
+            params![seq],
+        )
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let hash_recomputes = parse_hash(&entry.prev_hash).is_some_and(|prev| {
+        hex::encode(EntryFields::of(&entry).hash(&prev, &mut Vec::new())) == entry.hash
+    });
+    let previous: Option<String> = db
+        .fetch_optional(
+            "SELECT hash FROM audit_log WHERE seq = $1",
+            params![seq - 1],
+        )
+        .await?
+        .map(|r| r.get(0))
+        .transpose()?;
+    let checkpoint = db
+        .fetch_optional(
+            "SELECT number, entry_seq FROM audit_checkpoints WHERE entry_seq >= $1 ORDER BY number LIMIT 1",
+            params![seq],
+        )
+        .await?
+        .map(|r| Ok::<_, Error>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
+    Ok(Some(EntryCheck {
+        links_to_previous: previous.map(|p| p == entry.prev_hash),
+        hash_recomputes,
+        checkpoint,
+        entry,
+    }))
+}
+
 /// Most entries one export of a filtered view holds; narrow the filter for more.
 pub const EXPORT_MAX: usize = 100_000;
 

@@ -46,6 +46,8 @@ named_enum!(
         Failed => ("failed", "Failed"),
         /// Taken back before it was sent: what it said no longer applied.
         Withdrawn => ("withdrawn", "Withdrawn"),
+        /// Kept back while whoever sent it paused (a paused campaign); released on resume.
+        Held => ("held", "Held"),
     }
 );
 

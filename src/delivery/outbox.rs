@@ -232,6 +232,76 @@ pub async fn withdraw(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool
     Ok(n == 1)
 }
 
+/// Holds queued messages (their sender paused): they stay in the outbox, untouched, until
+/// [`release`]. Returns how many were held.
+pub async fn hold(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<i64> {
+    let mut held = 0;
+    for id in ids {
+        held += tx
+            .execute(
+                "UPDATE outbox SET state = $1 WHERE id = $2 AND state = $3",
+                params![OutboxState::Held, *id, OutboxState::Pending],
+            )
+            .await?;
+    }
+    Ok(held as i64)
+}
+
+/// Holds a message claimed before its sender paused; the claim is not counted as an attempt.
+/// `false` when the lease ran out meanwhile.
+pub async fn hold_claimed(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
+    let n = tx
+        .execute(
+            "UPDATE outbox SET state = $1, attempts = attempts - 1, claimed_until = NULL \
+             WHERE id = $2 AND state = $3 AND claimed_until = $4",
+            params![
+                OutboxState::Held,
+                claimed.id,
+                OutboxState::Sending,
+                claimed.claimed_until
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Releases held messages: each goes at its own due time (at once when that has passed).
+pub async fn release(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<i64> {
+    let mut released = 0;
+    for id in ids {
+        released += tx
+            .execute(
+                "UPDATE outbox SET state = $1 WHERE id = $2 AND state = $3",
+                params![OutboxState::Pending, *id, OutboxState::Held],
+            )
+            .await?;
+    }
+    Ok(released as i64)
+}
+
+/// Withdraws queued or held messages for good (their sender cancelled). Returns the ids
+/// withdrawn; a message being sent right now is left to its attempt.
+pub async fn withdraw_queued(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<Vec<OutboxId>> {
+    let mut withdrawn = Vec::new();
+    for id in ids {
+        let n = tx
+            .execute(
+                "UPDATE outbox SET state = $1 WHERE id = $2 AND (state = $3 OR state = $4)",
+                params![
+                    OutboxState::Withdrawn,
+                    *id,
+                    OutboxState::Pending,
+                    OutboxState::Held
+                ],
+            )
+            .await?;
+        if n == 1 {
+            withdrawn.push(*id);
+        }
+    }
+    Ok(withdrawn)
+}
+
 /// Brings waiting messages forward to `now` (bookkeeping, see [`Bookkeeping::OutboxWakeUp`]);
 /// how many moved.
 pub async fn bring_forward(db: &Db, ids: &[OutboxId], now: Timestamp) -> Result<u64> {

@@ -138,6 +138,9 @@ pub enum Refusal {
         /// The checks it fails.
         failed: Vec<CheckKind>,
     },
+    /// Approving a notice of a campaign that was cancelled or has completed.
+    #[error("campaign {0} has ended; its notices can no longer be approved")]
+    CampaignEnded(crate::notices::CampaignId),
     /// Retrying a notice that never reached the outbox.
     #[error("notice {0} was never approved, so there is nothing to retry")]
     NeverApproved(NoticeId),
@@ -227,6 +230,9 @@ pub enum PeopleOnly {
     /// Reset someone's second factor.
     #[error("an agent cannot reset a second factor")]
     ResetSecondFactor,
+    /// Pause, resume or cancel a campaign's sends.
+    #[error("an agent cannot pause, resume or cancel a campaign's sends")]
+    SteerCampaign,
 }
 
 /// What the person who started something cannot also finish.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::InputError;
 
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+#[cfg(feature = "server")]
 const MINUTES_PER_DAY: u16 = 24 * 60;
 
 /// Days of the week (Monday first) and the local times between which notices go out.
@@ -97,7 +98,9 @@ impl SendWindow {
                     if to < from {
                         return Err(InputError::new(
                             "send_window",
-                            format!("'{item}' runs backwards; a range goes Monday-first, such as Mon-Fri"),
+                            format!(
+                                "'{item}' runs backwards; a range goes Monday-first, such as Mon-Fri"
+                            ),
                         ));
                     }
                     days[from..=to].iter_mut().for_each(|d| *d = true);
@@ -135,11 +138,6 @@ impl SendWindow {
     pub fn opens_at(&self) -> (i8, i8) {
         ((self.opens / 60) as i8, (self.opens % 60) as i8)
     }
-
-    /// Whether the window is open on a day of the week (0 is Monday).
-    fn open_on(&self, monday_zero: usize) -> bool {
-        self.days[monday_zero % 7]
-    }
 }
 
 #[cfg(feature = "server")]
@@ -157,7 +155,7 @@ impl SendWindow {
         let mut date = local.date();
         for _ in 0..=7 {
             let weekday = date.weekday().to_monday_zero_offset() as usize;
-            if self.open_on(weekday) {
+            if self.days[weekday % 7] {
                 let open = self.instant(date, self.opens, zone);
                 let close = self.instant(date, self.closes, zone);
                 match (open, close) {
@@ -241,14 +239,19 @@ impl fmt::Display for SendWindow {
     }
 }
 
-#[cfg(all(test, feature = "server"))]
+#[cfg(test)]
+#[cfg(feature = "server")]
 mod tests {
     use super::*;
     use crate::clock::Timestamp;
 
     fn at(zone: &str, local: &str) -> Timestamp {
         let dt: jiff::civil::DateTime = local.parse().unwrap();
-        Timestamp::from_jiff(dt.to_zoned(jiff::tz::TimeZone::get(zone).unwrap()).unwrap().timestamp())
+        Timestamp::from_jiff(
+            dt.to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+                .unwrap()
+                .timestamp(),
+        )
     }
 
     fn local(zone: &str, t: Timestamp) -> String {
@@ -260,7 +263,10 @@ mod tests {
 
     fn next(window: &str, zone: &str, from: &str) -> String {
         let w = SendWindow::parse(window).unwrap();
-        local(zone, w.next_open(at(zone, from), &jiff::tz::TimeZone::get(zone).unwrap()))
+        local(
+            zone,
+            w.next_open(at(zone, from), &jiff::tz::TimeZone::get(zone).unwrap()),
+        )
     }
 
     #[test]
@@ -294,24 +300,54 @@ mod tests {
     fn inside_the_window_sends_now_outside_waits_for_the_next_opening() {
         let office = "Mon-Fri 09:00-17:00";
         // Wednesday inside: now. Wednesday evening: Thursday morning. Friday evening: Monday.
-        assert_eq!(next(office, "Europe/Berlin", "2026-12-02T10:15"), "Wed 2026-12-02 10:15 +01:00");
-        assert_eq!(next(office, "Europe/Berlin", "2026-12-02T17:00"), "Thu 2026-12-03 09:00 +01:00");
-        assert_eq!(next(office, "Europe/Berlin", "2026-12-04T18:00"), "Mon 2026-12-07 09:00 +01:00");
-        assert_eq!(next(office, "Europe/Berlin", "2026-12-05T08:00"), "Mon 2026-12-07 09:00 +01:00");
-        assert_eq!(next(office, "Europe/Berlin", "2026-12-07T06:00"), "Mon 2026-12-07 09:00 +01:00");
+        assert_eq!(
+            next(office, "Europe/Berlin", "2026-12-02T10:15"),
+            "Wed 2026-12-02 10:15 +01:00"
+        );
+        assert_eq!(
+            next(office, "Europe/Berlin", "2026-12-02T17:00"),
+            "Thu 2026-12-03 09:00 +01:00"
+        );
+        assert_eq!(
+            next(office, "Europe/Berlin", "2026-12-04T18:00"),
+            "Mon 2026-12-07 09:00 +01:00"
+        );
+        assert_eq!(
+            next(office, "Europe/Berlin", "2026-12-05T08:00"),
+            "Mon 2026-12-07 09:00 +01:00"
+        );
+        assert_eq!(
+            next(office, "Europe/Berlin", "2026-12-07T06:00"),
+            "Mon 2026-12-07 09:00 +01:00"
+        );
     }
 
     #[test]
     fn openings_stay_at_local_time_across_daylight_saving_changes() {
         let daily = "Mon-Sun 09:00-17:00";
         // Berlin springs forward on Sunday 28 March 2027, New York on Sunday 14 March 2027.
-        assert_eq!(next(daily, "Europe/Berlin", "2027-03-27T20:00"), "Sun 2027-03-28 09:00 +02:00");
-        assert_eq!(next(daily, "Europe/Berlin", "2027-10-30T20:00"), "Sun 2027-10-31 09:00 +01:00");
-        assert_eq!(next(daily, "America/New_York", "2027-03-13T20:00"), "Sun 2027-03-14 09:00 -04:00");
+        assert_eq!(
+            next(daily, "Europe/Berlin", "2027-03-27T20:00"),
+            "Sun 2027-03-28 09:00 +02:00"
+        );
+        assert_eq!(
+            next(daily, "Europe/Berlin", "2027-10-30T20:00"),
+            "Sun 2027-10-31 09:00 +01:00"
+        );
+        assert_eq!(
+            next(daily, "America/New_York", "2027-03-13T20:00"),
+            "Sun 2027-03-14 09:00 -04:00"
+        );
         // Lord Howe moves by half an hour (+11:00 to +10:30 on Sunday 4 April 2027).
-        assert_eq!(next(daily, "Australia/Lord_Howe", "2027-04-03T20:00"), "Sun 2027-04-04 09:00 +10:30");
+        assert_eq!(
+            next(daily, "Australia/Lord_Howe", "2027-04-03T20:00"),
+            "Sun 2027-04-04 09:00 +10:30"
+        );
         // Kathmandu is +05:45 all year.
-        assert_eq!(next(daily, "Asia/Kathmandu", "2027-01-01T18:00"), "Sat 2027-01-02 09:00 +05:45");
+        assert_eq!(
+            next(daily, "Asia/Kathmandu", "2027-01-01T18:00"),
+            "Sat 2027-01-02 09:00 +05:45"
+        );
         // An opening inside the gap (02:30 does not exist in Berlin that night) goes at 03:30.
         assert_eq!(
             next("Sun 02:30-04:00", "Europe/Berlin", "2027-03-27T12:00"),

@@ -9,15 +9,16 @@ pub use super::CampaignName;
 use super::NotDrafted;
 use super::checks::{self, CheckContext};
 use super::drafting;
-use super::workflow::NewNotice;
 use super::schedule::{Schedule, Step};
 use super::views::CalendarDay;
-use super::{CampaignId, NoticeKind, NoticeState, Timeline};
+use super::workflow::NewNotice;
+use super::{CampaignId, NoticeId, NoticeKind, NoticeState, Timeline, Withheld};
 use crate::Rekey;
-use crate::audit::{Actor, Detail, Target};
+use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
-use crate::identity::{EmailAddress, Identity, InputError};
+use crate::delivery::OutboxId;
+use crate::error::{Error, PeopleOnly, Result};
+use crate::identity::{EmailAddress, Identity, InputError, Permission};
 use crate::inventory::store::{self as inventory, Consumer, SelectedCredential};
 use crate::inventory::{
     ConsumerId, ContactRole, CredentialId, Environment, IntegrationPattern, TimeZoneName,
@@ -222,14 +223,80 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
 }
 
 crate::declare::named_enum!(
-    /// Where a campaign is.
+    /// Where a campaign is. Moves only through [`CampaignState::after`].
     CampaignState, field = "state", choices = crate::declare::Choices::OneOf, {
         /// Its notices are being drafted.
         Drafting => ("drafting", "Drafting"),
-        /// Every consumer has its notice (or is recorded as not drafted).
+        /// Every consumer has its notice (or is recorded as not drafted); approved notices go
+        /// when due.
         Active => ("active", "Active"),
+        /// A person paused its sends: approved notices are held until it resumes.
+        Paused => ("paused", "Paused"),
+        /// A person cancelled it: nothing more of it is sent.
+        Cancelled => ("cancelled", "Cancelled"),
+        /// Its grace period ended and nothing of it waits to be sent.
+        Completed => ("completed", "Completed"),
     }
 );
+
+/// Something that happens to a campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CampaignEvent {
+    /// Drafting finished.
+    Drafted,
+    /// A person paused its sends.
+    Pause,
+    /// A person resumed them.
+    Resume,
+    /// A person cancelled it.
+    Cancel,
+    /// Its grace period ended with nothing left to send.
+    Complete,
+}
+
+/// A campaign move that is not allowed from where it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("a campaign that is {} cannot be {}", .from.label().to_lowercase(), .event.done())]
+pub struct CampaignTransitionError {
+    /// Where the campaign was.
+    pub from: CampaignState,
+    /// What was tried.
+    pub event: CampaignEvent,
+}
+
+impl CampaignEvent {
+    /// The event as a past participle, for messages.
+    const fn done(self) -> &'static str {
+        match self {
+            CampaignEvent::Drafted => "activated",
+            CampaignEvent::Pause => "paused",
+            CampaignEvent::Resume => "resumed",
+            CampaignEvent::Cancel => "cancelled",
+            CampaignEvent::Complete => "completed",
+        }
+    }
+}
+
+impl CampaignState {
+    /// The state after `event`, or why it is not allowed now.
+    pub fn after(self, event: CampaignEvent) -> Result<CampaignState, CampaignTransitionError> {
+        use CampaignEvent as E;
+        use CampaignState as S;
+        match (self, event) {
+            (S::Drafting, E::Drafted) => Ok(S::Active),
+            (S::Active, E::Pause) => Ok(S::Paused),
+            (S::Paused, E::Resume) => Ok(S::Active),
+            (S::Drafting | S::Active | S::Paused, E::Cancel) => Ok(S::Cancelled),
+            (S::Active, E::Complete) => Ok(S::Completed),
+            (from, event) => Err(CampaignTransitionError { from, event }),
+        }
+    }
+
+    /// Whether the campaign is over (cancelled or completed).
+    pub const fn ended(self) -> bool {
+        matches!(self, CampaignState::Cancelled | CampaignState::Completed)
+    }
+}
 
 /// A campaign as its page shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,6 +457,173 @@ pub async fn calendar(
     ))
 }
 
+/// The campaign's state, read under the writer lock, and moved along `event`.
+async fn move_campaign(tx: &mut WriteTx, id: CampaignId, event: CampaignEvent) -> Result<()> {
+    let from: CampaignState = tx
+        .fetch_optional("SELECT state FROM campaigns WHERE id = $1", params![id])
+        .await?
+        .ok_or_else(|| Error::not_found("campaign", id))?
+        .get(0)?;
+    let to = from.after(event)?;
+    let now = tx.now();
+    let ended_at = to.ended().then_some(now);
+    tx.execute(
+        "UPDATE campaigns SET state = $1, ended_at = COALESCE($2, ended_at) WHERE id = $3",
+        params![to, ended_at, id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The messages of a campaign's approved notices, with their notices.
+async fn queued(tx: &mut WriteTx, id: CampaignId) -> Result<Vec<(NoticeId, OutboxId)>> {
+    tx.fetch_all(
+        "SELECT id, outbox_id FROM notices WHERE campaign_id = $1 AND state = $2 AND outbox_id IS NOT NULL ORDER BY id",
+        params![id, NoticeState::Approved],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r.get(0)?, r.get(1)?)))
+    .collect()
+}
+
+fn steer(by: &Identity) -> Result<()> {
+    if matches!(by, Identity::Agent { .. }) {
+        return Err(PeopleOnly::SteerCampaign.into());
+    }
+    if !by.may(Permission::ManageCampaigns) {
+        return Err(Error::Forbidden(Permission::ManageCampaigns));
+    }
+    Ok(())
+}
+
+/// Pauses a campaign's sends: its approved notices stay approved and their messages are held
+/// until [`resume`]. Returns how many were held.
+pub async fn pause(rk: &Rekey, by: &Identity, id: CampaignId) -> Result<i64> {
+    steer(by)?;
+    let mut tx = rk.write(by.into()).await?;
+    move_campaign(&mut tx, id, CampaignEvent::Pause).await?;
+    let messages: Vec<OutboxId> = queued(&mut tx, id)
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let held = crate::delivery::outbox::hold(&mut tx, &messages).await?;
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignPaused { campaign: id, held },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(held)
+}
+
+/// Resumes a paused campaign: each held notice goes at its due time, at once when that passed
+/// (still within its consumer's send window and only if its condition holds). Returns how many
+/// were released.
+pub async fn resume(rk: &Rekey, by: &Identity, id: CampaignId) -> Result<i64> {
+    steer(by)?;
+    let mut tx = rk.write(by.into()).await?;
+    move_campaign(&mut tx, id, CampaignEvent::Resume).await?;
+    let messages: Vec<OutboxId> = queued(&mut tx, id)
+        .await?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    let released = crate::delivery::outbox::release(&mut tx, &messages).await?;
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignResumed {
+            campaign: id,
+            released,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    rk.delivery_wakeup.notify_waiters();
+    Ok(released)
+}
+
+/// Cancels a campaign: every approved notice not yet sent is withdrawn (not sent: the campaign
+/// was cancelled), and none of its notices can be approved any more. Returns how many were
+/// withdrawn.
+pub async fn cancel(rk: &Rekey, by: &Identity, id: CampaignId) -> Result<i64> {
+    steer(by)?;
+    let mut tx = rk.write(by.into()).await?;
+    move_campaign(&mut tx, id, CampaignEvent::Cancel).await?;
+    let queued = queued(&mut tx, id).await?;
+    let messages: Vec<OutboxId> = queued.iter().map(|(_, m)| *m).collect();
+    let withdrawn = crate::delivery::outbox::withdraw_queued(&mut tx, &messages).await?;
+    for (notice, message) in &queued {
+        if withdrawn.contains(message) {
+            super::workflow::withheld(&mut tx, *notice, Withheld::CampaignCancelled, None).await?;
+        }
+    }
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignCancelled {
+            campaign: id,
+            withdrawn: withdrawn.len() as i64,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(withdrawn.len() as i64)
+}
+
+/// Completes every active campaign whose grace period has ended and that has nothing left
+/// waiting to be sent; returns them.
+pub async fn complete_finished(rk: &Rekey) -> Result<Vec<CampaignId>> {
+    let now = rk.now();
+    let due: Vec<CampaignId> = rk
+        .db
+        .fetch_all(
+            "SELECT c.id FROM campaigns c WHERE c.state = $1 AND c.grace_end_at <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.campaign_id = c.id AND n.state = $3) ORDER BY c.id",
+            params![CampaignState::Active, now, NoticeState::Approved],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_>>()?;
+    let mut completed = Vec::new();
+    for id in due {
+        let campaign = get(&rk.db, id).await?;
+        let progress = super::progress::progress(&rk.db, &campaign, now).await?;
+        let mut tx = rk.write(Actor::System).await?;
+        match move_campaign(&mut tx, id, CampaignEvent::Complete).await {
+            Ok(()) => {}
+            // A person paused or cancelled it meanwhile.
+            Err(Error::IllegalMove(_)) => continue,
+            Err(e) => return Err(e),
+        }
+        tx.audit(
+            Target::Campaign(id),
+            Detail::CampaignCompleted {
+                campaign: id,
+                migrated: progress.migrated,
+                consumers: progress.total,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        completed.push(id);
+    }
+    Ok(completed)
+}
+
+/// Whether a campaign ended (was cancelled or completed) after `since`: the audit checkpoint
+/// signed at the end of every campaign is due.
+pub async fn ended_since(db: &Db, since: Option<Timestamp>) -> Result<bool> {
+    let row = db
+        .fetch_optional(
+            "SELECT 1 FROM campaigns WHERE ended_at IS NOT NULL AND ended_at > $1",
+            params![since.unwrap_or(Timestamp::from_micros(i64::MIN))],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Drafts a campaign's notices in the background; an interruption is picked up by
 /// [`drafting`] at the next start.
 pub fn spawn_drafting(rk: Rekey, id: CampaignId) {
@@ -450,13 +684,17 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
 }
 
 /// Marks a campaign active once drafting has finished, with its audit entry; a campaign
-/// already active (drafting ran twice) records nothing.
+/// already active (drafting ran twice) or cancelled meanwhile records nothing.
 async fn activate(rk: &Rekey, id: CampaignId) -> Result<()> {
     let mut tx = rk.write(Actor::System).await?;
     let row = tx
         .fetch_optional(
             "UPDATE campaigns SET state = $1 WHERE id = $2 AND state = $3 RETURNING drafted",
-            params![CampaignState::Active, id, CampaignState::Drafting],
+            params![
+                CampaignState::Drafting.after(CampaignEvent::Drafted)?,
+                id,
+                CampaignState::Drafting
+            ],
         )
         .await?;
     let Some(row) = row else {
@@ -587,7 +825,9 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
                 subject,
                 body,
                 checks,
-            } => (consumer, pattern, step, due, recipient, subject, body, checks),
+            } => (
+                consumer, pattern, step, due, recipient, subject, body, checks,
+            ),
             Drafted::NotDrafted { consumer, reason } => {
                 tx.audit(
                     Target::Consumer(*consumer),

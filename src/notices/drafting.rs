@@ -184,7 +184,14 @@ pub fn announcement(
         .notice_recipient()
         .map(|c| c.name.clone())
         .unwrap_or_else(|| format!("{} team", consumer.name));
-    step(consumer, credentials, timeline, provider, Step::Announcement, &contact_name)
+    step(
+        consumer,
+        credentials,
+        timeline,
+        provider,
+        Step::Announcement,
+        &contact_name,
+    )
 }
 
 /// Drafts one step of `consumer`'s series, addressed to `contact_name`: the announcement's
@@ -251,7 +258,13 @@ pub fn step(
         [one] => format!("{} key {}…", provider.name, one.prefix),
         _ => format!("{} {} keys", provider.name, credentials.len()),
     };
-    let days = |d: u16| if d == 1 { "1 day".to_string() } else { format!("{d} days") };
+    let days = |d: u16| {
+        if d == 1 {
+            "1 day".to_string()
+        } else {
+            format!("{d} days")
+        }
+    };
     let subject = match step {
         Step::Announcement => format!("Action required: rotate your {keys} by {deadline_day}"),
         Step::Reminder(d) => format!(
@@ -264,7 +277,9 @@ pub fn step(
             days(d)
         ),
         Step::Final => format!("Final notice: rotate your {keys} today (deadline {deadline_day})"),
-        Step::Revocation => format!("Your old {keys} no longer works (deadline was {deadline_day})"),
+        Step::Revocation => {
+            format!("Your old {keys} no longer works (deadline was {deadline_day})")
+        }
         Step::Confirmation => format!(
             "Thank you: {} has moved off the old {keys} (deadline {deadline_day})",
             consumer.name
@@ -419,19 +434,51 @@ pub(crate) mod tests {
                     },
                 );
                 let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
-                assert!(failed.is_empty(), "{pattern} {s}: {failed:?}\n{}\n{}", d.subject, d.body);
+                assert!(
+                    failed.is_empty(),
+                    "{pattern} {s}: {failed:?}\n{}\n{}",
+                    d.subject,
+                    d.body
+                );
             }
         }
         let c = consumer(IntegrationPattern::DirectHttp, None);
         let creds: Vec<&Credential> = c.credentials.iter().collect();
-        let reminder = step(&c, &creds, &t, &ProviderProfile::default(), Step::Reminder(3), "Priya").unwrap();
-        assert!(reminder.subject.starts_with("Reminder: 3 days left"), "{}", reminder.subject);
+        let reminder = step(
+            &c,
+            &creds,
+            &t,
+            &ProviderProfile::default(),
+            Step::Reminder(3),
+            "Priya",
+        )
+        .unwrap();
+        assert!(
+            reminder.subject.starts_with("Reminder: 3 days left"),
+            "{}",
+            reminder.subject
+        );
         assert!(reminder.body.contains("3 days are left until the deadline"));
-        let escalation =
-            step(&c, &creds, &t, &ProviderProfile::default(), Step::Escalation(1), "Sam").unwrap();
+        let escalation = step(
+            &c,
+            &creds,
+            &t,
+            &ProviderProfile::default(),
+            Step::Escalation(1),
+            "Sam",
+        )
+        .unwrap();
         assert!(escalation.body.contains("You are the escalation contact"));
         assert!(escalation.body.contains("1 day is left"));
-        let thanks = step(&c, &creds, &t, &ProviderProfile::default(), Step::Confirmation, "Priya").unwrap();
+        let thanks = step(
+            &c,
+            &creds,
+            &t,
+            &ProviderProfile::default(),
+            Step::Confirmation,
+            "Priya",
+        )
+        .unwrap();
         assert!(thanks.body.contains("Thank you"));
     }
 

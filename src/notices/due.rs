@@ -3,14 +3,15 @@
 //! migrated, a confirmation only to one that has), and everything but a leak alert waits for
 //! the consumer's send window. Read only: the delivery worker acts on the verdict.
 
-use super::{CampaignId, NoticeKind, WaitReason, Withheld};
+use super::campaigns::CampaignState;
 use super::schedule::Condition;
+use super::{CampaignId, NoticeKind, WaitReason, Withheld};
 use crate::clock::Timestamp;
 use crate::delivery::OutboxId;
 use crate::error::Result;
 use crate::inventory::ConsumerId;
-use crate::inventory::window::SendWindow;
 use crate::inventory::TimeZoneName;
+use crate::inventory::window::SendWindow;
 use crate::params;
 use crate::storage::Db;
 
@@ -28,6 +29,8 @@ pub enum Verdict {
         /// Why it waits.
         reason: WaitReason,
     },
+    /// Its campaign is paused: hold it until a person resumes the campaign.
+    Hold,
     /// Never: its condition no longer holds.
     Withhold {
         /// Why.
@@ -62,10 +65,14 @@ pub async fn migrated_at(
 
 /// The notice whose message `outbox` is and what may happen to it at `now`; `None` when the
 /// message is not a notice's (a system message goes as it is).
-pub async fn verdict(db: &Db, outbox: OutboxId, now: Timestamp) -> Result<Option<(NoticeId, Verdict)>> {
+pub async fn verdict(
+    db: &Db,
+    outbox: OutboxId,
+    now: Timestamp,
+) -> Result<Option<(NoticeId, Verdict)>> {
     let Some(row) = db
         .fetch_optional(
-            "SELECT n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, c.send_window, m.grace_end_at \
+            "SELECT n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, c.send_window, m.grace_end_at, m.state \
              FROM notices n JOIN consumers c ON c.id = n.consumer_id JOIN campaigns m ON m.id = n.campaign_id \
              WHERE n.outbox_id = $1",
             params![outbox],
@@ -81,6 +88,19 @@ pub async fn verdict(db: &Db, outbox: OutboxId, now: Timestamp) -> Result<Option
     let zone = TimeZoneName::stored(row.get(4)?).zone()?;
     let window_text: String = row.get(5)?;
     let grace_end: Timestamp = row.get(6)?;
+    match row.get::<CampaignState>(7)? {
+        CampaignState::Paused => return Ok(Some((notice, Verdict::Hold))),
+        CampaignState::Cancelled => {
+            return Ok(Some((
+                notice,
+                Verdict::Withhold {
+                    reason: Withheld::CampaignCancelled,
+                    migrated_at: None,
+                },
+            )));
+        }
+        _ => {}
+    }
     let condition = kind.sent_only_if();
     if condition != Condition::Always {
         let migrated = migrated_at(db, campaign, consumer).await?;

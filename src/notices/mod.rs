@@ -233,6 +233,8 @@ named_enum!(
         ConsumerMigrated => ("consumer_migrated", "The consumer had migrated"),
         /// A confirmation to a consumer that had not migrated when the grace period ended.
         NotMigrated => ("not_migrated", "The consumer had not migrated by the end of the grace period"),
+        /// Its campaign was cancelled.
+        CampaignCancelled => ("campaign_cancelled", "The campaign was cancelled"),
     }
 );
 
@@ -243,6 +245,8 @@ named_enum!(
         SendWindow => ("send_window", "Outside the consumer's send window"),
         /// A confirmation waits for the consumer to migrate (until the grace period ends).
         Migration => ("migration", "Waiting for the consumer to migrate"),
+        /// Its campaign is paused: held until a person resumes it.
+        CampaignPaused => ("campaign_paused", "Held: the campaign is paused"),
     }
 );
 

@@ -1,6 +1,7 @@
 //! Reading notices: the review queue and everything a notice's page shows.
 
 use super::campaigns;
+use super::schedule::Step;
 use super::versions::version;
 use super::views::{
     Attention, Author, CampaignGlance, Decision, NoticeDetail, NoticeList, NoticeSummary,
@@ -12,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::identity::{Identity, Permission, UserId};
 use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
-use super::schedule::Step;
 use crate::params;
 use crate::storage::{Db, Row, Value};
 

@@ -87,7 +87,13 @@ impl Step {
 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = |d: u16| if d == 1 { "1 day".to_string() } else { format!("{d} days") };
+        let days = |d: u16| {
+            if d == 1 {
+                "1 day".to_string()
+            } else {
+                format!("{d} days")
+            }
+        };
         match self {
             Step::Reminder(d) => write!(f, "Reminder, {} before the deadline", days(*d)),
             Step::Escalation(d) => write!(f, "Escalation, {} before the deadline", days(*d)),
@@ -129,7 +135,11 @@ impl NoticeKind {
 
 fn days_list(field: &str, what: &str, raw: &str) -> Result<Vec<u16>, InputError> {
     let mut days = Vec::new();
-    for item in raw.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+    for item in raw
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let n: i64 = item.parse().map_err(|_| {
             InputError::new(
                 field,
@@ -154,10 +164,7 @@ fn days_list(field: &str, what: &str, raw: &str) -> Result<Vec<u16>, InputError>
                 )
             })?;
         if days.contains(&n) {
-            return Err(InputError::new(
-                field,
-                format!("{n} days is listed twice"),
-            ));
+            return Err(InputError::new(field, format!("{n} days is listed twice")));
         }
         days.push(n);
     }
@@ -263,7 +270,8 @@ mod timing {
         /// Every reminder and escalation must fall after the announcement: a reminder 20 days
         /// before a deadline 14 days after the announcement is refused, naming it.
         pub fn fits(&self, timeline: &Timeline) -> Result<(), InputError> {
-            let lead_days = (timeline.deadline().as_secs() - timeline.announce().as_secs()) / 86_400;
+            let lead_days =
+                (timeline.deadline().as_secs() - timeline.announce().as_secs()) / 86_400;
             for (field, what, days) in [
                 ("reminder_days", "reminder", &self.reminders),
                 ("escalation_days", "escalation", &self.escalations),
@@ -360,9 +368,15 @@ mod tests {
                 Step::Confirmation,
             ]
         );
-        assert_eq!(Step::Reminder(1).to_string(), "Reminder, 1 day before the deadline");
+        assert_eq!(
+            Step::Reminder(1).to_string(),
+            "Reminder, 1 day before the deadline"
+        );
         for step in Schedule::standard().steps() {
-            assert_eq!(Step::from_stored(step.kind(), step.days_before().into()), step);
+            assert_eq!(
+                Step::from_stored(step.kind(), step.days_before().into()),
+                step
+            );
         }
     }
 
@@ -372,9 +386,7 @@ mod tests {
         use crate::clock::Timestamp;
         use crate::inventory::window::SendWindow;
         use crate::notices::Timeline;
-        let utc = |s: &str| {
-            Timestamp::from_jiff(s.parse::<jiff::Timestamp>().unwrap())
-        };
+        let utc = |s: &str| Timestamp::from_jiff(s.parse::<jiff::Timestamp>().unwrap());
         // Deadline Tuesday 6 April 2027, 16:00 UTC; Berlin springs forward on 28 March.
         let timeline = Timeline::new(
             utc("2027-03-01T08:00:00Z"),
@@ -391,20 +403,44 @@ mod tests {
                 .strftime("%Y-%m-%d %H:%M %:z")
                 .to_string()
         };
-        assert_eq!(local(Step::Reminder(14).due(&timeline, &w, &berlin).unwrap()), "2027-03-23 09:00 +01:00");
-        assert_eq!(local(Step::Reminder(7).due(&timeline, &w, &berlin).unwrap()), "2027-03-30 09:00 +02:00");
-        assert_eq!(local(Step::Final.due(&timeline, &w, &berlin).unwrap()), "2027-04-06 09:00 +02:00");
-        assert_eq!(Step::Revocation.due(&timeline, &w, &berlin), Some(timeline.grace_end()));
+        assert_eq!(
+            local(Step::Reminder(14).due(&timeline, &w, &berlin).unwrap()),
+            "2027-03-23 09:00 +01:00"
+        );
+        assert_eq!(
+            local(Step::Reminder(7).due(&timeline, &w, &berlin).unwrap()),
+            "2027-03-30 09:00 +02:00"
+        );
+        assert_eq!(
+            local(Step::Final.due(&timeline, &w, &berlin).unwrap()),
+            "2027-04-06 09:00 +02:00"
+        );
+        assert_eq!(
+            Step::Revocation.due(&timeline, &w, &berlin),
+            Some(timeline.grace_end())
+        );
         assert_eq!(Step::Confirmation.due(&timeline, &w, &berlin), None);
         // A final notice never goes after the deadline: in Tokyo the deadline is 01:00, so it
         // goes the morning before.
         let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
         assert_eq!(
-            Step::Final.due(&timeline, &w, &tokyo).map(|t| t.to_jiff().to_zoned(tokyo.clone()).strftime("%Y-%m-%d %H:%M").to_string()),
+            Step::Final.due(&timeline, &w, &tokyo).map(|t| t
+                .to_jiff()
+                .to_zoned(tokyo.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()),
             Some("2027-04-06 09:00".to_string())
         );
         assert!(Schedule::standard().fits(&timeline).is_ok());
-        let e = Schedule::parse("40", "").unwrap().fits(&timeline).unwrap_err();
-        assert!(e.message.contains("40 days before the deadline would come before the announcement"), "{}", e.message);
+        let e = Schedule::parse("40", "")
+            .unwrap()
+            .fits(&timeline)
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("40 days before the deadline would come before the announcement"),
+            "{}",
+            e.message
+        );
     }
 }

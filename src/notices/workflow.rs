@@ -17,14 +17,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::campaigns::CampaignState;
 use super::queue::summary;
+use super::schedule::Step;
 use super::versions::{current_rechecked, version};
 use super::views::{AuthorKind, Version};
-use super::schedule::Step;
 use super::{CampaignId, NoticeId, NoticeState, WaitReason, Withheld};
-use crate::clock::Timestamp;
 use crate::Rekey;
 use crate::audit::{Detail, Target, WriteTx};
+use crate::clock::Timestamp;
 use crate::delivery::{self, OutboxId, OutgoingMessage, Recorded};
 use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
 use crate::identity::{EmailAddress, Identity, InputError, Permission};
@@ -179,13 +180,16 @@ pub(super) struct Locked {
     outbox: Option<OutboxId>,
     recipient: EmailAddress,
     due: Option<Timestamp>,
+    campaign: CampaignId,
+    campaign_state: CampaignState,
 }
 
 /// The state of a notice, its current version and its message, read under the writer lock.
 pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
     let row = tx
         .fetch_optional(
-            "SELECT state, current_version, outbox_id, recipient, due_at FROM notices WHERE id = $1",
+            "SELECT n.state, n.current_version, n.outbox_id, n.recipient, n.due_at, n.campaign_id, c.state \
+             FROM notices n JOIN campaigns c ON c.id = n.campaign_id WHERE n.id = $1",
             params![id],
         )
         .await?
@@ -196,6 +200,8 @@ pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
         outbox: row.get(2)?,
         recipient: row.get(3)?,
         due: row.get(4)?,
+        campaign: row.get(5)?,
+        campaign_state: row.get(6)?,
     })
 }
 
@@ -312,6 +318,9 @@ async fn approve_in(
         return Err(stale(notice.version, v.version));
     }
     notice.state.after(NoticeEvent::Approve)?;
+    if notice.campaign_state.ended() {
+        return Err(Error::Refused(Refusal::CampaignEnded(notice.campaign)));
+    }
     let Identity::User { id: approver, .. } = by else {
         return Err(PeopleOnly::Approve.into());
     };

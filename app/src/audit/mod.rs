@@ -136,6 +136,49 @@ pub async fn entries(
     })
 }
 
+/// One entry on its own page, checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    pub row: AuditRow,
+    pub prev_hash: String,
+    pub hash: String,
+    pub hash_recomputes: bool,
+    pub links_to_previous: Option<bool>,
+    /// The first signed checkpoint at or after it: number and the entry it signed.
+    pub checkpoint: Option<(i64, i64)>,
+}
+
+#[server(endpoint = "audit/entry")]
+pub async fn entry(seq: String) -> Result<EntryView, AppError> {
+    use rekey_core::audit::store;
+    session::authorize::<Entry>().await?;
+    let rk = session::rekey()?;
+    let n: i64 = seq
+        .trim()
+        .parse()
+        .map_err(|_| AppError::invalid("seq", format!("'{seq}' is not an entry number")))?;
+    let check = store::entry(&rk.db, n)
+        .await?
+        .ok_or_else(|| rekey_core::error::Error::not_found("audit entry", n))?;
+    let e = check.entry;
+    Ok(EntryView {
+        row: AuditRow {
+            seq: e.seq,
+            at: e.at.rfc3339(),
+            detail: detail_pairs(&e.detail),
+            actor: e.actor_name,
+            actor_kind: e.actor_kind,
+            action: e.action,
+            target: e.target,
+        },
+        prev_hash: e.prev_hash,
+        hash: e.hash,
+        hash_recomputes: check.hash_recomputes,
+        links_to_previous: check.links_to_previous,
+        checkpoint: check.checkpoint,
+    })
+}
+
 #[server(endpoint = "audit/verify")]
 pub async fn verify() -> Result<Verification, AppError> {
     session::authorize::<Verify>().await?;
@@ -371,7 +414,7 @@ fn AuditLine(row: AuditRow) -> impl IntoView {
     };
     view! {
         <tr>
-            <td class=format!("{TD} font-mono text-xs text-slate-500")>{row.seq}</td>
+            <td class=format!("{TD} font-mono text-xs")><a class="text-indigo-700 hover:underline" href=format!("/audit/{}", row.seq)>{row.seq}</a></td>
             <td class=format!("{TD} whitespace-nowrap font-mono text-xs")>{row.at}</td>
             <td class=TD><span class="font-mono">{row.actor}</span><span class="ml-1 text-xs text-slate-400">{row.actor_kind}</span></td>
             <td class=TD><Badge text=row.action tone /></td>
@@ -380,5 +423,62 @@ fn AuditLine(row: AuditRow) -> impl IntoView {
                 {row.detail.into_iter().map(|(k, v)| view! { <span class="mr-2 inline-block"><span class="text-slate-500">{k}": "</span>{v}</span> }).collect_view()}
             </td>
         </tr>
+    }
+}
+
+/// One entry of the trail, with its hashes and what vouches for it.
+#[component]
+pub fn AuditEntryPage() -> impl IntoView {
+    let params = leptos_router::hooks::use_params_map();
+    let found = Resource::new(
+        move || params.with(|p| p.get("seq").unwrap_or_default()),
+        entry,
+    );
+    view! {
+        <Suspense fallback=|| view! { <Page title="Audit entry"><p>"Loading…"</p></Page> }>
+            {move || Suspend::new(async move {
+                match found.await {
+                    Err(error) => view! { <Page title="Audit entry"><LoadError error /></Page> }.into_any(),
+                    Ok(e) => {
+                        let yes_no = |ok: bool, yes: &'static str, no: &'static str| if ok {
+                            view! { <Badge text=yes tone=Tone::Good /> }
+                        } else {
+                            view! { <Badge text=no tone=Tone::Bad /> }
+                        };
+                        view! {
+                            <Page title=format!("Audit entry {}", e.row.seq)>
+                                <div class=CARD>
+                                    <dl class="grid grid-cols-4 gap-2 text-sm" aria-label="Entry">
+                                        <dt class="text-slate-500">"When"</dt><dd class="col-span-3 font-mono">{e.row.at.clone()}</dd>
+                                        <dt class="text-slate-500">"Actor"</dt><dd class="col-span-3">{e.row.actor.clone()}" ("{e.row.actor_kind.clone()}")"</dd>
+                                        <dt class="text-slate-500">"Action"</dt><dd class="col-span-3">{e.row.action.clone()}</dd>
+                                        <dt class="text-slate-500">"Target"</dt><dd class="col-span-3 font-mono">{e.row.target.clone()}</dd>
+                                        {e.row.detail.iter().map(|(k, v)| view! {
+                                            <dt class="text-slate-500">{k.clone()}</dt><dd class="col-span-3 break-all">{v.clone()}</dd>
+                                        }).collect_view()}
+                                        <dt class="text-slate-500">"Previous hash"</dt><dd class="col-span-3 break-all font-mono text-xs">{e.prev_hash.clone()}</dd>
+                                        <dt class="text-slate-500">"Hash"</dt><dd class="col-span-3 break-all font-mono text-xs">{e.hash.clone()}</dd>
+                                    </dl>
+                                </div>
+                                <div class=format!("{CARD} mt-6") aria-label="Checks" role="region">
+                                    <ul class="space-y-2 text-sm">
+                                        <li>{yes_no(e.hash_recomputes, "hash recomputes", "hash does not recompute")}" from the fields above and the previous hash"</li>
+                                        <li>{match e.links_to_previous {
+                                            Some(ok) => yes_no(ok, "links to the entry before", "does not link to the entry before").into_any(),
+                                            None => view! { <Badge text="first entry held" tone=Tone::Neutral /> }.into_any(),
+                                        }}</li>
+                                        <li>{match e.checkpoint {
+                                            Some((number, at)) => format!("Vouched for by signed checkpoint {number} (entry {at}); rekey audit verify checks the chain up to it."),
+                                            None => "No checkpoint signed since this entry yet.".to_string(),
+                                        }}</li>
+                                    </ul>
+                                    <p class="mt-3"><a class=BUTTON_QUIET href=format!("/audit?target={}", e.row.target)>"Entries about this target"</a></p>
+                                </div>
+                            </Page>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
     }
 }

@@ -197,15 +197,17 @@ pub fn CampaignPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let tick = RwSignal::new(0u32);
+    let steer = ServerAction::<SteerCampaign>::new();
     let view_data = Resource::new(
         move || {
             (
                 params.with(|p| p.get("id").unwrap_or_default()),
                 query.with(|q| q.get("tz").unwrap_or_default()),
                 tick.get(),
+                steer.version().get(),
             )
         },
-        |(id, tz, _)| campaign(id, tz),
+        |(id, tz, _, _)| campaign(id, tz),
     );
     // While drafting, look again every half second.
     Effect::new(move |_| {
@@ -223,7 +225,7 @@ pub fn CampaignPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match view_data.await {
                     Err(error) => view! { <Page title="Campaign"><LoadError error /></Page> }.into_any(),
-                    Ok(c) => view! { <CampaignBody c /> }.into_any(),
+                    Ok(c) => view! { <CampaignBody c steer /> }.into_any(),
                 }
             })}
         </Transition>
@@ -231,7 +233,7 @@ pub fn CampaignPage() -> impl IntoView {
 }
 
 #[component]
-fn CampaignBody(c: CampaignView) -> impl IntoView {
+fn CampaignBody(c: CampaignView, steer: ServerAction<SteerCampaign>) -> impl IntoView {
     let drafting = c.state == "drafting";
     let percent = if c.consumers > 0 {
         c.drafted * 100 / c.consumers
@@ -243,7 +245,8 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
     let zone_names: Vec<String> = c.zones.iter().map(|z| z.zone.clone()).collect();
     view! {
         <Page title=c.name.clone()>
-            <p class="mb-4 text-sm text-slate-600">{c.selector.clone()}" · "{format!("{} consumers", c.consumers)}</p>
+            <p class="mb-4 text-sm text-slate-600">{c.selector.clone()}" · "{format!("{} consumers", c.consumers)}" · "<span>{c.state_label.clone()}</span></p>
+            <Steer id state=c.state.clone() steer />
             // The audit trail's owner takes the campaign's evidence away, to verify offline.
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
@@ -294,6 +297,34 @@ fn CampaignBody(c: CampaignView) -> impl IntoView {
                 <p class="mt-4"><a class=BUTTON_QUIET href=format!("/review?campaign={id}")>"Open the review queue"</a></p>
             </div>
         </Page>
+    }
+}
+
+/// Pause, resume or cancel the campaign's sends (engineers; the server refuses anyone else).
+#[component]
+fn Steer(id: i64, state: String, steer: ServerAction<SteerCampaign>) -> impl IntoView {
+    let button = move |action: Steering, label: &'static str| {
+        view! {
+            <ActionForm action=steer attr:class="inline">
+                <input type="hidden" name="id" value=id />
+                <input type="hidden" name="action" value=format!("{action:?}") />
+                <button class=BUTTON_QUIET type="submit" disabled=move || steer.pending().get()>{label}</button>
+            </ActionForm>
+        }
+    };
+    let (pause, resume, cancel) = match state.as_str() {
+        "active" => (true, false, true),
+        "paused" => (false, true, true),
+        "drafting" => (false, false, true),
+        _ => (false, false, false),
+    };
+    view! {
+        <div class="mb-4 flex flex-wrap items-center gap-2" aria-label="Steer the campaign" role="group">
+            {pause.then(|| button(Steering::Pause, "Pause sends"))}
+            {resume.then(|| button(Steering::Resume, "Resume sends"))}
+            {cancel.then(|| button(Steering::Cancel, "Cancel campaign"))}
+            <FormError value=steer.value() />
+        </div>
     }
 }
 

@@ -295,6 +295,7 @@ pub struct CampaignView {
     pub id: i64,
     pub name: String,
     pub state: String,
+    pub state_label: String,
     pub selector: String,
     pub consumers: i64,
     pub drafted: i64,
@@ -313,6 +314,29 @@ pub struct CampaignView {
     pub on_migration: i64,
     /// The zone the calendar is in: UTC or one the viewer chose.
     pub calendar_zone: String,
+}
+
+/// What a person does to a running campaign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Steering {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Pauses, resumes or cancels a campaign's sends; answers how many notices it held, released
+/// or withdrew.
+#[server(endpoint = "campaigns/steer")]
+pub async fn steer_campaign(id: String, action: Steering) -> Result<i64, AppError> {
+    use rekey_core::notices::campaigns;
+    let (who, _) = session::authorize::<SteerCampaign>().await?;
+    let rk = session::rekey()?;
+    let id = id.parse()?;
+    Ok(match action {
+        Steering::Pause => campaigns::pause(&rk, &who, id).await?,
+        Steering::Resume => campaigns::resume(&rk, &who, id).await?,
+        Steering::Cancel => campaigns::cancel(&rk, &who, id).await?,
+    })
 }
 
 /// A campaign's page; its calendar in `tz` (a time zone name; empty is UTC).
@@ -364,6 +388,7 @@ pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<Campa
         calendar_zone: calendar_zone.to_string(),
         name: c.name.to_string(),
         state: c.state.to_string(),
+        state_label: c.state.label().to_string(),
         selector: c.selector,
         consumers: c.consumers,
         drafted: c.drafted,

@@ -41,8 +41,7 @@ fn at(rfc3339: &str) -> Timestamp {
 }
 
 fn local(t: Timestamp, zone: &str) -> jiff::Zoned {
-    t.to_jiff()
-        .to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
+    t.to_jiff().to_zoned(jiff::tz::TimeZone::get(zone).unwrap())
 }
 
 /// The test's own reading of "Monday to Friday, 09:00 to 17:00 local": the moment a notice due
@@ -51,8 +50,16 @@ fn office_hours(due: Timestamp, zone: &str) -> jiff::Zoned {
     let mut t = local(due, zone);
     loop {
         let weekday = t.weekday().to_monday_zero_offset();
-        let nine = t.date().at(9, 0, 0, 0).to_zoned(t.time_zone().clone()).unwrap();
-        let five = t.date().at(17, 0, 0, 0).to_zoned(t.time_zone().clone()).unwrap();
+        let nine = t
+            .date()
+            .at(9, 0, 0, 0)
+            .to_zoned(t.time_zone().clone())
+            .unwrap();
+        let five = t
+            .date()
+            .at(17, 0, 0, 0)
+            .to_zoned(t.time_zone().clone())
+            .unwrap();
         if weekday < 5 && t < nine {
             t = nine;
             break;
@@ -60,7 +67,13 @@ fn office_hours(due: Timestamp, zone: &str) -> jiff::Zoned {
         if weekday < 5 && t < five {
             break;
         }
-        t = t.date().tomorrow().unwrap().at(0, 0, 0, 0).to_zoned(t.time_zone().clone()).unwrap();
+        t = t
+            .date()
+            .tomorrow()
+            .unwrap()
+            .at(0, 0, 0, 0)
+            .to_zoned(t.time_zone().clone())
+            .unwrap();
     }
     t
 }
@@ -186,7 +199,7 @@ async fn migrate(app: &TestApp, i: usize) {
     let r = app.post_event(&used).await;
     assert_eq!(r.status(), 200);
     let outcome: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(outcome["migrated"], true, "{outcome}");
+    assert_eq!(outcome["migrated"], json!([old]), "{outcome}");
 }
 
 on_both_databases!(each_consumer_gets_exactly_the_notices_its_migration_calls_for);
@@ -233,7 +246,12 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
             == "active"
     })
     .await;
-    let page = json(&engineer, "campaigns/get", &[("id", &campaign.to_string()), ("tz", "Europe/Berlin")]).await;
+    let page = json(
+        &engineer,
+        "campaigns/get",
+        &[("id", &campaign.to_string()), ("tz", "Europe/Berlin")],
+    )
+    .await;
     assert_eq!(
         page["series"],
         json!([
@@ -321,7 +339,11 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         let zone: String = r.get(5).unwrap();
         sent.entry(i).or_default().push(format!(
             "{kind}{} to {} at {}",
-            if days > 0 { format!(" -{days}d") } else { String::new() },
+            if days > 0 {
+                format!(" -{days}d")
+            } else {
+                String::new()
+            },
             to.split('@').next().unwrap(),
             local(when, &zone).strftime("%Y-%m-%d %H:%M %:z")
         ));
@@ -353,7 +375,11 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
             }
             None => {
                 for days in [7, 3, 1] {
-                    push(&format!("reminder -{days}d"), "dev", morning_before(deadline, days, zone));
+                    push(
+                        &format!("reminder -{days}d"),
+                        "dev",
+                        morning_before(deadline, days, zone),
+                    );
                 }
                 push("escalation -1d", "boss", morning_before(deadline, 1, zone));
                 push("final", "dev", morning_before(deadline, 0, zone));
@@ -411,15 +437,42 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         let note: String = r.get(2).unwrap();
         if kind == "confirmation" {
             assert!(["engine-2", "engine-5", "engine-6", "engine-7"].contains(&consumer.as_str()));
-            assert_eq!(note, "Not sent: the consumer had not migrated by the end of the grace period");
+            assert_eq!(
+                note,
+                "Not sent: the consumer had not migrated by the end of the grace period"
+            );
         } else {
-            assert!(note.starts_with("Not sent: the consumer migrated on 2027-03-"), "{note}");
+            assert!(
+                note.starts_with("Not sent: the consumer migrated on 2027-03-"),
+                "{note}"
+            );
         }
     }
-    assert_eq!(withheld.len(), 8 * 8 - rows.len(), "every notice was sent or withheld");
+    assert_eq!(
+        withheld.len(),
+        8 * 8 - rows.len(),
+        "every notice was sent or withheld"
+    );
     let received = sink.received();
     assert_eq!(received.len(), rows.len());
-    for action in ["notice.waiting", "notice.withheld", "campaign.scheduled"] {
+    // Past its grace period with nothing left to send, the campaign completes, and its end is
+    // vouched for by a signed checkpoint.
+    assert!(
+        rekey::checkpoints::close_ended_campaigns(&app.rekey, None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let engineer = app.signed_in("engineer").await;
+    let page = json(&engineer, "campaigns/get", &[("id", &campaign.to_string())]).await;
+    assert_eq!(page["state"], "completed", "{page}");
+    for action in [
+        "notice.waiting",
+        "notice.withheld",
+        "campaign.scheduled",
+        "campaign.completed",
+        "audit.checkpoint_signed",
+    ] {
         let entries = app
             .rekey
             .db
@@ -432,5 +485,153 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
             .get::<i64>(0)
             .unwrap();
         assert!(entries > 0, "{action} is audited");
+    }
+}
+
+on_both_databases!(pausing_holds_resuming_releases_cancelling_withdraws_and_the_end_is_signed);
+async fn pausing_holds_resuming_releases_cancelling_withdraws_and_the_end_is_signed(app: TestApp) {
+    let credentials = rekey_core::demo::bulk_consumers(&app.rekey, 3, "steer")
+        .await
+        .unwrap();
+    let engineer = app.signed_in("engineer").await;
+    let defaults = json(&engineer, "campaigns/plan_defaults", &[]).await;
+    let field = |k: &str| defaults[k].as_str().unwrap().to_string();
+    let mut form = vec![
+        ("input[name]", "Steered rotation".to_string()),
+        ("input[mode]", "chosen".to_string()),
+        ("input[announce_at]", field("announce_at")),
+        ("input[new_key_at]", field("new_key_at")),
+        ("input[deadline_at]", field("deadline_at")),
+        ("input[grace_end_at]", field("grace_end_at")),
+        ("input[reminder_days]", "3".to_string()),
+        ("input[escalation_days]", String::new()),
+    ];
+    for c in &credentials {
+        form.push(("input[credentials][]", c.to_string()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let campaign = json(&engineer, "campaigns/create", &form)
+        .await
+        .as_i64()
+        .unwrap();
+    let id = campaign.to_string();
+    app.wait_until(30, 0, || async {
+        json(&engineer, "campaigns/get", &[("id", &id)]).await["state"] == "active"
+    })
+    .await;
+    rekey_core::demo::approve_campaign(
+        &app.rekey,
+        rekey_core::notices::CampaignId::new(campaign).unwrap(),
+        &app.identity("engineer").await,
+        &app.identity("approver").await,
+    )
+    .await
+    .unwrap();
+    let sink = SmtpSink::start();
+    app.start_delivery(Mailer::smtp(&sink.url()).unwrap(), RetryPolicy::default());
+    // The announcements go at once; the rest waits for its day (the confirmations for a
+    // migration).
+    app.wait_until(30, 0, || async { sink.received().len() == 3 })
+        .await;
+    settle(&app).await;
+
+    // Signed in afresh each time: the clock moves weeks between the steps.
+    let steer = |action: &'static str| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            app.signed_in("engineer")
+                .await
+                .call(
+                    "campaigns/steer",
+                    &[("id", id.as_str()), ("action", action)],
+                )
+                .await
+        }
+    };
+    // Paused: the reminders, final, revocation and confirmation notices are held.
+    let held = steer("Pause").await;
+    assert_eq!(held.status(), 200);
+    assert_eq!(held.json::<i64>().await.unwrap(), 12);
+    assert_eq!(app.outbox_states().await.get("held"), Some(&12));
+    // Pausing twice is refused, naming the state.
+    let (status, _, message) = crate::helpers::error_of(steer("Pause").await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (409, "a campaign that is paused cannot be paused")
+    );
+
+    // The reminders' day comes and goes: nothing leaves while paused.
+    app.clock.advance_secs(28 * 86_400);
+    settle(&app).await;
+    assert_eq!(sink.received().len(), 3);
+
+    // Resumed: the reminders, overdue now, go at once.
+    let released = steer("Resume").await;
+    assert_eq!(released.json::<i64>().await.unwrap(), 12);
+    app.wait_until(30, 0, || async { sink.received().len() == 6 })
+        .await;
+    settle(&app).await;
+    assert!(
+        sink.received()
+            .iter()
+            .filter(|m| m.subject.starts_with("Reminder: 3 days left"))
+            .count()
+            == 3
+    );
+
+    // Cancelled: the final, revocation and confirmation notices are withdrawn, never sent.
+    let withdrawn = steer("Cancel").await;
+    assert_eq!(withdrawn.json::<i64>().await.unwrap(), 9);
+    let states = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT state, COALESCE(last_error, ''), COUNT(*) FROM notices WHERE campaign_id = $1 GROUP BY state, last_error ORDER BY state",
+            rekey_core::params![campaign],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.get::<String>(0).unwrap(),
+                r.get::<String>(1).unwrap(),
+                r.get::<i64>(2).unwrap()
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        states,
+        ["not_sent Not sent: the campaign was cancelled 9", "sent  6"],
+        "{states:?}"
+    );
+    assert_eq!(app.outbox_states().await.get("withdrawn"), Some(&9));
+    let (status, _, message) = crate::helpers::error_of(steer("Resume").await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (409, "a campaign that is cancelled cannot be resumed")
+    );
+    app.clock.advance_secs(30 * 86_400);
+    settle(&app).await;
+    assert_eq!(sink.received().len(), 6);
+
+    // Its end is vouched for by a signed checkpoint at once, and only once.
+    rekey::checkpoints::close_ended_campaigns(&app.rekey, None)
+        .await
+        .unwrap()
+        .expect("a checkpoint at the campaign's end");
+    assert!(
+        rekey::checkpoints::close_ended_campaigns(&app.rekey, None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for action in ["campaign.paused", "campaign.resumed", "campaign.cancelled"] {
+        assert!(
+            app.recent_actions(200).await.contains(&action.to_string()),
+            "{action}"
+        );
     }
 }

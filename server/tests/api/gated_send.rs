@@ -153,7 +153,10 @@ async fn an_approved_edit_reaches_the_mailbox_exactly(app: TestApp) {
     let saved = json(
         &engineer,
         "inventory/set_send_window",
-        &[("consumer", &consumer), ("window", "monday-sunday 00:00-24:00")],
+        &[
+            ("consumer", &consumer),
+            ("window", "monday-sunday 00:00-24:00"),
+        ],
     )
     .await;
     assert_eq!(saved, "Mon-Sun 00:00-24:00");

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
+use super::window::SendWindow;
 use super::{
     ConsumerId, CredentialId, CredentialPrefix, CredentialStatus, Environment, Integration,
     TimeZoneName,
 };
-use super::window::SendWindow;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, InputError};
