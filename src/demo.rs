@@ -353,13 +353,30 @@ pub async fn campaign_over(
     engineer: &crate::identity::Identity,
     credentials: Vec<crate::inventory::CredentialId>,
 ) -> Result<crate::notices::CampaignId> {
+    campaign_with(
+        rk,
+        engineer,
+        credentials,
+        crate::notices::schedule::Schedule::announcement_only(),
+    )
+    .await
+}
+
+/// Plans a 30-day campaign over `credentials` with `schedule` as `engineer`, announced now, and
+/// drafts it in the foreground.
+pub async fn campaign_with(
+    rk: &Rekey,
+    engineer: &crate::identity::Identity,
+    credentials: Vec<crate::inventory::CredentialId>,
+    schedule: crate::notices::schedule::Schedule,
+) -> Result<crate::notices::CampaignId> {
     use crate::notices::campaigns::{self, CampaignName, NewCampaign, Selection};
     let now = rk.now();
     let timeline = crate::notices::Timeline::new(
         now,
         now.plus_secs(86_400),
-        now.plus_secs(14 * 86_400),
-        now.plus_secs(21 * 86_400),
+        now.plus_secs(30 * 86_400),
+        now.plus_secs(37 * 86_400),
     )?;
     let id = campaigns::create(
         rk,
@@ -368,7 +385,7 @@ pub async fn campaign_over(
             name: CampaignName::parse("Bulk rotation")?,
             selection: Selection::Chosen(credentials),
             timeline,
-            schedule: crate::notices::schedule::Schedule::announcement_only(),
+            schedule,
         },
     )
     .await?;

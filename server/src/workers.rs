@@ -63,21 +63,16 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
             }
             continue;
         }
-        for claimed in batch {
-            let msg = &claimed.message;
-            match due::verdict(&rk.db, claimed.id, rk.now()).await {
-                Ok(Some((_, Verdict::Send)) | None) => {}
-                Ok(Some((notice, verdict))) => {
-                    if let Err(e) = hold_back(&rk, &claimed, notice, verdict).await {
-                        tracing::error!(message_id = %msg.message_id, error = ?e, "could not hold a message back; the lease will bring it back");
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %msg.message_id, error = ?e, "could not decide whether a message may go; the lease will bring it back");
-                    continue;
-                }
+        let to_send = match sort_out(&rk, batch).await {
+            Ok(to_send) => to_send,
+            Err(e) => {
+                tracing::error!(error = ?e, "could not decide whether messages may go; their leases will bring them back");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
             }
+        };
+        for claimed in to_send {
+            let msg = &claimed.message;
             let outcome = if msg.matches_approval() {
                 sender.send(msg).await
             } else {
@@ -95,42 +90,65 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
     }
 }
 
-/// A claimed notice that must not go now: it waits (outside its send window, or a
-/// confirmation before the consumer migrated) or is withheld for good (a reminder to a consumer
-/// that migrated). The outbox and the notice move in one audited transaction.
+/// Decides, for a claimed batch, what may go now (returned, to send) and holds back the rest
+/// (see [`hold_back`]): one verdict query for the batch, one transaction for what waits.
+pub async fn sort_out(
+    rk: &Rekey,
+    batch: Vec<ClaimedMessage>,
+) -> rekey_core::error::Result<Vec<ClaimedMessage>> {
+    let ids: Vec<_> = batch.iter().map(|c| c.id).collect();
+    let verdicts = due::verdicts(&rk.db, &ids, rk.now()).await?;
+    let (to_send, held): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .partition(|c| matches!(verdicts.get(&c.id), Some((_, Verdict::Send)) | None));
+    let held: Vec<_> = held
+        .into_iter()
+        .filter_map(|c| verdicts.get(&c.id).map(|(n, v)| (c, *n, *v)))
+        .collect();
+    if !held.is_empty() {
+        hold_back(rk, &held).await?;
+    }
+    Ok(to_send)
+}
+
+/// Claimed notices that must not go now: each waits (outside its send window, a confirmation
+/// before its consumer migrated, a paused campaign) or is withheld for good (a reminder to a
+/// consumer that migrated, a cancelled campaign). Outbox and notices move in one audited
+/// transaction.
 async fn hold_back(
     rk: &Rekey,
-    claimed: &ClaimedMessage,
-    notice: NoticeId,
-    verdict: Verdict,
+    held: &[(ClaimedMessage, NoticeId, Verdict)],
 ) -> rekey_core::error::Result<()> {
     let mut tx = rk.write(Actor::System).await?;
-    match verdict {
-        Verdict::Send => return Ok(()),
-        Verdict::Hold => {
-            if !outbox::hold_claimed(&mut tx, claimed).await? {
-                return Ok(());
+    let now = tx.now();
+    for (claimed, notice, verdict) in held {
+        let (notice, verdict) = (*notice, *verdict);
+        match verdict {
+            Verdict::Send => {}
+            Verdict::Hold => {
+                if outbox::hold_claimed(&mut tx, claimed).await? {
+                    workflow::waiting(&mut tx, notice, now, WaitReason::CampaignPaused).await?;
+                }
             }
-            let now = tx.now();
-            workflow::waiting(&mut tx, notice, now, WaitReason::CampaignPaused).await?;
-        }
-        Verdict::Wait { until, reason } => {
-            if !outbox::postpone(&mut tx, claimed, until).await? {
-                return Ok(());
+            Verdict::Wait { until, reason } => {
+                if outbox::postpone(&mut tx, claimed, until).await? {
+                    workflow::waiting(&mut tx, notice, until, reason).await?;
+                    tracing::debug!(message_id = %claimed.message.message_id, until = %until, reason = %reason.label(), "waiting");
+                }
             }
-            workflow::waiting(&mut tx, notice, until, reason).await?;
-            tracing::info!(message_id = %claimed.message.message_id, until = %until, reason = %reason.label(), "waiting");
-        }
-        Verdict::Withhold {
-            reason,
-            migrated_at,
-        } => {
-            if !outbox::withdraw(&mut tx, claimed).await? {
-                return Ok(());
+            Verdict::Withhold {
+                reason,
+                migrated_at,
+            } => {
+                if outbox::withdraw(&mut tx, claimed).await? {
+                    workflow::withheld(&mut tx, notice, reason, migrated_at).await?;
+                    tracing::info!(message_id = %claimed.message.message_id, reason = %reason.label(), "withheld");
+                }
             }
-            workflow::withheld(&mut tx, notice, reason, migrated_at).await?;
-            tracing::info!(message_id = %claimed.message.message_id, reason = %reason.label(), "withheld");
         }
+    }
+    if tx.is_empty() {
+        return Ok(());
     }
     tx.commit().await
 }

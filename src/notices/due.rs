@@ -3,19 +3,18 @@
 //! migrated, a confirmation only to one that has), and everything but a leak alert waits for
 //! the consumer's send window. Read only: the delivery worker acts on the verdict.
 
+use std::collections::{BTreeSet, HashMap};
+
 use super::campaigns::CampaignState;
 use super::schedule::Condition;
-use super::{CampaignId, NoticeKind, WaitReason, Withheld};
+use super::{CampaignId, NoticeId, NoticeKind, WaitReason, Withheld};
 use crate::clock::Timestamp;
 use crate::delivery::OutboxId;
 use crate::error::Result;
-use crate::inventory::ConsumerId;
-use crate::inventory::TimeZoneName;
 use crate::inventory::window::SendWindow;
+use crate::inventory::{ConsumerId, TimeZoneName};
 use crate::params;
-use crate::storage::Db;
-
-use super::NoticeId;
+use crate::storage::{Db, Value, rows_in};
 
 /// What to do with a notice's message that came up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,120 +39,162 @@ pub enum Verdict {
     },
 }
 
-/// When `consumer` finished migrating off every credential `campaign` rotates (the last of
-/// them), if it has.
-pub async fn migrated_at(
-    db: &Db,
-    campaign: CampaignId,
-    consumer: ConsumerId,
-) -> Result<Option<Timestamp>> {
-    let moved: Vec<Option<Timestamp>> = db
-        .fetch_all(
-            "SELECT k.migrated_at FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
-             WHERE cc.campaign_id = $1 AND k.consumer_id = $2",
-            params![campaign, consumer],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_>>()?;
-    Ok(moved
+/// Off the campaign only when off every credential it rotates, as of the last.
+fn off_every(moved: Vec<Option<Timestamp>>) -> Option<Timestamp> {
+    moved
         .into_iter()
         .collect::<Option<Vec<_>>>()
-        .and_then(|all| all.into_iter().max()))
+        .and_then(|all| all.into_iter().max())
 }
 
-/// The notice whose message `outbox` is and what may happen to it at `now`; `None` when the
-/// message is not a notice's (a system message goes as it is).
-pub async fn verdict(
+/// A claimed message's notice as the verdict needs it.
+struct Due {
+    notice: NoticeId,
+    kind: NoticeKind,
+    campaign: CampaignId,
+    consumer: ConsumerId,
+    time_zone: String,
+    window: String,
+    grace_end: Timestamp,
+    campaign_state: CampaignState,
+}
+
+/// What may happen at `now` to each of these messages that is a notice's (a system message is
+/// absent: it goes as it is). Three queries for the whole batch, however large: the notices,
+/// then their consumers' migrations.
+pub async fn verdicts(
     db: &Db,
-    outbox: OutboxId,
+    outbox: &[OutboxId],
     now: Timestamp,
-) -> Result<Option<(NoticeId, Verdict)>> {
-    let Some(row) = db
-        .fetch_optional(
-            "SELECT n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, c.send_window, m.grace_end_at, m.state \
-             FROM notices n JOIN consumers c ON c.id = n.consumer_id JOIN campaigns m ON m.id = n.campaign_id \
-             WHERE n.outbox_id = $1",
-            params![outbox],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    let notice: NoticeId = row.get(0)?;
-    let kind: NoticeKind = row.get(1)?;
-    let campaign: CampaignId = row.get(2)?;
-    let consumer: ConsumerId = row.get(3)?;
-    let zone = TimeZoneName::stored(row.get(4)?).zone()?;
-    let window_text: String = row.get(5)?;
-    let grace_end: Timestamp = row.get(6)?;
-    match row.get::<CampaignState>(7)? {
-        CampaignState::Paused => return Ok(Some((notice, Verdict::Hold))),
+) -> Result<HashMap<OutboxId, (NoticeId, Verdict)>> {
+    let keys: Vec<Value> = outbox.iter().map(|id| (*id).into()).collect();
+    let rows = rows_in(
+        &mut db.clone(),
+        "SELECT n.outbox_id, n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, c.send_window, \
+         m.grace_end_at, m.state FROM notices n JOIN consumers c ON c.id = n.consumer_id \
+         JOIN campaigns m ON m.id = n.campaign_id WHERE n.outbox_id IN ({keys})",
+        &keys,
+    )
+    .await?;
+    let mut due = Vec::with_capacity(rows.len());
+    for r in &rows {
+        due.push((
+            r.get::<OutboxId>(0)?,
+            Due {
+                notice: r.get(1)?,
+                kind: r.get(2)?,
+                campaign: r.get(3)?,
+                consumer: r.get(4)?,
+                time_zone: r.get(5)?,
+                window: r.get(6)?,
+                grace_end: r.get(7)?,
+                campaign_state: r.get(8)?,
+            },
+        ));
+    }
+    let conditional: Vec<Value> = due
+        .iter()
+        .filter(|(_, d)| d.kind.sent_only_if() != Condition::Always)
+        .map(|(_, d)| d.consumer)
+        .collect::<BTreeSet<ConsumerId>>()
+        .into_iter()
+        .map(Value::from)
+        .collect();
+    let mut moved: HashMap<(CampaignId, ConsumerId), Vec<Option<Timestamp>>> = HashMap::new();
+    for r in rows_in(
+        &mut db.clone(),
+        "SELECT cc.campaign_id, k.consumer_id, k.migrated_at FROM credentials k \
+         JOIN campaign_credentials cc ON cc.credential_id = k.id WHERE k.consumer_id IN ({keys})",
+        &conditional,
+    )
+    .await?
+    {
+        moved
+            .entry((r.get(0)?, r.get(1)?))
+            .or_default()
+            .push(r.get(2)?);
+    }
+    let mut zones: HashMap<String, jiff::tz::TimeZone> = HashMap::new();
+    let mut windows: HashMap<String, SendWindow> = HashMap::new();
+    let mut out = HashMap::with_capacity(due.len());
+    for (message, d) in due {
+        let migrated = moved
+            .get(&(d.campaign, d.consumer))
+            .cloned()
+            .and_then(off_every);
+        let zone = match zones.get(&d.time_zone) {
+            Some(zone) => zone.clone(),
+            None => {
+                let zone = TimeZoneName::stored(d.time_zone.clone()).zone()?;
+                zones.insert(d.time_zone.clone(), zone.clone());
+                zone
+            }
+        };
+        let window = *windows.entry(d.window.clone()).or_insert_with(|| {
+            // A window edited by hand into something unreadable falls back to the default
+            // rather than holding the notice forever.
+            SendWindow::parse(&d.window).unwrap_or_else(|e| {
+                tracing::warn!(consumer = %d.consumer, error = %e, "unreadable send window; using the default");
+                SendWindow::default()
+            })
+        });
+        out.insert(
+            message,
+            (d.notice, decide(&d, migrated, &zone, &window, now)),
+        );
+    }
+    Ok(out)
+}
+
+/// The verdict for one notice, from what was read.
+fn decide(
+    d: &Due,
+    migrated: Option<Timestamp>,
+    zone: &jiff::tz::TimeZone,
+    window: &SendWindow,
+    now: Timestamp,
+) -> Verdict {
+    match d.campaign_state {
+        CampaignState::Paused => return Verdict::Hold,
         CampaignState::Cancelled => {
-            return Ok(Some((
-                notice,
-                Verdict::Withhold {
-                    reason: Withheld::CampaignCancelled,
-                    migrated_at: None,
-                },
-            )));
+            return Verdict::Withhold {
+                reason: Withheld::CampaignCancelled,
+                migrated_at: None,
+            };
         }
         _ => {}
     }
-    let condition = kind.sent_only_if();
-    if condition != Condition::Always {
-        let migrated = migrated_at(db, campaign, consumer).await?;
-        match (condition, migrated) {
-            (Condition::NotMigrated, Some(at)) => {
-                return Ok(Some((
-                    notice,
-                    Verdict::Withhold {
-                        reason: Withheld::ConsumerMigrated,
-                        migrated_at: Some(at),
-                    },
-                )));
-            }
-            (Condition::Migrated, None) if now < grace_end => {
-                return Ok(Some((
-                    notice,
-                    Verdict::Wait {
-                        until: grace_end,
-                        reason: WaitReason::Migration,
-                    },
-                )));
-            }
-            (Condition::Migrated, None) => {
-                return Ok(Some((
-                    notice,
-                    Verdict::Withhold {
-                        reason: Withheld::NotMigrated,
-                        migrated_at: None,
-                    },
-                )));
-            }
-            _ => {}
+    match (d.kind.sent_only_if(), migrated) {
+        (Condition::NotMigrated, Some(at)) => {
+            return Verdict::Withhold {
+                reason: Withheld::ConsumerMigrated,
+                migrated_at: Some(at),
+            };
         }
+        (Condition::Migrated, None) if now < d.grace_end => {
+            return Verdict::Wait {
+                until: d.grace_end,
+                reason: WaitReason::Migration,
+            };
+        }
+        (Condition::Migrated, None) => {
+            return Verdict::Withhold {
+                reason: Withheld::NotMigrated,
+                migrated_at: None,
+            };
+        }
+        _ => {}
     }
-    if kind.waits_for_window() {
-        // A window edited by hand into something unreadable falls back to the default rather
-        // than holding the notice forever.
-        let window = SendWindow::parse(&window_text).unwrap_or_else(|e| {
-            tracing::warn!(consumer = %consumer, error = %e, "unreadable send window; using the default");
-            SendWindow::default()
-        });
-        let opens = window.next_open(now, &zone);
+    if d.kind.waits_for_window() {
+        let opens = window.next_open(now, zone);
         if opens > now {
-            return Ok(Some((
-                notice,
-                Verdict::Wait {
-                    until: opens,
-                    reason: WaitReason::SendWindow,
-                },
-            )));
+            return Verdict::Wait {
+                until: opens,
+                reason: WaitReason::SendWindow,
+            };
         }
     }
-    Ok(Some((notice, Verdict::Send)))
+    Verdict::Send
 }
 
 /// Approved confirmations whose consumer holds one of these credentials (by the key-issuing
@@ -174,4 +215,83 @@ pub async fn confirmations_of(db: &Db, credentials: &[String]) -> Result<Vec<Out
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn due(kind: NoticeKind, campaign_state: CampaignState) -> Due {
+        Due {
+            notice: NoticeId::new(1).unwrap(),
+            kind,
+            campaign: CampaignId::new(1).unwrap(),
+            consumer: ConsumerId::new(1).unwrap(),
+            time_zone: "Europe/Berlin".into(),
+            window: "Mon-Fri 09:00-17:00".into(),
+            grace_end: Timestamp::from_secs(1_800_000_000),
+            campaign_state,
+        }
+    }
+
+    #[test]
+    fn the_verdict_follows_the_campaign_the_condition_and_the_window() {
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let window = SendWindow::default();
+        // Wednesday 2 December 2026, 10:00 in Berlin: inside the window.
+        let open = Timestamp::from_jiff("2026-12-02T09:00:00Z".parse().unwrap());
+        let migrated = Some(Timestamp::from_secs(1_790_000_000));
+        let verdict =
+            |kind, state, migrated, now| decide(&due(kind, state), migrated, &berlin, &window, now);
+        use CampaignState::{Active, Cancelled, Paused};
+        use NoticeKind::{Announcement, Confirmation, LeakAlert, Reminder};
+        assert_eq!(verdict(Reminder, Active, None, open), Verdict::Send);
+        assert_eq!(verdict(Reminder, Paused, None, open), Verdict::Hold);
+        assert!(matches!(
+            verdict(Reminder, Cancelled, None, open),
+            Verdict::Withhold {
+                reason: Withheld::CampaignCancelled,
+                ..
+            }
+        ));
+        assert_eq!(
+            verdict(Reminder, Active, migrated, open),
+            Verdict::Withhold {
+                reason: Withheld::ConsumerMigrated,
+                migrated_at: migrated
+            }
+        );
+        assert_eq!(verdict(Announcement, Active, migrated, open), Verdict::Send);
+        assert_eq!(
+            verdict(Confirmation, Active, None, open),
+            Verdict::Wait {
+                until: Timestamp::from_secs(1_800_000_000),
+                reason: WaitReason::Migration
+            }
+        );
+        assert_eq!(
+            verdict(
+                Confirmation,
+                Active,
+                None,
+                Timestamp::from_secs(1_800_000_000)
+            ),
+            Verdict::Withhold {
+                reason: Withheld::NotMigrated,
+                migrated_at: None
+            }
+        );
+        assert_eq!(verdict(Confirmation, Active, migrated, open), Verdict::Send);
+        // Saturday night: everything waits for Monday 09:00, except a leak alert.
+        let saturday = Timestamp::from_jiff("2026-12-05T22:00:00Z".parse().unwrap());
+        let monday = Timestamp::from_jiff("2026-12-07T08:00:00Z".parse().unwrap());
+        assert_eq!(
+            verdict(Reminder, Active, None, saturday),
+            Verdict::Wait {
+                until: monday,
+                reason: WaitReason::SendWindow
+            }
+        );
+        assert_eq!(verdict(LeakAlert, Active, None, saturday), Verdict::Send);
+    }
 }

@@ -407,9 +407,13 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         })
         .collect::<Vec<_>>();
     for line in [
-        // Berlin: 3 days before is Sunday 28 March, the day clocks change: Monday 09:00 CEST.
-        "engine-0 reminder 7 2027-03-24 09:00 +01:00",
-        "engine-0 reminder 3 2027-03-29 09:00 +02:00",
+        // London: 3 days before is Sunday 28 March, the day clocks change: Monday 09:00 BST.
+        "engine-6 reminder 7 2027-03-24 09:00 +00:00",
+        "engine-6 reminder 3 2027-03-29 09:00 +01:00",
+        // Los Angeles changed on 14 March: still 09:00 local.
+        "engine-5 announcement 0 2027-03-01 09:00 -08:00",
+        "engine-5 reminder 7 2027-03-24 09:00 -07:00",
+        // Announced at 03:00 in New York: it waited for 09:00.
         "engine-1 announcement 0 2027-03-01 09:00 -05:00",
         // Lord Howe: the revocation after its half-hour change back to +10:30; its deadline is
         // 03:00 on 1 April, so the final notice goes the morning before.
