@@ -122,7 +122,8 @@ fn Notices(
                                 <a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>
                                     {format!("#{} to {}", n.id, n.consumer_name)}
                                 </a>
-                                <span class="text-slate-500">{format!("{} · v{}", n.campaign_name, n.version)}</span>
+                                <span class="text-slate-500">{format!("{} · {} · v{}", n.campaign_name, n.step, n.version)}</span>
+                                {n.due_at.map(|due| view! { <span class="text-xs font-medium text-slate-700">{format!("due {}", due.utc_minute())}</span> })}
                                 <Badge text=n.state.label() tone=state_tone(n.state) />
                                 {if n.checks_passed {
                                     view! { <Badge text="checks pass" tone=Tone::Good /> }

@@ -17,3 +17,6 @@ ALTER TABLE notices ADD COLUMN due_at BIGINT;
 ALTER TABLE notices DROP CONSTRAINT notices_campaign_id_consumer_id_kind_key;
 ALTER TABLE notices ADD CONSTRAINT notices_series_step UNIQUE (campaign_id, consumer_id, kind, days_before);
 CREATE INDEX notices_consumer ON notices (consumer_id, campaign_id);
+
+-- When approvers were reminded that the notice is due soon and still unapproved (once each).
+ALTER TABLE notices ADD COLUMN approval_reminded_at BIGINT;

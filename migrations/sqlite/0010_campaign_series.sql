@@ -42,3 +42,6 @@ CREATE INDEX notices_state ON notices (state, id);
 CREATE INDEX notices_campaign ON notices (campaign_id, state);
 CREATE UNIQUE INDEX notices_outbox ON notices (outbox_id);
 CREATE INDEX notices_consumer ON notices (consumer_id, campaign_id);
+
+-- When approvers were reminded that the notice is due soon and still unapproved (once each).
+ALTER TABLE notices ADD COLUMN approval_reminded_at BIGINT;

@@ -41,6 +41,8 @@ pub struct Config {
     pub checkpoint_interval_secs: Option<u64>,
     /// A folder (a mounted share, WORM storage) each checkpoint is also written to.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Approvers are e-mailed about unapproved notices due within this long; `None`: never.
+    pub approval_reminder: Option<std::time::Duration>,
     /// Days audit entries are kept before `rekey audit prune` may archive and remove them.
     pub audit_retention_days: i64,
 }
@@ -120,6 +122,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // the security leads and, when set, written to REKEY_CHECKPOINT_DIR.
     ("checkpoint_interval_minutes", Some("60")),
     ("checkpoint_dir", None),
+    // Hours ahead: approvers are e-mailed (once per notice) about notices due within them that
+    // nobody has approved. 0: no reminders.
+    ("approval_reminder_hours", Some("24")),
     // Days audit entries are kept (at least 365, PCI DSS 10.5.1) before `rekey audit prune` may
     // archive them to a verified export and remove them.
     ("audit_retention_days", Some("400")),
@@ -342,6 +347,10 @@ impl Config {
         )?;
         let checkpoint_dir =
             Some(path_or("checkpoint_dir", PathBuf::new())).filter(|p| !p.as_os_str().is_empty());
+        let approval_reminder = match number("approval_reminder_hours", 0, 30 * 24)? {
+            0 => None,
+            hours => Some(std::time::Duration::from_secs(hours as u64 * 3600)),
+        };
 
         if public_raw.value.trim().is_empty() && listen.ip().is_unspecified() {
             return Err(fail(
@@ -378,6 +387,7 @@ impl Config {
             audit_signing_key_file,
             checkpoint_interval_secs,
             checkpoint_dir,
+            approval_reminder,
             audit_retention_days,
         })
     }
@@ -513,6 +523,10 @@ mod tests {
             PathBuf::from("data/audit-signing.key")
         );
         assert_eq!(c.checkpoint_dir, None);
+        assert_eq!(
+            c.approval_reminder,
+            Some(std::time::Duration::from_secs(24 * 3600))
+        );
         let e = load(&[("REKEY_AUDIT_RETENTION_DAYS", "100")]).unwrap_err();
         assert_eq!(e.name, "REKEY_AUDIT_RETENTION_DAYS");
         assert!(e.problem.contains("from 365 to"), "{}", e.problem);

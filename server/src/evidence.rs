@@ -2,6 +2,7 @@
 //! covered by a fresh signed checkpoint (mailed and written like any other), then collected and
 //! written as a tar file straight to disk, so a large export is never held twice in memory.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rekey_core::Rekey;
@@ -36,7 +37,7 @@ pub async fn export(
     write_tar(facts, signer, out).await
 }
 
-/// Bundles `facts` into a new file at `out`, off the async workers (it hashes and signs
+/// Bundles `facts` into a new owner-only file at `out`, off the async workers (it hashes and signs
 /// megabytes); returns its size.
 async fn write_tar(
     facts: evidence::Evidence,
@@ -48,9 +49,12 @@ async fn write_tar(
         let fail = |e: std::io::Error| {
             Error::Internal(format!("cannot write the export {}: {e}", path.display()))
         };
+        // Owner-only: an export holds approved notices and contacts' addresses, and a download
+        // passes through the temporary folder other accounts on the host can list.
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
             .map_err(fail)?;
         let mut writer = std::io::BufWriter::new(file);

@@ -7,6 +7,7 @@ pub mod config;
 pub mod evidence;
 pub mod guard;
 pub mod imports;
+pub mod reminders;
 pub mod session_store;
 pub mod workers;
 
@@ -309,6 +310,14 @@ pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()>
         std::time::Duration::from_secs(60),
         config.checkpoint_dir.clone(),
     ));
+    if let Some(horizon) = config.approval_reminder {
+        tokio::spawn(reminders::remind_periodically(
+            rekey.clone(),
+            std::time::Duration::from_secs(15 * 60),
+            horizon,
+            config.public_url.origin().to_string(),
+        ));
+    }
     workers::resume_drafting(rekey).await;
     Ok(())
 }

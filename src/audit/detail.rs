@@ -467,6 +467,13 @@ actions! {
         /// Sent, pending (tried again later) or failed.
         state: OutboxState,
     } => SystemMessageAttempted = "system_message.attempted",
+    /// Approvers were e-mailed that notices due soon still wait for approval (a system message).
+    ApprovalReminderQueued {
+        /// Notices listed.
+        notices: i64,
+        /// Approvers written to.
+        approvers: i64,
+    } => ApprovalReminderQueued = "notice.approval_reminder_queued",
     /// A person confirmed their password (or code) again, for a sensitive step.
     Reauthenticated => Reauthenticated = "auth.reauthenticated",
     /// A vault partition was created.

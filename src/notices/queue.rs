@@ -1,6 +1,6 @@
 //! Reading notices: the review queue and everything a notice's page shows.
 
-use super::campaigns;
+use super::campaigns::{self, CampaignState};
 use super::schedule::Step;
 use super::versions::version;
 use super::views::{
@@ -8,6 +8,7 @@ use super::views::{
     QueueFilter, VersionLine,
 };
 use super::{CampaignId, CheckResult, NoticeId, NoticeState, checks};
+use crate::clock::Timestamp;
 use crate::delivery::{self, OutboxId};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Permission, UserId};
@@ -38,7 +39,8 @@ fn decode_summary(r: &Row) -> Result<NoticeSummary> {
     })
 }
 
-/// One page of the review queue: at most `limit` notices matching `filter` from `offset`, oldest first, and how many match in all.
+/// One page of the review queue: at most `limit` notices matching `filter` from `offset`, the
+/// soonest due first (then the oldest), and how many match in all.
 pub async fn queue(
     db: &Db,
     filter: &QueueFilter,
@@ -80,7 +82,7 @@ pub async fn queue(
     let rows = db
         .fetch_all(
             &format!(
-                "{SUMMARY_SELECT} WHERE {condition} ORDER BY n.id LIMIT {} OFFSET {offset}",
+                "{SUMMARY_SELECT} WHERE {condition} ORDER BY n.due_at IS NULL, n.due_at, n.id LIMIT {} OFFSET {offset}",
                 limit.clamp(1, 500)
             ),
             &params,
@@ -176,6 +178,29 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
         history,
         decisions,
     })
+}
+
+/// Notices due before `horizon` that nobody has approved yet (drafted or in review, in a
+/// campaign that has not ended) and whose approvers were not reminded of them, soonest first.
+pub async fn due_unapproved(db: &Db, horizon: Timestamp) -> Result<Vec<NoticeSummary>> {
+    db.fetch_all(
+        &format!(
+            "{SUMMARY_SELECT} WHERE n.state IN ($1, $2) AND n.due_at <= $3 AND n.approval_reminded_at IS NULL \
+             AND g.state IN ($4, $5, $6) ORDER BY n.due_at, n.id"
+        ),
+        params![
+            NoticeState::Drafted,
+            NoticeState::InReview,
+            horizon,
+            CampaignState::Drafting,
+            CampaignState::Active,
+            CampaignState::Paused
+        ],
+    )
+    .await?
+    .iter()
+    .map(decode_summary)
+    .collect()
 }
 
 /// How many lines each list of the home page shows, and how many campaigns.

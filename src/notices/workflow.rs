@@ -535,6 +535,20 @@ pub async fn delivery_recorded(
     Ok(())
 }
 
+/// Records that approvers were reminded of these notices (due soon, unapproved), so each is
+/// reminded of once.
+pub async fn approvers_reminded(tx: &mut WriteTx, ids: &[NoticeId]) -> Result<()> {
+    let now = tx.now();
+    for id in ids {
+        tx.execute(
+            "UPDATE notices SET approval_reminded_at = $1 WHERE id = $2",
+            params![now, *id],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// An approved notice whose condition no longer held when it came due, in the transaction that
 /// withdrew its message: it moves to not sent, saying why, and never leaves.
 pub async fn withheld(

@@ -38,9 +38,32 @@ impl FingerprintKey {
 
     /// 128 bits of HMAC-SHA256 in hex.
     pub fn of(&self, bytes: &[u8]) -> String {
-        hex::encode(&hmac::sign(&self.0, bytes).as_ref()[..16])
+        hex::encode(self.raw(bytes))
+    }
+
+    /// The same 128 bits, as bytes: what a scan compares.
+    fn raw(&self, bytes: &[u8]) -> Tag {
+        let mut tag = [0; 16];
+        tag.copy_from_slice(&hmac::sign(&self.0, bytes).as_ref()[..16]);
+        tag
     }
 }
+
+/// A fingerprint's bytes.
+type Tag = [u8; 16];
+
+/// A text window as a memo key: its length and its bytes (zero-padded).
+type WindowKey = (u8, [u8; WINDOW]);
+
+/// Windows of texts already scanned and whether one starts a stored value: the notices of a
+/// drafting run share most of their text (the same guide, step after step and consumer after
+/// consumer), so each distinct window is keyed once instead of once per notice. Holds text
+/// that was scanned, never a stored value; cleared when it reaches [`MEMO_MAX`] windows, which
+/// bounds it to a few megabytes.
+type Memo = std::sync::Arc<std::sync::Mutex<HashMap<WindowKey, bool>>>;
+
+/// Windows remembered at most (about 40 bytes each, with the map's overhead ~5 MB).
+const MEMO_MAX: usize = 100_000;
 
 /// One stored form of a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,8 +141,15 @@ pub fn fingerprints(key: &FingerprintKey, value: &str) -> Vec<Fingerprint> {
 pub struct FingerprintIndex {
     key: FingerprintKey,
     /// (window length, window fingerprint) → (whole length, whole fingerprint).
-    windows: HashMap<(usize, String), Vec<(usize, String)>>,
+    windows: HashMap<(usize, Tag), Vec<(usize, Tag)>>,
     lengths: Vec<usize>,
+    memo: Memo,
+}
+
+fn tag_of(hex_fp: &str) -> Option<Tag> {
+    let mut tag = [0; 16];
+    hex::decode_to_slice(hex_fp, &mut tag).ok()?;
+    Some(tag)
 }
 
 /// Where a vault value (or an encoding of it) appears in a text.
@@ -134,12 +164,16 @@ pub struct Found {
 impl FingerprintIndex {
     /// An index of `stored` fingerprints, made with `key`.
     pub fn new(key: FingerprintKey, stored: impl IntoIterator<Item = Fingerprint>) -> Self {
-        let mut windows: HashMap<(usize, String), Vec<(usize, String)>> = HashMap::new();
+        let mut windows: HashMap<(usize, Tag), Vec<(usize, Tag)>> = HashMap::new();
         for f in stored {
+            // Stored fingerprints are 32 hex digits; one that is not could never match.
+            let (Some(window), Some(full)) = (tag_of(&f.window_fp), tag_of(&f.full_fp)) else {
+                continue;
+            };
             windows
-                .entry((f.window_len, f.window_fp))
+                .entry((f.window_len, window))
                 .or_default()
-                .push((f.full_len, f.full_fp));
+                .push((f.full_len, full));
         }
         let mut lengths: Vec<usize> = windows.keys().map(|(len, _)| *len).collect();
         lengths.sort_unstable();
@@ -148,6 +182,7 @@ impl FingerprintIndex {
             key,
             windows,
             lengths,
+            memo: Memo::default(),
         }
     }
 
@@ -165,20 +200,37 @@ impl FingerprintIndex {
     pub fn find(&self, text: &str) -> Vec<Found> {
         let bytes = text.as_bytes();
         let mut found = Vec::new();
+        let mut memo = self
+            .memo
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for &w in &self.lengths {
             if bytes.len() < w {
                 continue;
             }
             for offset in 0..=bytes.len() - w {
-                let Some(wholes) = self
-                    .windows
-                    .get(&(w, self.key.of(&bytes[offset..offset + w])))
-                else {
+                let window = &bytes[offset..offset + w];
+                let mut padded = [0; WINDOW];
+                padded[..w].copy_from_slice(window);
+                let key = (w as u8, padded);
+                let tag = match memo.get(&key) {
+                    Some(false) => continue,
+                    Some(true) => self.key.raw(window),
+                    None => {
+                        let tag = self.key.raw(window);
+                        if memo.len() >= MEMO_MAX {
+                            memo.clear();
+                        }
+                        memo.insert(key, self.windows.contains_key(&(w, tag)));
+                        tag
+                    }
+                };
+                let Some(wholes) = self.windows.get(&(w, tag)) else {
                     continue;
                 };
                 for (len, fp) in wholes {
                     let end = offset + len;
-                    if end <= bytes.len() && self.key.of(&bytes[offset..end]) == *fp {
+                    if end <= bytes.len() && self.key.raw(&bytes[offset..end]) == *fp {
                         found.push(Found { offset, len: *len });
                     }
                 }
@@ -227,6 +279,10 @@ mod tests {
             }
         );
         assert!(idx.find("pw-Tr0ub4dor&3-hors and other prose").is_empty());
+        // The second scan of the same texts answers from the memo, the same way.
+        for text in &texts {
+            assert_eq!(idx.find(text).len(), 1, "{text}");
+        }
     }
 
     #[test]

@@ -639,3 +639,80 @@ async fn pausing_holds_resuming_releases_cancelling_withdraws_and_the_end_is_sig
         );
     }
 }
+
+on_both_databases!(approvers_are_reminded_once_of_notices_due_soon_and_unapproved);
+async fn approvers_are_reminded_once_of_notices_due_soon_and_unapproved(app: TestApp) {
+    let credentials = rekey_core::demo::bulk_consumers(&app.rekey, 2, "remind")
+        .await
+        .unwrap();
+    let campaign = rekey_core::demo::campaign_with(
+        &app.rekey,
+        &app.identity("engineer").await,
+        credentials,
+        rekey_core::notices::schedule::Schedule::standard(),
+    )
+    .await
+    .unwrap();
+    let sink = SmtpSink::start();
+    app.start_delivery(Mailer::smtp(&sink.url()).unwrap(), RetryPolicy::default());
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let approver = rekey_core::users::list(&app.rekey.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|u| u.username.as_str() == "approver")
+        .unwrap();
+
+    // The two announcements are due now and nobody has approved them.
+    let reminded = rekey::reminders::remind_approvers(&app.rekey, day, &app.base)
+        .await
+        .unwrap();
+    assert_eq!(reminded, 2);
+    app.wait_until(30, 0, || async { sink.received().len() == 1 })
+        .await;
+    let mail = &sink.received()[0];
+    assert_eq!(mail.to, approver.email);
+    assert_eq!(
+        mail.subject,
+        "Rekey: 2 notices due within 24 hours await approval"
+    );
+    let text = mail.text.clone().unwrap_or_default();
+    assert!(text.contains("Announcement, due"), "{text}");
+    assert!(text.contains(&format!("{}/review/", app.base)), "{text}");
+    // Once per notice: nothing new is due, nothing is sent.
+    assert_eq!(
+        rekey::reminders::remind_approvers(&app.rekey, day, &app.base)
+            .await
+            .unwrap(),
+        0
+    );
+    // A day before the 14-day reminders, they are named in turn.
+    let c = rekey_core::notices::campaigns::get(
+        &app.rekey.db,
+        rekey_core::notices::CampaignId::new(campaign.get()).unwrap(),
+    )
+    .await
+    .unwrap();
+    app.clock
+        .set(c.timeline.deadline().plus_secs(-15 * 86_400 + 3600));
+    assert_eq!(
+        rekey::reminders::remind_approvers(&app.rekey, day, &app.base)
+            .await
+            .unwrap(),
+        2
+    );
+    app.wait_until(30, 0, || async { sink.received().len() == 2 })
+        .await;
+    assert!(
+        sink.received()[1]
+            .text
+            .clone()
+            .unwrap_or_default()
+            .contains("Reminder, 14 days before the deadline")
+    );
+    assert!(
+        app.recent_actions(50)
+            .await
+            .contains(&"notice.approval_reminder_queued".to_string())
+    );
+}

@@ -418,6 +418,12 @@ async fn old_entries_are_pruned_only_after_a_verified_archive(app: TestApp) {
         "{out}"
     );
     assert_eq!(oldest_entry(&app).await, checkpoint.entry + 1);
+    // The archive is its owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let (code, out) = cli(&app, &["evidence", "verify", archive.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     std::fs::copy(
