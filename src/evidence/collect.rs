@@ -175,8 +175,8 @@ async fn campaign(db: &Db, campaign: CampaignId) -> Result<CampaignFacts> {
     let row = db
         .fetch_optional(
             "SELECT c.name, c.state, u.username, c.created_at, c.announce_at, c.new_key_at, \
-             c.deadline_at, c.grace_end_at FROM campaigns c LEFT JOIN users u ON u.id = c.created_by \
-             WHERE c.id = $1",
+             c.deadline_at, c.grace_end_at, c.reminder_days, c.escalation_days, c.closing_notices \
+             FROM campaigns c LEFT JOIN users u ON u.id = c.created_by WHERE c.id = $1",
             params![campaign],
         )
         .await?
@@ -199,6 +199,16 @@ async fn campaign(db: &Db, campaign: CampaignId) -> Result<CampaignFacts> {
             ("deadline".into(), stamp(6)?),
             ("end of grace".into(), stamp(7)?),
         ],
+        series: crate::notices::schedule::Schedule::stored(
+            &row.get::<String>(8)?,
+            &row.get::<String>(9)?,
+            row.get(10)?,
+        )
+        .map_err(|e| Error::Internal(format!("campaign {campaign} has an invalid schedule: {e}")))?
+        .steps()
+        .iter()
+        .map(ToString::to_string)
+        .collect(),
     })
 }
 

@@ -118,6 +118,9 @@ pub struct CampaignFacts {
     pub created_at: Timestamp,
     /// Announcement, new key, deadline, end of grace (RFC 3339).
     pub timeline: Vec<(String, String)>,
+    /// Each consumer's series, step by step ("Reminder, 7 days before the deadline").
+    #[serde(default)]
+    pub series: Vec<String>,
 }
 
 /// A credential the campaign rotates.

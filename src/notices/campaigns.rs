@@ -886,3 +886,31 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
     .await?;
     tx.commit().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_campaign_lifecycle_is_checked() {
+        use CampaignEvent as E;
+        use CampaignState as S;
+        assert_eq!(S::Drafting.after(E::Drafted), Ok(S::Active));
+        assert_eq!(S::Active.after(E::Pause), Ok(S::Paused));
+        assert_eq!(S::Paused.after(E::Resume), Ok(S::Active));
+        assert_eq!(S::Paused.after(E::Cancel), Ok(S::Cancelled));
+        assert_eq!(S::Active.after(E::Complete), Ok(S::Completed));
+        // A paused campaign does not complete: what it holds is still to be sent.
+        assert!(S::Paused.after(E::Complete).is_err());
+        for ended in [S::Cancelled, S::Completed] {
+            assert!(ended.ended());
+            for event in [E::Pause, E::Resume, E::Cancel, E::Complete, E::Drafted] {
+                assert!(ended.after(event).is_err(), "{ended} {event:?}");
+            }
+        }
+        assert_eq!(
+            S::Cancelled.after(E::Resume).unwrap_err().to_string(),
+            "a campaign that is cancelled cannot be resumed"
+        );
+    }
+}

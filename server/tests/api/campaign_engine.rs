@@ -470,6 +470,42 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
     let engineer = app.signed_in("engineer").await;
     let page = json(&engineer, "campaigns/get", &[("id", &campaign.to_string())]).await;
     assert_eq!(page["state"], "completed", "{page}");
+
+    // Its evidence holds the series and every notice as it ended: sent, or not sent and why.
+    let security = app.signed_in("security").await;
+    let r = security
+        .get(&format!("/api/v1/campaigns/{campaign}/evidence"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let tar = r.bytes().await.unwrap();
+    let listing = std::process::Command::new("tar")
+        .args(["xOf", "-", "evidence.json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&tar)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let evidence: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    assert_eq!(
+        evidence["campaigns"][0]["series"][1], "Reminder, 7 days before the deadline",
+        "{}",
+        evidence["campaigns"][0]
+    );
+    let states: Vec<&str> = evidence["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["state"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(states.len(), 64);
+    assert_eq!(
+        states.iter().filter(|s| **s == "not_sent").count(),
+        withheld.len()
+    );
     for action in [
         "notice.waiting",
         "notice.withheld",
