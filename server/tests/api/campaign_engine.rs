@@ -268,6 +268,22 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
     );
     assert_eq!(page["on_migration"], 8, "{page}");
 
+    // The engineer edits one announcement before review.
+    let queue = json(
+        &engineer,
+        "review/queue",
+        &[("campaign", &campaign.to_string())],
+    )
+    .await;
+    let first = queue["rows"][0]["id"].to_string();
+    let notice = json(&engineer, "review/notice", &[("id", &first)]).await;
+    assert_eq!(notice["step"], "Announcement", "{notice}");
+    let edited = format!(
+        "{}\nWe can help with the switch: just reply.\n",
+        notice["current"]["body"].as_str().unwrap()
+    );
+    crate::gated_send::edit(&engineer, &notice, &edited).await;
+
     // Every notice of every series is approved up front, then waits for its day.
     let engineer_id = app.identity("engineer").await;
     let approver_id = app.identity("approver").await;
@@ -477,19 +493,12 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         .get(&format!("/api/v1/campaigns/{campaign}/evidence"))
         .await;
     assert_eq!(r.status(), 200);
-    let tar = r.bytes().await.unwrap();
-    let listing = std::process::Command::new("tar")
-        .args(["xOf", "-", "evidence.json"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(&tar)?;
-            child.wait_with_output()
-        })
-        .unwrap();
-    let evidence: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let dir = crate::evidence::unpack(&r.bytes().await.unwrap());
+    // The verifier shipped inside it passes, run as an auditor would, without Rekey.
+    let (code, said) = crate::evidence::verify_py(&dir, false);
+    assert_eq!(code, 0, "{said}");
+    let evidence: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("evidence.json")).unwrap()).unwrap();
     assert_eq!(
         evidence["campaigns"][0]["series"][1], "Reminder, 7 days before the deadline",
         "{}",
@@ -502,6 +511,18 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         .map(|n| n["state"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(states.len(), 64);
+    let edited_notice = evidence["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == queue["rows"][0]["id"])
+        .unwrap();
+    assert!(
+        edited_notice
+            .to_string()
+            .contains("We can help with the switch"),
+        "{edited_notice}"
+    );
     assert_eq!(
         states.iter().filter(|s| **s == "not_sent").count(),
         withheld.len()

@@ -36,7 +36,7 @@ async fn delivered_campaign(app: &TestApp) -> (i64, SmtpSink) {
     (campaign, sink)
 }
 
-fn unpack(tar: &[u8]) -> PathBuf {
+pub(crate) fn unpack(tar: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rekey-evidence-{}", rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("export.tar");
@@ -65,7 +65,7 @@ fn files_of(dir: &Path) -> HashMap<String, Vec<u8>> {
 }
 
 /// Runs the shipped verifier on `dir`; (exit code, output).
-fn verify_py(dir: &Path, openssl: bool) -> (i32, String) {
+pub(crate) fn verify_py(dir: &Path, openssl: bool) -> (i32, String) {
     let mut cmd = std::process::Command::new("/usr/bin/python3");
     cmd.arg(dir.join("verify.py")).arg(dir);
     if openssl {
