@@ -284,6 +284,9 @@ pub fn step(
             "Thank you: {} has moved off the old {keys} (deadline {deadline_day})",
             consumer.name
         ),
+        Step::LeakAlert => {
+            format!("Urgent: your {keys} was exposed; rotate it by {deadline_day}")
+        }
     };
     Ok(Draft { subject, body })
 }
@@ -480,6 +483,17 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert!(thanks.body.contains("Thank you"));
+        let leak = step(
+            &c,
+            &creds,
+            &t,
+            &ProviderProfile::default(),
+            Step::LeakAlert,
+            "Priya",
+        )
+        .unwrap();
+        assert!(leak.subject.starts_with("Urgent: your"), "{}", leak.subject);
+        assert!(leak.body.contains("was exposed"));
     }
 
     #[test]

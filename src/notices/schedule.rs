@@ -47,6 +47,8 @@ pub enum Step {
     Revocation,
     /// Once the consumer has migrated.
     Confirmation,
+    /// A key was exposed: not part of a series, sent at once.
+    LeakAlert,
 }
 
 impl Step {
@@ -59,6 +61,7 @@ impl Step {
             Step::Final => NoticeKind::Final,
             Step::Revocation => NoticeKind::Revocation,
             Step::Confirmation => NoticeKind::Confirmation,
+            Step::LeakAlert => NoticeKind::LeakAlert,
         }
     }
 
@@ -80,7 +83,8 @@ impl Step {
             NoticeKind::Final => Step::Final,
             NoticeKind::Revocation => Step::Revocation,
             NoticeKind::Confirmation => Step::Confirmation,
-            NoticeKind::Announcement | NoticeKind::LeakAlert => Step::Announcement,
+            NoticeKind::Announcement => Step::Announcement,
+            NoticeKind::LeakAlert => Step::LeakAlert,
         }
     }
 }
@@ -221,8 +225,7 @@ impl Schedule {
         self.closing
     }
 
-    /// Days before the deadline of each reminder, latest-first order of the calendar (largest
-    /// first).
+    /// Days before the deadline of each reminder, largest (earliest in the calendar) first.
     pub fn reminders(&self) -> &[u16] {
         &self.reminders
     }
@@ -322,7 +325,7 @@ mod timing {
                     .filter(|t| *t <= timeline.deadline())
                     .or_else(|| on_day_before_deadline(1)),
                 Step::Revocation => Some(timeline.grace_end()),
-                Step::Confirmation => None,
+                Step::Confirmation | Step::LeakAlert => None,
             }
         }
     }
