@@ -190,116 +190,104 @@ pub async fn record(
     Ok(Some(recorded))
 }
 
-/// Hands a claimed message back unsent, to be tried at `until`; the claim is not counted as an
-/// attempt (whoever owns the message decided it must wait). `false` when the lease ran out
-/// meanwhile and another sender holds it.
+/// Gives a claimed message back unsent, into `to` (tried again at `retry_at` when one is given);
+/// the claim is not counted as an attempt: whoever owns the message decided it must not go now.
+/// `false` when the lease ran out meanwhile and another sender holds it.
+async fn give_back(
+    tx: &mut WriteTx,
+    claimed: &ClaimedMessage,
+    to: OutboxState,
+    retry_at: Option<Timestamp>,
+) -> Result<bool> {
+    let n = tx
+        .execute(
+            "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+             attempts = attempts - 1, claimed_until = NULL WHERE id = $3 AND state = $4 AND claimed_until = $5",
+            params![
+                to,
+                retry_at,
+                claimed.id,
+                OutboxState::Sending,
+                claimed.claimed_until
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// Hands a claimed message back unsent, to be tried at `until` (see [`give_back`]).
 pub async fn postpone(
     tx: &mut WriteTx,
     claimed: &ClaimedMessage,
     until: Timestamp,
 ) -> Result<bool> {
-    let n = tx
-        .execute(
-            "UPDATE outbox SET state = $1, next_attempt_at = $2, attempts = attempts - 1, claimed_until = NULL \
-             WHERE id = $3 AND state = $4 AND claimed_until = $5",
-            params![
-                OutboxState::Pending,
-                until,
-                claimed.id,
-                OutboxState::Sending,
-                claimed.claimed_until
-            ],
-        )
-        .await?;
-    Ok(n == 1)
+    give_back(tx, claimed, OutboxState::Pending, Some(until)).await
 }
 
-/// Takes a claimed message back for good, unsent (what it said no longer applies). `false` when
-/// the lease ran out meanwhile and another sender holds it.
+/// Takes a claimed message back for good, unsent: what it said no longer applies.
 pub async fn withdraw(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
-    let n = tx
-        .execute(
-            "UPDATE outbox SET state = $1, attempts = attempts - 1, claimed_until = NULL \
-             WHERE id = $2 AND state = $3 AND claimed_until = $4",
-            params![
-                OutboxState::Withdrawn,
-                claimed.id,
-                OutboxState::Sending,
-                claimed.claimed_until
-            ],
-        )
-        .await?;
-    Ok(n == 1)
+    give_back(tx, claimed, OutboxState::Withdrawn, None).await
+}
+
+/// Holds a message claimed before its sender paused, until [`release`].
+pub async fn hold_claimed(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
+    give_back(tx, claimed, OutboxState::Held, None).await
+}
+
+/// Moves each listed message that is in one of `from` into `to`; returns those moved.
+async fn move_listed(
+    tx: &mut WriteTx,
+    ids: &[OutboxId],
+    from: &[OutboxState],
+    to: OutboxState,
+) -> Result<Vec<OutboxId>> {
+    let mut moved = Vec::new();
+    for id in ids {
+        for state in from {
+            let n = tx
+                .execute(
+                    "UPDATE outbox SET state = $1 WHERE id = $2 AND state = $3",
+                    params![to, *id, *state],
+                )
+                .await?;
+            if n == 1 {
+                moved.push(*id);
+                break;
+            }
+        }
+    }
+    Ok(moved)
 }
 
 /// Holds queued messages (their sender paused): they stay in the outbox, untouched, until
 /// [`release`]. Returns how many were held.
 pub async fn hold(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<i64> {
-    let mut held = 0;
-    for id in ids {
-        held += tx
-            .execute(
-                "UPDATE outbox SET state = $1 WHERE id = $2 AND state = $3",
-                params![OutboxState::Held, *id, OutboxState::Pending],
-            )
-            .await?;
-    }
-    Ok(held as i64)
-}
-
-/// Holds a message claimed before its sender paused; the claim is not counted as an attempt.
-/// `false` when the lease ran out meanwhile.
-pub async fn hold_claimed(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
-    let n = tx
-        .execute(
-            "UPDATE outbox SET state = $1, attempts = attempts - 1, claimed_until = NULL \
-             WHERE id = $2 AND state = $3 AND claimed_until = $4",
-            params![
-                OutboxState::Held,
-                claimed.id,
-                OutboxState::Sending,
-                claimed.claimed_until
-            ],
-        )
-        .await?;
-    Ok(n == 1)
+    Ok(
+        move_listed(tx, ids, &[OutboxState::Pending], OutboxState::Held)
+            .await?
+            .len() as i64,
+    )
 }
 
 /// Releases held messages: each goes at its own due time (at once when that has passed).
 pub async fn release(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<i64> {
-    let mut released = 0;
-    for id in ids {
-        released += tx
-            .execute(
-                "UPDATE outbox SET state = $1 WHERE id = $2 AND state = $3",
-                params![OutboxState::Pending, *id, OutboxState::Held],
-            )
-            .await?;
-    }
-    Ok(released as i64)
+    Ok(
+        move_listed(tx, ids, &[OutboxState::Held], OutboxState::Pending)
+            .await?
+            .len() as i64,
+    )
 }
 
 /// Withdraws queued or held messages for good (their sender cancelled). Returns the ids
 /// withdrawn; a message being sent right now is left to its attempt.
 pub async fn withdraw_queued(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<Vec<OutboxId>> {
-    let mut withdrawn = Vec::new();
-    for id in ids {
-        let n = tx
-            .execute(
-                "UPDATE outbox SET state = $1 WHERE id = $2 AND (state = $3 OR state = $4)",
-                params![
-                    OutboxState::Withdrawn,
-                    *id,
-                    OutboxState::Pending,
-                    OutboxState::Held
-                ],
-            )
-            .await?;
-        if n == 1 {
-            withdrawn.push(*id);
-        }
-    }
-    Ok(withdrawn)
+    move_listed(
+        tx,
+        ids,
+        &[OutboxState::Pending, OutboxState::Held],
+        OutboxState::Withdrawn,
+    )
+    .await
 }
 
 /// Brings waiting messages forward to `now` (bookkeeping, see [`Bookkeeping::OutboxWakeUp`]);

@@ -82,6 +82,21 @@ fn detail_pairs(detail: &str) -> Vec<(String, String)> {
     out
 }
 
+#[cfg(feature = "ssr")]
+impl AuditRow {
+    fn of(e: rekey_core::audit::StoredEntry) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at.rfc3339(),
+            detail: detail_pairs(&e.detail),
+            actor: e.actor_name,
+            actor_kind: e.actor_kind,
+            action: e.action,
+            target: e.target,
+        }
+    }
+}
+
 #[server(endpoint = "audit/entries")]
 pub async fn entries(
     actor: Option<String>,
@@ -119,19 +134,7 @@ pub async fn entries(
     };
     let page = store::list(&rk.db, &filter, PAGE_SIZE).await?;
     Ok(AuditPage {
-        rows: page
-            .entries
-            .into_iter()
-            .map(|e| AuditRow {
-                seq: e.seq,
-                at: e.at.rfc3339(),
-                detail: detail_pairs(&e.detail),
-                actor: e.actor_name,
-                actor_kind: e.actor_kind,
-                action: e.action,
-                target: e.target,
-            })
-            .collect(),
+        rows: page.entries.into_iter().map(AuditRow::of).collect(),
         next_before: page.next_before,
     })
 }
@@ -160,19 +163,11 @@ pub async fn entry(seq: String) -> Result<EntryView, AppError> {
     let check = store::entry(&rk.db, n)
         .await?
         .ok_or_else(|| rekey_core::error::Error::not_found("audit entry", n))?;
-    let e = check.entry;
+    let (prev_hash, hash) = (check.entry.prev_hash.clone(), check.entry.hash.clone());
     Ok(EntryView {
-        row: AuditRow {
-            seq: e.seq,
-            at: e.at.rfc3339(),
-            detail: detail_pairs(&e.detail),
-            actor: e.actor_name,
-            actor_kind: e.actor_kind,
-            action: e.action,
-            target: e.target,
-        },
-        prev_hash: e.prev_hash,
-        hash: e.hash,
+        row: AuditRow::of(check.entry),
+        prev_hash,
+        hash,
         hash_recomputes: check.hash_recomputes,
         links_to_previous: check.links_to_previous,
         checkpoint: check.checkpoint,
