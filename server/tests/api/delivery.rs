@@ -228,7 +228,14 @@ async fn a_connection_dropped_during_data_is_retried_with_the_same_message_id(ap
     let sink = SmtpSink::start();
     let notices = app.approved_notices(1).await;
     sink.script_replies(&[(notices[0].1.as_str(), &["drop", "250"])]);
-    app.start_delivery(smtp(&sink), RetryPolicy::default());
+    // The test moves the clock a minute per look: a lease that long would run out while an
+    // attempt is still talking to the server on a busy machine, and a second sender would
+    // send the message again. The retry under test comes from the dropped connection.
+    let policy = RetryPolicy {
+        lease_secs: 24 * 3600,
+        ..RetryPolicy::default()
+    };
+    app.start_delivery(smtp(&sink), policy);
     app.wait_until(30, 60, || async { sent(&app).await == 1 })
         .await;
     let received = sink.received();
