@@ -386,6 +386,7 @@ pub async fn campaign_with(
             selection: Selection::Chosen(credentials),
             timeline,
             schedule,
+            send_window: None,
         },
     )
     .await?;

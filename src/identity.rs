@@ -218,6 +218,29 @@ impl Username {
 }
 
 parsed_string!(
+    /// Why a person made a call the rules leave to a person (marking a consumer migrated by
+    /// hand, overriding a safeguard): 1 to 1,000 characters, kept in the audit trail.
+    Reason, parse = Reason::parse
+);
+
+impl Reason {
+    /// Trims, then holds the reason to 1 to 1,000 characters.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InputError::new("reason", "say why"));
+        }
+        if s.chars().count() > 1_000 {
+            return Err(InputError::new(
+                "reason",
+                "a reason has at most 1,000 characters",
+            ));
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+parsed_string!(
     /// A display name: 1 to 100 printable characters.
     DisplayName, parse = DisplayName::parse
 );

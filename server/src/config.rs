@@ -45,6 +45,8 @@ pub struct Config {
     pub approval_reminder: Option<std::time::Duration>,
     /// Days audit entries are kept before `rekey audit prune` may archive and remove them.
     pub audit_retention_days: i64,
+    /// Where `credential.revocation_safe` webhooks go, when set.
+    pub revocation_webhook: Option<crate::webhooks::WebhookTarget>,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -125,6 +127,11 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // Hours ahead: approvers are e-mailed (once per notice) about notices due within them that
     // nobody has approved. 0: no reminders.
     ("approval_reminder_hours", Some("24")),
+    // Where Rekey posts `credential.revocation_safe` when a credential can be revoked without
+    // breaking a consumer, signed as incoming events are (Rekey-Signature), retried with the
+    // delivery backoff. The secret defaults to the first of REKEY_EVENT_SIGNING_SECRETS.
+    ("revocation_webhook_url", None),
+    ("revocation_webhook_secret", None),
     // Days audit entries are kept (at least 365, PCI DSS 10.5.1) before `rekey audit prune` may
     // archive them to a verified export and remove them.
     ("audit_retention_days", Some("400")),
@@ -352,6 +359,37 @@ impl Config {
             hours => Some(std::time::Duration::from_secs(hours as u64 * 3600)),
         };
 
+        let webhook_raw = get("revocation_webhook_url");
+        let webhook_secret_raw = get("revocation_webhook_secret");
+        let revocation_webhook = match webhook_raw.value.trim() {
+            "" => None,
+            raw => {
+                let url = reqwest::Url::parse(raw)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .ok_or_else(|| {
+                        fail(
+                            &webhook_raw,
+                            format!(
+                                "'{}' is not an http:// or https:// URL",
+                                rekey_core::storage::redact_url(raw)
+                            ),
+                        )
+                    })?;
+                let secret = match webhook_secret_raw.value.trim() {
+                    "" => event_signing_secrets.current().cloned().ok_or_else(|| {
+                        fail(
+                            &webhook_secret_raw,
+                            "webhooks are signed: set REKEY_REVOCATION_WEBHOOK_SECRET, or REKEY_EVENT_SIGNING_SECRETS whose first secret is used".into(),
+                        )
+                    })?,
+                    raw => rekey_core::inventory::events::SigningSecret::parse(raw)
+                        .map_err(|e| fail(&webhook_secret_raw, e))?,
+                };
+                Some(crate::webhooks::WebhookTarget { url, secret })
+            }
+        };
+
         if public_raw.value.trim().is_empty() && listen.ip().is_unspecified() {
             return Err(fail(
                 &public_raw,
@@ -389,6 +427,7 @@ impl Config {
             checkpoint_dir,
             approval_reminder,
             audit_retention_days,
+            revocation_webhook,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod imports;
 pub mod reminders;
 pub mod session_store;
+pub mod webhooks;
 pub mod workers;
 
 use std::net::SocketAddr;
@@ -316,6 +317,13 @@ pub async fn start_workers(config: &Config, rekey: &Rekey) -> anyhow::Result<()>
             std::time::Duration::from_secs(15 * 60),
             horizon,
             config.public_url.origin().to_string(),
+        ));
+    }
+    if let Some(target) = config.revocation_webhook.clone() {
+        tokio::spawn(webhooks::post_periodically(
+            rekey.clone(),
+            target,
+            config.delivery,
         ));
     }
     workers::resume_drafting(rekey).await;

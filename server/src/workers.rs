@@ -189,6 +189,7 @@ pub async fn record(
             workflow::delivery_recorded(
                 &mut tx,
                 notice,
+                claimed.id,
                 &claimed.message.message_id,
                 claimed.attempts,
                 &recorded,

@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::delivery::OutboxState;
 use crate::identity::{AgentId, Role, Username};
 use crate::inventory::views::Tag;
-use crate::inventory::{ConsumerId, CredentialStatus, Environment};
+use crate::inventory::{ConsumerId, CredentialId, CredentialStatus, Environment};
 use crate::notices::{CampaignId, CheckKind, NoticeId};
 use crate::vault::{Access, SecretKind, VaultName};
 
@@ -280,6 +280,54 @@ actions! {
         /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeDrafted = "notice.drafted",
+    /// A person gave one consumer of a campaign a later deadline; its unsent notices were
+    /// redrafted for it and went back to review.
+    ConsumerDeadlineExtended {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// Its new deadline.
+        deadline: Timestamp,
+        /// Why.
+        reason: String,
+        /// Notices written again.
+        redrafted: i64,
+    } => ConsumerDeadlineExtended = "consumer.deadline_extended",
+    /// A person marked a consumer migrated in a campaign without the key events showing it.
+    ConsumerMarkedMigrated {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The consumer.
+        consumer: ConsumerId,
+        /// Why the person is sure.
+        reason: String,
+    } => ConsumerMarkedMigrated = "consumer.marked_migrated",
+    /// A person asked to revoke a credential its consumer has not moved off.
+    RevocationOverrideRequested {
+        /// The credential.
+        credential: CredentialId,
+        /// Why.
+        reason: String,
+    } => RevocationOverrideRequested = "credential.revocation_override_requested",
+    /// A second person approved that override: the credential may be revoked.
+    RevocationOverrideApproved {
+        /// The credential.
+        credential: CredentialId,
+    } => RevocationOverrideApproved = "credential.revocation_override_approved",
+    /// One attempt to post a webhook to the key-issuing system.
+    WebhookAttempted {
+        /// The event's id, the same on every attempt.
+        event_id: String,
+        /// What it says, e.g. `credential.revocation_safe`.
+        event_type: String,
+        /// Attempts so far.
+        attempts: i64,
+        /// The receiver's HTTP status, when it answered.
+        http_status: Option<u16>,
+        /// Where the webhook is now.
+        state: OutboxState,
+    } => WebhookAttempted = "webhook.attempted",
     /// A person set when a consumer's notices may go out.
     ConsumerSendWindowSet {
         /// The consumer.
@@ -298,6 +346,9 @@ actions! {
         escalation_days: String,
         /// Whether the series closes with the final, revocation and confirmation notices.
         closing_notices: bool,
+        /// The send window every notice waits for, when the campaign sets one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send_window: Option<String>,
     } => CampaignScheduled = "campaign.scheduled",
     /// The drafter could write no notice for a consumer of a campaign.
     NoticeNotDrafted {
@@ -403,6 +454,18 @@ actions! {
         /// The SMTP reply code, when the server answered.
         smtp_code: Option<u16>,
     } => NoticeFailed = "notice.failed",
+    /// A contact's server refused a notice for good; its message now goes to the next contact
+    /// approved with it.
+    NoticeFallbackUsed {
+        /// The notice.
+        notice: NoticeId,
+        /// The message's `Message-ID`, the same for every contact.
+        message_id: String,
+        /// The refusal's SMTP reply code.
+        smtp_code: u16,
+        /// Which contact it goes to now.
+        to: crate::inventory::ContactRole,
+    } => NoticeFallbackUsed = "notice.fallback_used",
     /// An approved notice came due and waits: outside the consumer's send window, or a
     /// confirmation waiting for the consumer to migrate.
     NoticeWaiting {

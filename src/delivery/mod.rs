@@ -17,6 +17,8 @@ mod message;
 pub mod outbox;
 #[cfg(feature = "server")]
 pub mod smtp;
+#[cfg(feature = "server")]
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,6 +7,7 @@ use super::{
 use crate::audit::WriteTx;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::identity::EmailAddress;
 use crate::params;
 use crate::storage::{Bookkeeping, Db, Query, Row};
 
@@ -213,6 +214,20 @@ async fn give_back(
         )
         .await?;
     Ok(n == 1)
+}
+
+/// Sends a message that failed for good to another address instead, from the first attempt,
+/// now: the same approved subject, body and `Message-ID`. In the transaction that recorded the
+/// failure.
+pub async fn redirect(tx: &mut WriteTx, id: OutboxId, to: &EmailAddress) -> Result<()> {
+    let now = tx.now();
+    tx.execute(
+        "UPDATE outbox SET recipient = $1, state = $2, attempts = 0, next_attempt_at = $3, \
+         last_error = NULL, claimed_until = NULL WHERE id = $4 AND state = $5",
+        params![to, OutboxState::Pending, now, id, OutboxState::Failed],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Hands a claimed message back unsent, to be tried at `until` (see [`give_back`]).

@@ -61,6 +61,35 @@ pub enum Conflict {
     /// Revoking a revoked token.
     #[error("token {0} is already revoked")]
     TokenAlreadyRevoked(TokenId),
+    /// Asking to override a safeguard that does not hold anything back.
+    #[error("'{0}' is already safe to revoke")]
+    AlreadySafeToRevoke(ExternalId),
+    /// Asking twice.
+    #[error("an override for '{credential}' was asked for at {}; it waits for a second person's approval", .at.utc_minute())]
+    OverrideAlreadyRequested {
+        /// The credential.
+        credential: ExternalId,
+        /// When it was asked for.
+        at: Timestamp,
+    },
+    /// Approving twice.
+    #[error("the override for credential {credential} was approved at {}", .at.utc_minute())]
+    OverrideAlreadyApproved {
+        /// The credential.
+        credential: crate::inventory::CredentialId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A consumer already counts as migrated in a campaign.
+    #[error("consumer {consumer} already counts as migrated since {}{}", .at.utc_minute(), if *.by_hand { " (marked by hand)" } else { "" })]
+    AlreadyMigrated {
+        /// The consumer.
+        consumer: crate::inventory::ConsumerId,
+        /// Since when.
+        at: Timestamp,
+        /// Whether a person marked it.
+        by_hand: bool,
+    },
     /// A key event sent twice: events are applied once.
     #[error("the event '{event}' was already applied at {}; nothing changed", .at.rfc3339())]
     EventAlreadyApplied {
@@ -141,6 +170,34 @@ pub enum Refusal {
     /// Approving a notice of a campaign that was cancelled or has completed.
     #[error("campaign {0} has ended; its notices can no longer be approved")]
     CampaignEnded(crate::notices::CampaignId),
+    /// Marking revoked a credential its consumer still uses.
+    #[error(
+        "'{credential}' is still in use by {consumer}, which has not moved to its replacement; revoking it would break them. \
+         Once no campaign's grace period covers it, an engineer can ask for an override with a reason and a second person approve it"
+    )]
+    RevocationUnsafe {
+        /// The credential.
+        credential: ExternalId,
+        /// Who still uses it.
+        consumer: String,
+    },
+    /// Asking for a revocation override while a campaign's grace period still runs.
+    #[error("a campaign's grace period for this credential runs until {}; an override can be asked for after it", .ends.utc_minute())]
+    GraceNotOver {
+        /// When the last grace period ends.
+        ends: Timestamp,
+    },
+    /// Approving an override nobody asked for.
+    #[error("nobody has asked to override the revocation safeguard of credential {0}")]
+    NoOverrideRequested(crate::inventory::CredentialId),
+    /// Marking a consumer migrated in a campaign that does not reach it.
+    #[error("campaign {campaign} does not rotate any credential of consumer {consumer}")]
+    NotInCampaign {
+        /// The campaign.
+        campaign: crate::notices::CampaignId,
+        /// The consumer.
+        consumer: crate::inventory::ConsumerId,
+    },
     /// Retrying a notice that never reached the outbox.
     #[error("notice {0} was never approved, so there is nothing to retry")]
     NeverApproved(NoticeId),
@@ -233,6 +290,12 @@ pub enum PeopleOnly {
     /// Pause, resume or cancel a campaign's sends.
     #[error("an agent cannot pause, resume or cancel a campaign's sends")]
     SteerCampaign,
+    /// Ask for or approve revoking a credential its consumer still uses.
+    #[error("an agent can never override a revocation safeguard")]
+    OverrideRevocation,
+    /// Vouch that a consumer migrated, without the key-issuing system's evidence.
+    #[error("an agent cannot mark a consumer migrated by hand; send the key events instead")]
+    MarkMigrated,
 }
 
 /// What the person who started something cannot also finish.
@@ -244,6 +307,9 @@ pub enum FourEyes {
     /// Confirming a token one issued.
     #[error("you issued this token; four eyes: another admin must confirm it")]
     OwnToken,
+    /// Approving a revocation override one asked for.
+    #[error("you asked for this override; four eyes: another approver must approve it")]
+    OwnOverride,
     /// Deciding a grant one asked for.
     #[error("you asked for this grant; four eyes: another admin must decide it")]
     OwnGrantRequest,

@@ -198,6 +198,8 @@ async fn remark_migrations(
         match (was, is) {
             (None, true) => {
                 rows::set_migrated(tx, id, new_use).await?;
+                // Its consumer moved off it: the key-issuing system may revoke it now.
+                super::store::revocation_on_migrated(tx, id).await?;
                 remarked.migrated.push(external_id.clone());
             }
             (Some(_), false) => rows::set_migrated(tx, id, None).await?,

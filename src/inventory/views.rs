@@ -128,10 +128,28 @@ pub struct RevocationSafety {
     /// Where it is in its lifecycle.
     pub status: CredentialStatus,
     /// Safe: it is revoked already, or its consumer has migrated off it (used the replacement,
-    /// and not this credential since).
+    /// and not this credential since), or a second person approved an override.
     pub safe: bool,
-    /// The consumers revoking it now would break; empty when it is safe.
+    /// The consumers revoking it now would break; empty when it is revoked or migrated off.
     pub blocking: Vec<BlockingConsumer>,
+    /// A person's request to revoke it anyway, and a second person's approval once given.
+    pub overridden: Option<RevocationOverride>,
+}
+
+/// An override to revoke a credential its consumer has not moved off: asked for with a
+/// reason, approved by a second person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationOverride {
+    /// Why.
+    pub reason: String,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: Timestamp,
+    /// Who approved it, once someone did.
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<Timestamp>,
 }
 
 /// A consumer that still depends on a credential.
@@ -191,6 +209,8 @@ pub struct ConsumerDetail {
     pub timeline: Vec<TrailLine>,
     /// When the page was read: ages are counted to here.
     pub now: Timestamp,
+    /// Whether each credential can be revoked without breaking the consumer.
+    pub revocation: Vec<(CredentialId, RevocationSafety)>,
 }
 
 impl ConsumerDetail {

@@ -9,6 +9,7 @@ pub use super::CampaignName;
 use super::NotDrafted;
 use super::checks::{self, CheckContext};
 use super::drafting;
+use super::fallbacks::Fallbacks;
 use super::schedule::{Schedule, Step};
 use super::views::CalendarDay;
 use super::workflow::NewNotice;
@@ -20,6 +21,7 @@ use crate::delivery::OutboxId;
 use crate::error::{Error, PeopleOnly, Result};
 use crate::identity::{EmailAddress, Identity, InputError, Permission};
 use crate::inventory::store::{self as inventory, Consumer, SelectedCredential};
+use crate::inventory::window::SendWindow;
 use crate::inventory::{
     ConsumerId, ContactRole, CredentialId, Environment, IntegrationPattern, TimeZoneName,
 };
@@ -157,6 +159,9 @@ pub struct NewCampaign {
     pub timeline: Timeline,
     /// Its series: the days of reminders and escalations.
     pub schedule: Schedule,
+    /// One send window for all its consumers (each in its own time zone); none keeps each
+    /// consumer's own.
+    pub send_window: Option<SendWindow>,
 }
 
 /// Creates the campaign and links its credentials; drafting follows with [`draft_pending`].
@@ -173,8 +178,8 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
     let id: CampaignId = tx
         .scalar(
             "INSERT INTO campaigns (name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, \
-             consumers, created_by, created_at, reminder_days, escalation_days, closing_notices) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             consumers, created_by, created_at, reminder_days, escalation_days, closing_notices, send_window) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
             params![
                 &new.name,
                 CampaignState::Drafting,
@@ -189,6 +194,7 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
                 Schedule::join(new.schedule.reminders()),
                 Schedule::join(new.schedule.escalations()),
                 new.schedule.closing(),
+                new.send_window.map(|w| w.to_string()),
             ],
         )
         .await?;
@@ -215,6 +221,7 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
             reminder_days: Schedule::join(new.schedule.reminders()),
             escalation_days: Schedule::join(new.schedule.escalations()),
             closing_notices: new.schedule.closing(),
+            send_window: new.send_window.map(|w| w.to_string()),
         },
     )
     .await?;
@@ -313,6 +320,8 @@ pub struct Campaign {
     pub timeline: Timeline,
     /// Its series: when reminders and escalations are due.
     pub schedule: Schedule,
+    /// The window every notice waits for, when the campaign sets one.
+    pub send_window: Option<SendWindow>,
     /// Consumers it reaches.
     pub consumers: i64,
     /// Consumers whose series is drafted so far.
@@ -321,7 +330,7 @@ pub struct Campaign {
     pub created_at: Timestamp,
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at, reminder_days, escalation_days, closing_notices";
+const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at, reminder_days, escalation_days, closing_notices, send_window";
 
 fn decode_campaign(r: &Row) -> Result<Campaign> {
     let id: CampaignId = r.get(0)?;
@@ -338,6 +347,13 @@ fn decode_campaign(r: &Row) -> Result<Campaign> {
         created_at: r.get(10)?,
         schedule: Schedule::stored(&r.get::<String>(11)?, &r.get::<String>(12)?, r.get(13)?)
             .map_err(|e| Error::Internal(format!("campaign {id} has an invalid schedule: {e}")))?,
+        send_window: r
+            .get::<Option<String>>(14)?
+            .map(|w| SendWindow::parse(&w))
+            .transpose()
+            .map_err(|e| {
+                Error::Internal(format!("campaign {id} has an invalid send window: {e}"))
+            })?,
     })
 }
 
@@ -720,6 +736,7 @@ pub(crate) enum Drafted {
         step: Step,
         due: Option<Timestamp>,
         recipient: EmailAddress,
+        fallbacks: Fallbacks,
         subject: String,
         body: String,
         checks: Vec<super::CheckResult>,
@@ -797,8 +814,16 @@ fn draft_batch(
                 consumer: *consumer_id,
                 pattern: consumer.integration.pattern,
                 step,
-                due: step.due(timeline, &consumer.send_window, &zone),
+                due: step.due(
+                    timeline,
+                    campaign
+                        .send_window
+                        .as_ref()
+                        .unwrap_or(&consumer.send_window),
+                    &zone,
+                ),
                 recipient: to.email.clone(),
+                fallbacks: Fallbacks::after(&to.email, &consumer.contacts),
                 subject: draft.subject,
                 body: draft.body,
                 checks,
@@ -815,18 +840,19 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
     let mut tx = rk.write(Actor::System).await?;
     let mut consumers = 0i64;
     for d in drafted {
-        let (consumer, pattern, step, due, recipient, subject, body, checks) = match d {
+        let (consumer, pattern, step, due, recipient, fallbacks, subject, body, checks) = match d {
             Drafted::Notice {
                 consumer,
                 pattern,
                 step,
                 due,
                 recipient,
+                fallbacks,
                 subject,
                 body,
                 checks,
             } => (
-                consumer, pattern, step, due, recipient, subject, body, checks,
+                consumer, pattern, step, due, recipient, fallbacks, subject, body, checks,
             ),
             Drafted::NotDrafted { consumer, reason } => {
                 tx.audit(
@@ -854,6 +880,7 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
                 due: *due,
                 pattern: *pattern,
                 recipient: recipient.clone(),
+                fallbacks: fallbacks.clone(),
                 checks_passed: checks::all_passed(checks),
             },
         )

@@ -40,11 +40,23 @@ pub enum Verdict {
 }
 
 /// Off the campaign only when off every credential it rotates, as of the last.
-fn off_every(moved: Vec<Option<Timestamp>>) -> Option<Timestamp> {
+pub(super) fn off_every(moved: Vec<Option<Timestamp>>) -> Option<Timestamp> {
     moved
         .into_iter()
         .collect::<Option<Vec<_>>>()
         .and_then(|all| all.into_iter().max())
+}
+
+/// When a consumer counts as migrated in a campaign: whichever came first, the key events
+/// showing it off every credential the campaign rotates (`moved`), or a person's mark.
+pub(super) fn migrated(
+    moved: Vec<Option<Timestamp>>,
+    marked_by_hand: Option<Timestamp>,
+) -> Option<Timestamp> {
+    match (off_every(moved), marked_by_hand) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A claimed message's notice as the verdict needs it.
@@ -57,6 +69,8 @@ struct Due {
     window: String,
     grace_end: Timestamp,
     campaign_state: CampaignState,
+    /// When a person marked the consumer migrated, if one did.
+    marked_by_hand: Option<Timestamp>,
 }
 
 /// What may happen at `now` to each of these messages that is a notice's (a system message is
@@ -70,9 +84,10 @@ pub async fn verdicts(
     let keys: Vec<Value> = outbox.iter().map(|id| (*id).into()).collect();
     let rows = rows_in(
         &mut db.clone(),
-        "SELECT n.outbox_id, n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, c.send_window, \
-         m.grace_end_at, m.state FROM notices n JOIN consumers c ON c.id = n.consumer_id \
-         JOIN campaigns m ON m.id = n.campaign_id WHERE n.outbox_id IN ({keys})",
+        "SELECT n.outbox_id, n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, COALESCE(m.send_window, c.send_window), \
+         m.grace_end_at, m.state, h.marked_at FROM notices n JOIN consumers c ON c.id = n.consumer_id \
+         JOIN campaigns m ON m.id = n.campaign_id LEFT JOIN hand_migrations h \
+         ON h.campaign_id = n.campaign_id AND h.consumer_id = n.consumer_id WHERE n.outbox_id IN ({keys})",
         &keys,
     )
     .await?;
@@ -89,6 +104,7 @@ pub async fn verdicts(
                 window: r.get(6)?,
                 grace_end: r.get(7)?,
                 campaign_state: r.get(8)?,
+                marked_by_hand: r.get(9)?,
             },
         ));
     }
@@ -118,10 +134,13 @@ pub async fn verdicts(
     let mut windows: HashMap<String, SendWindow> = HashMap::new();
     let mut out = HashMap::with_capacity(due.len());
     for (message, d) in due {
-        let migrated = moved
-            .get(&(d.campaign, d.consumer))
-            .cloned()
-            .and_then(off_every);
+        let migrated = migrated(
+            moved
+                .get(&(d.campaign, d.consumer))
+                .cloned()
+                .unwrap_or_default(),
+            d.marked_by_hand,
+        );
         let zone = match zones.get(&d.time_zone) {
             Some(zone) => zone.clone(),
             None => {
@@ -231,6 +250,7 @@ mod tests {
             window: "Mon-Fri 09:00-17:00".into(),
             grace_end: Timestamp::from_secs(1_800_000_000),
             campaign_state,
+            marked_by_hand: None,
         }
     }
 

@@ -12,6 +12,8 @@ use crate::declare::{Choices, id_type, named_enum, parsed_string};
 use crate::identity::InputError;
 
 #[cfg(feature = "server")]
+pub mod by_hand;
+#[cfg(feature = "server")]
 pub mod campaigns;
 #[cfg(feature = "server")]
 pub mod checks;
@@ -19,6 +21,9 @@ pub mod checks;
 pub mod drafting;
 #[cfg(feature = "server")]
 pub mod due;
+#[cfg(feature = "server")]
+pub mod extensions;
+pub mod fallbacks;
 #[cfg(feature = "server")]
 pub mod progress;
 #[cfg(feature = "server")]
@@ -103,6 +108,30 @@ impl From<Timeline> for TimelineFields {
 }
 
 impl Timeline {
+    /// The same timeline with a later deadline, for one consumer given more time: after the
+    /// current deadline and before the grace period ends.
+    pub fn extended_to(&self, deadline: Timestamp) -> Result<Timeline, InputError> {
+        if deadline <= self.deadline {
+            return Err(InputError::new(
+                "deadline_at",
+                format!(
+                    "an extension gives a later deadline than {}",
+                    self.deadline.utc_minute()
+                ),
+            ));
+        }
+        if deadline >= self.grace_end {
+            return Err(InputError::new(
+                "deadline_at",
+                format!(
+                    "an extension ends before the grace period does ({}); after it the old key stops working",
+                    self.grace_end.utc_minute()
+                ),
+            ));
+        }
+        Ok(Timeline { deadline, ..*self })
+    }
+
     /// Notices go out.
     pub const fn announce(&self) -> Timestamp {
         self.announce

@@ -44,6 +44,7 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
         .iter()
         .map(|r| r.get(0))
         .collect::<Result<_>>()?;
+    let marks = super::by_hand::marks(db, id).await?;
     let mut seen: BTreeMap<ConsumerId, Seen> = BTreeMap::new();
     for r in &rows {
         let name: String = r.get(1)?;
@@ -57,18 +58,16 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
     }
     let all: Vec<ConsumerProgress> = seen
         .into_iter()
-        .map(|(consumer, seen)| ConsumerProgress {
-            consumer,
-            // Off the campaign only when off every credential it rotates, as of the last.
-            migrated_at: seen
-                .moved
-                .iter()
-                .copied()
-                .collect::<Option<Vec<_>>>()
-                .and_then(|all| all.into_iter().max()),
-            old_key_last_used: seen.last_used,
-            delivery_failed: failed.contains(&consumer),
-            name: seen.name,
+        .map(|(consumer, seen)| {
+            let mark = marks.get(&consumer);
+            ConsumerProgress {
+                consumer,
+                migrated_at: super::due::migrated(seen.moved, mark.map(|m| m.at)),
+                marked_by_hand: mark.map(|m| m.reason.to_string()),
+                old_key_last_used: seen.last_used,
+                delivery_failed: failed.contains(&consumer),
+                name: seen.name,
+            }
         })
         .collect();
     let burn_down = burn_down(
@@ -76,16 +75,18 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
         &all.iter().map(|c| c.migrated_at).collect::<Vec<_>>(),
         now,
     );
-    let mut unmigrated: Vec<ConsumerProgress> = all
-        .into_iter()
-        .filter(|c| c.migrated_at.is_none())
-        .collect();
+    let (mut unmigrated, migrated): (Vec<ConsumerProgress>, Vec<ConsumerProgress>) =
+        all.into_iter().partition(|c| c.migrated_at.is_none());
     unmigrated.sort_by(at_risk_first);
     Ok(CampaignProgress {
         total: burn_down.total,
         migrated: burn_down.total - unmigrated.len() as i64,
         burn_down,
         unmigrated,
+        marked_by_hand: migrated
+            .into_iter()
+            .filter(|c| c.marked_by_hand.is_some())
+            .collect(),
     })
 }
 

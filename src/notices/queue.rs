@@ -161,17 +161,25 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
         })
         .collect::<Result<Vec<_>>>()?;
     let campaign = campaigns::get(db, summary.campaign).await?;
+    let timeline =
+        super::extensions::timeline_for(&mut db.clone(), &campaign, summary.consumer).await?;
     let consumer = inventory::consumer(db, summary.consumer).await?;
+    let fallbacks = db
+        .fetch_optional(
+            "SELECT fallbacks, fallbacks_used FROM notices WHERE id = $1",
+            params![id],
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("notice", id))?;
     Ok(NoticeDetail {
+        fallbacks: fallbacks.get(0)?,
+        fallbacks_used: fallbacks.get(1)?,
         delivery: match outbox_of(db, id).await? {
             Some(outbox) => Some(delivery::outbox::delivery(&mut db.clone(), outbox).await?),
             None => None,
         },
-        local_deadline: campaign
-            .timeline
-            .deadline()
-            .in_zone(consumer.time_zone.as_str())?,
-        timeline: campaign.timeline,
+        local_deadline: timeline.deadline().in_zone(consumer.time_zone.as_str())?,
+        timeline,
         time_zone: consumer.time_zone.clone(),
         summary,
         current,

@@ -253,6 +253,8 @@ async fn checks_with(
     acknowledged: &[String],
 ) -> Result<Vec<CheckResult>> {
     let campaign = campaigns::get(&rk.db, summary.campaign).await?;
+    let timeline =
+        super::extensions::timeline_for(&mut rk.db.clone(), &campaign, summary.consumer).await?;
     let consumer = inventory::consumer(&rk.db, summary.consumer).await?;
     let prefixes = campaign_prefixes(&rk.db, summary.campaign, summary.consumer).await?;
     let zone = consumer.time_zone.zone()?;
@@ -262,7 +264,7 @@ async fn checks_with(
         subject,
         body,
         &CheckContext {
-            timeline: &campaign.timeline,
+            timeline: &timeline,
             zone: &zone,
             prefixes: &prefix_refs,
             vault: &vault,

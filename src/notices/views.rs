@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::fallbacks::Fallbacks;
+
 use super::{CampaignId, CampaignName, CheckResult, NoticeId, NoticeState, Timeline};
 use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
@@ -159,8 +161,11 @@ pub struct ConsumerProgress {
     pub consumer: ConsumerId,
     /// Its name.
     pub name: String,
-    /// When it had moved off every credential the campaign rotates; none while it has not.
+    /// When it had moved off every credential the campaign rotates, or was marked migrated
+    /// by hand; none while neither.
     pub migrated_at: Option<Timestamp>,
+    /// Why a person marked it migrated, when one did.
+    pub marked_by_hand: Option<String>,
     /// Its latest use of any of those credentials.
     pub old_key_last_used: Option<Timestamp>,
     /// Whether its notice could not be delivered.
@@ -204,6 +209,8 @@ pub struct CampaignProgress {
     /// Those not migrated yet, most at risk first: delivery failed, then the most recent use
     /// of an old key.
     pub unmigrated: Vec<ConsumerProgress>,
+    /// Those a person marked migrated, by name.
+    pub marked_by_hand: Vec<ConsumerProgress>,
 }
 
 named_enum!(
@@ -301,6 +308,10 @@ pub struct NoticeDetail {
     pub decisions: Vec<Decision>,
     /// The approved message's delivery, once it is in the outbox.
     pub delivery: Option<DeliveryRecord>,
+    /// Where it goes, in order, when a server refuses it for good.
+    pub fallbacks: Fallbacks,
+    /// How many of those it has gone to.
+    pub fallbacks_used: i64,
     /// The campaign's milestones.
     pub timeline: Timeline,
     /// The consumer's time zone.

@@ -18,13 +18,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::campaigns::CampaignState;
+use super::fallbacks::Fallbacks;
 use super::queue::summary;
 use super::schedule::Step;
 use super::versions::{current_rechecked, version};
 use super::views::{AuthorKind, Version};
 use super::{CampaignId, NoticeId, NoticeState, WaitReason, Withheld};
 use crate::Rekey;
-use crate::audit::{Detail, Target, WriteTx};
+use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::delivery::{self, OutboxId, OutgoingMessage, Recorded};
 use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
@@ -51,6 +52,8 @@ pub enum NoticeEvent {
     Retry,
     /// Its condition no longer held when it came due.
     Withhold,
+    /// Rekey wrote it again for new dates (a consumer's extension): back to review.
+    Redraft,
 }
 
 impl NoticeEvent {
@@ -65,6 +68,7 @@ impl NoticeEvent {
             NoticeEvent::DeliveryFailed => "marked failed",
             NoticeEvent::Retry => "retried",
             NoticeEvent::Withhold => "withheld",
+            NoticeEvent::Redraft => "redrafted",
         }
     }
 }
@@ -112,6 +116,7 @@ impl NoticeState {
             (S::Approved, E::DeliveryFailed) => Ok(S::Failed),
             (S::Failed, E::Retry) => Ok(S::Approved),
             (S::Approved, E::Withhold) => Ok(S::NotSent),
+            (S::Drafted | S::InReview | S::Approved, E::Redraft) => Ok(S::InReview),
             (from, event) => Err(NoticeTransitionError { from, event }),
         }
     }
@@ -123,6 +128,8 @@ pub(super) struct NewNotice {
     pub consumer: ConsumerId,
     pub pattern: IntegrationPattern,
     pub recipient: EmailAddress,
+    /// Where it goes if `recipient`'s server refuses it for good.
+    pub fallbacks: Fallbacks,
     /// Whether its first version passes its checks.
     pub checks_passed: bool,
     /// Its step of the campaign's series.
@@ -138,8 +145,8 @@ pub(super) async fn open(tx: &mut WriteTx, new: &NewNotice) -> Result<NoticeId> 
     let now = tx.now();
     tx.scalar(
         "INSERT INTO notices (campaign_id, consumer_id, kind, days_before, due_at, state, pattern, recipient, \
-         current_version, checks_passed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10) \
-         RETURNING id",
+         current_version, checks_passed, created_at, updated_at, fallbacks) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10, $11) RETURNING id",
         params![
             new.campaign,
             new.consumer,
@@ -151,6 +158,7 @@ pub(super) async fn open(tx: &mut WriteTx, new: &NewNotice) -> Result<NoticeId> 
             &new.recipient,
             new.checks_passed,
             now,
+            &new.fallbacks,
         ],
     )
     .await
@@ -182,14 +190,16 @@ pub(super) struct Locked {
     due: Option<Timestamp>,
     campaign: CampaignId,
     campaign_state: CampaignState,
+    fallbacks: Fallbacks,
+    fallbacks_used: i64,
 }
 
 /// The state of a notice, its current version and its message, read under the writer lock.
 pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
     let row = tx
         .fetch_optional(
-            "SELECT n.state, n.current_version, n.outbox_id, n.recipient, n.due_at, n.campaign_id, c.state \
-             FROM notices n JOIN campaigns c ON c.id = n.campaign_id WHERE n.id = $1",
+            "SELECT n.state, n.current_version, n.outbox_id, n.recipient, n.due_at, n.campaign_id, c.state, \
+             n.fallbacks, n.fallbacks_used FROM notices n JOIN campaigns c ON c.id = n.campaign_id WHERE n.id = $1",
             params![id],
         )
         .await?
@@ -202,6 +212,8 @@ pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
         due: row.get(4)?,
         campaign: row.get(5)?,
         campaign_state: row.get(6)?,
+        fallbacks: row.get(7)?,
+        fallbacks_used: row.get(8)?,
     })
 }
 
@@ -474,6 +486,54 @@ pub async fn reject(
     tx.commit().await
 }
 
+/// A notice written again by Rekey for new dates (`subject`, `body`, checked as `checks`, due
+/// at `due`): a new version, back to review. An approved one's queued message is withdrawn
+/// first, so only a new approval sends anything. `false`, changing nothing, when the notice is
+/// past that (sent, failed, not sent, or its message is being sent right now).
+pub(super) async fn redraft(
+    tx: &mut WriteTx,
+    id: NoticeId,
+    subject: &str,
+    body: &str,
+    checks: &[super::CheckResult],
+    due: Option<Timestamp>,
+) -> Result<bool> {
+    let notice = locked(tx, id).await?;
+    if notice.state.after(NoticeEvent::Redraft).is_err() {
+        return Ok(false);
+    }
+    if let Some(message) = notice.outbox
+        && notice.state == NoticeState::Approved
+        && delivery::outbox::withdraw_queued(tx, &[message])
+            .await?
+            .is_empty()
+    {
+        return Ok(false);
+    }
+    let version = notice.version + 1;
+    let sha256 =
+        super::versions::insert_version(tx, id, version, subject, body, &Actor::System, checks)
+            .await?;
+    set_current(tx, id, version, super::checks::all_passed(checks)).await?;
+    tx.execute(
+        "UPDATE notices SET due_at = $1, outbox_id = NULL WHERE id = $2",
+        params![due, id],
+    )
+    .await?;
+    move_along(tx, id, notice.state, NoticeEvent::Redraft, None).await?;
+    tx.audit(
+        Target::Notice(id),
+        Detail::NoticeDrafted {
+            notice: id,
+            version,
+            sha256,
+        },
+    )
+    .await?;
+    super::versions::audit_failed_checks(tx, id, version, checks).await?;
+    Ok(true)
+}
+
 /// The notice whose message is `outbox`, if any.
 pub async fn sent_as(tx: &mut WriteTx, outbox: OutboxId) -> Result<Option<NoticeId>> {
     tx.fetch_optional(
@@ -491,12 +551,41 @@ pub async fn sent_as(tx: &mut WriteTx, outbox: OutboxId) -> Result<Option<Notice
 pub async fn delivery_recorded(
     tx: &mut WriteTx,
     id: NoticeId,
+    outbox: OutboxId,
     message_id: &str,
     attempts: i64,
     recorded: &Recorded,
 ) -> Result<()> {
     let notice = locked(tx, id).await?;
     let message_id = message_id.to_string();
+    if let Recorded::Failed {
+        code: Some(code @ 500..=599),
+        ..
+    } = recorded
+        && let Some(next) = notice
+            .fallbacks
+            .get(usize::try_from(notice.fallbacks_used).unwrap_or(usize::MAX))
+    {
+        // Refused for good by this contact's server: the same approved message goes to the
+        // next contact approved with it.
+        delivery::outbox::redirect(tx, outbox, &next.email).await?;
+        tx.execute(
+            "UPDATE notices SET fallbacks_used = fallbacks_used + 1 WHERE id = $1",
+            params![id],
+        )
+        .await?;
+        tx.audit(
+            Target::Notice(id),
+            Detail::NoticeFallbackUsed {
+                notice: id,
+                message_id,
+                smtp_code: *code,
+                to: next.role,
+            },
+        )
+        .await?;
+        return Ok(());
+    }
     let detail = match recorded {
         Recorded::Sent { code } => {
             move_along(tx, id, notice.state, NoticeEvent::Delivered, None).await?;
@@ -515,6 +604,11 @@ pub async fn delivery_recorded(
             retry_at: *retry_at,
         },
         Recorded::Failed { code, reply } => {
+            let reply = if notice.fallbacks.is_empty() || code.is_none_or(|c| c < 500) {
+                reply.clone()
+            } else {
+                format!("undeliverable: every contact's server refused it; last reply: {reply}")
+            };
             move_along(
                 tx,
                 id,

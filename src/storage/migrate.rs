@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_audit_checkpoints"),
     migration!(9, "0009_audit_retention"),
     migration!(10, "0010_campaign_series"),
+    migration!(11, "0011_campaign_safeguards"),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -135,6 +135,9 @@ pub fn NewCampaignPage() -> impl IntoView {
                                     <input type="checkbox" name="input[series]" value="announcement" />
                                     "The announcement alone (no reminders, escalations, final, revocation or confirmation)"
                                 </label>
+                                <label class=format!("{LABEL} mt-3")>"Send window for this campaign (blank: each consumer's own), e.g. Mon-Fri 10:00-16:00 in each consumer's time zone"
+                                    <input class=INPUT name="input[send_window]" placeholder="each consumer's own" />
+                                </label>
                             </fieldset>
                             <button class=BUTTON type="submit">"Preview affected consumers"</button>
                             <FormError value=preview.value() />
@@ -155,7 +158,11 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
         <section class=format!("{CARD} mt-6") aria-label="Preview">
             <h2 class="mb-1 text-lg font-semibold">{format!("{count} consumers affected")}</h2>
             <p class="mb-2 text-sm text-slate-600">{preview.selector.clone()}", deadline "{preview.deadline_utc.clone()}</p>
-            <p class="mb-4 text-sm text-slate-600">"Each consumer's series: "{preview.series.join(" · ")}</p>
+            <p class="mb-1 text-sm text-slate-600">"Each consumer's series: "{preview.series.join(" · ")}</p>
+            <p class="mb-4 text-sm text-slate-600">{match &preview.send_window {
+                Some(w) => format!("Every notice waits for {w} in its consumer's time zone."),
+                None => "Every notice waits for its consumer's own send window.".to_string(),
+            }}</p>
             <div class="max-h-96 overflow-y-auto">
                 <table class=TABLE>
                     <thead><tr><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"Keys"</th><th class=TH>"Notice goes to"</th><th class=TH>"Deadline, their time"</th></tr></thead>
@@ -185,6 +192,7 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
                 <input type="hidden" name="input[reminder_days]" value=input.reminder_days.clone().unwrap_or_default() />
                 <input type="hidden" name="input[escalation_days]" value=input.escalation_days.clone().unwrap_or_default() />
                 <input type="hidden" name="input[series]" value=input.series.clone().unwrap_or_default() />
+                <input type="hidden" name="input[send_window]" value=input.send_window.clone().unwrap_or_default() />
                 <button class=BUTTON type="submit" disabled=move || create.pending().get()>{format!("Create campaign and draft the series for {count} consumers")}</button>
             </ActionForm>
             <FormError value=create.value() />
@@ -198,13 +206,15 @@ pub fn CampaignPage() -> impl IntoView {
     let query = use_query_map();
     let tick = RwSignal::new(0u32);
     let steer = ServerAction::<SteerCampaign>::new();
+    let mark = ServerAction::<MarkMigrated>::new();
+    let extend = ServerAction::<ExtendDeadline>::new();
     let view_data = Resource::new(
         move || {
             (
                 params.with(|p| p.get("id").unwrap_or_default()),
                 query.with(|q| q.get("tz").unwrap_or_default()),
                 tick.get(),
-                steer.version().get(),
+                steer.version().get() + mark.version().get() + extend.version().get(),
             )
         },
         |(id, tz, _, _)| campaign(id, tz),
@@ -225,7 +235,7 @@ pub fn CampaignPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match view_data.await {
                     Err(error) => view! { <Page title="Campaign"><LoadError error /></Page> }.into_any(),
-                    Ok(c) => view! { <CampaignBody c steer /> }.into_any(),
+                    Ok(c) => view! { <CampaignBody c steer mark extend /> }.into_any(),
                 }
             })}
         </Transition>
@@ -233,7 +243,12 @@ pub fn CampaignPage() -> impl IntoView {
 }
 
 #[component]
-fn CampaignBody(c: CampaignView, steer: ServerAction<SteerCampaign>) -> impl IntoView {
+fn CampaignBody(
+    c: CampaignView,
+    steer: ServerAction<SteerCampaign>,
+    mark: ServerAction<MarkMigrated>,
+    extend: ServerAction<ExtendDeadline>,
+) -> impl IntoView {
     let drafting = c.state == "drafting";
     let percent = if c.consumers > 0 {
         c.drafted * 100 / c.consumers
@@ -280,8 +295,9 @@ fn CampaignBody(c: CampaignView, steer: ServerAction<SteerCampaign>) -> impl Int
                     </table>
                 </div>
             </div>
-            <Progress progress=c.progress />
-            <Series id series=c.series calendar=c.calendar on_migration=c.on_migration zone=c.calendar_zone zones=zone_names />
+            <Progress id progress=c.progress mark extend />
+            <SafeToRevoke credentials=c.revocation />
+            <Series id series=c.series send_window=c.send_window calendar=c.calendar on_migration=c.on_migration zone=c.calendar_zone zones=zone_names />
             <div class=CARD>
                 <h2 class="mb-3 text-lg font-semibold">"Notices"</h2>
                 <ul class="grid gap-3 sm:grid-cols-5" aria-label="Notices by state">
@@ -334,6 +350,7 @@ fn Steer(id: i64, state: String, steer: ServerAction<SteerCampaign>) -> impl Int
 fn Series(
     id: i64,
     series: Vec<String>,
+    send_window: Option<String>,
     calendar: Vec<CalendarDay>,
     on_migration: i64,
     zone: String,
@@ -348,6 +365,10 @@ fn Series(
             <ol class="mb-4 flex flex-wrap gap-2 text-sm">
                 {series.into_iter().map(|step| view! { <li class="rounded bg-slate-100 px-2 py-1">{step}</li> }).collect_view()}
             </ol>
+            <p class="mb-3 text-sm text-slate-600">{match send_window {
+                Some(w) => format!("Send window for every consumer: {w}, in its own time zone."),
+                None => "Each notice waits for its consumer's own send window.".to_string(),
+            }}</p>
             <form method="get" action=format!("/campaigns/{id}") class="mb-3 flex items-end gap-2">
                 <label class=LABEL>"Calendar in"
                     <select class=INPUT name="tz">
@@ -378,14 +399,21 @@ fn Series(
     }
 }
 
-/// The burn-down and the consumers that have not migrated yet, most at risk first.
+/// The burn-down and the consumers that have not migrated yet, most at risk first, each of
+/// which an engineer may mark migrated by hand with a reason.
 #[component]
-fn Progress(progress: CampaignProgress) -> impl IntoView {
+fn Progress(
+    id: i64,
+    progress: CampaignProgress,
+    mark: ServerAction<MarkMigrated>,
+    extend: ServerAction<ExtendDeadline>,
+) -> impl IntoView {
     let CampaignProgress {
         total,
         migrated,
         burn_down,
         unmigrated,
+        marked_by_hand,
     } = progress;
     view! {
         <div class="mb-6 grid gap-6 lg:grid-cols-3">
@@ -400,7 +428,12 @@ fn Progress(progress: CampaignProgress) -> impl IntoView {
                 } else {
                     view! {
                         <ul class="max-h-80 space-y-2 overflow-auto text-sm">
-                            {unmigrated.into_iter().map(|c| view! {
+                            {unmigrated.into_iter().map(|c| {
+                                let mark_label = format!("Mark {} migrated by hand", c.name);
+                                let reason_label = format!("Reason {} has migrated", c.name);
+                                let extend_label = format!("Give {} more time", c.name);
+                                let deadline_label = format!("New deadline for {} (UTC)", c.name);
+                                view! {
                                 <li>
                                     <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.consumer)>{c.name}</a>
                                     {c.delivery_failed.then(|| view! { <span class="ml-2"><Badge text="delivery failed" tone=Tone::Bad /></span> })}
@@ -410,12 +443,79 @@ fn Progress(progress: CampaignProgress) -> impl IntoView {
                                             None => "old key never seen in use".to_string(),
                                         }}
                                     </div>
+                                    <details class="text-xs">
+                                        <summary class="cursor-pointer text-slate-500">{mark_label}</summary>
+                                        <ActionForm action=mark attr:class="mt-1 flex gap-2">
+                                            <input type="hidden" name="campaign" value=id />
+                                            <input type="hidden" name="consumer" value=c.consumer.get() />
+                                            <input class=INPUT name="reason" required placeholder="How you know (e.g. confirmed on a call)" aria-label=reason_label />
+                                            <button class=BUTTON_QUIET type="submit">"Mark migrated"</button>
+                                        </ActionForm>
+                                    </details>
+                                    <details class="text-xs">
+                                        <summary class="cursor-pointer text-slate-500">{extend_label}</summary>
+                                        <ActionForm action=extend attr:class="mt-1 flex flex-wrap gap-2">
+                                            <input type="hidden" name="campaign" value=id />
+                                            <input type="hidden" name="consumer" value=c.consumer.get() />
+                                            <input class=INPUT type="datetime-local" name="deadline_at" required aria-label=deadline_label />
+                                            <input class=INPUT name="reason" required placeholder="Why (e.g. release freeze until the 20th)" />
+                                            <button class=BUTTON_QUIET type="submit">"Extend and redraft"</button>
+                                        </ActionForm>
+                                    </details>
                                 </li>
-                            }).collect_view()}
+                            }}).collect_view()}
                         </ul>
                     }.into_any()
                 }}
+                <FormError value=mark.value() />
+                <FormError value=extend.value() />
+                {(!marked_by_hand.is_empty()).then(|| view! {
+                    <h3 class="mb-2 mt-4 text-sm font-semibold">"Marked migrated by hand"</h3>
+                    <ul class="space-y-1 text-sm" aria-label="Marked migrated by hand">
+                        {marked_by_hand.into_iter().map(|c| view! {
+                            <li>
+                                <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.consumer)>{c.name}</a>
+                                <span class="ml-2"><Badge text="marked by hand" tone=Tone::Warn /></span>
+                                <div class="text-xs text-slate-500">{format!("{}: {}", c.migrated_at.map(|t| t.utc_minute()).unwrap_or_default(), c.marked_by_hand.unwrap_or_default())}</div>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                })}
             </section>
         </div>
+    }
+}
+
+/// Whether each credential the campaign rotates can be revoked now: the answer the key-issuing
+/// system gets from `GET /api/v1/credentials/{id}/revocation`.
+#[component]
+fn SafeToRevoke(credentials: Vec<rekey_core::inventory::views::RevocationSafety>) -> impl IntoView {
+    let safe = credentials.iter().filter(|r| r.safe).count();
+    let total = credentials.len();
+    view! {
+        <section class=format!("{CARD} mb-6") aria-label="Revocation">
+            <h2 class="mb-3 text-lg font-semibold">{format!("Safe to revoke: {safe} of {total} credentials")}</h2>
+            <table class=TABLE>
+                <thead><tr><th class=TH>"Credential"</th><th class=TH>"Status"</th><th class=TH>"Revocation"</th></tr></thead>
+                <tbody class="divide-y divide-slate-100">
+                    {credentials.into_iter().map(|r| {
+                        let verdict = match (r.safe, r.blocking.first(), &r.overridden) {
+                            (true, None, _) => "safe".to_string(),
+                            (true, Some(b), _) => format!("safe by an approved override; {} still uses it", b.name),
+                            (false, Some(b), Some(_)) => format!("unsafe: {} still uses it; an override waits for approval", b.name),
+                            (false, Some(b), None) => format!("unsafe: {} still uses it", b.name),
+                            (false, None, _) => "unsafe".to_string(),
+                        };
+                        view! {
+                            <tr>
+                                <td class=format!("{TD} font-mono text-xs")>{r.credential.to_string()}</td>
+                                <td class=TD>{r.status.label()}</td>
+                                <td class=TD><Badge text=verdict tone=if r.safe { Tone::Good } else { Tone::Warn } /></td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }

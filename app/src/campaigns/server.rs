@@ -125,19 +125,22 @@ pub struct PlanInput {
     pub escalation_days: Option<String>,
     /// `announcement` for the announcement alone; absent or `full` for the series.
     pub series: Option<String>,
+    /// One send window for every consumer, "Mon-Fri 09:00-17:00"; blank keeps each consumer's.
+    pub send_window: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
 mod parse {
     use rekey_core::clock::Timestamp;
+    use rekey_core::inventory::window::SendWindow;
     use rekey_core::notices::Timeline;
-    use rekey_core::notices::campaigns::{CampaignName, Selection};
+    use rekey_core::notices::campaigns::{CampaignName, NewCampaign, Selection};
     use rekey_core::notices::schedule::Schedule;
 
     use super::PlanInput;
     use crate::error::AppError;
 
-    fn instant(field: &str, raw: &str) -> Result<Timestamp, AppError> {
+    pub(super) fn instant(field: &str, raw: &str) -> Result<Timestamp, AppError> {
         let dt: jiff::civil::DateTime = raw.trim().parse().map_err(|_| {
             AppError::invalid(
                 field,
@@ -151,10 +154,8 @@ mod parse {
         Ok(Timestamp::from_jiff(ts))
     }
 
-    /// The campaign a form describes: its name, credentials, timeline and series.
-    pub fn plan(
-        input: &PlanInput,
-    ) -> Result<(CampaignName, Selection, Timeline, Schedule), AppError> {
+    /// The campaign a form describes: its name, credentials, timeline, series and window.
+    pub fn plan(input: &PlanInput) -> Result<NewCampaign, AppError> {
         let name = CampaignName::parse(&input.name)?;
         let selection = match input.mode.as_str() {
             "chosen" => Selection::Chosen(
@@ -211,7 +212,17 @@ mod parse {
             }
         };
         schedule.fits(&timeline)?;
-        Ok((name, selection, timeline, schedule))
+        let send_window = match input.send_window.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(SendWindow::parse(raw)?),
+        };
+        Ok(NewCampaign {
+            name,
+            selection,
+            timeline,
+            schedule,
+            send_window,
+        })
     }
 }
 
@@ -231,6 +242,8 @@ pub struct PlanPreview {
     pub input: PlanInput,
     /// Each consumer's series, step by step, in words.
     pub series: Vec<String>,
+    /// The campaign's own send window; none keeps each consumer's.
+    pub send_window: Option<String>,
     pub selector: String,
     pub deadline_utc: String,
     pub consumers: Vec<AffectedRow>,
@@ -240,11 +253,19 @@ pub struct PlanPreview {
 pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
     session::authorize::<PreviewPlan>().await?;
     let rk = session::rekey()?;
-    let (_, selection, timeline, schedule) = parse::plan(&input)?;
-    let affected = rekey_core::notices::campaigns::preview(&rk.db, &selection, rk.now()).await?;
+    let plan = parse::plan(&input)?;
+    let affected =
+        rekey_core::notices::campaigns::preview(&rk.db, &plan.selection, rk.now()).await?;
+    let timeline = &plan.timeline;
     Ok(PlanPreview {
-        series: schedule.steps().iter().map(ToString::to_string).collect(),
-        selector: selection.describe(),
+        series: plan
+            .schedule
+            .steps()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        send_window: plan.send_window.map(|w| w.to_string()),
+        selector: plan.selection.describe(),
         deadline_utc: timeline.deadline().utc_minute(),
         consumers: affected
             .into_iter()
@@ -265,21 +286,10 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
 
 #[server(endpoint = "campaigns/create")]
 pub async fn create_campaign(input: PlanInput) -> Result<i64, AppError> {
-    use rekey_core::notices::campaigns::{self, NewCampaign};
+    use rekey_core::notices::campaigns;
     let (who, _) = session::authorize::<CreateCampaign>().await?;
     let rk = session::rekey()?;
-    let (name, selection, timeline, schedule) = parse::plan(&input)?;
-    let id = campaigns::create(
-        &rk,
-        &who,
-        NewCampaign {
-            name,
-            selection,
-            timeline,
-            schedule,
-        },
-    )
-    .await?;
+    let id = campaigns::create(&rk, &who, parse::plan(&input)?).await?;
     campaigns::spawn_drafting(rk, id);
     Ok(id.get())
 }
@@ -308,12 +318,16 @@ pub struct CampaignView {
     pub progress: CampaignProgress,
     /// Each consumer's series, step by step, in words.
     pub series: Vec<String>,
+    /// The campaign's own send window; none keeps each consumer's.
+    pub send_window: Option<String>,
     /// What goes out each day, in `calendar_zone`.
     pub calendar: Vec<CalendarDay>,
     /// Confirmations that go when their consumer migrates.
     pub on_migration: i64,
     /// The zone the calendar is in: UTC or one the viewer chose.
     pub calendar_zone: String,
+    /// Whether each credential it rotates can be revoked now.
+    pub revocation: Vec<rekey_core::inventory::views::RevocationSafety>,
 }
 
 /// What a person does to a running campaign.
@@ -337,6 +351,50 @@ pub async fn steer_campaign(id: String, action: Steering) -> Result<i64, AppErro
         Steering::Resume => campaigns::resume(&rk, &who, id).await?,
         Steering::Cancel => campaigns::cancel(&rk, &who, id).await?,
     })
+}
+
+/// Marks a consumer migrated in a campaign because a person says so, with the reason
+/// (audited, shown as "marked by hand"); it stops the consumer's reminders.
+#[server(endpoint = "campaigns/mark_migrated")]
+pub async fn mark_migrated(
+    campaign: String,
+    consumer: i64,
+    reason: String,
+) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<MarkMigrated>().await?;
+    let rk = session::rekey()?;
+    rekey_core::notices::by_hand::mark_migrated(
+        &rk,
+        &who,
+        campaign.parse()?,
+        rekey_core::inventory::ConsumerId::new(consumer)?,
+        rekey_core::identity::Reason::parse(&reason)?,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Gives one consumer of a campaign until `deadline_at` (UTC, `YYYY-MM-DDTHH:MM`), with the
+/// reason; its unsent notices are redrafted for the new date and go back to review. Answers
+/// how many.
+#[server(endpoint = "campaigns/extend")]
+pub async fn extend_deadline(
+    campaign: String,
+    consumer: i64,
+    deadline_at: String,
+    reason: String,
+) -> Result<usize, AppError> {
+    let (who, _) = session::authorize::<ExtendDeadline>().await?;
+    let rk = session::rekey()?;
+    Ok(rekey_core::notices::extensions::extend(
+        &rk,
+        &who,
+        campaign.parse()?,
+        rekey_core::inventory::ConsumerId::new(consumer)?,
+        parse::instant("deadline_at", &deadline_at)?,
+        rekey_core::identity::Reason::parse(&reason)?,
+    )
+    .await?)
 }
 
 /// A campaign's page; its calendar in `tz` (a time zone name; empty is UTC).
@@ -383,6 +441,12 @@ pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<Campa
         counts: campaigns::counts(&rk.db, c.id).await?,
         progress: rekey_core::notices::progress::progress(&rk.db, &c, now).await?,
         series: c.schedule.steps().iter().map(ToString::to_string).collect(),
+        send_window: c.send_window.map(|w| w.to_string()),
+        revocation: rekey_core::inventory::store::revocation_of_campaign(&mut rk.db.clone(), c.id)
+            .await?
+            .into_iter()
+            .map(|(_, safety)| safety)
+            .collect(),
         calendar,
         on_migration,
         calendar_zone: calendar_zone.to_string(),

@@ -72,6 +72,7 @@ pub async fn consumer(id: String) -> Result<ConsumerDetail, AppError> {
     let rk = session::rekey()?;
     let consumer = store::consumer(&rk.db, id.parse()?).await?;
     Ok(ConsumerDetail {
+        revocation: store::revocation_of_consumer(&mut rk.db.clone(), consumer.id).await?,
         policies: store::rotation_policies(&rk.db).await?,
         timeline: rekey_core::history::consumer(&rk.db, &consumer, 50).await?,
         consumer,
@@ -94,6 +95,36 @@ pub async fn set_status(credential: i64, status: String) -> Result<String, AppEr
     )
     .await?;
     Ok(status)
+}
+
+/// Asks to revoke a credential its consumer still uses, with the reason (a second person
+/// approves; only once no campaign's grace period covers it).
+#[server(endpoint = "inventory/request_override")]
+pub async fn request_override(credential: i64, reason: String) -> Result<(), AppError> {
+    let (identity, _) = session::authorize::<RequestOverride>().await?;
+    let rk = session::rekey()?;
+    rekey_core::inventory::store::request_override(
+        &rk,
+        &identity,
+        rekey_core::inventory::CredentialId::new(credential)?,
+        rekey_core::identity::Reason::parse(&reason)?,
+    )
+    .await?;
+    Ok(())
+}
+
+/// A second person approves that override: the credential becomes safe to revoke.
+#[server(endpoint = "inventory/approve_override")]
+pub async fn approve_override(credential: i64) -> Result<(), AppError> {
+    let (identity, _) = session::authorize::<ApproveOverride>().await?;
+    let rk = session::rekey()?;
+    rekey_core::inventory::store::approve_override(
+        &rk,
+        &identity,
+        rekey_core::inventory::CredentialId::new(credential)?,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Sets when a consumer's notices may go out (`Mon-Fri 09:00-17:00`, its own time zone).
@@ -306,12 +337,14 @@ pub fn ConsumerPage() -> impl IntoView {
     let params = use_params_map();
     let move_status = ServerAction::<SetStatus>::new();
     let set_window = ServerAction::<SetSendWindow>::new();
+    let ask_override = ServerAction::<RequestOverride>::new();
+    let approve = ServerAction::<ApproveOverride>::new();
     let detail = Resource::new(
         move || {
             (
                 params.with(|p| p.get("id").unwrap_or_default()),
-                move_status.version().get(),
-                set_window.version().get(),
+                move_status.version().get() + ask_override.version().get(),
+                set_window.version().get() + approve.version().get(),
             )
         },
         |(id, _, _)| consumer(id),
@@ -353,6 +386,8 @@ pub fn ConsumerPage() -> impl IntoView {
                                 <div class=format!("{CARD} lg:col-span-2 overflow-x-auto")>
                                     <h2 class="mb-3 text-lg font-semibold">"Credentials"</h2>
                                     <FormError value=move_status.value() />
+                                    <FormError value=ask_override.value() />
+                                    <FormError value=approve.value() />
                                     <table class=TABLE>
                                         <thead><tr><th class=TH>"Key"</th><th class=TH>"Environment"</th><th class=TH>"Status"</th><th class=TH>"Created"</th><th class=TH>"Last used"</th><th class=TH>"Services"</th><th class=TH>"Move to"</th></tr></thead>
                                         <tbody class="divide-y divide-slate-100">
@@ -360,6 +395,7 @@ pub fn ConsumerPage() -> impl IntoView {
                                                 let replaced_by = detail.replacement_of(&k).map(str::to_string);
                                                 let max_age_days = detail.max_age_days(&k);
                                                 let age_days = k.age_days(detail.now);
+                                                let safety = detail.revocation.iter().find(|(id, _)| *id == k.id).map(|(_, s)| s.clone());
                                                 view! {
                                                 <tr>
                                                     <td class=TD><div class="font-medium">{k.label.clone()}</div><code class="font-mono text-xs">{k.prefix.to_string()}"…"</code><div class="font-mono text-xs text-slate-400">{k.external_id.to_string()}</div></td>
@@ -368,6 +404,7 @@ pub fn ConsumerPage() -> impl IntoView {
                                                         <Badge text=k.status.as_str().to_string() tone=if k.status == CredentialStatus::Active { Tone::Good } else { Tone::Warn } />
                                                         {k.migrated_at.map(|at| view! { <div class="mt-1"><Badge text="migrated".to_string() tone=Tone::Good /><div class="text-xs text-slate-500">{format!("to {} since {}", replaced_by.clone().unwrap_or_default(), at.utc_minute())}</div></div> })}
                                                         {(k.migrated_at.is_none()).then(|| replaced_by.clone()).flatten().map(|to| view! { <div class="text-xs text-slate-500">{format!("replaced by {to}; not migrated yet")}</div> })}
+                                                        {safety.map(|s| view! { <RevocationSafeguard id=k.id.get() external_id=k.external_id.to_string() safety=s ask_override approve /> })}
                                                     </td>
                                                     <td class=format!("{TD} text-xs")>{k.created_at.utc_minute()}<AgeBar age_days max_age_days /></td>
                                                     <td class=format!("{TD} text-xs")>{k.last_used_at.map_or_else(|| "never".into(), |t| t.utc_minute())}</td>
@@ -403,4 +440,51 @@ pub fn ConsumerPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// Whether a credential may be revoked now, and the override a person asks for (with a
+/// reason) and a second person approves when its consumer still uses it.
+#[component]
+fn RevocationSafeguard(
+    id: i64,
+    external_id: String,
+    safety: rekey_core::inventory::views::RevocationSafety,
+    ask_override: ServerAction<RequestOverride>,
+    approve: ServerAction<ApproveOverride>,
+) -> impl IntoView {
+    if safety.status == CredentialStatus::Revoked {
+        return ().into_any();
+    }
+    let overridden = safety.overridden.clone();
+    let label = if !safety.safe {
+        view! { <Badge text="unsafe to revoke".to_string() tone=Tone::Bad /> }.into_any()
+    } else if safety.blocking.is_empty() {
+        view! { <Badge text="safe to revoke".to_string() tone=Tone::Good /> }.into_any()
+    } else {
+        view! { <Badge text="safe to revoke: override".to_string() tone=Tone::Warn /> }.into_any()
+    };
+    let action = match overridden {
+        None if !safety.safe => view! {
+            <details class="mt-1 text-xs">
+                <summary class="cursor-pointer text-slate-500">"Ask to revoke anyway…"</summary>
+                <ActionForm action=ask_override attr:class="mt-1 flex gap-1">
+                    <input type="hidden" name="credential" value=id />
+                    <input class=INPUT name="reason" required placeholder="Why it must go although it is in use" aria-label=format!("Reason to revoke {external_id} anyway") />
+                    <button class=BUTTON_QUIET type="submit">"Ask"</button>
+                </ActionForm>
+            </details>
+        }.into_any(),
+        Some(o) if o.approved_at.is_none() => view! {
+            <div class="mt-1 text-xs text-slate-600">{format!("Override asked by {}: {}", o.requested_by, o.reason)}</div>
+            <ActionForm action=approve attr:class="mt-1">
+                <input type="hidden" name="credential" value=id />
+                <button class=BUTTON_QUIET type="submit" aria-label=format!("Approve revoking {external_id} anyway")>"Approve override"</button>
+            </ActionForm>
+        }.into_any(),
+        Some(o) => view! {
+            <div class="mt-1 text-xs text-slate-600">{format!("Override asked by {} and approved by {}: {}", o.requested_by, o.approved_by.unwrap_or_default(), o.reason)}</div>
+        }.into_any(),
+        None => ().into_any(),
+    };
+    view! { <div class="mt-1">{label}{action}</div> }.into_any()
 }

@@ -145,6 +145,7 @@ fn NoticeBody(
                 <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.to_string()}")"</span>
                 <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.to_string()}</a>
             </div>
+            <Fallbacks fallbacks=n.fallbacks.clone() used=n.fallbacks_used />
             <Editor n=n.clone() editable save=actions.save typed rendered />
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
                 <Checks checks=n.current.checks.clone() id=id.clone() may_acknowledge=may(Permission::ApproveNotices) acknowledge=actions.acknowledge />
@@ -434,5 +435,39 @@ fn Record(decisions: Vec<Decision>, delivery: Option<DeliveryRecord>) -> impl In
                 }.into_any(),
             }}
         </section>
+    }
+}
+
+/// Who the approved message goes to when a server refuses it for good: part of what the
+/// approver approves.
+#[component]
+fn Fallbacks(fallbacks: rekey_core::notices::fallbacks::Fallbacks, used: i64) -> impl IntoView {
+    let line = if fallbacks.is_empty() {
+        "If its recipient's server refuses it for good, there is no other contact to try."
+            .to_string()
+    } else {
+        format!(
+            "If its recipient's server refuses it for good, it goes to: {}.",
+            fallbacks
+                .iter()
+                .map(|f| format!("{} {}", f.role.label().to_lowercase(), f.email))
+                .collect::<Vec<_>>()
+                .join(", then ")
+        )
+    };
+    let went = usize::try_from(used)
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| fallbacks.get(n - 1))
+        .map(|f| {
+            format!(
+                "Refused for good by the contact before; sent to the {} contact {}.",
+                f.role.label().to_lowercase(),
+                f.email
+            )
+        });
+    view! {
+        <p class="mb-4 text-sm text-slate-600" aria-label="Fallback contacts">{line}</p>
+        {went.map(|w| view! { <p class="mb-4 text-sm font-medium text-amber-700">{w}</p> })}
     }
 }

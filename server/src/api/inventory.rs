@@ -201,7 +201,7 @@ pub(super) async fn revocation(
     let credential = ExternalId::parse(&credential)
         .map_err(|e| ApiError(AppError::invalid("credential", e.message)))?;
     Ok(Json(
-        rekey_core::inventory::store::revocation(&rk.db, &credential)
+        rekey_core::inventory::store::revocation(&mut rk.db.clone(), &credential)
             .await?
             .into(),
     ))

@@ -74,10 +74,28 @@ pub(super) struct Revocation {
     pub credential: String,
     /// `active`, `rotating`, `superseded` or `revoked`.
     pub status: &'static str,
-    /// Revoked already, or its consumer has migrated off it.
+    /// Revoked already, its consumer has migrated off it, or a second person approved an
+    /// override.
     pub safe: bool,
-    /// The consumers revoking it now would break; empty when `safe`.
+    /// The consumers that still use it; empty once it is revoked or they migrated (an
+    /// approved override makes it safe while they are still listed).
     pub blocking: Vec<Blocking>,
+    /// A person's request to revoke it anyway, and a second person's approval; absent when
+    /// nobody asked.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    pub overridden: Option<Override>,
+}
+
+/// An override of the revocation safeguard.
+#[derive(Serialize)]
+pub(super) struct Override {
+    pub reason: String,
+    pub requested_by: String,
+    /// Microseconds since the Unix epoch.
+    pub requested_at: i64,
+    /// Absent until a second person approves.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
 }
 
 /// A consumer that still uses a credential.
@@ -106,6 +124,13 @@ impl From<RevocationSafety> for Revocation {
                     last_used_at: b.last_used_at.map(Timestamp::as_micros),
                 })
                 .collect(),
+            overridden: r.overridden.map(|o| Override {
+                reason: o.reason,
+                requested_by: o.requested_by,
+                requested_at: o.requested_at.as_micros(),
+                approved_by: o.approved_by,
+                approved_at: o.approved_at.map(Timestamp::as_micros),
+            }),
         }
     }
 }

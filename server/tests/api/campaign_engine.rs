@@ -18,7 +18,7 @@ use rekey_core::inventory::{
 use serde_json::json;
 
 use crate::gated_send::json;
-use crate::helpers::{SmtpSink, TestApp};
+use crate::helpers::{SmtpSink, TestApp, error_of};
 use crate::inventory::event;
 use crate::on_both_databases;
 
@@ -298,14 +298,33 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
     assert_eq!(approved.len(), 8 * 8);
 
     let sink = SmtpSink::start();
+    // São Paulo's developer address bounces: its announcement goes to the escalation contact,
+    // the next in the order approved with it.
+    sink.script_replies(&[("dev7@engine.example", &["550 5.1.1 no such mailbox"])]);
     app.start_delivery(Mailer::smtp(&sink.url()).unwrap(), RetryPolicy::default());
 
     // Berlin and New York migrate on 10 March, Kathmandu and Tokyo on 29 March after their
-    // 3-day reminders; the other four never do.
+    // 3-day reminders; Los Angeles is marked migrated by hand on 26 March; the other three
+    // never migrate.
     let mut migrations: Vec<(Timestamp, Vec<usize>)> = vec![
         (at("2027-03-10T12:00:00Z"), vec![0, 1]),
+        (at("2027-03-26T12:00:00Z"), vec![5]),
         (at("2027-03-29T10:00:00Z"), vec![3, 4]),
     ];
+    let consumer_id = |i: usize| {
+        let db = app.rekey.db.clone();
+        async move {
+            db.fetch_one(
+                "SELECT id FROM consumers WHERE external_id = $1",
+                rekey_core::params![format!("engine-{i}")],
+            )
+            .await
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap()
+            .to_string()
+        }
+    };
     let end = grace_end.plus_secs(3 * 86_400);
     settle(&app).await;
     loop {
@@ -326,7 +345,40 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         if next_migration == Some(next) {
             let (_, who) = migrations.remove(0);
             for i in who {
-                migrate(&app, i).await;
+                if i == 5 {
+                    let engineer = app.signed_in("engineer").await;
+                    let consumer = consumer_id(5).await;
+                    let mark = |reason: &'static str| {
+                        let (engineer, consumer) = (&engineer, &consumer);
+                        async move {
+                            engineer
+                                .call(
+                                    "campaigns/mark_migrated",
+                                    &[
+                                        ("campaign", &campaign.to_string()),
+                                        ("consumer", consumer),
+                                        ("reason", reason),
+                                    ],
+                                )
+                                .await
+                        }
+                    };
+                    let (status, _, message) = error_of(mark("   ").await).await;
+                    assert_eq!((status, message.as_str()), (422, "say why"));
+                    let r = mark("Their lead confirmed the switch on a call").await;
+                    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+                    let (status, _, message) = error_of(mark("again").await).await;
+                    assert_eq!(status, 409);
+                    assert!(message.ends_with("(marked by hand)"), "{message}");
+                    // Evidence is not a click: revocation is still unsafe.
+                    let script = app.agent(&app.agent_token("key-issuer").await);
+                    let r = script
+                        .get("/api/v1/credentials/engine-5-k/revocation")
+                        .await;
+                    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["safe"], false);
+                } else {
+                    migrate(&app, i).await;
+                }
             }
         }
         settle(&app).await;
@@ -367,6 +419,7 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
 
     let migrated_on = |i: usize| match i {
         0 | 1 => Some(at("2027-03-10T12:00:00Z")),
+        5 => Some(at("2027-03-26T12:00:00Z")),
         3 | 4 => Some(at("2027-03-29T10:00:00Z")),
         _ => None,
     };
@@ -376,7 +429,11 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
             let when = shown(&office_hours(due, zone));
             expected.push(format!("{what} to {to}{i} at {when}"));
         };
-        push("announcement", "dev", announce);
+        push(
+            "announcement",
+            if i == 7 { "boss" } else { "dev" },
+            announce,
+        );
         match migrated_on(i) {
             Some(migrated) => {
                 for days in [7, 3, 1] {
@@ -456,7 +513,7 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         let kind: String = r.get(1).unwrap();
         let note: String = r.get(2).unwrap();
         if kind == "confirmation" {
-            assert!(["engine-2", "engine-5", "engine-6", "engine-7"].contains(&consumer.as_str()));
+            assert!(["engine-2", "engine-6", "engine-7"].contains(&consumer.as_str()));
             assert_eq!(
                 note,
                 "Not sent: the consumer had not migrated by the end of the grace period"
@@ -527,7 +584,16 @@ async fn each_consumer_gets_exactly_the_notices_its_migration_calls_for(app: Tes
         states.iter().filter(|s| **s == "not_sent").count(),
         withheld.len()
     );
+    let marked = &page["progress"]["marked_by_hand"];
+    assert_eq!(marked[0]["name"], "Engine consumer 5", "{page}");
+    assert_eq!(
+        marked[0]["marked_by_hand"],
+        "Their lead confirmed the switch on a call"
+    );
+    assert_eq!(page["progress"]["migrated"], 5, "{page}");
     for action in [
+        "consumer.marked_migrated",
+        "notice.fallback_used",
         "notice.waiting",
         "notice.withheld",
         "campaign.scheduled",
@@ -771,5 +837,258 @@ async fn approvers_are_reminded_once_of_notices_due_soon_and_unapproved(app: Tes
         app.recent_actions(50)
             .await
             .contains(&"notice.approval_reminder_queued".to_string())
+    );
+}
+
+on_both_databases!(a_campaign_window_replaces_each_consumers_own);
+async fn a_campaign_window_replaces_each_consumers_own(app: TestApp) {
+    // Monday 1 March 2027, 08:00 UTC: 09:00 in Berlin, inside Berlin's own window.
+    app.clock.set(at("2027-03-01T08:00:00Z"));
+    let credentials = add_consumers(&app).await;
+    let engineer = app.signed_in("engineer").await;
+    let credential = credentials[0].to_string();
+    let plan = |window: &'static str| {
+        let credential = credential.clone();
+        let engineer = &engineer;
+        async move {
+            engineer
+                .call(
+                    "campaigns/create",
+                    &[
+                        ("input[name]", "Windowed rotation"),
+                        ("input[mode]", "chosen"),
+                        ("input[credentials][]", &credential),
+                        ("input[announce_at]", "2027-03-01T08:00"),
+                        ("input[new_key_at]", "2027-03-02T08:00"),
+                        ("input[deadline_at]", "2027-03-31T16:00"),
+                        ("input[grace_end_at]", "2027-04-07T16:00"),
+                        ("input[series]", "announcement"),
+                        ("input[send_window]", window),
+                    ],
+                )
+                .await
+        }
+    };
+    let campaigns_before = app.audit_count().await;
+    let (status, _, message) = error_of(plan("Mon-Fri 17:00-09:00").await).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        message,
+        "the window is empty: it must open before it closes on the same day"
+    );
+    assert_eq!(app.audit_count().await, campaigns_before, "nothing created");
+
+    let r = plan("Tue-Thu 14:00-15:00").await;
+    assert_eq!(r.status(), 200);
+    let campaign: i64 = r.json().await.unwrap();
+    app.wait_until(30, 0, || async {
+        json(&engineer, "campaigns/get", &[("id", &campaign.to_string())]).await["state"]
+            == "active"
+    })
+    .await;
+    let page = json(&engineer, "campaigns/get", &[("id", &campaign.to_string())]).await;
+    assert_eq!(page["send_window"], "Tue-Thu 14:00-15:00", "{page}");
+    rekey_core::demo::approve_campaign(
+        &app.rekey,
+        rekey_core::notices::CampaignId::new(campaign).unwrap(),
+        &app.identity("engineer").await,
+        &app.identity("approver").await,
+    )
+    .await
+    .unwrap();
+    let sink = SmtpSink::start();
+    app.start_delivery(Mailer::smtp(&sink.url()).unwrap(), RetryPolicy::default());
+    settle(&app).await;
+    assert!(
+        sink.received().is_empty(),
+        "Monday is outside the campaign's window"
+    );
+    // Due on Monday, it waits for the campaign's window: Tuesday 14:00 in Berlin.
+    let due = rekey_core::delivery::outbox::next_due(&app.rekey.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        local(due, "Europe/Berlin").strftime("%a %H:%M").to_string(),
+        "Tue 14:00"
+    );
+    app.clock.set(due);
+    settle(&app).await;
+    assert_eq!(sink.received().len(), 1);
+}
+
+on_both_databases!(an_extension_redrafts_one_consumers_unsent_notices_for_review);
+async fn an_extension_redrafts_one_consumers_unsent_notices_for_review(app: TestApp) {
+    app.clock.set(at("2027-03-01T08:00:00Z"));
+    let credentials = add_consumers(&app).await;
+    let engineer = app.signed_in("engineer").await;
+    let r = engineer
+        .call(
+            "campaigns/create",
+            &[
+                ("input[name]", "Extended rotation"),
+                ("input[mode]", "chosen"),
+                ("input[credentials][]", &credentials[0].to_string()),
+                ("input[credentials][]", &credentials[1].to_string()),
+                ("input[announce_at]", "2027-03-01T08:00"),
+                ("input[new_key_at]", "2027-03-02T08:00"),
+                ("input[deadline_at]", "2027-03-31T16:00"),
+                ("input[grace_end_at]", "2027-04-07T16:00"),
+                ("input[reminder_days]", "7, 1"),
+                ("input[escalation_days]", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let campaign: i64 = r.json().await.unwrap();
+    app.wait_until(30, 0, || async {
+        json(&engineer, "campaigns/get", &[("id", &campaign.to_string())]).await["state"]
+            == "active"
+    })
+    .await;
+    rekey_core::demo::approve_campaign(
+        &app.rekey,
+        rekey_core::notices::CampaignId::new(campaign).unwrap(),
+        &app.identity("engineer").await,
+        &app.identity("approver").await,
+    )
+    .await
+    .unwrap();
+    let notices = async || {
+        app.rekey
+            .db
+            .fetch_all(
+                "SELECT c.external_id, n.kind, n.days_before, n.state, n.current_version, n.due_at, \
+                 COALESCE(n.outbox_id, 0) FROM notices n JOIN consumers c ON c.id = n.consumer_id \
+                 WHERE n.campaign_id = $1 ORDER BY c.external_id, n.kind, n.days_before",
+                rekey_core::params![campaign],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String>(0).unwrap(),
+                    r.get::<String>(1).unwrap(),
+                    r.get::<i64>(2).unwrap(),
+                    r.get::<String>(3).unwrap(),
+                    r.get::<i64>(4).unwrap(),
+                    r.get::<Option<Timestamp>>(5).unwrap(),
+                    r.get::<i64>(6).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = notices().await;
+    assert!(before.iter().all(|n| n.3 == "approved"), "{before:?}");
+    let consumer: i64 = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT id FROM consumers WHERE external_id = 'engine-0'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let extend = async |deadline: &str, reason: &str| {
+        engineer
+            .call(
+                "campaigns/extend",
+                &[
+                    ("campaign", &campaign.to_string()),
+                    ("consumer", &consumer.to_string()),
+                    ("deadline_at", deadline),
+                    ("reason", reason),
+                ],
+            )
+            .await
+    };
+    // Bad input is named and changes nothing.
+    let audit = app.audit_count().await;
+    for (deadline, reason, expected) in [
+        (
+            "2027-03-30T16:00",
+            "freeze",
+            "an extension gives a later deadline than 2027-03-31 16:00 UTC",
+        ),
+        (
+            "2027-04-08T16:00",
+            "freeze",
+            "an extension ends before the grace period does (2027-04-07 16:00 UTC); after it the old key stops working",
+        ),
+        ("2027-04-03T16:00", " ", "say why"),
+        (
+            "next week",
+            "freeze",
+            "'next week' is not a date and time (YYYY-MM-DDTHH:MM, UTC)",
+        ),
+    ] {
+        let (status, _, message) = error_of(extend(deadline, reason).await).await;
+        assert_eq!((status, message.as_str()), (422, expected));
+    }
+    assert_eq!(app.audit_count().await, audit);
+    assert_eq!(notices().await, before);
+
+    // Berlin gets until 3 April. Nothing has been sent yet, so every one of its notices is
+    // written again for the new date and goes back to review.
+    let r = extend("2027-04-03T16:00", "Release freeze until April").await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let after = notices().await;
+    for (old, new) in before.iter().zip(&after) {
+        if old.0 == "engine-0" {
+            assert_eq!(new.3, "in_review", "{new:?}");
+            assert_eq!(new.4, old.4 + 1, "a new version: {new:?}");
+            assert_eq!(new.6, 0, "its queued message was withdrawn: {new:?}");
+        } else {
+            assert_eq!(new, old, "other consumers are untouched");
+        }
+    }
+    // The reminder a day before is due a day before the new deadline, Berlin's 09:00.
+    let reminder = after
+        .iter()
+        .find(|n| n.0 == "engine-0" && n.1 == "reminder" && n.2 == 1)
+        .unwrap();
+    assert_eq!(
+        local(reminder.5.unwrap(), "Europe/Berlin")
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string(),
+        "2027-04-02 09:00"
+    );
+    let notice = json(&engineer, "review/notice", &[("id", &{
+        let id: i64 = app
+            .rekey
+            .db
+            .scalar(
+                "SELECT n.id FROM notices n JOIN consumers c ON c.id = n.consumer_id \
+                 WHERE c.external_id = 'engine-0' AND n.kind = 'announcement' AND n.campaign_id = $1",
+                rekey_core::params![campaign],
+            )
+            .await
+            .unwrap();
+        id.to_string()
+    })])
+    .await;
+    let body = notice["current"]["body"].as_str().unwrap();
+    assert!(body.contains("2027-04-03"), "{body}");
+    assert!(!body.contains("2027-03-31"), "{body}");
+    let failing: Vec<_> = notice["current"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["problems"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(
+        failing.is_empty(),
+        "the date check passes on the new date: {failing:?}"
+    );
+    assert!(
+        app.recent_actions(50)
+            .await
+            .contains(&"consumer.deadline_extended".to_string())
+    );
+    // The sender never sends the withdrawn approvals: nothing of engine-0 is queued.
+    assert_eq!(
+        app.outbox_states().await.get("withdrawn"),
+        Some(&(before.iter().filter(|n| n.0 == "engine-0").count() as i64))
     );
 }

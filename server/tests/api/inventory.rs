@@ -908,8 +908,24 @@ async fn credentials_follow_their_lifecycle_and_the_rotation_policy(app: TestApp
         (409, "a credential cannot go from active to superseded")
     );
     assert_eq!(app.inventory_dump().await, before);
-    assert_eq!(set_status("revoked").await.status(), 200);
-    assert_eq!(app.recent_actions(1).await, ["credential.status_changed"]);
+    // Acme still uses it: marking it revoked would break Acme, so it needs an approved
+    // override (see revocation.rs), and nothing changes.
+    let (status, _, message) = error_of(set_status("revoked").await).await;
+    assert_eq!(status, 409);
+    assert!(
+        message.contains("is still in use by Acme Corp"),
+        "{message}"
+    );
+    assert_eq!(app.inventory_dump().await, before);
+    // The key-issuing system revoked it (its events record what happened there).
+    let revoked = event(
+        "evt_inventory_revoked",
+        "key.revoked",
+        &app.rekey.now().rfc3339(),
+        json!({"credential": "acme-prod-1"}),
+    );
+    assert_eq!(app.post_event(&revoked).await.status(), 200);
+    assert_eq!(set_status("active").await.status(), 409);
     let (status, _, message) = error_of(set_status("active").await).await;
     assert_eq!(
         (status, message.as_str()),

@@ -60,6 +60,11 @@ impl SigningSecrets {
         Ok(Self(secrets))
     }
 
+    /// The current secret (the first), which Rekey signs its own webhooks with.
+    pub fn current(&self) -> Option<&SigningSecret> {
+        self.0.first()
+    }
+
     /// Whether no secret is configured, so every event is refused.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -152,6 +152,9 @@ pub async fn set_credential_status(
         .await?
         .ok_or_else(|| Error::not_found("credential", id))?;
     let from: CredentialStatus = row.get(0)?;
+    if to == CredentialStatus::Revoked && from != CredentialStatus::Revoked {
+        super::ensure_safe(&mut tx, id).await?;
+    }
     rows::move_status(&mut tx, id, from, to, now).await?;
     tx.audit(
         Target::Credential(id),

@@ -3,13 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Credential, ExternalId, credential_columns_of, decode_credential, stored};
+use super::{Credential, credential_columns_of, decode_credential, stored};
 use crate::audit::{Detail, Target, WriteTx};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::InputError;
-use crate::inventory::views::{BlockingConsumer, RevocationSafety};
-use crate::inventory::{CredentialId, CredentialStatus, Environment};
+use crate::inventory::{CredentialId, Environment};
 use crate::params;
 use crate::storage::{Db, Dialect, Row, Value, rows_in};
 
@@ -42,39 +41,6 @@ pub async fn credentials_by_id(db: &Db, ids: &[CredentialId]) -> Result<Vec<Sele
         return Err(Error::not_found("credential", missing));
     }
     Ok(found)
-}
-
-/// Whether `credential` (the key-issuing system's id) can be revoked now without breaking
-/// its consumer (see [`RevocationSafety`]). Read only.
-pub async fn revocation(db: &Db, credential: &ExternalId) -> Result<RevocationSafety> {
-    let row = db
-        .fetch_optional(
-            &format!(
-                "SELECT {}, c.name, c.external_id FROM credentials k \
-                 JOIN consumers c ON c.id = k.consumer_id WHERE k.external_id = $1",
-                credential_columns_of("k")
-            ),
-            params![credential.as_str()],
-        )
-        .await?
-        .ok_or_else(|| Error::not_named("credential", credential.as_str(), None))?;
-    let found = decode_credential(&row)?;
-    let safe = found.status == CredentialStatus::Revoked || found.migrated_at.is_some();
-    Ok(RevocationSafety {
-        credential: found.external_id,
-        status: found.status,
-        safe,
-        blocking: if safe {
-            Vec::new()
-        } else {
-            vec![BlockingConsumer {
-                id: found.consumer,
-                name: row.get(14)?,
-                external_id: row.get(15)?,
-                last_used_at: found.last_used_at,
-            }]
-        },
-    })
 }
 
 /// Live credentials of an environment created before `before` ("older than N days").

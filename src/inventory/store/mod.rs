@@ -18,13 +18,19 @@ use crate::storage::{Db, Query, Row, Value, map_in, rows_in};
 mod edit;
 mod lifecycle;
 mod list;
+mod revocation;
 
 pub use edit::{insert_consumer, set_credential_status, set_send_window, tag_consumers};
 pub use lifecycle::{
     LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
-    lifecycle, revocation, rotation_policies, set_rotation_policy,
+    lifecycle, rotation_policies, set_rotation_policy,
 };
 pub use list::list_consumers;
+pub use revocation::{
+    REVOCATION_SAFE, approve_override, of_campaign as revocation_of_campaign,
+    of_consumer as revocation_of_consumer, request_override, revocation,
+};
+pub(crate) use revocation::{ensure_safe, migrated as revocation_on_migrated};
 // The read models live in `views`, shared with the browser; the store returns them.
 pub use crate::inventory::views::{
     Consumer, ConsumerFilter, ConsumerSummary, Contact, Credential, ExternalId, Tag,
