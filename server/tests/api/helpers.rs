@@ -823,6 +823,15 @@ impl SmtpSink {
         std::fs::write(self.script(), Value::Object(map).to_string()).expect("script");
     }
 
+    /// Makes every reply wait `secs` (a slow server).
+    pub fn slow_down(&self, secs: f64) {
+        std::fs::write(
+            self.script(),
+            serde_json::json!({ "_delay_secs": secs }).to_string(),
+        )
+        .expect("script");
+    }
+
     pub fn received(&self) -> Vec<Received> {
         std::fs::read_to_string(self.log())
             .unwrap_or_default()

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod campaign_engine;
 mod checkpoints;
+mod crash;
 mod delivery;
 mod evidence;
 mod factors;

@@ -4,7 +4,8 @@ Every accepted message is appended to a JSON-lines log with its Message-ID, reci
 and text part. A script file (JSON, re-read on every message) says what to reply to a recipient
 on successive attempts, for example {"slow@x.example": ["451 4.3.0 try later", "250"]}: an
 entry is used once, and "drop" closes the connection in the middle of DATA. Recipients without
-a script, or past the end of theirs, get 250.
+a script, or past the end of theirs, get 250. A number under "_delay_secs" makes every reply
+wait that long (a slow server, so a test can kill Rekey while messages are in flight).
 
 Usage: python3 smtp_sink.py LOG SCRIPT [PORT]  (prints "PORT <n>" once listening)
 """
@@ -25,12 +26,14 @@ class Sink:
         self.script = script
         self.used = {}
 
-    def next_reply(self, recipient):
+    def read_script(self):
         try:
             with open(self.script) as f:
-                script = json.load(f)
+                return json.load(f)
         except (FileNotFoundError, json.JSONDecodeError):
-            script = {}
+            return {}
+
+    def next_reply(self, script, recipient):
         replies = script.get(recipient, [])
         n = self.used.get(recipient, 0)
         self.used[recipient] = n + 1
@@ -38,7 +41,11 @@ class Sink:
 
     async def handle_DATA(self, server, session, envelope):
         recipient = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
-        reply = self.next_reply(recipient)
+        script = self.read_script()
+        reply = self.next_reply(script, recipient)
+        delay = script.get("_delay_secs")
+        if delay:
+            await asyncio.sleep(float(delay))
         if reply == "drop":
             server.transport.close()
             return "421 4.4.2 closing"
