@@ -103,6 +103,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/review/diff", Allowed(ViewInventory)),
     ("/api/review/save", Allowed(EditNotices)),
     ("/api/review/submit", Allowed(EditNotices)),
+    ("/api/review/submit_many", Allowed(EditNotices)),
     ("/api/review/approve", Allowed(ApproveNotices)),
     ("/api/review/approve_many", Allowed(ApproveNotices)),
     ("/api/review/reject", Allowed(ApproveNotices)),

@@ -1,14 +1,18 @@
-//! The home page: what needs the signed-in person now, by what their role does (approvers:
-//! notices waiting for approval; engineers: drafts failing their checks and failed
-//! deliveries), and the latest campaigns at a glance.
+//! The home page, the approval dashboard: what needs the signed-in person now, by what their
+//! role does (approvers: notices waiting for approval, due first, and overrides to decide;
+//! engineers: drafts failing their checks, failed deliveries and consumers at risk; the
+//! security lead: leak alerts, overrides and the audit chain), the running campaigns with
+//! their migration at a glance, and what goes out in the next 24 hours.
 
 use leptos::prelude::*;
 use rekey_core::notices::NoticeState;
-use rekey_core::notices::views::{Attention, CampaignGlance, NoticeList};
+use rekey_core::notices::views::{
+    AtRisk, Attention, CampaignGlance, ChainGlance, NoticeList, OverrideLine,
+};
 
 use crate::access;
 use crate::auth::use_me;
-use crate::components::{Badge, CARD, LoadError, Page, Tone};
+use crate::components::{Badge, CARD, FillBar, LoadError, Page, Tone};
 use crate::error::AppError;
 use crate::review::state_tone;
 
@@ -24,7 +28,7 @@ pub async fn needs_attention() -> Result<Attention, AppError> {
         return Ok(Attention::default());
     }
     let rk = session::rekey()?;
-    Ok(rekey_core::notices::queue::attention(&rk.db, &who).await?)
+    Ok(rekey_core::notices::queue::attention(&rk.db, &who, rk.now()).await?)
 }
 
 #[component]
@@ -83,6 +87,11 @@ fn Dashboard(attention: Attention) -> impl IntoView {
         failing_checks,
         delivery_failed,
         campaigns,
+        at_risk,
+        leaks,
+        overrides,
+        chain,
+        next_day,
     } = attention;
     view! {
         <div class="mt-6 grid gap-6 lg:grid-cols-2">
@@ -95,8 +104,110 @@ fn Dashboard(attention: Attention) -> impl IntoView {
             {delivery_failed.map(|list| view! {
                 <Notices title="Delivery failed" empty="No delivery has failed." more="/review?state=failed" list />
             })}
+            {at_risk.map(|at_risk| view! { <AtRiskList at_risk /> })}
+            {leaks.map(|list| view! {
+                <Notices title="Leak alerts" empty="No leak alert waits." more="/review?kind=leak_alert" list />
+            })}
+            {overrides.map(|overrides| view! { <Overrides overrides /> })}
+            {chain.map(|chain| view! { <Chain chain /> })}
             {(!campaigns.is_empty()).then(|| view! { <Campaigns campaigns /> })}
+            <NextDay next_day />
         </div>
+    }
+}
+
+/// Consumers of running campaigns an engineer should look at, most at risk first.
+#[component]
+fn AtRiskList(at_risk: Vec<AtRisk>) -> impl IntoView {
+    view! {
+        <section class=CARD aria-label="Consumers at risk">
+            <h2 class="mb-3 text-lg font-semibold">"Consumers at risk"</h2>
+            {if at_risk.is_empty() {
+                view! { <p class="text-sm text-slate-500">"Every consumer of a running campaign has migrated."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="space-y-2 text-sm">
+                        {at_risk.into_iter().map(|c| view! {
+                            <li>
+                                <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.consumer)>{c.name}</a>
+                                <span class="ml-2 text-slate-500">{c.why}</span>
+                                <a class="ml-2 text-xs text-slate-400 hover:underline" href=format!("/campaigns/{}", c.campaign)>{c.campaign_name.to_string()}</a>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// Overrides of the revocation safeguard: waiting for a second person, or approved.
+#[component]
+fn Overrides(overrides: Vec<OverrideLine>) -> impl IntoView {
+    view! {
+        <section class=CARD aria-label="Revocation overrides">
+            <h2 class="mb-3 text-lg font-semibold">"Revocation overrides"</h2>
+            {if overrides.is_empty() {
+                view! { <p class="text-sm text-slate-500">"Nobody has asked to revoke a key still in use."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="space-y-2 text-sm">
+                        {overrides.into_iter().map(|o| view! {
+                            <li>
+                                <a class="font-mono text-xs text-indigo-700 hover:underline" href=format!("/consumers/{}", o.consumer)>{o.credential}</a>
+                                <span class="ml-2">{if o.approved {
+                                    view! { <Badge text="approved" tone=Tone::Warn /> }
+                                } else {
+                                    view! { <Badge text="waits for a second person" tone=Tone::Bad /> }
+                                }}</span>
+                                <div class="text-xs text-slate-500">{format!("{} asked {}: {}", o.requested_by, o.requested_at.utc_minute(), o.reason)}</div>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The audit chain's head and the last checkpoint that vouches for it.
+#[component]
+fn Chain(chain: ChainGlance) -> impl IntoView {
+    let line = match chain.checkpoint {
+        Some((number, entry, at)) => format!(
+            "{} entries; checkpoint {number} signed {} vouches for entries 1 to {entry} ({} since).",
+            chain.head,
+            at.utc_minute(),
+            chain.head - entry
+        ),
+        None => format!("{} entries; no checkpoint signed yet.", chain.head),
+    };
+    view! {
+        <section class=CARD aria-label="Audit chain">
+            <h2 class="mb-3 text-lg font-semibold">"Audit chain"</h2>
+            <p class="text-sm text-slate-700">{line}</p>
+            <a class="mt-2 inline-block text-sm text-indigo-700 hover:underline" href="/audit">"Verify it on the audit page"</a>
+        </section>
+    }
+}
+
+/// What goes out in the next 24 hours, by kind.
+#[component]
+fn NextDay(next_day: Vec<(rekey_core::notices::NoticeKind, i64)>) -> impl IntoView {
+    let line = if next_day.is_empty() {
+        "Nothing approved goes out in the next 24 hours.".to_string()
+    } else {
+        next_day
+            .iter()
+            .map(|(kind, n)| format!("{n} {}", kind.label().to_lowercase()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    view! {
+        <section class=CARD aria-label="Next 24 hours">
+            <h2 class="mb-3 text-lg font-semibold">"Next 24 hours"</h2>
+            <p class="text-sm text-slate-700">{line}</p>
+        </section>
     }
 }
 
@@ -156,6 +267,8 @@ fn Campaigns(campaigns: Vec<CampaignGlance>) -> impl IntoView {
                     <li>
                         <a class="font-medium text-indigo-700 hover:underline" href=format!("/campaigns/{}", c.id)>{c.name.to_string()}</a>
                         <span class="ml-2 text-xs text-slate-500">{format!("deadline {}", c.deadline.utc_minute())}</span>
+                        <div class="mt-1 text-xs text-slate-600">{format!("Migrated: {} of {}", c.migrated, c.consumers)}</div>
+                        <FillBar percent={ if c.consumers > 0 { c.migrated * 100 / c.consumers } else { 0 } } fill="fill-emerald-500" />
                         <div class="mt-1 flex flex-wrap gap-2">
                             {c.counts.into_iter().filter(|(_, n)| *n > 0).map(|(state, n): (NoticeState, i64)| view! {
                                 <Badge text=format!("{n} {}", state.label().to_lowercase()) tone=state_tone(state) />

@@ -4,10 +4,10 @@ use super::campaigns::{self, CampaignState};
 use super::schedule::Step;
 use super::versions::version;
 use super::views::{
-    Attention, Author, CampaignGlance, Decision, NoticeDetail, NoticeList, NoticeSummary,
-    QueueFilter, VersionLine,
+    AtRisk, Attention, Author, CampaignGlance, ChainGlance, Decision, NoticeDetail, NoticeList,
+    NoticeSummary, OverrideLine, QueueFilter, VersionLine,
 };
-use super::{CampaignId, CheckResult, NoticeId, NoticeState, checks};
+use super::{CampaignId, CheckResult, NoticeId, NoticeKind, NoticeState, checks};
 use crate::clock::Timestamp;
 use crate::delivery::{self, OutboxId};
 use crate::error::{Error, Result};
@@ -67,6 +67,9 @@ pub async fn queue(
     }
     if let Some(passed) = filter.checks_passed {
         add("n.checks_passed =", passed.into());
+    }
+    if let Some(kind) = filter.kind {
+        add("n.kind =", kind.as_str().into());
     }
     let condition = clauses
         .into_iter()
@@ -215,7 +218,7 @@ pub async fn due_unapproved(db: &Db, horizon: Timestamp) -> Result<Vec<NoticeSum
 pub const ATTENTION_ROWS: u32 = 10;
 
 /// What needs `who` now (see [`Attention`]): read-only, so nothing here is audited.
-pub async fn attention(db: &Db, who: &Identity) -> Result<Attention> {
+pub async fn attention(db: &Db, who: &Identity, now: Timestamp) -> Result<Attention> {
     let list = |filter: QueueFilter| async move {
         let (rows, total) = queue(db, &filter, 0, ATTENTION_ROWS).await?;
         Ok::<_, Error>(NoticeList { rows, total })
@@ -246,21 +249,106 @@ pub async fn attention(db: &Db, who: &Identity) -> Result<Attention> {
             .await?,
         );
     }
+    if who.may(Permission::ApproveNotices) || who.may(Permission::ViewAudit) {
+        attention.leaks = Some(
+            list(QueueFilter {
+                kind: Some(NoticeKind::LeakAlert),
+                ..QueueFilter::default()
+            })
+            .await?,
+        );
+        attention.overrides = Some(overrides(db).await?);
+    }
+    if who.may(Permission::ViewAudit) {
+        attention.chain = Some(ChainGlance {
+            head: db
+                .scalar::<Option<i64>>("SELECT MAX(seq) FROM audit_log", &[])
+                .await?
+                .unwrap_or(0),
+            checkpoint: crate::audit::checkpoints::latest(&mut db.clone())
+                .await?
+                .map(|c| (c.number, c.entry, c.signed_at)),
+        });
+    }
     if who.may(Permission::ViewInventory) {
-        for campaign in campaigns::list(db)
+        let running: Vec<_> = campaigns::list(db)
             .await?
             .into_iter()
+            .filter(|c| !c.state.ended())
             .take(ATTENTION_ROWS as usize)
-        {
+            .collect();
+        let mut at_risk = Vec::new();
+        for campaign in running {
+            let progress = super::progress::progress(db, &campaign, now).await?;
+            for c in progress.unmigrated.iter().take(ATTENTION_ROWS as usize) {
+                let why = match (c.delivery_failed, c.old_key_last_used) {
+                    (true, _) => "its notice could not be delivered".to_string(),
+                    (false, Some(at)) => format!("still used its old key {}", at.utc_minute()),
+                    (false, None) => "not migrated yet".to_string(),
+                };
+                at_risk.push(AtRisk {
+                    campaign: campaign.id,
+                    campaign_name: campaign.name.clone(),
+                    consumer: c.consumer,
+                    name: c.name.clone(),
+                    why,
+                });
+            }
             attention.campaigns.push(CampaignGlance {
                 counts: campaigns::counts(db, campaign.id).await?,
                 id: campaign.id,
                 name: campaign.name,
                 deadline: campaign.timeline.deadline(),
+                consumers: progress.total,
+                migrated: progress.migrated,
             });
         }
+        if who.may(Permission::EditNotices) {
+            at_risk.truncate(ATTENTION_ROWS as usize);
+            attention.at_risk = Some(at_risk);
+        }
+        attention.next_day = next_day(db, now).await?;
     }
     Ok(attention)
+}
+
+/// Overrides of the revocation safeguard, waiting ones first, then the latest approved.
+async fn overrides(db: &Db) -> Result<Vec<OverrideLine>> {
+    db.fetch_all(
+        "SELECT k.external_id, k.consumer_id, o.reason, u.display_name, o.requested_at, o.approved_at          FROM revocation_overrides o JOIN credentials k ON k.id = o.credential_id          JOIN users u ON u.id = o.requested_by          ORDER BY CASE WHEN o.approved_at IS NULL THEN 0 ELSE 1 END, o.requested_at DESC LIMIT $1",
+        params![i64::from(ATTENTION_ROWS)],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(OverrideLine {
+            credential: r.get(0)?,
+            consumer: r.get(1)?,
+            reason: r.get(2)?,
+            requested_by: r.get(3)?,
+            requested_at: r.get(4)?,
+            approved: r.get::<Option<Timestamp>>(5)?.is_some(),
+        })
+    })
+    .collect()
+}
+
+/// Approved notices whose message goes out within 24 hours of `now`, by kind (a notice
+/// waiting for its window or its condition counts when it next comes up).
+async fn next_day(db: &Db, now: Timestamp) -> Result<Vec<(NoticeKind, i64)>> {
+    let counts: std::collections::HashMap<NoticeKind, i64> = db
+        .fetch_all(
+            "SELECT n.kind, COUNT(*) FROM notices n JOIN outbox o ON o.id = n.outbox_id              WHERE n.state = $1 AND o.state = 'pending' AND o.next_attempt_at <= $2 GROUP BY n.kind",
+            params![NoticeState::Approved, now.plus_secs(86_400)],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<_>>()?;
+    Ok(NoticeKind::ALL
+        .iter()
+        .filter_map(|k| counts.get(k).map(|n| (*k, *n)))
+        .collect())
 }
 
 /// The message a notice's approval queued, if it was approved.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fallbacks::Fallbacks;
 
-use super::{CampaignId, CampaignName, CheckResult, NoticeId, NoticeState, Timeline};
+use super::{CampaignId, CampaignName, CheckResult, NoticeId, NoticeKind, NoticeState, Timeline};
 use crate::audit::Sha256Hex;
 use crate::clock::Timestamp;
 use crate::declare::{Choices, named_enum};
@@ -57,6 +57,8 @@ pub struct QueueFilter {
     pub checks_passed: Option<bool>,
     /// One state; `None` means pending review (drafted or in review).
     pub state: Option<NoticeState>,
+    /// Only notices of this kind (leak alerts, say).
+    pub kind: Option<NoticeKind>,
 }
 
 /// The queue's filters as a URL carries them (`?campaign=…&checks=failing`), text as given;
@@ -71,6 +73,9 @@ pub struct QueueQuery {
     pub checks: Option<String>,
     /// A notice state, or `pending` (drafted or in review, the default).
     pub state: Option<String>,
+    /// A notice kind's stored name, e.g. `leak_alert`.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 impl QueueQuery {
@@ -101,6 +106,7 @@ impl QueueQuery {
                 .filter(|s| s != "pending")
                 .map(|s| s.parse())
                 .transpose()?,
+            kind: given(&self.kind).map(|k| k.parse()).transpose()?,
         })
     }
 }
@@ -127,6 +133,47 @@ pub struct NoticeList {
     pub total: i64,
 }
 
+/// A consumer of a running campaign that needs an engineer's eye, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AtRisk {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// Its name.
+    pub campaign_name: CampaignName,
+    /// The consumer.
+    pub consumer: ConsumerId,
+    /// Its name.
+    pub name: String,
+    /// Why it is at risk, in words.
+    pub why: String,
+}
+
+/// An override of the revocation safeguard, as the home page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideLine {
+    /// The credential, by the key-issuing system's id.
+    pub credential: String,
+    /// Its consumer's page.
+    pub consumer: ConsumerId,
+    /// Why it was asked for.
+    pub reason: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: Timestamp,
+    /// Whether a second person has approved it.
+    pub approved: bool,
+}
+
+/// The audit chain at a glance: its newest entry and the last signed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainGlance {
+    /// The newest entry's number.
+    pub head: i64,
+    /// The newest checkpoint: its number, the entry it vouches for, when it was signed.
+    pub checkpoint: Option<(i64, i64, Timestamp)>,
+}
+
 /// A campaign at a glance: where its notices are and when its deadline falls.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignGlance {
@@ -138,6 +185,10 @@ pub struct CampaignGlance {
     pub deadline: Timestamp,
     /// Its notices in each state, every state listed.
     pub counts: Vec<(NoticeState, i64)>,
+    /// Its consumers, and how many have migrated.
+    pub consumers: i64,
+    /// Migrated so far.
+    pub migrated: i64,
 }
 
 /// What needs a person now, on their home page: each list only for those whose role acts on
@@ -150,8 +201,26 @@ pub struct Attention {
     pub failing_checks: Option<NoticeList>,
     /// Notices whose delivery failed for good; for those who edit.
     pub delivery_failed: Option<NoticeList>,
-    /// The latest campaigns, newest first; for those who see the inventory.
+    /// The running campaigns (drafting, active, paused), newest first, with their migration;
+    /// for those who see the inventory.
     pub campaigns: Vec<CampaignGlance>,
+    /// Consumers of running campaigns most at risk; for those who edit.
+    #[serde(default)]
+    pub at_risk: Option<Vec<AtRisk>>,
+    /// Leak alerts not yet sent; for the audit trail's owner and approvers.
+    #[serde(default)]
+    pub leaks: Option<NoticeList>,
+    /// Overrides of the revocation safeguard, waiting ones first; for approvers and the audit
+    /// trail's owner.
+    #[serde(default)]
+    pub overrides: Option<Vec<OverrideLine>>,
+    /// The audit chain's head and last checkpoint; for the audit trail's owner.
+    #[serde(default)]
+    pub chain: Option<ChainGlance>,
+    /// Approved notices that go out within the next 24 hours, by kind; for those who see the
+    /// inventory.
+    #[serde(default)]
+    pub next_day: Vec<(NoticeKind, i64)>,
 }
 
 /// Where one consumer of a campaign stands.

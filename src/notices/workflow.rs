@@ -380,6 +380,59 @@ async fn approve_in(
     Ok(())
 }
 
+/// What submitting many notices did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitOutcome {
+    /// Notices submitted for review, in the order asked.
+    pub submitted: Vec<NoticeId>,
+    /// Notices left alone, with the reason.
+    pub skipped: Vec<(NoticeId, String)>,
+}
+
+/// Submits each listed notice that is still a draft, in one transaction: a campaign's series
+/// goes to the approvers in one step. Notices that cannot be submitted are named with why.
+pub async fn submit_many(rk: &Rekey, by: &Identity, ids: &[NoticeId]) -> Result<SubmitOutcome> {
+    if !by.may(Permission::EditNotices) {
+        return Err(Error::Forbidden(Permission::EditNotices));
+    }
+    if ids.len() > 1_000 {
+        return Err(InputError::new("notices", "submit at most 1,000 notices at once").into());
+    }
+    let mut outcome = SubmitOutcome::default();
+    let mut tx = rk.write(by.into()).await?;
+    for &id in ids {
+        let notice = match locked(&mut tx, id).await {
+            Ok(notice) => notice,
+            Err(e) if !e.is_internal() => {
+                outcome.skipped.push((id, e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match move_along(&mut tx, id, notice.state, NoticeEvent::Submit, None).await {
+            Ok(_) => {}
+            Err(e) if !e.is_internal() => {
+                outcome.skipped.push((id, e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        tx.audit(
+            Target::Notice(id),
+            Detail::NoticeSubmitted {
+                notice: id,
+                version: notice.version,
+            },
+        )
+        .await?;
+        outcome.submitted.push(id);
+    }
+    if !outcome.submitted.is_empty() {
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}
+
 /// What approving many notices did to each.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BulkOutcome {

@@ -296,7 +296,7 @@ fn CampaignBody(
                 </div>
             </div>
             <Progress id progress=c.progress mark extend />
-            <SafeToRevoke credentials=c.revocation />
+            <SafeToRevoke credentials=c.revocation counts=c.revocation_counts />
             <Series id series=c.series send_window=c.send_window calendar=c.calendar on_migration=c.on_migration zone=c.calendar_zone zones=zone_names />
             <div class=CARD>
                 <h2 class="mb-3 text-lg font-semibold">"Notices"</h2>
@@ -489,9 +489,12 @@ fn Progress(
 /// Whether each credential the campaign rotates can be revoked now: the answer the key-issuing
 /// system gets from `GET /api/v1/credentials/{id}/revocation`.
 #[component]
-fn SafeToRevoke(credentials: Vec<rekey_core::inventory::views::RevocationSafety>) -> impl IntoView {
-    let safe = credentials.iter().filter(|r| r.safe).count();
-    let total = credentials.len();
+fn SafeToRevoke(
+    credentials: Vec<rekey_core::inventory::views::RevocationSafety>,
+    counts: (usize, usize),
+) -> impl IntoView {
+    let (safe, total) = counts;
+    let hidden = total - credentials.len();
     view! {
         <section class=format!("{CARD} mb-6") aria-label="Revocation">
             <h2 class="mb-3 text-lg font-semibold">{format!("Safe to revoke: {safe} of {total} credentials")}</h2>
@@ -516,6 +519,7 @@ fn SafeToRevoke(credentials: Vec<rekey_core::inventory::views::RevocationSafety>
                     }).collect_view()}
                 </tbody>
             </table>
+            {(hidden > 0).then(|| view! { <p class="mt-2 text-xs text-slate-500">{format!("{hidden} more not listed; the unsafe come first.")}</p> })}
         </section>
     }
 }

@@ -326,9 +326,15 @@ pub struct CampaignView {
     pub on_migration: i64,
     /// The zone the calendar is in: UTC or one the viewer chose.
     pub calendar_zone: String,
-    /// Whether each credential it rotates can be revoked now.
+    /// Whether the credentials it rotates can be revoked now: the unsafe first, at most
+    /// [`REVOCATION_ROWS`] of them.
     pub revocation: Vec<rekey_core::inventory::views::RevocationSafety>,
+    /// Of all its credentials: how many are safe to revoke, and how many there are.
+    pub revocation_counts: (usize, usize),
 }
+
+/// Credentials listed on a campaign's page; the counts cover the rest.
+pub const REVOCATION_ROWS: usize = 100;
 
 /// What a person does to a running campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -415,6 +421,14 @@ pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<Campa
     let milestones = c.timeline.milestones();
     // One reading of the clock: the timeline's "today" and the burn-down's last point agree.
     let now = rk.now();
+    let mut revocation: Vec<_> =
+        rekey_core::inventory::store::revocation_of_campaign(&mut rk.db.clone(), c.id)
+            .await?
+            .into_iter()
+            .map(|(_, safety)| safety)
+            .collect();
+    // The unsafe first: those are what the page is for.
+    revocation.sort_by_key(|r| r.safe);
     Ok(CampaignView {
         id: c.id.get(),
         zones: zones
@@ -442,11 +456,11 @@ pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<Campa
         progress: rekey_core::notices::progress::progress(&rk.db, &c, now).await?,
         series: c.schedule.steps().iter().map(ToString::to_string).collect(),
         send_window: c.send_window.map(|w| w.to_string()),
-        revocation: rekey_core::inventory::store::revocation_of_campaign(&mut rk.db.clone(), c.id)
-            .await?
-            .into_iter()
-            .map(|(_, safety)| safety)
-            .collect(),
+        revocation_counts: (
+            revocation.iter().filter(|r| r.safe).count(),
+            revocation.len(),
+        ),
+        revocation: revocation.into_iter().take(REVOCATION_ROWS).collect(),
         calendar,
         on_migration,
         calendar_zone: calendar_zone.to_string(),

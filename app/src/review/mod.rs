@@ -33,6 +33,7 @@ pub async fn queue(
     checks: Option<String>,
     state: Option<String>,
     page: Option<u32>,
+    #[server(default)] kind: Option<String>,
 ) -> Result<QueuePage, AppError> {
     use rekey_core::notices::views::QueueQuery;
     session::authorize::<Queue>().await?;
@@ -42,6 +43,7 @@ pub async fn queue(
         pattern,
         checks,
         state,
+        kind,
     }
     .parse()?;
     let page = page.unwrap_or(1).max(1);
@@ -92,6 +94,37 @@ pub async fn approve_many(notices: Option<Vec<String>>) -> Result<BulkResult, Ap
     })
 }
 
+/// What submitting several notices did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmitResult {
+    pub submitted: usize,
+    pub skipped: Vec<(i64, String)>,
+}
+
+/// Submits the selected drafts for review (engineers): a whole series in one step.
+#[server(endpoint = "review/submit_many")]
+pub async fn submit_many(notices: Option<Vec<String>>) -> Result<SubmitResult, AppError> {
+    let (who, _) = session::authorize::<SubmitMany>().await?;
+    let rk = session::rekey()?;
+    let ids = notices
+        .unwrap_or_default()
+        .iter()
+        .map(|n| n.parse())
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.is_empty() {
+        return Err(AppError::invalid("notices", "select at least one notice"));
+    }
+    let outcome = rekey_core::notices::workflow::submit_many(&rk, &who, &ids).await?;
+    Ok(SubmitResult {
+        submitted: outcome.submitted.len(),
+        skipped: outcome
+            .skipped
+            .into_iter()
+            .map(|(id, why)| (id.get(), why))
+            .collect(),
+    })
+}
+
 pub fn state_tone(state: NoticeState) -> Tone {
     match state {
         NoticeState::Drafted => Tone::Neutral,
@@ -107,6 +140,7 @@ pub fn ReviewPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k)).filter(|v| !v.is_empty());
     let bulk = ServerAction::<ApproveMany>::new();
+    let submit = ServerAction::<SubmitMany>::new();
     let list = Resource::new(
         move || {
             (
@@ -115,20 +149,25 @@ pub fn ReviewPage() -> impl IntoView {
                 param("checks"),
                 param("state"),
                 param("page").and_then(|p| p.parse::<u32>().ok()),
-                bulk.version().get(),
+                param("kind"),
+                bulk.version().get() + submit.version().get(),
             )
         },
-        |(campaign, pattern, checks, state, page, _)| queue(campaign, pattern, checks, state, page),
+        |(campaign, pattern, checks, state, page, kind, _)| {
+            queue(campaign, pattern, checks, state, page, kind)
+        },
     );
     let me = use_me().0;
     view! {
         <Page title="Review queue">
             <Transition fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    let may_approve = matches!(me.await, Ok(Some(p)) if p.may(Permission::ApproveNotices));
+                    let me = me.await;
+                    let may_approve = matches!(&me, Ok(Some(p)) if p.may(Permission::ApproveNotices));
+                    let may_submit = matches!(&me, Ok(Some(p)) if p.may(Permission::EditNotices));
                     match list.await {
                         Err(error) => view! { <LoadError error /> }.into_any(),
-                        Ok(page) => view! { <Queue page may_approve bulk query /> }.into_any(),
+                        Ok(page) => view! { <Queue page may_approve may_submit bulk submit query /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -140,9 +179,15 @@ pub fn ReviewPage() -> impl IntoView {
 fn Queue(
     page: QueuePage,
     may_approve: bool,
+    may_submit: bool,
     bulk: ServerAction<ApproveMany>,
+    submit: ServerAction<SubmitMany>,
     query: Memo<leptos_router::params::ParamsMap>,
 ) -> impl IntoView {
+    // Approvers approve what they select; engineers submit it. Nobody does both.
+    let selects = may_approve || may_submit;
+    let all = RwSignal::new(false);
+    let rows = page.clone();
     let param = move |k: &str| query.with(|q| q.get(k)).filter(|v| !v.is_empty());
     let pages = (page.total as u32).div_ceil(PAGE_SIZE);
     let current = page.page;
@@ -184,6 +229,7 @@ fn Queue(
                     {states.into_iter().map(|(value, label)| view! { <option value=value selected=param("state").as_deref().unwrap_or("pending") == value>{label}</option> }).collect_view()}
                 </select>
             </label>
+            {param("kind").map(|kind| view! { <input type="hidden" name="kind" value=kind /> })}
             <button class=BUTTON_QUIET type="submit">"Filter"</button>
         </Form>
         {move || bulk.value().get().and_then(Result::ok).map(|r| view! {
@@ -196,45 +242,78 @@ fn Queue(
                 })}
             </div>
         })}
+        {move || submit.value().get().and_then(Result::ok).map(|r| view! {
+            <div role="status" class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-900">
+                {format!("Submitted {} notices for review.", r.submitted)}
+                {(!r.skipped.is_empty()).then(|| view! {
+                    <ul class="mt-1 list-disc pl-5 text-amber-900">
+                        {r.skipped.into_iter().map(|(id, why)| view! { <li>{format!("Notice {id} skipped: {why}")}</li> }).collect_view()}
+                    </ul>
+                })}
+            </div>
+        })}
         <FormError value=bulk.value() />
-        <ActionForm action=bulk attr:class=format!("{CARD} overflow-x-auto p-0")>
-            {if page.rows.is_empty() {
-                view! { <p class="p-4 text-sm text-slate-500">"No notices match."</p> }.into_any()
-            } else {
-                view! {
-                    <table class=TABLE>
-                        <thead class="bg-slate-50"><tr>
-                            {may_approve.then(|| view! { <th class=TH><span class="sr-only">"Select"</span></th> })}
-                            <th class=TH>"Notice"</th><th class=TH>"Step"</th><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"State"</th><th class=TH>"Checks"</th><th class=TH>"To"</th>
-                        </tr></thead>
-                        <tbody class="divide-y divide-slate-100">
-                            {page.rows.into_iter().map(|n| {
-                                let label = format!("Select notice {} to {}", n.id, n.consumer_name);
-                                view! {
-                                    <tr>
-                                        {may_approve.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label /></td> })}
-                                        <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name.to_string()}</div></td>
-                                        <td class=format!("{TD} text-xs")>{n.step.to_string()}<div class="text-slate-400">{n.due_at.map(|d| format!("due {}", d.utc_minute()))}</div></td>
-                                        <td class=TD>{n.consumer_name}</td>
-                                        <td class=TD>{n.pattern.label()}</td>
-                                        <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>
-                                        <td class=TD>{if n.checks_passed { view! { <Badge text="passing" tone=Tone::Good /> } } else { view! { <Badge text="failing" tone=Tone::Bad /> } }}</td>
-                                        <td class=format!("{TD} text-xs")>{n.recipient.to_string()}</td>
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                    {may_approve.then(|| view! {
-                        <div class="border-t border-slate-100 p-3">
-                            <button class=BUTTON type="submit" disabled=move || bulk.pending().get()>"Approve selected"</button>
-                            <span class="ml-3 text-xs text-slate-500">"Only notices in review whose checks all pass, and that you did not write, are approved."</span>
-                        </div>
-                    })}
-                }.into_any()
-            }}
-        </ActionForm>
+        <FormError value=submit.value() />
+        {if may_approve {
+            view! { <ActionForm action=bulk attr:class=format!("{CARD} overflow-x-auto p-0")><QueueTable page=rows selects all /><BulkButton label="Approve selected" pending=bulk.pending() note="Only notices in review whose checks all pass, and that you did not write, are approved." /></ActionForm> }.into_any()
+        } else if may_submit {
+            view! { <ActionForm action=submit attr:class=format!("{CARD} overflow-x-auto p-0")><QueueTable page=rows selects all /><BulkButton label="Submit selected for review" pending=submit.pending() note="Drafts go to the approvers; the others are named with why they stay." /></ActionForm> }.into_any()
+        } else {
+            view! { <div class=format!("{CARD} overflow-x-auto p-0")><QueueTable page=rows selects all /></div> }.into_any()
+        }}
         <Pager page=current pages total=page.total href=move |p| query_link("/review", &query.get_untracked(), "page", &p.to_string()) />
-        {move || (!may_approve).then(|| view! { <p class="mt-3 text-xs text-slate-500">"Approvers approve notices; you can open one to read or edit it."</p> })}
+        {(!selects).then(|| view! { <p class="mt-3 text-xs text-slate-500">"Engineers submit drafts and approvers approve them; you can open a notice to read it."</p> })}
+    }
+}
+
+/// The queue's rows; with a checkbox each (and one for the whole page) when the reader acts on
+/// a selection.
+#[component]
+fn QueueTable(page: QueuePage, selects: bool, all: RwSignal<bool>) -> impl IntoView {
+    if page.rows.is_empty() {
+        return view! { <p class="p-4 text-sm text-slate-500">"No notices match."</p> }.into_any();
+    }
+    view! {
+        <table class=TABLE>
+            <thead class="bg-slate-50"><tr>
+                {selects.then(|| view! {
+                    <th class=TH>
+                        <input type="checkbox" aria-label="Select every notice on this page"
+                            prop:checked=move || all.get()
+                            on:change=move |ev| all.set(event_target_checked(&ev)) />
+                    </th>
+                })}
+                <th class=TH>"Notice"</th><th class=TH>"Step"</th><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"State"</th><th class=TH>"Checks"</th><th class=TH>"To"</th>
+            </tr></thead>
+            <tbody class="divide-y divide-slate-100">
+                {page.rows.into_iter().map(|n| {
+                    let label = format!("Select notice {} to {}", n.id, n.consumer_name);
+                    view! {
+                        <tr>
+                            {selects.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label prop:checked=move || all.get() /></td> })}
+                            <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name.to_string()}</div></td>
+                            <td class=format!("{TD} text-xs")>{n.step.to_string()}<div class="text-slate-400">{n.due_at.map(|d| format!("due {}", d.utc_minute()))}</div></td>
+                            <td class=TD>{n.consumer_name}</td>
+                            <td class=TD>{n.pattern.label()}</td>
+                            <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>
+                            <td class=TD>{if n.checks_passed { view! { <Badge text="passing" tone=Tone::Good /> } } else { view! { <Badge text="failing" tone=Tone::Bad /> } }}</td>
+                            <td class=format!("{TD} text-xs")>{n.recipient.to_string()}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// The button under a selectable queue, with what it does to a selection.
+#[component]
+fn BulkButton(label: &'static str, pending: Memo<bool>, note: &'static str) -> impl IntoView {
+    view! {
+        <div class="border-t border-slate-100 p-3">
+            <button class=BUTTON type="submit" disabled=move || pending.get()>{label}</button>
+            <span class="ml-3 text-xs text-slate-500">{note}</span>
+        </div>
     }
 }

@@ -105,6 +105,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/review/diff", READERS_AND_AGENTS),
         ("POST /api/review/save", EDITORS),
         ("POST /api/review/submit", EDITORS),
+        ("POST /api/review/submit_many", EDITORS),
         ("POST /api/review/approve", &["approver"]),
         ("POST /api/review/approve_many", &["approver"]),
         ("POST /api/review/reject", &["approver"]),

@@ -405,3 +405,49 @@ async fn bad_edits_change_nothing(app: TestApp) {
         (404, format!("notice {id} has no version 7").as_str())
     );
 }
+
+on_both_databases!(an_engineer_submits_a_series_in_one_step_and_an_approver_approves_it_in_one);
+async fn an_engineer_submits_a_series_in_one_step_and_an_approver_approves_it_in_one(app: TestApp) {
+    let engineer = app.signed_in("engineer").await;
+    let (campaign, consumers) = plan(&app, &engineer, "90").await;
+    let queue = json(
+        &engineer,
+        "review/queue",
+        &[("campaign", &campaign.to_string())],
+    )
+    .await;
+    let ids: Vec<String> = queue["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), consumers.min(50), "{queue}");
+    let n = ids.len();
+    // One already submitted, and one that does not exist: named, the rest submitted.
+    json(&engineer, "review/submit", &[("id", &ids[0])]).await;
+    let mut form: Vec<(&str, &str)> = ids.iter().map(|id| ("notices[]", id.as_str())).collect();
+    form.push(("notices[]", "999999"));
+    let submitted = json(&engineer, "review/submit_many", &form).await;
+    assert_eq!(submitted["submitted"], n - 1, "{submitted}");
+    let skipped = submitted["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2, "{submitted}");
+    assert_eq!(skipped[0][0].to_string(), ids[0]);
+    assert!(
+        skipped[0][1].as_str().unwrap().contains("in review"),
+        "{submitted}"
+    );
+    assert_eq!(skipped[1][0], 999999);
+    // Nothing selected is a named error that changes nothing.
+    let audit = app.audit_count().await;
+    let (status, _, message) = error_of(engineer.call("review/submit_many", &[]).await).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (422, "select at least one notice")
+    );
+    assert_eq!(app.audit_count().await, audit);
+    // The approver approves the whole series in one step.
+    let approver = app.signed_in("approver").await;
+    let approved = json(&approver, "review/approve_many", &form[..n]).await;
+    assert_eq!(approved["approved"], n, "{approved}");
+}

@@ -46,6 +46,26 @@ async fn the_home_page_lists_what_each_role_acts_on(app: TestApp) {
         "{glance}"
     );
 
+    // The running campaign's migration at a glance, and its consumers at risk.
+    assert_eq!(glance["consumers"], consumers, "{glance}");
+    assert_eq!(glance["migrated"], 0, "{glance}");
+    let at_risk = engineers["at_risk"].as_array().unwrap();
+    assert!(!at_risk.is_empty(), "{engineers}");
+    assert_eq!(at_risk[0]["campaign"], campaign);
+    assert_eq!(engineers["next_day"], object!([]), "nothing approved yet");
+    assert_eq!(
+        engineers["chain"],
+        Value::Null,
+        "the audit trail is the security lead's"
+    );
+
+    let security = app.signed_in("security").await;
+    let leads = json(&security, "home/needs_attention", &[]).await;
+    assert!(leads["chain"]["head"].as_i64().unwrap() > 0, "{leads}");
+    assert_eq!(leads["leaks"]["total"], 0, "{leads}");
+    assert_eq!(leads["overrides"], object!([]), "{leads}");
+    assert_eq!(leads["awaiting_approval"], Value::Null);
+
     let approver = app.signed_in("approver").await;
     let approvers = json(&approver, "home/needs_attention", &[]).await;
     let waiting = &approvers["awaiting_approval"];
@@ -68,6 +88,11 @@ async fn the_home_page_lists_what_each_role_acts_on(app: TestApp) {
             "failing_checks": null,
             "delivery_failed": null,
             "campaigns": [],
+            "at_risk": null,
+            "leaks": null,
+            "overrides": null,
+            "chain": null,
+            "next_day": [],
         })
     );
 }
