@@ -1,8 +1,13 @@
 import { defineConfig } from '@playwright/test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 // Debian's Chromium, never a downloaded browser. The server is the real `rekey demo` binary
 // on a fresh SQLite database in a temporary folder (see scripts/e2e-server).
 const port = Number(process.env.E2E_PORT ?? 3901);
+// The file the end-to-end server's clock offset is read from (see scripts/e2e-server); the
+// suite's weeks-later spec writes it.
+process.env.E2E_CLOCK_FILE ??= join(tmpdir(), `rekey-e2e-clock-${port}`);
 
 export default defineConfig({
   testDir: './tests',
