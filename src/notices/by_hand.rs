@@ -11,8 +11,8 @@ use crate::Rekey;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::delivery::{OutboxId, outbox};
-use crate::error::{Conflict, Error, PeopleOnly, Refusal, Result};
-use crate::identity::{Identity, Permission, Reason};
+use crate::error::{Conflict, PeopleOnly, Refusal, Result};
+use crate::identity::{Identity, Reason};
 use crate::inventory::ConsumerId;
 use crate::params;
 use crate::storage::Db;
@@ -36,12 +36,7 @@ pub async fn mark_migrated(
     consumer: ConsumerId,
     reason: Reason,
 ) -> Result<()> {
-    let Identity::User { id: user, .. } = by else {
-        return Err(PeopleOnly::MarkMigrated.into());
-    };
-    if !by.may(Permission::ManageCampaigns) {
-        return Err(Error::Forbidden(Permission::ManageCampaigns));
-    }
+    let user = super::campaigns::campaign_manager(by, PeopleOnly::MarkMigrated)?;
     let state = super::campaigns::get(&rk.db, campaign).await?.state;
     if state.ended() {
         return Err(Refusal::CampaignEnded(campaign).into());

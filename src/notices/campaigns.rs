@@ -504,13 +504,22 @@ async fn queued(tx: &mut WriteTx, id: CampaignId) -> Result<Vec<(NoticeId, Outbo
 }
 
 fn steer(by: &Identity) -> Result<()> {
-    if matches!(by, Identity::Agent { .. }) {
-        return Err(PeopleOnly::SteerCampaign.into());
-    }
+    campaign_manager(by, PeopleOnly::SteerCampaign).map(|_| ())
+}
+
+/// The person who may make a call about a running campaign (pause it, mark a consumer
+/// migrated, extend a deadline): an engineer, never an agent (`agents_refused` says why).
+pub(super) fn campaign_manager(
+    by: &Identity,
+    agents_refused: PeopleOnly,
+) -> Result<crate::identity::UserId> {
+    let Identity::User { id, .. } = by else {
+        return Err(agents_refused.into());
+    };
     if !by.may(Permission::ManageCampaigns) {
         return Err(Error::Forbidden(Permission::ManageCampaigns));
     }
-    Ok(())
+    Ok(*id)
 }
 
 /// Pauses a campaign's sends: its approved notices stay approved and their messages are held

@@ -10,8 +10,8 @@ use super::{CampaignId, NoticeId, NoticeKind, NoticeState, Timeline};
 use crate::Rekey;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
-use crate::error::{Error, PeopleOnly, Refusal, Result};
-use crate::identity::{EmailAddress, Identity, Permission, Reason};
+use crate::error::{PeopleOnly, Refusal, Result};
+use crate::identity::{EmailAddress, Identity, Reason};
 use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
 use crate::params;
@@ -51,12 +51,7 @@ pub async fn extend(
     deadline: Timestamp,
     reason: Reason,
 ) -> Result<usize> {
-    let Identity::User { id: user, .. } = by else {
-        return Err(PeopleOnly::SteerCampaign.into());
-    };
-    if !by.may(Permission::ManageCampaigns) {
-        return Err(Error::Forbidden(Permission::ManageCampaigns));
-    }
+    let user = campaigns::campaign_manager(by, PeopleOnly::SteerCampaign)?;
     let campaign = campaigns::get(&rk.db, campaign_id).await?;
     if campaign.state.ended() {
         return Err(Refusal::CampaignEnded(campaign_id).into());

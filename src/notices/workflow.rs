@@ -252,8 +252,14 @@ pub async fn submit(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
         return Err(Error::Forbidden(Permission::EditNotices));
     }
     let mut tx = rk.write(by.into()).await?;
-    let notice = locked(&mut tx, id).await?;
-    move_along(&mut tx, id, notice.state, NoticeEvent::Submit, None).await?;
+    submit_in(&mut tx, id).await?;
+    tx.commit().await
+}
+
+/// Moves a draft to review, audited, in the caller's transaction.
+async fn submit_in(tx: &mut WriteTx, id: NoticeId) -> Result<()> {
+    let notice = locked(tx, id).await?;
+    move_along(tx, id, notice.state, NoticeEvent::Submit, None).await?;
     tx.audit(
         Target::Notice(id),
         Detail::NoticeSubmitted {
@@ -262,7 +268,7 @@ pub async fn submit(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
         },
     )
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Why an approval is refused before anything is written.
@@ -401,31 +407,12 @@ pub async fn submit_many(rk: &Rekey, by: &Identity, ids: &[NoticeId]) -> Result<
     let mut outcome = SubmitOutcome::default();
     let mut tx = rk.write(by.into()).await?;
     for &id in ids {
-        let notice = match locked(&mut tx, id).await {
-            Ok(notice) => notice,
-            Err(e) if !e.is_internal() => {
-                outcome.skipped.push((id, e.to_string()));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        match move_along(&mut tx, id, notice.state, NoticeEvent::Submit, None).await {
-            Ok(_) => {}
-            Err(e) if !e.is_internal() => {
-                outcome.skipped.push((id, e.to_string()));
-                continue;
-            }
+        // A refusal (not found, not a draft) is checked before anything is written.
+        match submit_in(&mut tx, id).await {
+            Ok(()) => outcome.submitted.push(id),
+            Err(e) if !e.is_internal() => outcome.skipped.push((id, e.to_string())),
             Err(e) => return Err(e),
         }
-        tx.audit(
-            Target::Notice(id),
-            Detail::NoticeSubmitted {
-                notice: id,
-                version: notice.version,
-            },
-        )
-        .await?;
-        outcome.submitted.push(id);
     }
     if !outcome.submitted.is_empty() {
         tx.commit().await?;

@@ -71,10 +71,9 @@ pub struct BulkResult {
     pub skipped: Vec<(i64, String)>,
 }
 
-#[server(endpoint = "review/approve_many")]
-pub async fn approve_many(notices: Option<Vec<String>>) -> Result<BulkResult, AppError> {
-    let (who, _) = session::authorize::<ApproveMany>().await?;
-    let rk = session::rekey()?;
+/// The notices a queue form selected: at least one, each a notice id.
+#[cfg(feature = "ssr")]
+fn selection(notices: Option<Vec<String>>) -> Result<Vec<rekey_core::notices::NoticeId>, AppError> {
     let ids = notices
         .unwrap_or_default()
         .iter()
@@ -83,6 +82,14 @@ pub async fn approve_many(notices: Option<Vec<String>>) -> Result<BulkResult, Ap
     if ids.is_empty() {
         return Err(AppError::invalid("notices", "select at least one notice"));
     }
+    Ok(ids)
+}
+
+#[server(endpoint = "review/approve_many")]
+pub async fn approve_many(notices: Option<Vec<String>>) -> Result<BulkResult, AppError> {
+    let (who, _) = session::authorize::<ApproveMany>().await?;
+    let rk = session::rekey()?;
+    let ids = selection(notices)?;
     let outcome = rekey_core::notices::workflow::approve_many(&rk, &who, &ids).await?;
     Ok(BulkResult {
         approved: outcome.approved.len(),
@@ -106,14 +113,7 @@ pub struct SubmitResult {
 pub async fn submit_many(notices: Option<Vec<String>>) -> Result<SubmitResult, AppError> {
     let (who, _) = session::authorize::<SubmitMany>().await?;
     let rk = session::rekey()?;
-    let ids = notices
-        .unwrap_or_default()
-        .iter()
-        .map(|n| n.parse())
-        .collect::<Result<Vec<_>, _>>()?;
-    if ids.is_empty() {
-        return Err(AppError::invalid("notices", "select at least one notice"));
-    }
+    let ids = selection(notices)?;
     let outcome = rekey_core::notices::workflow::submit_many(&rk, &who, &ids).await?;
     Ok(SubmitResult {
         submitted: outcome.submitted.len(),
