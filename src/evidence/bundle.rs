@@ -98,6 +98,16 @@ fn report(evidence: &Evidence) -> Result<String> {
                 replacement_last_used_at => stamp(c.replacement_last_used_at),
                 migrated_at => stamp(c.migrated_at),
                 status_at => stamp(c.status_at),
+                revocation_override => c.revocation_override.as_ref().map(|o| format!(
+                    "asked by {} at {}: {}; {}",
+                    o.requested_by,
+                    o.requested_at.rfc3339(),
+                    o.reason,
+                    match (&o.approved_by, o.approved_at) {
+                        (Some(by), Some(at)) => format!("approved by {by} at {}", at.rfc3339()),
+                        _ => "not approved".to_string(),
+                    }
+                )),
             }
         })
         .collect();

@@ -216,10 +216,13 @@ async fn campaign_credentials(db: &Db, campaign: CampaignId) -> Result<Vec<Crede
     let id = campaign.get();
     db.fetch_all(
             "SELECT k.external_id, k.prefix, k.environment, k.status, c.external_id, c.name, \
-             k.created_at, k.last_used_at, r.external_id, r.last_used_at, k.migrated_at, k.status_at \
+             k.created_at, k.last_used_at, r.external_id, r.last_used_at, k.migrated_at, k.status_at, \
+             o.reason, ru.username, o.requested_at, au.username, o.approved_at \
              FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
              JOIN consumers c ON c.id = k.consumer_id \
              LEFT JOIN credentials r ON r.id = k.replaced_by \
+             LEFT JOIN revocation_overrides o ON o.credential_id = k.id \
+             LEFT JOIN users ru ON ru.id = o.requested_by LEFT JOIN users au ON au.id = o.approved_by \
              WHERE cc.campaign_id = $1 ORDER BY k.id",
             params![id],
         )
@@ -240,6 +243,16 @@ async fn campaign_credentials(db: &Db, campaign: CampaignId) -> Result<Vec<Crede
                 replacement_last_used_at: r.get(9)?,
                 migrated_at: r.get(10)?,
                 status_at: r.get(11)?,
+                revocation_override: match r.get::<Option<String>>(12)? {
+                    Some(reason) => Some(super::OverrideFacts {
+                        reason,
+                        requested_by: r.get(13)?,
+                        requested_at: r.get(14)?,
+                        approved_by: r.get(15)?,
+                        approved_at: r.get(16)?,
+                    }),
+                    None => None,
+                },
             })
         })
         .collect::<Result<Vec<_>>>()

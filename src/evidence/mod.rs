@@ -152,6 +152,25 @@ pub struct CredentialFacts {
     pub migrated_at: Option<Timestamp>,
     /// When its status last changed (its revocation time, once revoked).
     pub status_at: Option<Timestamp>,
+    /// An override to revoke it although its consumer still used it: who asked, why, and who
+    /// approved it. Absent when nobody asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_override: Option<OverrideFacts>,
+}
+
+/// An override of the revocation safeguard, as the evidence states it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideFacts {
+    /// Why.
+    pub reason: String,
+    /// Who asked (username).
+    pub requested_by: String,
+    /// When.
+    pub requested_at: Timestamp,
+    /// The second person who approved it (username), once approved.
+    pub approved_by: Option<String>,
+    /// When.
+    pub approved_at: Option<Timestamp>,
 }
 
 /// A notice, with everything that happened to it.

@@ -269,6 +269,7 @@ async fn an_override_needs_a_second_person_and_the_key_issuer_is_told_with_retri
     )
     .await;
     assert_eq!(r.status(), 200);
+    let campaign: i64 = r.json().await.unwrap();
     let (status, _, message) = error_of(ask(&engineer, "The partner is gone").await).await;
     assert_eq!(status, 409);
     assert!(
@@ -380,6 +381,26 @@ async fn an_override_needs_a_second_person_and_the_key_issuer_is_told_with_retri
 
     // Now a person may mark it revoked.
     assert_eq!(revoke(&engineer).await.status(), 200);
+    // The campaign's evidence states the override: who asked, why, who approved; it verifies.
+    let security = app.signed_in("security").await;
+    let r = security
+        .get(&format!("/api/v1/campaigns/{campaign}/evidence"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let dir = crate::evidence::unpack(&r.bytes().await.unwrap());
+    let (code, said) = crate::evidence::verify_py(&dir, false);
+    assert_eq!(code, 0, "{said}");
+    let evidence: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("evidence.json")).unwrap()).unwrap();
+    let stated = &evidence["credentials"][0]["revocation_override"];
+    assert_eq!(
+        stated["reason"], "Acme's contract ended; they confirmed they no longer call us",
+        "{evidence}"
+    );
+    assert_eq!(stated["requested_by"], "engineer");
+    assert_eq!(stated["approved_by"], "approver");
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("approved by approver"), "{report}");
     for action in [
         "credential.revocation_override_requested",
         "credential.revocation_override_approved",
