@@ -43,19 +43,11 @@ pub async fn mark_migrated(
     }
     let mut tx = rk.write(by.into()).await?;
     let now = tx.now();
-    let moved: Vec<Option<Timestamp>> = tx
-        .fetch_all(
-            "SELECT k.migrated_at FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
-             WHERE cc.campaign_id = $1 AND k.consumer_id = $2",
-            params![campaign, consumer],
-        )
+    let moved: Vec<Option<Timestamp>> = super::campaigns::rotated_of(&mut *tx, campaign, consumer)
         .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_>>()?;
-    if moved.is_empty() {
-        return Err(Refusal::NotInCampaign { campaign, consumer }.into());
-    }
+        .into_iter()
+        .map(|(_, migrated_at)| migrated_at)
+        .collect();
     if let Some(at) = super::due::off_every(moved) {
         return Err(Conflict::AlreadyMigrated {
             consumer,

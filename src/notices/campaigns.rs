@@ -357,6 +357,29 @@ fn decode_campaign(r: &Row) -> Result<Campaign> {
     })
 }
 
+/// The credentials of `consumer` that `campaign` rotates, each with when the consumer migrated
+/// off it; refused, naming both, when the campaign rotates none of them.
+pub(super) async fn rotated_of(
+    q: &mut impl crate::storage::Query,
+    campaign: CampaignId,
+    consumer: ConsumerId,
+) -> Result<Vec<(CredentialId, Option<Timestamp>)>> {
+    let rotated = q
+        .rows(
+            "SELECT k.id, k.migrated_at FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
+             WHERE cc.campaign_id = $1 AND k.consumer_id = $2",
+            params![campaign, consumer],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+    if rotated.is_empty() {
+        return Err(crate::error::Refusal::NotInCampaign { campaign, consumer }.into());
+    }
+    Ok(rotated)
+}
+
 /// The campaign with this id.
 pub async fn get(db: &Db, id: CampaignId) -> Result<Campaign> {
     db.fetch_optional(

@@ -60,24 +60,11 @@ pub async fn extend(
         .await?
         .extended_to(deadline)?;
     let consumer = inventory::consumer(&rk.db, consumer_id).await?;
-    let rotated: Vec<crate::inventory::CredentialId> = rk
-        .db
-        .fetch_all(
-            "SELECT cc.credential_id FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id \
-             WHERE cc.campaign_id = $1 AND k.consumer_id = $2",
-            params![campaign_id, consumer_id],
-        )
+    let rotated: Vec<_> = campaigns::rotated_of(&mut rk.db.clone(), campaign_id, consumer_id)
         .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_>>()?;
-    if rotated.is_empty() {
-        return Err(Refusal::NotInCampaign {
-            campaign: campaign_id,
-            consumer: consumer_id,
-        }
-        .into());
-    }
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let credentials: Vec<_> = consumer
         .credentials
         .iter()
