@@ -111,9 +111,13 @@ test('weeks later, reminders reach only the consumers that have not migrated', a
 
   // Three weeks and three days later, a week before the deadline.
   await moveClock(24);
+  // Every session signed in before the jump has expired by now: wait for this sign-in to land
+  // before going anywhere, or the mailbox would answer with the sign-in page.
   await signIn(page, 'engineer');
+  await expect(page.getByRole('heading', { name: 'Home' })).toBeVisible();
   await expect(async () => {
     await page.goto('/mailbox');
+    await expect(page).toHaveURL(/\/mailbox/);
     const reminders = page.getByRole('link', { name: /^Reminder: 7 days left/ });
     await expect(reminders).toHaveCount(total - moved.length, { timeout: 1_000 });
   }).toPass({ timeout: 60_000 });
