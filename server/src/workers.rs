@@ -1,9 +1,11 @@
 //! Background work that lives as long as the server: delivery, drafting, session clean-up.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rekey_core::Rekey;
 use rekey_core::audit::{Actor, Detail, Target};
+use rekey_core::clock::Timestamp;
 use rekey_core::delivery::outbox::{self, ClaimedMessage};
 use rekey_core::delivery::{OutboxState, Outcome, Recorded, RetryPolicy, smtp::Mailer};
 use rekey_core::notices::due::{self, Verdict};
@@ -114,38 +116,71 @@ pub async fn sort_out(
 /// Claimed notices that must not go now: each waits (outside its send window, a confirmation
 /// before its consumer migrated, a paused campaign) or is withheld for good (a reminder to a
 /// consumer that migrated, a cancelled campaign). Outbox and notices move in one audited
-/// transaction.
+/// transaction, a few statements for the whole batch; a message whose lease ran out meanwhile
+/// belongs to another sender and is left to it.
 async fn hold_back(
     rk: &Rekey,
     held: &[(ClaimedMessage, NoticeId, Verdict)],
 ) -> rekey_core::error::Result<()> {
-    let mut tx = rk.write(Actor::System).await?;
-    let now = tx.now();
+    let mut paused = Vec::new();
+    let mut waiting: BTreeMap<(Timestamp, WaitReason), Vec<(&ClaimedMessage, NoticeId)>> =
+        BTreeMap::new();
+    let mut withheld = Vec::new();
     for (claimed, notice, verdict) in held {
-        let (notice, verdict) = (*notice, *verdict);
-        match verdict {
+        match *verdict {
             Verdict::Send => {}
-            Verdict::Hold => {
-                if outbox::hold_claimed(&mut tx, claimed).await? {
-                    workflow::waiting(&mut tx, notice, now, WaitReason::CampaignPaused).await?;
-                }
-            }
-            Verdict::Wait { until, reason } => {
-                if outbox::postpone(&mut tx, claimed, until).await? {
-                    workflow::waiting(&mut tx, notice, until, reason).await?;
-                    tracing::debug!(message_id = %claimed.message.message_id, until = %until, reason = %reason.label(), "waiting");
-                }
-            }
+            Verdict::Hold => paused.push((claimed, *notice)),
+            Verdict::Wait { until, reason } => waiting
+                .entry((until, reason))
+                .or_default()
+                .push((claimed, *notice)),
             Verdict::Withhold {
                 reason,
                 migrated_at,
-            } => {
-                if outbox::withdraw(&mut tx, claimed).await? {
-                    workflow::withheld(&mut tx, notice, reason, migrated_at).await?;
-                    tracing::info!(message_id = %claimed.message.message_id, reason = %reason.label(), "withheld");
-                }
-            }
+            } => withheld.push((
+                claimed,
+                workflow::ToWithhold {
+                    notice: *notice,
+                    reason,
+                    migrated_at,
+                },
+            )),
         }
+    }
+    let mut tx = rk.write(Actor::System).await?;
+    let now = tx.now();
+    let mut waits = Vec::new();
+    if !paused.is_empty() {
+        let messages: Vec<_> = paused.iter().map(|(c, _)| *c).collect();
+        let held = outbox::hold_claimed(&mut tx, &messages).await?;
+        waits.extend(
+            paused
+                .iter()
+                .filter(|(c, _)| held.contains(&c.id))
+                .map(|&(_, notice)| (notice, now, WaitReason::CampaignPaused)),
+        );
+    }
+    for ((until, reason), group) in &waiting {
+        let messages: Vec<_> = group.iter().map(|(c, _)| *c).collect();
+        let postponed = outbox::postpone(&mut tx, &messages, *until).await?;
+        for (claimed, notice) in group.iter().filter(|(c, _)| postponed.contains(&c.id)) {
+            tracing::debug!(message_id = %claimed.message.message_id, until = %until, reason = %reason.label(), "waiting");
+            waits.push((*notice, *until, *reason));
+        }
+    }
+    workflow::waiting(&mut tx, &waits).await?;
+    if !withheld.is_empty() {
+        let messages: Vec<_> = withheld.iter().map(|(c, _)| *c).collect();
+        let withdrawn = outbox::withdraw(&mut tx, &messages).await?;
+        let notices: Vec<_> = withheld
+            .iter()
+            .filter(|(c, _)| withdrawn.contains(&c.id))
+            .map(|(claimed, w)| {
+                tracing::info!(message_id = %claimed.message.message_id, reason = %w.reason.label(), "withheld");
+                *w
+            })
+            .collect();
+        workflow::withheld(&mut tx, &notices).await?;
     }
     if tx.is_empty() {
         return Ok(());

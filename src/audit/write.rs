@@ -62,24 +62,37 @@ impl WriteTx {
 
     /// Appends an audit entry for a change made in this transaction.
     pub async fn audit(&mut self, target: Target, detail: Detail) -> Result<Seq> {
+        self.audit_all([(target, detail)]).await
+    }
+
+    /// Appends an audit entry for each of several changes made in this transaction, in a few
+    /// statements for all of them; returns the last entry's place (the head's when there are
+    /// none).
+    pub async fn audit_all(
+        &mut self,
+        entries: impl IntoIterator<Item = (Target, Detail)>,
+    ) -> Result<Seq> {
         let head = match self.head.take() {
             Some(head) => head,
             None => super::store::head(&mut self.tx)
                 .await
                 .map_err(fail_closed)?,
         };
-        let entry = NewEntry {
-            at: self.now,
-            actor: self.actor.clone(),
-            target,
-            detail,
-        };
-        let appended = super::store::append(&mut self.tx, &head, &entry)
+        let entries: Vec<NewEntry> = entries
+            .into_iter()
+            .map(|(target, detail)| NewEntry {
+                at: self.now,
+                actor: self.actor.clone(),
+                target,
+                detail,
+            })
+            .collect();
+        let appended = super::store::append(&mut self.tx, &head, &entries)
             .await
             .map_err(fail_closed)?;
         let seq = appended.seq;
         self.head = Some(appended);
-        self.entries += 1;
+        self.entries += u32::try_from(entries.len()).unwrap_or(u32::MAX);
         Ok(seq)
     }
 

@@ -1,6 +1,8 @@
 //! The outbox table, and only this module writes it: enqueue inside the approving
 //! transaction, claim under a lease, record each attempt's outcome, requeue on request.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use super::{
     DeliveryRecord, OutboxId, OutboxState, Outcome, OutgoingMessage, RetryPolicy, mailbox,
 };
@@ -9,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::EmailAddress;
 use crate::params;
-use crate::storage::{Bookkeeping, Db, Query, Row};
+use crate::storage::{Bookkeeping, Db, IN_LIST_CHUNK, Query, Row, Value, map_in, placeholders};
 
 /// A message claimed for sending.
 #[derive(Clone, Debug)]
@@ -56,22 +58,28 @@ pub async fn enqueue(
     due: Timestamp,
 ) -> Result<OutboxId> {
     let now = tx.now();
-    tx.scalar(
-        "INSERT INTO outbox (sha256, message_id, sender, recipient, subject, text_body, \
-         state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        params![
-            &message.sha256,
-            message.message_id.as_str(),
-            &message.sender,
-            &message.recipient,
-            message.subject.as_str(),
-            message.markdown.as_str(),
-            OutboxState::Pending,
-            due.max(now),
-            now,
-        ],
+    let id: OutboxId = tx
+        .scalar(
+            "INSERT INTO outbox (sha256, message_id, sender, recipient, subject, \
+             state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            params![
+                &message.sha256,
+                message.message_id.as_str(),
+                &message.sender,
+                &message.recipient,
+                message.subject.as_str(),
+                OutboxState::Pending,
+                due.max(now),
+                now,
+            ],
+        )
+        .await?;
+    tx.execute(
+        "INSERT INTO outbox_bodies (outbox_id, text_body) VALUES ($1, $2)",
+        params![id, message.markdown.as_str()],
     )
-    .await
+    .await?;
+    Ok(id)
 }
 
 /// Claims up to `limit` due messages for `lease_secs`: bookkeeping (see
@@ -83,26 +91,48 @@ pub async fn claim(
     limit: u32,
 ) -> Result<Vec<ClaimedMessage>> {
     let mut tx = db.begin_bookkeeping(Bookkeeping::OutboxLease).await?;
-    let rows = tx
-        .fetch_all(
-            "UPDATE outbox SET state = $1, claimed_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox WHERE (state = $3 AND next_attempt_at <= $4) \
-                          OR (state = $1 AND claimed_until <= $4) ORDER BY id LIMIT $5) \
-             RETURNING id, message_id, sender, recipient, subject, text_body, sha256, attempts, claimed_until",
-            params![
-                OutboxState::Sending,
-                now.plus_secs(lease_secs),
-                OutboxState::Pending,
-                now,
-                i64::from(limit)
-            ],
-        )
-        .await?;
+    let lease_end = now.plus_secs(lease_secs);
+    // A claimed message's lease end is also its `next_attempt_at`, so both what a crashed
+    // sender left (first) and what is due (longest due first) are one range of the
+    // (state, next_attempt_at) index: no scan of every message in flight, no sort.
+    let mut rows = Vec::new();
+    for state in [OutboxState::Sending, OutboxState::Pending] {
+        let wanted = i64::from(limit) - rows.len() as i64;
+        if wanted <= 0 {
+            break;
+        }
+        rows.extend(
+            tx.fetch_all(
+                "UPDATE outbox SET state = $1, claimed_until = $2, next_attempt_at = $2, \
+                 attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox \
+                 WHERE state = $3 AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5) \
+                 RETURNING id, message_id, sender, recipient, subject, sha256, attempts, claimed_until",
+                params![OutboxState::Sending, lease_end, state, now, wanted],
+            )
+            .await?,
+        );
+    }
+    // The text lives apart from the row the claim rewrites (see migration 0012).
+    let ids: Vec<OutboxId> = rows.iter().map(|r| r.get(0)).collect::<Result<_>>()?;
+    let mut bodies: HashMap<OutboxId, String> = map_in(
+        &mut tx,
+        "SELECT outbox_id, text_body FROM outbox_bodies WHERE outbox_id IN ({keys})",
+        &ids,
+    )
+    .await?;
     tx.commit().await?;
-    rows.iter().map(decode_claimed).collect()
+    rows.iter()
+        .map(|r| {
+            let id: OutboxId = r.get(0)?;
+            let markdown = bodies
+                .remove(&id)
+                .ok_or_else(|| Error::Internal(format!("outbox message {id} has no text")))?;
+            decode_claimed(r, markdown)
+        })
+        .collect()
 }
 
-fn decode_claimed(r: &Row) -> Result<ClaimedMessage> {
+fn decode_claimed(r: &Row, markdown: String) -> Result<ClaimedMessage> {
     Ok(ClaimedMessage {
         id: r.get(0)?,
         message: OutgoingMessage {
@@ -110,11 +140,11 @@ fn decode_claimed(r: &Row) -> Result<ClaimedMessage> {
             sender: r.get(2)?,
             recipient: r.get(3)?,
             subject: r.get(4)?,
-            markdown: r.get(5)?,
-            sha256: r.get(6)?,
+            markdown,
+            sha256: r.get(5)?,
         },
-        attempts: r.get(7)?,
-        claimed_until: r.get(8)?,
+        attempts: r.get(6)?,
+        claimed_until: r.get(7)?,
     })
 }
 
@@ -191,29 +221,44 @@ pub async fn record(
     Ok(Some(recorded))
 }
 
-/// Gives a claimed message back unsent, into `to` (tried again at `retry_at` when one is given);
-/// the claim is not counted as an attempt: whoever owns the message decided it must not go now.
-/// `false` when the lease ran out meanwhile and another sender holds it.
+/// Gives claimed messages back unsent, into `to` (tried again at `retry_at` when one is given);
+/// the claim is not counted as an attempt: whoever owns a message decided it must not go now.
+/// One statement per lease and few hundred messages (a scheduler pass gives back thousands).
+/// Returns those given back; a message is absent when its lease ran out meanwhile and another
+/// sender holds it.
 async fn give_back(
     tx: &mut WriteTx,
-    claimed: &ClaimedMessage,
+    claimed: &[&ClaimedMessage],
     to: OutboxState,
     retry_at: Option<Timestamp>,
-) -> Result<bool> {
-    let n = tx
-        .execute(
-            "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-             attempts = attempts - 1, claimed_until = NULL WHERE id = $3 AND state = $4 AND claimed_until = $5",
-            params![
-                to,
-                retry_at,
-                claimed.id,
-                OutboxState::Sending,
-                claimed.claimed_until
-            ],
-        )
-        .await?;
-    Ok(n == 1)
+) -> Result<HashSet<OutboxId>> {
+    let mut by_lease: BTreeMap<Timestamp, Vec<Value>> = BTreeMap::new();
+    for c in claimed {
+        by_lease
+            .entry(c.claimed_until)
+            .or_default()
+            .push(c.id.into());
+    }
+    let mut given_back = HashSet::with_capacity(claimed.len());
+    for (lease, ids) in by_lease {
+        for chunk in ids.chunks(IN_LIST_CHUNK) {
+            // The lease end is the claim's token (only a message being sent has one), so it is
+            // all the ownership test needs; testing the state as well would lead SQLite's
+            // planner to scan every message in flight by the state index.
+            let sql = format!(
+                "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+                 attempts = attempts - 1, claimed_until = NULL \
+                 WHERE claimed_until = $3 AND id IN ({}) RETURNING id",
+                placeholders(4, chunk.len())
+            );
+            let mut values = params![to, retry_at, lease].to_vec();
+            values.extend_from_slice(chunk);
+            for row in tx.fetch_all(&sql, &values).await? {
+                given_back.insert(row.get(0)?);
+            }
+        }
+    }
+    Ok(given_back)
 }
 
 /// Sends a message that failed for good to another address instead, from the first attempt,
@@ -230,22 +275,25 @@ pub async fn redirect(tx: &mut WriteTx, id: OutboxId, to: &EmailAddress) -> Resu
     Ok(())
 }
 
-/// Hands a claimed message back unsent, to be tried at `until` (see [`give_back`]).
+/// Hands claimed messages back unsent, to be tried at `until` (see [`give_back`]).
 pub async fn postpone(
     tx: &mut WriteTx,
-    claimed: &ClaimedMessage,
+    claimed: &[&ClaimedMessage],
     until: Timestamp,
-) -> Result<bool> {
+) -> Result<HashSet<OutboxId>> {
     give_back(tx, claimed, OutboxState::Pending, Some(until)).await
 }
 
-/// Takes a claimed message back for good, unsent: what it said no longer applies.
-pub async fn withdraw(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
+/// Takes claimed messages back for good, unsent: what they said no longer applies.
+pub async fn withdraw(tx: &mut WriteTx, claimed: &[&ClaimedMessage]) -> Result<HashSet<OutboxId>> {
     give_back(tx, claimed, OutboxState::Withdrawn, None).await
 }
 
-/// Holds a message claimed before its sender paused, until [`release`].
-pub async fn hold_claimed(tx: &mut WriteTx, claimed: &ClaimedMessage) -> Result<bool> {
+/// Holds messages claimed before their campaign paused, until [`release`].
+pub async fn hold_claimed(
+    tx: &mut WriteTx,
+    claimed: &[&ClaimedMessage],
+) -> Result<HashSet<OutboxId>> {
     give_back(tx, claimed, OutboxState::Held, None).await
 }
 
@@ -330,8 +378,7 @@ pub async fn bring_forward(db: &Db, ids: &[OutboxId], now: Timestamp) -> Result<
 pub async fn next_due(db: &Db) -> Result<Option<Timestamp>> {
     let row = db
         .fetch_optional(
-            "SELECT MIN(CASE WHEN state = $1 THEN next_attempt_at ELSE claimed_until END) FROM outbox \
-             WHERE state = $1 OR state = $2",
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state IN ($1, $2)",
             params![OutboxState::Pending, OutboxState::Sending],
         )
         .await?;

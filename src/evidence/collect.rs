@@ -322,9 +322,9 @@ async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFac
     }
     for mut r in db
         .fetch_all(
-            "SELECT n.id, o.message_id, o.subject, o.text_body, o.sha256, o.state, o.attempts, \
+            "SELECT n.id, o.message_id, o.subject, b.text_body, o.sha256, o.state, o.attempts, \
              o.sent_at, o.last_error FROM notices n JOIN outbox o ON o.id = n.outbox_id \
-             WHERE n.campaign_id = $1",
+             JOIN outbox_bodies b ON b.outbox_id = o.id WHERE n.campaign_id = $1",
             params![id],
         )
         .await?

@@ -602,11 +602,16 @@ pub async fn cancel(rk: &Rekey, by: &Identity, id: CampaignId) -> Result<i64> {
     let queued = queued(&mut tx, id).await?;
     let messages: Vec<OutboxId> = queued.iter().map(|(_, m)| *m).collect();
     let withdrawn = crate::delivery::outbox::withdraw_queued(&mut tx, &messages).await?;
-    for (notice, message) in &queued {
-        if withdrawn.contains(message) {
-            super::workflow::withheld(&mut tx, *notice, Withheld::CampaignCancelled, None).await?;
-        }
-    }
+    let cancelled: Vec<_> = queued
+        .iter()
+        .filter(|(_, message)| withdrawn.contains(message))
+        .map(|&(notice, _)| super::workflow::ToWithhold {
+            notice,
+            reason: Withheld::CampaignCancelled,
+            migrated_at: None,
+        })
+        .collect();
+    super::workflow::withheld(&mut tx, &cancelled).await?;
     tx.audit(
         Target::Campaign(id),
         Detail::CampaignCancelled {
@@ -718,6 +723,9 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
         .map(|(consumer, creds)| (consumer, creds.iter().map(|s| s.credential.id).collect()))
         .collect();
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    let drafter = std::sync::Arc::new(Drafter::new(campaign, provider, &vault));
+    // Each batch is drafted off the async runtime while the one before it is stored.
+    let mut drafting: Option<tokio::task::JoinHandle<Result<Vec<Drafted>>>> = None;
     for batch in todo.chunks(DRAFT_BATCH) {
         let ids: Vec<ConsumerId> = batch.iter().map(|(c, _)| *c).collect();
         let consumers: BTreeMap<ConsumerId, Consumer> = inventory::consumers(&rk.db, &ids)
@@ -725,10 +733,69 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
             .into_iter()
             .map(|c| (c.id, c))
             .collect();
-        let drafted = draft_batch(batch, &consumers, &campaign, &provider, &vault)?;
-        store_drafts(rk, id, &drafted).await?;
+        let (drafter, batch) = (drafter.clone(), batch.to_vec());
+        let next = tokio::task::spawn_blocking(move || drafter.draft(&batch, &consumers));
+        if let Some(previous) = drafting.replace(next) {
+            store_drafts(rk, id, &finished(previous).await?).await?;
+        }
+    }
+    if let Some(last) = drafting {
+        store_drafts(rk, id, &finished(last).await?).await?;
     }
     activate(rk, id).await
+}
+
+/// What a drafting task produced.
+async fn finished(task: tokio::task::JoinHandle<Result<Vec<Drafted>>>) -> Result<Vec<Drafted>> {
+    task.await
+        .map_err(|e| Error::Internal(format!("drafting stopped: {e}")))?
+}
+
+/// Drafts batches of consumers on every core. Drafting is CPU work (templates, markdown, the
+/// secret scan) and consumers are independent; each thread scans with its own copy of the vault
+/// index, so their memos do not make them take turns.
+struct Drafter {
+    campaign: Campaign,
+    provider: ProviderProfile,
+    scanners: Vec<FingerprintIndex>,
+}
+
+impl Drafter {
+    fn new(campaign: Campaign, provider: ProviderProfile, vault: &FingerprintIndex) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self {
+            campaign,
+            provider,
+            scanners: (0..cores).map(|_| vault.fork()).collect(),
+        }
+    }
+
+    fn draft(
+        &self,
+        batch: &[(ConsumerId, Vec<CredentialId>)],
+        consumers: &BTreeMap<ConsumerId, Consumer>,
+    ) -> Result<Vec<Drafted>> {
+        let share = batch.len().div_ceil(self.scanners.len()).max(1);
+        std::thread::scope(|s| {
+            let parts: Vec<_> = batch
+                .chunks(share)
+                .zip(&self.scanners)
+                .map(|(part, vault)| {
+                    s.spawn(move || {
+                        draft_batch(part, consumers, &self.campaign, &self.provider, vault)
+                    })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(batch.len() * self.campaign.schedule.steps().len());
+            for part in parts {
+                out.extend(
+                    part.join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))?,
+                );
+            }
+            Ok(out)
+        })
+    }
 }
 
 /// Marks a campaign active once drafting has finished, with its audit entry; a campaign

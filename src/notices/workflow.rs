@@ -15,6 +15,8 @@
 //! [`super::due::verdict`] whether it may still go when it comes up, and reports each attempt
 //! back through [`delivery_recorded`] (or a notice that must not go through [`withheld`]).
 
+use std::collections::{BTreeMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 
 use super::campaigns::CampaignState;
@@ -32,6 +34,7 @@ use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
 use crate::identity::{EmailAddress, Identity, InputError, Permission};
 use crate::inventory::{ConsumerId, IntegrationPattern};
 use crate::params;
+use crate::storage::{IN_LIST_CHUNK, Value, placeholders};
 
 /// Something a person or the delivery worker does to a notice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -683,50 +686,94 @@ pub async fn approvers_reminded(tx: &mut WriteTx, ids: &[NoticeId]) -> Result<()
     Ok(())
 }
 
-/// An approved notice whose condition no longer held when it came due, in the transaction that
-/// withdrew its message: it moves to not sent, saying why, and never leaves.
-pub async fn withheld(
-    tx: &mut WriteTx,
-    id: NoticeId,
-    reason: Withheld,
-    migrated_at: Option<Timestamp>,
-) -> Result<()> {
-    let notice = locked(tx, id).await?;
-    let note = match migrated_at {
-        Some(at) if reason == Withheld::ConsumerMigrated => {
-            format!("Not sent: the consumer migrated on {}", at.utc_minute())
+/// A notice that must not go: which, why, and when its consumer migrated, if it did.
+#[derive(Clone, Copy, Debug)]
+pub struct ToWithhold {
+    /// The notice.
+    pub notice: NoticeId,
+    /// Why it does not go.
+    pub reason: Withheld,
+    /// When its consumer migrated, if it did.
+    pub migrated_at: Option<Timestamp>,
+}
+
+impl ToWithhold {
+    /// What the notice's page says instead of a delivery.
+    fn note(&self) -> String {
+        match self.migrated_at {
+            Some(at) if self.reason == Withheld::ConsumerMigrated => {
+                format!("Not sent: the consumer migrated on {}", at.utc_minute())
+            }
+            _ => format!("Not sent: {}", self.reason.label().to_lowercase()),
         }
-        _ => format!("Not sent: {}", reason.label().to_lowercase()),
-    };
-    move_along(tx, id, notice.state, NoticeEvent::Withhold, Some(&note)).await?;
-    tx.audit(
-        Target::Notice(id),
-        Detail::NoticeWithheld {
-            notice: id,
-            reason,
-            migrated_at,
-        },
+    }
+}
+
+/// Approved notices whose condition no longer held when they came due (or whose campaign was
+/// cancelled), in the transaction that withdrew their messages: each moves to not sent, saying
+/// why, and never leaves. One statement per note and few hundred notices, and the audit entries
+/// together (a scheduler pass withholds thousands). A notice no longer approved is left as it
+/// is, with a warning: whatever moved it decided its fate.
+pub async fn withheld(tx: &mut WriteTx, notices: &[ToWithhold]) -> Result<()> {
+    let to = NoticeState::Approved.after(NoticeEvent::Withhold)?;
+    let now = tx.now();
+    let mut by_note: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for n in notices {
+        by_note.entry(n.note()).or_default().push(n.notice.into());
+    }
+    let mut moved = HashSet::with_capacity(notices.len());
+    for (note, ids) in &by_note {
+        for chunk in ids.chunks(IN_LIST_CHUNK) {
+            let sql = format!(
+                "UPDATE notices SET state = $1, last_error = $2, updated_at = $3 \
+                 WHERE state = $4 AND id IN ({}) RETURNING id",
+                placeholders(5, chunk.len())
+            );
+            let mut values = params![to, note.as_str(), now, NoticeState::Approved].to_vec();
+            values.extend_from_slice(chunk);
+            for row in tx.fetch_all(&sql, &values).await? {
+                moved.insert(row.get::<NoticeId>(0)?);
+            }
+        }
+    }
+    for n in notices.iter().filter(|n| !moved.contains(&n.notice)) {
+        tracing::warn!(notice = %n.notice, "a notice to withhold was no longer approved; left as it is");
+    }
+    tx.audit_all(
+        notices
+            .iter()
+            .filter(|n| moved.contains(&n.notice))
+            .map(|n| {
+                (
+                    Target::Notice(n.notice),
+                    Detail::NoticeWithheld {
+                        notice: n.notice,
+                        reason: n.reason,
+                        migrated_at: n.migrated_at,
+                    },
+                )
+            }),
     )
     .await?;
     Ok(())
 }
 
-/// An approved notice that came due waits until `until`, in the transaction that postponed its
-/// message.
+/// Approved notices that came due wait until their `until`, in the transaction that postponed
+/// their messages: one audit entry each, appended together.
 pub async fn waiting(
     tx: &mut WriteTx,
-    id: NoticeId,
-    until: Timestamp,
-    reason: WaitReason,
+    notices: &[(NoticeId, Timestamp, WaitReason)],
 ) -> Result<()> {
-    tx.audit(
-        Target::Notice(id),
-        Detail::NoticeWaiting {
-            notice: id,
-            until,
-            reason,
-        },
-    )
+    tx.audit_all(notices.iter().map(|&(notice, until, reason)| {
+        (
+            Target::Notice(notice),
+            Detail::NoticeWaiting {
+                notice,
+                until,
+                reason,
+            },
+        )
+    }))
     .await?;
     Ok(())
 }

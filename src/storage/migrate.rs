@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_audit_retention"),
     migration!(10, "0010_campaign_series"),
     migration!(11, "0011_campaign_safeguards"),
+    migration!(12, "0012_outbox_lean_rows"),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -52,15 +52,17 @@ impl FingerprintKey {
 /// A fingerprint's bytes.
 type Tag = [u8; 16];
 
-/// A text window as a memo key: its length and its bytes (zero-padded).
-type WindowKey = (u8, [u8; WINDOW]);
+/// A text window as a memo key: its length and its bytes (zero-padded, little-endian).
+type WindowKey = (u8, u128);
 
 /// Windows of texts already scanned and whether one starts a stored value: the notices of a
 /// drafting run share most of their text (the same guide, step after step and consumer after
 /// consumer), so each distinct window is keyed once instead of once per notice. Holds text
 /// that was scanned, never a stored value; cleared when it reaches [`MEMO_MAX`] windows, which
-/// bounds it to a few megabytes.
-type Memo = std::sync::Arc<std::sync::Mutex<HashMap<WindowKey, bool>>>;
+/// bounds it to a few megabytes. A scan looks up every window of every text, so the map hashes
+/// with rustc-hash's few multiplications rather than SipHash (a quarter of the drafting time
+/// went to SipHash); the keys are text the scan was given, so flooding it only costs speed.
+type Memo = std::sync::Arc<std::sync::Mutex<rustc_hash::FxHashMap<WindowKey, bool>>>;
 
 /// Windows remembered at most (about 40 bytes each, with the map's overhead ~5 MB).
 const MEMO_MAX: usize = 100_000;
@@ -186,6 +188,17 @@ impl FingerprintIndex {
         }
     }
 
+    /// A copy with a memo of its own, for scanning on another thread: scans that share a memo
+    /// take turns with it.
+    pub fn fork(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+            windows: self.windows.clone(),
+            lengths: self.lengths.clone(),
+            memo: Memo::default(),
+        }
+    }
+
     /// Whether no value is indexed (an empty vault).
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
@@ -212,7 +225,7 @@ impl FingerprintIndex {
                 let window = &bytes[offset..offset + w];
                 let mut padded = [0; WINDOW];
                 padded[..w].copy_from_slice(window);
-                let key = (w as u8, padded);
+                let key = (w as u8, u128::from_le_bytes(padded));
                 let tag = match memo.get(&key) {
                     Some(false) => continue,
                     Some(true) => self.key.raw(window),

@@ -396,11 +396,13 @@ async fn main() -> anyhow::Result<()> {
             // waiting confirmations are all due.
             manual.set(c.timeline.deadline().plus_secs(-7 * 86_400 + 12 * 3600));
             let started = Instant::now();
-            let (mut decided, mut to_send) = (0usize, 0usize);
+            let (mut decided, mut to_send, mut claim_secs) = (0usize, 0usize, 0f64);
             loop {
+                let claiming = Instant::now();
                 let batch =
                     rekey_core::delivery::outbox::claim(&rekey.db, rekey.now(), 3600, 1_000)
                         .await?;
+                claim_secs += claiming.elapsed().as_secs_f64();
                 if batch.is_empty() {
                     break;
                 }
@@ -416,7 +418,7 @@ async fn main() -> anyhow::Result<()> {
                 .len();
             let select_secs = started.elapsed().as_secs_f64();
             println!(
-                "{{\"what\":\"series\",\"backend\":\"{backend}\",\"consumers\":{consumers},\"notices\":{notices},\"draft_secs\":{draft_secs:.3},\"approve_secs\":{approve_secs:.3},\"status_secs\":{status_secs:.3},\"migrated\":{},\"pass_secs\":{pass_secs:.3},\"decided\":{decided},\"to_send\":{to_send},\"select_rows\":{rows},\"select_secs\":{select_secs:.3}}}",
+                "{{\"what\":\"series\",\"backend\":\"{backend}\",\"consumers\":{consumers},\"notices\":{notices},\"draft_secs\":{draft_secs:.3},\"approve_secs\":{approve_secs:.3},\"status_secs\":{status_secs:.3},\"migrated\":{},\"pass_secs\":{pass_secs:.3},\"claim_secs\":{claim_secs:.3},\"decided\":{decided},\"to_send\":{to_send},\"select_rows\":{rows},\"select_secs\":{select_secs:.3}}}",
                 progress.migrated
             );
         }

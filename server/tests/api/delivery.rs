@@ -83,7 +83,7 @@ async fn the_html_part_is_rendered_from_the_approved_markdown_when_sent(app: Tes
     app.rekey
         .db
         .write_bypassing_audit(
-            "UPDATE outbox SET text_body = text_body || 'Send your key to us.' WHERE id = (SELECT outbox_id FROM notices WHERE id = $1)",
+            "UPDATE outbox_bodies SET text_body = text_body || 'Send your key to us.' WHERE outbox_id = (SELECT outbox_id FROM notices WHERE id = $1)",
             rekey_core::params![notices[1].0],
         )
         .await

@@ -16,7 +16,7 @@ use regex::Regex;
 use super::{CheckKind, CheckResult, Flagged, Timeline};
 use crate::markdown;
 use crate::vault::fingerprint::FingerprintIndex;
-use secrets::{Finding, FindingKind};
+use secrets::{Finding, FindingKind, ascii_boundaries};
 
 /// What the checks compare a notice with.
 pub struct CheckContext<'a> {
@@ -109,8 +109,10 @@ struct Seen {
 }
 
 static RAW_LINK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#)
-        .unwrap_or_else(|e| unreachable!("{e}"))
+    Regex::new(&ascii_boundaries(
+        r#"(?i)\b(?:href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
+    ))
+    .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
 impl Seen {
@@ -198,9 +200,9 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
         .map(|m| format!("{m}|{}", &m[..3]))
         .collect::<Vec<_>>()
         .join("|");
-    Regex::new(&format!(
+    Regex::new(&ascii_boundaries(&format!(
         r"\b(?:(?P<y>\d{{4}})-(?P<m>\d{{2}})-(?P<d>\d{{2}})|(?P<d2>\d{{1,2}})\s+(?P<mon>{months})\.?,?\s+(?P<y2>\d{{4}})|(?P<mon3>{months})\.?\s+(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y3>\d{{4}}))\b"
-    ))
+    )))
     .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
@@ -331,8 +333,10 @@ fn dates_match(text: &Text<'_>, ctx: &CheckContext<'_>) -> Vec<String> {
 }
 
 static BARE_URL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>()\[\]"'`]*"#)
-        .unwrap_or_else(|e| unreachable!("{e}"))
+    Regex::new(&ascii_boundaries(
+        r#"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>()\[\]"'`]*"#,
+    ))
+    .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
 fn check_url(url: &str) -> Option<&'static str> {
