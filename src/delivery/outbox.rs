@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::EmailAddress;
 use crate::params;
-use crate::storage::{Bookkeeping, Db, IN_LIST_CHUNK, Query, Row, Value, map_in, placeholders};
+use crate::storage::{Bookkeeping, Db, Query, Row, Value, map_in, rows_in_after};
 
 /// A message claimed for sending.
 #[derive(Clone, Debug)]
@@ -241,21 +241,20 @@ async fn give_back(
     }
     let mut given_back = HashSet::with_capacity(claimed.len());
     for (lease, ids) in by_lease {
-        for chunk in ids.chunks(IN_LIST_CHUNK) {
-            // The lease end is the claim's token (only a message being sent has one), so it is
-            // all the ownership test needs; testing the state as well would lead SQLite's
-            // planner to scan every message in flight by the state index.
-            let sql = format!(
-                "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-                 attempts = attempts - 1, claimed_until = NULL \
-                 WHERE claimed_until = $3 AND id IN ({}) RETURNING id",
-                placeholders(4, chunk.len())
-            );
-            let mut values = params![to, retry_at, lease].to_vec();
-            values.extend_from_slice(chunk);
-            for row in tx.fetch_all(&sql, &values).await? {
-                given_back.insert(row.get(0)?);
-            }
+        // The lease end is the claim's token (only a message being sent has one), so it is all
+        // the ownership test needs; testing the state as well would lead SQLite's planner to
+        // scan every message in flight by the state index.
+        for row in rows_in_after(
+            &mut **tx,
+            "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+             attempts = attempts - 1, claimed_until = NULL \
+             WHERE claimed_until = $3 AND id IN ({keys}) RETURNING id",
+            params![to, retry_at, lease],
+            &ids,
+        )
+        .await?
+        {
+            given_back.insert(row.get(0)?);
         }
     }
     Ok(given_back)

@@ -34,7 +34,7 @@ use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
 use crate::identity::{EmailAddress, Identity, InputError, Permission};
 use crate::inventory::{ConsumerId, IntegrationPattern};
 use crate::params;
-use crate::storage::{IN_LIST_CHUNK, Value, placeholders};
+use crate::storage::{Value, rows_in_after};
 
 /// Something a person or the delivery worker does to a notice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -723,17 +723,16 @@ pub async fn withheld(tx: &mut WriteTx, notices: &[ToWithhold]) -> Result<()> {
     }
     let mut moved = HashSet::with_capacity(notices.len());
     for (note, ids) in &by_note {
-        for chunk in ids.chunks(IN_LIST_CHUNK) {
-            let sql = format!(
-                "UPDATE notices SET state = $1, last_error = $2, updated_at = $3 \
-                 WHERE state = $4 AND id IN ({}) RETURNING id",
-                placeholders(5, chunk.len())
-            );
-            let mut values = params![to, note.as_str(), now, NoticeState::Approved].to_vec();
-            values.extend_from_slice(chunk);
-            for row in tx.fetch_all(&sql, &values).await? {
-                moved.insert(row.get::<NoticeId>(0)?);
-            }
+        for row in rows_in_after(
+            &mut **tx,
+            "UPDATE notices SET state = $1, last_error = $2, updated_at = $3 \
+             WHERE state = $4 AND id IN ({keys}) RETURNING id",
+            params![to, note.as_str(), now, NoticeState::Approved],
+            ids,
+        )
+        .await?
+        {
+            moved.insert(row.get::<NoticeId>(0)?);
         }
     }
     for n in notices.iter().filter(|n| !moved.contains(&n.notice)) {

@@ -316,10 +316,23 @@ pub const IN_LIST_CHUNK: usize = 500;
 /// placeholders of an `IN (…)` list; asked in chunks of [`IN_LIST_CHUNK`], so the rows come
 /// back ordered within each chunk only.
 pub async fn rows_in(q: &mut impl Query, select: &str, keys: &[Value]) -> Result<Vec<Row>> {
+    rows_in_after(q, select, &[], keys).await
+}
+
+/// [`rows_in`] for a statement with parameters of its own before the list: `$1…` are
+/// `leading`, and the list's placeholders follow them (an `UPDATE … WHERE id IN ({keys})
+/// RETURNING id` over many rows, in chunks).
+pub async fn rows_in_after(
+    q: &mut impl Query,
+    sql: &str,
+    leading: &[Value],
+    keys: &[Value],
+) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for chunk in keys.chunks(IN_LIST_CHUNK) {
-        let sql = select.replace("{keys}", &placeholders(1, chunk.len()));
-        rows.extend(q.rows(&sql, chunk).await?);
+        let sql = sql.replace("{keys}", &placeholders(leading.len() + 1, chunk.len()));
+        let params: Vec<Value> = leading.iter().chain(chunk).cloned().collect();
+        rows.extend(q.rows(&sql, &params).await?);
     }
     Ok(rows)
 }
