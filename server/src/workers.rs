@@ -4,12 +4,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rekey_core::Rekey;
-use rekey_core::audit::{Actor, Detail, Target};
+use rekey_core::audit::{Actor, Detail, Target, WriteTx};
 use rekey_core::clock::Timestamp;
 use rekey_core::delivery::outbox::{self, ClaimedMessage};
-use rekey_core::delivery::{OutboxState, Outcome, Recorded, RetryPolicy, smtp::Mailer};
+use rekey_core::delivery::{OutboxId, OutboxState, Outcome, Recorded, RetryPolicy, smtp::Mailer};
 use rekey_core::notices::due::{self, Verdict};
 use rekey_core::notices::{NoticeId, WaitReason, campaigns, workflow};
+use rekey_core::storage::Bookkeeping;
 use tokio::task::JoinSet;
 
 /// Messages one sender claims at a time: small, so the senders share the work evenly and a
@@ -39,15 +40,15 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
         let bell = rk.delivery_wakeup.notified();
         tokio::pin!(bell);
         bell.as_mut().enable();
-        let batch = match outbox::claim(&rk.db, rk.now(), policy.lease_secs, CLAIM_BATCH).await {
-            Ok(batch) => batch,
+        let to_send = match claim(&rk, policy.lease_secs, CLAIM_BATCH).await {
+            Ok(to_send) => to_send,
             Err(e) => {
                 tracing::error!(error = ?e, "could not claim messages to send");
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
             }
         };
-        if batch.is_empty() {
+        if to_send.is_empty() {
             let sleep = match outbox::next_due(&rk.db).await {
                 Ok(Some(due)) => Duration::from_micros(
                     u64::try_from(due.as_micros() - rk.now().as_micros()).unwrap_or(0),
@@ -65,14 +66,6 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
             }
             continue;
         }
-        let to_send = match sort_out(&rk, batch).await {
-            Ok(to_send) => to_send,
-            Err(e) => {
-                tracing::error!(error = ?e, "could not decide whether messages may go; their leases will bring them back");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
-            }
-        };
         for claimed in to_send {
             let msg = &claimed.message;
             let outcome = if msg.matches_approval() {
@@ -92,100 +85,100 @@ async fn sender(rk: Rekey, mailer: Mailer, policy: RetryPolicy) {
     }
 }
 
-/// Decides, for a claimed batch, what may go now (returned, to send) and holds back the rest
-/// (see [`hold_back`]): one verdict query for the batch, one transaction for what waits.
-pub async fn sort_out(
+/// Claims up to `limit` messages due now for one sender: each notice's verdict is read under
+/// the writer lock, the messages that may go are leased for `lease_secs` and returned, and the
+/// rest are set aside (see [`set_aside`]), all in one transaction. A message that must not go
+/// is never leased, so nothing is given back; and a message that comes up while nothing it
+/// depends on can change (every writer queues behind this one) is decided exactly once, across
+/// processes too.
+pub async fn claim(
     rk: &Rekey,
-    batch: Vec<ClaimedMessage>,
+    lease_secs: i64,
+    limit: u32,
 ) -> rekey_core::error::Result<Vec<ClaimedMessage>> {
-    let ids: Vec<_> = batch.iter().map(|c| c.id).collect();
-    let verdicts = due::verdicts(&rk.db, &ids, rk.now()).await?;
-    let (to_send, held): (Vec<_>, Vec<_>) = batch
+    let mut tx = rk.write(Actor::System).await?;
+    let now = tx.now();
+    let due = outbox::due(&mut tx, now, limit).await?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let verdicts = due::verdicts(&mut *tx, &due, now).await?;
+    let (to_send, held): (Vec<OutboxId>, Vec<OutboxId>) = due
         .into_iter()
-        .partition(|c| matches!(verdicts.get(&c.id), Some((_, Verdict::Send)) | None));
+        .partition(|id| matches!(verdicts.get(id), Some((_, Verdict::Send)) | None));
+    let claimed = outbox::lease(&mut tx, &to_send, now.plus_secs(lease_secs)).await?;
     let held: Vec<_> = held
         .into_iter()
-        .filter_map(|c| verdicts.get(&c.id).map(|(n, v)| (c, *n, *v)))
+        .filter_map(|id| verdicts.get(&id).map(|(n, v)| (id, *n, *v)))
         .collect();
-    if !held.is_empty() {
-        hold_back(rk, &held).await?;
-    }
-    Ok(to_send)
+    set_aside(&mut tx, &held).await?;
+    tx.commit_or_bookkeeping(Bookkeeping::OutboxLease).await?;
+    Ok(claimed)
 }
 
-/// Claimed notices that must not go now: each waits (outside its send window, a confirmation
+/// Due notices that must not go now: each waits (outside its send window, a confirmation
 /// before its consumer migrated, a paused campaign) or is withheld for good (a reminder to a
-/// consumer that migrated, a cancelled campaign). Outbox and notices move in one audited
-/// transaction, a few statements for the whole batch; a message whose lease ran out meanwhile
-/// belongs to another sender and is left to it.
-async fn hold_back(
-    rk: &Rekey,
-    held: &[(ClaimedMessage, NoticeId, Verdict)],
+/// consumer that migrated, a cancelled campaign). Outbox and notices move in the claim's
+/// transaction, audited, a few statements for the whole batch.
+async fn set_aside(
+    tx: &mut WriteTx,
+    held: &[(OutboxId, NoticeId, Verdict)],
 ) -> rekey_core::error::Result<()> {
+    let now = tx.now();
     let mut paused = Vec::new();
-    let mut waiting: BTreeMap<(Timestamp, WaitReason), Vec<(&ClaimedMessage, NoticeId)>> =
-        BTreeMap::new();
+    let mut waiting: BTreeMap<(Timestamp, WaitReason), Vec<(OutboxId, NoticeId)>> = BTreeMap::new();
     let mut withheld = Vec::new();
-    for (claimed, notice, verdict) in held {
-        match *verdict {
+    for &(message, notice, verdict) in held {
+        match verdict {
             Verdict::Send => {}
-            Verdict::Hold => paused.push((claimed, *notice)),
+            Verdict::Hold => paused.push((message, notice)),
             Verdict::Wait { until, reason } => waiting
                 .entry((until, reason))
                 .or_default()
-                .push((claimed, *notice)),
+                .push((message, notice)),
             Verdict::Withhold {
                 reason,
                 migrated_at,
             } => withheld.push((
-                claimed,
+                message,
                 workflow::ToWithhold {
-                    notice: *notice,
+                    notice,
                     reason,
                     migrated_at,
                 },
             )),
         }
     }
-    let mut tx = rk.write(Actor::System).await?;
-    let now = tx.now();
     let mut waits = Vec::new();
     if !paused.is_empty() {
-        let messages: Vec<_> = paused.iter().map(|(c, _)| *c).collect();
-        let held = outbox::hold_claimed(&mut tx, &messages).await?;
+        let messages: Vec<_> = paused.iter().map(|(m, _)| *m).collect();
+        outbox::hold_due(tx, &messages).await?;
         waits.extend(
             paused
                 .iter()
-                .filter(|(c, _)| held.contains(&c.id))
                 .map(|&(_, notice)| (notice, now, WaitReason::CampaignPaused)),
         );
     }
     for ((until, reason), group) in &waiting {
-        let messages: Vec<_> = group.iter().map(|(c, _)| *c).collect();
-        let postponed = outbox::postpone(&mut tx, &messages, *until).await?;
-        for (claimed, notice) in group.iter().filter(|(c, _)| postponed.contains(&c.id)) {
-            tracing::debug!(message_id = %claimed.message.message_id, until = %until, reason = %reason.label(), "waiting");
-            waits.push((*notice, *until, *reason));
-        }
+        let messages: Vec<_> = group.iter().map(|(m, _)| *m).collect();
+        outbox::postpone(tx, &messages, *until).await?;
+        tracing::debug!(messages = group.len(), until = %until, reason = %reason.label(), "waiting");
+        waits.extend(group.iter().map(|&(_, notice)| (notice, *until, *reason)));
     }
-    workflow::waiting(&mut tx, &waits).await?;
+    workflow::waiting(tx, &waits).await?;
     if !withheld.is_empty() {
-        let messages: Vec<_> = withheld.iter().map(|(c, _)| *c).collect();
-        let withdrawn = outbox::withdraw(&mut tx, &messages).await?;
+        let messages: Vec<_> = withheld.iter().map(|(m, _)| *m).collect();
+        outbox::withdraw(tx, &messages).await?;
         let notices: Vec<_> = withheld
             .iter()
-            .filter(|(c, _)| withdrawn.contains(&c.id))
-            .map(|(claimed, w)| {
-                tracing::info!(message_id = %claimed.message.message_id, reason = %w.reason.label(), "withheld");
+            .map(|(message, w)| {
+                tracing::info!(outbox = %message, reason = %w.reason.label(), "withheld");
                 *w
             })
             .collect();
-        workflow::withheld(&mut tx, &notices).await?;
+        workflow::withheld(tx, &notices).await?;
     }
-    if tx.is_empty() {
-        return Ok(());
-    }
-    tx.commit().await
+    Ok(())
 }
 
 /// A key event showed consumers migrated off these credentials: their confirmations, waiting

@@ -5,7 +5,7 @@
 use super::{Actor, ChainHead, Detail, NewEntry, Seq, Target};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::storage::{Db, Tx};
+use crate::storage::{Bookkeeping, Db, Tx};
 
 /// A write transaction that must record at least one audit entry before it may commit.
 ///
@@ -128,6 +128,17 @@ impl WriteTx {
             return Err(Error::Internal(
                 "a write transaction tried to commit without an audit entry".into(),
             ));
+        }
+        self.tx.commit().await.map_err(fail_closed)
+    }
+
+    /// Commits: the change and its audit entries, or, when nothing was recorded, the
+    /// bookkeeping `why` names and nothing else. For a transaction that only learns inside
+    /// itself whether it comes to a change of record: a sender's claim leases the messages that
+    /// may go (bookkeeping) and sets aside, audited, those that may not; often there are none.
+    pub async fn commit_or_bookkeeping(self, why: Bookkeeping) -> Result<()> {
+        if self.entries == 0 {
+            tracing::trace!(?why, "bookkeeping write");
         }
         self.tx.commit().await.map_err(fail_closed)
     }

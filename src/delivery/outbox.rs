@@ -1,7 +1,7 @@
 //! The outbox table, and only this module writes it: enqueue inside the approving
 //! transaction, claim under a lease, record each attempt's outcome, requeue on request.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::{
     DeliveryRecord, OutboxId, OutboxState, Outcome, OutgoingMessage, RetryPolicy, mailbox,
@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::identity::EmailAddress;
 use crate::params;
-use crate::storage::{Bookkeeping, Db, Query, Row, Value, map_in, rows_in_after};
+use crate::storage::{Bookkeeping, Db, Query, Row, Tx, Value, map_in, rows_in_after};
 
 /// A message claimed for sending.
 #[derive(Clone, Debug)]
@@ -82,45 +82,59 @@ pub async fn enqueue(
     Ok(id)
 }
 
-/// Claims up to `limit` due messages for `lease_secs`: bookkeeping (see
-/// [`Bookkeeping::OutboxLease`]); what each attempt comes to is recorded by [`record`].
-pub async fn claim(
-    db: &Db,
-    now: Timestamp,
-    lease_secs: i64,
-    limit: u32,
-) -> Result<Vec<ClaimedMessage>> {
-    let mut tx = db.begin_bookkeeping(Bookkeeping::OutboxLease).await?;
-    let lease_end = now.plus_secs(lease_secs);
-    // A claimed message's lease end is also its `next_attempt_at`, so both what a crashed
-    // sender left (first) and what is due (longest due first) are one range of the
-    // (state, next_attempt_at) index: no scan of every message in flight, no sort.
-    let mut rows = Vec::new();
+/// Up to `limit` messages due at `now`: first what a crashed sender left (its lease ran out),
+/// then the longest due. Read under the writer lock, so nothing else can take them before this
+/// transaction ends; each is then either [`lease`]d to send or set aside ([`postpone`],
+/// [`withdraw`], [`hold_due`]) in the same transaction, so a message that must not go is never
+/// leased (a scheduler pass on a reminder day sets aside tens of thousands).
+pub async fn due(tx: &mut Tx, now: Timestamp, limit: u32) -> Result<Vec<OutboxId>> {
+    // A leased message's lease end is also its `next_attempt_at`, so both kinds are one range
+    // of the (state, next_attempt_at) index: no scan of every message in flight, no sort.
+    let mut ids = Vec::new();
     for state in [OutboxState::Sending, OutboxState::Pending] {
-        let wanted = i64::from(limit) - rows.len() as i64;
+        let wanted = i64::from(limit) - ids.len() as i64;
         if wanted <= 0 {
             break;
         }
-        rows.extend(
-            tx.fetch_all(
-                "UPDATE outbox SET state = $1, claimed_until = $2, next_attempt_at = $2, \
-                 attempts = attempts + 1 WHERE id IN (SELECT id FROM outbox \
-                 WHERE state = $3 AND next_attempt_at <= $4 ORDER BY next_attempt_at LIMIT $5) \
-                 RETURNING id, message_id, sender, recipient, subject, sha256, attempts, claimed_until",
-                params![OutboxState::Sending, lease_end, state, now, wanted],
+        for row in tx
+            .fetch_all(
+                "SELECT id FROM outbox WHERE state = $1 AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at LIMIT $3",
+                params![state, now, wanted],
             )
-            .await?,
-        );
+            .await?
+        {
+            ids.push(row.get(0)?);
+        }
     }
-    // The text lives apart from the row the claim rewrites (see migration 0012).
-    let ids: Vec<OutboxId> = rows.iter().map(|r| r.get(0)).collect::<Result<_>>()?;
-    let mut bodies: HashMap<OutboxId, String> = map_in(
-        &mut tx,
-        "SELECT outbox_id, text_body FROM outbox_bodies WHERE outbox_id IN ({keys})",
-        &ids,
+    Ok(ids)
+}
+
+/// Leases messages [`due`] in this transaction to a sender until `lease_end`, and returns them
+/// with their text: bookkeeping (see [`Bookkeeping::OutboxLease`]); what each attempt comes to
+/// is recorded by [`record`].
+pub async fn lease(
+    tx: &mut Tx,
+    ids: &[OutboxId],
+    lease_end: Timestamp,
+) -> Result<Vec<ClaimedMessage>> {
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    let rows = rows_in_after(
+        tx,
+        "UPDATE outbox SET state = $1, claimed_until = $2, next_attempt_at = $2, \
+         attempts = attempts + 1 WHERE id IN ({keys}) \
+         RETURNING id, message_id, sender, recipient, subject, sha256, attempts, claimed_until",
+        params![OutboxState::Sending, lease_end],
+        &keys,
     )
     .await?;
-    tx.commit().await?;
+    // The text lives apart from the row the lease rewrites (see migration 0012).
+    let mut bodies: HashMap<OutboxId, String> = map_in(
+        tx,
+        "SELECT outbox_id, text_body FROM outbox_bodies WHERE outbox_id IN ({keys})",
+        ids,
+    )
+    .await?;
     rows.iter()
         .map(|r| {
             let id: OutboxId = r.get(0)?;
@@ -221,43 +235,25 @@ pub async fn record(
     Ok(Some(recorded))
 }
 
-/// Gives claimed messages back unsent, into `to` (tried again at `retry_at` when one is given);
-/// the claim is not counted as an attempt: whoever owns a message decided it must not go now.
-/// One statement per lease and few hundred messages (a scheduler pass gives back thousands).
-/// Returns those given back; a message is absent when its lease ran out meanwhile and another
-/// sender holds it.
-async fn give_back(
+/// Sets messages [`due`] in this transaction aside unsent, into `to` (tried again at `retry_at`
+/// when one is given): whoever owns a message decided it must not go now. The attempt count is
+/// left as it is (no attempt was made). One statement per few hundred messages.
+async fn set_aside(
     tx: &mut WriteTx,
-    claimed: &[&ClaimedMessage],
+    ids: &[OutboxId],
     to: OutboxState,
     retry_at: Option<Timestamp>,
-) -> Result<HashSet<OutboxId>> {
-    let mut by_lease: BTreeMap<Timestamp, Vec<Value>> = BTreeMap::new();
-    for c in claimed {
-        by_lease
-            .entry(c.claimed_until)
-            .or_default()
-            .push(c.id.into());
-    }
-    let mut given_back = HashSet::with_capacity(claimed.len());
-    for (lease, ids) in by_lease {
-        // The lease end is the claim's token (only a message being sent has one), so it is all
-        // the ownership test needs; testing the state as well would lead SQLite's planner to
-        // scan every message in flight by the state index.
-        for row in rows_in_after(
-            &mut **tx,
-            "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-             attempts = attempts - 1, claimed_until = NULL \
-             WHERE claimed_until = $3 AND id IN ({keys}) RETURNING id",
-            params![to, retry_at, lease],
-            &ids,
-        )
-        .await?
-        {
-            given_back.insert(row.get(0)?);
-        }
-    }
-    Ok(given_back)
+) -> Result<()> {
+    let keys: Vec<Value> = ids.iter().map(|id| (*id).into()).collect();
+    rows_in_after(
+        &mut **tx,
+        "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+         claimed_until = NULL WHERE id IN ({keys})",
+        params![to, retry_at],
+        &keys,
+    )
+    .await?;
+    Ok(())
 }
 
 /// Sends a message that failed for good to another address instead, from the first attempt,
@@ -274,26 +270,20 @@ pub async fn redirect(tx: &mut WriteTx, id: OutboxId, to: &EmailAddress) -> Resu
     Ok(())
 }
 
-/// Hands claimed messages back unsent, to be tried at `until` (see [`give_back`]).
-pub async fn postpone(
-    tx: &mut WriteTx,
-    claimed: &[&ClaimedMessage],
-    until: Timestamp,
-) -> Result<HashSet<OutboxId>> {
-    give_back(tx, claimed, OutboxState::Pending, Some(until)).await
+/// Sets messages [`due`] in this transaction aside, to be tried at `until`.
+pub async fn postpone(tx: &mut WriteTx, ids: &[OutboxId], until: Timestamp) -> Result<()> {
+    set_aside(tx, ids, OutboxState::Pending, Some(until)).await
 }
 
-/// Takes claimed messages back for good, unsent: what they said no longer applies.
-pub async fn withdraw(tx: &mut WriteTx, claimed: &[&ClaimedMessage]) -> Result<HashSet<OutboxId>> {
-    give_back(tx, claimed, OutboxState::Withdrawn, None).await
+/// Takes messages [`due`] in this transaction back for good, unsent: what they said no longer
+/// applies.
+pub async fn withdraw(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<()> {
+    set_aside(tx, ids, OutboxState::Withdrawn, None).await
 }
 
-/// Holds messages claimed before their campaign paused, until [`release`].
-pub async fn hold_claimed(
-    tx: &mut WriteTx,
-    claimed: &[&ClaimedMessage],
-) -> Result<HashSet<OutboxId>> {
-    give_back(tx, claimed, OutboxState::Held, None).await
+/// Holds messages [`due`] in this transaction whose campaign is paused, until [`release`].
+pub async fn hold_due(tx: &mut WriteTx, ids: &[OutboxId]) -> Result<()> {
+    set_aside(tx, ids, OutboxState::Held, None).await
 }
 
 /// Moves each listed message that is in one of `from` into `to`; returns those moved.

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::inventory::window::SendWindow;
 use crate::inventory::{ConsumerId, TimeZoneName};
 use crate::params;
-use crate::storage::{Db, Value, rows_in};
+use crate::storage::{Db, Query, Value, rows_in};
 
 /// What to do with a notice's message that came up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,16 +74,17 @@ struct Due {
 }
 
 /// What may happen at `now` to each of these messages that is a notice's (a system message is
-/// absent: it goes as it is). Three queries for the whole batch, however large: the notices,
-/// then their consumers' migrations.
+/// absent: it goes as it is). Two queries for the whole batch, however large: the notices,
+/// then their consumers' migrations. A sender reads them inside its claim, under the writer
+/// lock, so nothing changes between the verdict and what is done with it.
 pub async fn verdicts(
-    db: &Db,
+    q: &mut impl Query,
     outbox: &[OutboxId],
     now: Timestamp,
 ) -> Result<HashMap<OutboxId, (NoticeId, Verdict)>> {
     let keys: Vec<Value> = outbox.iter().map(|id| (*id).into()).collect();
     let rows = rows_in(
-        &mut db.clone(),
+        q,
         "SELECT n.outbox_id, n.id, n.kind, n.campaign_id, n.consumer_id, c.time_zone, COALESCE(m.send_window, c.send_window), \
          m.grace_end_at, m.state, h.marked_at FROM notices n JOIN consumers c ON c.id = n.consumer_id \
          JOIN campaigns m ON m.id = n.campaign_id LEFT JOIN hand_migrations h \
@@ -118,7 +119,7 @@ pub async fn verdicts(
         .collect();
     let mut moved: HashMap<(CampaignId, ConsumerId), Vec<Option<Timestamp>>> = HashMap::new();
     for r in rows_in(
-        &mut db.clone(),
+        q,
         "SELECT cc.campaign_id, k.consumer_id, k.migrated_at FROM credentials k \
          JOIN campaign_credentials cc ON cc.credential_id = k.id WHERE k.consumer_id IN ({keys})",
         &conditional,
