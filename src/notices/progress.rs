@@ -17,11 +17,13 @@ use crate::storage::Db;
 const DAY_SECS: i64 = 86_400;
 
 /// One consumer as the rows name it: when it moved off each credential of the campaign (if it
-/// did), and its last use of any of them.
+/// did), its last use of any of them and of their replacements, and its extended deadline.
 struct Seen {
     name: String,
     moved: Vec<Option<Timestamp>>,
     last_used: Option<Timestamp>,
+    new_key_last_used: Option<Timestamp>,
+    extended_to: Option<Timestamp>,
 }
 
 /// Where `campaign`'s consumers stand at `now` (the caller has the campaign already).
@@ -29,8 +31,11 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
     let id = campaign.id;
     let rows = db
         .fetch_all(
-            "SELECT c.id, c.name, k.migrated_at, k.last_used_at FROM campaign_credentials cc \
+            "SELECT c.id, c.name, k.migrated_at, k.last_used_at, n.last_used_at, e.deadline_at \
+             FROM campaign_credentials cc \
              JOIN credentials k ON k.id = cc.credential_id JOIN consumers c ON c.id = k.consumer_id \
+             LEFT JOIN credentials n ON n.id = k.replaced_by \
+             LEFT JOIN deadline_extensions e ON e.campaign_id = cc.campaign_id AND e.consumer_id = c.id \
              WHERE cc.campaign_id = $1",
             params![id],
         )
@@ -52,9 +57,13 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
             name,
             moved: Vec::new(),
             last_used: None,
+            new_key_last_used: None,
+            extended_to: None,
         });
         consumer.moved.push(r.get(2)?);
         consumer.last_used = consumer.last_used.max(r.get(3)?);
+        consumer.new_key_last_used = consumer.new_key_last_used.max(r.get(4)?);
+        consumer.extended_to = r.get(5)?;
     }
     let all: Vec<ConsumerProgress> = seen
         .into_iter()
@@ -65,6 +74,13 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
                 migrated_at: super::due::migrated(seen.moved, mark.map(|m| m.at)),
                 marked_by_hand: mark.map(|m| m.reason.to_string()),
                 old_key_last_used: seen.last_used,
+                new_key_last_used: seen.new_key_last_used,
+                // Stored only after checking it against the campaign; never earlier than its
+                // deadline.
+                deadline: seen.extended_to.map_or(campaign.timeline.deadline(), |at| {
+                    at.max(campaign.timeline.deadline())
+                }),
+                extended: seen.extended_to.is_some(),
                 delivery_failed: failed.contains(&consumer),
                 name: seen.name,
             }
@@ -87,14 +103,23 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
             .into_iter()
             .filter(|c| c.marked_by_hand.is_some())
             .collect(),
+        as_of: now,
     })
 }
 
-/// Who to look at first: a consumer whose notice could not be delivered, then the one that
-/// used an old key most recently, then by name.
+/// Who to look at first: a consumer whose notice could not be delivered; then the nearest
+/// deadline (an extension moves a consumer down); then one with no sign of its new key (no
+/// reply to the campaign at all) before one already on it; then the one that used an old key
+/// most recently; then by name.
 fn at_risk_first(a: &ConsumerProgress, b: &ConsumerProgress) -> std::cmp::Ordering {
     b.delivery_failed
         .cmp(&a.delivery_failed)
+        .then(a.deadline.cmp(&b.deadline))
+        .then(
+            a.new_key_last_used
+                .is_some()
+                .cmp(&b.new_key_last_used.is_some()),
+        )
         .then(b.old_key_last_used.cmp(&a.old_key_last_used))
         .then(a.name.cmp(&b.name))
 }
@@ -135,6 +160,87 @@ mod tests {
 
     fn day(n: i64) -> Timestamp {
         Timestamp::from_secs(1_800_000_000 + n * DAY_SECS)
+    }
+
+    fn consumer(name: &str) -> ConsumerProgress {
+        ConsumerProgress {
+            consumer: ConsumerId::new(1).unwrap(),
+            name: name.into(),
+            migrated_at: None,
+            marked_by_hand: None,
+            old_key_last_used: None,
+            new_key_last_used: None,
+            deadline: day(10),
+            extended: false,
+            delivery_failed: false,
+        }
+    }
+
+    #[test]
+    fn the_most_at_risk_come_first() {
+        let bounced = ConsumerProgress {
+            delivery_failed: true,
+            new_key_last_used: Some(day(2)),
+            ..consumer("bounced")
+        };
+        let extended = ConsumerProgress {
+            deadline: day(13),
+            extended: true,
+            old_key_last_used: Some(day(4)),
+            ..consumer("extended")
+        };
+        let silent_busy = ConsumerProgress {
+            old_key_last_used: Some(day(4)),
+            ..consumer("silent, busy")
+        };
+        let silent_idle = ConsumerProgress {
+            old_key_last_used: Some(day(1)),
+            ..consumer("silent, idle")
+        };
+        let moving = ConsumerProgress {
+            new_key_last_used: Some(day(3)),
+            old_key_last_used: Some(day(4)),
+            ..consumer("moving")
+        };
+        let mut list = vec![
+            moving.clone(),
+            extended.clone(),
+            silent_idle.clone(),
+            bounced.clone(),
+            silent_busy.clone(),
+        ];
+        list.sort_by(at_risk_first);
+        let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "bounced",
+                "silent, busy",
+                "silent, idle",
+                "moving",
+                "extended"
+            ]
+        );
+        assert_eq!(
+            bounced.standing(day(7)),
+            [
+                "3 days to its deadline",
+                &format!("new key last used {}", day(2).utc_minute()),
+                "old key never seen in use",
+            ]
+        );
+        assert_eq!(
+            extended.standing(day(12).plus_secs(-1))[..3],
+            [
+                "1 day to its deadline".to_string(),
+                format!("given until {}", day(13).utc_minute()),
+                "no sign of the new key yet".to_string(),
+            ]
+        );
+        assert_eq!(
+            silent_busy.standing(day(11))[0],
+            format!("deadline passed {}", day(10).utc_minute())
+        );
     }
 
     #[test]

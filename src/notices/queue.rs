@@ -281,11 +281,14 @@ pub async fn attention(db: &Db, who: &Identity, now: Timestamp) -> Result<Attent
         for campaign in running {
             let progress = super::progress::progress(db, &campaign, now).await?;
             for c in progress.unmigrated.iter().take(ATTENTION_ROWS as usize) {
-                let why = match (c.delivery_failed, c.old_key_last_used) {
-                    (true, _) => "its notice could not be delivered".to_string(),
-                    (false, Some(at)) => format!("still used its old key {}", at.utc_minute()),
-                    (false, None) => "not migrated yet".to_string(),
-                };
+                let failed = c
+                    .delivery_failed
+                    .then(|| "its notice could not be delivered".to_string());
+                let why = failed
+                    .into_iter()
+                    .chain(c.standing(now))
+                    .collect::<Vec<_>>()
+                    .join(" · ");
                 at_risk.push(AtRisk {
                     campaign: campaign.id,
                     campaign_name: campaign.name.clone(),

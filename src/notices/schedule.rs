@@ -24,12 +24,52 @@ const MAX_DAYS_BEFORE: u16 = 365;
 /// [`Schedule::parse`], [`Schedule::standard`] or [`Schedule::announcement_only`]: each list is
 /// strictly decreasing, each day between 1 and 365.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ScheduleFields", into = "ScheduleFields")]
 pub struct Schedule {
     reminders: Vec<u16>,
     escalations: Vec<u16>,
     /// The final, revocation and confirmation notices; all three unless the campaign predates
     /// series (or a script asked for the announcement alone).
     closing: bool,
+}
+
+/// A schedule as it travels (to the browser and back): checked again when read, so one that
+/// arrives with a day out of range, twice or out of order is refused like a typed one.
+#[derive(Serialize, Deserialize)]
+struct ScheduleFields {
+    reminders: Vec<u16>,
+    escalations: Vec<u16>,
+    closing: bool,
+}
+
+impl TryFrom<ScheduleFields> for Schedule {
+    type Error = InputError;
+
+    fn try_from(f: ScheduleFields) -> Result<Self, InputError> {
+        Ok(Self {
+            reminders: day_counts(
+                "reminder_days",
+                "reminders",
+                f.reminders.into_iter().map(i64::from),
+            )?,
+            escalations: day_counts(
+                "escalation_days",
+                "escalations",
+                f.escalations.into_iter().map(i64::from),
+            )?,
+            closing: f.closing,
+        })
+    }
+}
+
+impl From<Schedule> for ScheduleFields {
+    fn from(s: Schedule) -> Self {
+        Self {
+            reminders: s.reminders,
+            escalations: s.escalations,
+            closing: s.closing,
+        }
+    }
 }
 
 /// One notice of a consumer's series.
@@ -138,18 +178,32 @@ impl NoticeKind {
 }
 
 fn days_list(field: &str, what: &str, raw: &str) -> Result<Vec<u16>, InputError> {
-    let mut days = Vec::new();
-    for item in raw
+    let numbers = raw
         .split([',', ' '])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-    {
-        let n: i64 = item.parse().map_err(|_| {
-            InputError::new(
-                field,
-                format!("'{item}' is not a number of days; list whole days before the deadline, such as 14, 7, 3, 1"),
-            )
-        })?;
+        .map(|item| {
+            item.parse().map_err(|_| {
+                InputError::new(
+                    field,
+                    format!("'{item}' is not a number of days; list whole days before the deadline, such as 14, 7, 3, 1"),
+                )
+            })
+        })
+        .collect::<Result<Vec<i64>, _>>()?;
+    day_counts(field, what, numbers)
+}
+
+/// Days before the deadline, checked: each from 1 to [`MAX_DAYS_BEFORE`], none twice, at most
+/// [`MAX_STEPS_OF_A_KIND`]; largest first.
+fn day_counts(
+    field: &str,
+    what: &str,
+    numbers: impl IntoIterator<Item = i64>,
+) -> Result<Vec<u16>, InputError> {
+    let mut days = Vec::new();
+    for n in numbers {
+        let item = n;
         if n < 1 {
             return Err(InputError::new(
                 field,
@@ -351,6 +405,34 @@ mod tests {
             let e = Schedule::parse(reminders, "3").unwrap_err();
             assert_eq!(e.field, "reminder_days");
             assert!(e.message.contains(says), "{reminders}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_schedule_read_from_the_wire_is_checked_like_a_typed_one() {
+        let standard = Schedule::standard();
+        let json = serde_json::to_string(&standard).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&json).unwrap(), standard);
+        let sorted: Schedule =
+            serde_json::from_str(r#"{"reminders":[1,14],"escalations":[],"closing":true}"#)
+                .unwrap();
+        assert_eq!(sorted.reminders(), &[14, 1]);
+        for (json, says) in [
+            (
+                r#"{"reminders":[7,7],"escalations":[],"closing":true}"#,
+                "7 days is listed twice",
+            ),
+            (
+                r#"{"reminders":[0],"escalations":[],"closing":true}"#,
+                "at least 1",
+            ),
+            (
+                r#"{"reminders":[],"escalations":[900],"closing":true}"#,
+                "at most 365 days",
+            ),
+        ] {
+            let e = serde_json::from_str::<Schedule>(json).unwrap_err();
+            assert!(e.to_string().contains(says), "{json}: {e}");
         }
     }
 

@@ -237,8 +237,42 @@ pub struct ConsumerProgress {
     pub marked_by_hand: Option<String>,
     /// Its latest use of any of those credentials.
     pub old_key_last_used: Option<Timestamp>,
+    /// Its latest use of any of their replacements: none while it has not answered the
+    /// campaign at all.
+    pub new_key_last_used: Option<Timestamp>,
+    /// Its own deadline: the campaign's, or a later one it was given.
+    pub deadline: Timestamp,
+    /// Whether its deadline was extended.
+    pub extended: bool,
     /// Whether its notice could not be delivered.
     pub delivery_failed: bool,
+}
+
+impl ConsumerProgress {
+    /// Where it stands at `now`, in words, as the risk order weighs it (a failed delivery
+    /// apart, which pages show as a badge).
+    pub fn standing(&self, now: Timestamp) -> Vec<String> {
+        let mut risks = Vec::new();
+        let days_left = (self.deadline.as_secs() - now.as_secs()).div_euclid(86_400);
+        risks.push(match days_left {
+            ..0 => format!("deadline passed {}", self.deadline.utc_minute()),
+            0 => "deadline within a day".to_string(),
+            1 => "1 day to its deadline".to_string(),
+            n => format!("{n} days to its deadline"),
+        });
+        if self.extended {
+            risks.push(format!("given until {}", self.deadline.utc_minute()));
+        }
+        risks.push(match self.new_key_last_used {
+            None => "no sign of the new key yet".to_string(),
+            Some(at) => format!("new key last used {}", at.utc_minute()),
+        });
+        risks.push(match self.old_key_last_used {
+            Some(at) => format!("old key last used {}", at.utc_minute()),
+            None => "old key never seen in use".to_string(),
+        });
+        risks
+    }
 }
 
 /// Consumers still to migrate, day by day, beside the straight line to the deadline.
@@ -275,11 +309,13 @@ pub struct CampaignProgress {
     pub migrated: i64,
     /// Consumers left, day by day.
     pub burn_down: BurnDown,
-    /// Those not migrated yet, most at risk first: delivery failed, then the most recent use
-    /// of an old key.
+    /// Those not migrated yet, most at risk first: delivery failed, the nearest deadline, no
+    /// sign of the new key, the most recent use of an old key.
     pub unmigrated: Vec<ConsumerProgress>,
     /// Those a person marked migrated, by name.
     pub marked_by_hand: Vec<ConsumerProgress>,
+    /// When it was worked out.
+    pub as_of: Timestamp,
 }
 
 named_enum!(

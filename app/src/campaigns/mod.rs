@@ -414,6 +414,7 @@ fn Progress(
         burn_down,
         unmigrated,
         marked_by_hand,
+        as_of,
     } = progress;
     view! {
         <div class="mb-6 grid gap-6 lg:grid-cols-3">
@@ -433,15 +434,13 @@ fn Progress(
                                 let reason_label = format!("Reason {} has migrated", c.name);
                                 let extend_label = format!("Give {} more time", c.name);
                                 let deadline_label = format!("New deadline for {} (UTC)", c.name);
+                                let standing = c.standing(as_of).join(" · ");
                                 view! {
                                 <li>
                                     <a class="font-medium text-indigo-700 hover:underline" href=format!("/consumers/{}", c.consumer)>{c.name}</a>
                                     {c.delivery_failed.then(|| view! { <span class="ml-2"><Badge text="delivery failed" tone=Tone::Bad /></span> })}
                                     <div class="text-xs text-slate-500">
-                                        {match c.old_key_last_used {
-                                            Some(at) => format!("old key last used {}", at.utc_minute()),
-                                            None => "old key never seen in use".to_string(),
-                                        }}
+                                        {standing}
                                     </div>
                                     <details class="text-xs">
                                         <summary class="cursor-pointer text-slate-500">{mark_label}</summary>
