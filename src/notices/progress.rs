@@ -202,7 +202,7 @@ mod tests {
             old_key_last_used: Some(day(4)),
             ..consumer("moving")
         };
-        let mut list = vec![
+        let mut list = [
             moving.clone(),
             extended.clone(),
             silent_idle.clone(),
