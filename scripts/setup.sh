@@ -91,6 +91,17 @@ ensure_test_packages() {
   command -v openssl >/dev/null || apt_install openssl
 }
 
+# The official Python MCP client (`mcp` from PyPI) the MCP tests drive Rekey with, in a virtual
+# environment beside the build cache (pip keeps its downloads in $HOME/.cache/pip).
+MCP_CLIENT_VERSION="2.3.0"
+MCP_VENV="$HOME/.cache/rekey-mcp-venv"
+ensure_mcp_client() {
+  if [ "$("$MCP_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$MCP_CLIENT_VERSION" ]; then
+    python3 -m venv "$MCP_VENV"
+    "$MCP_VENV/bin/pip" install -q "mcp==$MCP_CLIENT_VERSION"
+  fi
+}
+
 # Starts the local PostgreSQL cluster when it is down; installs it on a machine without one.
 ensure_postgres() {
   if ! command -v pg_ctlcluster >/dev/null; then

@@ -14,8 +14,10 @@ use sha2::{Digest, Sha256};
 use crate::Rekey;
 use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
-use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result};
-use crate::identity::{AgentId, Identity, InputError, TokenId, UserId, Username};
+use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result, Unauthenticated};
+use crate::identity::{
+    AgentId, Identity, InputError, Scopes, TokenId, TokenLifetime, UserId, Username,
+};
 use crate::params;
 use crate::storage::{Bookkeeping, Db, Query, Row, map_in};
 
@@ -91,6 +93,10 @@ pub struct TokenInfo {
     pub reads_from: Timestamp,
     /// The second admin who let it read sooner.
     pub confirmed_by: Option<UserId>,
+    /// What it may be used for.
+    pub scopes: Scopes,
+    /// When it stops working; none for tokens issued before expiries.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// An agent's description: up to 200 characters of one line.
@@ -176,7 +182,13 @@ fn stored_name(raw: String) -> Result<Username> {
 /// so the token cannot read vault values until [`Rekey::token_hold_secs`] have passed or a
 /// second admin confirms it ([`confirm_token`]): an admin cannot quietly mint a token and read
 /// an agent's secrets with it. The audit entry names the admin and the agent that holds it.
-pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Issued> {
+pub async fn issue_token(
+    rk: &Rekey,
+    by: &Identity,
+    agent: AgentId,
+    scopes: Scopes,
+    lifetime: TokenLifetime,
+) -> Result<Issued> {
     let token = ApiToken::generate();
     let shown = token.expose()[..SHOWN_LEN].to_string();
     let issued_by = match by {
@@ -194,11 +206,12 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
     let agent_name = stored_name(name.ok_or_else(|| Error::not_found("agent", agent))?)?;
     let now = tx.now();
     let reads_from = now.plus_secs(rk.token_hold_secs);
+    let expires_at = lifetime.from(now);
     let id: TokenId = tx
         .scalar(
-            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at, issued_by, reads_from) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            params![agent, &shown, token_hash(token.expose()), now, issued_by, reads_from],
+            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at, issued_by, reads_from, scopes, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            params![agent, &shown, token_hash(token.expose()), now, issued_by, reads_from, scopes.to_string(), expires_at],
         )
         .await?;
     tx.audit(
@@ -208,6 +221,8 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
             holder: agent_name.clone(),
             prefix: shown.clone(),
             reads_from,
+            scopes: Some(scopes.to_string()),
+            expires_at: Some(expires_at),
         },
     )
     .await?;
@@ -223,6 +238,8 @@ pub async fn issue_token(rk: &Rekey, by: &Identity, agent: AgentId) -> Result<Is
             issued_by: Some(issued_by),
             reads_from,
             confirmed_by: None,
+            scopes,
+            expires_at: Some(expires_at),
         },
         agent_name,
         token,
@@ -307,19 +324,23 @@ pub async fn revoke_token(rk: &Rekey, by: &Identity, token: TokenId) -> Result<(
     tx.commit().await
 }
 
-/// The agent a bearer token belongs to, if the token is live.
+/// The agent a bearer token belongs to, if the token is live; a token past its expiry is
+/// refused saying so.
 pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option<Identity>> {
     if !token.starts_with(TOKEN_PREFIX) || token.len() != TOKEN_PREFIX.len() + TOKEN_RANDOM_LEN {
         return Ok(None);
     }
     let row = db
         .fetch_optional(
-            "SELECT t.id, t.last_used_at, a.id, a.name FROM api_tokens t JOIN agents a ON a.id = t.agent_id \
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+            "SELECT t.id, t.last_used_at, a.id, a.name, t.scopes, t.expires_at FROM api_tokens t \
+             JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
             params![token_hash(token)],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
+    if let Some(expired) = row.get::<Option<Timestamp>>(5)?.filter(|at| *at <= now) {
+        return Err(Unauthenticated::TokenExpired(expired).into());
+    }
     let token_id: TokenId = row.get(0)?;
     let last_used: Option<Timestamp> = row.get(1)?;
     if last_used.is_none_or(|t| now.secs_since(t) >= LAST_USED_RESOLUTION_SECS) {
@@ -334,7 +355,13 @@ pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option
         id: row.get(2)?,
         name: stored_name(row.get(3)?)?,
         token: token_id,
+        scopes: stored_scopes(row.get(4)?)?,
     }))
+}
+
+fn stored_scopes(raw: String) -> Result<Scopes> {
+    Scopes::try_from(raw)
+        .map_err(|e| Error::Internal(format!("stored token scopes are invalid: {e}")))
 }
 
 fn decode_token(r: &Row) -> Result<TokenInfo> {
@@ -348,6 +375,8 @@ fn decode_token(r: &Row) -> Result<TokenInfo> {
         issued_by: r.get(6)?,
         reads_from: r.get(7)?,
         confirmed_by: r.get(8)?,
+        scopes: stored_scopes(r.get(9)?)?,
+        expires_at: r.get(10)?,
     })
 }
 
@@ -375,8 +404,8 @@ pub async fn list(db: &Db) -> Result<Vec<Agent>> {
         .await?;
     let tokens = db
         .fetch_all(
-            "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at, issued_by, reads_from, confirmed_by \
-             FROM api_tokens ORDER BY id",
+            "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at, issued_by, reads_from, confirmed_by, \
+             scopes, expires_at FROM api_tokens ORDER BY id",
             &[],
         )
         .await?

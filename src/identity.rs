@@ -82,15 +82,151 @@ pub const fn role_grants(role: Role, permission: Permission) -> bool {
     }
 }
 
-/// What an agent identity may do with its token.
+/// What an agent identity may do with its token (each token only what its scopes name).
 pub const fn agent_grants(permission: Permission) -> bool {
-    matches!(
-        permission,
-        Permission::ViewInventory
-            | Permission::EditInventory
-            | Permission::EditNotices
-            | Permission::UseVault
-    )
+    Scope::for_permission(permission).is_some()
+}
+
+crate::declare::named_enum!(
+    /// What an agent token may be used for. An agent may search, draft and use its vault
+    /// partition; each token carries only the scopes its admin chose. No scope approves,
+    /// sends, changes settings or manages people: there is none to give.
+    Scope, field = "scopes", choices = Choices::OneOf, {
+        /// Read consumers, credentials, campaigns and notices.
+        InventoryRead => ("inventory:read", "Read the inventory, campaigns and notices"),
+        /// Change consumers and credentials, import, record key events.
+        InventoryWrite => ("inventory:write", "Change the inventory"),
+        /// Draft, revise and tag notices (never approve or send them).
+        NoticesDraft => ("notices:draft", "Draft notices"),
+        /// Use its own vault partition and those granted to the agent.
+        Vault => ("vault", "Use the vault"),
+    }
+);
+
+impl Scope {
+    /// The permission this scope lets a token use.
+    pub const fn permission(self) -> Permission {
+        match self {
+            Scope::InventoryRead => Permission::ViewInventory,
+            Scope::InventoryWrite => Permission::EditInventory,
+            Scope::NoticesDraft => Permission::EditNotices,
+            Scope::Vault => Permission::UseVault,
+        }
+    }
+
+    /// The scope that lets a token use `permission`; none for what agents may never do.
+    pub const fn for_permission(permission: Permission) -> Option<Scope> {
+        match permission {
+            Permission::ViewInventory => Some(Scope::InventoryRead),
+            Permission::EditInventory => Some(Scope::InventoryWrite),
+            Permission::EditNotices => Some(Scope::NoticesDraft),
+            Permission::UseVault => Some(Scope::Vault),
+            _ => None,
+        }
+    }
+}
+
+/// How long a new token works: 1 to 365 days. Every token expires, so a forgotten one stops
+/// on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenLifetime(i64);
+
+impl TokenLifetime {
+    /// The longest a token may live.
+    pub const MAX_DAYS: i64 = 365;
+    /// What the admin's form suggests.
+    pub const DEFAULT_DAYS: i64 = 90;
+
+    /// Days, as a form or a script gives them.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let days: i64 = raw.trim().parse().map_err(|_| {
+            InputError::new(
+                "expires_in_days",
+                format!("'{}' is not a number of days", raw.trim()),
+            )
+        })?;
+        if !(1..=Self::MAX_DAYS).contains(&days) {
+            return Err(InputError::new(
+                "expires_in_days",
+                format!("a token lives from 1 to {} days", Self::MAX_DAYS),
+            ));
+        }
+        Ok(Self(days))
+    }
+
+    /// When a token issued at `now` stops working.
+    pub fn from(self, now: crate::clock::Timestamp) -> crate::clock::Timestamp {
+        now.plus_secs(self.0 * 86_400)
+    }
+}
+
+/// A token's scopes: a non-empty set, stored as their names separated by spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// Every scope: tokens issued before scopes existed hold these.
+    pub const ALL: Scopes = Scopes((1 << Scope::ALL.len()) - 1);
+
+    const fn bit(scope: Scope) -> u8 {
+        1 << scope as u8
+    }
+
+    /// Scope names as an admin's form or a script sends them; at least one.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, InputError> {
+        let mut bits = 0;
+        for name in names {
+            let scope: Scope = name.as_ref().trim().parse()?;
+            bits |= Self::bit(scope);
+        }
+        if bits == 0 {
+            return Err(InputError::new(
+                "scopes",
+                "choose at least one scope: a token without one could do nothing",
+            ));
+        }
+        Ok(Self(bits))
+    }
+
+    /// Whether the set holds `scope`.
+    pub const fn contains(self, scope: Scope) -> bool {
+        self.0 & Self::bit(scope) != 0
+    }
+
+    /// Whether a token with these scopes may use `permission` (the agent must hold it too).
+    pub const fn allow(self, permission: Permission) -> bool {
+        match Scope::for_permission(permission) {
+            Some(scope) => self.contains(scope),
+            None => false,
+        }
+    }
+
+    /// The scopes held, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.iter().map(Scope::as_str).collect();
+        f.write_str(&names.join(" "))
+    }
+}
+
+impl TryFrom<String> for Scopes {
+    type Error = InputError;
+
+    fn try_from(stored: String) -> Result<Self, InputError> {
+        Self::parse(&stored.split_whitespace().collect::<Vec<_>>())
+    }
+}
+
+impl From<Scopes> for String {
+    fn from(scopes: Scopes) -> String {
+        scopes.to_string()
+    }
 }
 
 use crate::declare::{Choices, id_type, parsed_string};
@@ -128,6 +264,8 @@ pub enum Identity {
         name: Username,
         /// The token the agent called with: vault reads check whether it may read yet.
         token: TokenId,
+        /// What that token may be used for.
+        scopes: Scopes,
     },
 }
 
@@ -136,7 +274,18 @@ impl Identity {
     pub fn may(&self, permission: Permission) -> bool {
         match self {
             Identity::User { role, .. } => role_grants(*role, permission),
-            Identity::Agent { .. } => agent_grants(permission),
+            Identity::Agent { scopes, .. } => agent_grants(permission) && scopes.allow(permission),
+        }
+    }
+
+    /// The scope a request with this identity lacks for `permission`: an agent that holds the
+    /// permission but called with a token not scoped for it. For saying what is missing.
+    pub fn lacks_scope(&self, permission: Permission) -> Option<Scope> {
+        match self {
+            Identity::Agent { scopes, .. } if !scopes.allow(permission) => {
+                Scope::for_permission(permission)
+            }
+            _ => None,
         }
     }
 
@@ -300,6 +449,48 @@ impl EmailAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_may_use_only_what_its_scopes_name_and_never_approve() {
+        let read_and_vault = Scopes::parse(&["vault", " inventory:read"]).unwrap();
+        assert_eq!(read_and_vault.to_string(), "inventory:read vault");
+        assert_eq!(
+            Scopes::try_from(read_and_vault.to_string()).unwrap(),
+            read_and_vault
+        );
+        let agent = |scopes| Identity::Agent {
+            id: AgentId::new(1).unwrap(),
+            name: Username::parse("bot").unwrap(),
+            token: TokenId::new(1).unwrap(),
+            scopes,
+        };
+        let bot = agent(read_and_vault);
+        assert!(bot.may(Permission::ViewInventory));
+        assert!(bot.may(Permission::UseVault));
+        assert!(!bot.may(Permission::EditNotices));
+        assert_eq!(
+            bot.lacks_scope(Permission::EditNotices),
+            Some(Scope::NoticesDraft)
+        );
+        // Every scope at once still approves, sends and manages nothing.
+        let all = agent(Scopes::ALL);
+        for p in Permission::ALL {
+            let granted = matches!(
+                p,
+                Permission::ViewInventory
+                    | Permission::EditInventory
+                    | Permission::EditNotices
+                    | Permission::UseVault
+            );
+            assert_eq!(all.may(p), granted, "{p:?}");
+        }
+        assert_eq!(all.lacks_scope(Permission::ApproveNotices), None);
+        assert_eq!(
+            Scopes::parse::<&str>(&[]).unwrap_err().message,
+            "choose at least one scope: a token without one could do nothing"
+        );
+        assert_eq!(Scopes::parse(&["approve"]).unwrap_err().field, "scopes");
+    }
 
     #[test]
     fn usernames_are_narrow() {

@@ -3,7 +3,7 @@
 //! rule before a handler runs; server functions check it again by their own path, which covers
 //! calls made during server-side rendering; the navigation shows only what the table allows.
 
-use rekey_core::identity::{Identity, Permission, Role, agent_grants, role_grants};
+use rekey_core::identity::{Identity, Permission, Role, Scopes, agent_grants, role_grants};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +130,11 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
 /// REST routes for scripts and agents: (method, pattern, access).
 pub const API_ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/health", Public),
+    // The MCP server (Streamable HTTP: POST messages, GET the event stream, DELETE the
+    // session); each tool checks its own permission (`server/src/api/mcp.rs`).
+    ("POST", "/mcp", Authenticated),
+    ("GET", "/mcp", Authenticated),
+    ("DELETE", "/mcp", Authenticated),
     ("GET", "/api/v1/whoami", Authenticated),
     ("GET", "/api/v1/consumers", Allowed(ViewInventory)),
     ("POST", "/api/v1/imports", Allowed(EditInventory)),
@@ -274,14 +279,15 @@ impl Hold {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Who {
     Person(Role),
-    Agent,
+    /// An agent, with the scopes of the token it called with.
+    Agent(Scopes),
 }
 
 impl From<&Identity> for Who {
     fn from(identity: &Identity) -> Self {
         match identity {
             Identity::User { role, .. } => Who::Person(*role),
-            Identity::Agent { .. } => Who::Agent,
+            Identity::Agent { scopes, .. } => Who::Agent(*scopes),
         }
     }
 }
@@ -292,11 +298,13 @@ pub fn decide(rule: Access, who: Option<Who>, hold: Option<Hold>) -> Verdict {
         (Public | Signed, _) => Verdict::Allow,
         (_, None) => Verdict::SignIn,
         (Person, Some(Who::Person(_))) => Verdict::Allow,
-        (Person, Some(Who::Agent)) => Verdict::Deny,
+        (Person, Some(Who::Agent(_))) => Verdict::Deny,
         (_, Some(Who::Person(_))) if hold.is_some() => hold.map_or(Verdict::Deny, Verdict::Held),
         (Authenticated, Some(_)) => Verdict::Allow,
         (Allowed(p), Some(Who::Person(role))) if role_grants(role, p) => Verdict::Allow,
-        (Allowed(p), Some(Who::Agent)) if agent_grants(p) => Verdict::Allow,
+        (Allowed(p), Some(Who::Agent(scopes))) if agent_grants(p) && scopes.allow(p) => {
+            Verdict::Allow
+        }
         (Allowed(_), Some(_)) => Verdict::Deny,
     }
 }
@@ -371,7 +379,13 @@ mod tests {
         assert_eq!(decide(Allowed(ManageUsers), admin, None), Verdict::Allow);
         assert_eq!(decide(Allowed(ViewAudit), admin, None), Verdict::Deny);
         assert_eq!(decide(Allowed(ViewAudit), None, None), Verdict::SignIn);
-        assert_eq!(decide(Person, Some(Who::Agent), None), Verdict::Deny);
+        let agent = Some(Who::Agent(Scopes::ALL));
+        assert_eq!(decide(Person, agent, None), Verdict::Deny);
+        assert_eq!(decide(Allowed(UseVault), agent, None), Verdict::Allow);
+        assert_eq!(decide(Allowed(ApproveNotices), agent, None), Verdict::Deny);
+        let reader = Some(Who::Agent(Scopes::parse(&["inventory:read"]).unwrap()));
+        assert_eq!(decide(Allowed(ViewInventory), reader, None), Verdict::Allow);
+        assert_eq!(decide(Allowed(UseVault), reader, None), Verdict::Deny);
     }
 
     #[test]

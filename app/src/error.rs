@@ -57,6 +57,21 @@ impl AppError {
         }
     }
 
+    /// `who` may not use `permission`: says so, and when `who` is an agent whose token lacks
+    /// the scope for it, which scope.
+    pub fn forbidden(
+        who: &rekey_core::identity::Identity,
+        permission: rekey_core::identity::Permission,
+    ) -> Self {
+        AppError::Forbidden(match who.lacks_scope(permission) {
+            Some(scope) => format!(
+                "{}: this token lacks the scope '{scope}'; an admin can issue one that has it",
+                permission.label()
+            ),
+            None => permission.label().to_string(),
+        })
+    }
+
     /// The HTTP status for this error.
     pub fn status(&self) -> u16 {
         match self {

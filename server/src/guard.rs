@@ -41,7 +41,7 @@ enum Kind {
 }
 
 fn kind_of(path: &str) -> Kind {
-    if path.starts_with("/api/v1/") {
+    if path.starts_with("/api/v1/") || path == "/mcp" || path.starts_with("/mcp/") {
         Kind::Rest
     } else if path.starts_with("/api/") {
         Kind::ServerFn
@@ -142,7 +142,13 @@ pub async fn guard(
             Kind::Page => Redirect::to("/account").into_response(),
             _ => api_error(AppError::Refused(hold.reason().into())),
         },
-        Verdict::Deny => error_for(&kind, AppError::Forbidden(access::needed(rule).to_string())),
+        Verdict::Deny => error_for(
+            &kind,
+            match (rule, &identity) {
+                (Access::Allowed(p), Some(who)) => AppError::forbidden(who, p),
+                _ => AppError::Forbidden(access::needed(rule).to_string()),
+            },
+        ),
     }
 }
 

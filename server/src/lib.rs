@@ -108,6 +108,15 @@ fn app_routes() -> Vec<AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
+/// The log filter `spec` asks for (REKEY_LOG's syntax, already checked by the config), less
+/// what must never be logged: the MCP SDK logs whole messages at debug level, and a vault
+/// tool's message holds a secret value, so it logs warnings and errors only, whatever `spec`
+/// says.
+pub fn log_filter(spec: &str) -> tracing_subscriber::EnvFilter {
+    let quiet_sdk = "rmcp=warn".parse().expect("a valid directive");
+    tracing_subscriber::EnvFilter::new(spec).add_directive(quiet_sdk)
+}
+
 /// The whole HTTP application.
 pub fn router(config: &Config, rekey: Rekey) -> Router {
     let options = leptos_options(config);
@@ -144,6 +153,8 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         https,
         config.listen,
     ));
+    // The SDK checks the Host header against DNS rebinding too; it gets the same list.
+    let mcp = api::mcp::service(rekey.clone(), hosts.0.clone());
 
     let context = {
         let rekey = rekey.clone();
@@ -155,6 +166,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
             move || shell(options.clone())
         })
         .nest("/api/v1", api::router())
+        .nest_service("/mcp", mcp)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,

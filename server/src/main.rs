@@ -159,7 +159,7 @@ fn main() -> std::process::ExitCode {
 
 fn init_tracing(config: &Config) {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_env_filter(rekey::log_filter(&config.log))
         .with_target(false)
         .init();
 }

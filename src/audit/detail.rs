@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{LoginFailure, LoginMethod, SessionEnd, SettingChange, Sha256Hex};
 use crate::clock::Timestamp;
 use crate::delivery::OutboxState;
-use crate::identity::{AgentId, Role, Username};
+use crate::identity::{AgentId, Role, TokenId, Username};
 use crate::inventory::views::Tag;
 use crate::inventory::{ConsumerId, CredentialId, CredentialStatus, Environment};
 use crate::notices::{CampaignId, CheckKind, NoticeId};
@@ -151,6 +151,12 @@ actions! {
         prefix: String,
         /// From when it may read vault values, unless a second admin confirms it sooner.
         reads_from: Timestamp,
+        /// What it may be used for, names separated by spaces (none recorded before scopes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scopes: Option<String>,
+        /// When it stops working (none recorded before expiries).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<Timestamp>,
     } => TokenIssued = "agent.token_issued",
     /// A second admin (the actor) let a token read vault values before its hold ended.
     TokenConfirmed {
@@ -162,6 +168,16 @@ actions! {
         /// The agent holding the token.
         agent: AgentId,
     } => TokenRevoked = "agent.token_revoked",
+    /// An agent (the actor) called an MCP tool with one of its tokens.
+    ToolCalled {
+        /// The token it called with.
+        token: TokenId,
+        /// The tool, when it is one of Rekey's (a name Rekey does not know is not kept).
+        tool: Option<String>,
+        /// `called` (the tool ran; what it did is in its answer and its own entries) or
+        /// `refused` (no such tool, or the token may not use it).
+        outcome: String,
+    } => ToolCalled = "agent.tool_called",
     /// An admin changed an instance setting.
     SettingChanged(SettingChange) => SettingChanged = "settings.changed",
     /// A person created a consumer.

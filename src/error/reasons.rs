@@ -375,4 +375,7 @@ pub enum Unauthenticated {
     /// A TOTP code was used already.
     #[error("this code was already used; wait for the next one")]
     ReusedCode,
+    /// An agent's token is past its expiry.
+    #[error("the API token expired at {}; ask an admin for a new one", .0.utc_minute())]
+    TokenExpired(crate::clock::Timestamp),
 }

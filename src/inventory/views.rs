@@ -393,6 +393,29 @@ pub struct ConsumerFilter {
     pub sort: Option<ConsumerSort>,
 }
 
+impl ConsumerFilter {
+    /// Whether `credential` is one this filter's credential tests (environment, status, age,
+    /// expiry) ask for: the consumer search applies the same tests in SQL; this lists the
+    /// matching credentials themselves ("production keys older than 90 days").
+    pub fn matches_credential(&self, credential: &Credential, now: Timestamp) -> bool {
+        const DAY_SECS: i64 = 86_400;
+        let live = matches!(
+            credential.status,
+            CredentialStatus::Active | CredentialStatus::Rotating
+        );
+        self.environment.is_none_or(|e| credential.environment == e)
+            && self.status.is_none_or(|s| credential.status == s)
+            && self.older_than_days.is_none_or(|days| {
+                live && credential.created_at < now.plus_secs(-i64::from(days) * DAY_SECS)
+            })
+            && self.expiring_within_days.is_none_or(|days| {
+                credential
+                    .expires_at
+                    .is_some_and(|at| at >= now && at <= now.plus_secs(i64::from(days) * DAY_SECS))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_campaign_series"),
     migration!(11, "0011_campaign_safeguards"),
     migration!(12, "0012_outbox_lean_rows"),
+    migration!(13, "0013_token_scopes"),
 ];
 
 fn checksum(sql: &str) -> String {

@@ -10,6 +10,7 @@ use crate::components::{
     Page, TABLE, TD, TH, Tone,
 };
 use crate::error::AppError;
+use rekey_core::identity::{Scope, TokenLifetime};
 
 #[cfg(feature = "ssr")]
 use crate::auth::session;
@@ -31,6 +32,12 @@ pub struct TokenRow {
     pub revoked_at: Option<String>,
     /// When it may read vault values, while that is still ahead.
     pub held_until: Option<String>,
+    /// What it may be used for, scope names separated by spaces.
+    pub scopes: String,
+    /// When it stops working (UTC); none for tokens issued before expiries.
+    pub expires_at: Option<String>,
+    /// Whether that has passed.
+    pub expired: bool,
 }
 
 /// A token just issued: the only time its value is shown.
@@ -40,6 +47,10 @@ pub struct IssuedToken {
     pub token: String,
     /// When it may read vault values unless a second admin confirms it.
     pub reads_from: String,
+    /// What it may be used for.
+    pub scopes: String,
+    /// When it stops working.
+    pub expires_at: String,
 }
 
 #[server(endpoint = "admin/agents")]
@@ -65,6 +76,9 @@ pub async fn agents() -> Result<Vec<AgentRow>, AppError> {
                     held_until: (t.reads_from > now && t.revoked_at.is_none())
                         .then(|| t.reads_from.utc_minute()),
                     revoked_at: t.revoked_at.map(|t| t.rfc3339()),
+                    scopes: t.scopes.to_string(),
+                    expires_at: t.expires_at.map(|t| t.utc_minute()),
+                    expired: t.expires_at.is_some_and(|at| at <= now),
                 })
                 .collect(),
         })
@@ -83,15 +97,30 @@ pub async fn create_agent(name: String, description: String) -> Result<(), AppEr
     Ok(())
 }
 
+/// Issues a token with the scopes ticked (`scopes[]`) that works for `expires_in_days`.
 #[server(endpoint = "admin/issue_token")]
-pub async fn issue_token(agent: String) -> Result<IssuedToken, AppError> {
+pub async fn issue_token(
+    agent: String,
+    scopes: Option<Vec<String>>,
+    expires_in_days: String,
+) -> Result<IssuedToken, AppError> {
+    use rekey_core::identity::Scopes;
     let (who, _) = session::authorize::<IssueToken>().await?;
     let rk = session::rekey()?;
-    let issued = rekey_core::agents::issue_token(&rk, &who, agent.parse()?).await?;
+    let scopes = Scopes::parse(&scopes.unwrap_or_default())?;
+    let lifetime = TokenLifetime::parse(&expires_in_days)?;
+    let issued =
+        rekey_core::agents::issue_token(&rk, &who, agent.parse()?, scopes, lifetime).await?;
     Ok(IssuedToken {
         agent: issued.agent_name.to_string(),
         token: issued.token.expose().to_string(),
         reads_from: issued.info.reads_from.utc_minute(),
+        scopes: issued.info.scopes.to_string(),
+        expires_at: issued
+            .info
+            .expires_at
+            .map(|t| t.utc_minute())
+            .unwrap_or_default(),
     })
 }
 
@@ -189,6 +218,7 @@ fn NewToken(issued: IssuedToken) -> impl IntoView {
         <div role="status" class="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4">
             <p class="text-sm font-semibold text-amber-900">"New token for "{issued.agent.clone()}". Copy it now: it will not be shown again."</p>
             <p class="mt-1 text-sm text-amber-900">"It can use the API at once, but reads no vault value before "{issued.reads_from.clone()}" unless another admin confirms it on this page."</p>
+            <p class="mt-1 text-sm text-amber-900">"Scopes: "{issued.scopes.clone()}". It stops working at "{issued.expires_at.clone()}"."</p>
             <div class="mt-2 flex items-center gap-2">
                 <code data-testid="new-token" class="break-all rounded bg-white px-2 py-1 font-mono text-sm">{issued.token.clone()}</code>
                 <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
@@ -219,11 +249,20 @@ fn AgentLine(
                         view! {
                             <li class="flex flex-wrap items-center gap-2">
                                 <code class="font-mono text-xs">{t.shown.clone()}"…"</code>
-                                {if live { view! { <Badge text="active" tone=Tone::Good /> } } else { view! { <Badge text="revoked" tone=Tone::Bad /> } }}
+                                {match (live, t.expired) {
+                                    (false, _) => view! { <Badge text="revoked" tone=Tone::Bad /> },
+                                    (true, true) => view! { <Badge text="expired" tone=Tone::Bad /> },
+                                    (true, false) => view! { <Badge text="active" tone=Tone::Good /> },
+                                }}
                                 <span class="text-xs text-slate-500">
                                     "issued "{t.created_at.clone()}
                                     {t.last_used_at.clone().map(|u| format!(", last used {u}"))}
+                                    {match t.expires_at.clone() {
+                                        Some(at) => format!(", expires {at}"),
+                                        None => ", never expires (issued before expiries)".to_string(),
+                                    }}
                                 </span>
+                                <span class="text-xs text-slate-600" data-testid="token-scopes">{format!("scopes: {}", t.scopes)}</span>
                                 {t.held_until.clone().map(|until| {
                                     let tid = tid.clone();
                                     let shown = t.shown.clone();
@@ -247,8 +286,23 @@ fn AgentLine(
                 </ul>
             </td>
             <td class=TD>
-                <ActionForm action=issue>
+                <ActionForm action=issue attr:class="space-y-1 text-xs">
                     <input type="hidden" name="agent" value=id />
+                    <fieldset>
+                        <legend class="font-medium text-slate-700">"Scopes"</legend>
+                        {Scope::ALL.into_iter().map(|scope| view! {
+                            <label class="flex items-center gap-1">
+                                <input type="checkbox" name="scopes[]" value=scope.as_str() checked=true />
+                                {scope.label()}
+                            </label>
+                        }).collect_view()}
+                    </fieldset>
+                    <label class="flex items-center gap-1">
+                        "Expires in"
+                        <input class="w-16 rounded border border-slate-300 px-1" type="number" min="1" max=TokenLifetime::MAX_DAYS
+                            name="expires_in_days" value=TokenLifetime::DEFAULT_DAYS aria-label=format!("Days {}'s token works", agent.name) />
+                        "days"
+                    </label>
                     <button class=BUTTON_QUIET type="submit" aria-label=format!("Issue a token to {}", agent.name)>"Issue token"</button>
                 </ActionForm>
             </td>

@@ -24,6 +24,7 @@ use crate::guard::api_error;
 
 mod audit;
 mod inventory;
+pub mod mcp;
 mod v1;
 
 pub fn router() -> Router<AppState> {

@@ -300,7 +300,14 @@ async fn main() -> anyhow::Result<()> {
             let name = rekey_core::identity::Username::parse("bench-bot")?;
             let agent =
                 rekey_core::agents::create(&rekey, &admin, name, "vault benchmark".into()).await?;
-            let issued = rekey_core::agents::issue_token(&rekey, &admin, agent.id).await?;
+            let issued = rekey_core::agents::issue_token(
+                &rekey,
+                &admin,
+                agent.id,
+                rekey_core::identity::Scopes::ALL,
+                rekey_core::identity::TokenLifetime::parse("365")?,
+            )
+            .await?;
             // A new token reads no vault value until a second admin confirms it, as an operator
             // would before handing it to a service.
             let second = rekey_core::users::create(
@@ -323,6 +330,7 @@ async fn main() -> anyhow::Result<()> {
                 id: agent.id,
                 name: agent.name.clone(),
                 token: issued.info.id,
+                scopes: issued.info.scopes,
             };
             let partition = VaultName::parse(
                 "partition",

@@ -477,8 +477,13 @@ impl TestApp {
             .expect("user id")
     }
 
-    /// Creates an agent with a token, as the admin would.
+    /// Creates an agent with a token holding every scope, as the admin would.
     pub async fn agent_token(&self, name: &str) -> String {
+        self.agent_token_scoped(name, ALL_SCOPES).await
+    }
+
+    /// Creates an agent with a token holding `scopes`, confirmed by a second admin.
+    pub async fn agent_token_scoped(&self, name: &str, scopes: &[&str]) -> String {
         let admin = self.signed_in("admin").await;
         let r = admin
             .call(
@@ -499,7 +504,7 @@ impl TestApp {
             .map(|a| a["id"].to_string())
             .expect("agent listed");
         let issued: Value = admin
-            .call("admin/issue_token", &[("agent", &id)])
+            .call("admin/issue_token", &token_form(&id, scopes))
             .await
             .json()
             .await
@@ -870,11 +875,26 @@ fn capture_trace_logs() {
         let _ = tracing_subscriber::fmt()
             // html5ever (inside ammonia) traces every character it tokenises: hundreds of MB of
             // notice markup, which slows the suite fourfold and holds no vault value.
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,html5ever=info"))
+            .with_env_filter(rekey::log_filter("trace,html5ever=info"))
             .with_writer(std::sync::Mutex::new(file))
             .with_ansi(false)
             .try_init();
     });
+}
+
+/// Every scope an agent token may hold.
+pub const ALL_SCOPES: &[&str] = &[
+    "inventory:read",
+    "inventory:write",
+    "notices:draft",
+    "vault",
+];
+
+/// The admin's token form: the agent, the scopes ticked, 90 days.
+pub fn token_form<'a>(agent: &'a str, scopes: &[&'a str]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![("agent", agent), ("expires_in_days", "90")];
+    form.extend(scopes.iter().map(|s| ("scopes[]", *s)));
+    form
 }
 
 /// Every secret value a test stored or received, so the leak test can look for each.
@@ -966,6 +986,18 @@ impl TestApp {
             policy,
             4,
         ));
+    }
+
+    /// Adds `n` consumers with one production key each and plans a campaign over exactly those
+    /// keys, drafted (an announcement each), nothing submitted yet.
+    pub async fn drafted_campaign(&self, n: usize) -> rekey_core::notices::CampaignId {
+        let credentials = rekey_core::demo::bulk_consumers(&self.rekey, n, &rand_suffix())
+            .await
+            .unwrap();
+        let engineer = self.identity("engineer").await;
+        rekey_core::demo::campaign_over(&self.rekey, &engineer, credentials)
+            .await
+            .unwrap()
     }
 
     /// Adds `n` consumers with one production key each, plans a campaign over exactly those

@@ -18,6 +18,7 @@ mod hardening;
 mod helpers;
 mod home;
 mod inventory;
+mod mcp;
 mod notice_checks;
 mod parity;
 mod progress;

@@ -5,7 +5,7 @@
 use rekey_core::storage::Backend;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_of, secret_value};
+use crate::helpers::{ALL_SCOPES, TestApp, error_of, secret_value};
 use crate::on_both_databases;
 use crate::vault::{audit_actions, put, reauthenticate, secret_path, value_of};
 
@@ -25,7 +25,10 @@ async fn unconfirmed_token(app: &TestApp, name: &str) -> (String, String) {
         .unwrap()["id"]
         .to_string();
     let issued: Value = admin
-        .call("admin/issue_token", &[("agent", &id)])
+        .call(
+            "admin/issue_token",
+            &crate::helpers::token_form(&id, ALL_SCOPES),
+        )
         .await
         .json()
         .await

@@ -1,0 +1,969 @@
+//! The MCP server at `/mcp` (Streamable HTTP, the official Rust SDK `rmcp`): what an agent can
+//! do with Rekey, as tools it can discover and call.
+//!
+//! The guard has authenticated the bearer token before a request gets here (`/mcp` is in the
+//! access table like every route), and each tool names the permission it needs: the list shows
+//! only the tools the caller holds, and a call outside them answers with what is missing.
+//! There is no tool that approves, rejects, sends, changes settings or manages users: agents
+//! never hold those permissions, and no such tool exists to be found. Tools call the same core
+//! functions as the REST API and the pages, so every rule (vault grants, token holds, the audit
+//! of vault reads) applies unchanged. Times are RFC 3339 in UTC: what an agent reads best.
+
+use std::sync::Arc;
+
+use axum::http::request::Parts;
+use rekey_app::auth::session::Caller;
+use rekey_app::error::AppError;
+use rekey_core::Rekey;
+use rekey_core::audit::{Detail, Target};
+use rekey_core::clock::Timestamp;
+use rekey_core::identity::{Identity, Permission};
+use rekey_core::inventory::views::{ConsumerQuery, Credential};
+use rekey_core::inventory::{ConsumerId, store as inventory};
+use rekey_core::notices::views::{NoticeSummary, QueueQuery};
+use rekey_core::notices::{CampaignId, NoticeId, campaigns, progress, queue, versions, workflow};
+use rekey_core::vault::store::{self as vault, ReadKind};
+use rekey_core::vault::{GeneratePolicy, StoreInput, VaultName, partitions};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, tool_router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::v1;
+
+/// The permission each tool needs; a tool absent here is never listed nor run.
+const TOOL_PERMISSIONS: &[(&str, Permission)] = &[
+    ("search_consumers", Permission::ViewInventory),
+    ("get_consumer", Permission::ViewInventory),
+    ("list_credentials", Permission::ViewInventory),
+    ("credential_revocation", Permission::ViewInventory),
+    ("list_campaigns", Permission::ViewInventory),
+    ("campaign_status", Permission::ViewInventory),
+    ("list_pending", Permission::ViewInventory),
+    ("notice_status", Permission::ViewInventory),
+    ("revise_notice", Permission::EditNotices),
+    ("submit_notice", Permission::EditNotices),
+    ("vault_list", Permission::UseVault),
+    ("vault_store", Permission::UseVault),
+    ("vault_get", Permission::UseVault),
+    ("vault_generate", Permission::UseVault),
+    ("vault_totp", Permission::UseVault),
+];
+
+fn permission_of(tool: &str) -> Option<Permission> {
+    TOOL_PERMISSIONS
+        .iter()
+        .find(|(name, _)| *name == tool)
+        .map(|(_, p)| *p)
+}
+
+/// The `/mcp` service, to nest under the router (inside the guard).
+pub fn service(
+    rk: Rekey,
+    allowed_hosts: Vec<String>,
+) -> StreamableHttpService<Tools, LocalSessionManager> {
+    let mut config = StreamableHttpServerConfig::default();
+    config.allowed_hosts = allowed_hosts;
+    StreamableHttpService::new(
+        move || Ok(Tools::new(rk.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
+}
+
+/// One MCP session's handler: Rekey and the tool table.
+#[derive(Clone)]
+pub struct Tools {
+    rk: Rekey,
+    router: ToolRouter<Tools>,
+}
+
+/// Who is calling: the guard put the caller in the HTTP request the tool call came in.
+fn caller(ctx: &RequestContext<RoleServer>) -> Option<Identity> {
+    ctx.extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>())
+        .and_then(|caller| caller.identity.clone())
+}
+
+/// A tool's answer: its JSON, as structured content and as text.
+fn answer(value: impl Serialize) -> Result<CallToolResult, McpError> {
+    serde_json::to_value(value)
+        .map(CallToolResult::structured)
+        .map_err(|e| McpError::internal_error(format!("could not encode the answer: {e}"), None))
+}
+
+/// A refusal the agent can act on: the REST API's error shape, and its sentence.
+fn refusal(error: impl Into<AppError>) -> CallToolResult {
+    let error: AppError = error.into();
+    let mut body = serde_json::to_value(&error).unwrap_or_else(|_| json!({"error": "internal"}));
+    if let Value::Object(map) = &mut body {
+        map.insert("message".into(), Value::String(error.sentence()));
+    }
+    CallToolResult::structured_error(body)
+}
+
+/// A tool's outcome: its answer, or a refusal in the result (never a protocol error, which
+/// clients hide from the model).
+fn respond<T: Serialize>(outcome: Result<T, AppError>) -> Result<CallToolResult, McpError> {
+    match outcome {
+        Ok(value) => answer(value),
+        Err(e) => Ok(refusal(e)),
+    }
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.rfc3339()
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AppError {
+    AppError::invalid(field, message)
+}
+
+/// `search_consumers`'s arguments: the consumer list's filters, as a script passes them.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct SearchConsumers {
+    /// Free text: matches the name, the external id, a contact's name or e-mail, or a tag.
+    pub text: Option<String>,
+    /// An integration pattern: server_sdk, webhook_receiver, ci_cd_pipeline, mobile_app,
+    /// no_code_connector or direct_http.
+    pub pattern: Option<String>,
+    /// An SDK language (for server_sdk consumers), e.g. python, node, go, java, ruby.
+    pub language: Option<String>,
+    /// One tag.
+    pub tag: Option<String>,
+    /// A credential environment: production, staging, development or sandbox.
+    pub environment: Option<String>,
+    /// A credential status: active, rotating, superseded or revoked.
+    pub status: Option<String>,
+    /// Only consumers holding a live credential created more than this many days ago.
+    pub older_than_days: Option<u32>,
+    /// Only consumers holding a credential that expires within this many days.
+    pub expiring_within_days: Option<u32>,
+    /// Page number, from 1 (default 1).
+    pub page: Option<u32>,
+    /// Consumers per page, 1 to 500 (default 25).
+    pub per_page: Option<u32>,
+}
+
+impl SearchConsumers {
+    fn query(&self) -> ConsumerQuery {
+        ConsumerQuery {
+            q: self.text.clone(),
+            pattern: self.pattern.clone(),
+            language: self.language.clone(),
+            tag: self.tag.clone(),
+            environment: self.environment.clone(),
+            status: self.status.clone(),
+            older_than: self.older_than_days.map(|d| d.to_string()),
+            expiring_within: self.expiring_within_days.map(|d| d.to_string()),
+            sort: None,
+        }
+    }
+
+    fn page(&self) -> Result<(u32, u32), AppError> {
+        let page = self.page.unwrap_or(1);
+        let per_page = self.per_page.unwrap_or(25);
+        if page == 0 {
+            return Err(invalid("page", "pages are counted from 1"));
+        }
+        if !(1..=500).contains(&per_page) {
+            return Err(invalid("per_page", "ask for 1 to 500 per page"));
+        }
+        Ok((page, per_page))
+    }
+}
+
+/// A consumer by Rekey's id.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ConsumerRef {
+    /// The consumer's id in Rekey (the `id` search_consumers answers).
+    pub consumer: i64,
+}
+
+/// A credential by the key-issuing system's id.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CredentialRef {
+    /// The credential's id in the key-issuing system (its `external_id`).
+    pub credential: String,
+}
+
+/// A campaign by id.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct CampaignRef {
+    /// The campaign's id (the `id` list_campaigns answers).
+    pub campaign: i64,
+}
+
+/// A notice by id.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NoticeRef {
+    /// The notice's id (the `id` list_pending answers).
+    pub notice: i64,
+}
+
+/// `list_pending`'s arguments.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct ListPending {
+    /// Only this campaign's notices.
+    pub campaign: Option<i64>,
+    /// `failing` for notices whose checks fail (they cannot be approved until edited),
+    /// `passing` for those ready for a person's review.
+    pub checks: Option<String>,
+    /// Page number, from 1 (default 1).
+    pub page: Option<u32>,
+}
+
+/// `revise_notice`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct ReviseNotice {
+    /// The notice's id.
+    pub notice: i64,
+    /// The version you started from (notice_status shows the current one): a revision made
+    /// meanwhile is not overwritten.
+    pub based_on_version: i64,
+    /// The e-mail's subject.
+    pub subject: String,
+    /// The e-mail's body, in markdown. Never put a key, a password or a token in it: the
+    /// checks refuse it, and a person cannot approve it.
+    pub body: String,
+}
+
+/// A vault secret by partition and name.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct SecretRef {
+    /// The partition: the agent's own is named after it (see vault_list).
+    pub partition: String,
+    /// The secret's name: lowercase letters, digits, `-`, `_` and `.`.
+    pub name: String,
+    /// A version to read instead of the current one.
+    pub version: Option<i64>,
+}
+
+/// `vault_store`'s arguments. No Debug: it holds the value.
+#[derive(Deserialize, schemars::JsonSchema)]
+pub struct StoreSecret {
+    /// The partition to store into (the agent's own, or one granted with write access).
+    pub partition: String,
+    /// The secret's name: lowercase letters, digits, `-`, `_` and `.`.
+    pub name: String,
+    /// `api_key`, `password`, `totp_seed` (base32, or an otpauth:// URI) or `generic`.
+    pub kind: String,
+    /// The value. It is encrypted at once and never appears in a log or the audit trail.
+    pub value: String,
+    /// What it is for (at most 200 characters).
+    #[serde(default)]
+    pub label: String,
+    /// When it stops working, `YYYY-MM-DD`.
+    pub expires_on: Option<String>,
+    /// Days after which it is due for rotation.
+    pub max_age_days: Option<i64>,
+    /// The external id of the inventory credential this value is for.
+    pub credential: Option<String>,
+}
+
+/// `vault_generate`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct GenerateSecret {
+    /// The partition (the agent's own, or one granted with write access).
+    pub partition: String,
+    /// The secret to give a new version (it must exist: store its first value with vault_store).
+    pub name: String,
+    /// How many characters (default 32).
+    pub length: Option<usize>,
+    /// `alphanumeric` (default), `symbols` or `hex`.
+    pub alphabet: Option<String>,
+    /// A fixed start, such as `sk_live_`.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+/// A partition's secrets, metadata only.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct VaultList {
+    /// A partition to list the secrets of; without it, the partitions the agent can reach.
+    pub partition: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ConsumerDetail {
+    id: i64,
+    external_id: String,
+    name: String,
+    integration: v1::Integration,
+    time_zone: String,
+    send_window: String,
+    tags: Vec<String>,
+    contacts: Vec<ContactLine>,
+    credentials: Vec<CredentialLine>,
+}
+
+#[derive(Serialize)]
+struct ContactLine {
+    role: &'static str,
+    name: String,
+    email: String,
+}
+
+#[derive(Serialize)]
+struct CredentialLine {
+    id: i64,
+    external_id: String,
+    consumer: i64,
+    label: String,
+    environment: &'static str,
+    /// The visible start of the key, never the key.
+    prefix: String,
+    status: &'static str,
+    services: Vec<String>,
+    created_at: String,
+    age_days: i64,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+    migrated_at: Option<String>,
+}
+
+impl CredentialLine {
+    fn of(k: &Credential, now: Timestamp) -> Self {
+        Self {
+            id: k.id.get(),
+            external_id: k.external_id.to_string(),
+            consumer: k.consumer.get(),
+            label: k.label.clone(),
+            environment: k.environment.as_str(),
+            prefix: k.prefix.to_string(),
+            status: k.status.as_str(),
+            services: k.services.clone(),
+            created_at: rfc3339(k.created_at),
+            age_days: k.age_days(now),
+            last_used_at: k.last_used_at.map(rfc3339),
+            expires_at: k.expires_at.map(rfc3339),
+            migrated_at: k.migrated_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CampaignLine {
+    id: i64,
+    name: String,
+    state: &'static str,
+    selection: String,
+    announce_at: String,
+    new_key_at: String,
+    deadline_at: String,
+    grace_end_at: String,
+    consumers: i64,
+    drafted: i64,
+}
+
+#[derive(Serialize)]
+struct NoticeLine {
+    id: i64,
+    campaign: i64,
+    campaign_name: String,
+    consumer: i64,
+    consumer_name: String,
+    kind: &'static str,
+    state: &'static str,
+    version: i64,
+    checks_passed: bool,
+    due_at: Option<String>,
+}
+
+impl From<&NoticeSummary> for NoticeLine {
+    fn from(n: &NoticeSummary) -> Self {
+        Self {
+            id: n.id.get(),
+            campaign: n.campaign.get(),
+            campaign_name: n.campaign_name.to_string(),
+            consumer: n.consumer.get(),
+            consumer_name: n.consumer_name.clone(),
+            kind: n.step.kind().as_str(),
+            state: n.state.as_str(),
+            version: n.version,
+            checks_passed: n.checks_passed,
+            due_at: n.due_at.map(rfc3339),
+        }
+    }
+}
+
+#[tool_router(router = router)]
+impl Tools {
+    fn new(rk: Rekey) -> Self {
+        Self {
+            rk,
+            router: Self::router(),
+        }
+    }
+
+    #[tool(
+        description = "Search the consumers of your API keys: free text, integration pattern, SDK language, tag, and credential filters (environment, status, older than N days, expiring within N days). Answers a page of consumers with their integration, contact and oldest key age, and the total across pages."
+    )]
+    async fn search_consumers(
+        &self,
+        Parameters(args): Parameters<SearchConsumers>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let (page, per_page) = args.page()?;
+                let (consumers, total) = inventory::list_consumers(
+                    &self.rk.db,
+                    &args.query().parse()?,
+                    self.rk.now(),
+                    (page - 1).saturating_mul(per_page),
+                    per_page,
+                )
+                .await?;
+                Ok(v1::ConsumerPage {
+                    total,
+                    page,
+                    consumers: consumers.iter().map(v1::Consumer::from).collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "One consumer in full: integration, time zone, send window, tags, contacts (who notices go to) and every credential it holds (prefix only, never a key)."
+    )]
+    async fn get_consumer(
+        &self,
+        Parameters(ConsumerRef { consumer }): Parameters<ConsumerRef>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let id = ConsumerId::new(consumer).map_err(|e| invalid("consumer", e.message))?;
+                let c = inventory::consumer(&self.rk.db, id).await?;
+                let now = self.rk.now();
+                Ok(ConsumerDetail {
+                    id: c.id.get(),
+                    external_id: c.external_id.to_string(),
+                    name: c.name,
+                    integration: v1::Integration {
+                        pattern: c.integration.pattern.as_str(),
+                        language: c.integration.language.map(|l| l.as_str()),
+                    },
+                    time_zone: c.time_zone.to_string(),
+                    send_window: c.send_window.to_string(),
+                    tags: c.tags.iter().map(ToString::to_string).collect(),
+                    contacts: c
+                        .contacts
+                        .iter()
+                        .map(|k| ContactLine {
+                            role: k.role.as_str(),
+                            name: k.name.clone(),
+                            email: k.email.to_string(),
+                        })
+                        .collect(),
+                    credentials: c
+                        .credentials
+                        .iter()
+                        .map(|k| CredentialLine::of(k, now))
+                        .collect(),
+                })
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Credentials matching filters, with their consumer: e.g. environment=production and older_than_days=90 for the production keys older than 90 days. Takes the same filters as search_consumers; answers the matching credentials of one page of consumers."
+    )]
+    async fn list_credentials(
+        &self,
+        Parameters(args): Parameters<SearchConsumers>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let (page, per_page) = args.page()?;
+                let filter = args.query().parse()?;
+                let now = self.rk.now();
+                let (found, total_consumers) = inventory::list_consumers(
+                    &self.rk.db,
+                    &filter,
+                    now,
+                    (page - 1).saturating_mul(per_page),
+                    per_page,
+                )
+                .await?;
+                let ids: Vec<ConsumerId> = found.iter().map(|c| c.id).collect();
+                let credentials: Vec<Value> = inventory::consumers(&self.rk.db, &ids)
+                    .await?
+                    .iter()
+                    .flat_map(|c| {
+                        c.credentials
+                            .iter()
+                            .filter(|k| filter.matches_credential(k, now))
+                            .map(|k| {
+                                json!({
+                                    "consumer_name": c.name,
+                                    "credential": CredentialLine::of(k, now),
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                Ok(json!({
+                    "page": page,
+                    "consumers_on_all_pages": total_consumers,
+                    "credentials": credentials,
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Whether a credential can be revoked now without breaking a consumer: safe, and the consumers still blocking it."
+    )]
+    async fn credential_revocation(
+        &self,
+        Parameters(CredentialRef { credential }): Parameters<CredentialRef>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let credential = rekey_core::inventory::views::ExternalId::parse(&credential)
+                    .map_err(|e| invalid("credential", e.message))?;
+                let safety = inventory::revocation(&mut self.rk.db.clone(), &credential).await?;
+                Ok(v1::Revocation::from(safety))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Every rotation campaign: state (planned campaigns are in draft until a person starts them), timeline in UTC and how many consumers it reaches."
+    )]
+    async fn list_campaigns(&self) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let list = campaigns::list(&self.rk.db).await?;
+                Ok(list
+                    .into_iter()
+                    .map(|c| CampaignLine {
+                        id: c.id.get(),
+                        name: c.name.to_string(),
+                        state: c.state.as_str(),
+                        selection: c.selector,
+                        announce_at: rfc3339(c.timeline.announce()),
+                        new_key_at: rfc3339(c.timeline.new_key()),
+                        deadline_at: rfc3339(c.timeline.deadline()),
+                        grace_end_at: rfc3339(c.timeline.grace_end()),
+                        consumers: c.consumers,
+                        drafted: c.drafted,
+                    })
+                    .collect::<Vec<_>>())
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "How far a campaign has come: consumers migrated of all, notices by state, and the consumers still blocking it, most at risk first with why."
+    )]
+    async fn campaign_status(
+        &self,
+        Parameters(CampaignRef { campaign }): Parameters<CampaignRef>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let id = CampaignId::new(campaign).map_err(|e| invalid("campaign", e.message))?;
+                let c = campaigns::get(&self.rk.db, id).await?;
+                let now = self.rk.now();
+                let p = progress::progress(&self.rk.db, &c, now).await?;
+                let notices: serde_json::Map<String, Value> = campaigns::counts(&self.rk.db, id)
+                    .await?
+                    .into_iter()
+                    .map(|(state, n)| (state.as_str().to_string(), n.into()))
+                    .collect();
+                Ok(json!({
+                    "id": c.id.get(),
+                    "name": c.name.to_string(),
+                    "state": c.state.as_str(),
+                    "deadline_at": rfc3339(c.timeline.deadline()),
+                    "consumers": p.total,
+                    "migrated": p.migrated,
+                    "notices": notices,
+                    "blocking": p.unmigrated.iter().map(|u| json!({
+                        "consumer": u.consumer.get(),
+                        "name": u.name,
+                        "delivery_failed": u.delivery_failed,
+                        "why": u.standing(now),
+                    })).collect::<Vec<_>>(),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Notices waiting for a person's review (drafted or in review), soonest due first, with whether their checks pass: a notice whose checks fail cannot be approved until it is edited. Agents can never approve or send."
+    )]
+    async fn list_pending(
+        &self,
+        Parameters(args): Parameters<ListPending>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let page = args.page.unwrap_or(1).max(1);
+                let filter = QueueQuery {
+                    campaign: args.campaign.map(|c| c.to_string()),
+                    checks: args.checks.clone(),
+                    ..QueueQuery::default()
+                }
+                .parse()?;
+                const PER_PAGE: u32 = 50;
+                let (rows, total) =
+                    queue::queue(&self.rk.db, &filter, (page - 1) * PER_PAGE, PER_PAGE).await?;
+                Ok(json!({
+                    "page": page,
+                    "total": total,
+                    "notices": rows.iter().map(NoticeLine::from).collect::<Vec<_>>(),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Where one notice is: drafted, in review, approved (scheduled for its due time), sent (with its Message-ID), not sent (and why) or failed; with its checks."
+    )]
+    async fn notice_status(
+        &self,
+        Parameters(NoticeRef { notice }): Parameters<NoticeRef>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let id = NoticeId::new(notice).map_err(|e| invalid("notice", e.message))?;
+                let d = queue::detail(&self.rk.db, id).await?;
+                Ok(json!({
+                    "notice": NoticeLine::from(&d.summary),
+                    "checks": d.current.checks.iter().map(|c| json!({
+                        "check": c.kind.as_str(),
+                        "passed": c.passed(),
+                        "problems": c.problems,
+                    })).collect::<Vec<_>>(),
+                    "delivery": d.delivery.as_ref().map(|x| json!({
+                        "message_id": x.message_id,
+                        "state": x.state.as_str(),
+                        "attempts": x.attempts,
+                        "last_error": x.last_error,
+                        "sent_at": x.sent_at.map(rfc3339),
+                    })),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Write a new version of a notice that is drafted or in review (a person must still review and approve its exact text). Answers the new version and every check's result: a notice whose checks fail cannot be approved until it is fixed."
+    )]
+    async fn revise_notice(
+        &self,
+        Parameters(args): Parameters<ReviseNotice>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        respond(
+            async {
+                let id = NoticeId::new(args.notice).map_err(|e| invalid("notice", e.message))?;
+                let v = versions::edit(
+                    &self.rk,
+                    &who,
+                    id,
+                    args.based_on_version,
+                    &args.subject,
+                    &args.body,
+                )
+                .await?;
+                Ok(json!({
+                    "notice": id.get(),
+                    "version": v.version,
+                    "checks_passed": v.checks_passed(),
+                    "checks": v.checks.iter().map(|c| json!({
+                        "check": c.kind.as_str(),
+                        "passed": c.passed(),
+                        "problems": c.problems,
+                    })).collect::<Vec<_>>(),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Put a drafted notice in the review queue, where a person reviews and approves (or rejects) its exact text. Answers its state (in_review) and whether its checks pass."
+    )]
+    async fn submit_notice(
+        &self,
+        Parameters(NoticeRef { notice }): Parameters<NoticeRef>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        respond(
+            async {
+                let id = NoticeId::new(notice).map_err(|e| invalid("notice", e.message))?;
+                workflow::submit(&self.rk, &who, id).await?;
+                let d = queue::detail(&self.rk.db, id).await?;
+                Ok(json!({
+                    "notice": id.get(),
+                    "state": d.summary.state.as_str(),
+                    "checks_passed": d.current.checks_passed(),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Without a partition: the vault partitions you can reach (your own, named after you, and those granted to you) with your access. With one: its secrets' metadata (name, kind, masked value, versions, expiry), never a value."
+    )]
+    async fn vault_list(
+        &self,
+        Parameters(VaultList { partition }): Parameters<VaultList>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        match partition {
+            None => respond(
+                partitions::partitions(&self.rk, &who)
+                    .await
+                    .map(|list| {
+                        list.into_iter()
+                            .map(v1::Partition::from)
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(AppError::from),
+            ),
+            Some(partition) => respond(
+                async {
+                    let partition = VaultName::parse("partition", &partition)?;
+                    let secrets = vault::secrets(&self.rk, &who, &partition).await?;
+                    Ok(secrets
+                        .into_iter()
+                        .map(v1::Secret::from)
+                        .collect::<Vec<_>>())
+                }
+                .await,
+            ),
+        }
+    }
+
+    #[tool(
+        description = "Store a secret value in a vault partition (a new version when the name exists). Answers the version number only; the value is encrypted and never echoed."
+    )]
+    async fn vault_store(
+        &self,
+        Parameters(args): Parameters<StoreSecret>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        respond(
+            async {
+                let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
+                let new = StoreInput {
+                    kind: args.kind,
+                    value: args.value,
+                    label: args.label,
+                    expires_on: args.expires_on,
+                    max_age_days: args.max_age_days,
+                    credential: args.credential,
+                    ..StoreInput::default()
+                }
+                .parse()?;
+                let version = vault::store(&self.rk, &who, &partition, &name, new).await?;
+                Ok(v1::Stored { version })
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Read a secret's value (audited). Use it to hand a key to the system that needs it; never put it in a notice or a message: notices with a secret in them are refused."
+    )]
+    async fn vault_get(
+        &self,
+        Parameters(args): Parameters<SecretRef>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        respond(
+            async {
+                let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
+                let (meta, version, value) = vault::read(
+                    &self.rk,
+                    &who,
+                    &partition,
+                    &name,
+                    args.version,
+                    ReadKind::Read,
+                )
+                .await?;
+                Ok(v1::Opened {
+                    name: meta.name,
+                    kind: meta.kind.as_str(),
+                    version,
+                    value: value.expose().to_string(),
+                })
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Generate a new random value for a stored secret (its next version), keep it, and answer it once so you can hand it over."
+    )]
+    async fn vault_generate(
+        &self,
+        Parameters(args): Parameters<GenerateSecret>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        respond(
+            async {
+                let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
+                let alphabet = args.alphabet.as_deref().unwrap_or("alphanumeric").parse()?;
+                let policy =
+                    GeneratePolicy::new(args.length.unwrap_or(32), alphabet, &args.prefix)?;
+                let (version, value) =
+                    vault::generate(&self.rk, &who, &partition, &name, &policy).await?;
+                Ok(v1::Generated {
+                    version,
+                    value: value.expose().to_string(),
+                })
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "The current TOTP code of a stored TOTP seed, and how many seconds it stays valid (audited)."
+    )]
+    async fn vault_totp(
+        &self,
+        Parameters(args): Parameters<SecretRef>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired));
+        };
+        respond(
+            async {
+                let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
+                let (code, remaining_secs) = vault::totp(&self.rk, &who, &partition, &name).await?;
+                Ok(v1::TotpCode {
+                    code,
+                    remaining_secs,
+                })
+            }
+            .await,
+        )
+    }
+}
+
+impl ServerHandler for Tools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("rekey", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Rekey inventories API consumers and their credentials, plans rotation campaigns, \
+                 and keeps secrets in a vault. Find consumers and credentials, follow campaigns and \
+                 the notices waiting for review, and use your vault partition. People review and \
+                 approve every notice: no tool approves or sends, and a notice with a secret in it \
+                 is never approved."
+                    .to_string(),
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let who = caller(&ctx);
+        let tools = self
+            .router
+            .list_all()
+            .into_iter()
+            .filter(|t| {
+                permission_of(&t.name).is_some_and(|p| who.as_ref().is_some_and(|who| who.may(p)))
+            })
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    /// Runs a tool the caller may use. Every call is audited first, refusals included, with
+    /// the agent and the token it called with; a call whose entry cannot be written is not run
+    /// (a tool's own change is audited by the tool as well).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let Some(who) = caller(&ctx) else {
+            return Ok(refusal(AppError::SignInRequired).into());
+        };
+        let permission = permission_of(&request.name);
+        let refused = match permission {
+            None => Some(AppError::NotFound(format!(
+                "there is no tool '{}'; list_tools shows those you may call",
+                request.name
+            ))),
+            Some(p) if !who.may(p) => Some(AppError::forbidden(&who, p)),
+            Some(_) => None,
+        };
+        if let Identity::Agent { token, .. } = &who {
+            let detail = Detail::ToolCalled {
+                token: *token,
+                // Only a name from the tool table is kept: the rest is whatever was sent.
+                tool: permission.map(|_| request.name.to_string()),
+                outcome: if refused.is_some() {
+                    "refused"
+                } else {
+                    "called"
+                }
+                .into(),
+            };
+            let recorded = async {
+                let mut tx = self.rk.write((&who).into()).await?;
+                tx.audit(Target::Token(*token), detail).await?;
+                tx.commit().await
+            };
+            if let Err(e) = recorded.await {
+                return Ok(refusal(AppError::from(e)).into());
+            }
+        }
+        match refused {
+            Some(error) => Ok(refusal(error).into()),
+            None => {
+                self.router
+                    .call(ToolCallContext::new(self, request, ctx))
+                    .await
+            }
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The MCP server driven by the official Python client (`mcp` from PyPI, Streamable HTTP) over
+//! a running Rekey: the walk in `mcp_client.py`, asserted here against what the REST API and
+//! the database say.
+
+use rekey_core::vault::{SecretValue, TotpParams, totp_code};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, remember_secret};
+use crate::on_both_databases;
+
+/// The virtual environment `scripts/test` installs the `mcp` package into.
+fn mcp_python() -> std::path::PathBuf {
+    std::env::var_os("REKEY_TEST_MCP_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME"))
+                .join(".cache/rekey-mcp-venv/bin/python")
+        })
+}
+
+async fn walk(app: &TestApp, token: &str, seed: &str) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/mcp_client.py");
+    let python = mcp_python();
+    // The server runs on this test's runtime: the client waits on a blocking thread.
+    let mut command = std::process::Command::new(&python);
+    command
+        .arg(script)
+        .arg(format!("{}/mcp", app.base))
+        .arg(token)
+        .arg(seed);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the client's thread")
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} could not run ({e}): scripts/test installs the Python `mcp` client there",
+                python.display()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the MCP client failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+on_both_databases!(an_agent_works_through_mcp_and_never_approves_or_sends);
+async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
+    let token = app.agent_token("mcp-bot").await;
+    // Three consumers' notices drafted and waiting for review.
+    app.drafted_campaign(3).await;
+    let seed = "KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TFOQ";
+    remember_secret(seed);
+    remember_secret("sk_live_mcpTESTvalue0123456789abcdef");
+    remember_secret("sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123");
+    let before: i64 = app
+        .rekey
+        .db
+        .scalar("SELECT COALESCE(MAX(seq), 0) FROM audit_log", &[])
+        .await
+        .unwrap();
+    let report = walk(&app, &token, seed).await;
+
+    assert_eq!(report["server"], "rekey");
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "campaign_status",
+            "credential_revocation",
+            "get_consumer",
+            "list_campaigns",
+            "list_credentials",
+            "list_pending",
+            "notice_status",
+            "revise_notice",
+            "search_consumers",
+            "submit_notice",
+            "vault_generate",
+            "vault_get",
+            "vault_list",
+            "vault_store",
+            "vault_totp",
+        ]
+    );
+    // Every tool says what it takes; a search's filters are named and described.
+    let search = &report["schemas"]["search_consumers"]["properties"];
+    for field in ["environment", "older_than_days", "page", "per_page"] {
+        assert!(
+            search[field]["description"].is_string(),
+            "{field}: {search}"
+        );
+    }
+
+    // The same answer as the REST API's consumer list.
+    let rest: Value = app
+        .agent(&token)
+        .get("/api/v1/consumers?environment=production&older_than=90")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let found = &report["old_production"]["content"];
+    assert_eq!(report["old_production"]["error"], false);
+    assert!(found["total"].as_i64().unwrap() > 0, "{found}");
+    assert_eq!(found["total"], rest["total"]);
+    assert_eq!(found["consumers"], rest["consumers"]);
+    // The credentials themselves: production, live, older than 90 days, each a prefix only.
+    let credentials = report["credentials"]["content"]["credentials"]
+        .as_array()
+        .unwrap();
+    assert!(!credentials.is_empty());
+    for line in credentials {
+        let k = &line["credential"];
+        assert_eq!(k["environment"], "production");
+        assert!(k["age_days"].as_i64().unwrap() > 90, "{k}");
+        assert!(["active", "rotating"].contains(&k["status"].as_str().unwrap()));
+    }
+    let consumer = &report["consumer"]["content"];
+    assert_eq!(consumer["id"], found["consumers"][0]["id"]);
+    assert!(!consumer["credentials"].as_array().unwrap().is_empty());
+
+    assert_eq!(report["campaigns"]["error"], false);
+    assert_eq!(report["pending"]["error"], false);
+
+    // The draft with a pasted key: saved as a new version whose secret check fails, a stale
+    // revision refused, then in review, where the approver is refused with the check named.
+    let revised = &report["revised"]["content"];
+    assert_eq!(report["revised"]["error"], false, "{revised}");
+    assert_eq!(revised["checks_passed"], false);
+    let secrets = revised["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "no_secrets")
+        .unwrap();
+    assert_eq!(secrets["passed"], false, "{secrets}");
+    assert!(
+        !secrets
+            .to_string()
+            .contains("51HqLyjWDarjtT1zdp7dcXYZpasted0123"),
+        "a check's problem quotes the secret: {secrets}"
+    );
+    assert_eq!(report["stale"]["error"], true);
+    assert_eq!(report["stale"]["content"]["error"], "conflict");
+    assert_eq!(report["submitted"]["content"]["state"], "in_review");
+    let notice = revised["notice"].to_string();
+    let version = revised["version"].to_string();
+    let approver = app.signed_in("approver").await;
+    let (status, _, message) = crate::helpers::error_of(
+        approver
+            .call("review/approve", &[("id", &notice), ("version", &version)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("No secrets"), "{message}");
+
+    // Bad input is named, and says what to do.
+    assert_eq!(report["bad_page"]["error"], true);
+    assert_eq!(report["bad_page"]["content"]["error"], "invalid");
+    assert_eq!(
+        report["bad_page"]["content"]["message"],
+        "Ask for 1 to 500 per page."
+    );
+    assert_eq!(report["missing_consumer"]["error"], true);
+    assert_eq!(report["missing_consumer"]["content"]["error"], "not_found");
+
+    // The vault: stored, read back, listed by metadata only, a TOTP code equal to ours.
+    assert_eq!(report["partitions"]["content"][0]["name"], "agent-mcp-bot");
+    assert_eq!(report["stored"]["content"]["version"], 1);
+    assert_eq!(
+        report["read"]["content"]["value"],
+        "sk_live_mcpTESTvalue0123456789abcdef"
+    );
+    let listed = report["listed"]["content"].to_string();
+    assert!(listed.contains("payments-key"), "{listed}");
+    assert!(!listed.contains("mcpTESTvalue0123456789abcdef"), "{listed}");
+    let params = TotpParams::new(6, 30, rekey_core::vault::TotpAlgorithm::SHA1).unwrap();
+    let (code, _) = totp_code(
+        &SecretValue::parse(seed.into()).unwrap(),
+        params,
+        rekey_core::clock::Clock::now(&app.clock),
+    )
+    .unwrap();
+    assert_eq!(report["totp"]["content"]["code"], code);
+    let generated = report["generated"]["content"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}", report["generated"]));
+    remember_secret(generated);
+    assert_eq!(generated.len(), 40);
+    assert_eq!(report["not_granted"]["error"], true);
+
+    // Approving, rejecting, sending, settings, users, tokens: no such tool, nothing changed.
+    for (name, outcome) in report["refused"].as_object().unwrap() {
+        assert_eq!(outcome["error"], true, "{name}: {outcome}");
+        assert_eq!(
+            outcome["content"]["error"], "not_found",
+            "{name}: {outcome}"
+        );
+    }
+    // Every call is audited with the agent and its token, refusals included (a name that is
+    // not a tool is not kept); the vault's own entries are there as well, and nothing else.
+    let entries = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT action, actor_name, target, detail FROM audit_log WHERE seq > $1 ORDER BY seq",
+            rekey_core::params![before],
+        )
+        .await
+        .unwrap();
+    let mut calls = std::collections::BTreeMap::<String, usize>::new();
+    let mut others = Vec::new();
+    for e in &entries {
+        let action: String = e.get(0).unwrap();
+        if e.get::<String>(1).unwrap() != "mcp-bot" {
+            // The approver's refused approval, after the walk.
+            continue;
+        }
+        if action == "agent.tool_called" {
+            assert!(e.get::<String>(2).unwrap().starts_with("token:"));
+            let detail: Value = serde_json::from_str(&e.get::<String>(3).unwrap()).unwrap();
+            let key = format!(
+                "{} {}",
+                detail["tool"].as_str().unwrap_or("(unknown)"),
+                detail["outcome"].as_str().unwrap()
+            );
+            *calls.entry(key).or_default() += 1;
+        } else {
+            others.push(action);
+        }
+    }
+    let expected: std::collections::BTreeMap<String, usize> = [
+        ("(unknown) refused", 6),
+        ("get_consumer called", 2),
+        ("list_campaigns called", 1),
+        ("list_credentials called", 1),
+        ("list_pending called", 2),
+        ("notice_status called", 1),
+        ("revise_notice called", 2),
+        ("search_consumers called", 2),
+        ("submit_notice called", 1),
+        ("vault_generate called", 1),
+        ("vault_get called", 2),
+        ("vault_list called", 2),
+        ("vault_store called", 2),
+        ("vault_totp called", 1),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(calls, expected);
+    others.sort_unstable();
+    assert_eq!(
+        others,
+        [
+            "notice.checks_failed",
+            "notice.edited",
+            "notice.submitted",
+            "vault.partition_created",
+            "vault.secret_generated",
+            "vault.secret_read",
+            "vault.secret_stored",
+            "vault.secret_stored",
+            "vault.totp_code",
+        ]
+    );
+}
+
+// A token carries only the scopes its admin ticked, and stops at its expiry: MCP lists only the
+// tools it allows and a call outside them names the scope it lacks; the REST API refuses the
+// same way; an expired token is refused saying so.
+on_both_databases!(a_token_does_only_what_its_scopes_allow_until_it_expires);
+async fn a_token_does_only_what_its_scopes_allow_until_it_expires(app: TestApp) {
+    let token = app
+        .agent_token_scoped("reader-bot", &["inventory:read"])
+        .await;
+    let report = walk(&app, &token, "--scoped").await;
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "campaign_status",
+            "credential_revocation",
+            "get_consumer",
+            "list_campaigns",
+            "list_credentials",
+            "list_pending",
+            "notice_status",
+            "search_consumers",
+        ]
+    );
+    assert_eq!(report["search"]["error"], false);
+    assert_eq!(report["vault"]["error"], true);
+    // The refusal is audited: the tool, and that it was refused.
+    let refused: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'agent.tool_called' ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        refused.contains(r#""tool":"vault_list""#) && refused.contains(r#""outcome":"refused""#),
+        "{refused}"
+    );
+    assert_eq!(
+        report["vault"]["content"]["message"],
+        "You do not have permission to use the vault: this token lacks the scope 'vault'; an admin can issue one that has it."
+    );
+
+    // The REST API: the same refusal, with the same words.
+    let reader = app.agent(&token);
+    let r = reader.get("/api/v1/vault/partitions").await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "forbidden");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lacks the scope 'vault'"),
+        "{body}"
+    );
+    assert_eq!(reader.get("/api/v1/consumers").await.status(), 200);
+
+    // The admin page shows what each token may do and when it stops.
+    let admin = app.signed_in("admin").await;
+    let agents: Value = admin.call("admin/agents", &[]).await.json().await.unwrap();
+    let line = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "reader-bot")
+        .unwrap()["tokens"][0]
+        .clone();
+    assert_eq!(line["scopes"], "inventory:read");
+    assert_eq!(line["expired"], false);
+    // Bad choices change nothing.
+    let id = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "reader-bot")
+        .unwrap()["id"]
+        .to_string();
+    for (form, says) in [
+        (
+            crate::helpers::token_form(&id, &[]),
+            "choose at least one scope: a token without one could do nothing",
+        ),
+        (
+            crate::helpers::token_form(&id, &["approve"]),
+            "'approve' is not",
+        ),
+    ] {
+        let r = admin.call("admin/issue_token", &form).await;
+        let body = r.text().await.unwrap();
+        assert!(body.contains(says), "{body}");
+    }
+    let mut too_long = crate::helpers::token_form(&id, &["vault"]);
+    too_long[1] = ("expires_in_days", "400");
+    let body = admin
+        .call("admin/issue_token", &too_long)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("a token lives from 1 to 365 days"), "{body}");
+    let tokens = |agents: &Value| {
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "reader-bot")
+            .unwrap()["tokens"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let after: Value = admin.call("admin/agents", &[]).await.json().await.unwrap();
+    assert_eq!(tokens(&after), 1);
+
+    // Ninety days on, the token is refused for good, saying why.
+    app.clock.advance_secs(90 * 86_400);
+    let r = app.agent(&token).get("/api/v1/consumers").await;
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the API token expired at"),
+        "{body}"
+    );
+}

@@ -1,0 +1,121 @@
+"""An agent's walk through Rekey's MCP server with the official Python client (`mcp` from PyPI,
+Streamable HTTP). Started by server/tests/api/mcp.rs against a running Rekey:
+
+    python mcp_client.py URL TOKEN TOTP_SEED   # the whole walk
+    python mcp_client.py URL TOKEN --scoped    # what a narrowly scoped token sees
+
+Prints one JSON object with what each step answered; the Rust test asserts on it.
+"""
+
+import asyncio
+import json
+import sys
+
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+
+def outcome(result):
+    """A tool result as data: its structured content, and whether it is an error."""
+    content = result.structured_content
+    if content is None and result.content:
+        text = getattr(result.content[0], "text", "")
+        try:
+            content = json.loads(text)
+        except ValueError:
+            content = text
+    return {"error": bool(result.is_error), "content": content}
+
+
+async def walk(url, token, totp_seed):
+    report = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=60) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                report["server"] = init.server_info.name
+                report["instructions"] = init.instructions
+                tools = await session.list_tools()
+                report["tools"] = sorted(t.name for t in tools.tools)
+                report["schemas"] = {t.name: t.input_schema for t in tools.tools}
+
+                async def call(name, args=None):
+                    return outcome(await session.call_tool(name, args or {}))
+
+                if totp_seed == "--scoped":
+                    report["search"] = await call("search_consumers", {"per_page": 1})
+                    report["vault"] = await call("vault_list")
+                    print(json.dumps(report))
+                    return
+
+                # The seeds' rotation: production keys older than 90 days, and who holds them.
+                report["old_production"] = await call(
+                    "search_consumers", {"environment": "production", "older_than_days": 90}
+                )
+                report["credentials"] = await call(
+                    "list_credentials", {"environment": "production", "older_than_days": 90}
+                )
+                consumers = report["old_production"]["content"]["consumers"]
+                if consumers:
+                    report["consumer"] = await call("get_consumer", {"consumer": consumers[0]["id"]})
+                report["campaigns"] = await call("list_campaigns")
+                report["pending"] = await call("list_pending", {"checks": "failing"})
+
+                # A draft with a key pasted into it: saved, its checks fail, and it goes to review,
+                # where no person can approve it.
+                pending = await call("list_pending")
+                report["all_pending"] = pending
+                first = pending["content"]["notices"][0]
+                status = await call("notice_status", {"notice": first["id"]})
+                report["status"] = status
+                report["revised"] = await call("revise_notice", {
+                    "notice": first["id"],
+                    "based_on_version": status["content"]["notice"]["version"],
+                    "subject": "Rotate your API key before the deadline",
+                    "body": "Use this key for now: sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123 and rotate later.",
+                })
+                report["stale"] = await call("revise_notice", {
+                    "notice": first["id"],
+                    "based_on_version": status["content"]["notice"]["version"],
+                    "subject": "Too late",
+                    "body": "This edit started from an old version.",
+                })
+                report["submitted"] = await call("submit_notice", {"notice": first["id"]})
+                report["bad_page"] = await call("search_consumers", {"per_page": 9000})
+                report["missing_consumer"] = await call("get_consumer", {"consumer": 999999})
+
+                # The vault: the agent's own partition.
+                report["partitions"] = await call("vault_list")
+                own = report["partitions"]["content"][0]["name"]
+                report["stored"] = await call(
+                    "vault_store",
+                    {"partition": own, "name": "payments-key", "kind": "api_key",
+                     "value": "sk_live_mcpTESTvalue0123456789abcdef", "label": "from MCP"},
+                )
+                report["read"] = await call("vault_get", {"partition": own, "name": "payments-key"})
+                report["listed"] = await call("vault_list", {"partition": own})
+                report["seed_stored"] = await call(
+                    "vault_store",
+                    {"partition": own, "name": "console-totp", "kind": "totp_seed", "value": totp_seed},
+                )
+                report["totp"] = await call("vault_totp", {"partition": own, "name": "console-totp"})
+                report["generated"] = await call(
+                    "vault_generate", {"partition": own, "name": "payments-key", "length": 40}
+                )
+                report["not_granted"] = await call(
+                    "vault_get", {"partition": "payments-team", "name": "anything"}
+                )
+
+                # What an agent must never do: there is no such tool to call.
+                refused = {}
+                for name in ["approve_notice", "send_notice", "reject_notice", "change_settings",
+                             "create_user", "issue_token"]:
+                    refused[name] = await call(name, {"notice": 1})
+                report["refused"] = refused
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    asyncio.run(walk(sys.argv[1], sys.argv[2], sys.argv[3]))
