@@ -51,6 +51,13 @@ enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Serve MCP over standard input and output, for an agent on this host (its MCP client
+    /// starts this command). The agent's token is read from the first line of TOKEN_FILE, never
+    /// from the command line, which other users of the host can read.
+    Mcp {
+        #[arg(long, value_name = "TOKEN_FILE")]
+        token_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,7 +144,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    init_tracing(&config);
+    // Over stdio, standard output carries the protocol: logs go to standard error.
+    init_tracing(&config, matches!(cli.command, Some(Command::Mcp { .. })));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -157,11 +165,15 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn init_tracing(config: &Config) {
-    tracing_subscriber::fmt()
+fn init_tracing(config: &Config, to_stderr: bool) {
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(rekey::log_filter(&config.log))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if to_stderr {
+        logs.with_writer(std::io::stderr).init();
+    } else {
+        logs.init();
+    }
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<std::process::ExitCode> {
@@ -174,6 +186,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<std::process::E
     }
     let rekey = rekey::open(&config, Arc::new(SystemClock)).await?;
     match command {
+        Command::Mcp { token_file } => {
+            let token = std::fs::read_to_string(&token_file).map_err(|e| {
+                anyhow::anyhow!("cannot read the token file {}: {e}", token_file.display())
+            })?;
+            let token = token.lines().next().unwrap_or_default().trim();
+            let agent = rekey_core::agents::authenticate(&rekey.db, token, rekey.now())
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the token in {} is not valid or was revoked",
+                        token_file.display()
+                    )
+                })?;
+            rekey::api::mcp::serve_stdio(rekey, agent).await?;
+        }
         Command::Migrate => {
             println!("Database {} is up to date.", config.database_url);
         }

@@ -80,19 +80,44 @@ pub fn service(
     )
 }
 
+/// Serves the tools over standard input and output as `agent` (authenticated by the caller,
+/// from its token), until the client closes the stream: `rekey mcp` for an agent on this host.
+pub async fn serve_stdio(rk: Rekey, agent: Identity) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let tools = Tools {
+        stdio_agent: Some(agent),
+        ..Tools::new(rk)
+    };
+    tools
+        .serve(rmcp::transport::stdio())
+        .await?
+        .waiting()
+        .await?;
+    Ok(())
+}
+
 /// One MCP session's handler: Rekey and the tool table.
 #[derive(Clone)]
 pub struct Tools {
     rk: Rekey,
     router: ToolRouter<Tools>,
+    /// Over stdio, the agent whose token started the process; over HTTP, none (each request
+    /// carries its own).
+    stdio_agent: Option<Identity>,
 }
 
-/// Who is calling: the guard put the caller in the HTTP request the tool call came in.
-fn caller(ctx: &RequestContext<RoleServer>) -> Option<Identity> {
-    ctx.extensions
-        .get::<Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>())
-        .and_then(|caller| caller.identity.clone())
+impl Tools {
+    /// Who is calling: over HTTP, the guard put the caller in the request the call came in.
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Option<Identity> {
+        match &self.stdio_agent {
+            Some(agent) => Some(agent.clone()),
+            None => ctx
+                .extensions
+                .get::<Parts>()
+                .and_then(|parts| parts.extensions.get::<Caller>())
+                .and_then(|caller| caller.identity.clone()),
+        }
+    }
 }
 
 /// A tool's answer: its JSON, as structured content and as text.
@@ -403,6 +428,7 @@ impl Tools {
         Self {
             rk,
             router: Self::router(),
+            stdio_agent: None,
         }
     }
 
@@ -675,7 +701,7 @@ impl Tools {
         Parameters(args): Parameters<ReviseNotice>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         respond(
@@ -713,7 +739,7 @@ impl Tools {
         Parameters(NoticeRef { notice }): Parameters<NoticeRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         respond(
@@ -739,7 +765,7 @@ impl Tools {
         Parameters(VaultList { partition }): Parameters<VaultList>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         match partition {
@@ -775,7 +801,7 @@ impl Tools {
         Parameters(args): Parameters<StoreSecret>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         respond(
@@ -806,7 +832,7 @@ impl Tools {
         Parameters(args): Parameters<SecretRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         respond(
@@ -840,7 +866,7 @@ impl Tools {
         Parameters(args): Parameters<GenerateSecret>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         respond(
@@ -868,7 +894,7 @@ impl Tools {
         Parameters(args): Parameters<SecretRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired));
         };
         respond(
@@ -904,7 +930,7 @@ impl ServerHandler for Tools {
         _request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let who = caller(&ctx);
+        let who = self.caller(&ctx);
         let tools = self
             .router
             .list_all()
@@ -924,7 +950,7 @@ impl ServerHandler for Tools {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let Some(who) = caller(&ctx) else {
+        let Some(who) = self.caller(&ctx) else {
             return Ok(refusal(AppError::SignInRequired).into());
         };
         let permission = permission_of(&request.name);

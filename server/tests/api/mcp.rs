@@ -19,15 +19,20 @@ fn mcp_python() -> std::path::PathBuf {
 }
 
 async fn walk(app: &TestApp, token: &str, seed: &str) -> Value {
+    run_client(&[&format!("{}/mcp", app.base), token, seed], &[]).await
+}
+
+/// Runs `mcp_client.py` with `args`, and `env` besides this process's environment, and reads
+/// the report it prints.
+async fn run_client(args: &[&str], env: &[(&str, &str)]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/mcp_client.py");
     let python = mcp_python();
-    // The server runs on this test's runtime: the client waits on a blocking thread.
     let mut command = std::process::Command::new(&python);
     command
         .arg(script)
-        .arg(format!("{}/mcp", app.base))
-        .arg(token)
-        .arg(seed);
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    // The server runs on this test's runtime: the client waits on a blocking thread.
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .expect("the client's thread")
@@ -408,4 +413,56 @@ async fn a_token_does_only_what_its_scopes_allow_until_it_expires(app: TestApp) 
             .starts_with("the API token expired at"),
         "{body}"
     );
+}
+
+// `rekey mcp` serves the same tools over stdio to an agent on the host, as the agent its token
+// names; a bad token file stops it with a reason.
+on_both_databases!(a_local_agent_uses_the_tools_over_stdio);
+async fn a_local_agent_uses_the_tools_over_stdio(app: TestApp) {
+    // `rekey mcp` runs on the wall clock: the token is issued on it too, so it has not expired.
+    app.clock.set(rekey_core::clock::Clock::now(
+        &rekey_core::clock::SystemClock,
+    ));
+    let token = app
+        .agent_token_scoped("local-bot", &["inventory:read", "vault"])
+        .await;
+    let token_file = app.db.dir.join("agent-token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let data_dir = app.db.dir.to_string_lossy();
+    let report = run_client(
+        &[
+            "--stdio",
+            env!("CARGO_BIN_EXE_rekey"),
+            &token_file.to_string_lossy(),
+        ],
+        &[
+            ("REKEY_DATABASE_URL", &app.db.url),
+            ("REKEY_DATA_DIR", &data_dir),
+            ("REKEY_LOG", "error"),
+        ],
+    )
+    .await;
+    assert_eq!(report["server"], "rekey");
+    let tools = report["tools"].as_array().unwrap();
+    assert!(tools.contains(&Value::from("vault_totp")));
+    assert!(!tools.contains(&Value::from("revise_notice")), "{tools:?}");
+    assert_eq!(report["search"]["error"], false);
+    assert!(report["search"]["content"]["total"].as_i64().unwrap() > 0);
+    assert_eq!(
+        report["partitions"]["content"][0]["name"],
+        "agent-local-bot"
+    );
+
+    std::fs::write(&token_file, "rk_at_not-a-token\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .args(["mcp", "--token-file"])
+        .arg(&token_file)
+        .env("REKEY_DATABASE_URL", &app.db.url)
+        .env("REKEY_DATA_DIR", &app.db.dir)
+        .env("REKEY_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is not valid or was revoked"), "{said}");
 }

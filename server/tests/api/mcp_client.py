@@ -1,14 +1,17 @@
 """An agent's walk through Rekey's MCP server with the official Python client (`mcp` from PyPI,
 Streamable HTTP). Started by server/tests/api/mcp.rs against a running Rekey:
 
-    python mcp_client.py URL TOKEN TOTP_SEED   # the whole walk
-    python mcp_client.py URL TOKEN --scoped    # what a narrowly scoped token sees
+    python mcp_client.py URL TOKEN TOTP_SEED           # the whole walk
+    python mcp_client.py URL TOKEN --scoped            # what a narrowly scoped token sees
+    python mcp_client.py --stdio REKEY_BIN TOKEN_FILE  # `rekey mcp` over stdio (REKEY_* from
+                                                       # this process's environment)
 
 Prints one JSON object with what each step answered; the Rust test asserts on it.
 """
 
 import asyncio
 import json
+import os
 import sys
 
 import httpx2
@@ -117,5 +120,25 @@ async def walk(url, token, totp_seed):
     print(json.dumps(report))
 
 
+async def over_stdio(binary, token_file):
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("REKEY_")}
+    server = StdioServerParameters(command=binary, args=["mcp", "--token-file", token_file], env=env)
+    report = {}
+    async with stdio_client(server) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            report["server"] = init.server_info.name
+            tools = await session.list_tools()
+            report["tools"] = sorted(t.name for t in tools.tools)
+            report["search"] = outcome(await session.call_tool("search_consumers", {"per_page": 2}))
+            report["partitions"] = outcome(await session.call_tool("vault_list", {}))
+    print(json.dumps(report))
+
+
 if __name__ == "__main__":
-    asyncio.run(walk(sys.argv[1], sys.argv[2], sys.argv[3]))
+    if sys.argv[1] == "--stdio":
+        asyncio.run(over_stdio(sys.argv[2], sys.argv[3]))
+    else:
+        asyncio.run(walk(sys.argv[1], sys.argv[2], sys.argv[3]))
