@@ -91,14 +91,16 @@ ensure_test_packages() {
   command -v openssl >/dev/null || apt_install openssl
 }
 
-# The official Python MCP client (`mcp` from PyPI) the MCP tests drive Rekey with, in a virtual
-# environment beside the build cache (pip keeps its downloads in $HOME/.cache/pip).
-MCP_CLIENT_VERSION="2.3.0"
+# The Python tools the agent tests use, in a virtual environment beside the build cache (pip
+# keeps its downloads in $HOME/.cache/pip): the official MCP client (`mcp`) the MCP tests drive
+# Rekey with, and `openapi-spec-validator`, which checks the OpenAPI document.
+PYTHON_TEST_PACKAGES="mcp==2.3.0 openapi-spec-validator==0.9.0"
 MCP_VENV="$HOME/.cache/rekey-mcp-venv"
-ensure_mcp_client() {
-  if [ "$("$MCP_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))' 2>/dev/null)" != "$MCP_CLIENT_VERSION" ]; then
+ensure_python_test_clients() {
+  if [ "$("$MCP_VENV/bin/python" -c 'import importlib.metadata as m; print(" ".join(f"{p}=={m.version(p)}" for p in ["mcp", "openapi-spec-validator"]))' 2>/dev/null)" != "$PYTHON_TEST_PACKAGES" ]; then
     python3 -m venv "$MCP_VENV"
-    "$MCP_VENV/bin/pip" install -q "mcp==$MCP_CLIENT_VERSION"
+    # shellcheck disable=SC2086 # one argument per package
+    "$MCP_VENV/bin/pip" install -q $PYTHON_TEST_PACKAGES
   fi
 }
 

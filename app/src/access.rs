@@ -130,6 +130,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
 /// REST routes for scripts and agents: (method, pattern, access).
 pub const API_ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/health", Public),
+    ("GET", "/api/v1/openapi.json", Public),
     // The MCP server (Streamable HTTP: POST messages, GET the event stream, DELETE the
     // session); each tool checks its own permission (`server/src/api/mcp.rs`).
     ("POST", "/mcp", Authenticated),

@@ -13,10 +13,14 @@ use serde::Deserialize;
 use super::ApiError;
 
 /// The filters of the audit page, and the format.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct EntriesQuery {
+    /// A username or agent name.
     actor: Option<String>,
+    /// An action, e.g. `vault.secret_read`.
     action: Option<String>,
+    /// What the action was done to, e.g. `notice:12`.
     target: Option<String>,
     /// A day (`2026-11-30`): entries from its start.
     from: Option<String>,
@@ -58,6 +62,10 @@ impl EntriesQuery {
     }
 }
 
+/// `GET /api/v1/audit/entries`: the audit entries the filters match, as CSV or JSON.
+#[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit",
+    params(EntriesQuery),
+    responses((status = 200, description = "The matching entries with their hashes", content_type = "text/csv", body = String), (status = 400, description = "A filter is invalid (named)", body = super::ApiErrorBody), (status = 401, description = "No valid token or session", body = super::ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = super::ApiErrorBody)))]
 pub(super) async fn entries(
     State(rk): State<Rekey>,
     Query(query): Query<EntriesQuery>,

@@ -18,19 +18,23 @@ use rekey_core::inventory::views::{ConsumerQuery, ExternalId};
 use serde::Deserialize;
 use std::sync::Arc;
 
-use super::{ApiError, identity, v1};
+use super::{ApiError, ApiErrorBody, identity, v1};
 use crate::imports::{ImportJobs, not_found};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UploadQuery {
+    /// `csv`, `json` or `yaml`; read from the body when absent.
     format: Option<String>,
     /// Answer when the preview is done instead of at once.
     #[serde(default)]
     wait: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct WaitQuery {
+    /// Answer when the job has settled instead of at once.
     #[serde(default)]
     wait: bool,
 }
@@ -106,6 +110,11 @@ async fn discard_body(headers: &HeaderMap, body: Body) {
     while let Some(Ok(_)) = body.frame().await {}
 }
 
+/// `POST /api/v1/imports`: uploads an inventory file and previews what it would change.
+#[utoipa::path(post, path = "/api/v1/imports", tag = "inventory",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "text/csv", description = "The inventory file (CSV, JSON or YAML)"),
+    responses((status = 202, description = "The import job, previewing", body = Object), (status = 200, description = "The import job, previewed (with wait=true)", body = Object), (status = 413, description = "Over the import limit", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn upload(
     State(rk): State<Rekey>,
     State(jobs): State<Arc<ImportJobs>>,
@@ -143,6 +152,10 @@ pub(super) async fn upload(
     respond(&jobs, id, &owner, q.wait).await
 }
 
+/// `GET /api/v1/imports/{id}`: an import job's preview or progress.
+#[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "inventory",
+    params(("id" = u64, Path, description = "The import job"), WaitQuery),
+    responses((status = 200, description = "The import job", body = Object), (status = 404, description = "No such job of the caller's", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn job(
     State(jobs): State<Arc<ImportJobs>>,
     Extension(caller): Extension<Caller>,
@@ -159,6 +172,10 @@ pub(super) async fn job(
     Ok(Json(view).into_response())
 }
 
+/// `POST /api/v1/imports/{id}/apply`: applies a previewed import.
+#[utoipa::path(post, path = "/api/v1/imports/{id}/apply", tag = "inventory",
+    params(("id" = u64, Path, description = "The import job"), WaitQuery),
+    responses((status = 202, description = "Applying", body = Object), (status = 200, description = "Applied (with wait=true)", body = Object), (status = 404, description = "No such job of the caller's", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn apply(
     State(rk): State<Rekey>,
     State(jobs): State<Arc<ImportJobs>>,
@@ -194,6 +211,9 @@ async fn respond(
 
 /// `GET /api/v1/credentials/{credential}/revocation`: whether revoking the credential (by the
 /// key-issuing system's id) would break a consumer now. Read only.
+#[utoipa::path(get, path = "/api/v1/credentials/{credential}/revocation", tag = "inventory",
+    params(("credential" = String, Path, description = "The credential's id in the key-issuing system")),
+    responses((status = 200, description = "Whether it can be revoked now, and who blocks it", body = v1::Revocation), (status = 404, description = "No such credential", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn revocation(
     State(rk): State<Rekey>,
     Path(credential): Path<String>,
@@ -208,6 +228,11 @@ pub(super) async fn revocation(
 }
 
 /// `POST /api/v1/events`: authenticated by its signature, not by a session or token.
+#[utoipa::path(post, path = "/api/v1/events", tag = "inventory",
+    params(("X-Rekey-Signature" = String, Header, description = "t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, \"t.body\"))")),
+    request_body(content = Object, description = "A key event: key.created, key.rotated, key.revoked or key.used"),
+    responses((status = 200, description = "What the event changed", body = v1::EventOutcome), (status = 400, description = "The event is invalid (named)", body = ApiErrorBody), (status = 401, description = "The signature is missing, wrong or stale", body = ApiErrorBody)),
+    security(()))]
 pub(super) async fn event(
     State(rk): State<Rekey>,
     State(secrets): State<Arc<SigningSecrets>>,
@@ -241,6 +266,9 @@ pub(super) struct SearchQuery {
 }
 
 /// `GET /api/v1/consumers?<the list's filters>&page=N&per_page=M`: the consumer list for scripts.
+#[utoipa::path(get, path = "/api/v1/consumers", tag = "inventory",
+    params(("q" = Option<String>, Query, description = "Free text: name, external id, a contact, a tag"), ("pattern" = Option<String>, Query, description = "An integration pattern"), ("language" = Option<String>, Query, description = "An SDK language"), ("tag" = Option<String>, Query, description = "One tag"), ("environment" = Option<String>, Query, description = "A credential environment"), ("status" = Option<String>, Query, description = "A credential status"), ("older_than" = Option<u32>, Query, description = "Days: a live credential older than this"), ("expiring_within" = Option<u32>, Query, description = "Days: a credential expiring within this"), ("sort" = Option<String>, Query, description = "name, oldest_key, most_keys or recent"), ("page" = Option<u32>, Query, description = "From 1"), ("per_page" = Option<u32>, Query, description = "1 to 500, 25 by default")),
+    responses((status = 200, description = "A page of consumers", body = v1::ConsumerPage), (status = 400, description = "A filter is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn search(
     State(rk): State<Rekey>,
     Query(query): Query<SearchQuery>,
@@ -276,6 +304,9 @@ pub(super) async fn search(
 }
 
 /// `GET /api/v1/consumers.csv?<the list's filters>`: the current view, every page.
+#[utoipa::path(get, path = "/api/v1/consumers.csv", tag = "inventory",
+    params(("q" = Option<String>, Query, description = "The consumer list's filters, as for /api/v1/consumers")),
+    responses((status = 200, description = "Every consumer the filters match", content_type = "text/csv", body = String), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn export(
     State(rk): State<Rekey>,
     Query(filter): Query<ConsumerQuery>,

@@ -25,12 +25,16 @@ use crate::guard::api_error;
 mod audit;
 mod inventory;
 pub mod mcp;
+mod openapi;
 mod v1;
+
+pub use openapi::ApiDoc;
 
 pub fn router() -> Router<AppState> {
     const SECRET: &str = "/vault/partitions/{partition}/secrets/{name}";
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi::document))
         .route("/whoami", get(whoami))
         .route("/consumers", get(inventory::search))
         .route("/imports", post(inventory::upload))
@@ -52,6 +56,22 @@ pub fn router() -> Router<AppState> {
         .route(&format!("{SECRET}/generate"), post(generate))
         .route(&format!("{SECRET}/totp"), get(totp))
         .route(&format!("{SECRET}/versions/{{version}}"), delete(destroy))
+}
+
+/// The one error shape of the API, for the OpenAPI document: what [`ApiError`] sends (the
+/// app's `AppError` as JSON). Documentation only: never built.
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes AppError's JSON in the OpenAPI document"
+)]
+struct ApiErrorBody {
+    /// A stable code: `invalid`, `sign_in_required`, `unauthenticated`, `forbidden`,
+    /// `not_found`, `conflict`, `refused`, `too_large`, `throttled`, `cross_site`,
+    /// `unavailable`, `internal`, and the others of `rekey_app::error::AppError`.
+    error: String,
+    /// What went wrong in words a person can act on; for `invalid`, `{"field", "message"}`.
+    detail: serde_json::Value,
 }
 
 /// Either the handler's JSON or the error a caller can act on.
@@ -97,6 +117,9 @@ fn identity(caller: &Caller) -> Result<&Identity, ApiError> {
 
 /// `GET /api/v1/campaigns/{campaign}/evidence`: the campaign's evidence as one tar file, for
 /// the security lead (audited, and covered by a fresh signed checkpoint).
+#[utoipa::path(get, path = "/api/v1/campaigns/{campaign}/evidence", tag = "audit",
+    params(("campaign" = i64, Path, description = "The campaign's id")),
+    responses((status = 200, description = "The campaign's evidence as one tar file", content_type = "application/x-tar", body = Vec<u8>), (status = 404, description = "No such campaign", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn evidence(
     State(rk): State<Rekey>,
     State(dir): State<Arc<Option<std::path::PathBuf>>>,
@@ -112,14 +135,20 @@ async fn evidence(
 }
 
 /// The days a period export covers: `from` and `until` included.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PeriodQuery {
+    /// The first day, `YYYY-MM-DD`.
     from: Option<String>,
+    /// The last day, `YYYY-MM-DD`.
     until: Option<String>,
 }
 
 /// `GET /api/v1/audit/evidence?from=YYYY-MM-DD&until=YYYY-MM-DD`: the evidence of every
 /// campaign with activity in the period, with the period's audit entries, as one tar file.
+#[utoipa::path(get, path = "/api/v1/audit/evidence", tag = "audit",
+    params(PeriodQuery),
+    responses((status = 200, description = "Every campaign with activity in the period and the period's audit entries, as one tar file", content_type = "application/x-tar", body = Vec<u8>), (status = 400, description = "A day is missing or invalid", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn period_evidence(
     State(rk): State<Rekey>,
     State(dir): State<Arc<Option<std::path::PathBuf>>>,
@@ -198,10 +227,16 @@ async fn tar_download(
 }
 
 /// For load balancers and benchmarks: answers without touching the database.
+#[utoipa::path(get, path = "/api/v1/health", tag = "meta",
+    responses((status = 200, description = "Rekey answers", body = Object, example = json!({"status": "ok"}))),
+    security(()))]
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Who the caller is: a person or an agent, and its own vault partition.
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "meta",
+    responses((status = 200, description = "The caller", body = v1::WhoAmI), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     match caller.identity {
         Some(
@@ -226,6 +261,9 @@ async fn whoami(Extension(caller): Extension<Caller>) -> Response {
     }
 }
 
+/// The vault partitions the caller may use, with its access to each.
+#[utoipa::path(get, path = "/api/v1/vault/partitions", tag = "vault",
+    responses((status = 200, description = "The partitions the caller may use, with its access", body = Vec<v1::Partition>), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn partitions(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -234,6 +272,10 @@ async fn partitions(
     Ok(Json(partitions.into_iter().map(Into::into).collect()))
 }
 
+/// A partition's secrets: metadata and masked prefixes, never values.
+#[utoipa::path(get, path = "/api/v1/vault/partitions/{partition}/secrets", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name")),
+    responses((status = 200, description = "Metadata and masked prefixes, never values", body = Vec<v1::Secret>), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn secrets(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -244,6 +286,10 @@ async fn secrets(
     Ok(Json(secrets.into_iter().map(Into::into).collect()))
 }
 
+/// A partition's secrets older than their maximum age.
+#[utoipa::path(get, path = "/api/v1/vault/partitions/{partition}/overdue", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name")),
+    responses((status = 200, description = "Secrets older than their maximum age", body = Vec<v1::Secret>), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn overdue(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -254,6 +300,11 @@ async fn overdue(
     Ok(Json(secrets.into_iter().map(Into::into).collect()))
 }
 
+/// Stores a secret's value as its next version (the first, for a new name).
+#[utoipa::path(put, path = "/api/v1/vault/partitions/{partition}/secrets/{name}", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name, e.g. agent-NAME or personal-USER"), ("name" = String, Path, description = "The secret's name")),
+    request_body(content = Object, description = "`kind` (api_key, password, totp_seed, generic), `value`, and optionally `label`, `expires_on` (YYYY-MM-DD), `max_age_days`, `digits`, `period`, `algorithm`, `credential`"),
+    responses((status = 201, description = "Stored as a new version", body = v1::Stored), (status = 400, description = "A field is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn store(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -266,13 +317,18 @@ async fn store(
     Ok((StatusCode::CREATED, Json(v1::Stored { version })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct VersionQuery {
+    /// A version to read instead of the current one.
     version: Option<i64>,
 }
 
 /// A value read. A person calling with a session needs a fresh re-authentication, as on the
 /// vault page; an agent's token is its authentication.
+#[utoipa::path(get, path = "/api/v1/vault/partitions/{partition}/secrets/{name}", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name, e.g. agent-NAME or personal-USER"), ("name" = String, Path, description = "The secret's name"), VersionQuery),
+    responses((status = 200, description = "The value (audited)", body = v1::Opened), (status = 404, description = "No such secret", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn read(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -296,7 +352,8 @@ async fn read(
     }))
 }
 
-#[derive(Deserialize)]
+/// How a generated value is made.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct GenerateInput {
     #[serde(default = "default_length")]
     length: usize,
@@ -311,6 +368,10 @@ fn default_length() -> usize {
 }
 
 /// Generates the next version and returns it once, so the caller can hand it over.
+#[utoipa::path(post, path = "/api/v1/vault/partitions/{partition}/secrets/{name}/generate", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name, e.g. agent-NAME or personal-USER"), ("name" = String, Path, description = "The secret's name")),
+    request_body(content = GenerateInput, description = "The policy of the new value"),
+    responses((status = 201, description = "The next version, returned once", body = v1::Generated), (status = 409, description = "This kind of secret is not generated (a TOTP seed)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn generate(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -338,6 +399,10 @@ async fn generate(
     ))
 }
 
+/// The current code of a stored TOTP seed and how long it stays valid (audited).
+#[utoipa::path(get, path = "/api/v1/vault/partitions/{partition}/secrets/{name}/totp", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name, e.g. agent-NAME or personal-USER"), ("name" = String, Path, description = "The secret's name")),
+    responses((status = 200, description = "The current code and how long it stays valid (audited)", body = v1::TotpCode), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn totp(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
@@ -353,6 +418,10 @@ async fn totp(
     }))
 }
 
+/// Destroys one version of a secret: its data key is deleted, so the value cannot come back.
+#[utoipa::path(delete, path = "/api/v1/vault/partitions/{partition}/secrets/{name}/versions/{version}", tag = "vault",
+    params(("partition" = String, Path, description = "A partition name, e.g. agent-NAME or personal-USER"), ("name" = String, Path, description = "The secret's name"), ("version" = i64, Path, description = "The version to destroy")),
+    responses((status = 204, description = "Destroyed: its data key is deleted"), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn destroy(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,

@@ -7,9 +7,10 @@ use rekey_core::inventory::import_report::JobView;
 use rekey_core::inventory::views::{ConsumerSummary, RevocationSafety};
 use rekey_core::vault::{PartitionView, SecretMeta, TotpAlgorithm};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A page of `GET /api/v1/consumers`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct ConsumerPage {
     /// Every consumer the filters match, on all pages.
     pub total: i64,
@@ -18,7 +19,7 @@ pub(super) struct ConsumerPage {
 }
 
 /// A consumer as the list shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Consumer {
     pub id: i64,
     pub external_id: String,
@@ -37,7 +38,7 @@ pub(super) struct Consumer {
     pub migrated: i64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Integration {
     /// `server_sdk`, `webhook_receiver`, `ci_cd_pipeline`, `mobile_app`, `no_code_connector`
     /// or `direct_http`.
@@ -68,7 +69,7 @@ impl From<&ConsumerSummary> for Consumer {
 
 /// `GET /api/v1/credentials/{id}/revocation`: whether the key-issuing system can revoke a
 /// credential now without breaking a consumer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Revocation {
     /// The credential's id in the key-issuing system.
     pub credential: String,
@@ -87,7 +88,7 @@ pub(super) struct Revocation {
 }
 
 /// An override of the revocation safeguard.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Override {
     pub reason: String,
     pub requested_by: String,
@@ -99,7 +100,7 @@ pub(super) struct Override {
 }
 
 /// A consumer that still uses a credential.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Blocking {
     pub id: i64,
     pub external_id: String,
@@ -136,7 +137,7 @@ impl From<RevocationSafety> for Revocation {
 }
 
 /// A vault partition the caller can reach.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Partition {
     pub id: i64,
     pub name: String,
@@ -158,7 +159,7 @@ impl From<PartitionView> for Partition {
 }
 
 /// A secret's metadata: never its value.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Secret {
     pub id: i64,
     pub name: String,
@@ -180,7 +181,7 @@ pub(super) struct Secret {
     pub credential: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct SecretVersion {
     pub version: i64,
     pub masked: String,
@@ -190,7 +191,7 @@ pub(super) struct SecretVersion {
 }
 
 /// A TOTP seed's public parameters.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Totp {
     pub digits: u32,
     pub period: u32,
@@ -237,11 +238,12 @@ impl From<SecretMeta> for Secret {
 }
 
 /// What a signed key event changed.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct EventOutcome {
     /// `key.created`, `key.rotated`, `key.revoked` or `key.used`.
     pub event: String,
     /// The credential's status before and after, when the event moved it.
+    #[schema(value_type = Option<Vec<String>>)]
     pub status: Option<(&'static str, &'static str)>,
     /// How many `key.used` entries were recorded.
     pub used: i64,
@@ -268,7 +270,7 @@ impl From<events::EventOutcome> for EventOutcome {
 pub(super) type ImportJob = JobView;
 
 /// Who the caller is.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct WhoAmI {
     pub kind: &'static str,
     pub name: String,
@@ -278,13 +280,13 @@ pub(super) struct WhoAmI {
 }
 
 /// A secret's new version.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Stored {
     pub version: i64,
 }
 
 /// The one response that carries a value: the caller asked for it by name.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Opened {
     pub name: String,
     /// `api_key`, `password`, `totp_seed` or `generic`.
@@ -294,14 +296,14 @@ pub(super) struct Opened {
 }
 
 /// A generated value, returned once so the caller can hand it over.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct Generated {
     pub version: i64,
     pub value: String,
 }
 
 /// A TOTP seed's current code and how long it stays valid.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct TotpCode {
     pub code: String,
     pub remaining_secs: u32,

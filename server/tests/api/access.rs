@@ -131,6 +131,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/vault/grant_requests", &["admin"]),
         ("POST /api/vault/decide_grant", &["admin"]),
         ("GET /api/v1/health", EVERYONE),
+        ("GET /api/v1/openapi.json", EVERYONE),
         // The MCP endpoint lets in every authenticated identity; each tool checks its own
         // permission (tests/api/mcp.rs).
         ("POST /mcp", VAULT_USERS),

@@ -20,6 +20,7 @@ mod home;
 mod inventory;
 mod mcp;
 mod notice_checks;
+mod openapi;
 mod parity;
 mod progress;
 mod revocation;

@@ -8,9 +8,10 @@ use serde_json::Value;
 use crate::helpers::{TestApp, remember_secret};
 use crate::on_both_databases;
 
-/// The virtual environment `scripts/test` installs the `mcp` package into.
-fn mcp_python() -> std::path::PathBuf {
-    std::env::var_os("REKEY_TEST_MCP_PYTHON")
+/// The virtual environment `scripts/test` installs the Python test tools into (the `mcp`
+/// client, the OpenAPI validator).
+pub fn test_python() -> std::path::PathBuf {
+    std::env::var_os("REKEY_TEST_PYTHON")
         .map(Into::into)
         .unwrap_or_else(|| {
             std::path::PathBuf::from(std::env::var("HOME").expect("HOME"))
@@ -26,7 +27,7 @@ async fn walk(app: &TestApp, token: &str, seed: &str) -> Value {
 /// the report it prints.
 async fn run_client(args: &[&str], env: &[(&str, &str)]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/mcp_client.py");
-    let python = mcp_python();
+    let python = test_python();
     let mut command = std::process::Command::new(&python);
     command
         .arg(script)
