@@ -107,6 +107,11 @@ pub struct Tools {
 }
 
 impl Tools {
+    /// Who is calling, for a tool: `call_tool` has refused a call without a caller already.
+    fn who(&self, ctx: &RequestContext<RoleServer>) -> Result<Identity, AppError> {
+        self.caller(ctx).ok_or(AppError::SignInRequired)
+    }
+
     /// Who is calling: over HTTP, the guard put the caller in the request the call came in.
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Option<Identity> {
         match &self.stdio_agent {
@@ -701,11 +706,9 @@ impl Tools {
         Parameters(args): Parameters<ReviseNotice>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
         respond(
             async {
+                let who = self.who(&ctx)?;
                 let id = NoticeId::new(args.notice).map_err(|e| invalid("notice", e.message))?;
                 let v = versions::edit(
                     &self.rk,
@@ -739,11 +742,9 @@ impl Tools {
         Parameters(NoticeRef { notice }): Parameters<NoticeRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
         respond(
             async {
+                let who = self.who(&ctx)?;
                 let id = NoticeId::new(notice).map_err(|e| invalid("notice", e.message))?;
                 workflow::submit(&self.rk, &who, id).await?;
                 let d = queue::detail(&self.rk.db, id).await?;
@@ -765,32 +766,27 @@ impl Tools {
         Parameters(VaultList { partition }): Parameters<VaultList>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
-        match partition {
-            None => respond(
-                partitions::partitions(&self.rk, &who)
-                    .await
-                    .map(|list| {
-                        list.into_iter()
-                            .map(v1::Partition::from)
-                            .collect::<Vec<_>>()
-                    })
-                    .map_err(AppError::from),
-            ),
-            Some(partition) => respond(
-                async {
-                    let partition = VaultName::parse("partition", &partition)?;
-                    let secrets = vault::secrets(&self.rk, &who, &partition).await?;
-                    Ok(secrets
+        respond(
+            async {
+                let who = self.who(&ctx)?;
+                Ok(match partition {
+                    None => partitions::partitions(&self.rk, &who)
+                        .await?
                         .into_iter()
-                        .map(v1::Secret::from)
-                        .collect::<Vec<_>>())
-                }
-                .await,
-            ),
-        }
+                        .map(|p| json!(v1::Partition::from(p)))
+                        .collect::<Vec<_>>(),
+                    Some(partition) => {
+                        let partition = VaultName::parse("partition", &partition)?;
+                        vault::secrets(&self.rk, &who, &partition)
+                            .await?
+                            .into_iter()
+                            .map(|s| json!(v1::Secret::from(s)))
+                            .collect()
+                    }
+                })
+            }
+            .await,
+        )
     }
 
     #[tool(
@@ -801,11 +797,9 @@ impl Tools {
         Parameters(args): Parameters<StoreSecret>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
         respond(
             async {
+                let who = self.who(&ctx)?;
                 let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
                 let new = StoreInput {
                     kind: args.kind,
@@ -832,11 +826,9 @@ impl Tools {
         Parameters(args): Parameters<SecretRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
         respond(
             async {
+                let who = self.who(&ctx)?;
                 let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
                 let (meta, version, value) = vault::read(
                     &self.rk,
@@ -866,11 +858,9 @@ impl Tools {
         Parameters(args): Parameters<GenerateSecret>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
         respond(
             async {
+                let who = self.who(&ctx)?;
                 let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
                 let alphabet = args.alphabet.as_deref().unwrap_or("alphanumeric").parse()?;
                 let policy =
@@ -894,11 +884,9 @@ impl Tools {
         Parameters(args): Parameters<SecretRef>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let Some(who) = self.caller(&ctx) else {
-            return Ok(refusal(AppError::SignInRequired));
-        };
         respond(
             async {
+                let who = self.who(&ctx)?;
                 let (partition, name) = VaultName::pair(&args.partition, &args.name)?;
                 let (code, remaining_secs) = vault::totp(&self.rk, &who, &partition, &name).await?;
                 Ok(v1::TotpCode {

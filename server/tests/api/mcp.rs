@@ -52,6 +52,16 @@ async fn run_client(args: &[&str], env: &[(&str, &str)]) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// The tools a walk's `list_tools` answered, by name.
+fn tool_names(report: &Value) -> Vec<&str> {
+    report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect()
+}
+
 on_both_databases!(an_agent_works_through_mcp_and_never_approves_or_sends);
 async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     let token = app.agent_token("mcp-bot").await;
@@ -70,12 +80,7 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     let report = walk(&app, &token, seed).await;
 
     assert_eq!(report["server"], "rekey");
-    let tools: Vec<&str> = report["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let tools = tool_names(&report);
     assert_eq!(
         tools,
         [
@@ -290,12 +295,7 @@ async fn a_token_does_only_what_its_scopes_allow_until_it_expires(app: TestApp) 
         .agent_token_scoped("reader-bot", &["inventory:read"])
         .await;
     let report = walk(&app, &token, "--scoped").await;
-    let tools: Vec<&str> = report["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
+    let tools = tool_names(&report);
     assert_eq!(
         tools,
         [
@@ -444,9 +444,9 @@ async fn a_local_agent_uses_the_tools_over_stdio(app: TestApp) {
     )
     .await;
     assert_eq!(report["server"], "rekey");
-    let tools = report["tools"].as_array().unwrap();
-    assert!(tools.contains(&Value::from("vault_totp")));
-    assert!(!tools.contains(&Value::from("revise_notice")), "{tools:?}");
+    let tools = tool_names(&report);
+    assert!(tools.contains(&"vault_totp"));
+    assert!(!tools.contains(&"revise_notice"), "{tools:?}");
     assert_eq!(report["search"]["error"], false);
     assert!(report["search"]["content"]["total"].as_i64().unwrap() > 0);
     assert_eq!(
