@@ -206,7 +206,7 @@ pub async fn issue_token(
     let agent_name = stored_name(name.ok_or_else(|| Error::not_found("agent", agent))?)?;
     let now = tx.now();
     let reads_from = now.plus_secs(rk.token_hold_secs);
-    let expires_at = lifetime.from(now);
+    let expires_at = lifetime.expiry(now);
     let id: TokenId = tx
         .scalar(
             "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at, issued_by, reads_from, scopes, expires_at) \

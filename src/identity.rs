@@ -96,7 +96,7 @@ crate::declare::named_enum!(
         InventoryRead => ("inventory:read", "Read the inventory, campaigns and notices"),
         /// Change consumers and credentials, import, record key events.
         InventoryWrite => ("inventory:write", "Change the inventory"),
-        /// Draft, revise and tag notices (never approve or send them).
+        /// Draft and revise notices, and put them in review (never approve or send them).
         NoticesDraft => ("notices:draft", "Draft notices"),
         /// Use its own vault partition and those granted to the agent.
         Vault => ("vault", "Use the vault"),
@@ -104,16 +104,6 @@ crate::declare::named_enum!(
 );
 
 impl Scope {
-    /// The permission this scope lets a token use.
-    pub const fn permission(self) -> Permission {
-        match self {
-            Scope::InventoryRead => Permission::ViewInventory,
-            Scope::InventoryWrite => Permission::EditInventory,
-            Scope::NoticesDraft => Permission::EditNotices,
-            Scope::Vault => Permission::UseVault,
-        }
-    }
-
     /// The scope that lets a token use `permission`; none for what agents may never do.
     pub const fn for_permission(permission: Permission) -> Option<Scope> {
         match permission {
@@ -154,9 +144,9 @@ impl TokenLifetime {
         Ok(Self(days))
     }
 
-    /// When a token issued at `now` stops working.
-    pub fn from(self, now: crate::clock::Timestamp) -> crate::clock::Timestamp {
-        now.plus_secs(self.0 * 86_400)
+    /// When a token issued at `issued` stops working.
+    pub fn expiry(self, issued: crate::clock::Timestamp) -> crate::clock::Timestamp {
+        issued.plus_secs(self.0 * 86_400)
     }
 }
 

@@ -655,8 +655,13 @@ impl Tools {
                 }
                 .parse()?;
                 const PER_PAGE: u32 = 50;
-                let (rows, total) =
-                    queue::queue(&self.rk.db, &filter, (page - 1) * PER_PAGE, PER_PAGE).await?;
+                let (rows, total) = queue::queue(
+                    &self.rk.db,
+                    &filter,
+                    (page - 1).saturating_mul(PER_PAGE),
+                    PER_PAGE,
+                )
+                .await?;
                 Ok(json!({
                     "page": page,
                     "total": total,

@@ -148,26 +148,30 @@ async fn a_flood_of_sign_ins_cannot_exhaust_memory_or_flood_the_audit_trail(app:
         app.audit_count().await - before <= 2,
         "the burst took the writer at most twice, not 500 times"
     );
-    // When the burst goes quiet, one entry sums it up.
+    // When the burst goes quiet, one entry sums it up: the pair's, and the address's too when
+    // guesses that arrived after the address's own allowance was spent were refused by it
+    // (how many arrive that late depends on how the 500 requests are scheduled). Together
+    // they count every attempt but the first, which was recorded when it happened.
     app.clock.advance_secs(16 * 60);
-    assert_eq!(
-        rekey_core::login::close_quiet_bursts(&app.rekey)
-            .await
-            .unwrap(),
-        1
-    );
-    let summary = rekey_core::audit::store::list(&app.rekey.db, &Default::default(), 1)
+    let summaries = rekey_core::login::close_quiet_bursts(&app.rekey)
         .await
-        .unwrap()
-        .entries
-        .remove(0);
-    assert_eq!(summary.action, "auth.attempts_summarized");
-    let detail: Value = serde_json::from_str(&summary.detail).unwrap();
-    assert_eq!(
-        detail["failures"].as_i64().unwrap() + detail["refused"].as_i64().unwrap(),
-        499,
-        "{detail}"
-    );
+        .unwrap();
+    assert!((1..=2).contains(&summaries), "{summaries} summaries");
+    let mut counted = 0;
+    for summary in rekey_core::audit::store::list(
+        &app.rekey.db,
+        &Default::default(),
+        u32::try_from(summaries).unwrap(),
+    )
+    .await
+    .unwrap()
+    .entries
+    {
+        assert_eq!(summary.action, "auth.attempts_summarized");
+        let detail: Value = serde_json::from_str(&summary.detail).unwrap();
+        counted += detail["failures"].as_i64().unwrap() + detail["refused"].as_i64().unwrap();
+    }
+    assert_eq!(counted, 499);
 
     // 300 parallel sign-ins of different names from different clients all need a password
     // check: they queue for the cores instead of running 300 argon2id hashes (19 MiB each) at
