@@ -260,7 +260,8 @@ pub enum Identity {
 }
 
 impl Identity {
-    /// Whether this identity holds `permission` (by role for a person, by the fixed agent grants for an agent).
+    /// Whether this identity holds `permission`: by role for a person; for an agent, by the agent
+    /// grants narrowed to what the scopes of the token it called with allow.
     pub fn may(&self, permission: Permission) -> bool {
         match self {
             Identity::User { role, .. } => role_grants(*role, permission),
