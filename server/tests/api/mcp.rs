@@ -70,7 +70,6 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     let seed = "KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TFOQ";
     remember_secret(seed);
     remember_secret("sk_live_mcpTESTvalue0123456789abcdef");
-    remember_secret("sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123");
     let before: i64 = app
         .rekey
         .db
@@ -143,6 +142,8 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
 
     // The draft with a pasted key: saved as a new version whose secret check fails, a stale
     // revision refused, then in review, where the approver is refused with the check named.
+    // (The pasted key is text the agent wrote, kept as written for a person to see and fix;
+    // it is no vault value, so the leak scan does not look for it.)
     let revised = &report["revised"]["content"];
     assert_eq!(report["revised"]["error"], false, "{revised}");
     assert_eq!(revised["checks_passed"], false);
