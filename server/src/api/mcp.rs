@@ -21,7 +21,9 @@ use rekey_core::identity::{Identity, Permission};
 use rekey_core::inventory::views::{ConsumerQuery, Credential};
 use rekey_core::inventory::{ConsumerId, store as inventory};
 use rekey_core::notices::views::{NoticeSummary, QueueQuery};
-use rekey_core::notices::{CampaignId, NoticeId, campaigns, progress, queue, versions, workflow};
+use rekey_core::notices::{
+    CampaignId, CheckResult, NoticeId, campaigns, progress, queue, versions, workflow,
+};
 use rekey_core::vault::store::{self as vault, ReadKind};
 use rekey_core::vault::{GeneratePolicy, StoreInput, VaultName, partitions};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -149,6 +151,20 @@ fn respond<T: Serialize>(outcome: Result<T, AppError>) -> Result<CallToolResult,
         Ok(value) => answer(value),
         Err(e) => Ok(refusal(e)),
     }
+}
+
+/// Each check of a notice's version: its name, whether it passed, and what it found.
+fn check_lines(checks: &[CheckResult]) -> Vec<Value> {
+    checks
+        .iter()
+        .map(|c| {
+            json!({
+                "check": c.kind.as_str(),
+                "passed": c.passed(),
+                "problems": c.problems,
+            })
+        })
+        .collect()
 }
 
 fn rfc3339(t: Timestamp) -> String {
@@ -685,11 +701,7 @@ impl Tools {
                 let d = queue::detail(&self.rk.db, id).await?;
                 Ok(json!({
                     "notice": NoticeLine::from(&d.summary),
-                    "checks": d.current.checks.iter().map(|c| json!({
-                        "check": c.kind.as_str(),
-                        "passed": c.passed(),
-                        "problems": c.problems,
-                    })).collect::<Vec<_>>(),
+                    "checks": check_lines(&d.current.checks),
                     "delivery": d.delivery.as_ref().map(|x| json!({
                         "message_id": x.message_id,
                         "state": x.state.as_str(),
@@ -728,11 +740,7 @@ impl Tools {
                     "notice": id.get(),
                     "version": v.version,
                     "checks_passed": v.checks_passed(),
-                    "checks": v.checks.iter().map(|c| json!({
-                        "check": c.kind.as_str(),
-                        "passed": c.passed(),
-                        "problems": c.problems,
-                    })).collect::<Vec<_>>(),
+                    "checks": check_lines(&v.checks),
                 }))
             }
             .await,
