@@ -33,7 +33,9 @@ crate::declare::named_enum!(
         ViewInventory => ("view_inventory", "view the inventory"),
         /// Create and change consumers and credentials, import.
         EditInventory => ("edit_inventory", "edit the inventory"),
-        /// Plan and change rotation campaigns.
+        /// Plan a campaign that waits, drafted by hand, until a person starts it.
+        PlanCampaigns => ("plan_campaigns", "plan campaigns"),
+        /// Plan, start and steer rotation campaigns.
         ManageCampaigns => ("manage_campaigns", "manage campaigns"),
         /// Draft and edit notices.
         EditNotices => ("edit_notices", "edit notices"),
@@ -65,7 +67,13 @@ pub const fn role_grants(role: Role, permission: Permission) -> bool {
     match role {
         Role::Engineer => matches!(
             permission,
-            ViewInventory | EditInventory | ManageCampaigns | EditNotices | ViewMailbox | UseVault
+            ViewInventory
+                | EditInventory
+                | PlanCampaigns
+                | ManageCampaigns
+                | EditNotices
+                | ViewMailbox
+                | UseVault
         ),
         Role::Approver => matches!(
             permission,
@@ -98,6 +106,8 @@ crate::declare::named_enum!(
         InventoryWrite => ("inventory:write", "Change the inventory"),
         /// Draft and revise notices, and put them in review (never approve or send them).
         NoticesDraft => ("notices:draft", "Draft notices"),
+        /// Plan campaigns, which wait for a person to start them (never start or steer one).
+        Campaigns => ("campaigns", "Plan campaigns"),
         /// Use its own vault partition and those granted to the agent.
         Vault => ("vault", "Use the vault"),
     }
@@ -110,6 +120,7 @@ impl Scope {
             Permission::ViewInventory => Some(Scope::InventoryRead),
             Permission::EditInventory => Some(Scope::InventoryWrite),
             Permission::EditNotices => Some(Scope::NoticesDraft),
+            Permission::PlanCampaigns => Some(Scope::Campaigns),
             Permission::UseVault => Some(Scope::Vault),
             _ => None,
         }
@@ -471,6 +482,7 @@ mod tests {
                 Permission::ViewInventory
                     | Permission::EditInventory
                     | Permission::EditNotices
+                    | Permission::PlanCampaigns
                     | Permission::UseVault
             );
             assert_eq!(all.may(p), granted, "{p:?}");

@@ -250,6 +250,13 @@ actions! {
         /// Credentials it rotates.
         credentials: i64,
     } => CampaignCreated = "campaign.created",
+    /// A person started a planned campaign: the consumers not drafted yet are drafted now.
+    CampaignStarted {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Consumers drafted before it started (one by one, on request).
+        drafted: i64,
+    } => CampaignStarted = "campaign.started",
     /// Drafting finished: every consumer has its notice or is recorded as not drafted.
     CampaignActivated {
         /// The campaign.

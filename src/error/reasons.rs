@@ -170,6 +170,42 @@ pub enum Refusal {
     /// Approving a notice of a campaign that was cancelled or has completed.
     #[error("campaign {0} has ended; its notices can no longer be approved")]
     CampaignEnded(crate::notices::CampaignId),
+    /// Approving a notice of a campaign nobody has started yet.
+    #[error(
+        "campaign {0} is planned and not started; a person starts it on its page before its notices can be approved"
+    )]
+    CampaignNotStarted(crate::notices::CampaignId),
+    /// Drafting one consumer by hand in a campaign that drafts its consumers itself.
+    #[error(
+        "campaign {campaign} is {} and drafts its consumers itself; only a planned campaign's consumers are drafted one by one",
+        .state.label().to_lowercase()
+    )]
+    NotPlanned {
+        /// The campaign.
+        campaign: crate::notices::CampaignId,
+        /// Where it is.
+        state: crate::notices::campaigns::CampaignState,
+    },
+    /// Drafting a consumer the drafter cannot write to.
+    #[error("consumer {consumer} cannot be drafted: {}", .reason.label().to_lowercase())]
+    NotDraftable {
+        /// The consumer.
+        consumer: crate::inventory::ConsumerId,
+        /// Why.
+        reason: crate::notices::NotDrafted,
+    },
+    /// Drafting a consumer twice in one campaign.
+    #[error(
+        "consumer {consumer} already has its notices in campaign {campaign} (the first is notice {notice}); revise that one instead"
+    )]
+    AlreadyDrafted {
+        /// The campaign.
+        campaign: crate::notices::CampaignId,
+        /// The consumer.
+        consumer: crate::inventory::ConsumerId,
+        /// Its first notice there.
+        notice: NoticeId,
+    },
     /// Marking revoked a credential its consumer still uses.
     #[error(
         "'{credential}' is still in use by {consumer}, which has not moved to its replacement; revoking it would break them. \
@@ -290,6 +326,9 @@ pub enum PeopleOnly {
     /// Pause, resume or cancel a campaign's sends.
     #[error("an agent cannot pause, resume or cancel a campaign's sends")]
     SteerCampaign,
+    /// Start a campaign (its drafting, and then its sends once approved).
+    #[error("an agent cannot start a campaign: it plans one, and a person starts it")]
+    StartCampaign,
     /// Ask for or approve revoking a credential its consumer still uses.
     #[error("an agent can never override a revocation safeguard")]
     OverrideRevocation,

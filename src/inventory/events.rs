@@ -228,6 +228,22 @@ pub async fn apply(db: &Db, now: Timestamp, event: &KeyEvent) -> Result<EventOut
     Ok(outcome)
 }
 
+/// Records a key event that a person or an agent reports (rather than the key-issuing system's
+/// signed delivery), as its actor; the same rules apply, once per event id.
+pub async fn record(
+    rk: &crate::Rekey,
+    by: &crate::identity::Identity,
+    event: &KeyEvent,
+) -> Result<EventOutcome> {
+    if !by.may(crate::identity::Permission::EditInventory) {
+        return Err(Error::Forbidden(crate::identity::Permission::EditInventory));
+    }
+    let mut tx = rk.write(by.into()).await?;
+    let outcome = apply_in(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
 /// Applies events in one transaction, each on its own: a refused event changes nothing and
 /// leaves the others applied. Sharing one commit (and one read of the audit chain's head) is
 /// what lets concurrent deliveries go faster than a commit each. Fails as a whole only when the

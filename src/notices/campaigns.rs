@@ -166,6 +166,26 @@ pub struct NewCampaign {
 
 /// Creates the campaign and links its credentials; drafting follows with [`draft_pending`].
 pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<CampaignId> {
+    campaign_manager(by, PeopleOnly::StartCampaign)?;
+    insert(rk, by, new, CampaignState::Drafting).await
+}
+
+/// Plans a campaign that waits for a person to [`start`] it: nothing is drafted but what is
+/// asked for one consumer at a time ([`draft_consumer`]), and nothing can be approved. What an
+/// agent may do with a rotation it prepares.
+pub async fn plan(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<CampaignId> {
+    if !by.may(Permission::PlanCampaigns) {
+        return Err(Error::Forbidden(Permission::PlanCampaigns));
+    }
+    insert(rk, by, new, CampaignState::Planned).await
+}
+
+async fn insert(
+    rk: &Rekey,
+    by: &Identity,
+    new: NewCampaign,
+    state: CampaignState,
+) -> Result<CampaignId> {
     new.schedule.fits(&new.timeline)?;
     let selected = new.selection.resolve(&rk.db, rk.now()).await?;
     let consumers = affected(&selected).len() as i64;
@@ -182,7 +202,7 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
             params![
                 &new.name,
-                CampaignState::Drafting,
+                state,
                 new.selection.describe(),
                 new.timeline.announce(),
                 new.timeline.new_key(),
@@ -232,6 +252,9 @@ pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<Campa
 crate::declare::named_enum!(
     /// Where a campaign is. Moves only through [`CampaignState::after`].
     CampaignState, field = "state", choices = crate::declare::Choices::OneOf, {
+        /// Planned (by an agent, say) and waiting for a person to start it: consumers are
+        /// drafted one by one on request, nothing is approved or sent.
+        Planned => ("planned", "Planned"),
         /// Its notices are being drafted.
         Drafting => ("drafting", "Drafting"),
         /// Every consumer has its notice (or is recorded as not drafted); approved notices go
@@ -249,6 +272,8 @@ crate::declare::named_enum!(
 /// Something that happens to a campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CampaignEvent {
+    /// A person started a planned campaign: drafting begins.
+    Start,
     /// Drafting finished.
     Drafted,
     /// A person paused its sends.
@@ -275,6 +300,7 @@ impl CampaignEvent {
     /// The event as a past participle, for messages.
     const fn done(self) -> &'static str {
         match self {
+            CampaignEvent::Start => "started",
             CampaignEvent::Drafted => "activated",
             CampaignEvent::Pause => "paused",
             CampaignEvent::Resume => "resumed",
@@ -290,10 +316,11 @@ impl CampaignState {
         use CampaignEvent as E;
         use CampaignState as S;
         match (self, event) {
+            (S::Planned, E::Start) => Ok(S::Drafting),
             (S::Drafting, E::Drafted) => Ok(S::Active),
             (S::Active, E::Pause) => Ok(S::Paused),
             (S::Paused, E::Resume) => Ok(S::Active),
-            (S::Drafting | S::Active | S::Paused, E::Cancel) => Ok(S::Cancelled),
+            (S::Planned | S::Drafting | S::Active | S::Paused, E::Cancel) => Ok(S::Cancelled),
             (S::Active, E::Complete) => Ok(S::Completed),
             (from, event) => Err(CampaignTransitionError { from, event }),
         }
@@ -566,6 +593,101 @@ pub async fn pause(rk: &Rekey, by: &Identity, id: CampaignId) -> Result<i64> {
     Ok(held)
 }
 
+/// Starts a planned campaign: a person's call. Its consumers not drafted yet are drafted next
+/// ([`draft_pending`], which the caller spawns); those drafted on request keep their notices.
+/// Returns how many consumers were drafted before the start.
+pub async fn start(rk: &Rekey, by: &Identity, id: CampaignId) -> Result<i64> {
+    campaign_manager(by, PeopleOnly::StartCampaign)?;
+    let mut tx = rk.write(by.into()).await?;
+    move_campaign(&mut tx, id, CampaignEvent::Start).await?;
+    let drafted: i64 = tx
+        .scalar("SELECT drafted FROM campaigns WHERE id = $1", params![id])
+        .await?;
+    tx.audit(
+        Target::Campaign(id),
+        Detail::CampaignStarted {
+            campaign: id,
+            drafted,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(drafted)
+}
+
+/// Drafts one consumer's whole series in a planned campaign, as the built-in drafter writes it
+/// and checked like every draft: what an agent asks for before a person starts the campaign.
+/// Answers the consumer's notices, the announcement first. A consumer is drafted once; a
+/// campaign already started drafts its consumers itself.
+pub async fn draft_consumer(
+    rk: &Rekey,
+    by: &Identity,
+    id: CampaignId,
+    consumer: ConsumerId,
+) -> Result<Vec<NoticeId>> {
+    if !by.may(Permission::EditNotices) {
+        return Err(Error::Forbidden(Permission::EditNotices));
+    }
+    let campaign = get(&rk.db, id).await?;
+    if campaign.state != CampaignState::Planned {
+        return Err(crate::error::Refusal::NotPlanned {
+            campaign: id,
+            state: campaign.state,
+        }
+        .into());
+    }
+    let credentials: Vec<CredentialId> = rotated_of(&mut rk.db.clone(), id, consumer)
+        .await?
+        .into_iter()
+        .map(|(credential, _)| credential)
+        .collect();
+    let provider = settings::load(&rk.db).await?.provider;
+    let consumers: BTreeMap<ConsumerId, Consumer> = inventory::consumers(&rk.db, &[consumer])
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c))
+        .collect();
+    let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    let drafted = draft_batch(
+        &[(consumer, credentials)],
+        &consumers,
+        &campaign,
+        &provider,
+        &vault,
+    )?;
+    if !drafted.iter().any(Drafted::is_notice) {
+        let reason = drafted
+            .iter()
+            .find_map(|d| match d {
+                Drafted::NotDrafted { reason, .. } => Some(*reason),
+                Drafted::Notice { .. } => None,
+            })
+            .unwrap_or(NotDrafted::NoRecipient);
+        return Err(crate::error::Refusal::NotDraftable { consumer, reason }.into());
+    }
+    let mut tx = rk.write(by.into()).await?;
+    // Checked under the writer's lock: two requests for one consumer draft it once.
+    let first: Option<NoticeId> = tx
+        .fetch_optional(
+            "SELECT MIN(id) FROM notices WHERE campaign_id = $1 AND consumer_id = $2 HAVING COUNT(*) > 0",
+            params![id, consumer],
+        )
+        .await?
+        .map(|r| r.get(0))
+        .transpose()?;
+    if let Some(notice) = first {
+        return Err(crate::error::Refusal::AlreadyDrafted {
+            campaign: id,
+            consumer,
+            notice,
+        }
+        .into());
+    }
+    let notices = store_in(&mut tx, id, &drafted).await?;
+    tx.commit().await?;
+    Ok(notices)
+}
+
 /// Resumes a paused campaign: each held notice goes at its due time, at once when that passed
 /// (still within its consumer's send window and only if its condition holds). Returns how many
 /// were released.
@@ -826,6 +948,12 @@ async fn activate(rk: &Rekey, id: CampaignId) -> Result<()> {
     tx.commit().await
 }
 
+impl Drafted {
+    fn is_notice(&self) -> bool {
+        matches!(self, Drafted::Notice { .. })
+    }
+}
+
 /// A notice of a consumer's series drafted and checked, ready to store; or why a consumer (or
 /// one step of its series) got none.
 pub(crate) enum Drafted {
@@ -937,6 +1065,18 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
         return Ok(());
     }
     let mut tx = rk.write(Actor::System).await?;
+    store_in(&mut tx, campaign, drafted).await?;
+    tx.commit().await
+}
+
+/// Stores drafted notices (the built-in drafter's version 1 of each) and counts the consumers
+/// drafted; returns the notices in the order drafted.
+async fn store_in(
+    tx: &mut WriteTx,
+    campaign: CampaignId,
+    drafted: &[Drafted],
+) -> Result<Vec<NoticeId>> {
+    let mut notices = Vec::with_capacity(drafted.len());
     let mut consumers = 0i64;
     for d in drafted {
         let (consumer, pattern, step, due, recipient, fallbacks, subject, body, checks) = match d {
@@ -971,7 +1111,7 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
             consumers += 1;
         }
         let notice = super::workflow::open(
-            &mut tx,
+            tx,
             &NewNotice {
                 campaign,
                 consumer: *consumer,
@@ -984,16 +1124,10 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
             },
         )
         .await?;
-        let sha256 = super::versions::insert_version(
-            &mut tx,
-            notice,
-            1,
-            subject,
-            body,
-            &Actor::System,
-            checks,
-        )
-        .await?;
+        notices.push(notice);
+        let sha256 =
+            super::versions::insert_version(tx, notice, 1, subject, body, &Actor::System, checks)
+                .await?;
         tx.audit(
             Target::Notice(notice),
             Detail::NoticeDrafted {
@@ -1003,14 +1137,14 @@ async fn store_drafts(rk: &Rekey, campaign: CampaignId, drafted: &[Drafted]) -> 
             },
         )
         .await?;
-        super::versions::audit_failed_checks(&mut tx, notice, 1, checks).await?;
+        super::versions::audit_failed_checks(tx, notice, 1, checks).await?;
     }
     tx.execute(
         "UPDATE campaigns SET drafted = drafted + $1 WHERE id = $2",
         params![consumers, campaign.get()],
     )
     .await?;
-    tx.commit().await
+    Ok(notices)
 }
 
 #[cfg(test)]
@@ -1021,6 +1155,11 @@ mod tests {
     fn the_campaign_lifecycle_is_checked() {
         use CampaignEvent as E;
         use CampaignState as S;
+        assert_eq!(S::Planned.after(E::Start), Ok(S::Drafting));
+        assert_eq!(S::Planned.after(E::Cancel), Ok(S::Cancelled));
+        // Only a person's start moves a planned campaign on: drafting does not finish it.
+        assert!(S::Planned.after(E::Drafted).is_err());
+        assert!(S::Active.after(E::Start).is_err());
         assert_eq!(S::Drafting.after(E::Drafted), Ok(S::Active));
         assert_eq!(S::Active.after(E::Pause), Ok(S::Paused));
         assert_eq!(S::Paused.after(E::Resume), Ok(S::Active));
@@ -1030,7 +1169,14 @@ mod tests {
         assert!(S::Paused.after(E::Complete).is_err());
         for ended in [S::Cancelled, S::Completed] {
             assert!(ended.ended());
-            for event in [E::Pause, E::Resume, E::Cancel, E::Complete, E::Drafted] {
+            for event in [
+                E::Start,
+                E::Pause,
+                E::Resume,
+                E::Cancel,
+                E::Complete,
+                E::Drafted,
+            ] {
                 assert!(ended.after(event).is_err(), "{ended} {event:?}");
             }
         }

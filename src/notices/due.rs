@@ -175,7 +175,8 @@ fn decide(
     now: Timestamp,
 ) -> Verdict {
     match d.campaign_state {
-        CampaignState::Paused => return Verdict::Hold,
+        // A planned campaign's notices cannot be approved; were one queued, it would wait.
+        CampaignState::Paused | CampaignState::Planned => return Verdict::Hold,
         CampaignState::Cancelled => {
             return Verdict::Withhold {
                 reason: Withheld::CampaignCancelled,

@@ -342,6 +342,9 @@ async fn approve_in(
     if notice.campaign_state.ended() {
         return Err(Error::Refused(Refusal::CampaignEnded(notice.campaign)));
     }
+    if notice.campaign_state == CampaignState::Planned {
+        return Err(Error::Refused(Refusal::CampaignNotStarted(notice.campaign)));
+    }
     let Identity::User { id: approver, .. } = by else {
         return Err(PeopleOnly::Approve.into());
     };

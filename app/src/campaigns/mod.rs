@@ -316,7 +316,8 @@ fn CampaignBody(
     }
 }
 
-/// Pause, resume or cancel the campaign's sends (engineers; the server refuses anyone else).
+/// Start a planned campaign, or pause, resume or cancel its sends (engineers; the server
+/// refuses anyone else).
 #[component]
 fn Steer(id: i64, state: String, steer: ServerAction<SteerCampaign>) -> impl IntoView {
     let button = move |action: Steering, label: &'static str| {
@@ -328,14 +329,19 @@ fn Steer(id: i64, state: String, steer: ServerAction<SteerCampaign>) -> impl Int
             </ActionForm>
         }
     };
-    let (pause, resume, cancel) = match state.as_str() {
-        "active" => (true, false, true),
-        "paused" => (false, true, true),
-        "drafting" => (false, false, true),
-        _ => (false, false, false),
+    let (start, pause, resume, cancel) = match state.as_str() {
+        "planned" => (true, false, false, true),
+        "active" => (false, true, false, true),
+        "paused" => (false, false, true, true),
+        "drafting" => (false, false, false, true),
+        _ => (false, false, false, false),
     };
     view! {
         <div class="mb-4 flex flex-wrap items-center gap-2" aria-label="Steer the campaign" role="group">
+            {start.then(|| view! {
+                <p class="text-sm text-slate-600">"Planned: only the consumers drafted on request have notices, and none can be approved until the campaign starts."</p>
+            })}
+            {start.then(|| button(Steering::Start, "Start campaign"))}
             {pause.then(|| button(Steering::Pause, "Pause sends"))}
             {resume.then(|| button(Steering::Resume, "Resume sends"))}
             {cancel.then(|| button(Steering::Cancel, "Cancel campaign"))}

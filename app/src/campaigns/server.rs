@@ -130,6 +130,15 @@ pub struct PlanInput {
 }
 
 #[cfg(feature = "ssr")]
+impl PlanInput {
+    /// The campaign this input describes, or the first field that is wrong: the form's, the
+    /// REST API's and the MCP tool's one reading.
+    pub fn parse(&self) -> Result<rekey_core::notices::campaigns::NewCampaign, AppError> {
+        parse::plan(self)
+    }
+}
+
+#[cfg(feature = "ssr")]
 mod parse {
     use rekey_core::clock::Timestamp;
     use rekey_core::inventory::window::SendWindow;
@@ -141,7 +150,9 @@ mod parse {
     use crate::error::AppError;
 
     pub(super) fn instant(field: &str, raw: &str) -> Result<Timestamp, AppError> {
-        let dt: jiff::civil::DateTime = raw.trim().parse().map_err(|_| {
+        // A script's RFC 3339 `...Z` means UTC, as the form's bare time does.
+        let utc = raw.trim().trim_end_matches(['Z', 'z']);
+        let dt: jiff::civil::DateTime = utc.parse().map_err(|_| {
             AppError::invalid(
                 field,
                 format!("'{raw}' is not a date and time (YYYY-MM-DDTHH:MM, UTC)"),
@@ -339,13 +350,15 @@ pub const REVOCATION_ROWS: usize = 100;
 /// What a person does to a running campaign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Steering {
+    Start,
     Pause,
     Resume,
     Cancel,
 }
 
-/// Pauses, resumes or cancels a campaign's sends; answers how many notices it held, released
-/// or withdrew.
+/// Starts a planned campaign, or pauses, resumes or cancels a campaign's sends; answers how
+/// many consumers were drafted before the start, or how many notices it held, released or
+/// withdrew.
 #[server(endpoint = "campaigns/steer")]
 pub async fn steer_campaign(id: String, action: Steering) -> Result<i64, AppError> {
     use rekey_core::notices::campaigns;
@@ -353,6 +366,11 @@ pub async fn steer_campaign(id: String, action: Steering) -> Result<i64, AppErro
     let rk = session::rekey()?;
     let id = id.parse()?;
     Ok(match action {
+        Steering::Start => {
+            let drafted = campaigns::start(&rk, &who, id).await?;
+            campaigns::spawn_drafting(rk, id);
+            drafted
+        }
         Steering::Pause => campaigns::pause(&rk, &who, id).await?,
         Steering::Resume => campaigns::resume(&rk, &who, id).await?,
         Steering::Cancel => campaigns::cancel(&rk, &who, id).await?,

@@ -18,6 +18,7 @@ use rekey_core::Rekey;
 use rekey_core::audit::{Detail, Target};
 use rekey_core::clock::Timestamp;
 use rekey_core::identity::{Identity, Permission};
+use rekey_core::inventory::events::KeyEvent;
 use rekey_core::inventory::views::{ConsumerQuery, Credential};
 use rekey_core::inventory::{ConsumerId, store as inventory};
 use rekey_core::notices::views::{NoticeSummary, QueueQuery};
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::v1;
+use rekey_app::campaigns::PlanInput;
 
 /// The permission each tool needs; a tool absent here is never listed nor run.
 const TOOL_PERMISSIONS: &[(&str, Permission)] = &[
@@ -48,10 +50,13 @@ const TOOL_PERMISSIONS: &[(&str, Permission)] = &[
     ("get_consumer", Permission::ViewInventory),
     ("list_credentials", Permission::ViewInventory),
     ("credential_revocation", Permission::ViewInventory),
+    ("record_key_event", Permission::EditInventory),
     ("list_campaigns", Permission::ViewInventory),
+    ("plan_campaign", Permission::PlanCampaigns),
     ("campaign_status", Permission::ViewInventory),
     ("list_pending", Permission::ViewInventory),
     ("notice_status", Permission::ViewInventory),
+    ("draft_notice", Permission::EditNotices),
     ("revise_notice", Permission::EditNotices),
     ("submit_notice", Permission::EditNotices),
     ("vault_list", Permission::UseVault),
@@ -267,6 +272,98 @@ pub struct ListPending {
     pub checks: Option<String>,
     /// Page number, from 1 (default 1).
     pub page: Option<u32>,
+}
+
+/// `record_key_event`'s arguments: a key event as the key-issuing system would sign it.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct RecordKeyEvent {
+    /// Your id for this event (1 to 128 printable characters): the same id twice is recorded
+    /// once, so a retry is safe.
+    pub id: String,
+    /// `key.created`, `key.rotated`, `key.revoked` or `key.used`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it happened, RFC 3339 (e.g. 2026-12-01T10:00:00Z).
+    pub occurred_at: String,
+    /// key.created: `credential`, `consumer` (external ids), `environment`, `prefix`, optional
+    /// `label` and `services`. key.rotated: `credential`, `replacement`, optional `prefix`.
+    /// key.revoked: `credential`. key.used: `uses`, a list of `{credential, used_at}`.
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// `plan_campaign`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct PlanCampaign {
+    /// A name people will recognise, e.g. "Rotate production keys older than 90 days".
+    pub name: String,
+    /// The credentials to rotate, by the `id` list_credentials answers. Leave it out to choose
+    /// every live credential of `environment` older than `older_than_days` instead.
+    #[serde(default)]
+    pub credentials: Vec<i64>,
+    /// With older_than_days, when no credentials are listed: production, staging, development
+    /// or sandbox.
+    pub environment: Option<String>,
+    /// With environment: the minimum age in days of the credentials to rotate.
+    pub older_than_days: Option<u32>,
+    /// When consumers are told: `YYYY-MM-DDTHH:MM` in UTC (a trailing Z is fine).
+    pub announce_at: String,
+    /// When the replacement keys are issued, UTC.
+    pub new_key_at: String,
+    /// When consumers must have moved to the new key, UTC.
+    pub deadline_at: String,
+    /// When the old keys are revoked, UTC (the grace period runs from the deadline to here).
+    pub grace_end_at: String,
+    /// Days before the deadline that reminders go, e.g. "14,7,3,1"; leave out reminder_days
+    /// and escalation_days for the standard series.
+    pub reminder_days: Option<String>,
+    /// Days before the deadline that an unmigrated consumer's escalation contact is written
+    /// to, e.g. "3".
+    pub escalation_days: Option<String>,
+    /// One send window for every consumer, in its own time zone, e.g. "Mon-Fri 09:00-17:00";
+    /// leave out to keep each consumer's.
+    pub send_window: Option<String>,
+}
+
+impl PlanCampaign {
+    fn input(self) -> PlanInput {
+        PlanInput {
+            mode: if self.credentials.is_empty() {
+                "older_than"
+            } else {
+                "chosen"
+            }
+            .into(),
+            name: self.name,
+            credentials: self.credentials.iter().map(ToString::to_string).collect(),
+            environment: self.environment,
+            older_than_days: self.older_than_days.map(|d| d.to_string()),
+            announce_at: self.announce_at,
+            new_key_at: self.new_key_at,
+            deadline_at: self.deadline_at,
+            grace_end_at: self.grace_end_at,
+            reminder_days: self.reminder_days,
+            escalation_days: self.escalation_days,
+            series: None,
+            send_window: self.send_window,
+        }
+    }
+}
+
+/// `draft_notice`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct DraftNotice {
+    /// A planned campaign (plan_campaign answers its id; once a person starts it, Rekey drafts
+    /// the rest itself).
+    pub campaign: i64,
+    /// The consumer to write to: one whose credential the campaign rotates.
+    pub consumer: i64,
+    /// Your subject for the announcement. Leave out subject and body to keep the built-in
+    /// draft, which states the deadline in the consumer's time zone and the steps for its
+    /// integration.
+    pub subject: Option<String>,
+    /// Your body for the announcement, in markdown. Never put a key, a password or a token in
+    /// it: the checks refuse it, and a person cannot approve it.
+    pub body: Option<String>,
 }
 
 /// `revise_notice`'s arguments.
@@ -590,6 +687,59 @@ impl Tools {
     }
 
     #[tool(
+        description = "Record a key event you observed (a key created, rotated, revoked, or used), as the key-issuing system's signed events do; audited as yours. The same event id twice is recorded once. Answers the status move it caused and the credentials a consumer has now migrated off."
+    )]
+    async fn record_key_event(
+        &self,
+        Parameters(args): Parameters<RecordKeyEvent>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let who = self.who(&ctx)?;
+                let wire = json!({
+                    "id": args.id,
+                    "type": args.kind,
+                    "occurred_at": args.occurred_at,
+                    "data": args.data,
+                });
+                let event = KeyEvent::parse(wire.to_string().as_bytes())?;
+                let outcome = rekey_core::inventory::events::record(&self.rk, &who, &event).await?;
+                if !outcome.migrated.is_empty() {
+                    crate::workers::migration_seen(&self.rk, &outcome.migrated).await;
+                }
+                Ok(v1::EventOutcome::from(outcome))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Plan a rotation campaign: the credentials it rotates (by id, or every live credential of an environment older than N days), its timeline in UTC and its series of reminders. It is created planned: nothing is drafted but what you ask for with draft_notice, nothing can be approved, and a person starts it. Answers its id and how many consumers it reaches."
+    )]
+    async fn plan_campaign(
+        &self,
+        Parameters(args): Parameters<PlanCampaign>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let who = self.who(&ctx)?;
+                let id = campaigns::plan(&self.rk, &who, args.input().parse()?).await?;
+                let c = campaigns::get(&self.rk.db, id).await?;
+                Ok(json!({
+                    "campaign": id.get(),
+                    "state": c.state.as_str(),
+                    "selection": c.selector,
+                    "consumers": c.consumers,
+                    "next": "draft_notice for each consumer to write to (campaign_status lists them); a person reviews the notices and starts the campaign",
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
         description = "Every rotation campaign: state (planned campaigns are in draft until a person starts them), timeline in UTC and how many consumers it reaches."
     )]
     async fn list_campaigns(&self) -> Result<CallToolResult, McpError> {
@@ -709,6 +859,69 @@ impl Tools {
                         "last_error": x.last_error,
                         "sent_at": x.sent_at.map(rfc3339),
                     })),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Draft one consumer's notices in a planned campaign and put them in review: its announcement (your subject and body, or the built-in draft), reminders and escalations. Answers pending_review with every notice and the announcement's check results: a notice whose checks fail cannot be approved until it is fixed. A person approves; nothing is sent before the campaign starts."
+    )]
+    async fn draft_notice(
+        &self,
+        Parameters(args): Parameters<DraftNotice>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let who = self.who(&ctx)?;
+                let campaign =
+                    CampaignId::new(args.campaign).map_err(|e| invalid("campaign", e.message))?;
+                let consumer =
+                    ConsumerId::new(args.consumer).map_err(|e| invalid("consumer", e.message))?;
+                // Read before anything is drafted: a bad text changes nothing.
+                let text = match (&args.subject, &args.body) {
+                    (None, None) => None,
+                    (Some(subject), Some(body)) => Some((
+                        versions::parse_subject(subject)?,
+                        versions::parse_body(body)?,
+                    )),
+                    (Some(_), None) => {
+                        return Err(invalid("body", "give a body with the subject, or neither"));
+                    }
+                    (None, Some(_)) => {
+                        return Err(invalid(
+                            "subject",
+                            "give a subject with the body, or neither",
+                        ));
+                    }
+                };
+                let notices = campaigns::draft_consumer(&self.rk, &who, campaign, consumer).await?;
+                let announcement = *notices.first().ok_or_else(|| {
+                    rekey_core::error::Error::Internal("drafting answered no notice".into())
+                })?;
+                if let Some((subject, body)) = text {
+                    versions::edit(&self.rk, &who, announcement, 1, &subject, &body).await?;
+                }
+                workflow::submit_many(&self.rk, &who, &notices).await?;
+                let mut lines = Vec::with_capacity(notices.len());
+                let mut checks = Vec::new();
+                for &id in &notices {
+                    let d = queue::detail(&self.rk.db, id).await?;
+                    if id == announcement {
+                        checks = check_lines(&d.current.checks);
+                    }
+                    lines.push(NoticeLine::from(&d.summary));
+                }
+                Ok(json!({
+                    "state": "pending_review",
+                    "campaign": campaign.get(),
+                    "consumer": consumer.get(),
+                    "announcement": announcement.get(),
+                    "checks_passed": checks.iter().all(|c| c["passed"] == true),
+                    "checks": checks,
+                    "notices": lines,
                 }))
             }
             .await,
@@ -918,9 +1131,10 @@ impl ServerHandler for Tools {
             .with_server_info(Implementation::new("rekey", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Rekey inventories API consumers and their credentials, plans rotation campaigns, \
-                 and keeps secrets in a vault. Find consumers and credentials, follow campaigns and \
-                 the notices waiting for review, and use your vault partition. People review and \
-                 approve every notice: no tool approves or sends, and a notice with a secret in it \
+                 and keeps secrets in a vault. Find consumers and credentials, record key events, plan \
+                 campaigns and draft their notices, follow the notices waiting for review, and use \
+                 your vault partition. People start every campaign and review and approve every \
+                 notice: no tool starts, approves or sends, and a notice with a secret in it \
                  is never approved."
                     .to_string(),
             )

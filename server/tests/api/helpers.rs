@@ -887,6 +887,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "inventory:read",
     "inventory:write",
     "notices:draft",
+    "campaigns",
     "vault",
 ];
 

@@ -85,11 +85,14 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
         [
             "campaign_status",
             "credential_revocation",
+            "draft_notice",
             "get_consumer",
             "list_campaigns",
             "list_credentials",
             "list_pending",
             "notice_status",
+            "plan_campaign",
+            "record_key_event",
             "revise_notice",
             "search_consumers",
             "submit_notice",
@@ -284,6 +287,163 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
             "vault.secret_stored",
             "vault.totp_code",
         ]
+    );
+}
+
+// The seeds' rotation, planned by an agent: it finds the old production keys, plans a campaign
+// that waits for a person, drafts three consumers (one with a key pasted in) into review and
+// records a key event. Nothing can be approved until an engineer starts the campaign; then the
+// rest is drafted, the pasted key is refused with the check named, and a clean draft approved.
+on_both_databases!(an_agent_plans_a_rotation_that_a_person_starts);
+async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
+    let token = app.agent_token("planner-bot").await;
+    let batch = crate::helpers::rand_suffix();
+    rekey_core::demo::bulk_consumers(&app.rekey, 4, &batch)
+        .await
+        .unwrap();
+    let now = rekey_core::clock::Clock::now(&app.clock);
+    let at = |days: i64| now.plus_secs(days * 86_400).rfc3339()[..16].to_string();
+    let plan = serde_json::json!({
+        "tag": format!("bulk-{batch}"),
+        "announce_at": at(1),
+        "new_key_at": at(2),
+        "deadline_at": at(30),
+        "grace_end_at": at(37),
+    });
+    remember_secret("sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123");
+    let report = run_client(
+        &[
+            &format!("{}/mcp", app.base),
+            &token,
+            "--rotation",
+            &plan.to_string(),
+        ],
+        &[],
+    )
+    .await;
+
+    assert_eq!(
+        report["found"]["content"]["credentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let planned = &report["planned"]["content"];
+    assert_eq!(report["planned"]["error"], false, "{planned}");
+    assert_eq!(planned["state"], "planned");
+    assert_eq!(planned["consumers"], 4);
+    let campaign = planned["campaign"].as_i64().unwrap();
+    assert_eq!(report["bad_plan"]["content"]["error"], "invalid");
+
+    // Each drafted consumer's series is in review; the checks are answered with it.
+    let drafted = report["drafted"].as_array().unwrap();
+    for d in drafted {
+        assert_eq!(d["error"], false, "{d}");
+        assert_eq!(d["content"]["state"], "pending_review");
+        // The announcement, a reminder 7 and 1 day before, and the closing notices.
+        let notices = d["content"]["notices"].as_array().unwrap();
+        assert_eq!(notices.len(), 6, "{d}");
+        assert!(notices.iter().all(|n| n["state"] == "in_review"), "{d}");
+    }
+    // The built-in draft passes; the pasted key fails; the agent's own text is checked like any.
+    assert_eq!(
+        drafted[0]["content"]["checks_passed"], true,
+        "{}",
+        drafted[0]
+    );
+    assert_eq!(drafted[1]["content"]["checks_passed"], false);
+    let own = drafted[2]["content"]["checks"].as_array().unwrap();
+    assert_eq!(own.len(), 6, "{}", drafted[2]);
+    assert!(own.iter().any(|c| c["check"] == "deadline_stated"));
+    assert_eq!(report["drafted_twice"]["content"]["error"], "refused");
+    assert!(
+        report["drafted_twice"]["content"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already has its notices"),
+        "{}",
+        report["drafted_twice"]
+    );
+    assert_eq!(report["half_text"]["content"]["error"], "invalid");
+    assert_eq!(report["pending"]["content"]["total"], 18);
+    assert_eq!(report["status"]["content"]["state"], "planned");
+    // The key event, recorded as the agent's, once.
+    assert_eq!(report["created"]["error"], false, "{}", report["created"]);
+    assert_eq!(report["rotated"]["error"], false, "{}", report["rotated"]);
+    assert_eq!(report["rotated"]["content"]["status"][1], "rotating");
+    assert_eq!(report["rotated_again"]["content"]["error"], "conflict");
+    assert_eq!(report["bad_event"]["content"]["error"], "invalid");
+    assert_eq!(report["no_start"]["content"]["error"], "not_found");
+    let actor: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT actor_name FROM audit_log WHERE action = 'credential.event_applied' ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(actor, "planner-bot");
+
+    // No approval before a person starts the campaign.
+    let clean = drafted[0]["content"]["announcement"].to_string();
+    let pasted = drafted[1]["content"]["announcement"].to_string();
+    let approver = app.signed_in("approver").await;
+    let approve = |notice: &str, version: &'static str| {
+        let approver = &approver;
+        let notice = notice.to_string();
+        async move {
+            approver
+                .call("review/approve", &[("id", &notice), ("version", version)])
+                .await
+        }
+    };
+    let (status, _, message) = crate::helpers::error_of(approve(&clean, "1").await).await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("not started"), "{message}");
+
+    // An engineer starts it: the fourth consumer is drafted, the agent's drafts are kept.
+    let engineer = app.signed_in("engineer").await;
+    let started = engineer
+        .call(
+            "campaigns/steer",
+            &[("id", &campaign.to_string()), ("action", "Start")],
+        )
+        .await;
+    assert_eq!(started.status(), 200, "{:?}", started.text().await);
+    app.wait_until(30, 0, || async {
+        let state: String = app
+            .rekey
+            .db
+            .scalar(
+                "SELECT state FROM campaigns WHERE id = $1",
+                rekey_core::params![campaign],
+            )
+            .await
+            .unwrap();
+        state == "active"
+    })
+    .await;
+    let drafted: i64 = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT drafted FROM campaigns WHERE id = $1",
+            rekey_core::params![campaign],
+        )
+        .await
+        .unwrap();
+    assert_eq!(drafted, 4);
+    let (status, _, message) = crate::helpers::error_of(approve(&pasted, "2").await).await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("No secrets"), "{message}");
+    let approved = approve(&clean, "1").await;
+    assert_eq!(approved.status(), 200, "{:?}", approved.text().await);
+    let actions = app.recent_actions(400).await;
+    assert!(
+        actions.iter().any(|a| a == "campaign.started"),
+        "{actions:?}"
     );
 }
 

@@ -3,6 +3,9 @@ Streamable HTTP). Started by server/tests/api/mcp.rs against a running Rekey:
 
     python mcp_client.py URL TOKEN TOTP_SEED           # the whole walk
     python mcp_client.py URL TOKEN --scoped            # what a narrowly scoped token sees
+    python mcp_client.py URL TOKEN --rotation PLAN     # plan a campaign, draft three consumers
+                                                       # (PLAN: JSON with the consumers' tag and
+                                                       # the timeline)
     python mcp_client.py --stdio REKEY_BIN TOKEN_FILE  # `rekey mcp` over stdio (REKEY_* from
                                                        # this process's environment)
 
@@ -50,6 +53,10 @@ async def walk(url, token, totp_seed):
                 if totp_seed == "--scoped":
                     report["search"] = await call("search_consumers", {"per_page": 1})
                     report["vault"] = await call("vault_list")
+                    print(json.dumps(report))
+                    return
+                if totp_seed == "--rotation":
+                    await rotation(call, report, json.loads(sys.argv[4]))
                     print(json.dumps(report))
                     return
 
@@ -118,6 +125,74 @@ async def walk(url, token, totp_seed):
                     refused[name] = await call(name, {"notice": 1})
                 report["refused"] = refused
     print(json.dumps(report))
+
+
+async def rotation(call, report, plan):
+    """The seeds' rotation, planned by the agent: old production keys, a campaign over them,
+    three consumers drafted (one with a key pasted in), what waits for review, a key event."""
+    found = await call("list_credentials", {
+        "tag": plan["tag"], "environment": "production", "older_than_days": 90,
+    })
+    report["found"] = found
+    lines = found["content"]["credentials"]
+    credentials = [line["credential"]["id"] for line in lines]
+    consumers = sorted({line["credential"]["consumer"] for line in lines})
+    report["planned"] = await call("plan_campaign", {
+        "name": "Rotate production keys older than 90 days",
+        "credentials": credentials,
+        "announce_at": plan["announce_at"],
+        "new_key_at": plan["new_key_at"],
+        "deadline_at": plan["deadline_at"],
+        "grace_end_at": plan["grace_end_at"],
+        "reminder_days": "7,1",
+        "escalation_days": "",
+    })
+    campaign = report["planned"]["content"]["campaign"]
+    report["bad_plan"] = await call("plan_campaign", {
+        "name": "Backwards", "credentials": credentials,
+        "announce_at": plan["deadline_at"], "new_key_at": plan["new_key_at"],
+        "deadline_at": plan["announce_at"], "grace_end_at": plan["grace_end_at"],
+    })
+    report["drafted"] = [
+        await call("draft_notice", {"campaign": campaign, "consumer": consumers[0]}),
+        await call("draft_notice", {
+            "campaign": campaign, "consumer": consumers[1],
+            "subject": "Rotate your API key",
+            "body": "Use this key for now: sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123 and rotate later.",
+        }),
+        await call("draft_notice", {
+            "campaign": campaign, "consumer": consumers[2],
+            "subject": "Your API key changes: move to the new key before the deadline",
+            "body": "Hello,\n\nWe are rotating the production API key your integration uses. "
+                    "Your new key is in the dashboard from the day it is issued; switch to it "
+                    "before the deadline stated in our announcement.\n\nThank you.",
+        }),
+    ]
+    report["drafted_twice"] = await call("draft_notice", {"campaign": campaign, "consumer": consumers[2]})
+    report["half_text"] = await call("draft_notice", {
+        "campaign": campaign, "consumer": consumers[0], "subject": "Only a subject",
+    })
+    report["pending"] = await call("list_pending", {"campaign": campaign})
+    report["status"] = await call("campaign_status", {"campaign": campaign})
+    old = lines[0]["credential"]
+    holder = await call("get_consumer", {"consumer": old["consumer"]})
+    report["created"] = await call("record_key_event", {
+        "id": "mcp-created-1", "type": "key.created", "occurred_at": plan["announce_at"] + ":00Z",
+        "data": {"credential": old["external_id"] + "-new", "consumer": holder["content"]["external_id"],
+                 "environment": "production", "prefix": "sk_live_newmcp"},
+    })
+    report["rotated"] = await call("record_key_event", {
+        "id": "mcp-rotated-1", "type": "key.rotated", "occurred_at": plan["announce_at"] + ":00Z",
+        "data": {"credential": old["external_id"], "replacement": old["external_id"] + "-new"},
+    })
+    report["rotated_again"] = await call("record_key_event", {
+        "id": "mcp-rotated-1", "type": "key.rotated", "occurred_at": plan["announce_at"] + ":00Z",
+        "data": {"credential": old["external_id"], "replacement": old["external_id"] + "-new"},
+    })
+    report["bad_event"] = await call("record_key_event", {
+        "id": "mcp-bad", "type": "key.exploded", "occurred_at": plan["announce_at"] + ":00Z", "data": {},
+    })
+    report["no_start"] = await call("start_campaign", {"campaign": campaign})
 
 
 async def over_stdio(binary, token_file):
