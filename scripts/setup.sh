@@ -93,7 +93,8 @@ ensure_test_packages() {
 
 # The Python tools the agent tests use, in a virtual environment beside the build cache (pip
 # keeps its downloads in $HOME/.cache/pip): the official MCP client (`mcp`) the MCP tests drive
-# Rekey with, and `openapi-spec-validator`, which checks the OpenAPI document.
+# Rekey with, and `openapi-spec-validator`, which checks the OpenAPI document (its `jsonschema`
+# checks real responses against the document's schemas).
 PYTHON_TEST_PACKAGES="mcp==2.3.0 openapi-spec-validator==0.9.0"
 MCP_VENV="$HOME/.cache/rekey-mcp-venv"
 ensure_python_test_clients() {

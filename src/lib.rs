@@ -30,6 +30,8 @@ pub mod evidence;
 #[cfg(feature = "server")]
 pub mod history;
 #[cfg(feature = "server")]
+pub mod idempotency;
+#[cfg(feature = "server")]
 pub mod keyfile;
 #[cfg(feature = "server")]
 pub mod login;

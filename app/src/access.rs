@@ -148,6 +148,26 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
         "/api/v1/credentials/:credential/revocation",
         Allowed(ViewInventory),
     ),
+    ("GET", "/api/v1/campaigns", Allowed(ViewInventory)),
+    ("POST", "/api/v1/campaigns", Allowed(PlanCampaigns)),
+    ("GET", "/api/v1/campaigns/:campaign", Allowed(ViewInventory)),
+    (
+        "POST",
+        "/api/v1/campaigns/:campaign/notices",
+        Allowed(EditNotices),
+    ),
+    ("GET", "/api/v1/notices", Allowed(ViewInventory)),
+    ("GET", "/api/v1/notices/:notice", Allowed(ViewInventory)),
+    (
+        "POST",
+        "/api/v1/notices/:notice/versions",
+        Allowed(EditNotices),
+    ),
+    (
+        "POST",
+        "/api/v1/notices/:notice/submit",
+        Allowed(EditNotices),
+    ),
     ("GET", "/api/v1/audit/entries", Allowed(ViewAudit)),
     ("GET", "/api/v1/audit/evidence", Allowed(ViewAudit)),
     (

@@ -55,6 +55,11 @@ pub enum Conflict {
     /// Confirming a revoked token.
     #[error("token {0} is revoked")]
     TokenRevoked(TokenId),
+    /// A retry under an Idempotency-Key while the first delivery still runs.
+    #[error(
+        "a request with this Idempotency-Key is still running; retry in a moment to get its answer"
+    )]
+    IdempotentRequestRunning,
     /// Confirming a token that is past its hold or was confirmed.
     #[error("token {0} can already read vault values")]
     TokenAlreadyConfirmed(TokenId),

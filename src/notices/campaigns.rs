@@ -688,6 +688,36 @@ pub async fn draft_consumer(
     Ok(notices)
 }
 
+/// Drafts one consumer of a planned campaign ([`draft_consumer`]) and puts its whole series in
+/// review, the announcement in the requester's words when `text` (subject, body) is given: what
+/// an agent or a script asks for. A text is read before anything is drafted, so a bad one
+/// changes nothing. Answers the notices, the announcement first.
+pub async fn draft_for_review(
+    rk: &Rekey,
+    by: &Identity,
+    id: CampaignId,
+    consumer: ConsumerId,
+    text: Option<(&str, &str)>,
+) -> Result<Vec<NoticeId>> {
+    let text = text
+        .map(|(subject, body)| {
+            Ok::<_, Error>((
+                super::versions::parse_subject(subject)?,
+                super::versions::parse_body(body)?,
+            ))
+        })
+        .transpose()?;
+    let notices = draft_consumer(rk, by, id, consumer).await?;
+    let announcement = *notices
+        .first()
+        .ok_or_else(|| Error::Internal(format!("consumer {consumer} was drafted no notice")))?;
+    if let Some((subject, body)) = text {
+        super::versions::edit(rk, by, announcement, 1, &subject, &body).await?;
+    }
+    super::workflow::submit_many(rk, by, &notices).await?;
+    Ok(notices)
+}
+
 /// Resumes a paused campaign: each held notice goes at its due time, at once when that passed
 /// (still within its consumer's send window and only if its condition holds). Returns how many
 /// were released.

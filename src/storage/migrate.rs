@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_campaign_safeguards"),
     migration!(12, "0012_outbox_lean_rows"),
     migration!(13, "0013_token_scopes"),
+    migration!(14, "0014_idempotency_keys"),
 ];
 
 fn checksum(sql: &str) -> String {

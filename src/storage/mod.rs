@@ -147,6 +147,9 @@ pub enum Bookkeeping {
     /// migrate). Nothing is decided by it: when the message comes up, whether it may go is
     /// checked again, and that verdict is audited.
     OutboxWakeUp,
+    /// A script's `Idempotency-Key` and the answer its request got, kept a day so a retry gets
+    /// the same answer. What the request changed is audited by the request itself.
+    IdempotencyKey,
 }
 
 /// A connection to one backend. Cheap to clone.

@@ -231,7 +231,7 @@ pub(super) async fn revocation(
 #[utoipa::path(post, path = "/api/v1/events", tag = "inventory",
     params(("X-Rekey-Signature" = String, Header, description = "t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, \"t.body\"))")),
     request_body(content = Object, description = "A key event: key.created, key.rotated, key.revoked or key.used"),
-    responses((status = 200, description = "What the event changed", body = v1::EventOutcome), (status = 400, description = "The event is invalid (named)", body = ApiErrorBody), (status = 401, description = "The signature is missing, wrong or stale", body = ApiErrorBody)),
+    responses((status = 200, description = "What the event changed", body = v1::EventOutcome), (status = 422, description = "The event is invalid (named)", body = ApiErrorBody), (status = 401, description = "The signature is missing, wrong or stale", body = ApiErrorBody)),
     security(()))]
 pub(super) async fn event(
     State(rk): State<Rekey>,
@@ -268,7 +268,7 @@ pub(super) struct SearchQuery {
 /// `GET /api/v1/consumers?<the list's filters>&page=N&per_page=M`: the consumer list for scripts.
 #[utoipa::path(get, path = "/api/v1/consumers", tag = "inventory",
     params(("q" = Option<String>, Query, description = "Free text: name, external id, a contact, a tag"), ("pattern" = Option<String>, Query, description = "An integration pattern"), ("language" = Option<String>, Query, description = "An SDK language"), ("tag" = Option<String>, Query, description = "One tag"), ("environment" = Option<String>, Query, description = "A credential environment"), ("status" = Option<String>, Query, description = "A credential status"), ("older_than" = Option<u32>, Query, description = "Days: a live credential older than this"), ("expiring_within" = Option<u32>, Query, description = "Days: a credential expiring within this"), ("sort" = Option<String>, Query, description = "name, oldest_key, most_keys or recent"), ("page" = Option<u32>, Query, description = "From 1"), ("per_page" = Option<u32>, Query, description = "1 to 500, 25 by default")),
-    responses((status = 200, description = "A page of consumers", body = v1::ConsumerPage), (status = 400, description = "A filter is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+    responses((status = 200, description = "A page of consumers", body = v1::ConsumerPage), (status = 422, description = "A filter is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn search(
     State(rk): State<Rekey>,
     Query(query): Query<SearchQuery>,

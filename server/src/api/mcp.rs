@@ -22,9 +22,7 @@ use rekey_core::inventory::events::KeyEvent;
 use rekey_core::inventory::views::{ConsumerQuery, Credential};
 use rekey_core::inventory::{ConsumerId, store as inventory};
 use rekey_core::notices::views::{NoticeSummary, QueueQuery};
-use rekey_core::notices::{
-    CampaignId, CheckResult, NoticeId, campaigns, progress, queue, versions, workflow,
-};
+use rekey_core::notices::{CampaignId, NoticeId, campaigns, progress, queue, versions, workflow};
 use rekey_core::vault::store::{self as vault, ReadKind};
 use rekey_core::vault::{GeneratePolicy, StoreInput, VaultName, partitions};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -41,8 +39,8 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, too
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::campaigns::{PlanBody, own_text};
 use super::v1;
-use rekey_app::campaigns::PlanInput;
 
 /// The permission each tool needs; a tool absent here is never listed nor run.
 const TOOL_PERMISSIONS: &[(&str, Permission)] = &[
@@ -156,20 +154,6 @@ fn respond<T: Serialize>(outcome: Result<T, AppError>) -> Result<CallToolResult,
         Ok(value) => answer(value),
         Err(e) => Ok(refusal(e)),
     }
-}
-
-/// Each check of a notice's version: its name, whether it passed, and what it found.
-fn check_lines(checks: &[CheckResult]) -> Vec<Value> {
-    checks
-        .iter()
-        .map(|c| {
-            json!({
-                "check": c.kind.as_str(),
-                "passed": c.passed(),
-                "problems": c.problems,
-            })
-        })
-        .collect()
 }
 
 fn rfc3339(t: Timestamp) -> String {
@@ -289,64 +273,6 @@ pub struct RecordKeyEvent {
     /// `label` and `services`. key.rotated: `credential`, `replacement`, optional `prefix`.
     /// key.revoked: `credential`. key.used: `uses`, a list of `{credential, used_at}`.
     pub data: serde_json::Map<String, Value>,
-}
-
-/// `plan_campaign`'s arguments.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-pub struct PlanCampaign {
-    /// A name people will recognise, e.g. "Rotate production keys older than 90 days".
-    pub name: String,
-    /// The credentials to rotate, by the `id` list_credentials answers. Leave it out to choose
-    /// every live credential of `environment` older than `older_than_days` instead.
-    #[serde(default)]
-    pub credentials: Vec<i64>,
-    /// With older_than_days, when no credentials are listed: production, staging, development
-    /// or sandbox.
-    pub environment: Option<String>,
-    /// With environment: the minimum age in days of the credentials to rotate.
-    pub older_than_days: Option<u32>,
-    /// When consumers are told: `YYYY-MM-DDTHH:MM` in UTC (a trailing Z is fine).
-    pub announce_at: String,
-    /// When the replacement keys are issued, UTC.
-    pub new_key_at: String,
-    /// When consumers must have moved to the new key, UTC.
-    pub deadline_at: String,
-    /// When the old keys are revoked, UTC (the grace period runs from the deadline to here).
-    pub grace_end_at: String,
-    /// Days before the deadline that reminders go, e.g. "14,7,3,1"; leave out reminder_days
-    /// and escalation_days for the standard series.
-    pub reminder_days: Option<String>,
-    /// Days before the deadline that an unmigrated consumer's escalation contact is written
-    /// to, e.g. "3".
-    pub escalation_days: Option<String>,
-    /// One send window for every consumer, in its own time zone, e.g. "Mon-Fri 09:00-17:00";
-    /// leave out to keep each consumer's.
-    pub send_window: Option<String>,
-}
-
-impl PlanCampaign {
-    fn input(self) -> PlanInput {
-        PlanInput {
-            mode: if self.credentials.is_empty() {
-                "older_than"
-            } else {
-                "chosen"
-            }
-            .into(),
-            name: self.name,
-            credentials: self.credentials.iter().map(ToString::to_string).collect(),
-            environment: self.environment,
-            older_than_days: self.older_than_days.map(|d| d.to_string()),
-            announce_at: self.announce_at,
-            new_key_at: self.new_key_at,
-            deadline_at: self.deadline_at,
-            grace_end_at: self.grace_end_at,
-            reminder_days: self.reminder_days,
-            escalation_days: self.escalation_days,
-            series: None,
-            send_window: self.send_window,
-        }
-    }
 }
 
 /// `draft_notice`'s arguments.
@@ -719,7 +645,7 @@ impl Tools {
     )]
     async fn plan_campaign(
         &self,
-        Parameters(args): Parameters<PlanCampaign>,
+        Parameters(args): Parameters<PlanBody>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         respond(
@@ -851,7 +777,7 @@ impl Tools {
                 let d = queue::detail(&self.rk.db, id).await?;
                 Ok(json!({
                     "notice": NoticeLine::from(&d.summary),
-                    "checks": check_lines(&d.current.checks),
+                    "checks": v1::Check::all(&d.current.checks),
                     "delivery": d.delivery.as_ref().map(|x| json!({
                         "message_id": x.message_id,
                         "state": x.state.as_str(),
@@ -880,37 +806,16 @@ impl Tools {
                     CampaignId::new(args.campaign).map_err(|e| invalid("campaign", e.message))?;
                 let consumer =
                     ConsumerId::new(args.consumer).map_err(|e| invalid("consumer", e.message))?;
-                // Read before anything is drafted: a bad text changes nothing.
-                let text = match (&args.subject, &args.body) {
-                    (None, None) => None,
-                    (Some(subject), Some(body)) => Some((
-                        versions::parse_subject(subject)?,
-                        versions::parse_body(body)?,
-                    )),
-                    (Some(_), None) => {
-                        return Err(invalid("body", "give a body with the subject, or neither"));
-                    }
-                    (None, Some(_)) => {
-                        return Err(invalid(
-                            "subject",
-                            "give a subject with the body, or neither",
-                        ));
-                    }
-                };
-                let notices = campaigns::draft_consumer(&self.rk, &who, campaign, consumer).await?;
-                let announcement = *notices.first().ok_or_else(|| {
-                    rekey_core::error::Error::Internal("drafting answered no notice".into())
-                })?;
-                if let Some((subject, body)) = text {
-                    versions::edit(&self.rk, &who, announcement, 1, &subject, &body).await?;
-                }
-                workflow::submit_many(&self.rk, &who, &notices).await?;
+                let text = own_text(args.subject.as_deref(), args.body.as_deref())?;
+                let notices =
+                    campaigns::draft_for_review(&self.rk, &who, campaign, consumer, text).await?;
+                let announcement = notices[0];
                 let mut lines = Vec::with_capacity(notices.len());
                 let mut checks = Vec::new();
                 for &id in &notices {
                     let d = queue::detail(&self.rk.db, id).await?;
                     if id == announcement {
-                        checks = check_lines(&d.current.checks);
+                        checks = v1::Check::all(&d.current.checks);
                     }
                     lines.push(NoticeLine::from(&d.summary));
                 }
@@ -919,7 +824,7 @@ impl Tools {
                     "campaign": campaign.get(),
                     "consumer": consumer.get(),
                     "announcement": announcement.get(),
-                    "checks_passed": checks.iter().all(|c| c["passed"] == true),
+                    "checks_passed": checks.iter().all(|c| c.passed),
                     "checks": checks,
                     "notices": lines,
                 }))
@@ -953,7 +858,7 @@ impl Tools {
                     "notice": id.get(),
                     "version": v.version,
                     "checks_passed": v.checks_passed(),
-                    "checks": check_lines(&v.checks),
+                    "checks": v1::Check::all(&v.checks),
                 }))
             }
             .await,

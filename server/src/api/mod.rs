@@ -23,9 +23,12 @@ use crate::AppState;
 use crate::guard::api_error;
 
 mod audit;
+mod campaigns;
+mod idempotent;
 mod inventory;
 pub mod mcp;
 mod openapi;
+mod paging;
 mod v1;
 
 pub use openapi::ApiDoc;
@@ -46,6 +49,13 @@ pub fn router() -> Router<AppState> {
             "/credentials/{credential}/revocation",
             get(inventory::revocation),
         )
+        .route("/campaigns", get(campaigns::list).post(campaigns::plan))
+        .route("/campaigns/{campaign}", get(campaigns::status))
+        .route("/campaigns/{campaign}/notices", post(campaigns::draft))
+        .route("/notices", get(campaigns::notices))
+        .route("/notices/{notice}", get(campaigns::notice))
+        .route("/notices/{notice}/versions", post(campaigns::revise))
+        .route("/notices/{notice}/submit", post(campaigns::submit))
         .route("/audit/entries", get(audit::entries))
         .route("/audit/evidence", get(period_evidence))
         .route("/campaigns/{campaign}/evidence", get(evidence))
@@ -77,6 +87,7 @@ struct ApiErrorBody {
 /// Either the handler's JSON or the error a caller can act on.
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
+#[derive(Debug)]
 struct ApiError(pub(super) AppError);
 
 impl<E: Into<AppError>> From<E> for ApiError {
@@ -91,20 +102,48 @@ impl IntoResponse for ApiError {
     }
 }
 
+const NOT_JSON_TYPE: &str = "send the body as JSON with Content-Type: application/json";
+const NOT_JSON: &str = "the body is not valid JSON";
+
 /// The JSON body, or a refusal that says what to fix. serde's own message is not passed on: it
 /// can quote the offending value, which here may be a secret.
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     let message = match json {
         Ok(Json(value)) => return Ok(value),
-        Err(JsonRejection::MissingJsonContentType(_)) => {
-            "send the body as JSON with Content-Type: application/json"
-        }
-        Err(JsonRejection::JsonSyntaxError(_)) => "the body is not valid JSON",
+        Err(JsonRejection::MissingJsonContentType(_)) => NOT_JSON_TYPE,
+        Err(JsonRejection::JsonSyntaxError(_)) => NOT_JSON,
         Err(_) => {
             "a field of the body is missing or has the wrong type; see the vault API table in README.md"
         }
     };
     Err(ApiError(AppError::invalid("body", message)))
+}
+
+/// A JSON body read from its bytes (for a handler that also needs the exact bytes, as an
+/// idempotent one does), refused as [`body`] refuses one.
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return Err(ApiError(AppError::invalid("body", NOT_JSON_TYPE)));
+    }
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(ApiError(AppError::invalid("body", NOT_JSON))),
+        Err(_) => Err(ApiError(AppError::invalid(
+            "body",
+            "a field of the body is missing or has the wrong type; see /api/v1/openapi.json",
+        ))),
+    }
 }
 
 /// The guard only lets authenticated callers through to these handlers.
@@ -148,7 +187,7 @@ struct PeriodQuery {
 /// campaign with activity in the period, with the period's audit entries, as one tar file.
 #[utoipa::path(get, path = "/api/v1/audit/evidence", tag = "audit",
     params(PeriodQuery),
-    responses((status = 200, description = "Every campaign with activity in the period and the period's audit entries, as one tar file", content_type = "application/x-tar", body = Vec<u8>), (status = 400, description = "A day is missing or invalid", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+    responses((status = 200, description = "Every campaign with activity in the period and the period's audit entries, as one tar file", content_type = "application/x-tar", body = Vec<u8>), (status = 422, description = "A day is missing or invalid", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn period_evidence(
     State(rk): State<Rekey>,
     State(dir): State<Arc<Option<std::path::PathBuf>>>,
@@ -304,7 +343,7 @@ async fn overdue(
 #[utoipa::path(put, path = "/api/v1/vault/partitions/{partition}/secrets/{name}", tag = "vault",
     params(("partition" = String, Path, description = "A partition name, e.g. agent-NAME or personal-USER"), ("name" = String, Path, description = "The secret's name")),
     request_body(content = Object, description = "`kind` (api_key, password, totp_seed, generic), `value`, and optionally `label`, `expires_on` (YYYY-MM-DD), `max_age_days`, `digits`, `period`, `algorithm`, `credential`"),
-    responses((status = 201, description = "Stored as a new version", body = v1::Stored), (status = 400, description = "A field is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+    responses((status = 201, description = "Stored as a new version", body = v1::Stored), (status = 422, description = "A field is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 async fn store(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, inventory};
+use super::{audit, campaigns, inventory};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,14 @@ use super::{audit, inventory};
         inventory::apply,
         inventory::event,
         inventory::revocation,
+        campaigns::list,
+        campaigns::plan,
+        campaigns::status,
+        campaigns::draft,
+        campaigns::notices,
+        campaigns::notice,
+        campaigns::revise,
+        campaigns::submit,
         audit::entries,
         super::period_evidence,
         super::evidence,
@@ -46,6 +54,7 @@ use super::{audit, inventory};
     tags(
         (name = "meta", description = "Health, the caller, this document"),
         (name = "inventory", description = "Consumers, credentials, imports and key events"),
+        (name = "campaigns", description = "Rotation campaigns and their notices: plan, draft into review, revise, follow. People start campaigns and approve notices"),
         (name = "vault", description = "Secrets in partitions scoped per identity"),
         (name = "audit", description = "The hash-chained audit trail and evidence exports"),
     )

@@ -5,6 +5,9 @@ use rekey_core::clock::Timestamp;
 use rekey_core::inventory::events;
 use rekey_core::inventory::import_report::JobView;
 use rekey_core::inventory::views::{ConsumerSummary, RevocationSafety};
+use rekey_core::notices::CheckResult;
+use rekey_core::notices::campaigns;
+use rekey_core::notices::views::{NoticeDetail, NoticeSummary};
 use rekey_core::vault::{PartitionView, SecretMeta, TotpAlgorithm};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -370,4 +373,204 @@ mod tests {
             })
         );
     }
+}
+
+/// A rotation campaign as the list shows it. Times are microseconds since the Unix epoch.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Campaign {
+    pub id: i64,
+    pub name: String,
+    /// `planned` (waits for a person to start it), `drafting`, `active`, `paused`, `cancelled`
+    /// or `completed`.
+    pub state: &'static str,
+    /// Which credentials it rotates, in words.
+    pub selection: String,
+    pub announce_at: i64,
+    pub new_key_at: i64,
+    pub deadline_at: i64,
+    pub grace_end_at: i64,
+    /// Consumers it reaches.
+    pub consumers: i64,
+    /// Consumers drafted so far.
+    pub drafted: i64,
+}
+
+impl From<&campaigns::Campaign> for Campaign {
+    fn from(c: &campaigns::Campaign) -> Self {
+        Self {
+            id: c.id.get(),
+            name: c.name.to_string(),
+            state: c.state.as_str(),
+            selection: c.selector.clone(),
+            announce_at: c.timeline.announce().as_micros(),
+            new_key_at: c.timeline.new_key().as_micros(),
+            deadline_at: c.timeline.deadline().as_micros(),
+            grace_end_at: c.timeline.grace_end().as_micros(),
+            consumers: c.consumers,
+            drafted: c.drafted,
+        }
+    }
+}
+
+/// A page of `GET /api/v1/campaigns`, newest first.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CampaignPage {
+    pub total: i64,
+    pub page: u32,
+    pub campaigns: Vec<Campaign>,
+}
+
+/// `GET /api/v1/campaigns/{campaign}`: the campaign, how far it has come, who blocks it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct CampaignStatus {
+    pub campaign: Campaign,
+    /// Consumers that have migrated off every credential it rotates.
+    pub migrated: i64,
+    /// Its notices by state (`drafted`, `in_review`, `approved`, `sent`, ...).
+    pub notices: std::collections::BTreeMap<String, i64>,
+    /// Consumers not migrated yet, most at risk first.
+    pub blocking: Vec<BlockingConsumer>,
+}
+
+/// A consumer that has not migrated yet, and why it is at risk.
+#[derive(Serialize, ToSchema)]
+pub(super) struct BlockingConsumer {
+    pub consumer: i64,
+    pub name: String,
+    pub delivery_failed: bool,
+    /// Why it stands where it does, in words, the weightiest reason first.
+    pub why: Vec<String>,
+}
+
+/// A notice as the review queue lists it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Notice {
+    pub id: i64,
+    pub campaign: i64,
+    pub campaign_name: String,
+    pub consumer: i64,
+    pub consumer_name: String,
+    /// `announcement`, `reminder`, `escalation`, `final`, `revocation`, `confirmation`, ...
+    pub kind: &'static str,
+    /// `drafted`, `in_review`, `approved`, `rejected`, `sent`, `failed`, `not_sent`, ...
+    pub state: &'static str,
+    /// Its current version.
+    pub version: i64,
+    /// Whether the current version passes every check (only then can a person approve it).
+    pub checks_passed: bool,
+    /// When it is due to go, once approved.
+    pub due_at: Option<i64>,
+}
+
+impl From<&NoticeSummary> for Notice {
+    fn from(n: &NoticeSummary) -> Self {
+        Self {
+            id: n.id.get(),
+            campaign: n.campaign.get(),
+            campaign_name: n.campaign_name.to_string(),
+            consumer: n.consumer.get(),
+            consumer_name: n.consumer_name.clone(),
+            kind: n.step.kind().as_str(),
+            state: n.state.as_str(),
+            version: n.version,
+            checks_passed: n.checks_passed,
+            due_at: n.due_at.map(Timestamp::as_micros),
+        }
+    }
+}
+
+/// A page of `GET /api/v1/notices`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct NoticePage {
+    pub total: i64,
+    pub page: u32,
+    pub notices: Vec<Notice>,
+}
+
+/// One check of a version.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Check {
+    /// `no_secrets`, `deadline_stated`, `credential_named`, `migration_steps`,
+    /// `dates_match_timeline` or `links_https`.
+    pub check: &'static str,
+    pub passed: bool,
+    /// What it found, each with where.
+    pub problems: Vec<String>,
+}
+
+impl Check {
+    pub fn all(checks: &[CheckResult]) -> Vec<Check> {
+        checks
+            .iter()
+            .map(|c| Check {
+                check: c.kind.as_str(),
+                passed: c.passed(),
+                problems: c.problems.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `GET /api/v1/notices/{notice}`: where a notice is, its checks and its delivery.
+#[derive(Serialize, ToSchema)]
+pub(super) struct NoticeStatus {
+    pub notice: Notice,
+    pub checks: Vec<Check>,
+    pub delivery: Option<Delivery>,
+}
+
+/// An approved notice's delivery.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Delivery {
+    pub message_id: String,
+    /// `pending`, `sending`, `sent`, `failed`, `held` or `withdrawn`.
+    pub state: &'static str,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub sent_at: Option<i64>,
+}
+
+impl From<&NoticeDetail> for NoticeStatus {
+    fn from(d: &NoticeDetail) -> Self {
+        Self {
+            notice: Notice::from(&d.summary),
+            checks: Check::all(&d.current.checks),
+            delivery: d.delivery.as_ref().map(|x| Delivery {
+                message_id: x.message_id.clone(),
+                state: x.state.as_str(),
+                attempts: x.attempts,
+                last_error: x.last_error.clone(),
+                sent_at: x.sent_at.map(Timestamp::as_micros),
+            }),
+        }
+    }
+}
+
+/// `POST /api/v1/campaigns`: the planned campaign.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Planned {
+    pub campaign: Campaign,
+}
+
+/// `POST /api/v1/campaigns/{campaign}/notices`: one consumer's series, in review.
+#[derive(Serialize, ToSchema)]
+pub(super) struct DraftedSeries {
+    /// Always `pending_review`: a person reviews and approves each notice.
+    pub state: &'static str,
+    /// The announcement's id (the notice written in the caller's words, when given).
+    pub announcement: i64,
+    /// The announcement's checks.
+    pub checks: Vec<Check>,
+    pub checks_passed: bool,
+    /// The whole series, the announcement first.
+    pub notices: Vec<Notice>,
+}
+
+/// `POST /api/v1/notices/{notice}/versions`: the new version and its checks.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Revised {
+    pub notice: i64,
+    pub version: i64,
+    pub checks_passed: bool,
+    pub checks: Vec<Check>,
 }

@@ -643,15 +643,26 @@ impl Browser {
 
     /// A REST call with a JSON body (`PUT`, `POST`, ...).
     pub async fn json(&self, method: &str, path: &str, body: &Value) -> Response {
+        self.json_with(method, path, body, &[]).await
+    }
+
+    /// Sends a JSON body with more headers (an `Idempotency-Key`, say).
+    pub async fn json_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        self.with_headers(
-            self.client
-                .request(method, format!("{}{path}", self.base))
-                .json(body),
-        )
-        .send()
-        .await
-        .expect("request")
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.with_headers(request).send().await.expect("request")
     }
 
     /// Sends a file as the request body (an import).

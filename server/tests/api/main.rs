@@ -23,6 +23,7 @@ mod notice_checks;
 mod openapi;
 mod parity;
 mod progress;
+mod rest_campaigns;
 mod revocation;
 mod schema;
 mod separation;

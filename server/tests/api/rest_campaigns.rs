@@ -1,0 +1,377 @@
+//! Campaigns and notices over REST, as a script or an agent uses them: plan (safely retried
+//! with an `Idempotency-Key`), draft consumers into review, page through what waits with the
+//! `Link` header, revise and submit; every answer checked against the OpenAPI document.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Browser, TestApp, error_of, rand_suffix};
+use crate::on_both_databases;
+
+/// The responses seen, as the OpenAPI document names their routes, to check against it.
+#[derive(Default)]
+struct Seen(Vec<Value>);
+
+impl Seen {
+    async fn keep(&mut self, method: &str, route: &str, r: reqwest::Response) -> (u16, Value) {
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        self.0.push(json!({
+            "method": method, "path": route, "status": status, "body": body,
+        }));
+        (status, body)
+    }
+
+    async fn get(&mut self, b: &Browser, route: &str, path: &str) -> (u16, Value) {
+        self.keep("get", route, b.get(path).await).await
+    }
+
+    async fn post(
+        &mut self,
+        b: &Browser,
+        route: &str,
+        path: &str,
+        body: &Value,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+        self.keep(
+            "post",
+            route,
+            b.json_with("POST", path, body, &headers).await,
+        )
+        .await
+    }
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(r: &reqwest::Response) -> Option<String> {
+    let links = r.headers().get("link")?.to_str().ok()?.to_string();
+    links.split(", ").find_map(|l| {
+        l.strip_suffix("; rel=\"next\"")
+            .map(|u| u.trim_matches(['<', '>']).to_string())
+    })
+}
+
+on_both_databases!(a_script_plans_drafts_and_pages_through_campaigns_over_rest);
+async fn a_script_plans_drafts_and_pages_through_campaigns_over_rest(app: TestApp) {
+    let token = app.agent_token("rest-bot").await;
+    let agent = app.agent(&token);
+    let batch = rand_suffix();
+    let ids = rekey_core::demo::bulk_consumers(&app.rekey, 3, &batch)
+        .await
+        .unwrap();
+    let now = rekey_core::clock::Clock::now(&app.clock);
+    let at = |days: i64| now.plus_secs(days * 86_400).rfc3339()[..16].to_string();
+    let plan = json!({
+        "name": "Rotate the bulk keys",
+        "credentials": ids.iter().map(|c| c.get()).collect::<Vec<_>>(),
+        "announce_at": at(1), "new_key_at": at(2), "deadline_at": at(30), "grace_end_at": at(37),
+        "reminder_days": "7,1", "escalation_days": "",
+    });
+    let mut seen = Seen::default();
+
+    // Planned once, however often the script retries with its key.
+    let key = format!("plan-{batch}");
+    let (status, first) = seen
+        .post(
+            &agent,
+            "/api/v1/campaigns",
+            "/api/v1/campaigns",
+            &plan,
+            Some(&key),
+        )
+        .await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["campaign"]["state"], "planned");
+    assert_eq!(first["campaign"]["consumers"], 3);
+    let retry = agent
+        .json_with(
+            "POST",
+            "/api/v1/campaigns",
+            &plan,
+            &[("Idempotency-Key", &key)],
+        )
+        .await;
+    assert_eq!(retry.status(), 201);
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    assert_eq!(retry.json::<Value>().await.unwrap(), first);
+    let campaigns: i64 = app
+        .rekey
+        .db
+        .scalar("SELECT COUNT(*) FROM campaigns", &[])
+        .await
+        .unwrap();
+    assert_eq!(campaigns, 1);
+    // The same key on another request is a script's bug: refused, nothing planned.
+    let other = changed(&plan, &[("name", json!("Another plan"))]);
+    let (status, _, message) = error_of(
+        agent
+            .json_with(
+                "POST",
+                "/api/v1/campaigns",
+                &other,
+                &[("Idempotency-Key", &key)],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("Idempotency-Key"), "{message}");
+    // Bad input is named and changes nothing.
+    let (status, body) = seen
+        .post(
+            &agent,
+            "/api/v1/campaigns",
+            "/api/v1/campaigns",
+            &json!({"name": "No times"}),
+            None,
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (422, Some("invalid")));
+    let backwards = changed(
+        &plan,
+        &[
+            ("deadline_at", json!(at(1))),
+            ("announce_at", json!(at(30))),
+        ],
+    );
+    let (status, body) = seen
+        .post(
+            &agent,
+            "/api/v1/campaigns",
+            "/api/v1/campaigns",
+            &backwards,
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let campaign = first["campaign"]["id"].as_i64().unwrap();
+
+    // The list and the campaign.
+    let (status, list) = seen
+        .get(&agent, "/api/v1/campaigns", "/api/v1/campaigns")
+        .await;
+    assert_eq!((status, list["total"].as_i64()), (200, Some(1)));
+    let route = "/api/v1/campaigns/{campaign}";
+    let (status, one) = seen
+        .get(&agent, route, &format!("/api/v1/campaigns/{campaign}"))
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["campaign"]["state"], "planned");
+    assert_eq!(one["blocking"].as_array().unwrap().len(), 3);
+    let (status, _) = seen.get(&agent, route, "/api/v1/campaigns/999999").await;
+    assert_eq!(status, 404);
+
+    // Two consumers drafted into review: the series, in review, with the checks.
+    let consumers: Vec<i64> = one["blocking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["consumer"].as_i64().unwrap())
+        .collect();
+    let drafts = format!("/api/v1/campaigns/{campaign}/notices");
+    let route = "/api/v1/campaigns/{campaign}/notices";
+    let draft_key = format!("draft-{batch}");
+    let (status, drafted) = seen
+        .post(
+            &agent,
+            route,
+            &drafts,
+            &json!({"consumer": consumers[0]}),
+            Some(&draft_key),
+        )
+        .await;
+    assert_eq!(status, 201, "{drafted}");
+    assert_eq!(drafted["state"], "pending_review");
+    assert_eq!(drafted["checks_passed"], true, "{drafted}");
+    assert_eq!(drafted["notices"].as_array().unwrap().len(), 6);
+    let again = agent
+        .json_with(
+            "POST",
+            &drafts,
+            &json!({"consumer": consumers[0]}),
+            &[("Idempotency-Key", &draft_key)],
+        )
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    // Without the key, a second draft of the same consumer is refused: it has its notices.
+    let (status, body) = seen
+        .post(
+            &agent,
+            route,
+            &drafts,
+            &json!({"consumer": consumers[0]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = seen
+        .post(
+            &agent,
+            route,
+            &drafts,
+            &json!({"consumer": consumers[1], "subject": "Only a subject"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"]["field"].as_str()),
+        (422, Some("body"))
+    );
+    let (status, second) = seen
+        .post(
+            &agent,
+            route,
+            &drafts,
+            &json!({"consumer": consumers[1], "subject": "Rotate your key",
+                    "body": "Paste this: sk_live_51HqLyjWDarjtT1zdp7dcXYZrest01234 and rotate."}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(second["checks_passed"], false);
+    crate::helpers::remember_secret("sk_live_51HqLyjWDarjtT1zdp7dcXYZrest01234");
+
+    // Twelve notices wait; five a page, followed by the Link header to the end.
+    let mut page = format!("/api/v1/notices?campaign={campaign}&per_page=5");
+    let mut listed = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = agent.get(&page).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-total-count"], "12");
+        let next = next_link(&r);
+        let (_, body) = seen.keep("get", "/api/v1/notices", r).await;
+        listed.extend(
+            body["notices"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["id"].as_i64().unwrap()),
+        );
+        pages += 1;
+        match next {
+            Some(next) => {
+                assert!(next.contains(&format!("campaign={campaign}")), "{next}");
+                page = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed.len(), 12);
+    let (status, body) = seen
+        .get(
+            &agent,
+            "/api/v1/notices",
+            "/api/v1/notices?checks=sometimes",
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"]["field"].as_str()),
+        (422, Some("checks"))
+    );
+
+    // A notice, revised through the checks; a stale revision refused; submit a notice in
+    // review refused.
+    let notice = second["announcement"].as_i64().unwrap();
+    let route = "/api/v1/notices/{notice}";
+    let (status, detail) = seen
+        .get(&agent, route, &format!("/api/v1/notices/{notice}"))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["notice"]["state"], "in_review");
+    let version = detail["notice"]["version"].as_i64().unwrap();
+    let versions = format!("/api/v1/notices/{notice}/versions");
+    let route = "/api/v1/notices/{notice}/versions";
+    let fixed = json!({"based_on_version": version, "subject": "Rotate your key",
+                       "body": "Your new key is in the dashboard; rotate before the deadline."});
+    let (status, revised) = seen
+        .post(
+            &agent,
+            route,
+            &versions,
+            &fixed,
+            Some(&format!("revise-{batch}")),
+        )
+        .await;
+    assert_eq!(status, 201, "{revised}");
+    assert_eq!(revised["version"], version + 1);
+    assert!(
+        revised["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "no_secrets" && c["passed"] == true)
+    );
+    let (status, _) = seen.post(&agent, route, &versions, &fixed, None).await;
+    assert_eq!(status, 409);
+    let route = "/api/v1/notices/{notice}/submit";
+    let (status, _) = seen
+        .post(
+            &agent,
+            route,
+            &format!("/api/v1/notices/{notice}/submit"),
+            &Value::Null,
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // No approval while planned, and none ever by the agent: there is no such route.
+    let r = agent
+        .json(
+            "POST",
+            &format!("/api/v1/notices/{notice}/approve"),
+            &Value::Null,
+        )
+        .await;
+    assert!((403..=405).contains(&r.status().as_u16()), "{}", r.status());
+
+    // Each answer matches the document's schema for its route and status.
+    let doc: Value = app
+        .browser()
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    check_against_document(&app, &doc, &seen.0).await;
+}
+
+/// `plan` with some fields changed.
+fn changed(plan: &Value, fields: &[(&str, Value)]) -> Value {
+    let mut plan = plan.clone();
+    for (name, value) in fields {
+        plan[*name] = value.clone();
+    }
+    plan
+}
+
+/// Runs `check_responses.py` (jsonschema, from the tests' virtual environment) over `seen`.
+pub async fn check_against_document(app: &TestApp, doc: &Value, seen: &[Value]) {
+    let doc_file = app.db.dir.join("openapi-checked.json");
+    let seen_file = app.db.dir.join("responses.json");
+    std::fs::write(&doc_file, doc.to_string()).unwrap();
+    std::fs::write(&seen_file, Value::from(seen.to_vec()).to_string()).unwrap();
+    let python = crate::mcp::test_python();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/check_responses.py");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&python)
+            .arg(script)
+            .arg(&doc_file)
+            .arg(&seen_file)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("scripts/test installs jsonschema in the tests' virtual environment");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
