@@ -72,13 +72,20 @@ ensure_rust_tools() {
 }
 
 # Tailwind's engine and binaryen's wasm-opt (cargo-leptos finds them in node_modules/.bin, so
-# it downloads nothing), and Playwright.
+# it downloads nothing), Playwright, and Swagger UI for the API reference at /api-docs/ (copied
+# into public/, which cargo-leptos copies into the site; no install script runs: swagger-ui-dist
+# depends on an analytics package whose postinstall would phone home).
 ensure_npm_packages() {
   command -v npm >/dev/null || apt_install nodejs npm
   cd "$REKEY_ROOT"
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    npm ci --no-audit --no-fund
+    SCARF_ANALYTICS=false npm ci --no-audit --no-fund --ignore-scripts
   fi
+  mkdir -p public/api-docs/vendor
+  for asset in swagger-ui-bundle.js swagger-ui.css; do
+    cmp -s "node_modules/swagger-ui-dist/$asset" "public/api-docs/vendor/$asset" \
+      || cp "node_modules/swagger-ui-dist/$asset" "public/api-docs/vendor/$asset"
+  done
 }
 
 # Debian's Chromium for Playwright, Debian's aiosmtpd for the SMTP server the delivery tests

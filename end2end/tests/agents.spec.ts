@@ -37,4 +37,35 @@ test('an admin issues an agent a token that may only read the inventory, for 30 
   const vault = await request.get('/api/v1/vault/partitions', { headers: auth });
   expect(vault.status()).toBe(403);
   expect((await vault.json()).detail).toContain("lacks the scope 'vault'");
+
+  // Revoked, it reads nothing more.
+  await row.getByRole('button', { name: /^Revoke token/ }).click();
+  await expect(row.getByText('revoked')).toBeVisible();
+  expect((await request.get('/api/v1/consumers', { headers: auth })).status()).toBe(401);
+});
+
+test('the API reference renders from Rekey alone, under its content security policy', async ({ page }) => {
+  const origin = new URL(test.info().project.use.baseURL!).origin;
+  const elsewhere: string[] = [];
+  const refused: string[] = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).origin !== origin && !r.url().startsWith('data:')) elsewhere.push(r.url());
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) refused.push(m.text());
+  });
+  await signIn(page, 'admin');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
+  await hydrated(page);
+  await page.getByRole('link', { name: 'API reference' }).click();
+  await expect(page).toHaveURL(/\/api-docs\/$/);
+  await expect(page.getByRole('heading', { name: /Rekey API/ })).toBeVisible();
+  // Every route group, and the campaign routes a script plans and drafts with.
+  const reference = page.getByRole('main', { name: 'API reference' });
+  for (const tag of ['campaigns', 'inventory', 'vault', 'audit']) {
+    await expect(reference.getByRole('heading', { name: tag, exact: true })).toBeVisible();
+  }
+  await expect(reference.getByText('/api/v1/campaigns/{campaign}/notices')).toBeVisible();
+  expect(elsewhere).toEqual([]);
+  expect(refused).toEqual([]);
 });

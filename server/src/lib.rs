@@ -181,6 +181,23 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         .route_service(
             "/favicon.ico",
             ServeFile::new(std::path::Path::new(&*options.site_root).join("favicon.ico")),
+        )
+        // The API reference: Swagger UI from the npm registry, copied into the site by
+        // scripts/setup.sh and served from here (nothing from a CDN: Rekey runs air-gapped).
+        // Public, like the document it renders; its policy lets Rekey's own scripts run.
+        .nest_service(
+            "/api-docs",
+            tower::ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                    ),
+                ))
+                .service(ServeDir::new(
+                    std::path::Path::new(&*options.site_root).join("api-docs"),
+                )),
         );
 
     let router = assets

@@ -161,7 +161,11 @@ pub fn AgentsPage() -> impl IntoView {
     view! {
         <Page title="Agents">
             <p class="mb-6 max-w-3xl text-sm text-slate-600">
-                "Agents are machine identities that call Rekey's API with a token. They may search, draft and use their own vault partition; they can never approve or send a notice."
+                "Agents are machine identities that call Rekey's API with a token. They may search, draft and use their own vault partition; they can never approve or send a notice. "
+                "They connect to the MCP server at /mcp, or call the REST API: "
+                // A page outside the app: the router must not handle the click.
+                <a class="font-medium text-indigo-700 underline" href="/api-docs/" rel="external">"API reference"</a>
+                "."
             </p>
             {move || issue.value().get().and_then(Result::ok).map(|t| view! { <NewToken issued=t /> })}
             <FormError value=issue.value() />
