@@ -16,7 +16,8 @@ use crate::audit::{Detail, Target};
 use crate::clock::Timestamp;
 use crate::error::{Conflict, Error, FourEyes, PeopleOnly, Refusal, Result, Unauthenticated};
 use crate::identity::{
-    AgentId, Identity, InputError, Scopes, TokenId, TokenLifetime, UserId, Username,
+    AgentId, Identity, InputError, Scopes, TokenId, TokenLifetime, TokenPartitions, UserId,
+    Username,
 };
 use crate::params;
 use crate::storage::{Bookkeeping, Db, Query, Row, map_in};
@@ -95,6 +96,8 @@ pub struct TokenInfo {
     pub confirmed_by: Option<UserId>,
     /// What it may be used for.
     pub scopes: Scopes,
+    /// The vault partitions it may use.
+    pub partitions: TokenPartitions,
     /// When it stops working; none for tokens issued before expiries.
     pub expires_at: Option<Timestamp>,
 }
@@ -187,6 +190,7 @@ pub async fn issue_token(
     by: &Identity,
     agent: AgentId,
     scopes: Scopes,
+    partitions: TokenPartitions,
     lifetime: TokenLifetime,
 ) -> Result<Issued> {
     let token = ApiToken::generate();
@@ -209,9 +213,9 @@ pub async fn issue_token(
     let expires_at = lifetime.expiry(now);
     let id: TokenId = tx
         .scalar(
-            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at, issued_by, reads_from, scopes, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-            params![agent, &shown, token_hash(token.expose()), now, issued_by, reads_from, scopes.to_string(), expires_at],
+            "INSERT INTO api_tokens (agent_id, prefix, token_hash, created_at, issued_by, reads_from, scopes, vault_partitions, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            params![agent, &shown, token_hash(token.expose()), now, issued_by, reads_from, scopes.to_string(), partitions.stored(), expires_at],
         )
         .await?;
     tx.audit(
@@ -222,6 +226,7 @@ pub async fn issue_token(
             prefix: shown.clone(),
             reads_from,
             scopes: Some(scopes.to_string()),
+            partitions: partitions.stored(),
             expires_at: Some(expires_at),
         },
     )
@@ -239,6 +244,7 @@ pub async fn issue_token(
             reads_from,
             confirmed_by: None,
             scopes,
+            partitions,
             expires_at: Some(expires_at),
         },
         agent_name,
@@ -332,7 +338,7 @@ pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option
     }
     let row = db
         .fetch_optional(
-            "SELECT t.id, t.last_used_at, a.id, a.name, t.scopes, t.expires_at FROM api_tokens t \
+            "SELECT t.id, t.last_used_at, a.id, a.name, t.scopes, t.expires_at, t.vault_partitions FROM api_tokens t \
              JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
             params![token_hash(token)],
         )
@@ -356,7 +362,13 @@ pub async fn authenticate(db: &Db, token: &str, now: Timestamp) -> Result<Option
         name: stored_name(row.get(3)?)?,
         token: token_id,
         scopes: stored_scopes(row.get(4)?)?,
+        partitions: stored_partitions(row.get(6)?)?,
     }))
+}
+
+fn stored_partitions(raw: Option<String>) -> Result<TokenPartitions> {
+    TokenPartitions::parse(raw.as_deref().unwrap_or_default())
+        .map_err(|e| Error::Internal(format!("stored token partitions are invalid: {e}")))
 }
 
 fn stored_scopes(raw: String) -> Result<Scopes> {
@@ -377,6 +389,7 @@ fn decode_token(r: &Row) -> Result<TokenInfo> {
         confirmed_by: r.get(8)?,
         scopes: stored_scopes(r.get(9)?)?,
         expires_at: r.get(10)?,
+        partitions: stored_partitions(r.get(11)?)?,
     })
 }
 
@@ -405,7 +418,7 @@ pub async fn list(db: &Db) -> Result<Vec<Agent>> {
     let tokens = db
         .fetch_all(
             "SELECT id, agent_id, prefix, created_at, revoked_at, last_used_at, issued_by, reads_from, confirmed_by, \
-             scopes, expires_at FROM api_tokens ORDER BY id",
+             scopes, expires_at, vault_partitions FROM api_tokens ORDER BY id",
             &[],
         )
         .await?

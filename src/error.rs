@@ -47,6 +47,17 @@ pub enum Error {
         partition: String,
     },
 
+    /// An agent's token names the vault partitions it may use, and not this one.
+    #[error(
+        "this token may use only the vault partitions {allowed}; '{partition}' is not one of them (an admin can issue a token that names it)"
+    )]
+    OutsideTokenPartitions {
+        /// The partition asked for.
+        partition: String,
+        /// Those the token names.
+        allowed: String,
+    },
+
     /// A lifecycle move that is not allowed from where the thing is now.
     #[error(transparent)]
     IllegalMove(#[from] IllegalMove),

@@ -230,6 +230,72 @@ impl From<Scopes> for String {
     }
 }
 
+/// The vault partitions a token may use: every partition its agent can reach (its own and
+/// those granted to it), or only those named when the admin issued it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenPartitions {
+    /// Every partition the agent can reach.
+    #[default]
+    Reachable,
+    /// Only these, by name (each also needs the agent's own access to it).
+    Only(Vec<String>),
+}
+
+impl TokenPartitions {
+    /// The most partitions one token names.
+    pub const MAX: usize = 20;
+
+    /// Names as the admin's form or a script gives them, separated by spaces or commas; none
+    /// means every reachable partition.
+    pub fn parse(raw: &str) -> Result<Self, InputError> {
+        let mut names = raw
+            .split([' ', ',', '\n'])
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| {
+                crate::vault::VaultName::parse("partitions", n).map(|v| v.as_str().to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        names.sort();
+        names.dedup();
+        if names.len() > Self::MAX {
+            return Err(InputError::new(
+                "partitions",
+                format!("a token names at most {} partitions", Self::MAX),
+            ));
+        }
+        Ok(if names.is_empty() {
+            Self::Reachable
+        } else {
+            Self::Only(names)
+        })
+    }
+
+    /// Whether a token may use the partition named `name` (the agent's own access aside).
+    pub fn allow(&self, name: &str) -> bool {
+        match self {
+            Self::Reachable => true,
+            Self::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    /// As stored: the names separated by spaces, or nothing for every reachable partition.
+    pub fn stored(&self) -> Option<String> {
+        match self {
+            Self::Reachable => None,
+            Self::Only(names) => Some(names.join(" ")),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenPartitions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Reachable => f.write_str("every partition the agent can reach"),
+            Self::Only(names) => f.write_str(&names.join(", ")),
+        }
+    }
+}
+
 use crate::declare::{Choices, id_type, parsed_string};
 
 id_type!(
@@ -267,6 +333,8 @@ pub enum Identity {
         token: TokenId,
         /// What that token may be used for.
         scopes: Scopes,
+        /// Which vault partitions that token may use.
+        partitions: TokenPartitions,
     },
 }
 
@@ -465,6 +533,7 @@ mod tests {
             name: Username::parse("bot").unwrap(),
             token: TokenId::new(1).unwrap(),
             scopes,
+            partitions: TokenPartitions::Reachable,
         };
         let bot = agent(read_and_vault);
         assert!(bot.may(Permission::ViewInventory));
@@ -493,6 +562,27 @@ mod tests {
             "choose at least one scope: a token without one could do nothing"
         );
         assert_eq!(Scopes::parse(&["approve"]).unwrap_err().field, "scopes");
+    }
+
+    #[test]
+    fn a_token_names_its_vault_partitions_or_reaches_all() {
+        assert_eq!(
+            TokenPartitions::parse("  ").unwrap(),
+            TokenPartitions::Reachable
+        );
+        let only = TokenPartitions::parse("payments-team, agent-bot payments-team").unwrap();
+        assert_eq!(
+            only,
+            TokenPartitions::Only(vec!["agent-bot".into(), "payments-team".into()])
+        );
+        assert!(only.allow("payments-team"));
+        assert!(!only.allow("ops-team"));
+        assert!(TokenPartitions::Reachable.allow("ops-team"));
+        assert_eq!(only.stored().as_deref(), Some("agent-bot payments-team"));
+        assert_eq!(
+            TokenPartitions::parse("Payments").unwrap_err().field,
+            "partitions"
+        );
     }
 
     #[test]

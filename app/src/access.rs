@@ -168,6 +168,7 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
         "/api/v1/notices/:notice/submit",
         Allowed(EditNotices),
     ),
+    ("PUT", "/api/v1/notices/:notice/tags", Allowed(EditNotices)),
     ("GET", "/api/v1/audit/entries", Allowed(ViewAudit)),
     ("GET", "/api/v1/audit/evidence", Allowed(ViewAudit)),
     (

@@ -154,6 +154,7 @@ impl From<rekey_core::error::Error> for AppError {
             Error::Refused(m) => AppError::Refused(m.to_string()),
             e @ Error::IllegalMove(_) => AppError::Conflict(e.to_string()),
             e @ Error::NoGrant { .. } => AppError::NoGrant(e.to_string()),
+            e @ Error::OutsideTokenPartitions { .. } => AppError::Forbidden(e.to_string()),
             Error::Throttled { retry_after_secs } => AppError::Throttled { retry_after_secs },
             e @ Error::Busy => AppError::Unavailable(e.to_string()),
             e @ Error::UnknownTimeZone { .. } => {

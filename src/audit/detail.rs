@@ -154,6 +154,10 @@ actions! {
         /// What it may be used for, names separated by spaces (none recorded before scopes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scopes: Option<String>,
+        /// The only vault partitions it may use, names separated by spaces (none: every
+        /// partition the agent can reach).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partitions: Option<String>,
         /// When it stops working (none recorded before expiries).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at: Option<Timestamp>,
@@ -401,6 +405,13 @@ actions! {
         /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeEdited = "notice.edited",
+    /// Someone set a notice's tags (the whole new set).
+    NoticeTagged {
+        /// The notice.
+        notice: NoticeId,
+        /// Its tags now.
+        tags: Vec<String>,
+    } => NoticeTagged = "notice.tagged",
     /// A saved version failed checks.
     NoticeChecksFailed {
         /// The notice.

@@ -30,6 +30,8 @@ pub mod progress;
 pub mod queue;
 pub mod schedule;
 #[cfg(feature = "server")]
+pub mod tags;
+#[cfg(feature = "server")]
 pub mod versions;
 pub mod views;
 #[cfg(feature = "server")]

@@ -71,6 +71,13 @@ pub async fn queue(
     if let Some(kind) = filter.kind {
         add("n.kind =", kind.as_str().into());
     }
+    if let Some(tag) = &filter.tag {
+        params.push(tag.as_str().into());
+        clauses.push(format!(
+            "EXISTS (SELECT 1 FROM notice_tags t WHERE t.notice_id = n.id AND t.tag = ${})",
+            params.len()
+        ));
+    }
     let condition = clauses
         .into_iter()
         .filter(|c| !c.is_empty())
@@ -182,6 +189,7 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
             None => None,
         },
         local_deadline: timeline.deadline().in_zone(consumer.time_zone.as_str())?,
+        tags: super::tags::of(db, id).await?,
         timeline,
         time_zone: consumer.time_zone.clone(),
         summary,

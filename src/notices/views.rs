@@ -12,6 +12,7 @@ use crate::clock::Timestamp;
 use crate::declare::{Choices, named_enum};
 use crate::delivery::DeliveryRecord;
 use crate::identity::{EmailAddress, InputError};
+use crate::inventory::views::Tag;
 use crate::inventory::{ConsumerId, IntegrationPattern, TimeZoneName};
 
 /// A line of the review queue.
@@ -59,6 +60,8 @@ pub struct QueueFilter {
     pub state: Option<NoticeState>,
     /// Only notices of this kind (leak alerts, say).
     pub kind: Option<NoticeKind>,
+    /// Only notices carrying this tag.
+    pub tag: Option<Tag>,
 }
 
 /// The queue's filters as a URL carries them (`?campaign=…&checks=failing`), text as given;
@@ -76,6 +79,9 @@ pub struct QueueQuery {
     /// A notice kind's stored name, e.g. `leak_alert`.
     #[serde(default)]
     pub kind: Option<String>,
+    /// A tag on the notice.
+    #[serde(default)]
+    pub tag: Option<String>,
 }
 
 impl QueueQuery {
@@ -107,6 +113,7 @@ impl QueueQuery {
                 .map(|s| s.parse())
                 .transpose()?,
             kind: given(&self.kind).map(|k| k.parse()).transpose()?,
+            tag: given(&self.tag).map(|t| Tag::parse(&t)).transpose()?,
         })
     }
 }
@@ -424,6 +431,8 @@ pub struct NoticeDetail {
     /// The deadline as the consumer reads it, in their time zone (worked out on the server,
     /// which holds the time zone database).
     pub local_deadline: String,
+    /// Its tags, sorted.
+    pub tags: Vec<Tag>,
 }
 
 #[cfg(test)]

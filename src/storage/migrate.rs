@@ -43,6 +43,8 @@ const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_outbox_lean_rows"),
     migration!(13, "0013_token_scopes"),
     migration!(14, "0014_idempotency_keys"),
+    migration!(15, "0015_notice_tags"),
+    migration!(16, "0016_token_partitions"),
 ];
 
 fn checksum(sql: &str) -> String {

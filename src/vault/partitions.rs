@@ -198,6 +198,20 @@ pub(super) fn no_grant(needed: Access, name: &VaultName) -> Error {
     }
 }
 
+/// Refuses a partition the caller's token does not name (a token may be limited to named
+/// partitions when it is issued); checked before anything is looked up.
+fn within_token(who: &Identity, name: &VaultName) -> Result<()> {
+    match who {
+        Identity::Agent { partitions, .. } if !partitions.allow(name.as_str()) => {
+            Err(Error::OutsideTokenPartitions {
+                partition: name.to_string(),
+                allowed: partitions.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// For listings: the partition if `who` holds `needed` on it. A refusal names the grant that is
 /// missing and says nothing about the secrets inside; it is audited.
 pub(super) async fn partition_for(
@@ -206,6 +220,7 @@ pub(super) async fn partition_for(
     name: &VaultName,
     needed: Access,
 ) -> Result<Partition> {
+    within_token(who, name)?;
     let mut db = rk.db.clone();
     let mut found = find_partition(&mut db, who, name).await?;
     // One's own partition comes into being on first use; only then is it looked up twice.
@@ -255,6 +270,7 @@ pub(super) async fn begin_with_access(
     name: &VaultName,
     needed: Access,
 ) -> Result<(WriteTx, Partition)> {
+    within_token(who, name)?;
     let mut tx = rk.write(who.into()).await?;
     let mut found = find_partition(&mut *tx, who, name).await?;
     if found.is_none() && name.as_str() == personal_name(who) {
@@ -284,7 +300,12 @@ pub async fn partitions(rk: &Rekey, who: &Identity) -> Result<Vec<PartitionView>
             params![kind, id],
         )
         .await?;
+    let visible = |name: &str| match who {
+        Identity::Agent { partitions, .. } => partitions.allow(name),
+        Identity::User { .. } => true,
+    };
     rows.iter()
+        .filter(|r| r.get::<String>(1).is_ok_and(|name| visible(&name)))
         .map(|r| {
             Ok(PartitionView {
                 id: r.get(0)?,

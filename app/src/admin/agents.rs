@@ -34,6 +34,8 @@ pub struct TokenRow {
     pub held_until: Option<String>,
     /// What it may be used for, scope names separated by spaces.
     pub scopes: String,
+    /// The vault partitions it may use, in words.
+    pub partitions: String,
     /// When it stops working (UTC); none for tokens issued before expiries.
     pub expires_at: Option<String>,
     /// Whether that has passed.
@@ -49,6 +51,8 @@ pub struct IssuedToken {
     pub reads_from: String,
     /// What it may be used for.
     pub scopes: String,
+    /// The vault partitions it may use, in words.
+    pub partitions: String,
     /// When it stops working.
     pub expires_at: String,
 }
@@ -77,6 +81,7 @@ pub async fn agents() -> Result<Vec<AgentRow>, AppError> {
                         .then(|| t.reads_from.utc_minute()),
                     revoked_at: t.revoked_at.map(|t| t.rfc3339()),
                     scopes: t.scopes.to_string(),
+                    partitions: t.partitions.to_string(),
                     expires_at: t.expires_at.map(|t| t.utc_minute()),
                     expired: t.expires_at.is_some_and(|at| at <= now),
                 })
@@ -97,25 +102,31 @@ pub async fn create_agent(name: String, description: String) -> Result<(), AppEr
     Ok(())
 }
 
-/// Issues a token with the scopes ticked (`scopes[]`) that works for `expires_in_days`.
+/// Issues a token with the scopes ticked (`scopes[]`) that works for `expires_in_days`, limited
+/// to the vault partitions named in `vault_partitions` (blank: every partition the agent can
+/// reach).
 #[server(endpoint = "admin/issue_token")]
 pub async fn issue_token(
     agent: String,
     scopes: Option<Vec<String>>,
     expires_in_days: String,
+    #[server(default)] vault_partitions: Option<String>,
 ) -> Result<IssuedToken, AppError> {
-    use rekey_core::identity::Scopes;
+    use rekey_core::identity::{Scopes, TokenPartitions};
     let (who, _) = session::authorize::<IssueToken>().await?;
     let rk = session::rekey()?;
     let scopes = Scopes::parse(&scopes.unwrap_or_default())?;
+    let partitions = TokenPartitions::parse(vault_partitions.as_deref().unwrap_or_default())?;
     let lifetime = TokenLifetime::parse(&expires_in_days)?;
     let issued =
-        rekey_core::agents::issue_token(&rk, &who, agent.parse()?, scopes, lifetime).await?;
+        rekey_core::agents::issue_token(&rk, &who, agent.parse()?, scopes, partitions, lifetime)
+            .await?;
     Ok(IssuedToken {
         agent: issued.agent_name.to_string(),
         token: issued.token.expose().to_string(),
         reads_from: issued.info.reads_from.utc_minute(),
         scopes: issued.info.scopes.to_string(),
+        partitions: issued.info.partitions.to_string(),
         expires_at: issued
             .info
             .expires_at
@@ -222,7 +233,7 @@ fn NewToken(issued: IssuedToken) -> impl IntoView {
         <div role="status" class="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4">
             <p class="text-sm font-semibold text-amber-900">"New token for "{issued.agent.clone()}". Copy it now: it will not be shown again."</p>
             <p class="mt-1 text-sm text-amber-900">"It can use the API at once, but reads no vault value before "{issued.reads_from.clone()}" unless another admin confirms it on this page."</p>
-            <p class="mt-1 text-sm text-amber-900">"Scopes: "{issued.scopes.clone()}". It stops working at "{issued.expires_at.clone()}"."</p>
+            <p class="mt-1 text-sm text-amber-900">"Scopes: "{issued.scopes.clone()}". Vault partitions: "{issued.partitions.clone()}". It stops working at "{issued.expires_at.clone()}"."</p>
             <div class="mt-2 flex items-center gap-2">
                 <code data-testid="new-token" class="break-all rounded bg-white px-2 py-1 font-mono text-sm">{issued.token.clone()}</code>
                 <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
@@ -267,6 +278,7 @@ fn AgentLine(
                                     }}
                                 </span>
                                 <span class="text-xs text-slate-600" data-testid="token-scopes">{format!("scopes: {}", t.scopes)}</span>
+                                <span class="text-xs text-slate-600" data-testid="token-partitions">{format!("vault: {}", t.partitions)}</span>
                                 {t.held_until.clone().map(|until| {
                                     let tid = tid.clone();
                                     let shown = t.shown.clone();
@@ -301,6 +313,11 @@ fn AgentLine(
                             </label>
                         }).collect_view()}
                     </fieldset>
+                    <label class="block">
+                        "Vault partitions"
+                        <input class="w-full rounded border border-slate-300 px-1" type="text" name="vault_partitions"
+                            placeholder="all it can reach" aria-label=format!("Vault partitions {}'s token may use", agent.name) />
+                    </label>
                     <label class="flex items-center gap-1">
                         "Expires in"
                         <input class="w-16 rounded border border-slate-300 px-1" type="number" min="1" max=TokenLifetime::MAX_DAYS

@@ -34,6 +34,7 @@ pub async fn queue(
     state: Option<String>,
     page: Option<u32>,
     #[server(default)] kind: Option<String>,
+    #[server(default)] tag: Option<String>,
 ) -> Result<QueuePage, AppError> {
     use rekey_core::notices::views::QueueQuery;
     session::authorize::<Queue>().await?;
@@ -44,6 +45,7 @@ pub async fn queue(
         checks,
         state,
         kind,
+        tag,
     }
     .parse()?;
     let page = page.unwrap_or(1).max(1);
@@ -150,11 +152,12 @@ pub fn ReviewPage() -> impl IntoView {
                 param("state"),
                 param("page").and_then(|p| p.parse::<u32>().ok()),
                 param("kind"),
+                param("tag"),
                 bulk.version().get() + submit.version().get(),
             )
         },
-        |(campaign, pattern, checks, state, page, kind, _)| {
-            queue(campaign, pattern, checks, state, page, kind)
+        |(campaign, pattern, checks, state, page, kind, tag, _)| {
+            queue(campaign, pattern, checks, state, page, kind, tag)
         },
     );
     let me = use_me().0;
@@ -230,6 +233,7 @@ fn Queue(
                 </select>
             </label>
             {param("kind").map(|kind| view! { <input type="hidden" name="kind" value=kind /> })}
+            {param("tag").map(|tag| view! { <input type="hidden" name="tag" value=tag /> })}
             <button class=BUTTON_QUIET type="submit">"Filter"</button>
         </Form>
         {move || bulk.value().get().and_then(Result::ok).map(|r| view! {

@@ -144,6 +144,13 @@ fn NoticeBody(
                 <span>{n.summary.pattern.label()}</span>
                 <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.to_string()}")"</span>
                 <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.to_string()}</a>
+                {(!n.tags.is_empty()).then(|| view! {
+                    <ul class="flex gap-1" aria-label="Tags">
+                        {n.tags.iter().map(|t| view! {
+                            <li><a class="rounded bg-slate-100 px-2 py-0.5 hover:bg-indigo-50" href=format!("/review?tag={t}")>{t.to_string()}</a></li>
+                        }).collect_view()}
+                    </ul>
+                })}
             </div>
             <Fallbacks fallbacks=n.fallbacks.clone() used=n.fallbacks_used />
             <Editor n=n.clone() editable save=actions.save typed rendered />

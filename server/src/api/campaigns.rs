@@ -14,7 +14,9 @@ use rekey_app::error::AppError;
 use rekey_core::Rekey;
 use rekey_core::inventory::ConsumerId;
 use rekey_core::notices::views::QueueQuery;
-use rekey_core::notices::{CampaignId, NoticeId, campaigns, progress, queue, versions, workflow};
+use rekey_core::notices::{
+    CampaignId, NoticeId, campaigns, progress, queue, tags, versions, workflow,
+};
 use rmcp::schemars;
 use serde::Deserialize;
 
@@ -303,6 +305,8 @@ pub(super) struct NoticeQuery {
     state: Option<String>,
     /// A notice kind, e.g. `announcement` or `reminder`.
     kind: Option<String>,
+    /// A tag on the notice.
+    tag: Option<String>,
     /// From 1.
     page: Option<String>,
     /// 1 to 500, 25 by default.
@@ -325,6 +329,7 @@ pub(super) async fn notices(
         checks: q.checks,
         state: q.state,
         kind: q.kind,
+        tag: q.tag,
     }
     .parse()?;
     let (rows, total) = queue::queue(&rk.db, &filter, paging.offset(), paging.per_page).await?;
@@ -421,6 +426,34 @@ pub(super) async fn submit(
 ) -> ApiResult<v1::NoticeStatus> {
     let id = notice_id(notice)?;
     workflow::submit(&rk, identity(&caller)?, id).await?;
+    let d = queue::detail(&rk.db, id).await?;
+    Ok(Json(v1::NoticeStatus::from(&d)))
+}
+
+/// A notice's tags from now on.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct TagsBody {
+    /// Short labels such as `wave-1` or `needs-legal` (1 to 40 characters, no comma), at most
+    /// 10; an empty list removes them all.
+    tags: Vec<String>,
+}
+
+/// Replaces a notice's tags, to find it again with `GET /api/v1/notices?tag=`. Tags change
+/// nothing about review or delivery.
+#[utoipa::path(put, path = "/api/v1/notices/{notice}/tags", tag = "campaigns",
+    params(("notice" = i64, Path, description = "The notice's id")),
+    request_body(content = TagsBody, description = "Its tags from now on"),
+    responses((status = 200, description = "The notice with its tags", body = v1::NoticeStatus), (status = 422, description = "A tag is invalid (named)", body = ApiErrorBody), (status = 404, description = "No such notice", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+pub(super) async fn tag(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path(notice): Path<i64>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> ApiResult<v1::NoticeStatus> {
+    let id = notice_id(notice)?;
+    let input = json_body::<TagsBody>(&headers, &bytes)?;
+    tags::set(&rk, identity(&caller)?, id, &tags::parse(&input.tags)?).await?;
     let d = queue::detail(&rk.db, id).await?;
     Ok(Json(v1::NoticeStatus::from(&d)))
 }

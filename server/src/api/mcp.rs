@@ -22,7 +22,9 @@ use rekey_core::inventory::events::KeyEvent;
 use rekey_core::inventory::views::{ConsumerQuery, Credential};
 use rekey_core::inventory::{ConsumerId, store as inventory};
 use rekey_core::notices::views::{NoticeSummary, QueueQuery};
-use rekey_core::notices::{CampaignId, NoticeId, campaigns, progress, queue, versions, workflow};
+use rekey_core::notices::{
+    CampaignId, NoticeId, campaigns, progress, queue, tags, versions, workflow,
+};
 use rekey_core::vault::store::{self as vault, ReadKind};
 use rekey_core::vault::{GeneratePolicy, StoreInput, VaultName, partitions};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -57,6 +59,7 @@ const TOOL_PERMISSIONS: &[(&str, Permission)] = &[
     ("draft_notice", Permission::EditNotices),
     ("revise_notice", Permission::EditNotices),
     ("submit_notice", Permission::EditNotices),
+    ("tag_notice", Permission::EditNotices),
     ("vault_list", Permission::UseVault),
     ("vault_store", Permission::UseVault),
     ("vault_get", Permission::UseVault),
@@ -254,6 +257,8 @@ pub struct ListPending {
     /// `failing` for notices whose checks fail (they cannot be approved until edited),
     /// `passing` for those ready for a person's review.
     pub checks: Option<String>,
+    /// Only notices carrying this tag (see tag_notice).
+    pub tag: Option<String>,
     /// Page number, from 1 (default 1).
     pub page: Option<u32>,
 }
@@ -290,6 +295,16 @@ pub struct DraftNotice {
     /// Your body for the announcement, in markdown. Never put a key, a password or a token in
     /// it: the checks refuse it, and a person cannot approve it.
     pub body: Option<String>,
+}
+
+/// `tag_notice`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct TagNotice {
+    /// The notice's id.
+    pub notice: i64,
+    /// Its tags from now on (replacing those it had; an empty list removes them): short
+    /// labels such as `wave-1` or `needs-legal` (1 to 40 characters, no comma), at most 10.
+    pub tags: Vec<String>,
 }
 
 /// `revise_notice`'s arguments.
@@ -743,6 +758,7 @@ impl Tools {
                 let filter = QueueQuery {
                     campaign: args.campaign.map(|c| c.to_string()),
                     checks: args.checks.clone(),
+                    tag: args.tag.clone(),
                     ..QueueQuery::default()
                 }
                 .parse()?;
@@ -778,6 +794,7 @@ impl Tools {
                 Ok(json!({
                     "notice": NoticeLine::from(&d.summary),
                     "checks": v1::Check::all(&d.current.checks),
+                    "tags": d.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
                     "delivery": d.delivery.as_ref().map(|x| json!({
                         "message_id": x.message_id,
                         "state": x.state.as_str(),
@@ -883,6 +900,29 @@ impl Tools {
                     "notice": id.get(),
                     "state": d.summary.state.as_str(),
                     "checks_passed": d.current.checks_passed(),
+                }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Set a notice's tags, to find it again with list_pending's tag filter (e.g. wave-1, needs-legal). Replaces the tags it had; tags change nothing about review or sending."
+    )]
+    async fn tag_notice(
+        &self,
+        Parameters(args): Parameters<TagNotice>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let who = self.who(&ctx)?;
+                let id = NoticeId::new(args.notice).map_err(|e| invalid("notice", e.message))?;
+                let tags = tags::parse(&args.tags)?;
+                tags::set(&self.rk, &who, id, &tags).await?;
+                Ok(json!({
+                    "notice": id.get(),
+                    "tags": tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
                 }))
             }
             .await,

@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Extension, Json, Router};
 use rekey_app::auth::session::{Caller, require_fresh_reauthentication};
 use rekey_app::error::AppError;
@@ -56,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .route("/notices/{notice}", get(campaigns::notice))
         .route("/notices/{notice}/versions", post(campaigns::revise))
         .route("/notices/{notice}/submit", post(campaigns::submit))
+        .route("/notices/{notice}/tags", put(campaigns::tag))
         .route("/audit/entries", get(audit::entries))
         .route("/audit/evidence", get(period_evidence))
         .route("/campaigns/{campaign}/evidence", get(evidence))

@@ -37,6 +37,7 @@ use super::{audit, campaigns, inventory};
         campaigns::notice,
         campaigns::revise,
         campaigns::submit,
+        campaigns::tag,
         audit::entries,
         super::period_evidence,
         super::evidence,

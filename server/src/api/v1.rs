@@ -516,6 +516,8 @@ impl Check {
 pub(super) struct NoticeStatus {
     pub notice: Notice,
     pub checks: Vec<Check>,
+    /// Its tags, sorted.
+    pub tags: Vec<String>,
     pub delivery: Option<Delivery>,
 }
 
@@ -535,6 +537,7 @@ impl From<&NoticeDetail> for NoticeStatus {
         Self {
             notice: Notice::from(&d.summary),
             checks: Check::all(&d.current.checks),
+            tags: d.tags.iter().map(ToString::to_string).collect(),
             delivery: d.delivery.as_ref().map(|x| Delivery {
                 message_id: x.message_id.clone(),
                 state: x.state.as_str(),

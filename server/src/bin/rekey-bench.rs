@@ -305,6 +305,7 @@ async fn main() -> anyhow::Result<()> {
                 &admin,
                 agent.id,
                 rekey_core::identity::Scopes::ALL,
+                rekey_core::identity::TokenPartitions::Reachable,
                 rekey_core::identity::TokenLifetime::parse("365")?,
             )
             .await?;
@@ -331,6 +332,7 @@ async fn main() -> anyhow::Result<()> {
                 name: agent.name.clone(),
                 token: issued.info.id,
                 scopes: issued.info.scopes,
+                partitions: issued.info.partitions.clone(),
             };
             let partition = VaultName::parse(
                 "partition",

@@ -151,6 +151,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("GET /api/v1/notices/:notice", READERS_AND_AGENTS),
         ("POST /api/v1/notices/:notice/versions", EDITORS),
         ("POST /api/v1/notices/:notice/submit", EDITORS),
+        ("PUT /api/v1/notices/:notice/tags", EDITORS),
         ("GET /api/v1/audit/entries", &["security"]),
         ("GET /api/v1/audit/evidence", &["security"]),
         ("GET /api/v1/campaigns/:campaign/evidence", &["security"]),

@@ -484,6 +484,12 @@ impl TestApp {
 
     /// Creates an agent with a token holding `scopes`, confirmed by a second admin.
     pub async fn agent_token_scoped(&self, name: &str, scopes: &[&str]) -> String {
+        self.agent_token_with(name, scopes, "").await
+    }
+
+    /// Creates an agent with a token holding `scopes` and limited to the vault partitions
+    /// named in `partitions` (blank: all it can reach), confirmed by a second admin.
+    pub async fn agent_token_with(&self, name: &str, scopes: &[&str], partitions: &str) -> String {
         let admin = self.signed_in("admin").await;
         let r = admin
             .call(
@@ -503,8 +509,10 @@ impl TestApp {
             .and_then(|a| a.iter().find(|x| x["name"] == name))
             .map(|a| a["id"].to_string())
             .expect("agent listed");
+        let mut form = token_form(&id, scopes);
+        form.push(("vault_partitions", partitions));
         let issued: Value = admin
-            .call("admin/issue_token", &token_form(&id, scopes))
+            .call("admin/issue_token", &form)
             .await
             .json()
             .await

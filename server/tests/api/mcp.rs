@@ -96,6 +96,7 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
             "revise_notice",
             "search_consumers",
             "submit_notice",
+            "tag_notice",
             "vault_generate",
             "vault_get",
             "vault_list",
@@ -367,6 +368,11 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
     );
     assert_eq!(report["half_text"]["content"]["error"], "invalid");
     assert_eq!(report["pending"]["content"]["total"], 18);
+    assert_eq!(
+        report["tagged"]["content"]["tags"],
+        serde_json::json!(["wave-1"])
+    );
+    assert_eq!(report["wave"]["content"]["total"], 2, "{}", report["wave"]);
     assert_eq!(report["status"]["content"]["state"], "planned");
     // The key event, recorded as the agent's, once.
     assert_eq!(report["created"]["error"], false, "{}", report["created"]);
@@ -445,6 +451,63 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
         actions.iter().any(|a| a == "campaign.started"),
         "{actions:?}"
     );
+}
+
+// A token may be limited to named vault partitions: any other, its agent's own included, is
+// refused naming those it may use, and the partition list shows only those; MCP the same.
+on_both_databases!(a_token_limited_to_named_partitions_uses_only_those);
+async fn a_token_limited_to_named_partitions_uses_only_those(app: TestApp) {
+    let token = app
+        .agent_token_with("ops-bot", crate::helpers::ALL_SCOPES, "payments-team")
+        .await;
+    let agent = app.agent(&token);
+    let (status, _, message) = crate::helpers::error_of(
+        agent
+            .get("/api/v1/vault/partitions/agent-ops-bot/secrets")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 403, "{message}");
+    assert!(
+        message.contains("only the vault partitions payments-team"),
+        "{message}"
+    );
+    let listed: Value = agent
+        .get("/api/v1/vault/partitions")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, serde_json::json!([]));
+    let report = walk(&app, &token, "--scoped").await;
+    assert_eq!(report["vault"]["content"], serde_json::json!([]));
+    // The admin sees the limit on the token; a bad name is refused and issues nothing.
+    let admin = app.signed_in("admin").await;
+    let agents: Value = admin.call("admin/agents", &[]).await.json().await.unwrap();
+    let line = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "ops-bot")
+        .unwrap();
+    assert_eq!(line["tokens"][0]["partitions"], "payments-team");
+    let id = line["id"].to_string();
+    let mut form = crate::helpers::token_form(&id, &["vault"]);
+    form.push(("vault_partitions", "Payments Team"));
+    let (status, _, message) =
+        crate::helpers::error_of(admin.call("admin/issue_token", &form).await).await;
+    assert_eq!(status, 422, "{message}");
+    let tokens: Value = admin.call("admin/agents", &[]).await.json().await.unwrap();
+    let count = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "ops-bot")
+        .unwrap()["tokens"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(count, 1);
 }
 
 // A token carries only the scopes its admin ticked, and stops at its expiry: MCP lists only the

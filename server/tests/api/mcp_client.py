@@ -173,6 +173,11 @@ async def rotation(call, report, plan):
         "campaign": campaign, "consumer": consumers[0], "subject": "Only a subject",
     })
     report["pending"] = await call("list_pending", {"campaign": campaign})
+    for drafted in report["drafted"][:2]:
+        report["tagged"] = await call("tag_notice", {
+            "notice": drafted["content"]["announcement"], "tags": ["wave-1"],
+        })
+    report["wave"] = await call("list_pending", {"campaign": campaign, "tag": "wave-1"})
     report["status"] = await call("campaign_status", {"campaign": campaign})
     old = lines[0]["credential"]
     holder = await call("get_consumer", {"consumer": old["consumer"]})

@@ -320,6 +320,44 @@ async fn a_script_plans_drafts_and_pages_through_campaigns_over_rest(app: TestAp
         .await;
     assert_eq!(status, 409);
 
+    // Tagged, and found again by its tag; a bad tag changes nothing.
+    let tags = format!("/api/v1/notices/{notice}/tags");
+    let route = "/api/v1/notices/{notice}/tags";
+    let (status, tagged) = seen
+        .keep(
+            "put",
+            route,
+            agent
+                .json("PUT", &tags, &json!({"tags": ["wave-1", "needs-legal"]}))
+                .await,
+        )
+        .await;
+    assert_eq!(status, 200, "{tagged}");
+    assert_eq!(tagged["tags"], json!(["needs-legal", "wave-1"]));
+    let (status, body) = seen
+        .keep(
+            "put",
+            route,
+            agent
+                .json("PUT", &tags, &json!({"tags": ["one,two"]}))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"]["field"].as_str()),
+        (422, Some("tag")),
+        "{body}"
+    );
+    let (_, found) = seen
+        .get(
+            &agent,
+            "/api/v1/notices",
+            &format!("/api/v1/notices?campaign={campaign}&tag=wave-1"),
+        )
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["notices"][0]["id"], notice);
+
     // No approval while planned, and none ever by the agent: there is no such route.
     let r = agent
         .json(
