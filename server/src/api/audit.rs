@@ -65,7 +65,7 @@ impl EntriesQuery {
 /// `GET /api/v1/audit/entries`: the audit entries the filters match, as CSV or JSON.
 #[utoipa::path(get, path = "/api/v1/audit/entries", tag = "audit",
     params(EntriesQuery),
-    responses((status = 200, description = "The matching entries with their hashes", content_type = "text/csv", body = String), (status = 422, description = "A filter is invalid (named)", body = super::ApiErrorBody), (status = 401, description = "No valid token or session", body = super::ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = super::ApiErrorBody)))]
+    responses((status = 200, description = "The matching entries with their hashes: CSV, or with format=json a JSON list", content((String = "text/csv"), (Vec<Object> = "application/json"))), (status = 422, description = "A filter is invalid (named)", body = super::ApiErrorBody), (status = 401, description = "No valid token or session", body = super::ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = super::ApiErrorBody)))]
 pub(super) async fn entries(
     State(rk): State<Rekey>,
     Query(query): Query<EntriesQuery>,

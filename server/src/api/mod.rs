@@ -82,7 +82,8 @@ struct ApiErrorBody {
     /// `unavailable`, `internal`, and the others of `rekey_app::error::AppError`.
     error: String,
     /// What went wrong in words a person can act on; for `invalid`, `{"field", "message"}`.
-    detail: serde_json::Value,
+    /// Absent when the code says it all (`sign_in_required`, `cross_site`).
+    detail: Option<serde_json::Value>,
 }
 
 /// Either the handler's JSON or the error a caller can act on.

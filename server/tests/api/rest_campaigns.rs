@@ -4,44 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Browser, TestApp, error_of, rand_suffix};
+use crate::helpers::{TestApp, error_of, rand_suffix};
 use crate::on_both_databases;
-
-/// The responses seen, as the OpenAPI document names their routes, to check against it.
-#[derive(Default)]
-struct Seen(Vec<Value>);
-
-impl Seen {
-    async fn keep(&mut self, method: &str, route: &str, r: reqwest::Response) -> (u16, Value) {
-        let status = r.status().as_u16();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        self.0.push(json!({
-            "method": method, "path": route, "status": status, "body": body,
-        }));
-        (status, body)
-    }
-
-    async fn get(&mut self, b: &Browser, route: &str, path: &str) -> (u16, Value) {
-        self.keep("get", route, b.get(path).await).await
-    }
-
-    async fn post(
-        &mut self,
-        b: &Browser,
-        route: &str,
-        path: &str,
-        body: &Value,
-        key: Option<&str>,
-    ) -> (u16, Value) {
-        let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
-        self.keep(
-            "post",
-            route,
-            b.json_with("POST", path, body, &headers).await,
-        )
-        .await
-    }
-}
+use crate::openapi::{Seen, check_against_document};
 
 /// The `rel="next"` target of a `Link` header.
 fn next_link(r: &reqwest::Response) -> Option<String> {
@@ -386,30 +351,4 @@ fn changed(plan: &Value, fields: &[(&str, Value)]) -> Value {
         plan[*name] = value.clone();
     }
     plan
-}
-
-/// Runs `check_responses.py` (jsonschema, from the tests' virtual environment) over `seen`.
-pub async fn check_against_document(app: &TestApp, doc: &Value, seen: &[Value]) {
-    let doc_file = app.db.dir.join("openapi-checked.json");
-    let seen_file = app.db.dir.join("responses.json");
-    std::fs::write(&doc_file, doc.to_string()).unwrap();
-    std::fs::write(&seen_file, Value::from(seen.to_vec()).to_string()).unwrap();
-    let python = crate::mcp::test_python();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/check_responses.py");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(script)
-            .arg(&doc_file)
-            .arg(&seen_file)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("scripts/test installs jsonschema in the tests' virtual environment");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
