@@ -20,7 +20,7 @@ use rekey_core::notices::{
 use rmcp::schemars;
 use serde::Deserialize;
 
-use super::idempotent::{self, Request};
+use super::idempotent;
 use super::paging::{Paging, paged};
 use super::{ApiError, ApiErrorBody, ApiResult, identity, json_body, v1};
 
@@ -139,16 +139,9 @@ pub(super) async fn plan(
 ) -> Result<Response, ApiError> {
     let who = identity(&caller)?.clone();
     let plan = json_body::<PlanBody>(&headers, &bytes)?.input().parse()?;
-    let request = Request {
-        method: "POST",
-        uri: &uri,
-        body: &bytes,
-    };
-    let task_rk = rk.clone();
-    let task_who = who.clone();
-    idempotent::once(&rk, &who, &headers, request, async move {
-        let id = campaigns::plan(&task_rk, &task_who, plan).await?;
-        let c = campaigns::get(&task_rk.db, id).await?;
+    idempotent::once(&rk, &who, &headers, &uri, &bytes, |rk, who| async move {
+        let id = campaigns::plan(&rk, &who, plan).await?;
+        let c = campaigns::get(&rk.db, id).await?;
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(v1::Planned {
@@ -207,15 +200,19 @@ pub(super) async fn status(
     }))
 }
 
-/// Whose notices to draft, and optionally the announcement in the caller's words.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct DraftBody {
-    /// A consumer whose credential the campaign rotates.
-    consumer: i64,
-    /// The announcement's subject; with `body`, or neither for the built-in draft.
-    subject: Option<String>,
-    /// The announcement's body, markdown; never a key, a password or a token.
-    body: Option<String>,
+/// Whose notices to draft, and optionally the announcement in the caller's words (REST, and
+/// the MCP tool `draft_notice` with the campaign beside it).
+#[derive(Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+pub struct DraftBody {
+    /// The consumer to write to: one whose credential the campaign rotates.
+    pub consumer: i64,
+    /// Your subject for the announcement. Leave out subject and body to keep the built-in
+    /// draft, which states the deadline in the consumer's time zone and the steps for its
+    /// integration.
+    pub subject: Option<String>,
+    /// Your body for the announcement, in markdown. Never put a key, a password or a token in
+    /// it: the checks refuse it, and a person cannot approve it.
+    pub body: Option<String>,
 }
 
 /// A subject and a body given together, or neither.
@@ -257,20 +254,13 @@ pub(super) async fn draft(
     let consumer = ConsumerId::new(input.consumer)
         .map_err(|e| ApiError(AppError::invalid("consumer", e.message)))?;
     own_text(input.subject.as_deref(), input.body.as_deref())?;
-    let request = Request {
-        method: "POST",
-        uri: &uri,
-        body: &bytes,
-    };
-    let task_rk = rk.clone();
-    let task_who = who.clone();
-    idempotent::once(&rk, &who, &headers, request, async move {
+    idempotent::once(&rk, &who, &headers, &uri, &bytes, |rk, who| async move {
         let text = own_text(input.subject.as_deref(), input.body.as_deref())?;
-        let notices = campaigns::draft_for_review(&task_rk, &task_who, id, consumer, text).await?;
+        let notices = campaigns::draft_for_review(&rk, &who, id, consumer, text).await?;
         let mut lines = Vec::with_capacity(notices.len());
         let mut checks = Vec::new();
         for (i, &notice) in notices.iter().enumerate() {
-            let d = queue::detail(&task_rk.db, notice).await?;
+            let d = queue::detail(&rk.db, notice).await?;
             if i == 0 {
                 checks = v1::Check::all(&d.current.checks);
             }
@@ -357,14 +347,18 @@ pub(super) async fn notice(
     Ok(Json(v1::NoticeStatus::from(&d)))
 }
 
-/// A new version of a notice.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct ReviseBody {
-    /// The version the edit started from: a revision made meanwhile is not overwritten.
-    based_on_version: i64,
-    subject: String,
-    /// Markdown; never a key, a password or a token.
-    body: String,
+/// A new version of a notice (REST, and the MCP tool `revise_notice` with the notice beside
+/// it).
+#[derive(Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+pub struct ReviseBody {
+    /// The version you started from (the notice's status shows the current one): a revision
+    /// made meanwhile is not overwritten.
+    pub based_on_version: i64,
+    /// The e-mail's subject.
+    pub subject: String,
+    /// The e-mail's body, in markdown. Never put a key, a password or a token in it: the
+    /// checks refuse it, and a person cannot approve it.
+    pub body: String,
 }
 
 /// Saves a new version of a drafted or in-review notice, through every check. Send an
@@ -384,17 +378,10 @@ pub(super) async fn revise(
     let who = identity(&caller)?.clone();
     let id = notice_id(notice)?;
     let input = json_body::<ReviseBody>(&headers, &bytes)?;
-    let request = Request {
-        method: "POST",
-        uri: &uri,
-        body: &bytes,
-    };
-    let task_rk = rk.clone();
-    let task_who = who.clone();
-    idempotent::once(&rk, &who, &headers, request, async move {
+    idempotent::once(&rk, &who, &headers, &uri, &bytes, |rk, who| async move {
         let v = versions::edit(
-            &task_rk,
-            &task_who,
+            &rk,
+            &who,
             id,
             input.based_on_version,
             &input.subject,

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
@@ -13,37 +13,31 @@ use rekey_core::identity::Identity;
 
 use super::ApiError;
 
-/// The request as its key covers it: method, path and query, and the exact body.
-pub(super) struct Request<'a> {
-    pub method: &'a str,
-    pub uri: &'a axum::http::Uri,
-    pub body: &'a [u8],
-}
-
-/// Runs `create` once per key: without a key, simply runs it. With one, a retry of the same
-/// request answers what the first answered; the same key on another request is refused. The
-/// work runs on its own task, so a client that hangs up mid-way does not leave the key
-/// claimed and unanswered: the answer is still kept for its retry.
-pub(super) async fn once<F>(
+/// Runs `create` (given Rekey and the caller) once per key for the POST to `uri` with `body`:
+/// without a key, simply runs it. With one, a retry of the same request answers what the first
+/// answered; the same key on another request is refused. The work runs on its own task, so a
+/// client that hangs up mid-way does not leave the key claimed and unanswered: the answer is
+/// still kept for its retry.
+pub(super) async fn once<F, Fut>(
     rk: &Rekey,
     who: &Identity,
     headers: &HeaderMap,
-    request: Request<'_>,
+    uri: &Uri,
+    body: &[u8],
     create: F,
 ) -> Result<Response, ApiError>
 where
-    F: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>> + Send + 'static,
+    F: FnOnce(Rekey, Identity) -> Fut,
+    Fut: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>> + Send + 'static,
 {
+    let create = create(rk.clone(), who.clone());
     let Some(raw) = headers.get("idempotency-key") else {
         let (status, body) = create.await?;
         return Ok(json(status, body.to_string(), false));
     };
     let key = IdempotencyKey::parse(raw.to_str().unwrap_or_default())?;
-    let path_and_query = request
-        .uri
-        .path_and_query()
-        .map_or(request.uri.path(), |p| p.as_str());
-    let keyed = Keyed::new(who, key, request.method, path_and_query, request.body);
+    let path_and_query = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let keyed = Keyed::new(who, key, "POST", path_and_query, body);
     match idempotency::claim(&rk.db, &keyed, rk.now()).await? {
         Claim::Replay { status, body } => Ok(json(
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),

@@ -41,7 +41,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, too
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::campaigns::{PlanBody, own_text};
+use super::campaigns::{DraftBody, PlanBody, ReviseBody, own_text};
 use super::v1;
 
 /// The permission each tool needs; a tool absent here is never listed nor run.
@@ -286,15 +286,9 @@ pub struct DraftNotice {
     /// A planned campaign (plan_campaign answers its id; once a person starts it, Rekey drafts
     /// the rest itself).
     pub campaign: i64,
-    /// The consumer to write to: one whose credential the campaign rotates.
-    pub consumer: i64,
-    /// Your subject for the announcement. Leave out subject and body to keep the built-in
-    /// draft, which states the deadline in the consumer's time zone and the steps for its
-    /// integration.
-    pub subject: Option<String>,
-    /// Your body for the announcement, in markdown. Never put a key, a password or a token in
-    /// it: the checks refuse it, and a person cannot approve it.
-    pub body: Option<String>,
+    /// Whom to write to, and how.
+    #[serde(flatten)]
+    pub draft: DraftBody,
 }
 
 /// `tag_notice`'s arguments.
@@ -312,14 +306,9 @@ pub struct TagNotice {
 pub struct ReviseNotice {
     /// The notice's id.
     pub notice: i64,
-    /// The version you started from (notice_status shows the current one): a revision made
-    /// meanwhile is not overwritten.
-    pub based_on_version: i64,
-    /// The e-mail's subject.
-    pub subject: String,
-    /// The e-mail's body, in markdown. Never put a key, a password or a token in it: the
-    /// checks refuse it, and a person cannot approve it.
-    pub body: String,
+    /// The new version.
+    #[serde(flatten)]
+    pub revision: ReviseBody,
 }
 
 /// A vault secret by partition and name.
@@ -821,9 +810,9 @@ impl Tools {
                 let who = self.who(&ctx)?;
                 let campaign =
                     CampaignId::new(args.campaign).map_err(|e| invalid("campaign", e.message))?;
-                let consumer =
-                    ConsumerId::new(args.consumer).map_err(|e| invalid("consumer", e.message))?;
-                let text = own_text(args.subject.as_deref(), args.body.as_deref())?;
+                let consumer = ConsumerId::new(args.draft.consumer)
+                    .map_err(|e| invalid("consumer", e.message))?;
+                let text = own_text(args.draft.subject.as_deref(), args.draft.body.as_deref())?;
                 let notices =
                     campaigns::draft_for_review(&self.rk, &who, campaign, consumer, text).await?;
                 let announcement = notices[0];
@@ -866,9 +855,9 @@ impl Tools {
                     &self.rk,
                     &who,
                     id,
-                    args.based_on_version,
-                    &args.subject,
-                    &args.body,
+                    args.revision.based_on_version,
+                    &args.revision.subject,
+                    &args.revision.body,
                 )
                 .await?;
                 Ok(json!({

@@ -104,6 +104,17 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
             "vault_totp",
         ]
     );
+    // A draft's and a revision's fields sit beside the notice or campaign they name.
+    for (tool, field) in [
+        ("draft_notice", "subject"),
+        ("revise_notice", "based_on_version"),
+    ] {
+        assert!(
+            report["schemas"][tool]["properties"][field]["description"].is_string(),
+            "{tool}: {}",
+            report["schemas"][tool]
+        );
+    }
     // Every tool says what it takes; a search's filters are named and described.
     let search = &report["schemas"]["search_consumers"]["properties"];
     for field in ["environment", "older_than_days", "page", "per_page"] {
