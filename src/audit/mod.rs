@@ -15,6 +15,8 @@ use crate::inventory::{ConsumerId, CredentialId};
 use crate::notices::{CampaignId, NoticeId};
 
 #[cfg(feature = "server")]
+pub mod batch;
+#[cfg(feature = "server")]
 pub mod chain;
 #[cfg(feature = "server")]
 pub mod checkpoint;

@@ -72,21 +72,33 @@ impl WriteTx {
         &mut self,
         entries: impl IntoIterator<Item = (Target, Detail)>,
     ) -> Result<Seq> {
+        // Gathered before any await: the caller's iterator is not held across one.
+        let entries = entries
+            .into_iter()
+            .map(|(target, detail)| (self.actor.clone(), target, detail))
+            .collect();
+        self.audit_by(entries).await
+    }
+
+    /// Appends entries whose actors are their own rather than this transaction's: records
+    /// gathered from several callers into one commit that changes nothing else
+    /// ([`super::batch::AuditQueue`]).
+    pub async fn audit_by(&mut self, entries: Vec<(Actor, Target, Detail)>) -> Result<Seq> {
+        let entries: Vec<NewEntry> = entries
+            .into_iter()
+            .map(|(actor, target, detail)| NewEntry {
+                at: self.now,
+                actor,
+                target,
+                detail,
+            })
+            .collect();
         let head = match self.head.take() {
             Some(head) => head,
             None => super::store::head(&mut self.tx)
                 .await
                 .map_err(fail_closed)?,
         };
-        let entries: Vec<NewEntry> = entries
-            .into_iter()
-            .map(|(target, detail)| NewEntry {
-                at: self.now,
-                actor: self.actor.clone(),
-                target,
-                detail,
-            })
-            .collect();
         let appended = super::store::append(&mut self.tx, &head, &entries)
             .await
             .map_err(fail_closed)?;

@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 use rekey_app::auth::session::Caller;
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
+use rekey_core::audit::batch::AuditQueue;
 use rekey_core::audit::{Detail, Target};
 use rekey_core::clock::Timestamp;
 use rekey_core::identity::{Identity, Permission};
@@ -81,8 +82,10 @@ pub fn service(
 ) -> StreamableHttpService<Tools, LocalSessionManager> {
     let mut config = StreamableHttpServerConfig::default();
     config.allowed_hosts = allowed_hosts;
+    // One queue for every session: concurrent calls share their audit commits.
+    let calls = Arc::new(AuditQueue::new(rk.clone()));
     StreamableHttpService::new(
-        move || Ok(Tools::new(rk.clone())),
+        move || Ok(Tools::new(rk.clone(), calls.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     )
@@ -92,9 +95,10 @@ pub fn service(
 /// from its token), until the client closes the stream: `rekey mcp` for an agent on this host.
 pub async fn serve_stdio(rk: Rekey, agent: Identity) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
+    let calls = Arc::new(AuditQueue::new(rk.clone()));
     let tools = Tools {
         stdio_agent: Some(agent),
-        ..Tools::new(rk)
+        ..Tools::new(rk, calls)
     };
     tools
         .serve(rmcp::transport::stdio())
@@ -108,6 +112,8 @@ pub async fn serve_stdio(rk: Rekey, agent: Identity) -> anyhow::Result<()> {
 #[derive(Clone)]
 pub struct Tools {
     rk: Rekey,
+    /// Where each call's audit entry goes: written with other sessions' in one commit.
+    calls: Arc<AuditQueue>,
     router: ToolRouter<Tools>,
     /// Over stdio, the agent whose token started the process; over HTTP, none (each request
     /// carries its own).
@@ -472,9 +478,10 @@ impl From<&NoticeSummary> for NoticeLine {
 
 #[tool_router(router = router)]
 impl Tools {
-    fn new(rk: Rekey) -> Self {
+    fn new(rk: Rekey, calls: Arc<AuditQueue>) -> Self {
         Self {
             rk,
+            calls,
             router: Self::router(),
             stdio_agent: None,
         }
@@ -1123,12 +1130,11 @@ impl ServerHandler for Tools {
                 }
                 .into(),
             };
-            let recorded = async {
-                let mut tx = self.rk.write((&who).into()).await?;
-                tx.audit(Target::Token(*token), detail).await?;
-                tx.commit().await
-            };
-            if let Err(e) = recorded.await {
+            let recorded = self
+                .calls
+                .record((&who).into(), Target::Token(*token), detail)
+                .await;
+            if let Err(e) = recorded {
                 return Ok(refusal(AppError::from(e)).into());
             }
         }

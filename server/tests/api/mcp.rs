@@ -464,6 +464,25 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
     );
 }
 
+// Calls are audited in shared commits, and still fail closed: a call whose entry cannot be
+// written does not run, and the agent is told nothing was done (with a reference to the log).
+on_both_databases!(a_call_that_cannot_be_audited_does_not_run);
+async fn a_call_that_cannot_be_audited_does_not_run(app: TestApp) {
+    let token = app.agent_token("quiet-bot").await;
+    app.break_audit_writes().await;
+    let report = walk(&app, &token, "--scoped").await;
+    let search = &report["search"];
+    assert_eq!(search["error"], true, "{search}");
+    assert_eq!(search["content"]["error"], "internal", "{search}");
+    assert!(
+        search["content"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{search}"
+    );
+}
+
 // A token may be limited to named vault partitions: any other, its agent's own included, is
 // refused naming those it may use, and the partition list shows only those; MCP the same.
 on_both_databases!(a_token_limited_to_named_partitions_uses_only_those);
