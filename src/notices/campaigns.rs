@@ -666,7 +666,19 @@ pub async fn draft_consumer(
         return Err(crate::error::Refusal::NotDraftable { consumer, reason }.into());
     }
     let mut tx = rk.write(by.into()).await?;
-    // Checked under the writer's lock: two requests for one consumer draft it once.
+    // Checked again under the writer's lock: a person may have started the campaign meanwhile,
+    // and its own drafting must find this consumer drafted or not at all.
+    let state: CampaignState = tx
+        .scalar("SELECT state FROM campaigns WHERE id = $1", params![id])
+        .await?;
+    if state != CampaignState::Planned {
+        return Err(crate::error::Refusal::NotPlanned {
+            campaign: id,
+            state,
+        }
+        .into());
+    }
+    // Two requests for one consumer draft it once.
     let first: Option<NoticeId> = tx
         .fetch_optional(
             "SELECT MIN(id) FROM notices WHERE campaign_id = $1 AND consumer_id = $2 HAVING COUNT(*) > 0",
@@ -712,7 +724,11 @@ pub async fn draft_for_review(
         .first()
         .ok_or_else(|| Error::Internal(format!("consumer {consumer} was drafted no notice")))?;
     if let Some((subject, body)) = text {
-        super::versions::edit(rk, by, announcement, 1, &subject, &body).await?;
+        match super::versions::edit(rk, by, announcement, 1, &subject, &body).await {
+            // The caller's words are the built-in draft's: version 1 stands.
+            Ok(_) | Err(Error::Conflict(crate::error::Conflict::NothingChanged)) => {}
+            Err(e) => return Err(e),
+        }
     }
     super::workflow::submit_many(rk, by, &notices).await?;
     Ok(notices)
