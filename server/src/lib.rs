@@ -9,6 +9,7 @@ pub mod guard;
 pub mod imports;
 pub mod reminders;
 pub mod session_store;
+mod stalled_pages;
 pub mod webhooks;
 pub mod workers;
 
@@ -219,6 +220,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
             ),
         ))
         .layer(axum::middleware::from_fn(no_store))
+        .layer(axum::middleware::from_fn(stalled_pages::close_stalled_pages))
         .layer(axum::middleware::from_fn(limit_body));
     let router = if https {
         router.layer(SetResponseHeaderLayer::overriding(
