@@ -2,7 +2,7 @@
 //! system's signed events.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -18,6 +18,7 @@ use rekey_core::inventory::views::{ConsumerQuery, ExternalId};
 use serde::Deserialize;
 use std::sync::Arc;
 
+use super::paging::{Paging, paged};
 use super::{ApiError, ApiErrorBody, identity, v1};
 use crate::imports::{ImportJobs, not_found};
 
@@ -268,39 +269,31 @@ pub(super) struct SearchQuery {
 /// `GET /api/v1/consumers?<the list's filters>&page=N&per_page=M`: the consumer list for scripts.
 #[utoipa::path(get, path = "/api/v1/consumers", tag = "inventory",
     params(("q" = Option<String>, Query, description = "Free text: name, external id, a contact, a tag"), ("pattern" = Option<String>, Query, description = "An integration pattern"), ("language" = Option<String>, Query, description = "An SDK language"), ("tag" = Option<String>, Query, description = "One tag"), ("environment" = Option<String>, Query, description = "A credential environment"), ("status" = Option<String>, Query, description = "A credential status"), ("older_than" = Option<u32>, Query, description = "Days: a live credential older than this"), ("expiring_within" = Option<u32>, Query, description = "Days: a credential expiring within this"), ("sort" = Option<String>, Query, description = "name, oldest_key, most_keys or recent"), ("page" = Option<u32>, Query, description = "From 1"), ("per_page" = Option<u32>, Query, description = "1 to 500, 25 by default")),
-    responses((status = 200, description = "A page of consumers", body = v1::ConsumerPage), (status = 422, description = "A filter is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+    responses((status = 200, description = "A page of consumers, with a `Link` header to the others", body = v1::ConsumerPage), (status = 422, description = "A filter is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn search(
     State(rk): State<Rekey>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<SearchQuery>,
-) -> Result<Json<v1::ConsumerPage>, ApiError> {
-    let number = |name: &str, value: &Option<String>, default: u32, max: u32| match value {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError(AppError::invalid(
-                    name,
-                    format!("'{v}' is not a number from 1 to {max}"),
-                ))
-            }),
-    };
-    let page = number("page", &query.page, 1, u32::MAX)?;
-    let per_page = number("per_page", &query.per_page, 25, 500)?;
+) -> Result<Response, ApiError> {
+    let paging = Paging::parse(query.page.as_deref(), query.per_page.as_deref())?;
     let (consumers, total) = rekey_core::inventory::store::list_consumers(
         &rk.db,
         &query.filter.parse()?,
         rk.now(),
-        (page - 1).saturating_mul(per_page),
-        per_page,
+        paging.offset(),
+        paging.per_page,
     )
     .await?;
-    Ok(Json(v1::ConsumerPage {
+    Ok(paged(
+        paging,
+        &uri,
         total,
-        page,
-        consumers: consumers.iter().map(v1::Consumer::from).collect(),
-    }))
+        v1::ConsumerPage {
+            total,
+            page: paging.page,
+            consumers: consumers.iter().map(v1::Consumer::from).collect(),
+        },
+    ))
 }
 
 /// `GET /api/v1/consumers.csv?<the list's filters>`: the current view, every page.

@@ -322,7 +322,8 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
         "deadline_at": at(30),
         "grace_end_at": at(37),
     });
-    remember_secret("sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123");
+    // The key pasted into a draft below is text the agent wrote, kept as written for a person
+    // to see and fix: no vault value, so the leak scan does not look for it.
     let report = run_client(
         &[
             &format!("{}/mcp", app.base),
