@@ -70,3 +70,49 @@ test('the API reference renders from Rekey alone, under its content security pol
   expect(elsewhere).toEqual([]);
   expect(refused).toEqual([]);
 });
+
+test('an agent plans a campaign over the API; it waits until an engineer starts it', async ({ page, request }) => {
+  test.setTimeout(120_000);
+  const name = `planner-${run}`;
+  await signIn(page, 'admin');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
+  await hydrated(page);
+  const create = page.locator('form', { has: page.getByRole('button', { name: 'Create agent' }) });
+  await create.getByLabel('Name').fill(name);
+  await create.getByLabel('Description').fill('prepares rotations for people to start');
+  await create.getByRole('button', { name: 'Create agent' }).click();
+  await expect(page.getByText('Agent created.')).toBeVisible();
+  const row = page.getByRole('row', { name: new RegExp(name) });
+  await row.getByRole('button', { name: `Issue a token to ${name}` }).click();
+  await expect(page.getByRole('status').filter({ hasText: `New token for ${name}` })).toContainText('campaigns');
+  const token = (await page.getByTestId('new-token').textContent())!.trim();
+
+  // Every production key older than 90 days, announced tomorrow; a retry plans nothing more.
+  const at = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 16);
+  const headers = { Authorization: `Bearer ${token}`, 'Idempotency-Key': `plan-${run}` };
+  const data = {
+    name: `Old production keys ${run}`, environment: 'production', older_than_days: 90,
+    announce_at: at(1), new_key_at: at(2), deadline_at: at(30), grace_end_at: at(37),
+  };
+  const planned = await request.post('/api/v1/campaigns', { headers, data });
+  expect(planned.status()).toBe(201);
+  const { campaign } = await planned.json();
+  expect(campaign.state).toBe('planned');
+  const retried = await request.post('/api/v1/campaigns', { headers, data });
+  expect(retried.headers()['idempotent-replayed']).toBe('true');
+  expect((await retried.json()).campaign.id).toBe(campaign.id);
+
+  // An engineer finds it planned, with nothing drafted, and starts it.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, 'engineer');
+  await page.waitForURL((url) => !url.pathname.startsWith('/login'));
+  await page.goto(`/campaigns/${campaign.id}`);
+  await hydrated(page);
+  // The line under the title: what it rotates, how many consumers, its state.
+  const summary = page.locator('p', { hasText: / consumers · / });
+  await expect(summary).toContainText('Planned');
+  await expect(page.getByText(/none can be approved until the campaign starts/)).toBeVisible();
+  await page.getByRole('button', { name: 'Start campaign' }).click();
+  await expect(summary).toContainText('Active', { timeout: 60_000 });
+  await expect(page.getByRole('button', { name: 'Start campaign' })).toHaveCount(0);
+});
