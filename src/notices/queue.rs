@@ -105,6 +105,23 @@ pub async fn queue(
     Ok((list, total))
 }
 
+/// The queue lines of `ids`, in the order given, in one query (an id that is not a notice is
+/// left out).
+pub async fn summaries(db: &Db, ids: &[NoticeId]) -> Result<Vec<NoticeSummary>> {
+    let keys: Vec<Value> = ids.iter().map(|id| id.get().into()).collect();
+    let rows = crate::storage::rows_in(
+        &mut db.clone(),
+        &format!("{SUMMARY_SELECT} WHERE n.id IN ({{keys}})"),
+        &keys,
+    )
+    .await?;
+    let mut by_id = rows
+        .iter()
+        .map(|r| decode_summary(r).map(|s| (s.id, s)))
+        .collect::<Result<std::collections::HashMap<_, _>>>()?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
 pub(super) async fn summary(db: &Db, id: NoticeId) -> Result<NoticeSummary> {
     db.fetch_optional(
         &format!("{SUMMARY_SELECT} WHERE n.id = $1"),

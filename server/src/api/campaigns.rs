@@ -13,7 +13,8 @@ use rekey_app::campaigns::PlanInput;
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
 use rekey_core::inventory::ConsumerId;
-use rekey_core::notices::views::QueueQuery;
+use rekey_core::notices::CheckResult;
+use rekey_core::notices::views::{NoticeSummary, QueueQuery};
 use rekey_core::notices::{
     CampaignId, NoticeId, campaigns, progress, queue, tags, versions, workflow,
 };
@@ -257,21 +258,13 @@ pub(super) async fn draft(
     idempotent::once(&rk, &who, &headers, &uri, &bytes, |rk, who| async move {
         let text = own_text(input.subject.as_deref(), input.body.as_deref())?;
         let notices = campaigns::draft_for_review(&rk, &who, id, consumer, text).await?;
-        let mut lines = Vec::with_capacity(notices.len());
-        let mut checks = Vec::new();
-        for (i, &notice) in notices.iter().enumerate() {
-            let d = queue::detail(&rk.db, notice).await?;
-            if i == 0 {
-                checks = v1::Check::all(&d.current.checks);
-            }
-            lines.push(v1::Notice::from(&d.summary));
-        }
+        let (lines, checks) = drafted_series(&rk, &notices).await?;
         let drafted = v1::DraftedSeries {
             state: "pending_review",
             announcement: notices[0].get(),
-            checks_passed: checks.iter().all(|c| c.passed),
-            checks,
-            notices: lines,
+            checks_passed: checks.iter().all(CheckResult::passed),
+            checks: v1::Check::all(&checks),
+            notices: lines.iter().map(v1::Notice::from).collect(),
         };
         Ok((
             StatusCode::CREATED,
@@ -279,6 +272,21 @@ pub(super) async fn draft(
         ))
     })
     .await
+}
+
+/// A consumer's series just drafted into review, for the answer to the REST route and the MCP
+/// tool: its notices' queue lines (the announcement first), read in one query, and the
+/// announcement's current checks.
+pub(super) async fn drafted_series(
+    rk: &Rekey,
+    notices: &[NoticeId],
+) -> Result<(Vec<NoticeSummary>, Vec<CheckResult>), AppError> {
+    let lines = queue::summaries(&rk.db, notices).await?;
+    let announcement = lines.first().ok_or_else(|| {
+        rekey_core::error::Error::Internal("a drafted series has no notice".into())
+    })?;
+    let current = versions::version(&rk.db, announcement.id, announcement.version).await?;
+    Ok((lines, current.checks))
 }
 
 /// The review queue's filters and a page of it.

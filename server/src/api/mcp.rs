@@ -22,6 +22,7 @@ use rekey_core::identity::{Identity, Permission};
 use rekey_core::inventory::events::KeyEvent;
 use rekey_core::inventory::views::{ConsumerQuery, Credential};
 use rekey_core::inventory::{ConsumerId, store as inventory};
+use rekey_core::notices::CheckResult;
 use rekey_core::notices::views::{NoticeSummary, QueueQuery};
 use rekey_core::notices::{
     CampaignId, NoticeId, campaigns, progress, queue, tags, versions, workflow,
@@ -42,7 +43,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, too
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::campaigns::{DraftBody, PlanBody, ReviseBody, own_text};
+use super::campaigns::{DraftBody, PlanBody, ReviseBody, drafted_series, own_text};
 use super::v1;
 
 /// The permission each tool needs; a tool absent here is never listed nor run.
@@ -823,23 +824,15 @@ impl Tools {
                 let notices =
                     campaigns::draft_for_review(&self.rk, &who, campaign, consumer, text).await?;
                 let announcement = notices[0];
-                let mut lines = Vec::with_capacity(notices.len());
-                let mut checks = Vec::new();
-                for &id in &notices {
-                    let d = queue::detail(&self.rk.db, id).await?;
-                    if id == announcement {
-                        checks = v1::Check::all(&d.current.checks);
-                    }
-                    lines.push(NoticeLine::from(&d.summary));
-                }
+                let (lines, checks) = drafted_series(&self.rk, &notices).await?;
                 Ok(json!({
                     "state": "pending_review",
                     "campaign": campaign.get(),
                     "consumer": consumer.get(),
                     "announcement": announcement.get(),
-                    "checks_passed": checks.iter().all(|c| c.passed),
-                    "checks": checks,
-                    "notices": lines,
+                    "checks_passed": checks.iter().all(CheckResult::passed),
+                    "checks": v1::Check::all(&checks),
+                    "notices": lines.iter().map(NoticeLine::from).collect::<Vec<_>>(),
                 }))
             }
             .await,
