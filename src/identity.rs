@@ -39,6 +39,9 @@ crate::declare::named_enum!(
         ManageCampaigns => ("manage_campaigns", "manage campaigns"),
         /// Draft and edit notices.
         EditNotices => ("edit_notices", "edit notices"),
+        /// Write a team message about a rotation (to a user or the team address), which is
+        /// reviewed and approved like every notice.
+        NotifyTeam => ("notify_team", "write team messages"),
         /// Approve or reject notices.
         ApproveNotices => ("approve_notices", "approve notices"),
         /// Read the local mailbox of messages Rekey delivered.
@@ -72,6 +75,7 @@ pub const fn role_grants(role: Role, permission: Permission) -> bool {
                 | PlanCampaigns
                 | ManageCampaigns
                 | EditNotices
+                | NotifyTeam
                 | ViewMailbox
                 | UseVault
         ),
@@ -108,6 +112,8 @@ crate::declare::named_enum!(
         NoticesDraft => ("notices:draft", "Draft notices"),
         /// Plan campaigns, which wait for a person to start them (never start or steer one).
         Campaigns => ("campaigns", "Plan campaigns"),
+        /// Write team messages about a rotation, which people review and approve.
+        TeamNotices => ("team:notify", "Write team messages"),
         /// Use its own vault partition and those granted to the agent.
         Vault => ("vault", "Use the vault"),
     }
@@ -121,6 +127,7 @@ impl Scope {
             Permission::EditInventory => Some(Scope::InventoryWrite),
             Permission::EditNotices => Some(Scope::NoticesDraft),
             Permission::PlanCampaigns => Some(Scope::Campaigns),
+            Permission::NotifyTeam => Some(Scope::TeamNotices),
             Permission::UseVault => Some(Scope::Vault),
             _ => None,
         }
@@ -552,6 +559,7 @@ mod tests {
                     | Permission::EditInventory
                     | Permission::EditNotices
                     | Permission::PlanCampaigns
+                    | Permission::NotifyTeam
                     | Permission::UseVault
             );
             assert_eq!(all.may(p), granted, "{p:?}");

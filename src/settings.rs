@@ -40,6 +40,10 @@ pub struct ProviderProfile {
     pub support_email: EmailAddress,
     /// The From address of notices.
     pub sender: EmailAddress,
+    /// Where team messages to "the team" go (the engineering team's list, say); none until an
+    /// admin sets one, and then a team message names a user instead.
+    #[serde(default)]
+    pub team_email: Option<EmailAddress>,
 }
 
 impl Default for ProviderProfile {
@@ -55,6 +59,7 @@ impl Default for ProviderProfile {
             api_url: url("https://api.acme.example"),
             support_email: email("support@acme.example"),
             sender: email("rotations@acme.example"),
+            team_email: None,
         }
     }
 }

@@ -128,6 +128,13 @@ pub async fn get(db: &Db, id: UserId) -> Result<Option<User>> {
     row.as_ref().map(decode_user).transpose()
 }
 
+/// The user who signs in as `username`, if there is one.
+pub async fn by_username(db: &Db, username: &Username) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+    let row = db.fetch_optional(&sql, params![username.as_str()]).await?;
+    row.as_ref().map(decode_user).transpose()
+}
+
 pub(crate) async fn get_in(tx: &mut WriteTx, id: UserId) -> Result<User> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     let row = tx.fetch_optional(&sql, params![id]).await?;

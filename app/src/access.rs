@@ -131,8 +131,9 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
 pub const API_ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/health", Public),
     ("GET", "/api/v1/openapi.json", Public),
-    // The MCP server (Streamable HTTP: POST messages, GET the event stream, DELETE the
-    // session); each tool checks its own permission (`server/src/api/mcp.rs`).
+    // The MCP server (Streamable HTTP, stateless: POST messages; GET and DELETE answer that
+    // there is no session to stream or end); each tool checks its own permission
+    // (`server/src/api/mcp.rs`).
     ("POST", "/mcp", Authenticated),
     ("GET", "/mcp", Authenticated),
     ("DELETE", "/mcp", Authenticated),
@@ -150,6 +151,11 @@ pub const API_ROUTES: &[(&str, &str, Access)] = &[
     ),
     ("GET", "/api/v1/campaigns", Allowed(ViewInventory)),
     ("POST", "/api/v1/campaigns", Allowed(PlanCampaigns)),
+    (
+        "POST",
+        "/api/v1/campaigns/:campaign/team-messages",
+        Allowed(NotifyTeam),
+    ),
     ("GET", "/api/v1/campaigns/:campaign", Allowed(ViewInventory)),
     (
         "POST",
@@ -259,10 +265,15 @@ pub fn server_fn_rule(path: &str) -> Option<Access> {
 }
 
 pub fn api_rule(method: &str, path: &str) -> Option<Access> {
+    api_route(method, path).map(|(_, access)| access)
+}
+
+/// The route pattern a REST request matches (`/api/v1/consumers/:id`), and its rule.
+pub fn api_route(method: &str, path: &str) -> Option<(&'static str, Access)> {
     API_ROUTES
         .iter()
         .find(|(m, pattern, _)| *m == method && matches(pattern, path))
-        .map(|(_, _, a)| *a)
+        .map(|(_, pattern, a)| (*pattern, *a))
 }
 
 /// The verdict of a rule for a caller.

@@ -231,7 +231,7 @@ fn Notices(
                         {list.rows.into_iter().map(|n| view! {
                             <li class="flex flex-wrap items-center gap-2">
                                 <a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>
-                                    {format!("#{} to {}", n.id, n.consumer_name)}
+                                    {format!("#{} to {}", n.id, n.addressee.name())}
                                 </a>
                                 <span class="text-slate-500">{format!("{} · {} · v{}", n.campaign_name, n.step, n.version)}</span>
                                 {n.due_at.map(|due| view! { <span class="text-xs font-medium text-slate-700">{format!("due {}", due.utc_minute())}</span> })}

@@ -20,6 +20,7 @@ test('an admin issues an agent a token that may only read the inventory, for 30 
   await row.getByRole('checkbox', { name: 'Change the inventory' }).uncheck();
   await row.getByRole('checkbox', { name: 'Draft notices' }).uncheck();
   await row.getByRole('checkbox', { name: 'Plan campaigns' }).uncheck();
+  await row.getByRole('checkbox', { name: 'Write team messages' }).uncheck();
   await row.getByRole('checkbox', { name: 'Use the vault' }).uncheck();
   await row.getByLabel(`Days ${name}'s token works`).fill('30');
   await row.getByRole('button', { name: `Issue a token to ${name}` }).click();

@@ -1,14 +1,10 @@
 -- The same work over REST and over MCP, for scripts/bench-agents. MODE is `rest` or `mcp`;
--- TOOL is `search_consumers` or `vault_get`. Over MCP, each request is a `tools/call` on one of
--- the sessions the bench opened (SESSIONS, comma-separated ids), round robin: as many sessions
--- as connections. Both modes read every answer and count the ones that are not a success, so
+-- TOOL is `search_consumers` or `vault_get`. Over MCP, each request is a `tools/call` that
+-- stands alone (Rekey's MCP server keeps no sessions: the token and the protocol version come
+-- with every call). Both modes read every answer and count the ones that are not a success, so
 -- each pays the same for the check.
 local token, mode, tool = os.getenv("TOKEN"), os.getenv("MODE"), os.getenv("TOOL")
 local partition, secrets = os.getenv("PARTITION"), tonumber(os.getenv("SECRETS"))
-local sessions = {}
-for id in string.gmatch(os.getenv("SESSIONS") or "", "[^,]+") do
-  table.insert(sessions, id)
-end
 -- Words found in the demo inventory's names, contacts and tags, and one found nowhere.
 local texts = { "pay", "shop", "acme", "bank", "api", "nothing-matches" }
 local calls = 0
@@ -41,7 +37,6 @@ request = function()
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
     ["Accept"] = "application/json, text/event-stream",
-    ["Mcp-Session-Id"] = sessions[(calls % #sessions) + 1],
     ["MCP-Protocol-Version"] = "2025-11-25",
   }, body)
 end

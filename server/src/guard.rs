@@ -14,7 +14,8 @@ use rekey_app::access::{self, Access, Hold, Verdict};
 use rekey_app::auth::session::{AuthSession, Caller, keys};
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
-use rekey_core::audit::SessionEnd;
+use rekey_core::audit::batch::AuditQueue;
+use rekey_core::audit::{Detail, SessionEnd, Target};
 use rekey_core::clock::Timestamp;
 use rekey_core::identity::Identity;
 use tower_sessions::Session;
@@ -23,6 +24,8 @@ use tower_sessions::Session;
 #[derive(Clone, Debug)]
 pub struct Guard {
     pub rekey: Rekey,
+    /// Where each agent's REST call is audited before it runs (MCP audits each tool call).
+    pub agent_calls: Arc<AuditQueue>,
     /// The public origin, e.g. `https://rekey.example.com`.
     pub origin: String,
     pub idle_secs: i64,
@@ -86,11 +89,14 @@ pub async fn guard(
         },
     };
 
-    let rule = match kind {
-        Kind::Page => access::page_rule(&path),
-        Kind::ServerFn => access::server_fn_rule(&path),
-        Kind::Rest => access::api_rule(method.as_str(), &path),
+    let route = match kind {
+        Kind::Page => access::page_rule(&path).map(|rule| (None, rule)),
+        Kind::ServerFn => access::server_fn_rule(&path).map(|rule| (None, rule)),
+        Kind::Rest => {
+            access::api_route(method.as_str(), &path).map(|(pattern, rule)| (Some(pattern), rule))
+        }
     };
+    let rule = route.map(|(_, rule)| rule);
 
     // A signed request proves its sender by its signature; it never comes from a browser.
     if is_state_changing(&method)
@@ -118,7 +124,13 @@ pub async fn guard(
         };
     };
 
-    match access::decide(rule, identity.as_ref().map(Into::into), hold) {
+    let verdict = access::decide(rule, identity.as_ref().map(Into::into), hold);
+    if let (Some((Some(pattern), _)), Some(agent)) = (route, &identity)
+        && let Err(e) = audit_agent_call(&guard, agent, &method, pattern, verdict).await
+    {
+        return api_error(e);
+    }
+    match verdict {
         Verdict::Allow => {
             req.extensions_mut().insert(Caller {
                 identity,
@@ -150,6 +162,39 @@ pub async fn guard(
             },
         ),
     }
+}
+
+/// Audits an agent's REST call before it runs, refusals included, with the token it called
+/// with; a call whose entry cannot be written is not run. The MCP endpoint is left to the MCP
+/// server, which audits each tool call the same way.
+async fn audit_agent_call(
+    guard: &Guard,
+    agent: &Identity,
+    method: &Method,
+    pattern: &str,
+    verdict: Verdict,
+) -> Result<(), AppError> {
+    let Identity::Agent { token, .. } = agent else {
+        return Ok(());
+    };
+    if pattern == "/mcp" {
+        return Ok(());
+    }
+    let detail = Detail::ApiCalled {
+        token: *token,
+        route: format!("{method} {pattern}"),
+        outcome: if verdict == Verdict::Allow {
+            "called"
+        } else {
+            "refused"
+        }
+        .into(),
+    };
+    guard
+        .agent_calls
+        .record(agent.into(), Target::Token(*token), detail)
+        .await?;
+    Ok(())
 }
 
 /// The signed-in person of this session, after the idle and absolute timeouts; and the step

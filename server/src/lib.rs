@@ -25,6 +25,7 @@ use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use rekey_app::auth::session::Backend;
 use rekey_app::{App, shell};
 use rekey_core::Rekey;
+use rekey_core::audit::batch::AuditQueue;
 use rekey_core::audit::checkpoint::Signer;
 use rekey_core::clock::Clock;
 use rekey_core::inventory::events::{EventQueue, SigningSecrets};
@@ -142,8 +143,12 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
             config.session_idle_secs,
         )));
     let auth = AuthManagerLayerBuilder::new(Backend::new(rekey.clone()), sessions).build();
+    // Agents' calls, over REST and MCP alike, are audited through one queue: concurrent calls
+    // share their commits.
+    let agent_calls = Arc::new(AuditQueue::new(rekey.clone()));
     let guard = Arc::new(Guard {
         rekey: rekey.clone(),
+        agent_calls: agent_calls.clone(),
         origin: config.public_url.origin().to_string(),
         idle_secs: config.session_idle_secs,
         absolute_secs: config.session_absolute_secs,
@@ -155,7 +160,7 @@ pub fn router(config: &Config, rekey: Rekey) -> Router {
         config.listen,
     ));
     // The SDK checks the Host header against DNS rebinding too; it gets the same list.
-    let mcp = api::mcp::service(rekey.clone(), hosts.0.clone());
+    let mcp = api::mcp::service(rekey.clone(), agent_calls, hosts.0.clone());
 
     let context = {
         let rekey = rekey.clone();

@@ -86,7 +86,7 @@ fn message(
         markdown += &format!(
             "- [#{id}]({base}/review/{id}) to {consumer}: {step}, due {due} ({state})\n",
             id = n.id,
-            consumer = n.consumer_name,
+            consumer = n.addressee.name(),
             step = n.step,
             due = n.due_at.map(|t| t.utc_minute()).unwrap_or_default(),
             state = n.state.label().to_lowercase(),

@@ -27,6 +27,7 @@ struct Pending {
 }
 
 /// Appends entries in batches on a task of its own, started with the first entry.
+#[derive(Debug)]
 pub struct AuditQueue {
     rekey: Rekey,
     sender: OnceLock<mpsc::Sender<Pending>>,

@@ -182,6 +182,17 @@ actions! {
         /// `refused` (no such tool, or the token may not use it).
         outcome: String,
     } => ToolCalled = "agent.tool_called",
+    /// An agent (the actor) called a REST route with one of its tokens.
+    ApiCalled {
+        /// The token it called with.
+        token: TokenId,
+        /// The route as Rekey's route table names it, e.g. `GET /api/v1/consumers/:id`
+        /// (never the query string, where search text goes).
+        route: String,
+        /// `called` (the route ran; what it changed is in its own entries) or `refused` (the
+        /// token may not use it).
+        outcome: String,
+    } => ApiCalled = "agent.api_called",
     /// An admin changed an instance setting.
     SettingChanged(SettingChange) => SettingChanged = "settings.changed",
     /// A person created a consumer.
@@ -307,6 +318,17 @@ actions! {
         /// The SHA-256 of the exact bytes.
         sha256: Sha256Hex,
     } => NoticeDrafted = "notice.drafted",
+    /// A team message was written about a campaign and put in review.
+    TeamMessageWritten {
+        /// The notice.
+        notice: NoticeId,
+        /// The campaign it is about.
+        campaign: CampaignId,
+        /// `team` (the team address in settings) or the username of the Rekey user it is to.
+        to: String,
+        /// The SHA-256 of the exact bytes of its first version.
+        sha256: Sha256Hex,
+    } => TeamMessageWritten = "notice.team_message_written",
     /// A person gave one consumer of a campaign a later deadline; its unsent notices were
     /// redrafted for it and went back to review.
     ConsumerDeadlineExtended {

@@ -175,6 +175,11 @@ pub enum Refusal {
     /// Approving a notice of a campaign that was cancelled or has completed.
     #[error("campaign {0} has ended; its notices can no longer be approved")]
     CampaignEnded(crate::notices::CampaignId),
+    /// A team message to the team address, when none is set.
+    #[error(
+        "no team address is set; an admin sets one on the Settings page, or address the message to a Rekey user by username"
+    )]
+    NoTeamAddress,
     /// Approving a notice of a campaign nobody has started yet.
     #[error(
         "campaign {0} is planned and not started; a person starts it on its page before its notices can be approved"

@@ -265,7 +265,7 @@ async fn campaign_notices(db: &Db, campaign: CampaignId) -> Result<Vec<NoticeFac
     for r in db
         .fetch_all(
             "SELECT n.id, c.external_id, n.recipient, n.kind, n.state FROM notices n \
-             JOIN consumers c ON c.id = n.consumer_id WHERE n.campaign_id = $1 ORDER BY n.id",
+             LEFT JOIN consumers c ON c.id = n.consumer_id WHERE n.campaign_id = $1 ORDER BY n.id",
             params![id],
         )
         .await?

@@ -180,8 +180,8 @@ pub struct NoticeFacts {
     pub campaign: CampaignId,
     /// Rekey's id.
     pub id: i64,
-    /// The consumer's external id.
-    pub consumer: String,
+    /// The consumer's external id; none for a team message.
+    pub consumer: Option<String>,
     /// Where it went.
     pub recipient: String,
     /// What kind of notice.

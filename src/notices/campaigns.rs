@@ -877,7 +877,7 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
     let done: std::collections::HashSet<i64> = rk
         .db
         .fetch_all(
-            "SELECT DISTINCT consumer_id FROM notices WHERE campaign_id = $1",
+            "SELECT DISTINCT consumer_id FROM notices WHERE campaign_id = $1 AND consumer_id IS NOT NULL",
             params![id.get()],
         )
         .await?
@@ -1076,6 +1076,7 @@ fn draft_batch(
                 &draft.subject,
                 &draft.body,
                 &CheckContext {
+                    checks: step.kind().checks(),
                     timeline,
                     zone: &zone,
                     prefixes: &prefixes,
@@ -1160,10 +1161,9 @@ async fn store_in(
             tx,
             &NewNotice {
                 campaign,
-                consumer: *consumer,
+                consumer: Some((*consumer, *pattern)),
                 step: *step,
                 due: *due,
-                pattern: *pattern,
                 recipient: recipient.clone(),
                 fallbacks: fallbacks.clone(),
                 checks_passed: checks::all_passed(checks),

@@ -287,6 +287,12 @@ pub fn step(
         Step::LeakAlert => {
             format!("Urgent: your {keys} was exposed; rotate it by {deadline_day}")
         }
+        // Written by its author (`notices::team`), never drafted for a consumer.
+        Step::TeamMessage => {
+            return Err(crate::error::Error::Internal(
+                "the built-in drafter writes to consumers, not team messages".into(),
+            ));
+        }
     };
     Ok(Draft { subject, body })
 }
@@ -429,6 +435,7 @@ pub(crate) mod tests {
                     &d.subject,
                     &d.body,
                     &CheckContext {
+                        checks: s.kind().checks(),
                         timeline: &t,
                         zone: &zone,
                         prefixes: &["sk_live_7f3a"],

@@ -73,8 +73,9 @@ struct Due {
     marked_by_hand: Option<Timestamp>,
 }
 
-/// What may happen at `now` to each of these messages that is a notice's (a system message is
-/// absent: it goes as it is). Two queries for the whole batch, however large: the notices,
+/// What may happen at `now` to each of these messages that is a consumer's notice (a system
+/// message is absent, and so is a team message, which has no consumer, condition or window:
+/// each goes as it is). Two queries for the whole batch, however large: the notices,
 /// then their consumers' migrations. A sender reads them inside its claim, under the writer
 /// lock, so nothing changes between the verdict and what is done with it.
 pub async fn verdicts(

@@ -119,6 +119,7 @@ pub async fn extend(
             &draft.subject,
             &draft.body,
             &CheckContext {
+                checks: kind.checks(),
                 timeline: &timeline,
                 zone: &zone,
                 prefixes: &prefixes,

@@ -32,6 +32,8 @@ pub mod schedule;
 #[cfg(feature = "server")]
 pub mod tags;
 #[cfg(feature = "server")]
+pub mod team;
+#[cfg(feature = "server")]
 pub mod versions;
 pub mod views;
 #[cfg(feature = "server")]
@@ -222,6 +224,9 @@ named_enum!(
         LeakAlert => ("leak_alert", "Leak alert"),
         /// The consumer's migration was seen.
         Confirmation => ("confirmation", "Confirmation"),
+        /// To Rekey's own people about the rotation (an agent's summary, say), not to a
+        /// consumer.
+        TeamMessage => ("team_message", "Team message"),
     }
 );
 

@@ -42,7 +42,7 @@ pub async fn progress(db: &Db, campaign: &Campaign, now: Timestamp) -> Result<Ca
         .await?;
     let failed: HashSet<ConsumerId> = db
         .fetch_all(
-            "SELECT consumer_id FROM notices WHERE campaign_id = $1 AND state = $2",
+            "SELECT consumer_id FROM notices WHERE campaign_id = $1 AND state = $2 AND consumer_id IS NOT NULL",
             params![id, NoticeState::Failed],
         )
         .await?

@@ -4,31 +4,37 @@ use super::campaigns::{self, CampaignState};
 use super::schedule::Step;
 use super::versions::version;
 use super::views::{
-    AtRisk, Attention, Author, CampaignGlance, ChainGlance, Decision, NoticeDetail, NoticeList,
-    NoticeSummary, OverrideLine, QueueFilter, VersionLine,
+    Addressee, AtRisk, Attention, Author, CampaignGlance, ChainGlance, Decision, NoticeDetail,
+    NoticeList, NoticeSummary, OverrideLine, QueueFilter, VersionLine,
 };
 use super::{CampaignId, CheckResult, NoticeId, NoticeKind, NoticeState, checks};
 use crate::clock::Timestamp;
 use crate::delivery::{self, OutboxId};
 use crate::error::{Error, Result};
 use crate::identity::{Identity, Permission, UserId};
-use crate::inventory::ConsumerId;
 use crate::inventory::store as inventory;
+use crate::inventory::{ConsumerId, TimeZoneName};
 use crate::params;
 use crate::storage::{Db, Row, Value};
 
 const SUMMARY_SELECT: &str = "SELECT n.id, n.campaign_id, g.name, n.consumer_id, c.name, n.pattern, n.state, \
      n.recipient, n.current_version, n.checks_passed, n.updated_at, n.kind, n.days_before, n.due_at \
-     FROM notices n JOIN campaigns g ON g.id = n.campaign_id JOIN consumers c ON c.id = n.consumer_id";
+     FROM notices n JOIN campaigns g ON g.id = n.campaign_id LEFT JOIN consumers c ON c.id = n.consumer_id";
 
 fn decode_summary(r: &Row) -> Result<NoticeSummary> {
     Ok(NoticeSummary {
         id: r.get(0)?,
         campaign: r.get(1)?,
         campaign_name: r.get(2)?,
-        consumer: r.get(3)?,
-        consumer_name: r.get(4)?,
-        pattern: r.get(5)?,
+        // The table holds a consumer and its pattern exactly when it is not a team message.
+        addressee: match r.get::<Option<ConsumerId>>(3)? {
+            Some(id) => Addressee::Consumer {
+                id,
+                name: r.get(4)?,
+                pattern: r.get(5)?,
+            },
+            None => Addressee::Team,
+        },
         state: r.get(6)?,
         recipient: r.get(7)?,
         version: r.get(8)?,
@@ -188,9 +194,14 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
         })
         .collect::<Result<Vec<_>>>()?;
     let campaign = campaigns::get(db, summary.campaign).await?;
-    let timeline =
-        super::extensions::timeline_for(&mut db.clone(), &campaign, summary.consumer).await?;
-    let consumer = inventory::consumer(db, summary.consumer).await?;
+    // A team message reads the campaign's own timeline, in UTC.
+    let (timeline, time_zone) = match summary.addressee.consumer() {
+        Some(consumer) => (
+            super::extensions::timeline_for(&mut db.clone(), &campaign, consumer).await?,
+            inventory::consumer(db, consumer).await?.time_zone,
+        ),
+        None => (campaign.timeline, TimeZoneName::stored("UTC".into())),
+    };
     let fallbacks = db
         .fetch_optional(
             "SELECT fallbacks, fallbacks_used FROM notices WHERE id = $1",
@@ -205,10 +216,10 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
             Some(outbox) => Some(delivery::outbox::delivery(&mut db.clone(), outbox).await?),
             None => None,
         },
-        local_deadline: timeline.deadline().in_zone(consumer.time_zone.as_str())?,
+        local_deadline: timeline.deadline().in_zone(time_zone.as_str())?,
         tags: super::tags::of(db, id).await?,
         timeline,
-        time_zone: consumer.time_zone.clone(),
+        time_zone,
         summary,
         current,
         history,

@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::NoticeKind;
+use super::{CheckKind, NoticeKind};
 use crate::identity::InputError;
 
 /// Reminders before the deadline when a person does not choose.
@@ -89,6 +89,8 @@ pub enum Step {
     Confirmation,
     /// A key was exposed: not part of a series, sent at once.
     LeakAlert,
+    /// To Rekey's own people: not part of a series, sent once approved.
+    TeamMessage,
 }
 
 impl Step {
@@ -102,6 +104,7 @@ impl Step {
             Step::Revocation => NoticeKind::Revocation,
             Step::Confirmation => NoticeKind::Confirmation,
             Step::LeakAlert => NoticeKind::LeakAlert,
+            Step::TeamMessage => NoticeKind::TeamMessage,
         }
     }
 
@@ -125,6 +128,7 @@ impl Step {
             NoticeKind::Confirmation => Step::Confirmation,
             NoticeKind::Announcement => Step::Announcement,
             NoticeKind::LeakAlert => Step::LeakAlert,
+            NoticeKind::TeamMessage => Step::TeamMessage,
         }
     }
 }
@@ -162,7 +166,9 @@ impl NoticeKind {
     /// The condition under which a notice of this kind still goes when it is due.
     pub const fn sent_only_if(self) -> Condition {
         match self {
-            NoticeKind::Announcement | NoticeKind::LeakAlert => Condition::Always,
+            NoticeKind::Announcement | NoticeKind::LeakAlert | NoticeKind::TeamMessage => {
+                Condition::Always
+            }
             NoticeKind::Reminder
             | NoticeKind::Escalation
             | NoticeKind::Final
@@ -171,9 +177,23 @@ impl NoticeKind {
         }
     }
 
-    /// Whether the consumer's send window applies: everything but a leak alert waits for it.
+    /// Whether the consumer's send window applies: everything but a leak alert waits for it
+    /// (a team message has no consumer, and goes once approved).
     pub const fn waits_for_window(self) -> bool {
-        !matches!(self, NoticeKind::LeakAlert)
+        !matches!(self, NoticeKind::LeakAlert | NoticeKind::TeamMessage)
+    }
+
+    /// The checks its versions get. A team message names no credential and gives no migration
+    /// steps: it is checked for secrets, its dates and its links.
+    pub const fn checks(self) -> &'static [CheckKind] {
+        match self {
+            NoticeKind::TeamMessage => &[
+                CheckKind::NoSecrets,
+                CheckKind::DatesMatchTimeline,
+                CheckKind::LinksHttps,
+            ],
+            _ => &CheckKind::ALL,
+        }
     }
 }
 
@@ -379,7 +399,7 @@ mod timing {
                     .filter(|t| *t <= timeline.deadline())
                     .or_else(|| on_day_before_deadline(1)),
                 Step::Revocation => Some(timeline.grace_end()),
-                Step::Confirmation | Step::LeakAlert => None,
+                Step::Confirmation | Step::LeakAlert | Step::TeamMessage => None,
             }
         }
     }

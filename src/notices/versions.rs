@@ -253,17 +253,26 @@ async fn checks_with(
     acknowledged: &[String],
 ) -> Result<Vec<CheckResult>> {
     let campaign = campaigns::get(&rk.db, summary.campaign).await?;
-    let timeline =
-        super::extensions::timeline_for(&mut rk.db.clone(), &campaign, summary.consumer).await?;
-    let consumer = inventory::consumer(&rk.db, summary.consumer).await?;
-    let prefixes = campaign_prefixes(&rk.db, summary.campaign, summary.consumer).await?;
-    let zone = consumer.time_zone.zone()?;
+    // A consumer's notice states its dates in the consumer's zone, against its own deadline;
+    // a team message the campaign's, in UTC.
+    let (timeline, zone, prefixes) = match summary.addressee.consumer() {
+        Some(consumer) => (
+            super::extensions::timeline_for(&mut rk.db.clone(), &campaign, consumer).await?,
+            inventory::consumer(&rk.db, consumer)
+                .await?
+                .time_zone
+                .zone()?,
+            campaign_prefixes(&rk.db, summary.campaign, consumer).await?,
+        ),
+        None => (campaign.timeline, jiff::tz::TimeZone::UTC, Vec::new()),
+    };
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
     let prefix_refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     Ok(checks::run(
         subject,
         body,
         &CheckContext {
+            checks: summary.step.kind().checks(),
             timeline: &timeline,
             zone: &zone,
             prefixes: &prefix_refs,

@@ -24,12 +24,8 @@ pub struct NoticeSummary {
     pub campaign: CampaignId,
     /// That campaign's name.
     pub campaign_name: CampaignName,
-    /// The consumer it is written to.
-    pub consumer: ConsumerId,
-    /// That consumer's name.
-    pub consumer_name: String,
-    /// The consumer's integration pattern, which the guide is written for.
-    pub pattern: IntegrationPattern,
+    /// Who it is written to: a consumer, or Rekey's own team.
+    pub addressee: Addressee,
     /// Where it is in review and delivery.
     pub state: NoticeState,
     /// The address it goes to.
@@ -45,6 +41,49 @@ pub struct NoticeSummary {
     /// When it is due to go (within the consumer's send window); `None` when it goes once
     /// approved, or for a confirmation once the consumer has migrated.
     pub due_at: Option<Timestamp>,
+}
+
+/// Who a notice is written to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Addressee {
+    /// A consumer of the API: the campaign's notices.
+    Consumer {
+        /// The consumer.
+        id: ConsumerId,
+        /// Its name.
+        name: String,
+        /// Its integration pattern, which the guide is written for.
+        pattern: IntegrationPattern,
+    },
+    /// Rekey's own people (a user, or the team address in settings): a team message about the
+    /// rotation, such as an agent's summary.
+    Team,
+}
+
+impl Addressee {
+    /// The consumer, for a consumer's notice.
+    pub fn consumer(&self) -> Option<ConsumerId> {
+        match self {
+            Addressee::Consumer { id, .. } => Some(*id),
+            Addressee::Team => None,
+        }
+    }
+
+    /// The consumer's integration pattern, for a consumer's notice.
+    pub fn pattern(&self) -> Option<IntegrationPattern> {
+        match self {
+            Addressee::Consumer { pattern, .. } => Some(*pattern),
+            Addressee::Team => None,
+        }
+    }
+
+    /// How a list names it: the consumer's name, or "Team".
+    pub fn name(&self) -> &str {
+        match self {
+            Addressee::Consumer { name, .. } => name,
+            Addressee::Team => "Team",
+        }
+    }
 }
 
 /// Which notices the queue shows.

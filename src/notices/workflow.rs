@@ -25,7 +25,7 @@ use super::queue::summary;
 use super::schedule::Step;
 use super::versions::{current_rechecked, version};
 use super::views::{AuthorKind, Version};
-use super::{CampaignId, NoticeId, NoticeState, WaitReason, Withheld};
+use super::{CampaignId, NoticeId, NoticeKind, NoticeState, WaitReason, Withheld};
 use crate::Rekey;
 use crate::audit::{Actor, Detail, Target, WriteTx};
 use crate::clock::Timestamp;
@@ -128,8 +128,8 @@ impl NoticeState {
 /// A notice as the drafter opens it.
 pub(super) struct NewNotice {
     pub campaign: CampaignId,
-    pub consumer: ConsumerId,
-    pub pattern: IntegrationPattern,
+    /// The consumer it is written to and its integration pattern; none for a team message.
+    pub consumer: Option<(ConsumerId, IntegrationPattern)>,
     pub recipient: EmailAddress,
     /// Where it goes if `recipient`'s server refuses it for good.
     pub fallbacks: Fallbacks,
@@ -152,12 +152,12 @@ pub(super) async fn open(tx: &mut WriteTx, new: &NewNotice) -> Result<NoticeId> 
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10, $11) RETURNING id",
         params![
             new.campaign,
-            new.consumer,
+            new.consumer.map(|(id, _)| id),
             new.step.kind(),
             i64::from(new.step.days_before()),
             new.due,
             NoticeState::Drafted,
-            new.pattern,
+            new.consumer.map(|(_, pattern)| pattern),
             &new.recipient,
             new.checks_passed,
             now,
@@ -188,6 +188,7 @@ pub(super) async fn set_current(
 pub(super) struct Locked {
     pub state: NoticeState,
     pub version: i64,
+    kind: NoticeKind,
     outbox: Option<OutboxId>,
     recipient: EmailAddress,
     due: Option<Timestamp>,
@@ -202,7 +203,7 @@ pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
     let row = tx
         .fetch_optional(
             "SELECT n.state, n.current_version, n.outbox_id, n.recipient, n.due_at, n.campaign_id, c.state, \
-             n.fallbacks, n.fallbacks_used FROM notices n JOIN campaigns c ON c.id = n.campaign_id WHERE n.id = $1",
+             n.fallbacks, n.fallbacks_used, n.kind FROM notices n JOIN campaigns c ON c.id = n.campaign_id WHERE n.id = $1",
             params![id],
         )
         .await?
@@ -217,6 +218,7 @@ pub(super) async fn locked(tx: &mut WriteTx, id: NoticeId) -> Result<Locked> {
         campaign_state: row.get(6)?,
         fallbacks: row.get(7)?,
         fallbacks_used: row.get(8)?,
+        kind: row.get(9)?,
     })
 }
 
@@ -260,7 +262,7 @@ pub async fn submit(rk: &Rekey, by: &Identity, id: NoticeId) -> Result<()> {
 }
 
 /// Moves a draft to review, audited, in the caller's transaction.
-async fn submit_in(tx: &mut WriteTx, id: NoticeId) -> Result<()> {
+pub(super) async fn submit_in(tx: &mut WriteTx, id: NoticeId) -> Result<()> {
     let notice = locked(tx, id).await?;
     move_along(tx, id, notice.state, NoticeEvent::Submit, None).await?;
     tx.audit(
@@ -342,7 +344,9 @@ async fn approve_in(
     if notice.campaign_state.ended() {
         return Err(Error::Refused(Refusal::CampaignEnded(notice.campaign)));
     }
-    if notice.campaign_state == CampaignState::Planned {
+    // A planned campaign's notices wait for a person to start it; a team message about it
+    // (the agent's summary of what it planned) is what that person may be waiting for.
+    if notice.campaign_state == CampaignState::Planned && notice.kind != NoticeKind::TeamMessage {
         return Err(Error::Refused(Refusal::CampaignNotStarted(notice.campaign)));
     }
     let Identity::User { id: approver, .. } = by else {

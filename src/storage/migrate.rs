@@ -45,6 +45,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_idempotency_keys"),
     migration!(15, "0015_notice_tags"),
     migration!(16, "0016_token_partitions"),
+    migration!(17, "0017_team_messages"),
 ];
 
 fn checksum(sql: &str) -> String {

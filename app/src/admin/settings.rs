@@ -18,6 +18,8 @@ pub struct SettingsView {
     pub api_url: String,
     pub support_email: String,
     pub sender: String,
+    /// Empty when none is set.
+    pub team_email: String,
 }
 
 #[server(endpoint = "admin/settings")]
@@ -34,6 +36,7 @@ pub async fn settings() -> Result<SettingsView, AppError> {
         api_url: p.api_url.as_str().into(),
         support_email: p.support_email.to_string(),
         sender: p.sender.to_string(),
+        team_email: p.team_email.map(|e| e.to_string()).unwrap_or_default(),
     })
 }
 
@@ -56,7 +59,8 @@ pub async fn save_settings(require_totp_for_privileged: Option<String>) -> Resul
     Ok(())
 }
 
-/// Saves who notices come from and the links they give.
+/// Saves who notices come from and the links they give, and where team messages go (a blank
+/// team address, or none sent, means none).
 #[server(endpoint = "admin/save_provider")]
 pub async fn save_provider(
     provider_name: String,
@@ -65,6 +69,7 @@ pub async fn save_provider(
     api_url: String,
     support_email: String,
     sender: String,
+    team_email: Option<String>,
 ) -> Result<(), AppError> {
     use rekey_core::identity::EmailAddress;
     use rekey_core::settings::{HttpsUrl, ProviderProfile};
@@ -84,6 +89,12 @@ pub async fn save_provider(
         api_url: HttpsUrl::parse("api_url", &api_url)?,
         support_email: EmailAddress::parse(&support_email)?,
         sender: EmailAddress::parse(&sender)?,
+        team_email: match team_email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(address) => Some(EmailAddress::parse(address).map_err(|e| {
+                AppError::invalid("team_email", format!("the team address: {}", e.message))
+            })?),
+        },
     };
     rekey_core::settings::set_provider(&rk, &who, &profile).await?;
     Ok(())
@@ -123,6 +134,7 @@ pub fn SettingsPage() -> impl IntoView {
                                     <label class=LABEL>"Rotation guide URL"<input class=INPUT name="docs_url" value=s.docs_url required /></label>
                                     <label class=LABEL>"API base URL"<input class=INPUT name="api_url" value=s.api_url required /></label>
                                     <label class=LABEL>"Support e-mail"<input class=INPUT type="email" name="support_email" value=s.support_email required /></label>
+                                    <label class=LABEL>"Team address (team messages)"<input class=INPUT type="email" name="team_email" value=s.team_email placeholder="engineering@example.com" /></label>
                                     <div><button class=BUTTON type="submit">"Save provider details"</button></div>
                                 </ActionForm>
                             }.into_any(),

@@ -291,14 +291,14 @@ fn QueueTable(page: QueuePage, selects: bool, all: RwSignal<bool>) -> impl IntoV
             </tr></thead>
             <tbody class="divide-y divide-slate-100">
                 {page.rows.into_iter().map(|n| {
-                    let label = format!("Select notice {} to {}", n.id, n.consumer_name);
+                    let label = format!("Select notice {} to {}", n.id, n.addressee.name());
                     view! {
                         <tr>
                             {selects.then(|| view! { <td class=TD><input type="checkbox" name="notices[]" value=n.id.to_string() aria-label=label prop:checked=move || all.get() /></td> })}
                             <td class=TD><a class="font-medium text-indigo-700 hover:underline" href=format!("/review/{}", n.id)>{format!("#{} v{}", n.id, n.version)}</a><div class="text-xs text-slate-400">{n.campaign_name.to_string()}</div></td>
                             <td class=format!("{TD} text-xs")>{n.step.to_string()}<div class="text-slate-400">{n.due_at.map(|d| format!("due {}", d.utc_minute()))}</div></td>
-                            <td class=TD>{n.consumer_name}</td>
-                            <td class=TD>{n.pattern.label()}</td>
+                            <td class=TD>{n.addressee.name().to_string()}</td>
+                            <td class=TD>{n.addressee.pattern().map_or("—", |p| p.label())}</td>
                             <td class=TD><Badge text=n.state.label() tone=state_tone(n.state) /></td>
                             <td class=TD>{if n.checks_passed { view! { <Badge text="passing" tone=Tone::Good /> } } else { view! { <Badge text="failing" tone=Tone::Bad /> } }}</td>
                             <td class=format!("{TD} text-xs")>{n.recipient.to_string()}</td>

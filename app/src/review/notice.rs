@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use rekey_core::delivery::DeliveryRecord;
 use rekey_core::identity::Permission;
-use rekey_core::notices::views::{Decision, NoticeDetail, VersionLine};
+use rekey_core::notices::views::{Addressee, Decision, NoticeDetail, VersionLine};
 use rekey_core::notices::{CheckResult, NoticeId, NoticeState};
 
 pub use super::notice_server::*;
@@ -125,7 +125,7 @@ fn NoticeBody(
         n.summary.state,
         NoticeState::Drafted | NoticeState::InReview
     ) && may(Permission::EditNotices);
-    let title = format!("Notice #{} to {}", n.summary.id, n.summary.consumer_name);
+    let title = format!("Notice #{} to {}", n.summary.id, n.summary.addressee.name());
     let id = n.summary.id.to_string();
     let checks_pass = n.current.checks_passed();
     view! {
@@ -140,8 +140,13 @@ fn NoticeBody(
                     None => "Goes once approved".to_string(),
                 }}</span>
                 <span>"To "<span class="font-mono">{n.summary.recipient.to_string()}</span></span>
-                <a class="text-indigo-700 hover:underline" href=format!("/consumers/{}", n.summary.consumer)>{n.summary.consumer_name.clone()}</a>
-                <span>{n.summary.pattern.label()}</span>
+                {match &n.summary.addressee {
+                    Addressee::Consumer { id, name, pattern } => view! {
+                        <a class="text-indigo-700 hover:underline" href=format!("/consumers/{id}")>{name.clone()}</a>
+                        <span>{pattern.label()}</span>
+                    }.into_any(),
+                    Addressee::Team => view! { <span>"A team message, not sent to a consumer"</span> }.into_any(),
+                }}
                 <span>"Deadline "{n.local_deadline.clone()}" ("{n.time_zone.to_string()}")"</span>
                 <a class="text-indigo-700 hover:underline" href=format!("/campaigns/{}", n.summary.campaign)>{n.summary.campaign_name.to_string()}</a>
                 {(!n.tags.is_empty()).then(|| view! {

@@ -1,6 +1,6 @@
 //! Campaigns and notices for scripts and agents: list and follow campaigns, plan one (it waits
-//! for a person to start it), draft a consumer into review, list what waits for review, revise
-//! and submit a notice. The same core functions as the MCP tools and the pages; nothing here
+//! for a person to start it), draft a consumer into review, write a team message about one,
+//! list what waits for review, revise and submit a notice. The same core functions as the MCP tools and the pages; nothing here
 //! starts a campaign, approves or sends.
 
 use axum::body::Bytes;
@@ -12,11 +12,13 @@ use rekey_app::auth::session::Caller;
 use rekey_app::campaigns::PlanInput;
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
+use rekey_core::identity::Identity;
 use rekey_core::inventory::ConsumerId;
 use rekey_core::notices::CheckResult;
+use rekey_core::notices::team::TeamRecipient;
 use rekey_core::notices::views::{NoticeSummary, QueueQuery};
 use rekey_core::notices::{
-    CampaignId, NoticeId, campaigns, progress, queue, tags, versions, workflow,
+    CampaignId, NoticeId, campaigns, progress, queue, tags, team, versions, workflow,
 };
 use rmcp::schemars;
 use serde::Deserialize;
@@ -269,6 +271,71 @@ pub(super) async fn draft(
         Ok((
             StatusCode::CREATED,
             serde_json::to_value(drafted).map_err(internal)?,
+        ))
+    })
+    .await
+}
+
+/// A team message about a campaign (REST, and the MCP tool `notify_team` with the campaign
+/// beside it).
+#[derive(Debug, Deserialize, utoipa::ToSchema, schemars::JsonSchema)]
+pub struct TeamMessageBody {
+    /// Who it is to: `team` for the team address an admin set in settings, or a Rekey user's
+    /// username.
+    pub to: String,
+    /// The subject (one line, at most 200 characters).
+    pub subject: String,
+    /// The message, in markdown: a summary of the rotation, say. Dates must be the campaign's
+    /// (its timeline, in UTC), links https; never put a key, a password or a token in it: the
+    /// checks refuse it, and a person cannot approve it.
+    pub body: String,
+}
+
+/// Writes a team message and answers it as it waits in review, with its checks.
+pub(super) async fn write_team_message(
+    rk: &Rekey,
+    who: &Identity,
+    campaign: CampaignId,
+    message: &TeamMessageBody,
+) -> Result<v1::TeamMessage, AppError> {
+    let to = TeamRecipient::parse(&message.to)?;
+    let id = team::notify(rk, who, campaign, &to, &message.subject, &message.body).await?;
+    let line = queue::summaries(&rk.db, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| rekey_core::error::Error::not_found("notice", id))?;
+    let checks = versions::version(&rk.db, id, line.version).await?.checks;
+    Ok(v1::TeamMessage {
+        state: "pending_review",
+        notice: v1::Notice::from(&line),
+        checks_passed: checks.iter().all(CheckResult::passed),
+        checks: v1::Check::all(&checks),
+    })
+}
+
+/// Writes a team message about a campaign (to a Rekey user or the team address) and puts it
+/// in review: a person approves it before it goes, and it is shown as the caller's. Send an
+/// `Idempotency-Key` to make a retry safe.
+#[utoipa::path(post, path = "/api/v1/campaigns/{campaign}/team-messages", tag = "campaigns",
+    params(("campaign" = i64, Path, description = "The campaign it is about"), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body answers the first answer again and writes nothing")),
+    request_body(content = TeamMessageBody, description = "To whom, the subject and the body"),
+    responses((status = 201, description = "The message, in review, with its checks", body = v1::TeamMessage), (status = 422, description = "A field is invalid (named): an unknown user, an empty subject", body = ApiErrorBody), (status = 404, description = "No such campaign", body = ApiErrorBody), (status = 409, description = "The campaign has ended, or no team address is set", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+pub(super) async fn team_message(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    Path(campaign): Path<i64>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let who = identity(&caller)?.clone();
+    let id = campaign_id(campaign)?;
+    let input = json_body::<TeamMessageBody>(&headers, &bytes)?;
+    idempotent::once(&rk, &who, &headers, &uri, &bytes, |rk, who| async move {
+        let written = write_team_message(&rk, &who, id, &input).await?;
+        Ok((
+            StatusCode::CREATED,
+            serde_json::to_value(written).map_err(internal)?,
         ))
     })
     .await

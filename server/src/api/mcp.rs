@@ -37,13 +37,15 @@ use rmcp::model::{
     PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, schemars, tool, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::campaigns::{DraftBody, PlanBody, ReviseBody, drafted_series, own_text};
+use super::campaigns::{
+    DraftBody, PlanBody, ReviseBody, TeamMessageBody, drafted_series, own_text, write_team_message,
+};
 use super::v1;
 
 /// The permission each tool needs; a tool absent here is never listed nor run.
@@ -62,6 +64,7 @@ const TOOL_PERMISSIONS: &[(&str, Permission)] = &[
     ("revise_notice", Permission::EditNotices),
     ("submit_notice", Permission::EditNotices),
     ("tag_notice", Permission::EditNotices),
+    ("notify_team", Permission::NotifyTeam),
     ("vault_list", Permission::UseVault),
     ("vault_store", Permission::UseVault),
     ("vault_get", Permission::UseVault),
@@ -77,17 +80,25 @@ fn permission_of(tool: &str) -> Option<Permission> {
 }
 
 /// The `/mcp` service, to nest under the router (inside the guard).
+///
+/// Stateless: every request carries the agent's token and is answered on its own, as plain
+/// JSON, so no session lives in one server's memory (any instance behind a load balancer
+/// answers any call, a restart loses nothing) and a call costs no session task, channel hop
+/// or event stream. No tool sends the client anything before its answer, so nothing needs one.
 pub fn service(
     rk: Rekey,
+    calls: Arc<AuditQueue>,
     allowed_hosts: Vec<String>,
-) -> StreamableHttpService<Tools, LocalSessionManager> {
-    let mut config = StreamableHttpServerConfig::default();
+) -> StreamableHttpService<Tools, NeverSessionManager> {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true);
     config.allowed_hosts = allowed_hosts;
-    // One queue for every session: concurrent calls share their audit commits.
-    let calls = Arc::new(AuditQueue::new(rk.clone()));
+    // Built once: the handler is made anew for each request.
+    let router = Arc::new(Tools::router());
     StreamableHttpService::new(
-        move || Ok(Tools::new(rk.clone(), calls.clone())),
-        Arc::new(LocalSessionManager::default()),
+        move || Ok(Tools::new(rk.clone(), calls.clone(), router.clone())),
+        Arc::new(NeverSessionManager::default()),
         config,
     )
 }
@@ -99,7 +110,7 @@ pub async fn serve_stdio(rk: Rekey, agent: Identity) -> anyhow::Result<()> {
     let calls = Arc::new(AuditQueue::new(rk.clone()));
     let tools = Tools {
         stdio_agent: Some(agent),
-        ..Tools::new(rk, calls)
+        ..Tools::new(rk, calls, Arc::new(Tools::router()))
     };
     tools
         .serve(rmcp::transport::stdio())
@@ -109,13 +120,13 @@ pub async fn serve_stdio(rk: Rekey, agent: Identity) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One MCP session's handler: Rekey and the tool table.
+/// The handler of one MCP request (one stdio session): Rekey and the tool table.
 #[derive(Clone)]
 pub struct Tools {
     rk: Rekey,
     /// Where each call's audit entry goes: written with other sessions' in one commit.
     calls: Arc<AuditQueue>,
-    router: ToolRouter<Tools>,
+    router: Arc<ToolRouter<Tools>>,
     /// Over stdio, the agent whose token started the process; over HTTP, none (each request
     /// carries its own).
     stdio_agent: Option<Identity>,
@@ -298,6 +309,16 @@ pub struct DraftNotice {
     pub draft: DraftBody,
 }
 
+/// `notify_team`'s arguments.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct NotifyTeam {
+    /// The campaign the message is about (list_campaigns or plan_campaign answers its id).
+    pub campaign: i64,
+    /// To whom, and what.
+    #[serde(flatten)]
+    pub message: TeamMessageBody,
+}
+
 /// `tag_notice`'s arguments.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct TagNotice {
@@ -451,8 +472,9 @@ struct NoticeLine {
     id: i64,
     campaign: i64,
     campaign_name: String,
-    consumer: i64,
-    consumer_name: String,
+    /// None for a team message.
+    consumer: Option<i64>,
+    consumer_name: Option<String>,
     kind: &'static str,
     state: &'static str,
     version: i64,
@@ -466,8 +488,8 @@ impl From<&NoticeSummary> for NoticeLine {
             id: n.id.get(),
             campaign: n.campaign.get(),
             campaign_name: n.campaign_name.to_string(),
-            consumer: n.consumer.get(),
-            consumer_name: n.consumer_name.clone(),
+            consumer: n.addressee.consumer().map(|c| c.get()),
+            consumer_name: v1::consumer_name(&n.addressee),
             kind: n.step.kind().as_str(),
             state: n.state.as_str(),
             version: n.version,
@@ -479,11 +501,11 @@ impl From<&NoticeSummary> for NoticeLine {
 
 #[tool_router(router = router)]
 impl Tools {
-    fn new(rk: Rekey, calls: Arc<AuditQueue>) -> Self {
+    fn new(rk: Rekey, calls: Arc<AuditQueue>, router: Arc<ToolRouter<Tools>>) -> Self {
         Self {
             rk,
             calls,
-            router: Self::router(),
+            router,
             stdio_agent: None,
         }
     }
@@ -890,6 +912,25 @@ impl Tools {
                     "state": d.summary.state.as_str(),
                     "checks_passed": d.current.checks_passed(),
                 }))
+            }
+            .await,
+        )
+    }
+
+    #[tool(
+        description = "Write a message to your team about a rotation (a summary of what you planned or found, say), to a Rekey user by username or to 'team' (the team address in settings). It waits in the review queue like every notice, marked as yours: a person approves it before it is sent. Its checks refuse any secret, any date that is not one of the campaign's (in UTC) and any link that is not https. Answers pending_review with the checks."
+    )]
+    async fn notify_team(
+        &self,
+        Parameters(args): Parameters<NotifyTeam>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        respond(
+            async {
+                let who = self.who(&ctx)?;
+                let campaign =
+                    CampaignId::new(args.campaign).map_err(|e| invalid("campaign", e.message))?;
+                write_team_message(&self.rk, &who, campaign, &args.message).await
             }
             .await,
         )

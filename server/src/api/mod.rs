@@ -52,6 +52,10 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns", get(campaigns::list).post(campaigns::plan))
         .route("/campaigns/{campaign}", get(campaigns::status))
         .route("/campaigns/{campaign}/notices", post(campaigns::draft))
+        .route(
+            "/campaigns/{campaign}/team-messages",
+            post(campaigns::team_message),
+        )
         .route("/notices", get(campaigns::notices))
         .route("/notices/{notice}", get(campaigns::notice))
         .route("/notices/{notice}/versions", post(campaigns::revise))

@@ -33,6 +33,7 @@ use super::{audit, campaigns, inventory};
         campaigns::plan,
         campaigns::status,
         campaigns::draft,
+        campaigns::team_message,
         campaigns::notices,
         campaigns::notice,
         campaigns::revise,

@@ -7,7 +7,7 @@ use rekey_core::inventory::import_report::JobView;
 use rekey_core::inventory::views::{ConsumerSummary, RevocationSafety};
 use rekey_core::notices::CheckResult;
 use rekey_core::notices::campaigns;
-use rekey_core::notices::views::{NoticeDetail, NoticeSummary};
+use rekey_core::notices::views::{Addressee, NoticeDetail, NoticeSummary};
 use rekey_core::vault::{PartitionView, SecretMeta, TotpAlgorithm};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -448,9 +448,12 @@ pub(super) struct Notice {
     pub id: i64,
     pub campaign: i64,
     pub campaign_name: String,
-    pub consumer: i64,
-    pub consumer_name: String,
-    /// `announcement`, `reminder`, `escalation`, `final`, `revocation`, `confirmation`, ...
+    /// The consumer it is written to; none for a team message (`kind` `team_message`).
+    pub consumer: Option<i64>,
+    /// That consumer's name; none for a team message.
+    pub consumer_name: Option<String>,
+    /// `announcement`, `reminder`, `escalation`, `final`, `revocation`, `confirmation`,
+    /// `leak_alert` or `team_message`.
     pub kind: &'static str,
     /// `drafted`, `in_review`, `approved`, `rejected`, `sent`, `failed`, `not_sent`, ...
     pub state: &'static str,
@@ -468,14 +471,22 @@ impl From<&NoticeSummary> for Notice {
             id: n.id.get(),
             campaign: n.campaign.get(),
             campaign_name: n.campaign_name.to_string(),
-            consumer: n.consumer.get(),
-            consumer_name: n.consumer_name.clone(),
+            consumer: n.addressee.consumer().map(|c| c.get()),
+            consumer_name: consumer_name(&n.addressee),
             kind: n.step.kind().as_str(),
             state: n.state.as_str(),
             version: n.version,
             checks_passed: n.checks_passed,
             due_at: n.due_at.map(Timestamp::as_micros),
         }
+    }
+}
+
+/// The consumer's name a notice is written to; none for a team message.
+pub(super) fn consumer_name(to: &Addressee) -> Option<String> {
+    match to {
+        Addressee::Consumer { name, .. } => Some(name.clone()),
+        Addressee::Team => None,
     }
 }
 
@@ -567,6 +578,17 @@ pub(super) struct DraftedSeries {
     pub checks_passed: bool,
     /// The whole series, the announcement first.
     pub notices: Vec<Notice>,
+}
+
+/// `POST /api/v1/campaigns/{campaign}/team-messages`: the team message, in review.
+#[derive(Serialize, ToSchema)]
+pub(super) struct TeamMessage {
+    /// Always `pending_review`: a person reviews and approves it before it goes.
+    pub state: &'static str,
+    pub notice: Notice,
+    /// Its checks: no secrets, dates of the campaign's timeline, https links.
+    pub checks: Vec<Check>,
+    pub checks_passed: bool,
 }
 
 /// `POST /api/v1/notices/{notice}/versions`: the new version and its checks.

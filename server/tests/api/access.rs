@@ -147,6 +147,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/v1/campaigns", EDITORS),
         ("GET /api/v1/campaigns/:campaign", READERS_AND_AGENTS),
         ("POST /api/v1/campaigns/:campaign/notices", EDITORS),
+        ("POST /api/v1/campaigns/:campaign/team-messages", EDITORS),
         ("GET /api/v1/notices", READERS_AND_AGENTS),
         ("GET /api/v1/notices/:notice", READERS_AND_AGENTS),
         ("POST /api/v1/notices/:notice/versions", EDITORS),

@@ -138,7 +138,7 @@ async fn an_approved_edit_reaches_the_mailbox_exactly(app: TestApp) {
     );
     // The consumer reads mail at any hour: the engineer opens its send window, so the notice
     // goes as soon as it is approved (a window that never opens is refused, changing nothing).
-    let consumer = notice["consumer"].to_string();
+    let consumer = notice["addressee"]["Consumer"]["id"].to_string();
     let (status, _, message) = error_of(
         engineer
             .call(

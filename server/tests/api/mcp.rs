@@ -91,6 +91,7 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
             "list_credentials",
             "list_pending",
             "notice_status",
+            "notify_team",
             "plan_campaign",
             "record_key_event",
             "revise_notice",
@@ -252,12 +253,16 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
             // The approver's refused approval, after the walk.
             continue;
         }
-        if action == "agent.tool_called" {
+        // Every call is audited with the token, over MCP (the tool) and REST (the route).
+        if action == "agent.tool_called" || action == "agent.api_called" {
             assert!(e.get::<String>(2).unwrap().starts_with("token:"));
             let detail: Value = serde_json::from_str(&e.get::<String>(3).unwrap()).unwrap();
             let key = format!(
                 "{} {}",
-                detail["tool"].as_str().unwrap_or("(unknown)"),
+                detail["tool"]
+                    .as_str()
+                    .or(detail["route"].as_str())
+                    .unwrap_or("(unknown)"),
                 detail["outcome"].as_str().unwrap()
             );
             *calls.entry(key).or_default() += 1;
@@ -267,6 +272,7 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     }
     let expected: std::collections::BTreeMap<String, usize> = [
         ("(unknown) refused", 6),
+        ("GET /api/v1/consumers called", 1),
         ("get_consumer called", 2),
         ("list_campaigns called", 1),
         ("list_credentials called", 1),
@@ -321,6 +327,7 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
         "new_key_at": at(2),
         "deadline_at": at(30),
         "grace_end_at": at(37),
+        "team_user": "engineer",
     });
     // The key pasted into a draft below is text the agent wrote, kept as written for a person
     // to see and fix: no vault value, so the leak scan does not look for it.
@@ -404,6 +411,66 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
         .unwrap();
     assert_eq!(actor, "planner-bot");
 
+    // The team message waits for review, marked as the agent's; the one with a key and an
+    // impossible date fails those checks; "team" without a team address, and a user who does
+    // not exist, are refused saying what to do.
+    let summary = &report["team_summary"]["content"];
+    assert_eq!(report["team_summary"]["error"], false, "{summary}");
+    assert_eq!(summary["state"], "pending_review");
+    assert_eq!(summary["checks_passed"], true, "{summary}");
+    assert_eq!(summary["notice"]["kind"], "team_message");
+    assert_eq!(summary["notice"]["state"], "in_review");
+    assert_eq!(summary["notice"]["consumer"], Value::Null);
+    let checks: Vec<&str> = summary["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        checks,
+        ["no_secrets", "dates_match_timeline", "links_https"]
+    );
+    let secret = &report["team_secret"]["content"];
+    assert_eq!(secret["checks_passed"], false, "{secret}");
+    let failed: Vec<&str> = secret["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["no_secrets", "dates_match_timeline"], "{secret}");
+    assert_eq!(report["team_unset"]["content"]["error"], "refused");
+    assert!(
+        report["team_unset"]["content"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no team address is set; an admin sets one on the Settings page"),
+        "{}",
+        report["team_unset"]
+    );
+    assert_eq!(report["team_nobody"]["content"]["error"], "invalid");
+    assert!(
+        report["team_nobody"]["content"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no Rekey user 'nobody-here'"),
+        "{}",
+        report["team_nobody"]
+    );
+    let team_summary = summary["notice"]["id"].as_i64().unwrap();
+    let author: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT actor_name FROM audit_log WHERE action = 'notice.team_message_written' ORDER BY seq LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(author, "planner-bot");
+
     // No approval before a person starts the campaign.
     let clean = drafted[0]["content"]["announcement"].to_string();
     let pasted = drafted[1]["content"]["announcement"].to_string();
@@ -420,6 +487,46 @@ async fn an_agent_plans_a_rotation_that_a_person_starts(app: TestApp) {
     let (status, _, message) = crate::helpers::error_of(approve(&clean, "1").await).await;
     assert_eq!(status, 409, "{message}");
     assert!(message.contains("not started"), "{message}");
+    // The team's summary is what the person who starts it reads: it may go now, and it does.
+    let team_secret = secret["notice"]["id"].to_string();
+    let (status, _, message) = crate::helpers::error_of(approve(&team_secret, "1").await).await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("No secrets"), "{message}");
+    app.start_delivery(
+        rekey_core::delivery::smtp::Mailer::LocalMailbox,
+        rekey_core::delivery::RetryPolicy::default(),
+    );
+    let approved = approve(&team_summary.to_string(), "1").await;
+    assert_eq!(approved.status(), 200, "{:?}", approved.text().await);
+    app.wait_until(30, 0, || async {
+        let state: String = app
+            .rekey
+            .db
+            .scalar(
+                "SELECT state FROM notices WHERE id = $1",
+                rekey_core::params![team_summary],
+            )
+            .await
+            .unwrap();
+        state == "sent"
+    })
+    .await;
+    let engineer_email: String = app
+        .rekey
+        .db
+        .scalar("SELECT email FROM users WHERE username = 'engineer'", &[])
+        .await
+        .unwrap();
+    let mail: Value = approver
+        .call("mailbox/list", &[("recipient", &engineer_email)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        mail[0]["subject"], "Planned: rotate production keys older than 90 days",
+        "{mail}"
+    );
 
     // An engineer starts it: the fourth consumer is drafted, the agent's drafts are kept.
     let engineer = app.signed_in("engineer").await;

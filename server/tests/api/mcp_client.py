@@ -199,6 +199,26 @@ async def rotation(call, report, plan):
     })
     report["no_start"] = await call("start_campaign", {"campaign": campaign})
 
+    # The team hears about it: a summary for an engineer, checked and reviewed like a notice.
+    deadline_day = plan["deadline_at"][:10]
+    report["team_summary"] = await call("notify_team", {
+        "campaign": campaign, "to": plan["team_user"],
+        "subject": "Planned: rotate production keys older than 90 days",
+        "body": f"I planned a rotation of {len(credentials)} production keys older than 90 days, "
+                f"deadline {deadline_day}. Please review and start it: "
+                "https://docs.acme.example/key-rotation",
+    })
+    report["team_secret"] = await call("notify_team", {
+        "campaign": campaign, "to": plan["team_user"], "subject": "The key I found",
+        "body": "The old key is sk_live_51HqLyjWDarjtT1zdp7dcXYZpasted0123, rotate it by 2031-02-30.",
+    })
+    report["team_unset"] = await call("notify_team", {
+        "campaign": campaign, "to": "team", "subject": "Summary", "body": "Planned.",
+    })
+    report["team_nobody"] = await call("notify_team", {
+        "campaign": campaign, "to": "nobody-here", "subject": "Summary", "body": "Planned.",
+    })
+
 
 async def over_stdio(binary, token_file):
     from mcp.client.stdio import StdioServerParameters, stdio_client

@@ -324,6 +324,100 @@ async fn a_script_plans_drafts_and_pages_through_campaigns_over_rest(app: TestAp
     assert_eq!(found["total"], 1, "{found}");
     assert_eq!(found["notices"][0]["id"], notice);
 
+    // A team message: refused while no team address is set, written once an admin sets one,
+    // retried safely, and listed with the notices that wait for review (no consumer).
+    let team = format!("/api/v1/campaigns/{campaign}/team-messages");
+    let route = "/api/v1/campaigns/{campaign}/team-messages";
+    let summary = json!({"to": "team", "subject": "Planned: rotate the bulk keys",
+                         "body": "Three consumers, deadline in thirty days. Please review and start it."});
+    let (status, body) = seen.post(&agent, route, &team, &summary, None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("no team address is set"),
+        "{body}"
+    );
+    let admin = app.signed_in("admin").await;
+    let current: Value = admin
+        .call("admin/settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let saved = admin
+        .call(
+            "admin/save_provider",
+            &[
+                ("provider_name", current["provider_name"].as_str().unwrap()),
+                ("dashboard_url", current["dashboard_url"].as_str().unwrap()),
+                ("docs_url", current["docs_url"].as_str().unwrap()),
+                ("api_url", current["api_url"].as_str().unwrap()),
+                ("support_email", current["support_email"].as_str().unwrap()),
+                ("sender", current["sender"].as_str().unwrap()),
+                ("team_email", "platform-team@acme.example"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 200, "{:?}", saved.text().await);
+    let team_key = format!("team-{batch}");
+    let (status, written) = seen
+        .post(&agent, route, &team, &summary, Some(&team_key))
+        .await;
+    assert_eq!(status, 201, "{written}");
+    assert_eq!(written["state"], "pending_review");
+    assert_eq!(written["checks_passed"], true, "{written}");
+    assert_eq!(written["notice"]["kind"], "team_message");
+    assert_eq!(written["notice"]["consumer"], Value::Null);
+    let again = agent
+        .json_with("POST", &team, &summary, &[("Idempotency-Key", &team_key)])
+        .await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let (status, body) = seen
+        .post(
+            &agent,
+            route,
+            &team,
+            &json!({"to": "no-such-person", "subject": "Hello", "body": "Hello."}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"]["field"].as_str()),
+        (422, Some("to")),
+        "{body}"
+    );
+    let (status, _) = seen
+        .post(
+            &agent,
+            route,
+            "/api/v1/campaigns/999999/team-messages",
+            &summary,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (_, found) = seen
+        .get(
+            &agent,
+            "/api/v1/notices",
+            &format!("/api/v1/notices?campaign={campaign}&kind=team_message"),
+        )
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["notices"][0]["id"], written["notice"]["id"]);
+    let recipient: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT recipient FROM notices WHERE id = $1",
+            rekey_core::params![written["notice"]["id"].as_i64().unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(recipient, "platform-team@acme.example");
+
     // No approval while planned, and none ever by the agent: there is no such route.
     let r = agent
         .json(

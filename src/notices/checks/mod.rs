@@ -20,6 +20,8 @@ use secrets::{Finding, FindingKind, ascii_boundaries};
 
 /// What the checks compare a notice with.
 pub struct CheckContext<'a> {
+    /// Which checks run: those of the notice's kind ([`super::NoticeKind::checks`]).
+    pub checks: &'a [CheckKind],
     /// The campaign's milestones, which every date in the text must be.
     pub timeline: &'a Timeline,
     /// The consumer's time zone, in which the text states dates.
@@ -36,7 +38,7 @@ pub struct CheckContext<'a> {
 pub fn run(subject: &str, body: &str, ctx: &CheckContext<'_>) -> Vec<CheckResult> {
     let text = Text::new(subject, body);
     let seen = Seen::render(body);
-    CheckKind::ALL
+    ctx.checks
         .iter()
         .map(|&kind| {
             let (problems, flagged) = match kind {
@@ -431,6 +433,7 @@ mod tests {
             subject,
             body,
             &CheckContext {
+                checks: &CheckKind::ALL,
                 timeline: &t,
                 zone: &zone,
                 prefixes: &["sk_live_7f3a"],
