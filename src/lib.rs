@@ -38,6 +38,8 @@ pub mod login;
 #[cfg(feature = "server")]
 pub mod markdown;
 #[cfg(feature = "server")]
+pub mod model;
+#[cfg(feature = "server")]
 pub mod password;
 #[cfg(feature = "server")]
 pub mod sessions;
@@ -89,6 +91,8 @@ mod context {
         pub checkpoint_signer: Option<Arc<crate::audit::checkpoint::Signer>>,
         /// Days audit entries are kept before they may be archived and pruned.
         pub audit_retention_days: i64,
+        /// The language model the drafter may use, once configured.
+        pub model: Option<Arc<crate::model::ModelClient>>,
     }
 
     impl Rekey {
@@ -116,8 +120,15 @@ mod context {
                 token_hold_secs: DEFAULT_TOKEN_HOLD_SECS,
                 delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
                 checkpoint_signer: None,
+                model: None,
                 audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             }
+        }
+
+        /// The same Rekey, with `model` as the drafter's language model (none: built-in only).
+        pub fn with_model(mut self, model: Option<crate::model::ModelClient>) -> Self {
+            self.model = model.map(Arc::new);
+            self
         }
 
         /// Keeps audit entries `days` days (at least [`crate::audit::retention::MIN_RETENTION_DAYS`]).

@@ -75,6 +75,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/admin/settings", Allowed(ManageSettings)),
     ("/api/admin/save_settings", Allowed(ManageSettings)),
     ("/api/admin/save_provider", Allowed(ManageSettings)),
+    ("/api/admin/test_model", Allowed(ManageSettings)),
     ("/api/audit/entries", Allowed(ViewAudit)),
     ("/api/audit/entry", Allowed(ViewAudit)),
     ("/api/audit/verify", Allowed(ViewAudit)),

@@ -47,6 +47,8 @@ pub struct Config {
     pub audit_retention_days: i64,
     /// Where `credential.revocation_safe` webhooks go, when set.
     pub revocation_webhook: Option<crate::webhooks::WebhookTarget>,
+    /// The language model the drafter may use (an OpenAI-compatible API), when set.
+    pub drafter: Option<rekey_core::model::ModelEndpoint>,
 }
 
 /// An `smtp://` or `smtps://` URL, possibly with credentials. Debug and Display hide the password.
@@ -132,6 +134,18 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     // delivery backoff. The secret defaults to the first of REKEY_EVENT_SIGNING_SECRETS.
     ("revocation_webhook_url", None),
     ("revocation_webhook_secret", None),
+    // The drafter's language model: any server speaking OpenAI's chat-completions format
+    // (llama.cpp's llama-server, Ollama, vLLM, LM Studio, a hosted API), by its base URL
+    // (ending before /chat/completions, e.g. http://127.0.0.1:8080/v1) and model name. Unset:
+    // the built-in drafter writes every notice.
+    ("drafter_url", None),
+    ("drafter_model", None),
+    // A file whose first line is the API key, for a hosted API (never in the environment).
+    ("drafter_api_key_file", None),
+    ("drafter_timeout_secs", Some("60")),
+    ("drafter_max_tokens", Some("400")),
+    // Hundredths: 20 is a temperature of 0.2 (0 to 200).
+    ("drafter_temperature_percent", Some("20")),
     // Days audit entries are kept (at least 365, PCI DSS 10.5.1) before `rekey audit prune` may
     // archive them to a verified export and remove them.
     ("audit_retention_days", Some("400")),
@@ -390,6 +404,63 @@ impl Config {
             }
         };
 
+        let drafter_raw = get("drafter_url");
+        let drafter = match drafter_raw.value.trim() {
+            "" => None,
+            raw => {
+                let base_url = reqwest::Url::parse(raw)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .ok_or_else(|| {
+                        fail(
+                            &drafter_raw,
+                            format!(
+                                "'{}' is not an http:// or https:// URL; give the API's base, e.g. http://127.0.0.1:8080/v1",
+                                rekey_core::storage::redact_url(raw)
+                            ),
+                        )
+                    })?;
+                let model_raw = get("drafter_model");
+                let model = model_raw.value.trim().to_string();
+                if model.is_empty() {
+                    return Err(fail(
+                        &model_raw,
+                        "name the model the drafter asks for (REKEY_DRAFTER_MODEL), as the server knows it".into(),
+                    ));
+                }
+                let key_raw = get("drafter_api_key_file");
+                let api_key = match key_raw.value.trim() {
+                    "" => None,
+                    file => {
+                        let text = std::fs::read_to_string(file).map_err(|e| {
+                            fail(
+                                &key_raw,
+                                format!("cannot read the API key file {file}: {e}"),
+                            )
+                        })?;
+                        let key = text.lines().next().unwrap_or_default().trim().to_string();
+                        if key.is_empty() {
+                            return Err(fail(
+                                &key_raw,
+                                format!("the API key file {file} is empty"),
+                            ));
+                        }
+                        Some(key)
+                    }
+                };
+                Some(rekey_core::model::ModelEndpoint {
+                    base_url,
+                    model,
+                    api_key: api_key.map(rekey_core::model::ApiKey::from),
+                    timeout: std::time::Duration::from_secs(
+                        number("drafter_timeout_secs", 1, 3600)? as u64,
+                    ),
+                    max_tokens: number("drafter_max_tokens", 16, 32_000)? as u32,
+                    temperature: number("drafter_temperature_percent", 0, 200)? as f32 / 100.0,
+                })
+            }
+        };
+
         if public_raw.value.trim().is_empty() && listen.ip().is_unspecified() {
             return Err(fail(
                 &public_raw,
@@ -428,6 +499,7 @@ impl Config {
             approval_reminder,
             audit_retention_days,
             revocation_webhook,
+            drafter,
         })
     }
 }

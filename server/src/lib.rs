@@ -89,9 +89,16 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
     .map_err(|e| anyhow::anyhow!("cannot open the vault: {}", describe(&e)))?;
     let signer = Signer::load_or_create(&config.audit_signing_key_file)
         .map_err(|e| anyhow::anyhow!("cannot open the audit signing key: {}", describe(&e)))?;
+    let model = config
+        .drafter
+        .clone()
+        .map(rekey_core::model::ModelClient::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("cannot set up the drafter's model: {}", describe(&e)))?;
     Ok(rekey
         .with_checkpoint_signer(signer)
-        .with_audit_retention_days(config.audit_retention_days))
+        .with_audit_retention_days(config.audit_retention_days)
+        .with_model(model))
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {

@@ -193,6 +193,25 @@ actions! {
         /// token may not use it).
         outcome: String,
     } => ApiCalled = "agent.api_called",
+    /// Rekey asked the language model something: digests and counts, never the texts.
+    ModelCalled {
+        /// Why: `test` (an admin's *Test*), and later drafting and revising.
+        purpose: String,
+        /// The model's name.
+        model: String,
+        /// The SHA-256 of the prompt.
+        prompt_sha256: Sha256Hex,
+        /// The SHA-256 of the answer, when there was one.
+        response_sha256: Option<Sha256Hex>,
+        /// Tokens of the prompt, as the server counted them.
+        prompt_tokens: i64,
+        /// Tokens it generated.
+        completion_tokens: i64,
+        /// How long the call took.
+        duration_ms: i64,
+        /// `answered`, or what went wrong (`timeout`, `rate_limited`, ...).
+        outcome: String,
+    } => ModelCalled = "model.called",
     /// An admin changed an instance setting.
     SettingChanged(SettingChange) => SettingChanged = "settings.changed",
     /// A person created a consumer.

@@ -9,7 +9,7 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::auth::session;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SettingsView {
     pub require_totp_for_privileged: bool,
     pub provider_name: String,
@@ -20,6 +20,33 @@ pub struct SettingsView {
     pub sender: String,
     /// Empty when none is set.
     pub team_email: String,
+    /// The drafter's language model, when one is configured.
+    pub model: Option<ModelView>,
+}
+
+/// The drafter's model as the settings page shows it (set by `REKEY_DRAFTER_*`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelView {
+    /// The API's base URL, without credentials.
+    pub url: String,
+    pub model: String,
+    pub timeout_secs: u64,
+    pub max_tokens: u32,
+    pub temperature: f32,
+}
+
+/// What the *Test* button shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ModelTestView {
+    Answered {
+        answer: String,
+        latency_ms: u64,
+        completion_tokens: u32,
+        tokens_per_sec: f64,
+    },
+    Failed {
+        problem: String,
+    },
 }
 
 #[server(endpoint = "admin/settings")]
@@ -37,6 +64,36 @@ pub async fn settings() -> Result<SettingsView, AppError> {
         support_email: p.support_email.to_string(),
         sender: p.sender.to_string(),
         team_email: p.team_email.map(|e| e.to_string()).unwrap_or_default(),
+        model: rk.model.as_ref().map(|m| ModelView {
+            url: m.url(),
+            model: m.model().to_string(),
+            timeout_secs: m.endpoint().timeout.as_secs(),
+            max_tokens: m.endpoint().max_tokens,
+            temperature: m.endpoint().temperature,
+        }),
+    })
+}
+
+/// Sends the drafter's model one small request: its answer, latency and speed, or what went
+/// wrong (audited either way).
+#[server(endpoint = "admin/test_model")]
+pub async fn test_model() -> Result<ModelTestView, AppError> {
+    use rekey_core::model::ModelTest;
+    let (who, _) = session::authorize::<TestModel>().await?;
+    let rk = session::rekey()?;
+    Ok(match rekey_core::model::test(&rk, &who).await? {
+        ModelTest::Answered {
+            answer,
+            latency_ms,
+            completion_tokens,
+            tokens_per_sec,
+        } => ModelTestView::Answered {
+            answer,
+            latency_ms,
+            completion_tokens,
+            tokens_per_sec,
+        },
+        ModelTest::Failed { problem } => ModelTestView::Failed { problem },
     })
 }
 
@@ -103,6 +160,7 @@ pub async fn save_provider(
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveSettings>::new();
+    let test = ServerAction::<TestModel>::new();
     let save_provider = ServerAction::<SaveProvider>::new();
     let current = Resource::new(
         move || (save.version().get(), save_provider.version().get()),
@@ -137,6 +195,34 @@ pub fn SettingsPage() -> impl IntoView {
                                     <label class=LABEL>"Team address (team messages)"<input class=INPUT type="email" name="team_email" value=s.team_email placeholder="engineering@example.com" /></label>
                                     <div><button class=BUTTON type="submit">"Save provider details"</button></div>
                                 </ActionForm>
+                                <h2 class="mb-3 mt-8 text-lg font-semibold">"Drafting model"</h2>
+                                {match s.model {
+                                    None => view! {
+                                        <p class="text-sm text-slate-600">"No model is configured: the built-in drafter writes every notice. Point Rekey at any server that speaks OpenAI's chat-completions format with REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL."</p>
+                                    }.into_any(),
+                                    Some(m) => view! {
+                                        <dl class="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm" aria-label="Drafting model">
+                                            <dt class="text-slate-500">"Endpoint"</dt><dd class="font-mono">{m.url}</dd>
+                                            <dt class="text-slate-500">"Model"</dt><dd class="font-mono">{m.model}</dd>
+                                            <dt class="text-slate-500">"Limits"</dt><dd>{format!("{} s, {} tokens, temperature {:.2}", m.timeout_secs, m.max_tokens, m.temperature)}</dd>
+                                        </dl>
+                                    }.into_any(),
+                                }}
+                                <ActionForm action=test attr:class="mt-3">
+                                    <button class=BUTTON type="submit" disabled=move || test.pending().get()>{move || if test.pending().get() { "Testing…" } else { "Test" }}</button>
+                                </ActionForm>
+                                {move || test.value().get().map(|outcome| match outcome {
+                                    Ok(ModelTestView::Answered { answer, latency_ms, completion_tokens, tokens_per_sec }) => view! {
+                                        <div role="status" class="mt-3 rounded border border-emerald-200 bg-emerald-50 p-3 text-sm">
+                                            <p class="font-medium text-emerald-900">{format!("The model answered in {latency_ms} ms: {completion_tokens} tokens, {tokens_per_sec:.1} tokens/s.")}</p>
+                                            <p class="mt-1 text-slate-700">{answer}</p>
+                                        </div>
+                                    }.into_any(),
+                                    Ok(ModelTestView::Failed { problem }) => view! {
+                                        <p role="alert" class="mt-3 rounded border border-red-200 bg-red-50 p-3 text-sm text-red-900">{format!("The test failed: {problem}")}</p>
+                                    }.into_any(),
+                                    Err(error) => view! { <p role="alert" class="mt-3 text-sm text-red-900">{error.to_string()}</p> }.into_any(),
+                                })}
                             }.into_any(),
                         }
                     })}

@@ -81,6 +81,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/admin/settings", &["admin"]),
         ("POST /api/admin/save_settings", &["admin"]),
         ("POST /api/admin/save_provider", &["admin"]),
+        ("POST /api/admin/test_model", &["admin"]),
         ("POST /api/inventory/consumers", READERS_AND_AGENTS),
         ("POST /api/inventory/consumer", READERS_AND_AGENTS),
         ("POST /api/inventory/tag", EDITORS),

@@ -19,6 +19,7 @@ mod helpers;
 mod home;
 mod inventory;
 mod mcp;
+mod model;
 mod notice_checks;
 mod openapi;
 mod parity;

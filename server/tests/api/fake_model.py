@@ -1,0 +1,61 @@
+"""A scripted model server for fault injection: it speaks OpenAI's chat-completions wire format
+and misbehaves as the requested model's name says (the real local model covers the answers).
+
+    python3 fake_model.py     # prints "PORT <n>" once it listens on 127.0.0.1
+
+Models: fault-401 (refuses the key), fault-404 (no such model), fault-429 (busy, Retry-After:
+7), fault-500, fault-garbage (200 with a body that is not JSON), fault-empty (a completion with
+no text), fault-slow (answers after 5 s); any other name gets a short answer.
+"""
+
+import json
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body, headers=()):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        request = json.loads(self.rfile.read(length) or b"{}")
+        if not self.path.endswith("/chat/completions"):
+            return self.reply(404, {"error": {"message": "not found"}})
+        model = request.get("model", "")
+        error = {"error": {"message": f"scripted {model}"}}
+        if model == "fault-401":
+            return self.reply(401, error)
+        if model == "fault-404":
+            return self.reply(404, error)
+        if model == "fault-429":
+            return self.reply(429, error, [("Retry-After", "7")])
+        if model == "fault-500":
+            return self.reply(500, error)
+        if model == "fault-garbage":
+            return self.reply(200, b"<html>this is not a completion</html>")
+        content = "" if model == "fault-empty" else "Ready to draft rotation notices."
+        if model == "fault-slow":
+            time.sleep(5)
+        self.reply(200, {
+            "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
+        })
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(f"PORT {server.server_address[1]}", flush=True)
+server.serve_forever()

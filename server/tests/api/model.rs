@@ -1,0 +1,279 @@
+//! The drafter's language model: a real local model (SmolLM2-135M behind llama.cpp's
+//! OpenAI-compatible server, started here) answers an admin's *Test*, audited with digests and
+//! counts only; a scripted server speaking the same wire format shows each failure named in
+//! words an admin can act on.
+
+use std::time::Duration;
+
+use rekey_core::model::{Message, ModelClient, ModelEndpoint, ModelError};
+use rekey_core::storage::Backend;
+use serde_json::Value;
+
+use crate::helpers::{TestApp, free_port};
+
+/// llama.cpp's server (`llama-cpp-python[server]`) with the SmolLM2-135M model that
+/// `scripts/setup.sh` installs (`ensure_local_model`), on a free port; stopped when dropped.
+pub struct LocalModel {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl LocalModel {
+    pub async fn start() -> LocalModel {
+        let home = std::env::var("HOME").expect("HOME");
+        let python = std::env::var("REKEY_TEST_LLM_PYTHON")
+            .unwrap_or_else(|_| format!("{home}/.cache/rekey-llm-venv/bin/python"));
+        let model = std::env::var("REKEY_TEST_LLM_MODEL").unwrap_or_else(|_| {
+            format!("{home}/.cache/rekey-model/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+        assert!(
+            std::path::Path::new(&python).exists() && std::path::Path::new(&model).exists(),
+            "the local model is not installed: `source scripts/setup.sh; ensure_local_model` (scripts/test does)"
+        );
+        let port = free_port();
+        let child = std::process::Command::new(&python)
+            .args(["-m", "llama_cpp.server", "--model", &model])
+            .args(["--model_alias", "smollm2", "--host", "127.0.0.1"])
+            .args(["--port", &port.to_string(), "--n_ctx", "2048"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the model server starts");
+        let local = LocalModel { port, child };
+        let models = format!("{}/models", local.url());
+        for _ in 0..600 {
+            if reqwest::get(&models)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return local;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the local model server did not answer within 120 s");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+}
+
+impl Drop for LocalModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `fake_model.py`: the wire format, misbehaving as the model's name says.
+struct FakeModel {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl FakeModel {
+    fn start() -> FakeModel {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/fake_model.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("the fake model's port");
+        let port = line
+            .strip_prefix("PORT ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the fake model did not start: {line}"));
+        FakeModel { port, child }
+    }
+
+    fn client(&self, model: &str) -> ModelClient {
+        client(&format!("http://127.0.0.1:{}/v1", self.port), model)
+    }
+}
+
+impl Drop for FakeModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client(url: &str, model: &str) -> ModelClient {
+    ModelClient::new(ModelEndpoint {
+        base_url: url.parse().unwrap(),
+        model: model.into(),
+        api_key: None,
+        timeout: Duration::from_secs(2),
+        max_tokens: 40,
+        temperature: 0.2,
+    })
+    .unwrap()
+}
+
+async fn an_admin_tests_the_local_model(backend: Backend) {
+    let model = LocalModel::start().await;
+    let url = model.url();
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("REKEY_DRAFTER_URL", url.as_str()),
+            ("REKEY_DRAFTER_MODEL", "smollm2"),
+            ("REKEY_DRAFTER_MAX_TOKENS", "40"),
+        ],
+    )
+    .await;
+    let admin = app.signed_in("admin").await;
+    let settings: Value = admin
+        .call("admin/settings", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settings["model"]["model"], "smollm2", "{settings}");
+    assert_eq!(settings["model"]["url"], format!("{url}"));
+
+    let r = admin.call("admin/test_model", &[]).await;
+    assert_eq!(r.status(), 200);
+    let tested: Value = r.json().await.unwrap();
+    let answered = &tested["Answered"];
+    assert!(
+        !answered["answer"].as_str().unwrap().trim().is_empty(),
+        "{tested}"
+    );
+    assert!(
+        answered["completion_tokens"].as_u64().unwrap() > 0,
+        "{tested}"
+    );
+    assert!(
+        answered["tokens_per_sec"].as_f64().unwrap() > 0.0,
+        "{tested}"
+    );
+
+    // Audited with digests and counts: the answer's text is in no entry.
+    let detail: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'model.called' ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["outcome"], "answered");
+    assert_eq!(detail["model"], "smollm2");
+    assert_eq!(detail["purpose"], "test");
+    assert_eq!(detail["response_sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        !detail
+            .to_string()
+            .contains(answered["answer"].as_str().unwrap().trim()),
+        "{detail}"
+    );
+
+    // Nobody else may test it.
+    let engineer = app.signed_in("engineer").await;
+    assert_eq!(engineer.call("admin/test_model", &[]).await.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_tests_the_local_model_sqlite() {
+    an_admin_tests_the_local_model(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_tests_the_local_model_postgres() {
+    an_admin_tests_the_local_model(Backend::Postgres).await;
+}
+
+// Each way a model server fails is named, over the real wire format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_model_failure_is_named() {
+    let fake = FakeModel::start();
+    let ask = [Message {
+        role: "user",
+        content: "Say ready.".into(),
+    }];
+    let fails = |model: &'static str| {
+        let client = fake.client(model);
+        let ask = ask.clone();
+        async move { client.chat(&ask, false).await.unwrap_err() }
+    };
+    assert_eq!(fails("fault-401").await, ModelError::Unauthorized(401));
+    assert_eq!(
+        fails("fault-404").await,
+        ModelError::ModelNotFound("fault-404".into())
+    );
+    assert_eq!(fails("fault-429").await, ModelError::RateLimited(Some(7)));
+    assert_eq!(fails("fault-500").await, ModelError::ServerFailed(500));
+    assert!(matches!(
+        fails("fault-garbage").await,
+        ModelError::NotOpenAiFormat(_)
+    ));
+    assert_eq!(fails("fault-empty").await, ModelError::Empty);
+    assert_eq!(fails("fault-slow").await, ModelError::Timeout(2));
+    let answered = fake.client("any").chat(&ask, false).await.unwrap();
+    assert_eq!(answered.text, "Ready to draft rotation notices.");
+    assert_eq!(answered.completion_tokens, 6);
+
+    // Nothing listening: a refused connection, named with the URL.
+    let nobody = client(&format!("http://127.0.0.1:{}/v1", free_port()), "smollm2");
+    assert!(matches!(
+        nobody.chat(&ask, false).await.unwrap_err(),
+        ModelError::CannotConnect(_)
+    ));
+
+    // The admin's Test says the same words, and nothing is configured until it is.
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            (
+                "REKEY_DRAFTER_URL",
+                &format!("http://127.0.0.1:{}/v1", fake.port),
+            ),
+            ("REKEY_DRAFTER_MODEL", "fault-429"),
+        ],
+    )
+    .await;
+    let admin = app.signed_in("admin").await;
+    let tested: Value = admin
+        .call("admin/test_model", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tested["Failed"]["problem"],
+        "the model server is busy (HTTP 429); it asks to retry after 7 s"
+    );
+    let outcome: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'model.called' ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(outcome.contains(r#""outcome":"rate_limited""#), "{outcome}");
+    let plain = TestApp::spawn(Backend::Sqlite).await;
+    let admin = plain.signed_in("admin").await;
+    let tested: Value = admin
+        .call("admin/test_model", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        tested["Failed"]["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("no model is configured"),
+        "{tested}"
+    );
+}
