@@ -37,7 +37,6 @@ pub mod keyfile;
 pub mod login;
 #[cfg(feature = "server")]
 pub mod markdown;
-#[cfg(feature = "server")]
 pub mod model;
 #[cfg(feature = "server")]
 pub mod password;

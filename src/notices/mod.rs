@@ -25,6 +25,8 @@ pub mod due;
 pub mod extensions;
 pub mod fallbacks;
 #[cfg(feature = "server")]
+pub mod model_draft;
+#[cfg(feature = "server")]
 pub mod progress;
 #[cfg(feature = "server")]
 pub mod queue;

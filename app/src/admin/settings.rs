@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use rekey_core::model::ModelTest;
+
 use crate::components::{BUTTON, CARD, FormDone, FormError, INPUT, LABEL, LoadError, Page};
 use crate::error::AppError;
 
@@ -35,20 +37,6 @@ pub struct ModelView {
     pub temperature: f32,
 }
 
-/// What the *Test* button shows.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum ModelTestView {
-    Answered {
-        answer: String,
-        latency_ms: u64,
-        completion_tokens: u32,
-        tokens_per_sec: f64,
-    },
-    Failed {
-        problem: String,
-    },
-}
-
 #[server(endpoint = "admin/settings")]
 pub async fn settings() -> Result<SettingsView, AppError> {
     session::authorize::<Settings>().await?;
@@ -77,24 +65,10 @@ pub async fn settings() -> Result<SettingsView, AppError> {
 /// Sends the drafter's model one small request: its answer, latency and speed, or what went
 /// wrong (audited either way).
 #[server(endpoint = "admin/test_model")]
-pub async fn test_model() -> Result<ModelTestView, AppError> {
-    use rekey_core::model::ModelTest;
+pub async fn test_model() -> Result<ModelTest, AppError> {
     let (who, _) = session::authorize::<TestModel>().await?;
     let rk = session::rekey()?;
-    Ok(match rekey_core::model::test(&rk, &who).await? {
-        ModelTest::Answered {
-            answer,
-            latency_ms,
-            completion_tokens,
-            tokens_per_sec,
-        } => ModelTestView::Answered {
-            answer,
-            latency_ms,
-            completion_tokens,
-            tokens_per_sec,
-        },
-        ModelTest::Failed { problem } => ModelTestView::Failed { problem },
-    })
+    Ok(rekey_core::model::test(&rk, &who).await?)
 }
 
 /// Saves the settings form. An unchecked box sends nothing, so absence means off.
@@ -212,13 +186,13 @@ pub fn SettingsPage() -> impl IntoView {
                                     <button class=BUTTON type="submit" disabled=move || test.pending().get()>{move || if test.pending().get() { "Testing…" } else { "Test" }}</button>
                                 </ActionForm>
                                 {move || test.value().get().map(|outcome| match outcome {
-                                    Ok(ModelTestView::Answered { answer, latency_ms, completion_tokens, tokens_per_sec }) => view! {
+                                    Ok(ModelTest::Answered { answer, latency_ms, completion_tokens, tokens_per_sec }) => view! {
                                         <div role="status" class="mt-3 rounded border border-emerald-200 bg-emerald-50 p-3 text-sm">
                                             <p class="font-medium text-emerald-900">{format!("The model answered in {latency_ms} ms: {completion_tokens} tokens, {tokens_per_sec:.1} tokens/s.")}</p>
                                             <p class="mt-1 text-slate-700">{answer}</p>
                                         </div>
                                     }.into_any(),
-                                    Ok(ModelTestView::Failed { problem }) => view! {
+                                    Ok(ModelTest::Failed { problem }) => view! {
                                         <p role="alert" class="mt-3 rounded border border-red-200 bg-red-50 p-3 text-sm text-red-900">{format!("The test failed: {problem}")}</p>
                                     }.into_any(),
                                     Err(error) => view! { <p role="alert" class="mt-3 text-sm text-red-900">{error.to_string()}</p> }.into_any(),

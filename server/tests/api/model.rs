@@ -21,9 +21,9 @@ pub struct LocalModel {
 impl LocalModel {
     pub async fn start() -> LocalModel {
         let home = std::env::var("HOME").expect("HOME");
-        let python = std::env::var("REKEY_TEST_LLM_PYTHON")
+        let python = std::env::var("TEST_LLM_PYTHON")
             .unwrap_or_else(|_| format!("{home}/.cache/rekey-llm-venv/bin/python"));
-        let model = std::env::var("REKEY_TEST_LLM_MODEL").unwrap_or_else(|_| {
+        let model = std::env::var("TEST_LLM_MODEL").unwrap_or_else(|_| {
             format!("{home}/.cache/rekey-model/SmolLM2-135M-Instruct.Q4_1.gguf")
         });
         assert!(
@@ -115,6 +115,28 @@ fn client(url: &str, model: &str) -> ModelClient {
     .unwrap()
 }
 
+/// What the admin's *Test* button answers.
+async fn test_model(app: &TestApp) -> Value {
+    let admin = app.signed_in("admin").await;
+    let r = admin.call("admin/test_model", &[]).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// The newest `model.called` entry's detail.
+async fn last_model_call(app: &TestApp) -> Value {
+    let detail: String = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT detail FROM audit_log WHERE action = 'model.called' ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    serde_json::from_str(&detail).unwrap()
+}
+
 async fn an_admin_tests_the_local_model(backend: Backend) {
     let model = LocalModel::start().await;
     let url = model.url();
@@ -137,9 +159,7 @@ async fn an_admin_tests_the_local_model(backend: Backend) {
     assert_eq!(settings["model"]["model"], "smollm2", "{settings}");
     assert_eq!(settings["model"]["url"], format!("{url}"));
 
-    let r = admin.call("admin/test_model", &[]).await;
-    assert_eq!(r.status(), 200);
-    let tested: Value = r.json().await.unwrap();
+    let tested = test_model(&app).await;
     let answered = &tested["Answered"];
     assert!(
         !answered["answer"].as_str().unwrap().trim().is_empty(),
@@ -155,16 +175,7 @@ async fn an_admin_tests_the_local_model(backend: Backend) {
     );
 
     // Audited with digests and counts: the answer's text is in no entry.
-    let detail: String = app
-        .rekey
-        .db
-        .scalar(
-            "SELECT detail FROM audit_log WHERE action = 'model.called' ORDER BY seq DESC LIMIT 1",
-            &[],
-        )
-        .await
-        .unwrap();
-    let detail: Value = serde_json::from_str(&detail).unwrap();
+    let detail = last_model_call(&app).await;
     assert_eq!(detail["outcome"], "answered");
     assert_eq!(detail["model"], "smollm2");
     assert_eq!(detail["purpose"], "test");
@@ -240,35 +251,12 @@ async fn each_model_failure_is_named() {
         ],
     )
     .await;
-    let admin = app.signed_in("admin").await;
-    let tested: Value = admin
-        .call("admin/test_model", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        tested["Failed"]["problem"],
+        test_model(&app).await["Failed"]["problem"],
         "the model server is busy (HTTP 429); it asks to retry after 7 s"
     );
-    let outcome: String = app
-        .rekey
-        .db
-        .scalar(
-            "SELECT detail FROM audit_log WHERE action = 'model.called' ORDER BY seq DESC LIMIT 1",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert!(outcome.contains(r#""outcome":"rate_limited""#), "{outcome}");
-    let plain = TestApp::spawn(Backend::Sqlite).await;
-    let admin = plain.signed_in("admin").await;
-    let tested: Value = admin
-        .call("admin/test_model", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(last_model_call(&app).await["outcome"], "rate_limited");
+    let tested = test_model(&TestApp::spawn(Backend::Sqlite).await).await;
     assert!(
         tested["Failed"]["problem"]
             .as_str()
@@ -276,4 +264,79 @@ async fn each_model_failure_is_named() {
             .starts_with("no model is configured"),
         "{tested}"
     );
+}
+
+// The prompt the model gets for every demo consumer carries none of the vault's values, no
+// agent token and no contact's address (the built-in draft it rewrites is addressed by name).
+crate::on_both_databases!(no_prompt_carries_a_secret_a_token_or_an_address);
+async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
+    let token = app.agent_token("prompt-bot").await;
+    let agent = app.agent(&token);
+    let mut secrets = vec![token.clone()];
+    for (name, prefix) in [("payments-key", "sk_live_"), ("ci-token", "ghp_")] {
+        let value = crate::helpers::secret_value(prefix);
+        let r = crate::vault::put(&agent, "agent-prompt-bot", name, "api_key", &value).await;
+        assert!(r.status().is_success(), "{:?}", r.text().await);
+        secrets.push(value);
+    }
+    let production: Vec<rekey_core::inventory::CredentialId> = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT id FROM credentials WHERE environment = 'production' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    let engineer = app.identity("engineer").await;
+    let campaign = rekey_core::demo::campaign_over(&app.rekey, &engineer, production)
+        .await
+        .unwrap();
+    let consumers: Vec<rekey_core::inventory::ConsumerId> = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT DISTINCT k.consumer_id FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id WHERE cc.campaign_id = $1",
+            rekey_core::params![campaign],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    let addresses: Vec<String> = app
+        .rekey
+        .db
+        .fetch_all("SELECT email FROM contacts", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert!(consumers.len() >= 40, "{}", consumers.len());
+    for consumer in consumers {
+        let (reference, messages) = rekey_core::notices::model_draft::prompt_for(
+            &app.rekey,
+            campaign,
+            consumer,
+            rekey_core::notices::schedule::Step::Announcement,
+            "",
+        )
+        .await
+        .unwrap();
+        let prompt: String = messages.iter().map(|m| m.content.as_str()).collect();
+        assert!(prompt.contains(&reference.subject), "{prompt}");
+        for secret in &secrets {
+            assert!(
+                !prompt.contains(secret.as_str()),
+                "a vault value or token in {prompt}"
+            );
+        }
+        for address in &addresses {
+            assert!(!prompt.contains(address.as_str()), "{address} in {prompt}");
+        }
+    }
 }

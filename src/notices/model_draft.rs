@@ -1,0 +1,364 @@
+//! Drafting with the language model, the parts that need no model: the prompt, built from facts
+//! Rekey holds (the built-in draft for that consumer, which already states the deadline in its
+//! zone and UTC, names its key prefix and gives the steps for its integration; the consumer's
+//! integration; the provider's style guide), never a secret, a token or a contact's address;
+//! the model's answer, read leniently (a 135M model wraps its JSON in code fences and chatter);
+//! and the fact check a model's draft passes on top of every notice check: each link is one of
+//! the provider's, each time and time zone one of the timeline's, each credential-shaped string
+//! the consumer's own prefix.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::drafting::{self, Draft};
+use super::schedule::Step;
+use super::{CampaignId, Timeline, campaigns};
+use crate::Rekey;
+use crate::error::Result;
+use crate::inventory::store as inventory;
+use crate::inventory::{ConsumerId, IntegrationPattern, SdkLanguage};
+use crate::model::Message;
+use crate::settings::ProviderProfile;
+
+/// What a prompt is built from: facts, not recall.
+pub struct Facts<'a> {
+    /// The consumer's name.
+    pub consumer: &'a str,
+    /// How it integrates.
+    pub pattern: IntegrationPattern,
+    /// Its SDK language, for a server SDK.
+    pub language: Option<SdkLanguage>,
+    /// The built-in draft for this consumer and step: the reference the model rewrites.
+    pub reference: &'a Draft,
+    /// How the provider writes (from settings), or empty.
+    pub style_guide: &'a str,
+    /// The provider's name and links.
+    pub provider: &'a ProviderProfile,
+    /// The prefixes of the consumer's credentials in the campaign.
+    pub prefixes: &'a [&'a str],
+    /// The consumer's timeline (its own deadline when it was given more time).
+    pub timeline: &'a Timeline,
+    /// The consumer's time zone.
+    pub zone: &'a jiff::tz::TimeZone,
+}
+
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+        .unwrap_or_else(|e| unreachable!("{e}"))
+});
+
+/// The messages sent to the model. Any e-mail address but the provider's support address is
+/// replaced (a contact's address is nobody's business but Rekey's); the reference holds no
+/// secret (it passed the secret check) and no token is ever part of the facts.
+pub fn prompt(facts: &Facts<'_>) -> Vec<Message> {
+    let integration = match facts.language {
+        Some(language) => format!("{} ({})", facts.pattern.label(), language.label()),
+        None => facts.pattern.label().to_string(),
+    };
+    let style = if facts.style_guide.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\nStyle guide: {}\n", facts.style_guide.trim())
+    };
+    let system = format!(
+        "You write API key rotation notices for {provider}. Answer with one JSON object and \
+         nothing else: {{\"subject\": \"...\", \"body\": \"...\"}}, the body in markdown. Rewrite \
+         the reference notice for this consumer's integration, clearer and shorter. Keep every \
+         date, time, time zone, link and key prefix exactly as the reference writes them, keep \
+         its numbered steps, and never add a key, a link or a date of your own.",
+        provider = facts.provider.name,
+    );
+    let user = format!(
+        "Consumer: {consumer}\nIntegration: {integration}\n{style}\nReference notice:\nSubject: {subject}\n\n{body}",
+        consumer = facts.consumer,
+        subject = facts.reference.subject,
+        body = facts.reference.body,
+    );
+    let support = facts.provider.support_email.as_str();
+    let scrub = |text: &str| {
+        EMAIL
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                if &c[0] == support {
+                    c[0].to_string()
+                } else {
+                    "[address]".to_string()
+                }
+            })
+            .into_owned()
+    };
+    vec![
+        Message {
+            role: "system",
+            content: system,
+        },
+        Message {
+            role: "user",
+            content: scrub(&user),
+        },
+    ]
+}
+
+/// The prompt for `step` of `consumer`'s series in `campaign`, from what the database holds:
+/// the built-in draft addressed as the drafter addresses it, the consumer's integration, its
+/// own timeline and zone, and the provider's profile. Answers the reference draft with it.
+pub async fn prompt_for(
+    rk: &Rekey,
+    campaign: CampaignId,
+    consumer: ConsumerId,
+    step: Step,
+    style_guide: &str,
+) -> Result<(Draft, Vec<Message>)> {
+    let found = campaigns::get(&rk.db, campaign).await?;
+    let timeline = super::extensions::timeline_for(&mut rk.db.clone(), &found, consumer).await?;
+    let holder = inventory::consumer(&rk.db, consumer).await?;
+    let rotated: Vec<_> = campaigns::rotated_of(&mut rk.db.clone(), campaign, consumer)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let credentials: Vec<_> = holder
+        .credentials
+        .iter()
+        .filter(|c| rotated.contains(&c.id))
+        .collect();
+    let prefixes: Vec<&str> = credentials.iter().map(|c| c.prefix.as_str()).collect();
+    let provider = crate::settings::load(&rk.db).await?.provider;
+    let zone = holder.time_zone.zone()?;
+    let contact = holder
+        .notice_recipient()
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| format!("{} team", holder.name));
+    let reference = drafting::step(&holder, &credentials, &timeline, &provider, step, &contact)?;
+    let messages = prompt(&Facts {
+        consumer: &holder.name,
+        pattern: holder.integration.pattern,
+        language: holder.integration.language,
+        reference: &reference,
+        style_guide,
+        provider: &provider,
+        prefixes: &prefixes,
+        timeline: &timeline,
+        zone: &zone,
+    });
+    Ok((reference, messages))
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    subject: String,
+    body: String,
+}
+
+/// The model's draft out of its answer: the JSON object in it, wherever it stands (inside code
+/// fences, after a sentence of chatter), with a subject and a body that are not empty.
+pub fn read_answer(text: &str) -> Result<Draft, String> {
+    let start = text.find('{').ok_or("the answer holds no JSON object")?;
+    let end = text
+        .rfind('}')
+        .filter(|end| *end > start)
+        .ok_or("the answer's JSON object is not closed (cut off?)")?;
+    let answer: Answer = serde_json::from_str(&text[start..=end])
+        .map_err(|e| format!("the answer's JSON is not a subject and a body: {e}"))?;
+    let subject = answer.subject.trim();
+    let body = answer.body.trim();
+    if subject.is_empty() || body.is_empty() {
+        return Err("the answer's subject or body is empty".into());
+    }
+    Ok(Draft {
+        subject: subject.to_string(),
+        body: body.replace("\r\n", "\n"),
+    })
+}
+
+static URL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>()\[\]"'`]*"#)
+        .unwrap_or_else(|e| unreachable!("{e}"))
+});
+static CREDENTIAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[a-z]{2,8}_(?:live|test|prod|sandbox|dev)_[A-Za-z0-9_]*")
+        .unwrap_or_else(|e| unreachable!("{e}"))
+});
+static TIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b([01]?\d|2[0-3]):([0-5]\d)\b").unwrap_or_else(|e| unreachable!("{e}"))
+});
+static ZONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:UTC|GMT|[A-Z][a-z]+(?:_[A-Z][a-z]+)*/[A-Z][A-Za-z_]+(?:/[A-Z][A-Za-z_]+)?)\b")
+        .unwrap_or_else(|e| unreachable!("{e}"))
+});
+
+/// What a model's draft states that the facts do not: each problem in words, none when it
+/// holds. Dates are checked by every notice's checks; this adds links, times, time zones and
+/// credential-shaped strings.
+pub fn fact_check(draft: &Draft, facts: &Facts<'_>) -> Vec<String> {
+    let text = format!("{}\n{}", draft.subject, draft.body);
+    let mut problems = Vec::new();
+    let links = [
+        facts.provider.dashboard_url.as_str(),
+        facts.provider.docs_url.as_str(),
+        facts.provider.api_url.as_str(),
+    ];
+    for m in URL.find_iter(&text) {
+        let url = m.as_str().trim_end_matches(['.', ',', ';', ':', '!', '?']);
+        if !links.iter().any(|l| url.starts_with(l)) {
+            problems.push(format!(
+                "the link '{url}' is not one of {}'s ({})",
+                facts.provider.name,
+                links.join(", ")
+            ));
+        }
+    }
+    for m in CREDENTIAL.find_iter(&text) {
+        let found = m.as_str();
+        if !facts.prefixes.contains(&found) {
+            problems.push(format!(
+                "'{found}' is not the consumer's key prefix ({})",
+                facts.prefixes.join(", ")
+            ));
+        }
+    }
+    let zones = [facts.zone.clone(), jiff::tz::TimeZone::UTC];
+    let times: Vec<(i8, i8)> = facts
+        .timeline
+        .milestones()
+        .iter()
+        .flat_map(|(_, at)| {
+            zones.iter().map(move |z| {
+                let t = at.to_jiff().to_zoned(z.clone());
+                (t.hour(), t.minute())
+            })
+        })
+        .collect();
+    for c in TIME.captures_iter(&text) {
+        let (hour, minute): (i8, i8) = (c[1].parse().unwrap_or(-1), c[2].parse().unwrap_or(-1));
+        if !times.contains(&(hour, minute)) {
+            problems.push(format!(
+                "the time '{}' is not a time of this rotation's timeline",
+                &c[0]
+            ));
+        }
+    }
+    let zone_name = facts.zone.iana_name().unwrap_or("UTC");
+    for m in ZONE.find_iter(&text) {
+        let named = m.as_str();
+        if !["UTC", "GMT", zone_name].contains(&named) {
+            problems.push(format!(
+                "the time zone '{named}' is neither the consumer's ({zone_name}) nor UTC"
+            ));
+        }
+    }
+    problems.dedup();
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+
+    fn timeline() -> Timeline {
+        // 2027-03-01 09:00 UTC announce … 2027-03-31 17:00 UTC deadline.
+        let at = |s: &str| Timestamp::from_jiff(s.parse::<jiff::Timestamp>().unwrap());
+        Timeline::new(
+            at("2027-03-01T09:00:00Z"),
+            at("2027-03-02T09:00:00Z"),
+            at("2027-03-31T17:00:00Z"),
+            at("2027-04-07T17:00:00Z"),
+        )
+        .unwrap()
+    }
+
+    fn with_facts<T>(reference: &Draft, f: impl FnOnce(&Facts<'_>) -> T) -> T {
+        let provider = ProviderProfile::default();
+        let zone = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let t = timeline();
+        f(&Facts {
+            consumer: "Acorn Analytics",
+            pattern: IntegrationPattern::ServerSdk,
+            language: Some(SdkLanguage::Python),
+            reference,
+            style_guide: "Plain words, no exclamation marks.",
+            provider: &provider,
+            prefixes: &["sk_live_7f3a"],
+            timeline: &t,
+            zone: &zone,
+        })
+    }
+
+    #[test]
+    fn the_prompt_carries_the_reference_and_no_contact_address() {
+        let reference = Draft {
+            subject: "Rotate sk_live_7f3a by 31 March 2027".into(),
+            body: "Dear Priya (priya@acorn.example),\n\n1. Create a key at https://dashboard.acme.example/api-keys\n\nQuestions: support@acme.example".into(),
+        };
+        let messages = with_facts(&reference, prompt);
+        let all: String = messages.iter().map(|m| m.content.as_str()).collect();
+        assert!(
+            all.contains("sk_live_7f3a") && all.contains("Server SDK"),
+            "{all}"
+        );
+        assert!(!all.contains("priya@acorn.example"), "{all}");
+        assert!(
+            all.contains("support@acme.example"),
+            "the provider's own address stays"
+        );
+        assert!(all.contains("Plain words"), "{all}");
+    }
+
+    #[test]
+    fn an_answer_is_read_out_of_fences_and_chatter() {
+        let draft = read_answer(
+            "Sure! Here it is:\n```json\n{\"subject\": \"Rotate your key\", \"body\": \"1. Do it.\"}\n```",
+        )
+        .unwrap();
+        assert_eq!(draft.subject, "Rotate your key");
+        assert_eq!(draft.body, "1. Do it.");
+        assert!(
+            read_answer("no json here")
+                .unwrap_err()
+                .contains("no JSON object")
+        );
+        assert!(
+            read_answer("{\"subject\": \"Rotate\", \"body\": \"1. Cre")
+                .unwrap_err()
+                .contains("not closed")
+        );
+        assert!(
+            read_answer("{\"subject\": \"\", \"body\": \"x\"}")
+                .unwrap_err()
+                .contains("empty")
+        );
+        assert!(
+            read_answer("{\"title\": \"x\"}")
+                .unwrap_err()
+                .contains("subject")
+        );
+    }
+
+    #[test]
+    fn a_draft_may_state_only_the_facts() {
+        let reference = Draft {
+            subject: String::new(),
+            body: String::new(),
+        };
+        let faithful = Draft {
+            subject: "Rotate sk_live_7f3a by 31 March 2027".into(),
+            body: "The deadline is 31 March 2027, 19:00 Europe/Berlin (17:00 UTC).\n\n1. Open https://dashboard.acme.example/api-keys and create a key.".into(),
+        };
+        assert_eq!(
+            with_facts(&reference, |f| fact_check(&faithful, f)),
+            Vec::<String>::new()
+        );
+        let invented = Draft {
+            subject: "Rotate sk_live_2026_NEW by 31 March 2027".into(),
+            body: "Deadline 31 March 2027, 18:30 America/New_York.\n\n1. Go to https://evil.example/keys".into(),
+        };
+        let problems = with_facts(&reference, |f| fact_check(&invented, f));
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems[0].contains("'https://evil.example/keys' is not one of Acme API's"));
+        assert!(problems[1].contains("'sk_live_2026_NEW' is not the consumer's key prefix"));
+        assert!(problems[2].contains("'18:30'"));
+        assert!(problems[3].contains("'America/New_York'"));
+    }
+}
