@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { hydrated, signIn } from './helpers';
+import { hydrated, signIn, signOut } from './helpers';
 
 const run = Date.now().toString(36);
 
@@ -104,7 +104,7 @@ test('an agent plans a campaign over the API; it waits until an engineer starts 
   expect((await retried.json()).campaign.id).toBe(campaign.id);
 
   // An engineer finds it planned, with nothing drafted, and starts it.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOut(page);
   await signIn(page, 'engineer');
   await page.waitForURL((url) => !url.pathname.startsWith('/login'));
   await page.goto(`/campaigns/${campaign.id}`);
