@@ -100,6 +100,21 @@ pub fn prompt(facts: &Facts<'_>) -> Vec<Message> {
     ]
 }
 
+/// What drafting one step of one consumer with the model starts from: the built-in draft (the
+/// reference, and the fallback), the prompt, and the facts a draft is checked against.
+pub struct Prepared {
+    /// The built-in draft for this consumer and step.
+    pub reference: Draft,
+    /// What the model is asked.
+    pub messages: Vec<Message>,
+    campaign: CampaignId,
+    step: Step,
+    timeline: Timeline,
+    zone: jiff::tz::TimeZone,
+    prefixes: Vec<String>,
+    provider: ProviderProfile,
+}
+
 /// The prompt for `step` of `consumer`'s series in `campaign`, from what the database holds:
 /// the built-in draft addressed as the drafter addresses it, the consumer's integration, its
 /// own timeline and zone, and the provider's profile. Answers the reference draft with it.
@@ -110,6 +125,18 @@ pub async fn prompt_for(
     step: Step,
     style_guide: &str,
 ) -> Result<(Draft, Vec<Message>)> {
+    let prepared = prepare(rk, campaign, consumer, step, style_guide).await?;
+    Ok((prepared.reference, prepared.messages))
+}
+
+/// Reads the facts for `step` of `consumer` in `campaign` and builds its prompt.
+pub async fn prepare(
+    rk: &Rekey,
+    campaign: CampaignId,
+    consumer: ConsumerId,
+    step: Step,
+    style_guide: &str,
+) -> Result<Prepared> {
     let found = campaigns::get(&rk.db, campaign).await?;
     let timeline = super::extensions::timeline_for(&mut rk.db.clone(), &found, consumer).await?;
     let holder = inventory::consumer(&rk.db, consumer).await?;
@@ -142,17 +169,172 @@ pub async fn prompt_for(
         timeline: &timeline,
         zone: &zone,
     });
-    Ok((reference, messages))
+    let prefixes = prefixes.iter().map(|p| p.to_string()).collect();
+    Ok(Prepared {
+        reference,
+        messages,
+        campaign,
+        step,
+        timeline,
+        zone,
+        prefixes,
+        provider,
+    })
+}
+
+/// What the model's drafting of one step came to.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drafted {
+    /// A draft that passed every check and the fact check, after this many requests (1 or 2).
+    ByModel {
+        /// The model's draft.
+        draft: Draft,
+        /// 1, or 2 when it was sent back once with its failures.
+        requests: u8,
+    },
+    /// The built-in draft stands: the model failed twice, or could not be asked.
+    BuiltIn {
+        /// The built-in draft.
+        reference: Draft,
+        /// The model's last attempt, when it wrote one, to keep in the history.
+        attempt: Option<Draft>,
+        /// What was wrong, in words: the failed checks and facts, or the call's failure.
+        failures: Vec<String>,
+    },
+}
+
+/// Drafts `prepared` with `client`: the answer is read, checked like every notice (with the
+/// vault's values and the notice kind's checks) and fact-checked; a draft that fails is sent
+/// back once with its failures listed; a second failure, or a call that fails, leaves the
+/// built-in draft. Every call is audited as `by`'s with digests and counts only.
+pub async fn draft(
+    rk: &Rekey,
+    by: &crate::identity::Identity,
+    client: &crate::model::ModelClient,
+    prepared: &Prepared,
+) -> Result<Drafted> {
+    let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    let prefixes: Vec<&str> = prepared.prefixes.iter().map(String::as_str).collect();
+    let mut messages = prepared.messages.clone();
+    let mut last_attempt = None;
+    let mut failures = Vec::new();
+    for request in 1..=2u8 {
+        let prompt_text: String = messages.iter().map(|m| m.content.as_str()).collect();
+        let answered = client.chat(&messages, true).await;
+        let detail = crate::model::call_detail(client, "draft", &prompt_text, answered.as_ref());
+        let mut tx = rk.write(by.into()).await?;
+        tx.audit(crate::audit::Target::Campaign(prepared.campaign), detail)
+            .await?;
+        tx.commit().await?;
+        let completion = match answered {
+            Ok(c) => c,
+            Err(e) => {
+                failures = vec![e.to_string()];
+                break;
+            }
+        };
+        let candidate = match read_answer(&completion.text) {
+            Ok(d) => d,
+            Err(why) => {
+                failures = vec![why];
+                messages.push(Message {
+                    role: "assistant",
+                    content: completion.text,
+                });
+                messages.push(retry_message(&failures));
+                continue;
+            }
+        };
+        let results = super::checks::run(
+            &candidate.subject,
+            &candidate.body,
+            &super::checks::CheckContext {
+                checks: prepared.step.kind().checks(),
+                timeline: &prepared.timeline,
+                zone: &prepared.zone,
+                prefixes: &prefixes,
+                vault: &vault,
+                acknowledged: &[],
+            },
+        );
+        failures = results
+            .iter()
+            .filter(|r| !r.passed())
+            .flat_map(|r| {
+                r.problems
+                    .iter()
+                    .map(move |p| format!("{}: {p}", r.kind.label()))
+            })
+            .collect();
+        failures.extend(fact_check(
+            &candidate,
+            &Known {
+                provider: &prepared.provider,
+                prefixes: &prefixes,
+                timeline: &prepared.timeline,
+                zone: &prepared.zone,
+            },
+        ));
+        if failures.is_empty() {
+            return Ok(Drafted::ByModel {
+                draft: candidate,
+                requests: request,
+            });
+        }
+        messages.push(Message {
+            role: "assistant",
+            content: completion.text,
+        });
+        messages.push(retry_message(&failures));
+        last_attempt = Some(candidate);
+    }
+    Ok(Drafted::BuiltIn {
+        reference: prepared.reference.clone(),
+        attempt: last_attempt,
+        failures,
+    })
+}
+
+/// Sends a draft back with what was wrong with it.
+fn retry_message(failures: &[String]) -> Message {
+    Message {
+        role: "user",
+        content: format!(
+            "Your draft cannot be used: {}. Answer again with one corrected JSON object {{\"subject\", \"body\"}}, keeping every fact of the reference notice exactly.",
+            failures.join("; ")
+        ),
+    }
 }
 
 #[derive(Deserialize)]
 struct Answer {
-    subject: String,
-    body: String,
+    subject: serde_json::Value,
+    body: serde_json::Value,
+}
+
+/// The text of an answer's field: a string as it is; a list or an object (a small model nests
+/// its sections) as its texts in order, `join`ed; nothing for null.
+fn text_of(value: &serde_json::Value, join: &str) -> String {
+    use serde_json::Value;
+    let joined = |items: Vec<String>| {
+        items
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(join)
+    };
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => joined(items.iter().map(|v| text_of(v, join)).collect()),
+        Value::Object(fields) => joined(fields.values().map(|v| text_of(v, join)).collect()),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
 }
 
 /// The model's draft out of its answer: the JSON object in it, wherever it stands (inside code
-/// fences, after a sentence of chatter), with a subject and a body that are not empty.
+/// fences, after a sentence of chatter), with a subject and a body that are not empty (a body
+/// given as nested sections is read as their texts in order; the checks judge the result).
 pub fn read_answer(text: &str) -> Result<Draft, String> {
     let start = text.find('{').ok_or("the answer holds no JSON object")?;
     let end = text
@@ -161,8 +343,9 @@ pub fn read_answer(text: &str) -> Result<Draft, String> {
         .ok_or("the answer's JSON object is not closed (cut off?)")?;
     let answer: Answer = serde_json::from_str(&text[start..=end])
         .map_err(|e| format!("the answer's JSON is not a subject and a body: {e}"))?;
-    let subject = answer.subject.trim();
-    let body = answer.body.trim();
+    let subject = text_of(&answer.subject, " ");
+    let body = text_of(&answer.body, "\n\n");
+    let (subject, body) = (subject.trim(), body.trim());
     if subject.is_empty() || body.is_empty() {
         return Err("the answer's subject or body is empty".into());
     }
@@ -188,10 +371,23 @@ static ZONE: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
+/// What a model's draft is held to: the provider's links, the consumer's prefixes, its
+/// timeline and zone.
+pub struct Known<'a> {
+    /// The provider's name and links.
+    pub provider: &'a ProviderProfile,
+    /// The prefixes of the consumer's credentials in the campaign.
+    pub prefixes: &'a [&'a str],
+    /// The consumer's timeline.
+    pub timeline: &'a Timeline,
+    /// The consumer's time zone.
+    pub zone: &'a jiff::tz::TimeZone,
+}
+
 /// What a model's draft states that the facts do not: each problem in words, none when it
 /// holds. Dates are checked by every notice's checks; this adds links, times, time zones and
 /// credential-shaped strings.
-pub fn fact_check(draft: &Draft, facts: &Facts<'_>) -> Vec<String> {
+pub fn fact_check(draft: &Draft, facts: &Known<'_>) -> Vec<String> {
     let text = format!("{}\n{}", draft.subject, draft.body);
     let mut problems = Vec::new();
     let links = [
@@ -334,6 +530,12 @@ mod tests {
                 .unwrap_err()
                 .contains("subject")
         );
+        // Sections nested in the body are read in order.
+        let nested = read_answer(
+            "{\"subject\": \"Rotate\", \"body\": {\"intro\": \"Hello.\", \"steps\": [\"1. Create.\", \"2. Deploy.\"]}}",
+        )
+        .unwrap();
+        assert_eq!(nested.body, "Hello.\n\n1. Create.\n\n2. Deploy.");
     }
 
     #[test]
@@ -346,15 +548,26 @@ mod tests {
             subject: "Rotate sk_live_7f3a by 31 March 2027".into(),
             body: "The deadline is 31 March 2027, 19:00 Europe/Berlin (17:00 UTC).\n\n1. Open https://dashboard.acme.example/api-keys and create a key.".into(),
         };
+        let known = |f: &Facts<'_>, d: &Draft| {
+            fact_check(
+                d,
+                &Known {
+                    provider: f.provider,
+                    prefixes: f.prefixes,
+                    timeline: f.timeline,
+                    zone: f.zone,
+                },
+            )
+        };
         assert_eq!(
-            with_facts(&reference, |f| fact_check(&faithful, f)),
+            with_facts(&reference, |f| known(f, &faithful)),
             Vec::<String>::new()
         );
         let invented = Draft {
             subject: "Rotate sk_live_2026_NEW by 31 March 2027".into(),
             body: "Deadline 31 March 2027, 18:30 America/New_York.\n\n1. Go to https://evil.example/keys".into(),
         };
-        let problems = with_facts(&reference, |f| fact_check(&invented, f));
+        let problems = with_facts(&reference, |f| known(f, &invented));
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].contains("'https://evil.example/keys' is not one of Acme API's"));
         assert!(problems[1].contains("'sk_live_2026_NEW' is not the consumer's key prefix"));

@@ -5,7 +5,8 @@ and misbehaves as the requested model's name says (the real local model covers t
 
 Models: fault-401 (refuses the key), fault-404 (no such model), fault-429 (busy, Retry-After:
 7), fault-500, fault-garbage (200 with a body that is not JSON), fault-empty (a completion with
-no text), fault-slow (answers after 5 s); any other name gets a short answer.
+no text), fault-chatter (a completion with no JSON object in it), fault-slow (answers after
+5 s); any other name gets a short answer.
 """
 
 import json
@@ -45,7 +46,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, error)
         if model == "fault-garbage":
             return self.reply(200, b"<html>this is not a completion</html>")
-        content = "" if model == "fault-empty" else "Ready to draft rotation notices."
+        content = {"fault-empty": "", "fault-chatter": "Sure! Rotate your key soon, thanks."}.get(
+            model, "Ready to draft rotation notices.")
         if model == "fault-slow":
             time.sleep(5)
         self.reply(200, {

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use rekey_core::model::{Message, ModelClient, ModelEndpoint, ModelError};
+use rekey_core::notices::model_draft::{self, Drafted};
 use rekey_core::storage::Backend;
 use serde_json::Value;
 
@@ -104,12 +105,16 @@ impl Drop for FakeModel {
 }
 
 fn client(url: &str, model: &str) -> ModelClient {
+    client_for(url, model, 40, 2)
+}
+
+fn client_for(url: &str, model: &str, max_tokens: u32, timeout_secs: u64) -> ModelClient {
     ModelClient::new(ModelEndpoint {
         base_url: url.parse().unwrap(),
         model: model.into(),
         api_key: None,
-        timeout: Duration::from_secs(2),
-        max_tokens: 40,
+        timeout: Duration::from_secs(timeout_secs),
+        max_tokens,
         temperature: 0.2,
     })
     .unwrap()
@@ -338,5 +343,153 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
         for address in &addresses {
             assert!(!prompt.contains(address.as_str()), "{address} in {prompt}");
         }
+    }
+}
+
+// Six consumers, one per integration pattern, drafted by the real local model: each draft
+// either passes every notice check and the fact check, or leaves the built-in draft with the
+// model's attempt and what failed, in words. Every request is audited. (A 135M model writes
+// poorly: the checks are what keep the reviewer safe.)
+crate::on_both_databases!(the_local_model_drafts_or_the_built_in_draft_stands);
+async fn the_local_model_drafts_or_the_built_in_draft_stands(app: TestApp) {
+    let model = LocalModel::start().await;
+    let client = client_for(&model.url(), "smollm2", 160, 120);
+    let demo: Vec<(rekey_core::inventory::ConsumerId, rekey_core::inventory::CredentialId)> = app
+        .rekey
+        .db
+        .fetch_all(
+            "SELECT c.id, MIN(k.id) FROM consumers c JOIN credentials k ON k.consumer_id = c.id \
+             WHERE c.external_id IN ('demo-001', 'demo-002', 'demo-003', 'demo-004', 'demo-005', 'demo-006') \
+             AND k.environment = 'production' GROUP BY c.id ORDER BY c.id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+        .collect();
+    assert_eq!(demo.len(), 6);
+    let engineer = app.identity("engineer").await;
+    let campaign = rekey_core::demo::campaign_over(
+        &app.rekey,
+        &engineer,
+        demo.iter().map(|(_, k)| *k).collect(),
+    )
+    .await
+    .unwrap();
+    let model_calls = || async {
+        app.rekey
+            .db
+            .scalar::<i64>(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'model.called'",
+                &[],
+            )
+            .await
+            .unwrap()
+    };
+    let before = model_calls().await;
+    let mut outcomes = Vec::new();
+    for (consumer, _) in &demo {
+        let prepared = model_draft::prepare(
+            &app.rekey,
+            campaign,
+            *consumer,
+            rekey_core::notices::schedule::Step::Announcement,
+            "",
+        )
+        .await
+        .unwrap();
+        match model_draft::draft(&app.rekey, &engineer, &client, &prepared)
+            .await
+            .unwrap()
+        {
+            Drafted::ByModel { draft, requests: n } => {
+                assert!(!draft.body.is_empty());
+                outcomes.push(format!("model draft after {n} request(s)"));
+            }
+            Drafted::BuiltIn {
+                reference,
+                attempt,
+                failures,
+            } => {
+                assert_eq!(reference, prepared.reference);
+                assert!(!failures.is_empty());
+                outcomes.push(format!(
+                    "built-in draft (attempt kept: {}); the model's failures: {failures:?}",
+                    attempt.is_some()
+                ));
+            }
+        }
+    }
+    eprintln!("six consumers drafted with SmolLM2-135M: {outcomes:#?}");
+    // One request per consumer, and one more for each draft sent back.
+    let audited = model_calls().await - before;
+    assert!((6..=12).contains(&audited), "{audited} model calls audited");
+    let outcome = last_model_call(&app).await;
+    assert_eq!(outcome["purpose"], "draft");
+}
+
+// A model that answers garbage, chatter without a draft, or is busy never stalls drafting: the
+// built-in draft stands and the failure is named (chatter is sent back once, in vain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_leaves_the_built_in_draft() {
+    let fake = FakeModel::start();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let engineer = app.identity("engineer").await;
+    let credential: rekey_core::inventory::CredentialId = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT k.id FROM credentials k JOIN consumers c ON c.id = k.consumer_id \
+             WHERE c.external_id = 'demo-001' AND k.environment = 'production'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let campaign = rekey_core::demo::campaign_over(&app.rekey, &engineer, vec![credential])
+        .await
+        .unwrap();
+    let consumer: rekey_core::inventory::ConsumerId = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT id FROM consumers WHERE external_id = 'demo-001'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let prepared = model_draft::prepare(
+        &app.rekey,
+        campaign,
+        consumer,
+        rekey_core::notices::schedule::Step::Announcement,
+        "",
+    )
+    .await
+    .unwrap();
+    for (model, failure) in [
+        (
+            "fault-garbage",
+            "the answer is not in the OpenAI chat-completions format: expected value at line 1 column 1 (in 37 bytes)",
+        ),
+        ("fault-chatter", "the answer holds no JSON object"),
+        (
+            "fault-429",
+            "the model server is busy (HTTP 429); it asks to retry after 7 s",
+        ),
+    ] {
+        let client = fake.client(model);
+        let drafted = model_draft::draft(&app.rekey, &engineer, &client, &prepared)
+            .await
+            .unwrap();
+        assert_eq!(
+            drafted,
+            Drafted::BuiltIn {
+                reference: prepared.reference.clone(),
+                attempt: None,
+                failures: vec![failure.to_string()],
+            },
+            "{model}"
+        );
     }
 }
