@@ -189,6 +189,14 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Its credentials among `ids`, in its order.
+    pub fn credentials_among(&self, ids: &[CredentialId]) -> Vec<&Credential> {
+        self.credentials
+            .iter()
+            .filter(|c| ids.contains(&c.id))
+            .collect()
+    }
+
     /// Who a notice about a credential goes to: the technical contact, else the primary one.
     pub fn notice_recipient(&self) -> Option<&Contact> {
         [ContactRole::Technical, ContactRole::Primary]

@@ -384,6 +384,21 @@ fn decode_campaign(r: &Row) -> Result<Campaign> {
     })
 }
 
+/// `consumer` as the drafter reads it, and the ids of its credentials that `campaign` rotates.
+pub(super) async fn holder_in(
+    rk: &Rekey,
+    campaign: CampaignId,
+    consumer: ConsumerId,
+) -> Result<(Consumer, Vec<CredentialId>)> {
+    let holder = inventory::consumer(&rk.db, consumer).await?;
+    let rotated = rotated_of(&mut rk.db.clone(), campaign, consumer)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    Ok((holder, rotated))
+}
+
 /// The credentials of `consumer` that `campaign` rotates, each with when the consumer migrated
 /// off it; refused, naming both, when the campaign rotates none of them.
 pub(super) async fn rotated_of(

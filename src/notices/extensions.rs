@@ -13,7 +13,6 @@ use crate::clock::Timestamp;
 use crate::error::{PeopleOnly, Refusal, Result};
 use crate::identity::{EmailAddress, Identity, Reason};
 use crate::inventory::ConsumerId;
-use crate::inventory::store as inventory;
 use crate::params;
 use crate::storage::Query;
 
@@ -59,17 +58,8 @@ pub async fn extend(
     let timeline = timeline_for(&mut rk.db.clone(), &campaign, consumer_id)
         .await?
         .extended_to(deadline)?;
-    let consumer = inventory::consumer(&rk.db, consumer_id).await?;
-    let rotated: Vec<_> = campaigns::rotated_of(&mut rk.db.clone(), campaign_id, consumer_id)
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let credentials: Vec<_> = consumer
-        .credentials
-        .iter()
-        .filter(|c| rotated.contains(&c.id))
-        .collect();
+    let (consumer, rotated) = campaigns::holder_in(rk, campaign_id, consumer_id).await?;
+    let credentials = consumer.credentials_among(&rotated);
     let prefixes: Vec<&str> = credentials.iter().map(|c| c.prefix.as_str()).collect();
     let provider = crate::settings::load(&rk.db).await?.provider;
     let vault = rk.vault.fingerprint_index(&rk.db).await?;

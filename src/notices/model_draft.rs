@@ -17,7 +17,6 @@ use super::schedule::Step;
 use super::{CampaignId, Timeline, campaigns};
 use crate::Rekey;
 use crate::error::Result;
-use crate::inventory::store as inventory;
 use crate::inventory::{ConsumerId, IntegrationPattern, SdkLanguage};
 use crate::model::Message;
 use crate::settings::ProviderProfile;
@@ -139,17 +138,8 @@ pub async fn prepare(
 ) -> Result<Prepared> {
     let found = campaigns::get(&rk.db, campaign).await?;
     let timeline = super::extensions::timeline_for(&mut rk.db.clone(), &found, consumer).await?;
-    let holder = inventory::consumer(&rk.db, consumer).await?;
-    let rotated: Vec<_> = campaigns::rotated_of(&mut rk.db.clone(), campaign, consumer)
-        .await?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    let credentials: Vec<_> = holder
-        .credentials
-        .iter()
-        .filter(|c| rotated.contains(&c.id))
-        .collect();
+    let (holder, rotated) = campaigns::holder_in(rk, campaign, consumer).await?;
+    let credentials = holder.credentials_among(&rotated);
     let prefixes: Vec<&str> = credentials.iter().map(|c| c.prefix.as_str()).collect();
     let provider = crate::settings::load(&rk.db).await?.provider;
     let zone = holder.time_zone.zone()?;
