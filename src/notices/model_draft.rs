@@ -116,19 +116,7 @@ pub struct Prepared {
 
 /// The prompt for `step` of `consumer`'s series in `campaign`, from what the database holds:
 /// the built-in draft addressed as the drafter addresses it, the consumer's integration, its
-/// own timeline and zone, and the provider's profile. Answers the reference draft with it.
-pub async fn prompt_for(
-    rk: &Rekey,
-    campaign: CampaignId,
-    consumer: ConsumerId,
-    step: Step,
-    style_guide: &str,
-) -> Result<(Draft, Vec<Message>)> {
-    let prepared = prepare(rk, campaign, consumer, step, style_guide).await?;
-    Ok((prepared.reference, prepared.messages))
-}
-
-/// Reads the facts for `step` of `consumer` in `campaign` and builds its prompt.
+/// own timeline and zone, and the provider's profile; with the facts a draft is checked against.
 pub async fn prepare(
     rk: &Rekey,
     campaign: CampaignId,

@@ -323,7 +323,11 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
         .collect();
     assert!(consumers.len() >= 40, "{}", consumers.len());
     for consumer in consumers {
-        let (reference, messages) = rekey_core::notices::model_draft::prompt_for(
+        let model_draft::Prepared {
+            reference,
+            messages,
+            ..
+        } = model_draft::prepare(
             &app.rekey,
             campaign,
             consumer,
