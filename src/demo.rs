@@ -370,6 +370,22 @@ pub async fn campaign_with(
     credentials: Vec<crate::inventory::CredentialId>,
     schedule: crate::notices::schedule::Schedule,
 ) -> Result<crate::notices::CampaignId> {
+    let drafter = crate::notices::campaigns::DrafterChoice::BuiltIn;
+    let id = campaign_unstarted(rk, engineer, credentials, schedule, drafter).await?;
+    crate::notices::campaigns::draft_pending(rk, id).await?;
+    Ok(id)
+}
+
+/// Creates a 30-day campaign over `credentials` with `schedule` as `engineer`, announced now,
+/// written by `drafter`, in drafting and not drafted yet: what a restart finds when a process
+/// died before drafting began.
+pub async fn campaign_unstarted(
+    rk: &Rekey,
+    engineer: &crate::identity::Identity,
+    credentials: Vec<crate::inventory::CredentialId>,
+    schedule: crate::notices::schedule::Schedule,
+    drafter: crate::notices::campaigns::DrafterChoice,
+) -> Result<crate::notices::CampaignId> {
     use crate::notices::campaigns::{self, CampaignName, NewCampaign, Selection};
     let now = rk.now();
     let timeline = crate::notices::Timeline::new(
@@ -387,10 +403,10 @@ pub async fn campaign_with(
             timeline,
             schedule,
             send_window: None,
+            drafter,
         },
     )
     .await?;
-    campaigns::draft_pending(rk, id).await?;
     Ok(id)
 }
 

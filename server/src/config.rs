@@ -146,6 +146,8 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("drafter_max_tokens", Some("400")),
     // Hundredths: 20 is a temperature of 0.2 (0 to 200).
     ("drafter_temperature_percent", Some("20")),
+    // Requests a campaign's drafting sends the model at once.
+    ("drafter_concurrency", Some("2")),
     // Days audit entries are kept (at least 365, PCI DSS 10.5.1) before `rekey audit prune` may
     // archive them to a verified export and remove them.
     ("audit_retention_days", Some("400")),
@@ -457,6 +459,7 @@ impl Config {
                     ),
                     max_tokens: number("drafter_max_tokens", 16, 32_000)? as u32,
                     temperature: number("drafter_temperature_percent", 0, 200)? as f32 / 100.0,
+                    concurrency: number("drafter_concurrency", 1, 64)? as u16,
                 })
             }
         };

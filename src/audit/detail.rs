@@ -328,7 +328,28 @@ actions! {
         /// Consumers it reached.
         consumers: i64,
     } => CampaignCompleted = "campaign.completed",
-    /// The drafter wrote a notice's first version.
+    /// A person cancelled the model's drafting of a campaign: the announcements it had not
+    /// finished keep their built-in drafts.
+    ModelDraftingCancelled {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Announcements it had not finished.
+        notices: i64,
+    } => ModelDraftingCancelled = "campaign.model_drafting_cancelled",
+    /// The model's drafting of a notice ended: what came of it, in counts (its failures are
+    /// kept with the notice, its texts in its versions).
+    NoticeModelDrafted {
+        /// The notice.
+        notice: NoticeId,
+        /// `model` (its draft is current), `built_in` (the built-in draft kept) or `skipped`
+        /// (a person changed the notice first).
+        outcome: String,
+        /// Requests sent, retries included.
+        requests: i64,
+        /// Problems found in its last draft, or 1 for a call that failed.
+        failures: i64,
+    } => NoticeModelDrafted = "notice.model_drafted",
+    /// The drafter (or the model, drafting a campaign) wrote a version of a notice.
     NoticeDrafted {
         /// The notice.
         notice: NoticeId,

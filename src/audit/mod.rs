@@ -212,6 +212,9 @@ pub enum SettingChange {
     RequireTotpForPrivileged(bool),
     /// The provider's name, links and sender address used in notices (values are public).
     ProviderProfile,
+    /// The drafter model's API key was stored in the vault (true) or removed (false); never
+    /// the key.
+    DrafterApiKey(bool),
 }
 
 crate::declare::parsed_string!(

@@ -180,6 +180,27 @@ pub enum Refusal {
         "no team address is set; an admin sets one on the Settings page, or address the message to a Rekey user by username"
     )]
     NoTeamAddress,
+    /// Drafting or revising with the model when none is configured.
+    #[error(
+        "no language model is configured; an admin points Rekey at one with REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL"
+    )]
+    NoModel,
+    /// The model did not give a revision.
+    #[error(
+        "the model could not revise this notice ({0}); nothing changed, try again or edit it yourself"
+    )]
+    ModelFailed(String),
+    /// Sending the model something that may be a secret.
+    #[error(
+        "{0} holds something the secret check flags; nothing was sent to the model, remove it first"
+    )]
+    SecretToModel(String),
+    /// Asking the model to revise a team message.
+    #[error("the model revises notices to consumers; a team message is its author's own")]
+    ModelForConsumersOnly,
+    /// Cancelling the model's drafting of a campaign it is not drafting.
+    #[error("the model is not drafting campaign {0}; nothing to cancel")]
+    NotModelDrafting(crate::notices::CampaignId),
     /// Approving a notice of a campaign nobody has started yet.
     #[error(
         "campaign {0} is planned and not started; a person starts it on its page before its notices can be approved"

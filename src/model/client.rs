@@ -27,6 +27,8 @@ pub struct ModelEndpoint {
     pub max_tokens: u32,
     /// 0 (the most likely words) to 2.
     pub temperature: f32,
+    /// Requests a campaign's drafting sends at once.
+    pub concurrency: u16,
 }
 
 impl std::fmt::Debug for ModelEndpoint {
@@ -41,6 +43,7 @@ impl std::fmt::Debug for ModelEndpoint {
             .field("timeout", &self.timeout)
             .field("max_tokens", &self.max_tokens)
             .field("temperature", &self.temperature)
+            .field("concurrency", &self.concurrency)
             .finish()
     }
 }
@@ -116,6 +119,20 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// How long to wait before asking again, when asking again can help: what a busy server
+    /// asked for (at most a minute), a short pause after a server failure or a refused
+    /// connection (a server restarting). Never for an answer that was wrong, a refused key or
+    /// a timeout (which already waited its full length).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ModelError::RateLimited(secs) => Some(Duration::from_secs(secs.unwrap_or(2).min(60))),
+            ModelError::ServerFailed(500..=599) | ModelError::CannotConnect(_) => {
+                Some(Duration::from_secs(1))
+            }
+            _ => None,
+        }
+    }
+
     /// A short stable name, for the audit trail and the API.
     pub fn code(&self) -> &'static str {
         match self {
@@ -207,11 +224,13 @@ impl ModelClient {
     }
 
     /// Asks for one answer to `messages`; with `json_object`, asks for a JSON object (the one
-    /// structured format llama.cpp's server and OpenAI both accept).
+    /// structured format llama.cpp's server and OpenAI both accept). `key` (the one kept in the
+    /// vault, see [`api_key`]) goes before the key file's.
     pub async fn chat(
         &self,
         messages: &[Message],
         json_object: bool,
+        key: Option<&ApiKey>,
     ) -> std::result::Result<Completion, ModelError> {
         let url = format!(
             "{}/chat/completions",
@@ -227,7 +246,7 @@ impl ModelClient {
             }),
         };
         let mut request = self.http.post(&url).json(&body);
-        if let Some(key) = &self.endpoint.api_key {
+        if let Some(key) = key.or(self.endpoint.api_key.as_ref()) {
             request = request.bearer_auth(key.0.expose_secret());
         }
         let started = Instant::now();
@@ -310,7 +329,8 @@ pub async fn test(rk: &Rekey, by: &Identity) -> Result<ModelTest> {
         role: "user",
         content: TEST_PROMPT.into(),
     }];
-    let answered = client.chat(&messages, false).await;
+    let key = api_key(rk).await?;
+    let answered = client.chat(&messages, false, key.as_ref()).await;
     let (outcome, detail) = match &answered {
         Ok(c) => (
             ModelTest::Answered {
@@ -332,6 +352,67 @@ pub async fn test(rk: &Rekey, by: &Identity) -> Result<ModelTest> {
     tx.audit(Target::Settings, detail).await?;
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// Where the model's API key is kept once an admin enters it on the Settings page: Rekey's own
+/// partition of the vault, sealed like every value, never shown again.
+const API_KEY_SECRET: &str = "drafter-api-key";
+
+/// The API key kept in the vault, if an admin stored one. Read for each request, so every
+/// instance sends the key as it is now.
+pub async fn api_key(rk: &Rekey) -> Result<Option<ApiKey>> {
+    Ok(crate::vault::system::open(rk, API_KEY_SECRET)
+        .await?
+        .map(|opened| ApiKey::from(opened.value.expose().to_string())))
+}
+
+/// Whether an API key is kept in the vault (without opening it).
+pub async fn api_key_stored(rk: &Rekey) -> Result<bool> {
+    Ok(crate::vault::system::open(rk, API_KEY_SECRET)
+        .await?
+        .is_some())
+}
+
+/// Stores the model's API key in the vault (replacing any before it), or removes it when
+/// `raw` is empty; audited without the key. Admins only.
+pub async fn set_api_key(rk: &Rekey, by: &Identity, raw: &str) -> Result<()> {
+    if !by.may(Permission::ManageSettings) {
+        return Err(Error::Forbidden(Permission::ManageSettings));
+    }
+    let raw = raw.trim();
+    if raw.chars().any(char::is_whitespace) {
+        return Err(crate::identity::InputError::new(
+            "key",
+            "an API key has no spaces or line breaks; paste the key alone",
+        )
+        .into());
+    }
+    let mut tx = rk.write(by.into()).await?;
+    let stored = !raw.is_empty();
+    if stored {
+        let value = crate::vault::SecretValue::parse(raw.to_string())
+            .map_err(|e| crate::identity::InputError::new("key", e.message))?;
+        crate::vault::system::seal(
+            rk,
+            &mut tx,
+            API_KEY_SECRET,
+            crate::vault::SecretKind::ApiKey,
+            &value,
+        )
+        .await?;
+    } else if !crate::vault::system::shred(&mut tx, API_KEY_SECRET).await? {
+        return Err(crate::identity::InputError::new(
+            "key",
+            "no API key is stored; paste one to store it",
+        )
+        .into());
+    }
+    tx.audit(
+        Target::Settings,
+        Detail::SettingChanged(crate::audit::SettingChange::DrafterApiKey(stored)),
+    )
+    .await?;
+    tx.commit().await
 }
 
 /// The audit entry of one call: digests and counts, never the texts.
@@ -379,6 +460,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             max_tokens: 100,
             temperature: 0.2,
+            concurrency: 2,
         };
         let shown = format!("{endpoint:?}");
         assert!(!shown.contains("sk-model-key-123"), "{shown}");

@@ -162,7 +162,20 @@ pub struct NewCampaign {
     /// One send window for all its consumers (each in its own time zone); none keeps each
     /// consumer's own.
     pub send_window: Option<SendWindow>,
+    /// Who writes its announcements.
+    pub drafter: DrafterChoice,
 }
+
+crate::declare::named_enum!(
+    /// Who writes a campaign's announcements (each consumer's migration guide). Reminders,
+    /// escalations and the closing notices are short and stay the built-in templates'.
+    DrafterChoice, field = "drafter", choices = crate::declare::Choices::OneOf, {
+        /// The built-in templates: the default, and every model draft's fallback.
+        BuiltIn => ("built_in", "Built-in templates"),
+        /// The configured language model, grounded in the built-in draft and checked.
+        Model => ("model", "Language model"),
+    }
+);
 
 /// Creates the campaign and links its credentials; drafting follows with [`draft_pending`].
 pub async fn create(rk: &Rekey, by: &Identity, new: NewCampaign) -> Result<CampaignId> {
@@ -187,6 +200,13 @@ async fn insert(
     state: CampaignState,
 ) -> Result<CampaignId> {
     new.schedule.fits(&new.timeline)?;
+    if new.drafter == DrafterChoice::Model && rk.model.is_none() {
+        return Err(InputError::new(
+            "drafter",
+            "no language model is configured (REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL); choose the built-in templates",
+        )
+        .into());
+    }
     let selected = new.selection.resolve(&rk.db, rk.now()).await?;
     let consumers = affected(&selected).len() as i64;
     let mut tx = rk.write(by.into()).await?;
@@ -198,8 +218,8 @@ async fn insert(
     let id: CampaignId = tx
         .scalar(
             "INSERT INTO campaigns (name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, \
-             consumers, created_by, created_at, reminder_days, escalation_days, closing_notices, send_window) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+             consumers, created_by, created_at, reminder_days, escalation_days, closing_notices, send_window, drafter) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
             params![
                 &new.name,
                 state,
@@ -215,6 +235,7 @@ async fn insert(
                 Schedule::join(new.schedule.escalations()),
                 new.schedule.closing(),
                 new.send_window.map(|w| w.to_string()),
+                new.drafter,
             ],
         )
         .await?;
@@ -355,9 +376,11 @@ pub struct Campaign {
     pub drafted: i64,
     /// When it was planned.
     pub created_at: Timestamp,
+    /// Who writes its announcements.
+    pub drafter: DrafterChoice,
 }
 
-const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at, reminder_days, escalation_days, closing_notices, send_window";
+const CAMPAIGN_COLUMNS: &str = "id, name, state, selector, announce_at, new_key_at, deadline_at, grace_end_at, consumers, drafted, created_at, reminder_days, escalation_days, closing_notices, send_window, drafter";
 
 fn decode_campaign(r: &Row) -> Result<Campaign> {
     let id: CampaignId = r.get(0)?;
@@ -381,6 +404,7 @@ fn decode_campaign(r: &Row) -> Result<Campaign> {
             .map_err(|e| {
                 Error::Internal(format!("campaign {id} has an invalid send window: {e}"))
             })?,
+        drafter: r.get(15)?,
     })
 }
 
@@ -574,7 +598,7 @@ fn steer(by: &Identity) -> Result<()> {
 
 /// The person who may make a call about a running campaign (pause it, mark a consumer
 /// migrated, extend a deadline): an engineer, never an agent (`agents_refused` says why).
-pub(super) fn campaign_manager(
+pub(crate) fn campaign_manager(
     by: &Identity,
     agents_refused: PeopleOnly,
 ) -> Result<crate::identity::UserId> {
@@ -906,6 +930,7 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
         .map(|(consumer, creds)| (consumer, creds.iter().map(|s| s.credential.id).collect()))
         .collect();
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    let by_model = campaign.drafter == DrafterChoice::Model;
     let drafter = std::sync::Arc::new(Drafter::new(campaign, provider, &vault));
     // Each batch is drafted off the async runtime while the one before it is stored.
     let mut drafting: Option<tokio::task::JoinHandle<Result<Vec<Drafted>>>> = None;
@@ -924,6 +949,11 @@ pub async fn draft_pending(rk: &Rekey, id: CampaignId) -> Result<()> {
     }
     if let Some(last) = drafting {
         store_drafts(rk, id, &finished(last).await?).await?;
+    }
+    // The model rewrites the announcements the built-in drafter stored; until it is done (or
+    // cancelled) the campaign stays in drafting.
+    if by_model {
+        super::model_drafting::run(rk, id).await?;
     }
     activate(rk, id).await
 }

@@ -27,6 +27,8 @@ pub mod fallbacks;
 #[cfg(feature = "server")]
 pub mod model_draft;
 #[cfg(feature = "server")]
+pub mod model_drafting;
+#[cfg(feature = "server")]
 pub mod progress;
 #[cfg(feature = "server")]
 pub mod queue;

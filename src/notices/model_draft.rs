@@ -10,12 +10,12 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::Deserialize;
 
 use super::drafting::{self, Draft};
 use super::schedule::Step;
-use super::{CampaignId, Timeline, campaigns};
+use super::{CampaignId, CheckResult, Timeline, campaigns};
 use crate::Rekey;
+use crate::audit::Actor;
 use crate::error::Result;
 use crate::inventory::{ConsumerId, IntegrationPattern, SdkLanguage};
 use crate::model::Message;
@@ -160,6 +160,10 @@ pub async fn prepare(
     })
 }
 
+/// The version of the prompt [`prompt`] builds, recorded with every model-written version so a
+/// reviewer knows which instructions produced it. Raise it whenever the prompt's words change.
+pub const PROMPT_VERSION: i64 = 1;
+
 /// What the model's drafting of one step came to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Drafted {
@@ -167,6 +171,8 @@ pub enum Drafted {
     ByModel {
         /// The model's draft.
         draft: Draft,
+        /// Its check results (all passed).
+        checks: Vec<CheckResult>,
         /// 1, or 2 when it was sent back once with its failures.
         requests: u8,
     },
@@ -174,11 +180,107 @@ pub enum Drafted {
     BuiltIn {
         /// The built-in draft.
         reference: Draft,
-        /// The model's last attempt, when it wrote one, to keep in the history.
-        attempt: Option<Draft>,
+        /// The model's last attempt, when it wrote one, with its check results, to keep in
+        /// the history.
+        attempt: Option<(Draft, Vec<CheckResult>)>,
         /// What was wrong, in words: the failed checks and facts, or the call's failure.
         failures: Vec<String>,
     },
+}
+
+/// What asking the model cost: requests (retries included) and tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Spent {
+    /// HTTP requests sent, retries included.
+    pub requests: u32,
+    /// Tokens of the prompts.
+    pub prompt_tokens: u32,
+    /// Tokens the model generated.
+    pub completion_tokens: u32,
+}
+
+/// Requests sent for one question at most: the first and two retries of a busy or failing
+/// server.
+const ATTEMPTS: u32 = 3;
+
+/// Asks `client` once, retrying what a retry can fix (a busy server's 429 after the wait it
+/// names, a 5xx, a refused connection); every request is audited as `by`'s, against `campaign`,
+/// with digests and counts only.
+async fn ask(
+    rk: &Rekey,
+    by: &Actor,
+    client: &crate::model::ModelClient,
+    campaign: CampaignId,
+    messages: &[Message],
+    spent: &mut Spent,
+) -> Result<std::result::Result<crate::model::Completion, crate::model::ModelError>> {
+    let prompt_text: String = messages.iter().map(|m| m.content.as_str()).collect();
+    let key = crate::model::api_key(rk).await?;
+    let mut attempt = 1;
+    loop {
+        let answered = client.chat(messages, true, key.as_ref()).await;
+        spent.requests += 1;
+        if let Ok(c) = &answered {
+            spent.prompt_tokens += c.prompt_tokens;
+            spent.completion_tokens += c.completion_tokens;
+        }
+        let detail = crate::model::call_detail(client, "draft", &prompt_text, answered.as_ref());
+        let mut tx = rk.write(by.clone()).await?;
+        tx.audit(crate::audit::Target::Campaign(campaign), detail)
+            .await?;
+        tx.commit().await?;
+        match answered.as_ref().err().and_then(|e| e.retry_after()) {
+            Some(wait) if attempt < ATTEMPTS => {
+                tracing::info!(campaign = %campaign, attempt, wait_ms = wait.as_millis() as u64, "the model server asks to wait; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            _ => return Ok(answered),
+        }
+    }
+}
+
+impl Prepared {
+    /// Every check a notice of this step runs, and the fact check, on `candidate`: the check
+    /// results, and every failure in words.
+    fn check(
+        &self,
+        candidate: &Draft,
+        vault: &crate::vault::fingerprint::FingerprintIndex,
+    ) -> (Vec<CheckResult>, Vec<String>) {
+        let prefixes: Vec<&str> = self.prefixes.iter().map(String::as_str).collect();
+        let results = super::checks::run(
+            &candidate.subject,
+            &candidate.body,
+            &super::checks::CheckContext {
+                checks: self.step.kind().checks(),
+                timeline: &self.timeline,
+                zone: &self.zone,
+                prefixes: &prefixes,
+                vault,
+                acknowledged: &[],
+            },
+        );
+        let mut failures: Vec<String> = results
+            .iter()
+            .filter(|r| !r.passed())
+            .flat_map(|r| {
+                r.problems
+                    .iter()
+                    .map(move |p| format!("{}: {p}", r.kind.label()))
+            })
+            .collect();
+        failures.extend(fact_check(
+            candidate,
+            &Known {
+                provider: &self.provider,
+                prefixes: &prefixes,
+                timeline: &self.timeline,
+                zone: &self.zone,
+            },
+        ));
+        (results, failures)
+    }
 }
 
 /// Drafts `prepared` with `client`: the answer is read, checked like every notice (with the
@@ -187,24 +289,18 @@ pub enum Drafted {
 /// built-in draft. Every call is audited as `by`'s with digests and counts only.
 pub async fn draft(
     rk: &Rekey,
-    by: &crate::identity::Identity,
+    by: &Actor,
     client: &crate::model::ModelClient,
     prepared: &Prepared,
-) -> Result<Drafted> {
+) -> Result<(Drafted, Spent)> {
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
-    let prefixes: Vec<&str> = prepared.prefixes.iter().map(String::as_str).collect();
+    let mut spent = Spent::default();
     let mut messages = prepared.messages.clone();
     let mut last_attempt = None;
     let mut failures = Vec::new();
     for request in 1..=2u8 {
-        let prompt_text: String = messages.iter().map(|m| m.content.as_str()).collect();
-        let answered = client.chat(&messages, true).await;
-        let detail = crate::model::call_detail(client, "draft", &prompt_text, answered.as_ref());
-        let mut tx = rk.write(by.into()).await?;
-        tx.audit(crate::audit::Target::Campaign(prepared.campaign), detail)
-            .await?;
-        tx.commit().await?;
-        let completion = match answered {
+        let completion = match ask(rk, by, client, prepared.campaign, &messages, &mut spent).await?
+        {
             Ok(c) => c,
             Err(e) => {
                 failures = vec![e.to_string()];
@@ -215,6 +311,13 @@ pub async fn draft(
             Ok(d) => d,
             Err(why) => {
                 failures = vec![why];
+                // Kept as it came, so the reviewer sees what the model wrote.
+                let unread = Draft {
+                    subject: UNREAD_SUBJECT.into(),
+                    body: completion.text.chars().take(50_000).collect(),
+                };
+                let (checks, _) = prepared.check(&unread, &vault);
+                last_attempt = Some((unread, checks));
                 messages.push(Message {
                     role: "assistant",
                     content: completion.text,
@@ -223,55 +326,91 @@ pub async fn draft(
                 continue;
             }
         };
-        let results = super::checks::run(
-            &candidate.subject,
-            &candidate.body,
-            &super::checks::CheckContext {
-                checks: prepared.step.kind().checks(),
-                timeline: &prepared.timeline,
-                zone: &prepared.zone,
-                prefixes: &prefixes,
-                vault: &vault,
-                acknowledged: &[],
-            },
-        );
-        failures = results
-            .iter()
-            .filter(|r| !r.passed())
-            .flat_map(|r| {
-                r.problems
-                    .iter()
-                    .map(move |p| format!("{}: {p}", r.kind.label()))
-            })
-            .collect();
-        failures.extend(fact_check(
-            &candidate,
-            &Known {
-                provider: &prepared.provider,
-                prefixes: &prefixes,
-                timeline: &prepared.timeline,
-                zone: &prepared.zone,
-            },
-        ));
+        let (checks, found) = prepared.check(&candidate, &vault);
+        failures = found;
         if failures.is_empty() {
-            return Ok(Drafted::ByModel {
+            let drafted = Drafted::ByModel {
                 draft: candidate,
+                checks,
                 requests: request,
-            });
+            };
+            return Ok((drafted, spent));
         }
         messages.push(Message {
             role: "assistant",
             content: completion.text,
         });
         messages.push(retry_message(&failures));
-        last_attempt = Some(candidate);
+        last_attempt = Some((candidate, checks));
     }
-    Ok(Drafted::BuiltIn {
+    let drafted = Drafted::BuiltIn {
         reference: prepared.reference.clone(),
         attempt: last_attempt,
         failures,
-    })
+    };
+    Ok((drafted, spent))
 }
+
+/// What the model made of a request to revise a version.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Revised {
+    /// Its revision, with the checks' results and what failed (a revision that fails is still
+    /// kept, as a version that cannot be approved).
+    Draft {
+        /// The revised text.
+        draft: Draft,
+        /// Every check's result.
+        checks: Vec<CheckResult>,
+        /// What failed, in words; empty when it passed.
+        failures: Vec<String>,
+    },
+    /// No revision: the call failed or the answer held none, in words.
+    Failed(String),
+}
+
+/// Asks the model to revise `current` as `instruction` says, grounded in the same facts as its
+/// drafts; the revision is checked like a draft. One question (retried only when the server
+/// is busy or failing).
+pub async fn revise(
+    rk: &Rekey,
+    by: &Actor,
+    client: &crate::model::ModelClient,
+    prepared: &Prepared,
+    current: &Draft,
+    instruction: &str,
+) -> Result<(Revised, Spent)> {
+    let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    let mut spent = Spent::default();
+    let mut messages = prepared.messages.clone();
+    messages.push(Message {
+        role: "assistant",
+        content: serde_json::json!({"subject": current.subject, "body": current.body}).to_string(),
+    });
+    messages.push(Message {
+        role: "user",
+        content: format!(
+            "Revise that notice: {instruction}. Keep every date, time, time zone, link and key prefix exactly. Answer with one JSON object {{\"subject\", \"body\"}}."
+        ),
+    });
+    let revised = match ask(rk, by, client, prepared.campaign, &messages, &mut spent).await? {
+        Err(e) => Revised::Failed(e.to_string()),
+        Ok(completion) => match read_answer(&completion.text) {
+            Err(why) => Revised::Failed(why),
+            Ok(draft) => {
+                let (checks, failures) = prepared.check(&draft, &vault);
+                Revised::Draft {
+                    draft,
+                    checks,
+                    failures,
+                }
+            }
+        },
+    };
+    Ok((revised, spent))
+}
+
+/// The subject of a model's attempt kept as it came because no draft could be read from it.
+pub const UNREAD_SUBJECT: &str = "(the model's answer, unread: no subject and body in it)";
 
 /// Sends a draft back with what was wrong with it.
 fn retry_message(failures: &[String]) -> Message {
@@ -284,10 +423,26 @@ fn retry_message(failures: &[String]) -> Message {
     }
 }
 
-#[derive(Deserialize)]
-struct Answer {
-    subject: serde_json::Value,
-    body: serde_json::Value,
+/// The first object holding a subject and a body, however deep a small model put it
+/// (`{"notice": {"subject": …, "body": …}}`); keys in any case.
+fn subject_and_body(value: &serde_json::Value) -> Option<(&serde_json::Value, &serde_json::Value)> {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            };
+            match (field("subject"), field("body")) {
+                (Some(subject), Some(body)) => Some((subject, body)),
+                _ => fields.values().find_map(subject_and_body),
+            }
+        }
+        Value::Array(items) => items.iter().find_map(subject_and_body),
+        _ => None,
+    }
 }
 
 /// The text of an answer's field: a string as it is; a list or an object (a small model nests
@@ -319,10 +474,17 @@ pub fn read_answer(text: &str) -> Result<Draft, String> {
         .rfind('}')
         .filter(|end| *end > start)
         .ok_or("the answer's JSON object is not closed (cut off?)")?;
-    let answer: Answer = serde_json::from_str(&text[start..=end])
-        .map_err(|e| format!("the answer's JSON is not a subject and a body: {e}"))?;
-    let subject = text_of(&answer.subject, " ");
-    let body = text_of(&answer.body, "\n\n");
+    let value: serde_json::Value = serde_json::from_str(&text[start..=end]).map_err(|e| {
+        if e.is_eof() {
+            "the answer stopped before its JSON object closed (at its token limit? see REKEY_DRAFTER_MAX_TOKENS)".to_string()
+        } else {
+            format!("the answer's JSON does not parse: {e}")
+        }
+    })?;
+    let (subject, body) =
+        subject_and_body(&value).ok_or("the answer's JSON has no subject and body")?;
+    let subject = text_of(subject, " ");
+    let body = text_of(body, "\n\n");
     let (subject, body) = (subject.trim(), body.trim());
     if subject.is_empty() || body.is_empty() {
         return Err("the answer's subject or body is empty".into());
@@ -507,6 +669,19 @@ mod tests {
             read_answer("{\"title\": \"x\"}")
                 .unwrap_err()
                 .contains("subject")
+        );
+        // Cut off mid-object: said so, with what to raise.
+        assert!(
+            read_answer("{\"subject\": \"Rotate\", \"body\": {\"a\": \"1. Cre\"}")
+                .unwrap_err()
+                .contains("token limit")
+        );
+        // Wrapped in an object of its own, in any case.
+        let wrapped =
+            read_answer("{\"notice\": {\"Subject\": \"Rotate\", \"Body\": \"1. Go.\"}}").unwrap();
+        assert_eq!(
+            (wrapped.subject.as_str(), wrapped.body.as_str()),
+            ("Rotate", "1. Go.")
         );
         // Sections nested in the body are read in order.
         let nested = read_answer(

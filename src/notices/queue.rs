@@ -146,7 +146,7 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
     let current = version(db, id, summary.version).await?;
     let history = db
         .fetch_all(
-            "SELECT version, author_kind, author_id, author_name, created_at, checks FROM notice_versions \
+            "SELECT version, author_kind, author_id, author_name, created_at, checks, note FROM notice_versions \
              WHERE notice_id = $1 ORDER BY version",
             params![id.get()],
         )
@@ -164,6 +164,7 @@ pub async fn detail(db: &Db, id: NoticeId) -> Result<NoticeDetail> {
                 },
                 at: r.get(4)?,
                 checks_passed: checks::all_passed(&checks),
+                note: r.get(6)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

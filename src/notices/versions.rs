@@ -22,7 +22,7 @@ use crate::storage::{Db, Query, Row};
 
 /// How a version's writer is recorded: the person or agent by id and name, anything else as
 /// the drafter.
-fn author_of(actor: &Actor) -> Author {
+pub(crate) fn author_of(actor: &Actor) -> Author {
     let kind = match actor {
         Actor::User { .. } => AuthorKind::User,
         Actor::Agent { .. } => AuthorKind::Agent,
@@ -33,13 +33,13 @@ fn author_of(actor: &Actor) -> Author {
         id: actor.id(),
         name: match kind {
             AuthorKind::Drafter => kind.label().into(),
-            AuthorKind::User | AuthorKind::Agent => actor.name().to_string(),
+            AuthorKind::User | AuthorKind::Agent | AuthorKind::Model => actor.name().to_string(),
         },
     }
 }
 
 const VERSION_COLUMNS: &str =
-    "version, subject, body, sha256, author_kind, author_id, author_name, checks, created_at";
+    "version, subject, body, sha256, author_kind, author_id, author_name, checks, created_at, note";
 
 fn decode_version(r: &Row) -> Result<Version> {
     Ok(Version {
@@ -55,6 +55,7 @@ fn decode_version(r: &Row) -> Result<Version> {
         checks: serde_json::from_str(&r.get::<String>(7)?)
             .map_err(|e| Error::Internal(format!("stored check results are invalid: {e}")))?,
         created_at: r.get(8)?,
+        note: r.get(9)?,
     })
 }
 
@@ -73,7 +74,8 @@ pub async fn version(db: &Db, id: NoticeId, version: i64) -> Result<Version> {
     .ok_or_else(|| Error::no_version(format!("notice {id}"), version))
 }
 
-/// Stores a version with its check results; returns its hash.
+/// Stores a version written by the transaction's `author` with its check results; returns
+/// its hash.
 pub(crate) async fn insert_version(
     tx: &mut WriteTx,
     notice: NoticeId,
@@ -83,14 +85,34 @@ pub(crate) async fn insert_version(
     author: &Actor,
     checks: &[CheckResult],
 ) -> Result<Sha256Hex> {
+    let text = Text { subject, body };
+    store_version(tx, notice, version, text, &author_of(author), "", checks).await
+}
+
+/// A version's text.
+#[derive(Clone, Copy)]
+pub(crate) struct Text<'a> {
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// Stores a version by any author (the model's too), with a note on why it exists.
+pub(crate) async fn store_version(
+    tx: &mut WriteTx,
+    notice: NoticeId,
+    version: i64,
+    Text { subject, body }: Text<'_>,
+    author: &Author,
+    note: &str,
+    checks: &[CheckResult],
+) -> Result<Sha256Hex> {
     let sha256 = content_hash(subject, body);
-    let author = author_of(author);
     let checks_json = serde_json::to_string(checks)
         .map_err(|e| Error::Internal(format!("check results did not encode: {e}")))?;
     let now = tx.now();
     tx.execute(
         "INSERT INTO notice_versions (notice_id, version, subject, body, sha256, author_kind, author_id, author_name, \
-         checks, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         checks, created_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         params![
             notice.get(),
             version,
@@ -99,9 +121,10 @@ pub(crate) async fn insert_version(
             &sha256,
             author.kind,
             author.id,
-            author.name,
+            &author.name,
             checks_json,
             now,
+            note,
         ],
     )
     .await?;
@@ -219,11 +242,24 @@ pub async fn edit(
     version(&rk.db, id, next).await
 }
 
+/// Makes an earlier version's text current again as a new version (the built-in draft after a
+/// model's revision that failed its checks, say): an edit like any other, by `by`.
+pub async fn restore(
+    rk: &Rekey,
+    by: &Identity,
+    id: NoticeId,
+    based_on: i64,
+    earlier: i64,
+) -> Result<Version> {
+    let v = version(&rk.db, id, earlier).await?;
+    edit(rk, by, id, based_on, &v.subject, &v.body).await
+}
+
 /// The checks of a text as they stand now: against the campaign's timeline, the consumer's
 /// zone and prefixes, every value in the vault today, and the strings approvers acknowledged
 /// for this notice. Approval runs them again, so a secret stored in the vault after a notice was
 /// drafted still stops it.
-async fn checks_now(
+pub(super) async fn checks_now(
     rk: &Rekey,
     summary: &NoticeSummary,
     subject: &str,

@@ -373,18 +373,53 @@ named_enum!(
         User => ("user", "Person"),
         /// An agent, with its token.
         Agent => ("agent", "Agent"),
+        /// The configured language model, drafting a campaign's announcement or revising a
+        /// version at someone's request (whose id it keeps, for the four-eyes rule).
+        Model => ("model", "Language model"),
     }
 );
+
+/// How the model's drafting of a campaign's announcements is going, for its page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelProgress {
+    /// Announcements the model is to draft.
+    pub total: i64,
+    /// Those done, whatever came of them.
+    pub done: i64,
+    /// Drafted by the model, every check passed.
+    pub by_model: i64,
+    /// The built-in draft kept because the model's failed.
+    pub failures: i64,
+    /// Cancelled before the model got to them.
+    pub cancelled: i64,
+    /// Notices finished per minute of drafting, wall clock.
+    pub notices_per_minute: f64,
+    /// Tokens the model generated per second of drafting, wall clock.
+    pub tokens_per_sec: f64,
+}
 
 /// Who wrote a version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
-    /// The drafter, a person or an agent.
+    /// The drafter, a person, an agent or the model.
     pub kind: AuthorKind,
-    /// The person's or agent's id; none for the drafter.
+    /// The person's or agent's id; for the model, the person who asked it to revise; none for
+    /// the drafter.
     pub id: Option<i64>,
-    /// The name shown beside the version.
+    /// The name shown beside the version: for the model, "model <name>, prompt version N".
     pub name: String,
+}
+
+impl Author {
+    /// The model `model` writing with prompt template `prompt_version`, at `requested_by`'s
+    /// request (none: drafting a campaign).
+    pub fn model(model: &str, prompt_version: i64, requested_by: Option<i64>) -> Self {
+        Self {
+            kind: AuthorKind::Model,
+            id: requested_by,
+            name: format!("model {model}, prompt version {prompt_version}"),
+        }
+    }
 }
 
 /// One version of a notice: exactly the bytes an approval would cover, and their checks.
@@ -400,6 +435,9 @@ pub struct Version {
     pub sha256: Sha256Hex,
     /// Who saved it.
     pub author: Author,
+    /// Why it exists, when its author alone does not say (what a model's draft failed);
+    /// usually empty.
+    pub note: String,
     /// Every automatic check, in the order they ran.
     pub checks: Vec<CheckResult>,
     /// When it was saved.
@@ -425,6 +463,8 @@ pub struct VersionLine {
     pub at: Timestamp,
     /// Whether every check passed.
     pub checks_passed: bool,
+    /// Why it exists, when its author alone does not say; usually empty.
+    pub note: String,
 }
 
 /// An approver's decision on one version.

@@ -284,7 +284,10 @@ fn approvable(by: &Identity, v: &Version) -> Result<()> {
     if !by.may(Permission::ApproveNotices) {
         return Err(Error::Forbidden(Permission::ApproveNotices));
     }
-    if v.author.kind == AuthorKind::User && v.author.id == Some(approver.get()) {
+    // What the model wrote at someone's request is theirs as much as its own.
+    if matches!(v.author.kind, AuthorKind::User | AuthorKind::Model)
+        && v.author.id == Some(approver.get())
+    {
         return Err(FourEyes::OwnVersion(v.version).into());
     }
     if !v.checks_passed() {

@@ -46,6 +46,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_notice_tags"),
     migration!(16, "0016_token_partitions"),
     migration!(17, "0017_team_messages"),
+    migration!(18, "0018_model_drafting"),
 ];
 
 fn checksum(sql: &str) -> String {

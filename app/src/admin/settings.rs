@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use rekey_core::model::ModelTest;
 
-use crate::components::{BUTTON, CARD, FormDone, FormError, INPUT, LABEL, LoadError, Page};
+use crate::components::{
+    BUTTON, BUTTON_QUIET, CARD, FormDone, FormError, INPUT, LABEL, LoadError, Page,
+};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -35,6 +37,11 @@ pub struct ModelView {
     pub timeout_secs: u64,
     pub max_tokens: u32,
     pub temperature: f32,
+    pub concurrency: u16,
+    /// Where the API key comes from, in words; never the key.
+    pub api_key: String,
+    /// Whether a key is kept in the vault (and so can be removed here).
+    pub key_in_vault: bool,
 }
 
 #[server(endpoint = "admin/settings")]
@@ -52,14 +59,36 @@ pub async fn settings() -> Result<SettingsView, AppError> {
         support_email: p.support_email.to_string(),
         sender: p.sender.to_string(),
         team_email: p.team_email.map(|e| e.to_string()).unwrap_or_default(),
-        model: rk.model.as_ref().map(|m| ModelView {
-            url: m.url(),
-            model: m.model().to_string(),
-            timeout_secs: m.endpoint().timeout.as_secs(),
-            max_tokens: m.endpoint().max_tokens,
-            temperature: m.endpoint().temperature,
-        }),
+        model: match rk.model.as_ref() {
+            None => None,
+            Some(m) => {
+                let key_in_vault = rekey_core::model::api_key_stored(&rk).await?;
+                Some(ModelView {
+                    url: m.url(),
+                    model: m.model().to_string(),
+                    timeout_secs: m.endpoint().timeout.as_secs(),
+                    max_tokens: m.endpoint().max_tokens,
+                    temperature: m.endpoint().temperature,
+                    concurrency: m.endpoint().concurrency,
+                    api_key: match (key_in_vault, m.endpoint().api_key.is_some()) {
+                        (true, _) => "kept in the vault".into(),
+                        (false, true) => "from REKEY_DRAFTER_API_KEY_FILE".into(),
+                        (false, false) => "none".into(),
+                    },
+                    key_in_vault,
+                })
+            }
+        },
     })
+}
+
+/// Stores the model's API key in the vault (never shown again), or removes it when empty.
+#[server(endpoint = "admin/model_key")]
+pub async fn save_model_key(key: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<SaveModelKey>().await?;
+    let rk = session::rekey()?;
+    rekey_core::model::set_api_key(&rk, &who, &key).await?;
+    Ok(())
 }
 
 /// Sends the drafter's model one small request: its answer, latency and speed, or what went
@@ -136,8 +165,15 @@ pub fn SettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveSettings>::new();
     let test = ServerAction::<TestModel>::new();
     let save_provider = ServerAction::<SaveProvider>::new();
+    let save_key = ServerAction::<SaveModelKey>::new();
     let current = Resource::new(
-        move || (save.version().get(), save_provider.version().get()),
+        move || {
+            (
+                save.version().get(),
+                save_provider.version().get(),
+                save_key.version().get(),
+            )
+        },
         |_| settings(),
     );
     view! {
@@ -178,8 +214,21 @@ pub fn SettingsPage() -> impl IntoView {
                                         <dl class="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm" aria-label="Drafting model">
                                             <dt class="text-slate-500">"Endpoint"</dt><dd class="font-mono">{m.url}</dd>
                                             <dt class="text-slate-500">"Model"</dt><dd class="font-mono">{m.model}</dd>
-                                            <dt class="text-slate-500">"Limits"</dt><dd>{format!("{} s, {} tokens, temperature {:.2}", m.timeout_secs, m.max_tokens, m.temperature)}</dd>
+                                            <dt class="text-slate-500">"Limits"</dt><dd>{format!("{} s, {} tokens, temperature {:.2}, {} at once", m.timeout_secs, m.max_tokens, m.temperature, m.concurrency)}</dd>
+                                            <dt class="text-slate-500">"API key"</dt><dd>{m.api_key}</dd>
                                         </dl>
+                                        <ActionForm action=save_key attr:class="mt-3 flex flex-wrap items-end gap-3">
+                                            <label class=LABEL>"API key (kept in the vault, never shown again)"
+                                                <input class=INPUT type="password" name="key" autocomplete="off" required />
+                                            </label>
+                                            <button class=BUTTON_QUIET type="submit">"Store the key"</button>
+                                        </ActionForm>
+                                        {m.key_in_vault.then(|| view! {
+                                            <ActionForm action=save_key attr:class="mt-2">
+                                                <input type="hidden" name="key" value="" />
+                                                <button class=BUTTON_QUIET type="submit">"Remove the key"</button>
+                                            </ActionForm>
+                                        })}
                                     }.into_any(),
                                 }}
                                 <ActionForm action=test attr:class="mt-3">
@@ -204,6 +253,8 @@ pub fn SettingsPage() -> impl IntoView {
                 <FormError value=save.value() />
                 <FormDone value=save.value() message="Settings saved." />
                 <FormError value=save_provider.value() />
+                <FormError value=save_key.value() />
+                <FormDone value=save_key.value() message="API key saved in the vault." />
                 <FormDone value=save_provider.value() message="Provider details saved. New drafts use them." />
             </div>
         </Page>

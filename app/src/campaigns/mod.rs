@@ -139,6 +139,20 @@ pub fn NewCampaignPage() -> impl IntoView {
                                     <input class=INPUT name="input[send_window]" placeholder="each consumer's own" />
                                 </label>
                             </fieldset>
+                            {d.model.clone().map(|model| view! {
+                                <fieldset>
+                                    <legend class="mb-2 text-sm font-medium text-slate-700">"Announcements written by"</legend>
+                                    <label class="flex items-center gap-2 text-sm">
+                                        <input type="radio" name="input[drafter]" value="built_in" checked />
+                                        "The built-in templates"
+                                    </label>
+                                    <label class="flex items-center gap-2 text-sm">
+                                        <input type="radio" name="input[drafter]" value="model" />
+                                        {format!("The language model {model}")}
+                                    </label>
+                                    <p class="mt-1 text-xs text-slate-500">"The model rewrites each consumer's announcement from the built-in draft and the consumer's integration. Every draft is checked (dates, links, key prefixes, secrets); one that fails twice leaves the built-in draft, with the model's attempt in the history. Reminders and escalations stay the templates'."</p>
+                                </fieldset>
+                            })}
                             <button class=BUTTON type="submit">"Preview affected consumers"</button>
                             <FormError value=preview.value() />
                         </ActionForm>
@@ -159,10 +173,11 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
             <h2 class="mb-1 text-lg font-semibold">{format!("{count} consumers affected")}</h2>
             <p class="mb-2 text-sm text-slate-600">{preview.selector.clone()}", deadline "{preview.deadline_utc.clone()}</p>
             <p class="mb-1 text-sm text-slate-600">"Each consumer's series: "{preview.series.join(" · ")}</p>
-            <p class="mb-4 text-sm text-slate-600">{match &preview.send_window {
+            <p class="mb-1 text-sm text-slate-600">{match &preview.send_window {
                 Some(w) => format!("Every notice waits for {w} in its consumer's time zone."),
                 None => "Every notice waits for its consumer's own send window.".to_string(),
             }}</p>
+            <p class="mb-4 text-sm text-slate-600">{format!("Announcements written by {}.", preview.drafter)}</p>
             <div class="max-h-96 overflow-y-auto">
                 <table class=TABLE>
                     <thead><tr><th class=TH>"Consumer"</th><th class=TH>"Integration"</th><th class=TH>"Keys"</th><th class=TH>"Notice goes to"</th><th class=TH>"Deadline, their time"</th></tr></thead>
@@ -193,6 +208,7 @@ fn PlanPreviewView(preview: PlanPreview, create: ServerAction<CreateCampaign>) -
                 <input type="hidden" name="input[escalation_days]" value=input.escalation_days.clone().unwrap_or_default() />
                 <input type="hidden" name="input[series]" value=input.series.clone().unwrap_or_default() />
                 <input type="hidden" name="input[send_window]" value=input.send_window.clone().unwrap_or_default() />
+                <input type="hidden" name="input[drafter]" value=input.drafter.clone().unwrap_or_default() />
                 <button class=BUTTON type="submit" disabled=move || create.pending().get()>{format!("Create campaign and draft the series for {count} consumers")}</button>
             </ActionForm>
             <FormError value=create.value() />
@@ -261,7 +277,7 @@ fn CampaignBody(
     view! {
         <Page title=c.name.clone()>
             <p class="mb-4 text-sm text-slate-600">{c.selector.clone()}" · "{format!("{} consumers", c.consumers)}" · "<span>{c.state_label.clone()}</span></p>
-            <Steer id state=c.state.clone() steer />
+            <Steer id state=c.state.clone() model_drafting=c.model_progress.is_some() steer />
             // The audit trail's owner takes the campaign's evidence away, to verify offline.
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
@@ -280,6 +296,7 @@ fn CampaignBody(
                     <FillBar percent fill="fill-indigo-500" />
                 </div>
             })}
+            {c.model_progress.clone().map(|m| view! { <ModelDrafting m drafter=c.drafter.clone() /> })}
             <div class=format!("{CARD} mb-6")>
                 <h2 class="mb-3 text-lg font-semibold">"Timeline"</h2>
                 <TimelineSvg milestones=c.milestones.clone() now=c.now />
@@ -316,10 +333,39 @@ fn CampaignBody(
     }
 }
 
-/// Start a planned campaign, or pause, resume or cancel its sends (engineers; the server
-/// refuses anyone else).
+/// How the model's drafting of the announcements went, or is going: done of total, its pace,
+/// and how many fell back to the built-in draft.
 #[component]
-fn Steer(id: i64, state: String, steer: ServerAction<SteerCampaign>) -> impl IntoView {
+fn ModelDrafting(m: rekey_core::notices::views::ModelProgress, drafter: String) -> impl IntoView {
+    let percent = if m.total > 0 {
+        m.done * 100 / m.total
+    } else {
+        100
+    };
+    view! {
+        <div class=format!("{CARD} mb-6") role="status" aria-label="Model drafting">
+            <p class="mb-2 text-sm font-medium">{format!("Announcements by {drafter}: {} of {} done", m.done, m.total)}</p>
+            <FillBar percent fill="fill-violet-500" />
+            <dl class="mt-3 grid grid-cols-2 gap-x-4 gap-y-1 text-sm sm:grid-cols-5">
+                <div><dt class="text-slate-500">"By the model"</dt><dd>{m.by_model}</dd></div>
+                <div><dt class="text-slate-500">"Failures (built-in kept)"</dt><dd>{m.failures}</dd></div>
+                <div><dt class="text-slate-500">"Cancelled"</dt><dd>{m.cancelled}</dd></div>
+                <div><dt class="text-slate-500">"Notices per minute"</dt><dd>{format!("{:.1}", m.notices_per_minute)}</dd></div>
+                <div><dt class="text-slate-500">"Tokens per second"</dt><dd>{format!("{:.1}", m.tokens_per_sec)}</dd></div>
+            </dl>
+        </div>
+    }
+}
+
+/// Start a planned campaign, or pause, resume or cancel its sends, or stop the model's
+/// drafting (engineers; the server refuses anyone else).
+#[component]
+fn Steer(
+    id: i64,
+    state: String,
+    model_drafting: bool,
+    steer: ServerAction<SteerCampaign>,
+) -> impl IntoView {
     let button = move |action: Steering, label: &'static str| {
         view! {
             <ActionForm action=steer attr:class="inline">
@@ -344,6 +390,7 @@ fn Steer(id: i64, state: String, steer: ServerAction<SteerCampaign>) -> impl Int
             {start.then(|| button(Steering::Start, "Start campaign"))}
             {pause.then(|| button(Steering::Pause, "Pause sends"))}
             {resume.then(|| button(Steering::Resume, "Resume sends"))}
+            {(state == "drafting" && model_drafting).then(|| button(Steering::StopModel, "Stop the model's drafting"))}
             {cancel.then(|| button(Steering::Cancel, "Cancel campaign"))}
             <FormError value=steer.value() />
         </div>

@@ -61,6 +61,8 @@ pub struct PlanStart {
     pub reminder_days: String,
     pub escalation_days: String,
     pub credentials: Vec<CredentialChoice>,
+    /// The configured language model's name, when one is: the form offers it as the drafter.
+    pub model: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -102,6 +104,7 @@ pub async fn plan_defaults() -> Result<PlanStart, AppError> {
         reminder_days: Schedule::join(&STANDARD_REMINDER_DAYS),
         escalation_days: Schedule::join(&STANDARD_ESCALATION_DAYS),
         credentials,
+        model: rk.model.as_ref().map(|m| m.model().to_string()),
     })
 }
 
@@ -127,6 +130,8 @@ pub struct PlanInput {
     pub series: Option<String>,
     /// One send window for every consumer, "Mon-Fri 09:00-17:00"; blank keeps each consumer's.
     pub send_window: Option<String>,
+    /// Who writes the announcements: `built_in` (absent) or `model`.
+    pub drafter: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -143,7 +148,7 @@ mod parse {
     use rekey_core::clock::Timestamp;
     use rekey_core::inventory::window::SendWindow;
     use rekey_core::notices::Timeline;
-    use rekey_core::notices::campaigns::{CampaignName, NewCampaign, Selection};
+    use rekey_core::notices::campaigns::{CampaignName, DrafterChoice, NewCampaign, Selection};
     use rekey_core::notices::schedule::Schedule;
 
     use super::PlanInput;
@@ -227,12 +232,17 @@ mod parse {
             None | Some("") => None,
             Some(raw) => Some(SendWindow::parse(raw)?),
         };
+        let drafter = match input.drafter.as_deref().map(str::trim) {
+            None | Some("") => DrafterChoice::BuiltIn,
+            Some(raw) => raw.parse::<DrafterChoice>()?,
+        };
         Ok(NewCampaign {
             name,
             selection,
             timeline,
             schedule,
             send_window,
+            drafter,
         })
     }
 }
@@ -255,6 +265,8 @@ pub struct PlanPreview {
     pub series: Vec<String>,
     /// The campaign's own send window; none keeps each consumer's.
     pub send_window: Option<String>,
+    /// Who writes the announcements, in words.
+    pub drafter: String,
     pub selector: String,
     pub deadline_utc: String,
     pub consumers: Vec<AffectedRow>,
@@ -276,6 +288,7 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
             .map(ToString::to_string)
             .collect(),
         send_window: plan.send_window.map(|w| w.to_string()),
+        drafter: drafter_words(&rk, plan.drafter),
         selector: plan.selection.describe(),
         deadline_utc: timeline.deadline().utc_minute(),
         consumers: affected
@@ -295,6 +308,19 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
     })
 }
 
+/// Who writes a campaign's announcements, in words: the model by its name.
+#[cfg(feature = "ssr")]
+fn drafter_words(
+    rk: &rekey_core::Rekey,
+    drafter: rekey_core::notices::campaigns::DrafterChoice,
+) -> String {
+    use rekey_core::notices::campaigns::DrafterChoice;
+    match (drafter, rk.model.as_ref()) {
+        (DrafterChoice::Model, Some(m)) => format!("the language model {}", m.model()),
+        (choice, _) => choice.label().to_lowercase(),
+    }
+}
+
 #[server(endpoint = "campaigns/create")]
 pub async fn create_campaign(input: PlanInput) -> Result<i64, AppError> {
     use rekey_core::notices::campaigns;
@@ -311,7 +337,7 @@ pub struct ZoneRow {
     pub milestones: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CampaignView {
     pub id: i64,
     pub name: String,
@@ -320,6 +346,10 @@ pub struct CampaignView {
     pub selector: String,
     pub consumers: i64,
     pub drafted: i64,
+    /// Who writes its announcements, in words.
+    pub drafter: String,
+    /// The model's drafting of its announcements, when it chose the model.
+    pub model_progress: Option<rekey_core::notices::views::ModelProgress>,
     /// (label, instant µs, UTC text) per milestone.
     pub milestones: Vec<(String, i64, String)>,
     pub now: i64,
@@ -354,6 +384,8 @@ pub enum Steering {
     Pause,
     Resume,
     Cancel,
+    /// Stops the model's drafting: the announcements it has not done keep the built-in draft.
+    StopModel,
 }
 
 /// Starts a planned campaign, or pauses, resumes or cancels a campaign's sends; answers how
@@ -374,6 +406,7 @@ pub async fn steer_campaign(id: String, action: Steering) -> Result<i64, AppErro
         Steering::Pause => campaigns::pause(&rk, &who, id).await?,
         Steering::Resume => campaigns::resume(&rk, &who, id).await?,
         Steering::Cancel => campaigns::cancel(&rk, &who, id).await?,
+        Steering::StopModel => rekey_core::notices::model_drafting::cancel(&rk, &who, id).await?,
     })
 }
 
@@ -471,6 +504,8 @@ pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<Campa
             .collect(),
         now: now.as_micros(),
         counts: campaigns::counts(&rk.db, c.id).await?,
+        model_progress: rekey_core::notices::model_drafting::progress(&rk.db, &c).await?,
+        drafter: drafter_words(&rk, c.drafter),
         progress: rekey_core::notices::progress::progress(&rk.db, &c, now).await?,
         series: c.schedule.steps().iter().map(ToString::to_string).collect(),
         send_window: c.send_window.map(|w| w.to_string()),

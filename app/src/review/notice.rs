@@ -26,6 +26,10 @@ pub fn NoticePage() -> impl IntoView {
     let reject = ServerAction::<RejectNotice>::new();
     let retry = ServerAction::<RetryNotice>::new();
     let acknowledge = ServerAction::<AcknowledgeString>::new();
+    let revise = ServerAction::<ReviseNotice>::new();
+    let restore = ServerAction::<RestoreNotice>::new();
+    // Whether a model can revise (a reader without the right gets an error: no model shown).
+    let model = Resource::new(|| (), |_| async { drafting_model().await.ok().flatten() });
     let data = Resource::new(
         move || {
             (
@@ -35,7 +39,9 @@ pub fn NoticePage() -> impl IntoView {
                     + approve.version().get()
                     + reject.version().get()
                     + retry.version().get()
-                    + acknowledge.version().get(),
+                    + acknowledge.version().get()
+                    + revise.version().get()
+                    + restore.version().get(),
             )
         },
         |(id, _)| notice(id),
@@ -70,14 +76,17 @@ pub fn NoticePage() -> impl IntoView {
         reject,
         retry,
         acknowledge,
+        revise,
+        restore,
     };
     view! {
         <Transition fallback=|| view! { <Page title="Notice"><p>"Loading…"</p></Page> }>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
+                let model = model.await;
                 match data.await {
                     Err(error) => view! { <Page title="Notice"><LoadError error /></Page> }.into_any(),
-                    Ok(n) => view! { <NoticeBody n me actions typed rendered lines /> }.into_any(),
+                    Ok(n) => view! { <NoticeBody n me model actions typed rendered lines /> }.into_any(),
                 }
             })}
         </Transition>
@@ -109,12 +118,15 @@ struct Actions {
     reject: ServerAction<RejectNotice>,
     retry: ServerAction<RetryNotice>,
     acknowledge: ServerAction<AcknowledgeString>,
+    revise: ServerAction<ReviseNotice>,
+    restore: ServerAction<RestoreNotice>,
 }
 
 #[component]
 fn NoticeBody(
     n: NoticeDetail,
     me: Option<Profile>,
+    model: Option<String>,
     actions: Actions,
     typed: Typed,
     rendered: Resource<Result<String, AppError>>,
@@ -128,11 +140,13 @@ fn NoticeBody(
     let title = format!("Notice #{} to {}", n.summary.id, n.summary.addressee.name());
     let id = n.summary.id.to_string();
     let checks_pass = n.current.checks_passed();
+    let revisable = editable && n.summary.addressee.consumer().is_some();
     view! {
         <Page title=title>
             <div class="mb-4 flex flex-wrap items-center gap-3 text-sm text-slate-600">
                 <Badge text=n.summary.state.label() tone=state_tone(n.summary.state) />
                 <span>{format!("Version {}", n.current.version)}</span>
+                <span aria-label="Written by"><Badge text=provenance(&n.current.author) tone=Tone::Neutral /></span>
                 <span>{n.summary.step.to_string()}</span>
                 <span>{match n.summary.due_at {
                     Some(due) => format!("Due {}", due.utc_minute()),
@@ -159,12 +173,13 @@ fn NoticeBody(
             </div>
             <Fallbacks fallbacks=n.fallbacks.clone() used=n.fallbacks_used />
             <Editor n=n.clone() editable save=actions.save typed rendered />
+            {model.filter(|_| revisable).map(|model| view! { <Revise id=id.clone() version=n.current.version model revise=actions.revise /> })}
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
                 <Checks checks=n.current.checks.clone() id=id.clone() may_acknowledge=may(Permission::ApproveNotices) acknowledge=actions.acknowledge />
                 <Decide n=n.clone() id=id.clone() checks_pass may_edit=may(Permission::EditNotices) may_approve=may(Permission::ApproveNotices) may_retry=may(Permission::ManageCampaigns) actions />
             </div>
             <div class="mt-6 grid gap-6 lg:grid-cols-2">
-                <History id=n.summary.id history=n.history.clone() typed lines />
+                <History id=n.summary.id history=n.history.clone() current=n.current.version editable restore=actions.restore typed lines />
                 <Record decisions=n.decisions.clone() delivery=n.delivery.clone() />
             </div>
         </Page>
@@ -355,10 +370,49 @@ fn Decide(
     }
 }
 
+/// Where a version came from, as its badge says: "built-in", "model <name>, prompt version N"
+/// or the person or agent by name.
+fn provenance(author: &rekey_core::notices::views::Author) -> String {
+    use rekey_core::notices::views::AuthorKind;
+    match author.kind {
+        AuthorKind::Drafter => "built-in".to_string(),
+        AuthorKind::Agent => format!("agent {}", author.name),
+        AuthorKind::User | AuthorKind::Model => author.name.clone(),
+    }
+}
+
+/// Asks the model to revise the current version with an instruction.
+#[component]
+fn Revise(
+    id: String,
+    version: i64,
+    model: String,
+    revise: ServerAction<ReviseNotice>,
+) -> impl IntoView {
+    view! {
+        <section class=format!("{CARD} mt-6") aria-label="Ask the model">
+            <h2 class="mb-2 text-lg font-semibold">"Ask the model to revise"</h2>
+            <ActionForm action=revise attr:class="flex flex-wrap items-end gap-3">
+                <input type="hidden" name="id" value=id />
+                <input type="hidden" name="based_on" value=version.to_string() />
+                <label class=format!("{LABEL} grow")>{format!("What should {model} change?")}
+                    <input class=INPUT name="instruction" placeholder="shorter; mention the staging endpoint" />
+                </label>
+                <button class=BUTTON type="submit" disabled=move || revise.pending().get()>{move || if revise.pending().get() { "The model is writing…" } else { "Revise" }}</button>
+            </ActionForm>
+            <p class="mt-1 text-xs text-slate-500">"The revision is a new version, unapproved, checked like any other; nothing that may be a secret is sent to the model."</p>
+            <FormError value=revise.value() />
+        </section>
+    }
+}
+
 #[component]
 fn History(
     id: NoticeId,
     history: Vec<VersionLine>,
+    current: i64,
+    editable: bool,
+    restore: ServerAction<RestoreNotice>,
     typed: Typed,
     lines: Resource<Result<Vec<DiffLine>, AppError>>,
 ) -> impl IntoView {
@@ -373,15 +427,27 @@ fn History(
         <section class=CARD aria-label="Versions">
             <h2 class="mb-3 text-lg font-semibold">"Versions"</h2>
             <ul class="mb-4 space-y-1 text-sm">
-                {history.into_iter().rev().map(|VersionLine { version: v, author, at, checks_passed: passed }| view! {
-                    <li class="flex items-center gap-2">
-                        <span class="font-mono">{format!("v{v}")}</span>
-                        <span>{author.name}</span>
-                        <span class="text-xs text-slate-400">{at.utc_minute()}</span>
-                        {if passed { view! { <Badge text="checks pass" tone=Tone::Good /> } } else { view! { <Badge text="checks fail" tone=Tone::Bad /> } }}
+                {history.into_iter().rev().map(|VersionLine { version: v, author, at, checks_passed: passed, note }| view! {
+                    <li>
+                        <div class="flex items-center gap-2">
+                            <span class="font-mono">{format!("v{v}")}</span>
+                            <span>{provenance(&author)}</span>
+                            <span class="text-xs text-slate-400">{at.utc_minute()}</span>
+                            {if passed { view! { <Badge text="checks pass" tone=Tone::Good /> } } else { view! { <Badge text="checks fail" tone=Tone::Bad /> } }}
+                            {(editable && v != current).then(|| view! {
+                                <ActionForm action=restore attr:class="ml-auto">
+                                    <input type="hidden" name="id" value=id.to_string() />
+                                    <input type="hidden" name="based_on" value=current.to_string() />
+                                    <input type="hidden" name="version" value=v.to_string() />
+                                    <button class="text-xs text-indigo-700 hover:underline" type="submit">{format!("Restore v{v}")}</button>
+                                </ActionForm>
+                            })}
+                        </div>
+                        {(!note.is_empty()).then(|| view! { <p class="ml-8 text-xs text-slate-500">{note}</p> })}
                     </li>
                 }).collect_view()}
             </ul>
+            <FormError value=restore.value() />
             <div class="mb-2 flex items-end gap-3 text-sm">
                 <label class=LABEL>"Compare"
                     <select class=INPUT on:change=move |ev| typed.compare_from.set(Some((id, event_target_value(&ev))))>

@@ -72,6 +72,59 @@ pub async fn save_notice(
     Ok(v.version)
 }
 
+/// The language model that can revise notices, by name; none when no model is configured.
+#[server(endpoint = "review/model")]
+pub async fn drafting_model() -> Result<Option<String>, AppError> {
+    session::authorize::<DraftingModel>().await?;
+    let rk = session::rekey()?;
+    Ok(rk.model.as_ref().map(|m| m.model().to_string()))
+}
+
+/// Asks the model to revise the current version as the instruction says: a new version,
+/// unapproved, through every check. Answers its number.
+#[server(endpoint = "review/revise")]
+pub async fn revise_notice(
+    id: String,
+    based_on: String,
+    instruction: String,
+) -> Result<i64, AppError> {
+    let (who, _) = session::authorize::<ReviseNotice>().await?;
+    let rk = session::rekey()?;
+    let based_on = based_on
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid("based_on", "reload the notice and ask again"))?;
+    let v =
+        rekey_core::notices::model_drafting::revise(&rk, &who, id.parse()?, based_on, &instruction)
+            .await?;
+    Ok(v.version)
+}
+
+/// Makes an earlier version's text current again, as a new version. Answers its number.
+#[server(endpoint = "review/restore")]
+pub async fn restore_notice(
+    id: String,
+    based_on: String,
+    version: String,
+) -> Result<i64, AppError> {
+    let (who, _) = session::authorize::<RestoreNotice>().await?;
+    let rk = session::rekey()?;
+    let number = |field: &str, raw: &str| {
+        raw.trim()
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid(field, "reload the notice and try again"))
+    };
+    let v = rekey_core::notices::versions::restore(
+        &rk,
+        &who,
+        id.parse()?,
+        number("based_on", &based_on)?,
+        number("version", &version)?,
+    )
+    .await?;
+    Ok(v.version)
+}
+
 #[server(endpoint = "review/submit")]
 pub async fn submit_notice(id: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<SubmitNotice>().await?;

@@ -99,6 +99,9 @@ pub struct PlanBody {
     /// One send window for every consumer, in its own time zone, e.g. "Mon-Fri 09:00-17:00";
     /// leave out to keep each consumer's.
     pub send_window: Option<String>,
+    /// Who writes each consumer's announcement: `built_in` (the default) or `model`, the
+    /// configured language model, whose drafts are checked and fall back to the built-in ones.
+    pub drafter: Option<String>,
 }
 
 impl PlanBody {
@@ -123,6 +126,7 @@ impl PlanBody {
             escalation_days: self.escalation_days,
             series: None,
             send_window: self.send_window,
+            drafter: self.drafter,
         }
     }
 }

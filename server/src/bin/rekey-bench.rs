@@ -88,6 +88,21 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         consumers: usize,
     },
+    /// A campaign over `consumers` new consumers (every integration pattern) drafted by the
+    /// model at `model_url`, `concurrency` requests at a time, next to the same prompts sent
+    /// to the same server directly (before and after: the ceiling).
+    Drafter {
+        #[arg(long, default_value_t = 24)]
+        consumers: usize,
+        #[arg(long)]
+        model_url: String,
+        #[arg(long, default_value = "smollm2")]
+        model: String,
+        #[arg(long, default_value_t = 2)]
+        concurrency: u16,
+        #[arg(long, default_value_t = 160)]
+        max_tokens: u32,
+    },
     /// Approves `count` notices and delivers them over SMTP with the server's own worker.
     Deliver {
         #[arg(long)]
@@ -452,6 +467,30 @@ async fn main() -> anyhow::Result<()> {
                 drafted as f64 / secs
             );
         }
+        Command::Drafter {
+            consumers,
+            model_url,
+            model,
+            concurrency,
+            max_tokens,
+        } => {
+            drafter_bench(
+                rekey.clone(),
+                consumers,
+                rekey_core::model::ModelEndpoint {
+                    base_url: model_url.parse()?,
+                    model,
+                    api_key: None,
+                    timeout: std::time::Duration::from_secs(300),
+                    max_tokens,
+                    // The most likely words: the same prompt gets the same answer, so Rekey's
+                    // run and the direct one generate the same tokens.
+                    temperature: 0.0,
+                    concurrency,
+                },
+            )
+            .await?;
+        }
         Command::Deliver {
             count,
             smtp,
@@ -536,6 +575,147 @@ async fn demo_identities(
             .ok_or_else(|| anyhow::anyhow!("no demo user {name}"))
     };
     Ok((find("engineer")?, find("approver")?))
+}
+
+/// The model's answers to `prompts`, sent directly `concurrency` at a time: (seconds, answers,
+/// generated tokens, failures).
+async fn raw_throughput(
+    endpoint: &rekey_core::model::ModelEndpoint,
+    prompts: &[Vec<rekey_core::model::Message>],
+) -> anyhow::Result<serde_json::Value> {
+    let client = Arc::new(rekey_core::model::ModelClient::new(endpoint.clone())?);
+    let queue = Arc::new(std::sync::Mutex::new(prompts.to_vec()));
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..endpoint.concurrency {
+        let (queue, client) = (queue.clone(), client.clone());
+        workers.spawn(async move {
+            let (mut answers, mut tokens, mut failed) = (0u64, 0u64, 0u64);
+            loop {
+                let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
+                let Some(messages) = next else { break };
+                match client.chat(&messages, true, None).await {
+                    Ok(c) => {
+                        answers += 1;
+                        tokens += u64::from(c.completion_tokens);
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (answers, tokens, failed)
+        });
+    }
+    let (mut answers, mut tokens, mut failed) = (0, 0, 0);
+    while let Some(done) = workers.join_next().await {
+        let (a, t, f) = done?;
+        (answers, tokens, failed) = (answers + a, tokens + t, failed + f);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "secs": (secs * 10.0).round() / 10.0,
+        "answers": answers,
+        "failed": failed,
+        "completion_tokens": tokens,
+        "tokens_per_sec": (tokens as f64 / secs * 10.0).round() / 10.0,
+        "answers_per_min": (answers as f64 * 60.0 / secs * 10.0).round() / 10.0,
+    }))
+}
+
+/// `rekey-bench drafter`: the same first prompts sent directly, then the campaign drafted by
+/// Rekey, then the prompts directly again; prints one JSON object.
+async fn drafter_bench(
+    rekey: Rekey,
+    consumers: usize,
+    endpoint: rekey_core::model::ModelEndpoint,
+) -> anyhow::Result<()> {
+    use rekey_core::notices::campaigns::{self, DrafterChoice};
+    use rekey_core::notices::model_draft;
+    let rekey = rekey.with_model(Some(rekey_core::model::ModelClient::new(endpoint.clone())?));
+    rekey_core::demo::seed(&rekey).await?;
+    let (engineer, _) = demo_identities(&rekey).await?;
+    let credentials = rekey_core::demo::bulk_consumers(&rekey, consumers, "drafter").await?;
+    let campaign = rekey_core::demo::campaign_unstarted(
+        &rekey,
+        &engineer,
+        credentials,
+        rekey_core::notices::schedule::Schedule::announcement_only(),
+        DrafterChoice::Model,
+    )
+    .await?;
+    let holders: Vec<rekey_core::inventory::ConsumerId> = rekey
+        .db
+        .fetch_all(
+            "SELECT DISTINCT k.consumer_id FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id WHERE cc.campaign_id = $1",
+            rekey_core::params![campaign],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_, _>>()?;
+    let mut prompts = Vec::new();
+    for consumer in holders {
+        let step = rekey_core::notices::schedule::Step::Announcement;
+        prompts.push(
+            model_draft::prepare(&rekey, campaign, consumer, step, "")
+                .await?
+                .messages,
+        );
+    }
+    let before = raw_throughput(&endpoint, &prompts).await?;
+    let started = Instant::now();
+    campaigns::draft_pending(&rekey, campaign).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let row = rekey
+        .db
+        .fetch_one(
+            "SELECT COUNT(*), CAST(SUM(requests) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
+             CAST(SUM(CASE WHEN outcome = 'model' AND requests = 1 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN outcome = 'model' AND requests = 2 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN outcome = 'built_in' THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM model_drafts WHERE campaign_id = $1",
+            rekey_core::params![campaign],
+        )
+        .await?;
+    let (notices, requests, tokens): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    let after = raw_throughput(&endpoint, &prompts).await?;
+    let failures: Vec<String> = rekey
+        .db
+        .fetch_all(
+            "SELECT failures FROM model_drafts WHERE campaign_id = $1 AND outcome = 'built_in'",
+            rekey_core::params![campaign],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Result<_, _>>()?;
+    let tenths = |x: f64| (x * 10.0).round() / 10.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "what": "drafter",
+            "backend": format!("{:?}", rekey.db.backend()).to_lowercase(),
+            "model": endpoint.model,
+            "consumers": consumers,
+            "concurrency": endpoint.concurrency,
+            "max_tokens": endpoint.max_tokens,
+            "raw_before": before,
+            "raw_after": after,
+            "rekey": {
+                "secs": tenths(secs),
+                "notices": notices,
+                "requests": requests,
+                "completion_tokens": tokens,
+                "tokens_per_sec": tenths(tokens as f64 / secs),
+                "notices_per_min": tenths(notices as f64 * 60.0 / secs),
+                "requests_per_min": tenths(requests as f64 * 60.0 / secs),
+            },
+            "passed_first_time": row.get::<i64>(3)?,
+            "passed_after_one_revision": row.get::<i64>(4)?,
+            "fell_back": row.get::<i64>(5)?,
+            "fallback_failures": failures,
+        })
+    );
+    Ok(())
 }
 
 /// One change and its audit entry in one transaction.

@@ -4,15 +4,21 @@ and misbehaves as the requested model's name says (the real local model covers t
     python3 fake_model.py     # prints "PORT <n>" once it listens on 127.0.0.1
 
 Models: fault-401 (refuses the key), fault-404 (no such model), fault-429 (busy, Retry-After:
-7), fault-500, fault-garbage (200 with a body that is not JSON), fault-empty (a completion with
+1), fault-500, fault-garbage (200 with a body that is not JSON), fault-empty (a completion with
 no text), fault-chatter (a completion with no JSON object in it), fault-slow (answers after
-5 s); any other name gets a short answer.
+5 s), echo-slow (after 0.3 s, answers the reference notice in the prompt as its draft: a
+draft that passes, slowly enough to kill a process mid-campaign); any other name gets a short
+answer. needs-key answers only with `Authorization: Bearer sk-model-test-key-0123456789`, and
+401 otherwise.
 """
 
 import json
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+KEY = "sk-model-test-key-0123456789"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -38,10 +44,12 @@ class Handler(BaseHTTPRequestHandler):
         error = {"error": {"message": f"scripted {model}"}}
         if model == "fault-401":
             return self.reply(401, error)
+        if model == "needs-key" and self.headers.get("Authorization") != f"Bearer {KEY}":
+            return self.reply(401, error)
         if model == "fault-404":
             return self.reply(404, error)
         if model == "fault-429":
-            return self.reply(429, error, [("Retry-After", "7")])
+            return self.reply(429, error, [("Retry-After", "1")])
         if model == "fault-500":
             return self.reply(500, error)
         if model == "fault-garbage":
@@ -50,6 +58,12 @@ class Handler(BaseHTTPRequestHandler):
             model, "Ready to draft rotation notices.")
         if model == "fault-slow":
             time.sleep(5)
+        if model == "echo-slow":
+            time.sleep(0.3)
+            prompt = request["messages"][-1]["content"]
+            reference = prompt.split("Reference notice:\nSubject: ", 1)[1]
+            subject, body = reference.split("\n\n", 1)
+            content = json.dumps({"subject": subject, "body": body})
         self.reply(200, {
             "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
             "choices": [{"index": 0, "finish_reason": "stop",

@@ -19,6 +19,27 @@ pub const START: Timestamp = Timestamp::from_secs(1_796_115_600);
 /// Runs a test body once on SQLite and once on PostgreSQL.
 #[macro_export]
 macro_rules! on_both_databases {
+    // The test starts its own app (its settings need something started first): it gets the
+    // backend.
+    (backend $name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::within_time_limit(super::$name(
+                    rekey_core::storage::Backend::Sqlite,
+                ))
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::within_time_limit(super::$name(
+                    rekey_core::storage::Backend::Postgres,
+                ))
+                .await;
+            }
+        }
+    };
     ($name:ident) => {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
+use rekey_core::inventory::CredentialId;
 use rekey_core::model::{Message, ModelClient, ModelEndpoint, ModelError};
+use rekey_core::notices::campaigns::{self, DrafterChoice};
 use rekey_core::notices::model_draft::{self, Drafted};
+use rekey_core::notices::model_drafting;
+use rekey_core::notices::schedule::Schedule;
+use rekey_core::notices::{CampaignId, NoticeId};
 use rekey_core::storage::Backend;
 use serde_json::Value;
 
@@ -116,6 +121,7 @@ fn client_for(url: &str, model: &str, max_tokens: u32, timeout_secs: u64) -> Mod
         timeout: Duration::from_secs(timeout_secs),
         max_tokens,
         temperature: 0.2,
+        concurrency: 2,
     })
     .unwrap()
 }
@@ -142,6 +148,7 @@ async fn last_model_call(app: &TestApp) -> Value {
     serde_json::from_str(&detail).unwrap()
 }
 
+crate::on_both_databases!(backend an_admin_tests_the_local_model);
 async fn an_admin_tests_the_local_model(backend: Backend) {
     let model = LocalModel::start().await;
     let url = model.url();
@@ -197,16 +204,6 @@ async fn an_admin_tests_the_local_model(backend: Backend) {
     assert_eq!(engineer.call("admin/test_model", &[]).await.status(), 403);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_admin_tests_the_local_model_sqlite() {
-    an_admin_tests_the_local_model(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_admin_tests_the_local_model_postgres() {
-    an_admin_tests_the_local_model(Backend::Postgres).await;
-}
-
 // Each way a model server fails is named, over the real wire format.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_model_failure_is_named() {
@@ -218,14 +215,14 @@ async fn each_model_failure_is_named() {
     let fails = |model: &'static str| {
         let client = fake.client(model);
         let ask = ask.clone();
-        async move { client.chat(&ask, false).await.unwrap_err() }
+        async move { client.chat(&ask, false, None).await.unwrap_err() }
     };
     assert_eq!(fails("fault-401").await, ModelError::Unauthorized(401));
     assert_eq!(
         fails("fault-404").await,
         ModelError::ModelNotFound("fault-404".into())
     );
-    assert_eq!(fails("fault-429").await, ModelError::RateLimited(Some(7)));
+    assert_eq!(fails("fault-429").await, ModelError::RateLimited(Some(1)));
     assert_eq!(fails("fault-500").await, ModelError::ServerFailed(500));
     assert!(matches!(
         fails("fault-garbage").await,
@@ -233,14 +230,14 @@ async fn each_model_failure_is_named() {
     ));
     assert_eq!(fails("fault-empty").await, ModelError::Empty);
     assert_eq!(fails("fault-slow").await, ModelError::Timeout(2));
-    let answered = fake.client("any").chat(&ask, false).await.unwrap();
+    let answered = fake.client("any").chat(&ask, false, None).await.unwrap();
     assert_eq!(answered.text, "Ready to draft rotation notices.");
     assert_eq!(answered.completion_tokens, 6);
 
     // Nothing listening: a refused connection, named with the URL.
     let nobody = client(&format!("http://127.0.0.1:{}/v1", free_port()), "smollm2");
     assert!(matches!(
-        nobody.chat(&ask, false).await.unwrap_err(),
+        nobody.chat(&ask, false, None).await.unwrap_err(),
         ModelError::CannotConnect(_)
     ));
 
@@ -258,7 +255,7 @@ async fn each_model_failure_is_named() {
     .await;
     assert_eq!(
         test_model(&app).await["Failed"]["problem"],
-        "the model server is busy (HTTP 429); it asks to retry after 7 s"
+        "the model server is busy (HTTP 429); it asks to retry after 1 s"
     );
     assert_eq!(last_model_call(&app).await["outcome"], "rate_limited");
     let tested = test_model(&TestApp::spawn(Backend::Sqlite).await).await;
@@ -268,6 +265,89 @@ async fn each_model_failure_is_named() {
             .unwrap()
             .starts_with("no model is configured"),
         "{tested}"
+    );
+}
+
+// A hosted model's API key is entered once on the Settings page, kept in the vault and sent
+// with every request; the page, the audit trail and the answers never show it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_key_is_kept_in_the_vault_and_never_shown() {
+    const KEY: &str = "sk-model-test-key-0123456789";
+    let fake = FakeModel::start();
+    let url = format!("http://127.0.0.1:{}/v1", fake.port);
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("REKEY_DRAFTER_URL", url.as_str()),
+            ("REKEY_DRAFTER_MODEL", "needs-key"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        test_model(&app).await["Failed"]["problem"],
+        "the model server refused the API key (HTTP 401); check the key it was given"
+    );
+    let admin = app.signed_in("admin").await;
+    let settings = || async {
+        let r = admin.call("admin/settings", &[]).await;
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    assert!(settings().await.contains(r#""api_key":"none""#));
+
+    // A key with a space is refused, naming the field; nothing is stored.
+    let r = admin
+        .call("admin/model_key", &[("key", "sk-model test")])
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("no spaces"));
+    let r = admin.call("admin/model_key", &[("key", KEY)]).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let shown = settings().await;
+    assert!(
+        shown.contains(r#""api_key":"kept in the vault""#),
+        "{shown}"
+    );
+    assert!(!shown.contains(KEY));
+    assert!(
+        test_model(&app).await["Answered"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // Nobody else may set it; removing it sends none again.
+    let engineer = app.signed_in("engineer").await;
+    assert_eq!(
+        engineer
+            .call("admin/model_key", &[("key", KEY)])
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        admin.call("admin/model_key", &[("key", "")]).await.status(),
+        200
+    );
+    assert!(
+        test_model(&app).await["Failed"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("401")
+    );
+    let trail: Vec<String> = app
+        .rekey
+        .db
+        .fetch_all("SELECT detail FROM audit_log", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert!(trail.iter().all(|d| !d.contains(KEY)));
+    assert_eq!(
+        trail.iter().filter(|d| d.contains("drafter_api_key")).count(),
+        2,
+        "stored and removed, each audited"
     );
 }
 
@@ -350,19 +430,58 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
     }
 }
 
-// Six consumers, one per integration pattern, drafted by the real local model: each draft
-// either passes every notice check and the fact check, or leaves the built-in draft with the
-// model's attempt and what failed, in words. Every request is audited. (A 135M model writes
-// poorly: the checks are what keep the reviewer safe.)
-crate::on_both_databases!(the_local_model_drafts_or_the_built_in_draft_stands);
-async fn the_local_model_drafts_or_the_built_in_draft_stands(app: TestApp) {
-    let model = LocalModel::start().await;
-    let client = client_for(&model.url(), "smollm2", 160, 120);
-    let demo: Vec<(rekey_core::inventory::ConsumerId, rekey_core::inventory::CredentialId)> = app
+/// A proxy in front of a model server that keeps the body of every request: exactly what Rekey
+/// sent the model.
+struct Capture {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Capture {
+    async fn start(upstream: String) -> Capture {
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        let http = reqwest::Client::new();
+        let forward = move |body: String| {
+            let (kept, http, upstream) = (kept.clone(), http.clone(), upstream.clone());
+            async move {
+                kept.lock().unwrap().push(body.clone());
+                let answer = http
+                    .post(format!("{upstream}/chat/completions"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+                let bytes = answer.bytes().await.unwrap();
+                (status, [("content-type", "application/json")], bytes)
+            }
+        };
+        let router =
+            axum::Router::new().route("/v1/chat/completions", axum::routing::post(forward));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Capture {
+            url: format!("http://127.0.0.1:{port}/v1"),
+            bodies,
+        }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
+    }
+}
+
+/// The production credential of each of the first six demo consumers: one per integration
+/// pattern.
+async fn one_per_pattern(app: &TestApp) -> Vec<CredentialId> {
+    let ids: Vec<CredentialId> = app
         .rekey
         .db
         .fetch_all(
-            "SELECT c.id, MIN(k.id) FROM consumers c JOIN credentials k ON k.consumer_id = c.id \
+            "SELECT MIN(k.id) FROM consumers c JOIN credentials k ON k.consumer_id = c.id \
              WHERE c.external_id IN ('demo-001', 'demo-002', 'demo-003', 'demo-004', 'demo-005', 'demo-006') \
              AND k.environment = 'production' GROUP BY c.id ORDER BY c.id",
             &[],
@@ -370,67 +489,294 @@ async fn the_local_model_drafts_or_the_built_in_draft_stands(app: TestApp) {
         .await
         .unwrap()
         .iter()
-        .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+        .map(|r| r.get(0).unwrap())
         .collect();
-    assert_eq!(demo.len(), 6);
+    assert_eq!(ids.len(), 6);
+    ids
+}
+
+/// What the model's pass left on each notice: (notice, outcome, failures).
+async fn outcomes(app: &TestApp, campaign: CampaignId) -> Vec<(NoticeId, String, String)> {
+    app.rekey
+        .db
+        .fetch_all(
+            "SELECT notice_id, outcome, failures FROM model_drafts WHERE campaign_id = $1 ORDER BY notice_id",
+            rekey_core::params![campaign],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap()))
+        .collect()
+}
+
+/// Each notice the pass finished holds what its outcome says, whole: the model's draft as
+/// version 2 (every check passed); or the built-in draft current, after the model's failed
+/// attempt labelled with what failed when it wrote one; or, cancelled or skipped, version 1.
+async fn each_notice_is_whole(app: &TestApp, campaign: CampaignId) -> Vec<String> {
+    use rekey_core::notices::views::AuthorKind;
+    let mut seen = Vec::new();
+    for (notice, outcome, failures) in outcomes(app, campaign).await {
+        let n = rekey_core::notices::queue::detail(&app.rekey.db, notice)
+            .await
+            .unwrap();
+        let kinds: Vec<AuthorKind> = n.history.iter().map(|v| v.author.kind).collect();
+        match outcome.as_str() {
+            "model" => {
+                assert_eq!(kinds, [AuthorKind::Drafter, AuthorKind::Model], "{notice}");
+                assert!(
+                    n.current.checks_passed(),
+                    "{notice}: {:?}",
+                    n.current.checks
+                );
+                assert!(n.current.author.name.ends_with(", prompt version 1"));
+                assert!(failures.is_empty());
+            }
+            "built_in" => {
+                assert!(
+                    !failures.is_empty(),
+                    "{notice}: a fallback names its failures"
+                );
+                let first = rekey_core::notices::versions::version(&app.rekey.db, notice, 1)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (&n.current.subject, &n.current.body),
+                    (&first.subject, &first.body)
+                );
+                match kinds.as_slice() {
+                    [AuthorKind::Drafter] => {}
+                    [AuthorKind::Drafter, AuthorKind::Model, AuthorKind::Drafter] => {
+                        assert!(
+                            n.history[1].note.starts_with("not used, it failed: "),
+                            "{:?}",
+                            n.history[1]
+                        );
+                    }
+                    other => panic!("{notice}: {other:?}"),
+                }
+            }
+            "cancelled" | "skipped" => assert_eq!(kinds, [AuthorKind::Drafter], "{notice}"),
+            other => panic!("{notice}: {other}"),
+        }
+        seen.push(outcome);
+    }
+    seen
+}
+
+// Six consumers, one per integration pattern, in a campaign that chose the real local model,
+// through a proxy that keeps every request: each announcement holds the model's draft, which
+// passed every check and the fact check, or the built-in draft with the model's attempt and
+// what it failed. No request carried a vault value, a token or a contact's address. (A 135M
+// model writes poorly: the checks are what keep the reviewer safe.)
+crate::on_both_databases!(backend a_campaign_drafted_by_the_local_model);
+async fn a_campaign_drafted_by_the_local_model(backend: Backend) {
+    let model = LocalModel::start().await;
+    let proxy = Capture::start(model.url()).await;
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("REKEY_DRAFTER_URL", proxy.url.as_str()),
+            ("REKEY_DRAFTER_MODEL", "smollm2"),
+            ("REKEY_DRAFTER_MAX_TOKENS", "160"),
+            ("REKEY_DRAFTER_TIMEOUT_SECS", "120"),
+            ("REKEY_DRAFTER_CONCURRENCY", "2"),
+        ],
+    )
+    .await;
+    let token = app.agent_token("prompt-bot").await;
+    let agent = app.agent(&token);
+    let mut secrets = vec![token.clone()];
+    for (name, prefix) in [("payments-key", "sk_live_"), ("ci-token", "ghp_")] {
+        let value = crate::helpers::secret_value(prefix);
+        let r = crate::vault::put(&agent, "agent-prompt-bot", name, "api_key", &value).await;
+        assert!(r.status().is_success(), "{:?}", r.text().await);
+        secrets.push(value);
+    }
     let engineer = app.identity("engineer").await;
-    let campaign = rekey_core::demo::campaign_over(
+    let campaign = rekey_core::demo::campaign_unstarted(
         &app.rekey,
         &engineer,
-        demo.iter().map(|(_, k)| *k).collect(),
+        one_per_pattern(&app).await,
+        Schedule::announcement_only(),
+        DrafterChoice::Model,
     )
     .await
     .unwrap();
-    let model_calls = || async {
-        app.rekey
-            .db
-            .scalar::<i64>(
-                "SELECT COUNT(*) FROM audit_log WHERE action = 'model.called'",
-                &[],
-            )
-            .await
-            .unwrap()
-    };
-    let before = model_calls().await;
-    let mut outcomes = Vec::new();
-    for (consumer, _) in &demo {
-        let prepared = model_draft::prepare(
-            &app.rekey,
-            campaign,
-            *consumer,
-            rekey_core::notices::schedule::Step::Announcement,
-            "",
+    campaigns::draft_pending(&app.rekey, campaign)
+        .await
+        .unwrap();
+
+    let c = campaigns::get(&app.rekey.db, campaign).await.unwrap();
+    assert_eq!(c.state, campaigns::CampaignState::Active);
+    let progress = model_drafting::progress(&app.rekey.db, &c)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((progress.total, progress.done), (6, 6), "{progress:?}");
+    assert_eq!(progress.by_model + progress.failures, 6, "{progress:?}");
+    assert!(
+        progress.tokens_per_sec > 0.0 && progress.notices_per_minute > 0.0,
+        "{progress:?}"
+    );
+    let seen = each_notice_is_whole(&app, campaign).await;
+    eprintln!("six announcements drafted with SmolLM2-135M: {seen:?}; {progress:?}");
+    for (_, outcome, failures) in outcomes(&app, campaign).await {
+        eprintln!("{outcome}: {failures}");
+    }
+
+    let bodies = proxy.bodies();
+    assert!(
+        (6..=36).contains(&bodies.len()),
+        "{} requests",
+        bodies.len()
+    );
+    let addresses: Vec<String> = app
+        .rekey
+        .db
+        .fetch_all("SELECT email FROM contacts", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    for body in &bodies {
+        for secret in &secrets {
+            assert!(
+                !body.contains(secret.as_str()),
+                "a vault value or token in {body}"
+            );
+        }
+        for address in &addresses {
+            assert!(!body.contains(address.as_str()), "{address} in {body}");
+        }
+    }
+    // Every request is audited, as the system's, with digests only.
+    let audited: i64 = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'model.called'",
+            &[],
         )
         .await
         .unwrap();
-        match model_draft::draft(&app.rekey, &engineer, &client, &prepared)
-            .await
-            .unwrap()
-        {
-            Drafted::ByModel { draft, requests: n } => {
-                assert!(!draft.body.is_empty());
-                outcomes.push(format!("model draft after {n} request(s)"));
-            }
-            Drafted::BuiltIn {
-                reference,
-                attempt,
-                failures,
-            } => {
-                assert_eq!(reference, prepared.reference);
-                assert!(!failures.is_empty());
-                outcomes.push(format!(
-                    "built-in draft (attempt kept: {}); the model's failures: {failures:?}",
-                    attempt.is_some()
-                ));
-            }
+    assert_eq!(audited, bodies.len() as i64);
+}
+
+/// `rekey serve` on the test's database, drafting with the model `settings` name.
+fn serve_drafting(app: &TestApp, settings: &[(&str, &str)]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rekey"))
+        .arg("serve")
+        .env("REKEY_DATABASE_URL", &app.db.url)
+        .env("REKEY_DATA_DIR", &app.db.dir)
+        .env("REKEY_LISTEN", "127.0.0.1:0")
+        .env("REKEY_CHECKPOINT_INTERVAL_MINUTES", "0")
+        .env("REKEY_APPROVAL_REMINDER_HOURS", "0")
+        .env("REKEY_LOG", "error")
+        .envs(settings.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start rekey serve")
+}
+
+/// Waits (real time, up to a minute) until `done` holds.
+async fn until<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1200 {
+        if done().await {
+            return;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eprintln!("six consumers drafted with SmolLM2-135M: {outcomes:#?}");
-    // One request per consumer, and one more for each draft sent back.
-    let audited = model_calls().await - before;
-    assert!((6..=12).contains(&audited), "{audited} model calls audited");
-    let outcome = last_model_call(&app).await;
-    assert_eq!(outcome["purpose"], "draft");
+    panic!("{what} did not happen within a minute");
+}
+
+// The model's drafting survives `kill -9`: a new process carries on with the notices that
+// were not finished, none is drafted twice or left half-written; and a person stops it, the
+// rest keep their built-in drafts and the campaign goes active. (The scripted model answers
+// each prompt's reference notice slowly, so the kill lands mid-campaign.)
+crate::on_both_databases!(backend model_drafting_resumes_after_kill_9_and_can_be_stopped);
+async fn model_drafting_resumes_after_kill_9_and_can_be_stopped(backend: Backend) {
+    const CONSUMERS: i64 = 24;
+    let fake = FakeModel::start();
+    let url = format!("http://127.0.0.1:{}/v1", fake.port);
+    let settings = [
+        ("REKEY_DRAFTER_URL", url.as_str()),
+        ("REKEY_DRAFTER_MODEL", "echo-slow"),
+        ("REKEY_DRAFTER_CONCURRENCY", "2"),
+    ];
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let credentials = rekey_core::demo::bulk_consumers(&app.rekey, CONSUMERS as usize, "md")
+        .await
+        .unwrap();
+    let engineer = app.identity("engineer").await;
+    let campaign = rekey_core::demo::campaign_unstarted(
+        &app.rekey,
+        &engineer,
+        credentials,
+        Schedule::announcement_only(),
+        DrafterChoice::Model,
+    )
+    .await
+    .unwrap();
+    let done = || async { outcomes(&app, campaign).await.len() as i64 };
+
+    // A process picks the campaign up at its start, and is killed mid-way.
+    let mut server = serve_drafting(&app, &settings);
+    until("four notices drafted", || async { done().await >= 4 }).await;
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    let at_kill = done().await;
+    assert!(at_kill < CONSUMERS, "the kill came mid-campaign");
+    each_notice_is_whole(&app, campaign).await;
+
+    // The next one carries on where it stopped...
+    let mut server = serve_drafting(&app, &settings);
+    until("two more notices drafted", || async {
+        done().await >= at_kill + 2
+    })
+    .await;
+    // ...until a person stops it: the rest keep the built-in draft.
+    let stopped = model_drafting::cancel(&app.rekey, &engineer, campaign)
+        .await
+        .unwrap();
+    assert!(stopped > 0, "stopped before the end");
+    until("the campaign is active", || async {
+        campaigns::get(&app.rekey.db, campaign).await.unwrap().state
+            == campaigns::CampaignState::Active
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let seen = each_notice_is_whole(&app, campaign).await;
+    assert_eq!(seen.len() as i64, CONSUMERS, "every announcement once");
+    let count = |o: &str| seen.iter().filter(|s| *s == o).count() as i64;
+    assert_eq!(count("cancelled"), stopped);
+    assert!(count("model") >= at_kill, "{seen:?}");
+    let activated: i64 = app
+        .rekey
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'campaign.activated'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(activated, 1);
+    // Stopping twice is refused: the model is no longer drafting.
+    let again = model_drafting::cancel(&app.rekey, &engineer, campaign)
+        .await
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("the model is not drafting"),
+        "{again}"
+    );
 }
 
 // A model that answers garbage, chatter without a draft, or is busy never stalls drafting: the
@@ -479,21 +825,40 @@ async fn a_failing_model_leaves_the_built_in_draft() {
         ("fault-chatter", "the answer holds no JSON object"),
         (
             "fault-429",
-            "the model server is busy (HTTP 429); it asks to retry after 7 s",
+            "the model server is busy (HTTP 429); it asks to retry after 1 s",
         ),
     ] {
         let client = fake.client(model);
-        let drafted = model_draft::draft(&app.rekey, &engineer, &client, &prepared)
-            .await
-            .unwrap();
-        assert_eq!(
-            drafted,
-            Drafted::BuiltIn {
-                reference: prepared.reference.clone(),
-                attempt: None,
-                failures: vec![failure.to_string()],
-            },
-            "{model}"
-        );
+        let (drafted, spent) =
+            model_draft::draft(&app.rekey, &(&engineer).into(), &client, &prepared)
+                .await
+                .unwrap();
+        let Drafted::BuiltIn {
+            reference,
+            attempt,
+            failures,
+        } = drafted
+        else {
+            panic!("{model}: {drafted:?}");
+        };
+        assert_eq!(reference, prepared.reference, "{model}");
+        assert_eq!(failures, [failure], "{model}");
+        // Chatter is kept as it came, for the reviewer; nothing else was a draft.
+        match attempt {
+            Some((unread, _)) => {
+                assert_eq!(model, "fault-chatter");
+                assert_eq!(unread.subject, model_draft::UNREAD_SUBJECT);
+                assert_eq!(unread.body, "Sure! Rotate your key soon, thanks.");
+            }
+            None => assert_ne!(model, "fault-chatter"),
+        }
+        // A busy server is asked again after the wait it names, twice; chatter is sent back
+        // once; garbage is not asked again.
+        let expected = match model {
+            "fault-429" => 3,
+            "fault-chatter" => 2,
+            _ => 1,
+        };
+        assert_eq!(spent.requests, expected, "{model}");
     }
 }
