@@ -44,6 +44,11 @@ pub struct ProviderProfile {
     /// admin sets one, and then a team message names a user instead.
     #[serde(default)]
     pub team_email: Option<EmailAddress>,
+    /// How the provider writes, for the model drafter's prompt ("plain words, no exclamation
+    /// marks, sign as the Platform team"); empty for none. At most 2,000 characters, and never
+    /// anything the secret check flags: it is sent to the model.
+    #[serde(default)]
+    pub style_guide: String,
 }
 
 impl Default for ProviderProfile {
@@ -60,6 +65,7 @@ impl Default for ProviderProfile {
             support_email: email("support@acme.example"),
             sender: email("rotations@acme.example"),
             team_email: None,
+            style_guide: String::new(),
         }
     }
 }
@@ -157,6 +163,31 @@ pub async fn set_provider(
     let value = serde_json::to_string(profile)
         .map_err(|e| Error::Internal(format!("the provider profile did not encode: {e}")))?;
     store(rk, by, PROVIDER, value, SettingChange::ProviderProfile).await
+}
+
+/// Sets the provider's style guide, which the drafting model's prompt carries: at most 2,000
+/// characters, and refused when the secret check flags anything in it (it is sent to the
+/// model). Empty removes it.
+pub async fn set_style_guide(rk: &Rekey, by: &Identity, raw: &str) -> Result<Settings> {
+    let style_guide = raw.trim().replace("\r\n", "\n");
+    if style_guide.chars().count() > 2_000 {
+        return Err(
+            InputError::new("style_guide", "a style guide has at most 2,000 characters").into(),
+        );
+    }
+    let vault = rk.vault.fingerprint_index(&rk.db).await?;
+    if !crate::notices::checks::secrets::find(&style_guide, &vault, &[]).is_empty() {
+        return Err(InputError::new(
+            "style_guide",
+            "the style guide holds something the secret check flags; it is sent to the model, so remove it",
+        )
+        .into());
+    }
+    let provider = ProviderProfile {
+        style_guide,
+        ..load(&rk.db).await?.provider
+    };
+    set_provider(rk, by, &provider).await
 }
 
 #[cfg(test)]

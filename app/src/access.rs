@@ -77,6 +77,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("/api/admin/save_provider", Allowed(ManageSettings)),
     ("/api/admin/test_model", Allowed(ManageSettings)),
     ("/api/admin/model_key", Allowed(ManageSettings)),
+    ("/api/admin/style_guide", Allowed(ManageSettings)),
     ("/api/audit/entries", Allowed(ViewAudit)),
     ("/api/audit/entry", Allowed(ViewAudit)),
     ("/api/audit/verify", Allowed(ViewAudit)),

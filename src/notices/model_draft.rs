@@ -122,7 +122,6 @@ pub async fn prepare(
     campaign: CampaignId,
     consumer: ConsumerId,
     step: Step,
-    style_guide: &str,
 ) -> Result<Prepared> {
     let found = campaigns::get(&rk.db, campaign).await?;
     let timeline = super::extensions::timeline_for(&mut rk.db.clone(), &found, consumer).await?;
@@ -141,7 +140,7 @@ pub async fn prepare(
         pattern: holder.integration.pattern,
         language: holder.integration.language,
         reference: &reference,
-        style_guide,
+        style_guide: &provider.style_guide,
         provider: &provider,
         prefixes: &prefixes,
         timeline: &timeline,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 
-use super::checks::{self, CheckContext};
+use super::checks;
 use super::model_draft::{self, Drafted, PROMPT_VERSION, Revised, Spent};
 use super::schedule::Step;
 use super::versions::{Text, author_of, checks_now, store_version};
@@ -180,8 +180,7 @@ async fn draft_notice(
         return Ok(());
     }
     let started_ms = now_ms();
-    let prepared =
-        model_draft::prepare(rk, campaign, consumer, Step::Announcement, STYLE_GUIDE).await?;
+    let prepared = model_draft::prepare(rk, campaign, consumer, Step::Announcement).await?;
     let (drafted, spent) = model_draft::draft(rk, &Actor::System, client, &prepared).await?;
     let mut tx = rk.write(Actor::System).await?;
     let current = locked(&mut tx, notice).await?;
@@ -237,9 +236,6 @@ async fn draft_notice(
     }
     tx.commit().await
 }
-
-/// The provider's style guide for the model; settings will hold an admin's own.
-const STYLE_GUIDE: &str = "";
 
 /// Stores a version the pass wrote, with its audit entries.
 async fn add_version(
@@ -403,23 +399,10 @@ pub async fn revise(
         return Err(Refusal::SecretToModel("this version".into()).into());
     }
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
-    let instruction_scan = checks::run(
-        &instruction,
-        "",
-        &CheckContext {
-            checks: &[CheckKind::NoSecrets],
-            timeline: &campaigns::get(&rk.db, summary.campaign).await?.timeline,
-            zone: &jiff::tz::TimeZone::UTC,
-            prefixes: &[],
-            vault: &vault,
-            acknowledged: &[],
-        },
-    );
-    if !secret_free(&instruction_scan) {
+    if !checks::secrets::find(&instruction, &vault, &[]).is_empty() {
         return Err(Refusal::SecretToModel("the instruction".into()).into());
     }
-    let prepared =
-        model_draft::prepare(rk, summary.campaign, consumer, summary.step, STYLE_GUIDE).await?;
+    let prepared = model_draft::prepare(rk, summary.campaign, consumer, summary.step).await?;
     let text = super::drafting::Draft {
         subject: current.subject.clone(),
         body: current.body.clone(),

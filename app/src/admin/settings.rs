@@ -24,6 +24,8 @@ pub struct SettingsView {
     pub sender: String,
     /// Empty when none is set.
     pub team_email: String,
+    /// For the model drafter; empty when none.
+    pub style_guide: String,
     /// The drafter's language model, when one is configured.
     pub model: Option<ModelView>,
 }
@@ -59,6 +61,7 @@ pub async fn settings() -> Result<SettingsView, AppError> {
         support_email: p.support_email.to_string(),
         sender: p.sender.to_string(),
         team_email: p.team_email.map(|e| e.to_string()).unwrap_or_default(),
+        style_guide: p.style_guide,
         model: match rk.model.as_ref() {
             None => None,
             Some(m) => {
@@ -80,6 +83,15 @@ pub async fn settings() -> Result<SettingsView, AppError> {
             }
         },
     })
+}
+
+/// Saves the provider's style guide, which the drafting model's prompt carries.
+#[server(endpoint = "admin/style_guide")]
+pub async fn save_style_guide(style_guide: String) -> Result<(), AppError> {
+    let (who, _) = session::authorize::<SaveStyleGuide>().await?;
+    let rk = session::rekey()?;
+    rekey_core::settings::set_style_guide(&rk, &who, &style_guide).await?;
+    Ok(())
 }
 
 /// Stores the model's API key in the vault (never shown again), or removes it when empty.
@@ -155,6 +167,11 @@ pub async fn save_provider(
                 AppError::invalid("team_email", format!("the team address: {}", e.message))
             })?),
         },
+        // Saved on its own form.
+        style_guide: rekey_core::settings::load(&rk.db)
+            .await?
+            .provider
+            .style_guide,
     };
     rekey_core::settings::set_provider(&rk, &who, &profile).await?;
     Ok(())
@@ -166,12 +183,14 @@ pub fn SettingsPage() -> impl IntoView {
     let test = ServerAction::<TestModel>::new();
     let save_provider = ServerAction::<SaveProvider>::new();
     let save_key = ServerAction::<SaveModelKey>::new();
+    let save_style = ServerAction::<SaveStyleGuide>::new();
     let current = Resource::new(
         move || {
             (
                 save.version().get(),
                 save_provider.version().get(),
                 save_key.version().get(),
+                save_style.version().get(),
             )
         },
         |_| settings(),
@@ -223,6 +242,12 @@ pub fn SettingsPage() -> impl IntoView {
                                             </label>
                                             <button class=BUTTON_QUIET type="submit">"Store the key"</button>
                                         </ActionForm>
+                                        <ActionForm action=save_style attr:class="mt-3 space-y-2">
+                                            <label class=LABEL>"Style guide (how your notices sound; sent to the model, so never a secret)"
+                                                <textarea class=INPUT name="style_guide" rows="3" placeholder="Plain words, short sentences, sign as the Platform team.">{s.style_guide.clone()}</textarea>
+                                            </label>
+                                            <button class=BUTTON_QUIET type="submit">"Save the style guide"</button>
+                                        </ActionForm>
                                         {m.key_in_vault.then(|| view! {
                                             <ActionForm action=save_key attr:class="mt-2">
                                                 <input type="hidden" name="key" value="" />
@@ -254,6 +279,8 @@ pub fn SettingsPage() -> impl IntoView {
                 <FormDone value=save.value() message="Settings saved." />
                 <FormError value=save_provider.value() />
                 <FormError value=save_key.value() />
+                <FormError value=save_style.value() />
+                <FormDone value=save_style.value() message="Style guide saved. The model's next drafts follow it." />
                 <FormDone value=save_key.value() message="API key saved in the vault." />
                 <FormDone value=save_provider.value() message="Provider details saved. New drafts use them." />
             </div>

@@ -656,7 +656,7 @@ async fn drafter_bench(
     for consumer in holders {
         let step = rekey_core::notices::schedule::Step::Announcement;
         prompts.push(
-            model_draft::prepare(&rekey, campaign, consumer, step, "")
+            model_draft::prepare(&rekey, campaign, consumer, step)
                 .await?
                 .messages,
         );

@@ -83,6 +83,7 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("POST /api/admin/save_provider", &["admin"]),
         ("POST /api/admin/test_model", &["admin"]),
         ("POST /api/admin/model_key", &["admin"]),
+        ("POST /api/admin/style_guide", &["admin"]),
         ("POST /api/inventory/consumers", READERS_AND_AGENTS),
         ("POST /api/inventory/consumer", READERS_AND_AGENTS),
         ("POST /api/inventory/tag", EDITORS),

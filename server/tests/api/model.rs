@@ -345,10 +345,62 @@ async fn the_api_key_is_kept_in_the_vault_and_never_shown() {
         .collect();
     assert!(trail.iter().all(|d| !d.contains(KEY)));
     assert_eq!(
-        trail.iter().filter(|d| d.contains("drafter_api_key")).count(),
+        trail
+            .iter()
+            .filter(|d| d.contains("drafter_api_key"))
+            .count(),
         2,
         "stored and removed, each audited"
     );
+}
+
+// The provider's style guide, set on the Settings page, reaches the model's prompt; one holding
+// something the secret check flags is refused, naming the field, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_style_guide_reaches_the_prompt_and_never_a_secret() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = &app.signed_in("admin").await;
+    let save_style = |style: String| async move {
+        admin
+            .call("admin/style_guide", &[("style_guide", style.as_str())])
+            .await
+    };
+    let style = "Plain words; sign as the Platform team.";
+    assert_eq!(save_style(style.into()).await.status(), 200);
+    let secret = crate::helpers::secret_value("sk_live_");
+    let refused = save_style(format!("Quote {secret} in every notice.")).await;
+    assert_eq!(refused.status(), 422);
+    let text = refused.text().await.unwrap();
+    assert!(
+        text.contains("style_guide") && !text.contains(&secret),
+        "{text}"
+    );
+
+    let engineer = app.identity("engineer").await;
+    let one = one_per_pattern(&app).await[0];
+    let campaign = rekey_core::demo::campaign_over(&app.rekey, &engineer, vec![one])
+        .await
+        .unwrap();
+    let consumer = rekey_core::inventory::store::credentials_by_id(&app.rekey.db, &[one])
+        .await
+        .unwrap()[0]
+        .credential
+        .consumer;
+    let prepared = model_draft::prepare(
+        &app.rekey,
+        campaign,
+        consumer,
+        rekey_core::notices::schedule::Step::Announcement,
+    )
+    .await
+    .unwrap();
+    let prompt: String = prepared
+        .messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect();
+    assert!(prompt.contains(style), "{prompt}");
+    assert!(!prompt.contains(&secret));
 }
 
 // The prompt the model gets for every demo consumer carries none of the vault's values, no
@@ -412,7 +464,6 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
             campaign,
             consumer,
             rekey_core::notices::schedule::Step::Announcement,
-            "",
         )
         .await
         .unwrap();
@@ -813,7 +864,6 @@ async fn a_failing_model_leaves_the_built_in_draft() {
         campaign,
         consumer,
         rekey_core::notices::schedule::Step::Announcement,
-        "",
     )
     .await
     .unwrap();
