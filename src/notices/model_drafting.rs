@@ -182,6 +182,9 @@ async fn draft_notice(
     let started_ms = now_ms();
     let prepared = model_draft::prepare(rk, campaign, consumer, Step::Announcement).await?;
     let (drafted, spent) = model_draft::draft(rk, &Actor::System, client, &prepared).await?;
+    // Read before the writer is taken: a second connection held with it starves PostgreSQL's
+    // pool.
+    let built_in = super::versions::version(&rk.db, notice, 1).await?;
     let mut tx = rk.write(Actor::System).await?;
     let current = locked(&mut tx, notice).await?;
     let untouched = current.state == NoticeState::Drafted && current.version == 1;
@@ -222,7 +225,6 @@ async fn draft_notice(
             let note = format!("not used, it failed: {}", failures.join("; "));
             add_version(&mut tx, notice, 2, text, &author, &note, &checks).await?;
             // The built-in draft again, so the current version is always the newest.
-            let built_in = super::versions::version(&rk.db, notice, 1).await?;
             let text = Text {
                 subject: &built_in.subject,
                 body: &built_in.body,

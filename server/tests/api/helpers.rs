@@ -420,6 +420,22 @@ impl TestApp {
     /// Audit entries of what was done or read: an agent's calls are audited too, refusals
     /// included (`agent.tool_called`, `agent.api_called`), and are not counted here, so a
     /// refused request is seen to add nothing else.
+    /// The first column of every row `sql` answers.
+    pub async fn first_column<T: rekey_core::storage::FromValue>(
+        &self,
+        sql: &str,
+        params: &[rekey_core::storage::Value],
+    ) -> Vec<T> {
+        self.rekey
+            .db
+            .fetch_all(sql, params)
+            .await
+            .expect("query")
+            .iter()
+            .map(|r| r.get(0).expect("first column"))
+            .collect()
+    }
+
     pub async fn audit_count(&self) -> i64 {
         self.rekey
             .db

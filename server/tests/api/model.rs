@@ -334,15 +334,7 @@ async fn the_api_key_is_kept_in_the_vault_and_never_shown() {
             .unwrap()
             .contains("401")
     );
-    let trail: Vec<String> = app
-        .rekey
-        .db
-        .fetch_all("SELECT detail FROM audit_log", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0).unwrap())
-        .collect();
+    let trail: Vec<String> = app.first_column("SELECT detail FROM audit_log", &[]).await;
     assert!(trail.iter().all(|d| !d.contains(KEY)));
     assert_eq!(
         trail
@@ -417,42 +409,23 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
         secrets.push(value);
     }
     let production: Vec<rekey_core::inventory::CredentialId> = app
-        .rekey
-        .db
-        .fetch_all(
+        .first_column(
             "SELECT id FROM credentials WHERE environment = 'production' ORDER BY id",
             &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0).unwrap())
-        .collect();
+        .await;
     let engineer = app.identity("engineer").await;
     let campaign = rekey_core::demo::campaign_over(&app.rekey, &engineer, production)
         .await
         .unwrap();
     let consumers: Vec<rekey_core::inventory::ConsumerId> = app
-        .rekey
-        .db
-        .fetch_all(
-            "SELECT DISTINCT k.consumer_id FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id WHERE cc.campaign_id = $1",
+        .first_column(
+            "SELECT DISTINCT k.consumer_id FROM campaign_credentials cc \
+             JOIN credentials k ON k.id = cc.credential_id WHERE cc.campaign_id = $1",
             rekey_core::params![campaign],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0).unwrap())
-        .collect();
-    let addresses: Vec<String> = app
-        .rekey
-        .db
-        .fetch_all("SELECT email FROM contacts", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0).unwrap())
-        .collect();
+        .await;
+    let addresses: Vec<String> = app.first_column("SELECT email FROM contacts", &[]).await;
     assert!(consumers.len() >= 40, "{}", consumers.len());
     for consumer in consumers {
         let model_draft::Prepared {
@@ -529,19 +502,13 @@ impl Capture {
 /// pattern.
 async fn one_per_pattern(app: &TestApp) -> Vec<CredentialId> {
     let ids: Vec<CredentialId> = app
-        .rekey
-        .db
-        .fetch_all(
+        .first_column(
             "SELECT MIN(k.id) FROM consumers c JOIN credentials k ON k.consumer_id = c.id \
              WHERE c.external_id IN ('demo-001', 'demo-002', 'demo-003', 'demo-004', 'demo-005', 'demo-006') \
              AND k.environment = 'production' GROUP BY c.id ORDER BY c.id",
             &[],
         )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0).unwrap())
-        .collect();
+        .await;
     assert_eq!(ids.len(), 6);
     ids
 }
@@ -682,15 +649,7 @@ async fn a_campaign_drafted_by_the_local_model(backend: Backend) {
         "{} requests",
         bodies.len()
     );
-    let addresses: Vec<String> = app
-        .rekey
-        .db
-        .fetch_all("SELECT email FROM contacts", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0).unwrap())
-        .collect();
+    let addresses: Vec<String> = app.first_column("SELECT email FROM contacts", &[]).await;
     for body in &bodies {
         for secret in &secrets {
             assert!(
