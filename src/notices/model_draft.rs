@@ -278,6 +278,13 @@ impl Prepared {
                 zone: &self.zone,
             },
         ));
+        // What a person could not save, the model cannot either: a subject of one line of at
+        // most 200 characters, a body of at most 50,000.
+        let parsed = [
+            super::versions::parse_subject(&candidate.subject).err(),
+            super::versions::parse_body(&candidate.body).err(),
+        ];
+        failures.extend(parsed.into_iter().flatten().map(|e| e.message));
         (results, failures)
     }
 }
