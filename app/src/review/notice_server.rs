@@ -10,6 +10,14 @@ use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::auth::session;
 
+/// A version number a form sent back, or `message` for `field` when it is not one.
+#[cfg(feature = "ssr")]
+fn version_number(field: &str, raw: &str, message: impl Into<String>) -> Result<i64, AppError> {
+    raw.trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::invalid(field, message.into()))
+}
+
 /// The notice with its current version, history, decisions and delivery.
 #[server(endpoint = "review/notice")]
 pub async fn notice(id: String) -> Result<NoticeDetail, AppError> {
@@ -38,11 +46,8 @@ pub async fn diff(id: String, from: String, to: String) -> Result<Vec<DiffLine>,
     session::authorize::<Diff>().await?;
     let rk = session::rekey()?;
     let id = id.parse()?;
-    let number = |field: &str, raw: &str| {
-        raw.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::invalid(field, format!("'{raw}' is not a version")))
-    };
+    let number =
+        |field: &str, raw: &str| version_number(field, raw, format!("'{raw}' is not a version"));
     let a = versions::version(&rk.db, id, number("from", &from)?).await?;
     let b = versions::version(&rk.db, id, number("to", &to)?).await?;
     Ok(versions::diff(&a, &b)
@@ -63,10 +68,7 @@ pub async fn save_notice(
 ) -> Result<i64, AppError> {
     let (who, _) = session::authorize::<SaveNotice>().await?;
     let rk = session::rekey()?;
-    let based_on = based_on
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| AppError::invalid("based_on", "reload the notice and edit again"))?;
+    let based_on = version_number("based_on", &based_on, "reload the notice and edit again")?;
     let v = rekey_core::notices::versions::edit(&rk, &who, id.parse()?, based_on, &subject, &body)
         .await?;
     Ok(v.version)
@@ -90,10 +92,7 @@ pub async fn revise_notice(
 ) -> Result<i64, AppError> {
     let (who, _) = session::authorize::<ReviseNotice>().await?;
     let rk = session::rekey()?;
-    let based_on = based_on
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| AppError::invalid("based_on", "reload the notice and ask again"))?;
+    let based_on = version_number("based_on", &based_on, "reload the notice and ask again")?;
     let v =
         rekey_core::notices::model_drafting::revise(&rk, &who, id.parse()?, based_on, &instruction)
             .await?;
@@ -109,11 +108,8 @@ pub async fn restore_notice(
 ) -> Result<i64, AppError> {
     let (who, _) = session::authorize::<RestoreNotice>().await?;
     let rk = session::rekey()?;
-    let number = |field: &str, raw: &str| {
-        raw.trim()
-            .parse::<i64>()
-            .map_err(|_| AppError::invalid(field, "reload the notice and try again"))
-    };
+    let number =
+        |field: &str, raw: &str| version_number(field, raw, "reload the notice and try again");
     let v = rekey_core::notices::versions::restore(
         &rk,
         &who,
@@ -137,10 +133,7 @@ pub async fn submit_notice(id: String) -> Result<(), AppError> {
 pub async fn approve_notice(id: String, version: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<ApproveNotice>().await?;
     let rk = session::rekey()?;
-    let version = version
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| AppError::invalid("version", "reload the notice"))?;
+    let version = version_number("version", &version, "reload the notice")?;
     rekey_core::notices::workflow::approve(&rk, &who, id.parse()?, version).await?;
     Ok(())
 }
@@ -163,10 +156,7 @@ pub async fn acknowledge_string(
 pub async fn reject_notice(id: String, version: String, reason: String) -> Result<(), AppError> {
     let (who, _) = session::authorize::<RejectNotice>().await?;
     let rk = session::rekey()?;
-    let version = version
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| AppError::invalid("version", "reload the notice"))?;
+    let version = version_number("version", &version, "reload the notice")?;
     rekey_core::notices::workflow::reject(&rk, &who, id.parse()?, version, &reason).await?;
     Ok(())
 }
