@@ -90,8 +90,11 @@ mod context {
         pub checkpoint_signer: Option<Arc<crate::audit::checkpoint::Signer>>,
         /// Days audit entries are kept before they may be archived and pruned.
         pub audit_retention_days: i64,
-        /// The language model the drafter may use, once configured.
-        pub model: Option<Arc<crate::model::ModelClient>>,
+        /// The drafter's language model when `REKEY_DRAFTER_*` pin it; otherwise an admin sets
+        /// one on the Settings page. Ask [`crate::model::current`] for the one in use.
+        pub pinned_model: Option<Arc<crate::model::ModelClient>>,
+        /// The client of the model the Settings page names, kept while it stays the same.
+        pub model_clients: Arc<crate::model::endpoint::ClientCache>,
     }
 
     impl Rekey {
@@ -119,14 +122,16 @@ mod context {
                 token_hold_secs: DEFAULT_TOKEN_HOLD_SECS,
                 delivery_wakeup: Arc::new(tokio::sync::Notify::new()),
                 checkpoint_signer: None,
-                model: None,
+                pinned_model: None,
+                model_clients: Arc::default(),
                 audit_retention_days: crate::audit::retention::DEFAULT_RETENTION_DAYS,
             }
         }
 
-        /// The same Rekey, with `model` as the drafter's language model (none: built-in only).
-        pub fn with_model(mut self, model: Option<crate::model::ModelClient>) -> Self {
-            self.model = model.map(Arc::new);
+        /// The same Rekey, with `model` pinned as the drafter's language model (none: an admin
+        /// may set one on the Settings page).
+        pub fn with_pinned_model(mut self, model: Option<crate::model::ModelClient>) -> Self {
+            self.pinned_model = model.map(Arc::new);
             self
         }
 

@@ -6,6 +6,7 @@ use crate::Rekey;
 use crate::audit::{Detail, SettingChange, Target};
 use crate::error::{Error, Result};
 use crate::identity::{EmailAddress, Identity, InputError, Role};
+use crate::model::endpoint::StoredEndpoint;
 use crate::params;
 use crate::storage::Db;
 
@@ -16,6 +17,9 @@ pub struct Settings {
     pub require_totp_for_privileged: bool,
     /// The provider's name, links and sender, which notices use.
     pub provider: ProviderProfile,
+    /// The drafter's model as an admin set it on the Settings page (`REKEY_DRAFTER_*` pin one
+    /// instead, see [`crate::model::endpoint`]).
+    pub drafter: Option<StoredEndpoint>,
 }
 
 impl Settings {
@@ -101,6 +105,7 @@ impl HttpsUrl {
 
 const REQUIRE_TOTP: &str = "require_totp_for_privileged";
 const PROVIDER: &str = "provider";
+const DRAFTER: &str = "drafter_endpoint";
 
 /// The settings as stored, defaults where none is.
 pub async fn load(db: &Db) -> Result<Settings> {
@@ -115,6 +120,11 @@ pub async fn load(db: &Db) -> Result<Settings> {
                 settings.provider = serde_json::from_str(&value).map_err(|e| {
                     Error::Internal(format!("the stored provider profile is invalid: {e}"))
                 })?;
+            }
+            DRAFTER => {
+                settings.drafter = Some(serde_json::from_str(&value).map_err(|e| {
+                    Error::Internal(format!("the stored drafter endpoint is invalid: {e}"))
+                })?);
             }
             _ => {}
         }
@@ -140,6 +150,33 @@ async fn store(
         .await?;
     tx.commit().await?;
     load(&rk.db).await
+}
+
+/// Stores the drafter's endpoint (see [`crate::model::endpoint::set`], which parses it), or
+/// removes it; audited as `change`.
+pub(crate) async fn set_drafter(
+    rk: &Rekey,
+    by: &Identity,
+    endpoint: Option<&StoredEndpoint>,
+    change: SettingChange,
+) -> Result<()> {
+    match endpoint {
+        Some(endpoint) => {
+            let value = serde_json::to_string(endpoint).map_err(|e| {
+                Error::Internal(format!("the drafter endpoint did not encode: {e}"))
+            })?;
+            store(rk, by, DRAFTER, value, change).await?;
+        }
+        None => {
+            let mut tx = rk.write(by.into()).await?;
+            tx.execute("DELETE FROM settings WHERE key = $1", params![DRAFTER])
+                .await?;
+            tx.audit(Target::Settings, Detail::SettingChanged(change))
+                .await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
 }
 
 /// Turns "require TOTP for approvers and admins" on or off.

@@ -2,17 +2,33 @@ import { test, expect } from '@playwright/test';
 import { hydrated, signIn, signOut } from './helpers';
 
 // The language model is the small local one the tests use (SmolLM2-135M behind llama.cpp's
-// server, started by scripts/e2e-server, temperature 0). It writes poorly: what a person sees
-// is either its draft, which passed every check, or the built-in draft with its attempt kept.
-test('an admin tests the model; an engineer drafts a campaign with it; a reviewer sees where each version came from, asks for a revision and approves', async ({ page }) => {
+// server, started by scripts/e2e-server on the port after Rekey's; the admin sets it up at
+// temperature 0). It writes poorly: what a person sees is either its draft, which passed every
+// check, or the built-in draft with its attempt kept.
+test('an admin sets up and tests the model and edits its prompt; an engineer drafts a campaign with it; a reviewer sees where each version came from, asks for a revision and approves', async ({ page, baseURL }) => {
   test.setTimeout(300_000);
+  const modelUrl = `http://127.0.0.1:${Number(new URL(baseURL!).port) + 1}/v1`;
 
-  // The admin sees the configured model and tests it.
+  // The admin points Rekey at the model, refines the prompt template, and tests the model.
   await signIn(page, 'admin');
   await expect(page.getByRole('heading', { name: 'Home' })).toBeVisible();
   await page.goto('/admin/settings');
   await hydrated(page);
-  await expect(page.getByRole('definition').filter({ hasText: /^smollm2$/ })).toBeVisible();
+  await expect(page.getByText('No model is set: the built-in drafter writes every notice.', { exact: false })).toBeVisible();
+  await page.getByLabel('Endpoint URL (before /chat/completions)').fill(modelUrl);
+  await page.getByLabel('Model name').fill('smollm2');
+  await page.getByLabel('Timeout (seconds)').fill('120');
+  await page.getByLabel('Maximum tokens per answer').fill('200');
+  await page.getByLabel('Temperature (0 to 2)').fill('0');
+  await page.getByRole('button', { name: 'Save the model' }).click();
+  await expect(page.getByText('Model saved.', { exact: false })).toBeVisible();
+  await expect(page.getByLabel('Model name')).toHaveValue('smollm2');
+  await expect(page.getByRole('heading', { name: 'Prompt template, version 1' })).toBeVisible();
+  const system = page.getByLabel("System message (the model's instructions)");
+  await system.fill(`${await system.inputValue()} Use plain words.`);
+  await page.getByRole('button', { name: 'Save as a new version' }).click();
+  await expect(page.getByText('Prompt template version 2 saved.', { exact: false })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Prompt template, version 2' })).toBeVisible();
   await page.getByRole('button', { name: 'Test', exact: true }).click();
   await expect(page.getByText(/^The model answered in \d+ ms: \d+ tokens, [\d.]+ tokens\/s\.$/)).toBeVisible({ timeout: 90_000 });
   await signOut(page);
@@ -45,11 +61,11 @@ test('an admin tests the model; an engineer drafts a campaign with it; a reviewe
   await hydrated(page);
   const versions = page.getByRole('region', { name: 'Versions' });
   await expect(versions).toContainText('built-in');
-  await expect(page.getByLabel('Written by')).toHaveText(/^(built-in|model smollm2, prompt version 1)$/);
+  await expect(page.getByLabel('Written by')).toHaveText(/^(built-in|model smollm2, prompt version 2)$/);
   const before = Number((await page.getByText(/^Version \d+$/).textContent())!.replace('Version ', ''));
   if (before > 1) {
     // The model wrote a version: its draft (current) or its failed attempt, labelled.
-    await expect(versions).toContainText('model smollm2, prompt version 1');
+    await expect(versions).toContainText('model smollm2, prompt version 2');
     await expect(page.getByRole('region', { name: 'Versions' }).getByLabel('Differences')).not.toBeEmpty();
   }
 
@@ -62,7 +78,7 @@ test('an admin tests the model; an engineer drafts a campaign with it; a reviewe
   await expect(revised.or(refused).first()).toBeVisible({ timeout: 120_000 });
   if (await revised.isVisible()) {
     await expect(page.getByText(`Version ${before + 1}`, { exact: true })).toBeVisible();
-    await expect(page.getByLabel('Written by')).toHaveText('model smollm2, prompt version 1');
+    await expect(page.getByLabel('Written by')).toHaveText('model smollm2, prompt version 2');
   } else {
     await expect(page.getByText(`Version ${before}`, { exact: true })).toBeVisible();
   }

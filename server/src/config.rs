@@ -409,27 +409,35 @@ impl Config {
         let drafter_raw = get("drafter_url");
         let drafter = match drafter_raw.value.trim() {
             "" => None,
-            raw => {
-                let base_url = reqwest::Url::parse(raw)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-                    .ok_or_else(|| {
-                        fail(
-                            &drafter_raw,
-                            format!(
-                                "'{}' is not an http:// or https:// URL; give the API's base, e.g. http://127.0.0.1:8080/v1",
-                                rekey_core::storage::redact_url(raw)
-                            ),
-                        )
-                    })?;
-                let model_raw = get("drafter_model");
-                let model = model_raw.value.trim().to_string();
-                if model.is_empty() {
-                    return Err(fail(
-                        &model_raw,
-                        "name the model the drafter asks for (REKEY_DRAFTER_MODEL), as the server knows it".into(),
-                    ));
-                }
+            _ => {
+                // The same rules as the Settings page: one parser for both.
+                let percent = number("drafter_temperature_percent", 0, 200)?;
+                let temperature = (percent as f64 / 100.0).to_string();
+                let [model_raw, timeout_raw, tokens_raw, concurrency_raw] = [
+                    "drafter_model",
+                    "drafter_timeout_secs",
+                    "drafter_max_tokens",
+                    "drafter_concurrency",
+                ]
+                .map(get);
+                let input = rekey_core::model::endpoint::EndpointInput {
+                    url: &drafter_raw.value,
+                    model: &model_raw.value,
+                    timeout_secs: &timeout_raw.value,
+                    max_tokens: &tokens_raw.value,
+                    temperature: &temperature,
+                    concurrency: &concurrency_raw.value,
+                };
+                let mut endpoint = input.parse().map_err(|e| {
+                    let raw = match e.field.as_str() {
+                        "model" => &model_raw,
+                        "timeout_secs" => &timeout_raw,
+                        "max_tokens" => &tokens_raw,
+                        "concurrency" => &concurrency_raw,
+                        _ => &drafter_raw,
+                    };
+                    fail(raw, e.message)
+                })?;
                 let key_raw = get("drafter_api_key_file");
                 let api_key = match key_raw.value.trim() {
                     "" => None,
@@ -450,17 +458,8 @@ impl Config {
                         Some(key)
                     }
                 };
-                Some(rekey_core::model::ModelEndpoint {
-                    base_url,
-                    model,
-                    api_key: api_key.map(rekey_core::model::ApiKey::from),
-                    timeout: std::time::Duration::from_secs(
-                        number("drafter_timeout_secs", 1, 3600)? as u64,
-                    ),
-                    max_tokens: number("drafter_max_tokens", 16, 32_000)? as u32,
-                    temperature: number("drafter_temperature_percent", 0, 200)? as f32 / 100.0,
-                    concurrency: number("drafter_concurrency", 1, 64)? as u16,
-                })
+                endpoint.api_key = api_key.map(rekey_core::model::ApiKey::from);
+                Some(endpoint)
             }
         };
 

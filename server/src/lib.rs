@@ -98,7 +98,7 @@ pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Reke
     Ok(rekey
         .with_checkpoint_signer(signer)
         .with_audit_retention_days(config.audit_retention_days)
-        .with_model(model))
+        .with_pinned_model(model))
 }
 
 fn describe(e: &rekey_core::error::Error) -> String {

@@ -199,6 +199,10 @@ actions! {
         purpose: String,
         /// The model's name.
         model: String,
+        /// The version of the prompt template the prompt was rendered from (none for a
+        /// *Test*, and in entries written before templates had versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prompt_version: Option<i64>,
         /// The SHA-256 of the prompt.
         prompt_sha256: Sha256Hex,
         /// The SHA-256 of the answer, when there was one.

@@ -215,6 +215,22 @@ pub enum SettingChange {
     /// The drafter model's API key was stored in the vault (true) or removed (false); never
     /// the key.
     DrafterApiKey(bool),
+    /// The drafter's model, set on the Settings page: its name and URL (without credentials),
+    /// or none when an admin removed it.
+    DrafterEndpoint {
+        /// The model's name.
+        model: Option<String>,
+        /// The API's base URL.
+        url: Option<String>,
+    },
+    /// A new version of the prompt template the drafting model is sent, by its number and the
+    /// SHA-256 of its text (the text is in the template's history).
+    PromptTemplate {
+        /// Its version.
+        version: i64,
+        /// SHA-256 of the system and user templates as saved.
+        sha256: Sha256Hex,
+    },
 }
 
 crate::declare::parsed_string!(

@@ -182,7 +182,7 @@ pub enum Refusal {
     NoTeamAddress,
     /// Drafting or revising with the model when none is configured.
     #[error(
-        "no language model is configured; an admin points Rekey at one with REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL"
+        "no language model is configured; an admin sets one on the Settings page (or with REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL)"
     )]
     NoModel,
     /// The model did not give a revision.

@@ -320,9 +320,9 @@ pub async fn test(rk: &Rekey, by: &Identity) -> Result<ModelTest> {
     if !by.may(Permission::ManageSettings) {
         return Err(Error::Forbidden(Permission::ManageSettings));
     }
-    let Some(client) = rk.model.as_ref() else {
+    let Some(client) = super::current(rk).await? else {
         return Ok(ModelTest::Failed {
-            problem: "no model is configured: set REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL, and the built-in drafter writes every notice until then".into(),
+            problem: "no model is configured: set one above (or with REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL), and the built-in drafter writes every notice until then".into(),
         });
     };
     let messages = [Message {
@@ -339,13 +339,13 @@ pub async fn test(rk: &Rekey, by: &Identity) -> Result<ModelTest> {
                 completion_tokens: c.completion_tokens,
                 tokens_per_sec: (c.tokens_per_sec() * 10.0).round() / 10.0,
             },
-            call_detail(client, "test", TEST_PROMPT, Ok(c)),
+            call_detail(&client, "test", None, TEST_PROMPT, Ok(c)),
         ),
         Err(e) => (
             ModelTest::Failed {
                 problem: e.to_string(),
             },
-            call_detail(client, "test", TEST_PROMPT, Err(e)),
+            call_detail(&client, "test", None, TEST_PROMPT, Err(e)),
         ),
     };
     let mut tx = rk.write(by.into()).await?;
@@ -415,10 +415,12 @@ pub async fn set_api_key(rk: &Rekey, by: &Identity, raw: &str) -> Result<()> {
     tx.commit().await
 }
 
-/// The audit entry of one call: digests and counts, never the texts.
+/// The audit entry of one call: the prompt template's version (none for the *Test*), digests
+/// and counts, never the texts.
 pub fn call_detail(
     client: &ModelClient,
     purpose: &str,
+    prompt_version: Option<i64>,
     prompt: &str,
     answer: std::result::Result<&Completion, &ModelError>,
 ) -> Detail {
@@ -427,6 +429,7 @@ pub fn call_detail(
         Ok(c) => Detail::ModelCalled {
             purpose: purpose.into(),
             model: client.model().into(),
+            prompt_version,
             prompt_sha256: digest(prompt),
             response_sha256: Some(digest(&c.text)),
             prompt_tokens: i64::from(c.prompt_tokens),
@@ -437,6 +440,7 @@ pub fn call_detail(
         Err(e) => Detail::ModelCalled {
             purpose: purpose.into(),
             model: client.model().into(),
+            prompt_version,
             prompt_sha256: digest(prompt),
             response_sha256: None,
             prompt_tokens: 0,

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 mod client;
 #[cfg(feature = "server")]
 pub use client::*;
+#[cfg(feature = "server")]
+pub mod endpoint;
+#[cfg(feature = "server")]
+pub use endpoint::{configured, current};
 
 /// What the *Test* button shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -200,10 +200,10 @@ async fn insert(
     state: CampaignState,
 ) -> Result<CampaignId> {
     new.schedule.fits(&new.timeline)?;
-    if new.drafter == DrafterChoice::Model && rk.model.is_none() {
+    if new.drafter == DrafterChoice::Model && crate::model::current(rk).await?.is_none() {
         return Err(InputError::new(
             "drafter",
-            "no language model is configured (REKEY_DRAFTER_URL and REKEY_DRAFTER_MODEL); choose the built-in templates",
+            "no language model is configured (an admin sets one on the Settings page); choose the built-in templates",
         )
         .into());
     }

@@ -58,14 +58,14 @@ static TEMPLATES: LazyLock<std::result::Result<Environment<'static>, String>> =
     });
 
 #[derive(Serialize)]
-struct Moment {
+pub(super) struct Moment {
     /// In the consumer's time zone, e.g. "Tuesday 15 December 2026, 17:00 CET".
-    local: String,
+    pub(super) local: String,
     /// The same instant in UTC, e.g. "2026-12-15 16:00 UTC".
-    utc: String,
+    pub(super) utc: String,
 }
 
-fn moment(at: Timestamp, zone: &jiff::tz::TimeZone) -> Moment {
+pub(super) fn moment(at: Timestamp, zone: &jiff::tz::TimeZone) -> Moment {
     let ts = at.to_jiff();
     Moment {
         local: ts

@@ -31,6 +31,8 @@ pub mod model_drafting;
 #[cfg(feature = "server")]
 pub mod progress;
 #[cfg(feature = "server")]
+pub mod prompt_templates;
+#[cfg(feature = "server")]
 pub mod queue;
 pub mod schedule;
 #[cfg(feature = "server")]

@@ -21,6 +21,8 @@ use crate::inventory::{ConsumerId, IntegrationPattern, SdkLanguage};
 use crate::model::Message;
 use crate::settings::ProviderProfile;
 
+use super::prompt_templates::{self, PromptTemplate};
+
 /// What a prompt is built from: facts, not recall.
 pub struct Facts<'a> {
     /// The consumer's name.
@@ -48,33 +50,14 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| unreachable!("{e}"))
 });
 
-/// The messages sent to the model. Any e-mail address but the provider's support address is
-/// replaced (a contact's address is nobody's business but Rekey's); the reference holds no
-/// secret (it passed the secret check) and no token is ever part of the facts.
-pub fn prompt(facts: &Facts<'_>) -> Vec<Message> {
-    let integration = match facts.language {
-        Some(language) => format!("{} ({})", facts.pattern.label(), language.label()),
-        None => facts.pattern.label().to_string(),
-    };
-    let style = if facts.style_guide.trim().is_empty() {
-        String::new()
-    } else {
-        format!("\nStyle guide: {}\n", facts.style_guide.trim())
-    };
-    let system = format!(
-        "You write API key rotation notices for {provider}. Answer with one JSON object and \
-         nothing else: {{\"subject\": \"...\", \"body\": \"...\"}}, the body in markdown. Rewrite \
-         the reference notice for this consumer's integration, clearer and shorter. Keep every \
-         date, time, time zone, link and key prefix exactly as the reference writes them, keep \
-         its numbered steps, and never add a key, a link or a date of your own.",
-        provider = facts.provider.name,
-    );
-    let user = format!(
-        "Consumer: {consumer}\nIntegration: {integration}\n{style}\nReference notice:\nSubject: {subject}\n\n{body}",
-        consumer = facts.consumer,
-        subject = facts.reference.subject,
-        body = facts.reference.body,
-    );
+/// The messages sent to the model: `template` rendered with `facts`, or why it did not render.
+/// Any e-mail address but the provider's support address is then replaced (a contact's address
+/// is nobody's business but Rekey's); the reference holds no secret (it passed the secret
+/// check), a template none (checked when saved), and no token is ever part of the facts.
+pub fn prompt(
+    template: &PromptTemplate,
+    facts: &Facts<'_>,
+) -> std::result::Result<Vec<Message>, String> {
     let support = facts.provider.support_email.as_str();
     let scrub = |text: &str| {
         EMAIL
@@ -87,16 +70,11 @@ pub fn prompt(facts: &Facts<'_>) -> Vec<Message> {
             })
             .into_owned()
     };
-    vec![
-        Message {
-            role: "system",
-            content: system,
-        },
-        Message {
-            role: "user",
-            content: scrub(&user),
-        },
-    ]
+    let mut messages = template.render(facts)?;
+    for message in &mut messages {
+        message.content = scrub(&message.content);
+    }
+    Ok(messages)
 }
 
 /// What drafting one step of one consumer with the model starts from: the built-in draft (the
@@ -104,8 +82,11 @@ pub fn prompt(facts: &Facts<'_>) -> Vec<Message> {
 pub struct Prepared {
     /// The built-in draft for this consumer and step.
     pub reference: Draft,
-    /// What the model is asked.
-    pub messages: Vec<Message>,
+    /// What the model is asked, or why the prompt template could not say it (then the model is
+    /// not asked and the built-in draft stands).
+    pub messages: std::result::Result<Vec<Message>, String>,
+    /// The version of the prompt template the messages come from.
+    pub prompt_version: i64,
     campaign: CampaignId,
     step: Step,
     timeline: Timeline,
@@ -135,21 +116,26 @@ pub async fn prepare(
         .map(|c| c.name.clone())
         .unwrap_or_else(|| format!("{} team", holder.name));
     let reference = drafting::step(&holder, &credentials, &timeline, &provider, step, &contact)?;
-    let messages = prompt(&Facts {
-        consumer: &holder.name,
-        pattern: holder.integration.pattern,
-        language: holder.integration.language,
-        reference: &reference,
-        style_guide: &provider.style_guide,
-        provider: &provider,
-        prefixes: &prefixes,
-        timeline: &timeline,
-        zone: &zone,
-    });
+    let template = prompt_templates::current(&rk.db).await?;
+    let messages = prompt(
+        &template,
+        &Facts {
+            consumer: &holder.name,
+            pattern: holder.integration.pattern,
+            language: holder.integration.language,
+            reference: &reference,
+            style_guide: &provider.style_guide,
+            provider: &provider,
+            prefixes: &prefixes,
+            timeline: &timeline,
+            zone: &zone,
+        },
+    );
     let prefixes = prefixes.iter().map(|p| p.to_string()).collect();
     Ok(Prepared {
         reference,
         messages,
+        prompt_version: template.version,
         campaign,
         step,
         timeline,
@@ -158,10 +144,6 @@ pub async fn prepare(
         provider,
     })
 }
-
-/// The version of the prompt [`prompt`] builds, recorded with every model-written version so a
-/// reviewer knows which instructions produced it. Raise it whenever the prompt's words change.
-pub const PROMPT_VERSION: i64 = 1;
 
 /// What the model's drafting of one step came to.
 #[derive(Clone, Debug, PartialEq)]
@@ -209,10 +191,11 @@ async fn ask(
     rk: &Rekey,
     by: &Actor,
     client: &crate::model::ModelClient,
-    campaign: CampaignId,
+    prepared: &Prepared,
     messages: &[Message],
     spent: &mut Spent,
 ) -> Result<std::result::Result<crate::model::Completion, crate::model::ModelError>> {
+    let campaign = prepared.campaign;
     let prompt_text: String = messages.iter().map(|m| m.content.as_str()).collect();
     let key = crate::model::api_key(rk).await?;
     let mut attempt = 1;
@@ -223,7 +206,13 @@ async fn ask(
             spent.prompt_tokens += c.prompt_tokens;
             spent.completion_tokens += c.completion_tokens;
         }
-        let detail = crate::model::call_detail(client, "draft", &prompt_text, answered.as_ref());
+        let detail = crate::model::call_detail(
+            client,
+            "draft",
+            Some(prepared.prompt_version),
+            &prompt_text,
+            answered.as_ref(),
+        );
         let mut tx = rk.write(by.clone()).await?;
         tx.audit(crate::audit::Target::Campaign(campaign), detail)
             .await?;
@@ -301,12 +290,21 @@ pub async fn draft(
 ) -> Result<(Drafted, Spent)> {
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
     let mut spent = Spent::default();
-    let mut messages = prepared.messages.clone();
+    let mut messages = match &prepared.messages {
+        Ok(messages) => messages.clone(),
+        Err(why) => {
+            let drafted = Drafted::BuiltIn {
+                reference: prepared.reference.clone(),
+                attempt: None,
+                failures: vec![why.clone()],
+            };
+            return Ok((drafted, spent));
+        }
+    };
     let mut last_attempt = None;
     let mut failures = Vec::new();
     for request in 1..=2u8 {
-        let completion = match ask(rk, by, client, prepared.campaign, &messages, &mut spent).await?
-        {
+        let completion = match ask(rk, by, client, prepared, &messages, &mut spent).await? {
             Ok(c) => c,
             Err(e) => {
                 failures = vec![e.to_string()];
@@ -387,7 +385,10 @@ pub async fn revise(
 ) -> Result<(Revised, Spent)> {
     let vault = rk.vault.fingerprint_index(&rk.db).await?;
     let mut spent = Spent::default();
-    let mut messages = prepared.messages.clone();
+    let mut messages = match &prepared.messages {
+        Ok(messages) => messages.clone(),
+        Err(why) => return Ok((Revised::Failed(why.clone()), spent)),
+    };
     messages.push(Message {
         role: "assistant",
         content: serde_json::json!({"subject": current.subject, "body": current.body}).to_string(),
@@ -398,7 +399,7 @@ pub async fn revise(
             "Revise that notice: {instruction}. Keep every date, time, time zone, link and key prefix exactly. Answer with one JSON object {{\"subject\", \"body\"}}."
         ),
     });
-    let revised = match ask(rk, by, client, prepared.campaign, &messages, &mut spent).await? {
+    let revised = match ask(rk, by, client, prepared, &messages, &mut spent).await? {
         Err(e) => Revised::Failed(e.to_string()),
         Ok(completion) => match read_answer(&completion.text) {
             Err(why) => Revised::Failed(why),
@@ -634,7 +635,8 @@ mod tests {
             subject: "Rotate sk_live_7f3a by 31 March 2027".into(),
             body: "Dear Priya (priya@acorn.example),\n\n1. Create a key at https://dashboard.acme.example/api-keys\n\nQuestions: support@acme.example".into(),
         };
-        let messages = with_facts(&reference, prompt);
+        let messages =
+            with_facts(&reference, |f| prompt(&prompt_templates::built_in(), f)).unwrap();
         let all: String = messages.iter().map(|m| m.content.as_str()).collect();
         assert!(
             all.contains("sk_live_7f3a") && all.contains("Server SDK"),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 
 use super::checks;
-use super::model_draft::{self, Drafted, PROMPT_VERSION, Revised, Spent};
+use super::model_draft::{self, Drafted, Revised, Spent};
 use super::schedule::Step;
 use super::versions::{Text, author_of, checks_now, store_version};
 use super::views::{Author, ModelProgress, Version};
@@ -64,11 +64,12 @@ pub async fn run(rk: &Rekey, campaign: CampaignId) -> Result<()> {
     if todo.is_empty() {
         return Ok(());
     }
-    let Some(client) = rk.model.clone() else {
+    let Some(client) = crate::model::current(rk).await? else {
         for (notice, _) in todo {
             let failures = vec![Refusal::NoModel.to_string()];
             let mut tx = rk.write(Actor::System).await?;
-            let row = Finished::new(campaign, notice, "", ModelOutcome::BuiltIn, failures);
+            // No prompt was rendered: version 0.
+            let row = Finished::new(campaign, notice, ("", 0), ModelOutcome::BuiltIn, failures);
             if row.insert(&mut tx, Spent::default(), now_ms()).await? {
                 tx.commit().await?;
             }
@@ -98,6 +99,7 @@ struct Finished {
     campaign: CampaignId,
     notice: NoticeId,
     model: String,
+    prompt_version: i64,
     outcome: ModelOutcome,
     failures: Vec<String>,
 }
@@ -106,7 +108,7 @@ impl Finished {
     fn new(
         campaign: CampaignId,
         notice: NoticeId,
-        model: &str,
+        (model, prompt_version): (&str, i64),
         outcome: ModelOutcome,
         failures: Vec<String>,
     ) -> Self {
@@ -114,6 +116,7 @@ impl Finished {
             campaign,
             notice,
             model: model.into(),
+            prompt_version,
             outcome,
             failures,
         }
@@ -133,7 +136,7 @@ impl Finished {
                     self.campaign,
                     self.outcome,
                     &self.model,
-                    PROMPT_VERSION,
+                    self.prompt_version,
                     i64::from(spent.requests),
                     self.failures.join("\n"),
                     i64::from(spent.prompt_tokens),
@@ -198,11 +201,12 @@ async fn draft_notice(
         Drafted::BuiltIn { failures, .. } => failures.clone(),
         Drafted::ByModel { .. } => Vec::new(),
     };
-    let row = Finished::new(campaign, notice, model, outcome, failures);
+    let prompt_version = prepared.prompt_version;
+    let row = Finished::new(campaign, notice, (model, prompt_version), outcome, failures);
     if !row.insert(&mut tx, spent, started_ms).await? {
         return Ok(());
     }
-    let author = Author::model(model, PROMPT_VERSION, None);
+    let author = Author::model(model, prompt_version, None);
     match drafted {
         _ if !untouched => {}
         Drafted::ByModel { draft, checks, .. } => {
@@ -329,7 +333,13 @@ pub async fn cancel(rk: &Rekey, by: &Identity, campaign: CampaignId) -> Result<i
     let mut cancelled = 0;
     let started = now_ms();
     for (notice, _) in &todo {
-        let row = Finished::new(campaign, *notice, "", ModelOutcome::Cancelled, Vec::new());
+        let row = Finished::new(
+            campaign,
+            *notice,
+            ("", 0),
+            ModelOutcome::Cancelled,
+            Vec::new(),
+        );
         if row.insert(&mut tx, Spent::default(), started).await? {
             cancelled += 1;
         }
@@ -380,7 +390,7 @@ pub async fn revise(
         return Err(Error::Forbidden(Permission::EditNotices));
     }
     let instruction = parse_instruction(instruction)?;
-    let client = rk.model.clone().ok_or(Refusal::NoModel)?;
+    let client = crate::model::current(rk).await?.ok_or(Refusal::NoModel)?;
     let summary = super::queue::summary(&rk.db, notice).await?;
     let consumer = summary
         .addressee
@@ -432,7 +442,7 @@ pub async fn revise(
         Identity::User { id, .. } => Some(id.get()),
         Identity::Agent { .. } => None,
     };
-    let author = Author::model(client.model(), PROMPT_VERSION, requested_by);
+    let author = Author::model(client.model(), prepared.prompt_version, requested_by);
     let mut note = format!("revised as asked: {instruction}");
     if !failures.is_empty() {
         note.push_str(&format!("; it fails: {}", failures.join("; ")));

@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_token_partitions"),
     migration!(17, "0017_team_messages"),
     migration!(18, "0018_model_drafting"),
+    migration!(19, "0019_prompt_templates"),
 ];
 
 fn checksum(sql: &str) -> String {

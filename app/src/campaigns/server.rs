@@ -104,7 +104,9 @@ pub async fn plan_defaults() -> Result<PlanStart, AppError> {
         reminder_days: Schedule::join(&STANDARD_REMINDER_DAYS),
         escalation_days: Schedule::join(&STANDARD_ESCALATION_DAYS),
         credentials,
-        model: rk.model.as_ref().map(|m| m.model().to_string()),
+        model: rekey_core::model::current(&rk)
+            .await?
+            .map(|m| m.model().to_string()),
     })
 }
 
@@ -288,7 +290,7 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
             .map(ToString::to_string)
             .collect(),
         send_window: plan.send_window.map(|w| w.to_string()),
-        drafter: drafter_words(&rk, plan.drafter),
+        drafter: drafter_words(&rk, plan.drafter).await?,
         selector: plan.selection.describe(),
         deadline_utc: timeline.deadline().utc_minute(),
         consumers: affected
@@ -310,15 +312,18 @@ pub async fn preview_plan(input: PlanInput) -> Result<PlanPreview, AppError> {
 
 /// Who writes a campaign's announcements, in words: the model by its name.
 #[cfg(feature = "ssr")]
-fn drafter_words(
+async fn drafter_words(
     rk: &rekey_core::Rekey,
     drafter: rekey_core::notices::campaigns::DrafterChoice,
-) -> String {
+) -> Result<String, AppError> {
     use rekey_core::notices::campaigns::DrafterChoice;
-    match (drafter, rk.model.as_ref()) {
-        (DrafterChoice::Model, Some(m)) => format!("the language model {}", m.model()),
-        (choice, _) => choice.label().to_lowercase(),
-    }
+    Ok(match drafter {
+        DrafterChoice::Model => match rekey_core::model::current(rk).await? {
+            Some(m) => format!("the language model {}", m.model()),
+            None => drafter.label().to_lowercase(),
+        },
+        choice => choice.label().to_lowercase(),
+    })
 }
 
 #[server(endpoint = "campaigns/create")]
@@ -505,7 +510,7 @@ pub async fn campaign(id: String, #[server(default)] tz: String) -> Result<Campa
         now: now.as_micros(),
         counts: campaigns::counts(&rk.db, c.id).await?,
         model_progress: rekey_core::notices::model_drafting::progress(&rk.db, &c).await?,
-        drafter: drafter_words(&rk, c.drafter),
+        drafter: drafter_words(&rk, c.drafter).await?,
         progress: rekey_core::notices::progress::progress(&rk.db, &c, now).await?,
         series: c.schedule.steps().iter().map(ToString::to_string).collect(),
         send_window: c.send_window.map(|w| w.to_string()),

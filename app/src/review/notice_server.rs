@@ -79,7 +79,9 @@ pub async fn save_notice(
 pub async fn drafting_model() -> Result<Option<String>, AppError> {
     session::authorize::<DraftingModel>().await?;
     let rk = session::rekey()?;
-    Ok(rk.model.as_ref().map(|m| m.model().to_string()))
+    Ok(rekey_core::model::current(&rk)
+        .await?
+        .map(|m| m.model().to_string()))
 }
 
 /// Asks the model to revise the current version as the instruction says: a new version,

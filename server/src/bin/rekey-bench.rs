@@ -630,7 +630,8 @@ async fn drafter_bench(
 ) -> anyhow::Result<()> {
     use rekey_core::notices::campaigns::{self, DrafterChoice};
     use rekey_core::notices::model_draft;
-    let rekey = rekey.with_model(Some(rekey_core::model::ModelClient::new(endpoint.clone())?));
+    let rekey =
+        rekey.with_pinned_model(Some(rekey_core::model::ModelClient::new(endpoint.clone())?));
     rekey_core::demo::seed(&rekey).await?;
     let (engineer, _) = demo_identities(&rekey).await?;
     let credentials = rekey_core::demo::bulk_consumers(&rekey, consumers, "drafter").await?;
@@ -658,7 +659,8 @@ async fn drafter_bench(
         prompts.push(
             model_draft::prepare(&rekey, campaign, consumer, step)
                 .await?
-                .messages,
+                .messages
+                .map_err(|why| anyhow::anyhow!("the prompt did not render: {why}"))?,
         );
     }
     let before = raw_throughput(&endpoint, &prompts).await?;

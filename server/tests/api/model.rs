@@ -10,6 +10,7 @@ use rekey_core::model::{Message, ModelClient, ModelEndpoint, ModelError};
 use rekey_core::notices::campaigns::{self, DrafterChoice};
 use rekey_core::notices::model_draft::{self, Drafted};
 use rekey_core::notices::model_drafting;
+use rekey_core::notices::prompt_templates;
 use rekey_core::notices::schedule::Schedule;
 use rekey_core::notices::{CampaignId, NoticeId};
 use rekey_core::storage::Backend;
@@ -148,28 +149,96 @@ async fn last_model_call(app: &TestApp) -> Value {
     serde_json::from_str(&detail).unwrap()
 }
 
-crate::on_both_databases!(backend an_admin_tests_the_local_model);
-async fn an_admin_tests_the_local_model(backend: Backend) {
+/// The drafting model's part of the Settings page, as an admin's browser gets it.
+async fn model_settings(app: &TestApp) -> Value {
+    let r = app
+        .signed_in("admin")
+        .await
+        .call("admin/model_settings", &[])
+        .await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// The Settings page's model form, filled in.
+fn model_form<'a>(url: &'a str, model: &'a str, temperature: &'a str) -> [(&'a str, &'a str); 6] {
+    [
+        ("url", url),
+        ("model", model),
+        ("timeout_secs", "60"),
+        ("max_tokens", "40"),
+        ("temperature", temperature),
+        ("concurrency", "2"),
+    ]
+}
+
+/// The detail of every `settings.changed` entry, oldest first.
+async fn setting_changes(app: &TestApp) -> Vec<String> {
+    app.first_column(
+        "SELECT detail FROM audit_log WHERE action = 'settings.changed' ORDER BY seq",
+        &[],
+    )
+    .await
+}
+
+// An admin points Rekey at the local model on the Settings page (nothing in the environment),
+// each bad field is refused by name with nothing stored, and *Test* asks the real model.
+crate::on_both_databases!(backend an_admin_sets_up_and_tests_the_local_model);
+async fn an_admin_sets_up_and_tests_the_local_model(backend: Backend) {
     let model = LocalModel::start().await;
     let url = model.url();
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            ("REKEY_DRAFTER_URL", url.as_str()),
-            ("REKEY_DRAFTER_MODEL", "smollm2"),
-            ("REKEY_DRAFTER_MAX_TOKENS", "40"),
-        ],
-    )
-    .await;
+    let app = TestApp::spawn(backend).await;
     let admin = app.signed_in("admin").await;
-    let settings: Value = admin
-        .call("admin/settings", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(settings["model"]["model"], "smollm2", "{settings}");
-    assert_eq!(settings["model"]["url"], format!("{url}"));
+    assert_eq!(model_settings(&app).await["endpoint"], Value::Null);
+
+    for (form, field, says) in [
+        (
+            model_form("ftp://127.0.0.1/v1", "smollm2", "0.2"),
+            "url",
+            "is not an http:// or https:// URL",
+        ),
+        (
+            model_form(&url, " ", "0.2"),
+            "model",
+            "name the model as the server knows it",
+        ),
+        (
+            model_form(&url, "smollm2", "2.5"),
+            "temperature",
+            "'2.5' is not a temperature",
+        ),
+    ] {
+        let r = admin.call("admin/save_model", &form).await;
+        assert_eq!(r.status(), 422);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(field) && text.contains(says), "{text}");
+    }
+    assert_eq!(
+        model_settings(&app).await["endpoint"],
+        Value::Null,
+        "nothing stored"
+    );
+    assert!(setting_changes(&app).await.is_empty());
+    let engineer = app.signed_in("engineer").await;
+    let r = engineer
+        .call("admin/save_model", &model_form(&url, "smollm2", "0"))
+        .await;
+    assert_eq!(r.status(), 403);
+
+    let r = admin
+        .call("admin/save_model", &model_form(&url, "smollm2", "0"))
+        .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let settings = model_settings(&app).await;
+    assert_eq!(settings["endpoint"]["model"], "smollm2", "{settings}");
+    assert_eq!(settings["endpoint"]["url"], format!("{url}"));
+    assert_eq!(settings["endpoint"]["max_tokens"], 40);
+    assert_eq!(settings["pinned"], false);
+    let changes = setting_changes(&app).await;
+    assert!(
+        changes.len() == 1 && changes[0].contains(r#""model":"smollm2""#),
+        "{changes:?}"
+    );
 
     let tested = test_model(&app).await;
     let answered = &tested["Answered"];
@@ -200,8 +269,25 @@ async fn an_admin_tests_the_local_model(backend: Backend) {
     );
 
     // Nobody else may test it.
-    let engineer = app.signed_in("engineer").await;
     assert_eq!(engineer.call("admin/test_model", &[]).await.status(), 403);
+
+    // Removed, the built-in drafter writes every notice again; a second removal is refused.
+    assert_eq!(admin.call("admin/remove_model", &[]).await.status(), 200);
+    assert_eq!(model_settings(&app).await["endpoint"], Value::Null);
+    assert!(
+        test_model(&app).await["Failed"]["problem"]
+            .as_str()
+            .unwrap()
+            .starts_with("no model is configured")
+    );
+    let r = admin.call("admin/remove_model", &[]).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("no model is set"));
+    let changes = setting_changes(&app).await;
+    assert!(
+        changes.len() == 2 && changes[1].contains(r#""model":null"#),
+        "{changes:?}"
+    );
 }
 
 // Each way a model server fails is named, over the real wire format.
@@ -258,6 +344,21 @@ async fn each_model_failure_is_named() {
         "the model server is busy (HTTP 429); it asks to retry after 1 s"
     );
     assert_eq!(last_model_call(&app).await["outcome"], "rate_limited");
+    // Pinned by the environment, the page shows it and cannot change it.
+    let settings = model_settings(&app).await;
+    assert_eq!(
+        (&settings["pinned"], &settings["endpoint"]["model"]),
+        (&Value::Bool(true), &Value::from("fault-429"))
+    );
+    let admin = app.signed_in("admin").await;
+    let r = admin
+        .call(
+            "admin/save_model",
+            &model_form("http://127.0.0.1:1/v1", "other", "0"),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("set by REKEY_DRAFTER_URL"));
     let tested = test_model(&TestApp::spawn(Backend::Sqlite).await).await;
     assert!(
         tested["Failed"]["problem"]
@@ -288,11 +389,7 @@ async fn the_api_key_is_kept_in_the_vault_and_never_shown() {
         "the model server refused the API key (HTTP 401); check the key it was given"
     );
     let admin = app.signed_in("admin").await;
-    let settings = || async {
-        let r = admin.call("admin/settings", &[]).await;
-        assert_eq!(r.status(), 200);
-        r.text().await.unwrap()
-    };
+    let settings = || async { model_settings(&app).await.to_string() };
     assert!(settings().await.contains(r#""api_key":"none""#));
 
     // A key with a space is refused, naming the field; nothing is stored.
@@ -388,6 +485,7 @@ async fn a_style_guide_reaches_the_prompt_and_never_a_secret() {
     .unwrap();
     let prompt: String = prepared
         .messages
+        .unwrap()
         .iter()
         .map(|m| m.content.as_str())
         .collect();
@@ -427,6 +525,21 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
         .await;
     let addresses: Vec<String> = app.first_column("SELECT email FROM contacts", &[]).await;
     assert!(consumers.len() >= 40, "{}", consumers.len());
+    // A template that uses every fact a prompt may carry, so none of them can leak one.
+    let admin = app.identity("admin").await;
+    let every_fact: String = prompt_templates::VARIABLES
+        .iter()
+        .map(|name| format!("{name}: {{{{ {name} }}}}\n"))
+        .collect();
+    prompt_templates::save(
+        &app.rekey,
+        &admin,
+        prompt_templates::BUILT_IN_VERSION,
+        "Deadline (UTC): {{ timeline.deadline.utc }}. Answer in JSON.",
+        &every_fact,
+    )
+    .await
+    .unwrap();
     for consumer in consumers {
         let model_draft::Prepared {
             reference,
@@ -440,8 +553,13 @@ async fn no_prompt_carries_a_secret_a_token_or_an_address(app: TestApp) {
         )
         .await
         .unwrap();
-        let prompt: String = messages.iter().map(|m| m.content.as_str()).collect();
+        let prompt: String = messages
+            .unwrap()
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
         assert!(prompt.contains(&reference.subject), "{prompt}");
+        assert!(prompt.contains("Deadline (UTC): "), "{prompt}");
         for secret in &secrets {
             assert!(
                 !prompt.contains(secret.as_str()),
@@ -547,7 +665,7 @@ async fn each_notice_is_whole(app: &TestApp, campaign: CampaignId) -> Vec<String
                     "{notice}: {:?}",
                     n.current.checks
                 );
-                assert!(n.current.author.name.ends_with(", prompt version 1"));
+                assert!(n.current.author.name.contains(", prompt version "));
                 assert!(failures.is_empty());
             }
             "built_in" => {
@@ -870,4 +988,169 @@ async fn a_failing_model_leaves_the_built_in_draft() {
         };
         assert_eq!(spent.requests, expected, "{model}");
     }
+}
+
+// An admin edits the prompt template on the Settings page: every broken template is refused
+// by name with nothing saved; a good one becomes version 2, audited with its SHA-256; a second
+// `rekey serve` with nothing in its environment drafts with the model and template the page
+// set, and each draft, its row and its model call name prompt version 2.
+crate::on_both_databases!(backend an_admin_versions_the_prompt_and_drafts_name_it);
+async fn an_admin_versions_the_prompt_and_drafts_name_it(backend: Backend) {
+    let fake = FakeModel::start();
+    let url = format!("http://127.0.0.1:{}/v1", fake.port);
+    let app = TestApp::spawn(backend).await;
+    let admin = app.signed_in("admin").await;
+    let r = admin
+        .call("admin/save_model", &model_form(&url, "echo-slow", "0"))
+        .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let built_in = prompt_templates::built_in();
+    let user = "Consumer: {{ consumer.name }} ({{ consumer.integration }})\nReference notice:\nSubject: {{ reference.subject }}\n\n{{ reference.body }}";
+    let save = |based_on: &'static str, system: String, user: &str| {
+        let (admin, user) = (&admin, user.to_string());
+        async move {
+            admin
+                .call(
+                    "admin/save_prompt",
+                    &[
+                        ("based_on", based_on),
+                        ("system", system.as_str()),
+                        ("user", user.as_str()),
+                    ],
+                )
+                .await
+        }
+    };
+    let secret = crate::helpers::secret_value("sk_live_");
+    for (system, user, says) in [
+        ("Write for {{ provider.name".to_string(), user, "line 1: "),
+        (
+            "Write for {{ provider.nmae }}.".to_string(),
+            user,
+            "'provider.nmae' is not a fact the prompt has",
+        ),
+        (
+            "Write.".to_string(),
+            "Consumer: {{ consumer.name }}",
+            "must include {{ reference.body }}",
+        ),
+        (format!("Quote {secret}."), user, "the secret check flags"),
+        (
+            built_in.system.clone(),
+            built_in.user.as_str(),
+            "nothing changed",
+        ),
+    ] {
+        let r = save("1", system, user).await;
+        assert_eq!(r.status(), 422);
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says) && !text.contains(&secret), "{text}");
+    }
+    let settings = model_settings(&app).await;
+    assert_eq!(settings["prompt"]["version"], 1, "nothing saved");
+    assert_eq!(settings["prompt_history"], Value::Array(vec![]));
+
+    let system = "You rewrite rotation notices for {{ provider.name }} as one JSON object with a subject and a body. The deadline is {{ timeline.deadline.utc }}.";
+    let r = save("1", system.to_string(), user).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    assert_eq!(r.json::<i64>().await.unwrap(), 2);
+    // An admin still editing version 1 cannot overwrite it.
+    let r = save("1", format!("{system} Be brief."), user).await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("version 2 was saved since you opened version 1")
+    );
+    let engineer_call = app
+        .signed_in("engineer")
+        .await
+        .call(
+            "admin/save_prompt",
+            &[("based_on", "2"), ("system", system), ("user", user)],
+        )
+        .await;
+    assert_eq!(engineer_call.status(), 403);
+    let settings = model_settings(&app).await;
+    assert_eq!(settings["prompt"]["version"], 2);
+    assert_eq!(settings["prompt"]["system"], system);
+    assert_eq!(settings["prompt_history"][0]["version"], 1);
+    let changes = setting_changes(&app).await;
+    let saved: Vec<&String> = changes
+        .iter()
+        .filter(|d| d.contains("prompt_template"))
+        .collect();
+    assert_eq!(saved.len(), 1, "{changes:?}");
+    assert!(saved[0].contains(r#""version":2"#) && !saved[0].contains("rotation notices"));
+
+    // Another process, nothing in its environment, drafts with what the page set.
+    let credentials = rekey_core::demo::bulk_consumers(&app.rekey, 2, "pt")
+        .await
+        .unwrap();
+    let engineer = app.identity("engineer").await;
+    let campaign = rekey_core::demo::campaign_unstarted(
+        &app.rekey,
+        &engineer,
+        credentials,
+        Schedule::announcement_only(),
+        DrafterChoice::Model,
+    )
+    .await
+    .unwrap();
+    let mut server = serve_drafting(&app, &[]);
+    until("the campaign is active", || async {
+        campaigns::get(&app.rekey.db, campaign).await.unwrap().state
+            == campaigns::CampaignState::Active
+    })
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let seen = each_notice_is_whole(&app, campaign).await;
+    assert_eq!(
+        seen,
+        ["model", "model"],
+        "{:?}",
+        outcomes(&app, campaign).await
+    );
+    let versions: Vec<i64> = app
+        .first_column(
+            "SELECT prompt_version FROM model_drafts WHERE campaign_id = $1",
+            rekey_core::params![campaign],
+        )
+        .await;
+    assert_eq!(versions, [2, 2]);
+    let authors: Vec<String> = app
+        .first_column(
+            "SELECT v.author_name FROM notice_versions v JOIN notices n ON n.id = v.notice_id \
+             WHERE n.campaign_id = $1 AND v.version = 2",
+            rekey_core::params![campaign],
+        )
+        .await;
+    assert_eq!(authors.len(), 2);
+    assert!(
+        authors.iter().all(|a| a.contains("prompt version 2")),
+        "{authors:?}"
+    );
+    let call = last_model_call(&app).await;
+    assert_eq!(
+        (&call["purpose"], &call["prompt_version"]),
+        (&Value::from("draft"), &Value::from(2))
+    );
+
+    // Back to the built-in template, as the next version.
+    let r = admin
+        .call(
+            "admin/save_prompt",
+            &[("based_on", "2"), ("built_in", "yes")],
+        )
+        .await;
+    assert_eq!(r.json::<i64>().await.unwrap(), 3);
+    assert_eq!(
+        prompt_templates::current(&app.rekey.db)
+            .await
+            .unwrap()
+            .system,
+        built_in.system
+    );
 }
