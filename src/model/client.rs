@@ -78,6 +78,8 @@ pub struct Completion {
     pub completion_tokens: u32,
     /// From sending the request to reading the whole answer.
     pub elapsed: Duration,
+    /// The server stopped it at the token limit (`finish_reason: "length"`).
+    pub cut_off: bool,
 }
 
 impl Completion {
@@ -181,6 +183,8 @@ struct ChatResponse {
 #[derive(Deserialize)]
 struct Choice {
     message: AnswerMessage,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -276,14 +280,13 @@ impl ModelClient {
             .map_err(|e| self.transport(&e, timeout))?;
         let parsed: ChatResponse = serde_json::from_slice(&bytes)
             .map_err(|e| ModelError::NotOpenAiFormat(format!("{e} (in {} bytes)", bytes.len())))?;
-        let text = parsed
+        let choice = parsed
             .choices
             .into_iter()
             .next()
-            .ok_or_else(|| ModelError::NotOpenAiFormat("no choices".into()))?
-            .message
-            .content
-            .unwrap_or_default();
+            .ok_or_else(|| ModelError::NotOpenAiFormat("no choices".into()))?;
+        let cut_off = choice.finish_reason.as_deref() == Some("length");
+        let text = choice.message.content.unwrap_or_default();
         if text.trim().is_empty() {
             return Err(ModelError::Empty);
         }
@@ -296,6 +299,7 @@ impl ModelClient {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             elapsed: started.elapsed(),
+            cut_off,
         })
     }
 
@@ -368,9 +372,7 @@ pub async fn api_key(rk: &Rekey) -> Result<Option<ApiKey>> {
 
 /// Whether an API key is kept in the vault (without opening it).
 pub async fn api_key_stored(rk: &Rekey) -> Result<bool> {
-    Ok(crate::vault::system::open(rk, API_KEY_SECRET)
-        .await?
-        .is_some())
+    crate::vault::system::holds(rk, API_KEY_SECRET).await
 }
 
 /// Stores the model's API key in the vault (replacing any before it), or removes it when

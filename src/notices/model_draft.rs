@@ -311,7 +311,7 @@ pub async fn draft(
                 break;
             }
         };
-        let candidate = match read_answer(&completion.text) {
+        let candidate = match read_completion(&completion, client) {
             Ok(d) => d,
             Err(why) => {
                 failures = vec![why];
@@ -401,7 +401,7 @@ pub async fn revise(
     });
     let revised = match ask(rk, by, client, prepared, &messages, &mut spent).await? {
         Err(e) => Revised::Failed(e.to_string()),
-        Ok(completion) => match read_answer(&completion.text) {
+        Ok(completion) => match read_completion(&completion, client) {
             Err(why) => Revised::Failed(why),
             Ok(draft) => {
                 let (checks, failures) = prepared.check(&draft, &vault);
@@ -472,6 +472,24 @@ fn text_of(value: &serde_json::Value, join: &str) -> String {
     }
 }
 
+/// The draft in `completion`, or why there is none: an answer the server cut off at its token
+/// limit says so, with the limit to raise.
+fn read_completion(
+    completion: &crate::model::Completion,
+    client: &crate::model::ModelClient,
+) -> Result<Draft, String> {
+    read_answer(&completion.text).map_err(|why| {
+        if completion.cut_off {
+            format!(
+                "the answer was cut off at its token limit ({} tokens) before its draft was complete; raise the maximum tokens per answer in Settings",
+                client.endpoint().max_tokens
+            )
+        } else {
+            why
+        }
+    })
+}
+
 /// The model's draft out of its answer: the JSON object in it, wherever it stands (inside code
 /// fences, after a sentence of chatter), with a subject and a body that are not empty (a body
 /// given as nested sections is read as their texts in order; the checks judge the result).
@@ -480,10 +498,11 @@ pub fn read_answer(text: &str) -> Result<Draft, String> {
     let end = text
         .rfind('}')
         .filter(|end| *end > start)
-        .ok_or("the answer's JSON object is not closed (cut off?)")?;
+        .ok_or("the answer's JSON object is not closed (cut off at its token limit?)")?;
     let value: serde_json::Value = serde_json::from_str(&text[start..=end]).map_err(|e| {
         if e.is_eof() {
-            "the answer stopped before its JSON object closed (at its token limit? see REKEY_DRAFTER_MAX_TOKENS)".to_string()
+            "the answer stopped before its JSON object closed (cut off at its token limit?)"
+                .to_string()
         } else {
             format!("the answer's JSON does not parse: {e}")
         }

@@ -58,7 +58,10 @@ async fn pending(db: &Db, campaign: CampaignId) -> Result<Vec<(NoticeId, Consume
 }
 
 /// Drafts every announcement of `campaign` the model has not finished, `concurrency` at a
-/// time. Without a configured model each keeps its built-in draft, with that as the reason.
+/// time. Without a configured model each keeps its built-in draft, with that as the reason. A
+/// notice that could not be stored (the database gone for a moment) does not stop the others:
+/// the first such error is returned once all are through, the campaign stays in drafting, and
+/// the next start drafts what has no row.
 pub async fn run(rk: &Rekey, campaign: CampaignId) -> Result<()> {
     let todo = pending(&rk.db, campaign).await?;
     if todo.is_empty() {
@@ -81,10 +84,14 @@ pub async fn run(rk: &Rekey, campaign: CampaignId) -> Result<()> {
     let mut drafting = futures_util::stream::iter(todo)
         .map(|(notice, consumer)| draft_notice(rk, &client, campaign, notice, consumer))
         .buffer_unordered(concurrency);
+    let mut first_error = None;
     while let Some(done) = drafting.next().await {
-        done?;
+        if let Err(e) = done {
+            tracing::warn!(campaign = %campaign, error = %e, "a notice was not drafted with the model; the next start tries it again");
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Milliseconds since the epoch, for rates only.
@@ -281,11 +288,10 @@ pub async fn progress(db: &Db, campaign: &campaigns::Campaign) -> Result<Option<
         total,
         ..ModelProgress::default()
     };
-    // Rates over the wall-clock span from the first notice started to the last finished.
-    let (mut drafted, mut tokens, mut span) = (0, 0, None::<(i64, i64)>);
+    let (mut drafted, mut tokens) = (0, 0);
     for r in db
         .fetch_all(
-            "SELECT outcome, COUNT(*), CAST(SUM(completion_tokens) AS BIGINT), MIN(started_ms), MAX(finished_ms) \
+            "SELECT outcome, COUNT(*), CAST(SUM(completion_tokens) AS BIGINT) \
              FROM model_drafts WHERE campaign_id = $1 GROUP BY outcome",
             params![campaign.id],
         )
@@ -302,19 +308,46 @@ pub async fn progress(db: &Db, campaign: &campaigns::Campaign) -> Result<Option<
             }
             ModelOutcome::Skipped => {}
         }
-        let (from, to): (i64, i64) = (r.get(3)?, r.get(4)?);
         drafted += count;
         tokens += r.get::<i64>(2)?;
-        span = Some(span.map_or((from, to), |(a, b)| (a.min(from), b.max(to))));
     }
-    if let Some((from, to)) = span {
+    // Rates over the wall-clock time some notice was being drafted: the union of the notices'
+    // spans, so the time between a crash and the next start does not count.
+    let spans: Vec<(i64, i64)> = db
+        .fetch_all(
+            "SELECT started_ms, finished_ms FROM model_drafts \
+             WHERE campaign_id = $1 AND outcome <> $2 ORDER BY started_ms",
+            params![campaign.id, ModelOutcome::Cancelled],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r.get(0)?, r.get(1)?)))
+        .collect::<Result<_>>()?;
+    if drafted > 0 {
         let secs =
-            Duration::from_millis(u64::try_from(to - from).unwrap_or(0).max(1)).as_secs_f64();
+            Duration::from_millis(u64::try_from(busy_ms(&spans)).unwrap_or(0).max(1)).as_secs_f64();
         let tenths = |x: f64| (x * 10.0).round() / 10.0;
         p.tokens_per_sec = tenths(tokens as f64 / secs);
         p.notices_per_minute = tenths(drafted as f64 * 60.0 / secs);
     }
     Ok(Some(p))
+}
+
+/// How long at least one of `spans` (sorted by start) was running, in milliseconds.
+fn busy_ms(spans: &[(i64, i64)]) -> i64 {
+    let mut busy = 0;
+    let mut open: Option<(i64, i64)> = None;
+    for &(from, to) in spans {
+        open = match open {
+            Some((a, b)) if from <= b => Some((a, b.max(to))),
+            Some((a, b)) => {
+                busy += b - a;
+                Some((from, to))
+            }
+            None => Some((from, to)),
+        };
+    }
+    busy + open.map_or(0, |(a, b)| b - a)
 }
 
 /// Cancels the model's pass over `campaign`: every announcement it has not finished keeps its
@@ -467,4 +500,20 @@ pub async fn revise(
     super::versions::audit_failed_checks(&mut tx, notice, next, &results).await?;
     tx.commit().await?;
     super::versions::version(&rk.db, notice, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::busy_ms;
+
+    #[test]
+    fn the_time_between_a_crash_and_the_next_start_is_not_drafting_time() {
+        // Two notices at once (0–10 s, 5–12 s), a crash, then one more (100–104 s).
+        assert_eq!(
+            busy_ms(&[(0, 10_000), (5_000, 12_000), (100_000, 104_000)]),
+            16_000
+        );
+        assert_eq!(busy_ms(&[(0, 10_000), (2_000, 3_000)]), 10_000);
+        assert_eq!(busy_ms(&[]), 0);
+    }
 }

@@ -433,6 +433,14 @@ mod tests {
         );
         assert!(messages[1].content.contains("Style guide: Plain words."));
         assert!(messages[1].content.ends_with("3. Revoke the old one."));
+        // Without a style guide, no empty section: the words the model saw before templates.
+        let plain = samples()[0].with(|f| built_in().render(f)).unwrap();
+        assert_eq!(
+            plain[1].content,
+            "Consumer: Example consumer\nIntegration: Server SDK (Python)\n\nReference notice:\n\
+             Subject: Rotate your Acme API key sk_live_ab12 by 10 May 2027\n\n\
+             1. Create a new key.\n2. Deploy it.\n3. Revoke the old one."
+        );
     }
 
     #[test]

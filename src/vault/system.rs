@@ -143,15 +143,29 @@ pub(crate) async fn shred(tx: &mut WriteTx, name: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// The live current version of the system secret `$2` in partition `$1`.
+const LIVE_VERSION: &str = "FROM vault_partitions p JOIN vault_secrets s ON s.partition_id = p.id \
+     JOIN vault_versions v ON v.secret_id = s.id AND v.version = s.current_version \
+     WHERE p.name = $1 AND s.name = $2 AND v.destroyed_at IS NULL";
+
+/// Whether the system partition holds a readable value called `name`, without opening it.
+pub(crate) async fn holds(rk: &Rekey, name: &str) -> Result<bool> {
+    let sql = format!("SELECT 1 {LIVE_VERSION}");
+    Ok(rk
+        .db
+        .fetch_optional(&sql, params![PARTITION, name])
+        .await?
+        .is_some())
+}
+
 /// Opens the current version of `name`, if it has a live one.
 pub(crate) async fn open(rk: &Rekey, name: &str) -> Result<Option<Opened>> {
     let row = rk
         .db
         .fetch_optional(
-            "SELECT p.id, s.id, v.version, v.key_id, v.generation, v.wrapped_dek, v.ciphertext, v.created_at \
-             FROM vault_partitions p JOIN vault_secrets s ON s.partition_id = p.id \
-             JOIN vault_versions v ON v.secret_id = s.id AND v.version = s.current_version \
-             WHERE p.name = $1 AND s.name = $2 AND v.destroyed_at IS NULL",
+            &format!(
+                "SELECT p.id, s.id, v.version, v.key_id, v.generation, v.wrapped_dek, v.ciphertext, v.created_at {LIVE_VERSION}"
+            ),
             params![PARTITION, name],
         )
         .await?;

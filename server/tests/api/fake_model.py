@@ -6,7 +6,9 @@ and misbehaves as the requested model's name says (the real local model covers t
 Models: fault-401 (refuses the key), fault-404 (no such model), fault-429 (busy, Retry-After:
 1), fault-500, fault-garbage (200 with a body that is not JSON), fault-empty (a completion with
 no text), fault-chatter (a completion with no JSON object in it), fault-slow (answers after
-5 s), echo-slow (after 0.3 s, answers the reference notice in the prompt as its draft: a
+5 s), fault-truncated (a 200 whose body stops a third of the way through and the connection
+closes), fault-cutoff (a completion cut off at its token limit mid-JSON, finish_reason
+"length"), fault-long (a draft whose body is over 60,000 characters), echo-slow (after 0.3 s, answers the reference notice in the prompt as its draft: a
 draft that passes, slowly enough to kill a process mid-campaign); any other name gets a short
 answer. needs-key answers only with `Authorization: Bearer sk-model-test-key-0123456789`, and
 401 otherwise.
@@ -54,8 +56,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(500, error)
         if model == "fault-garbage":
             return self.reply(200, b"<html>this is not a completion</html>")
-        content = {"fault-empty": "", "fault-chatter": "Sure! Rotate your key soon, thanks."}.get(
-            model, "Ready to draft rotation notices.")
+        content = {
+            "fault-empty": "",
+            "fault-chatter": "Sure! Rotate your key soon, thanks.",
+            "fault-cutoff": '{"subject": "Rotate your key", "body": "1. Create a new key at',
+            "fault-long": json.dumps({"subject": "Rotate your key", "body": "1. Rotate. " * 6000}),
+        }.get(model, "Ready to draft rotation notices.")
         if model == "fault-slow":
             time.sleep(5)
         if model == "echo-slow":
@@ -64,12 +70,24 @@ class Handler(BaseHTTPRequestHandler):
             reference = prompt.split("Reference notice:\nSubject: ", 1)[1]
             subject, body = reference.split("\n\n", 1)
             content = json.dumps({"subject": subject, "body": body})
-        self.reply(200, {
+        completion = {
             "id": "chatcmpl-fake", "object": "chat.completion", "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
+            "choices": [{"index": 0,
+                         "finish_reason": "length" if model == "fault-cutoff" else "stop",
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18},
-        })
+        }
+        if model == "fault-truncated":
+            data = json.dumps(completion).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 3])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.reply(200, completion)
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
