@@ -577,29 +577,109 @@ async fn demo_identities(
     Ok((find("engineer")?, find("approver")?))
 }
 
-/// The model's answers to `prompts`, sent directly `concurrency` at a time: (seconds, answers,
-/// generated tokens, failures).
-async fn raw_throughput(
+/// A recording proxy in front of the model server: every request Rekey sends, byte for byte,
+/// so the ceiling can send the model exactly the same work. Its own forwarding (a loopback hop)
+/// counts against Rekey.
+struct Recorder {
+    /// The base URL to give Rekey (`http://127.0.0.1:PORT/v1`).
+    url: String,
+    bodies: Arc<std::sync::Mutex<Vec<axum::body::Bytes>>>,
+}
+
+impl Recorder {
+    async fn start(base_url: &reqwest::Url) -> anyhow::Result<Self> {
+        let upstream = base_url.origin().ascii_serialization();
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        let http = reqwest::Client::new();
+        let forward = move |uri: axum::http::Uri, body: axum::body::Bytes| {
+            let (kept, http) = (kept.clone(), http.clone());
+            let url = format!("{upstream}{}", uri.path());
+            async move {
+                use axum::response::IntoResponse;
+                kept.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(body.clone());
+                let answer = http
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) => {
+                        let status = axum::http::StatusCode::from_u16(r.status().as_u16())
+                            .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+                        (status, r.bytes().await.unwrap_or_default()).into_response()
+                    }
+                    Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+                }
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}{}", listener.local_addr()?, base_url.path());
+        let app = axum::Router::new().fallback(forward);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(Self { url, bodies })
+    }
+
+    fn bodies(&self) -> Vec<axum::body::Bytes> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// `bodies` sent straight to the model server, `concurrency` at a time: its raw throughput for
+/// exactly that work.
+async fn replay(
     endpoint: &rekey_core::model::ModelEndpoint,
-    prompts: &[Vec<rekey_core::model::Message>],
+    bodies: &[axum::body::Bytes],
 ) -> anyhow::Result<serde_json::Value> {
-    let client = Arc::new(rekey_core::model::ModelClient::new(endpoint.clone())?);
-    let queue = Arc::new(std::sync::Mutex::new(prompts.to_vec()));
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        completion_tokens: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        usage: Usage,
+    }
+    let url = format!(
+        "{}/chat/completions",
+        endpoint.base_url.as_str().trim_end_matches('/')
+    );
+    let http = reqwest::Client::builder()
+        .timeout(endpoint.timeout)
+        .build()?;
+    let queue = Arc::new(std::sync::Mutex::new(
+        bodies.iter().rev().cloned().collect::<Vec<_>>(),
+    ));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..endpoint.concurrency {
-        let (queue, client) = (queue.clone(), client.clone());
+        let (queue, http, url) = (queue.clone(), http.clone(), url.clone());
         workers.spawn(async move {
             let (mut answers, mut tokens, mut failed) = (0u64, 0u64, 0u64);
             loop {
                 let next = queue.lock().map(|mut q| q.pop()).unwrap_or(None);
-                let Some(messages) = next else { break };
-                match client.chat(&messages, true, None).await {
-                    Ok(c) => {
+                let Some(body) = next else { break };
+                let sent = http
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let answer = match sent {
+                    Ok(r) if r.status().is_success() => r.json::<Answer>().await.ok(),
+                    _ => None,
+                };
+                match answer {
+                    Some(a) => {
                         answers += 1;
-                        tokens += u64::from(c.completion_tokens);
+                        tokens += a.usage.completion_tokens;
                     }
-                    Err(_) => failed += 1,
+                    None => failed += 1,
                 }
             }
             (answers, tokens, failed)
@@ -621,17 +701,22 @@ async fn raw_throughput(
     }))
 }
 
-/// `rekey-bench drafter`: the same first prompts sent directly, then the campaign drafted by
-/// Rekey, then the prompts directly again; prints one JSON object.
+/// `rekey-bench drafter`: the campaign drafted by Rekey through a recording proxy, then every
+/// request it sent replayed straight to the model server, twice (the ceiling: the same work
+/// with nothing of Rekey's around it); prints one JSON object.
 async fn drafter_bench(
     rekey: Rekey,
     consumers: usize,
     endpoint: rekey_core::model::ModelEndpoint,
 ) -> anyhow::Result<()> {
     use rekey_core::notices::campaigns::{self, DrafterChoice};
-    use rekey_core::notices::model_draft;
+    let recorder = Recorder::start(&endpoint.base_url).await?;
+    let through_recorder = rekey_core::model::ModelEndpoint {
+        base_url: recorder.url.parse()?,
+        ..endpoint.clone()
+    };
     let rekey =
-        rekey.with_pinned_model(Some(rekey_core::model::ModelClient::new(endpoint.clone())?));
+        rekey.with_pinned_model(Some(rekey_core::model::ModelClient::new(through_recorder)?));
     rekey_core::demo::seed(&rekey).await?;
     let (engineer, _) = demo_identities(&rekey).await?;
     let credentials = rekey_core::demo::bulk_consumers(&rekey, consumers, "drafter").await?;
@@ -643,27 +728,6 @@ async fn drafter_bench(
         DrafterChoice::Model,
     )
     .await?;
-    let holders: Vec<rekey_core::inventory::ConsumerId> = rekey
-        .db
-        .fetch_all(
-            "SELECT DISTINCT k.consumer_id FROM campaign_credentials cc JOIN credentials k ON k.id = cc.credential_id WHERE cc.campaign_id = $1",
-            rekey_core::params![campaign],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect::<Result<_, _>>()?;
-    let mut prompts = Vec::new();
-    for consumer in holders {
-        let step = rekey_core::notices::schedule::Step::Announcement;
-        prompts.push(
-            model_draft::prepare(&rekey, campaign, consumer, step)
-                .await?
-                .messages
-                .map_err(|why| anyhow::anyhow!("the prompt did not render: {why}"))?,
-        );
-    }
-    let before = raw_throughput(&endpoint, &prompts).await?;
     let started = Instant::now();
     campaigns::draft_pending(&rekey, campaign).await?;
     let secs = started.elapsed().as_secs_f64();
@@ -679,7 +743,11 @@ async fn drafter_bench(
         )
         .await?;
     let (notices, requests, tokens): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-    let after = raw_throughput(&endpoint, &prompts).await?;
+    let sent = recorder.bodies();
+    let replays = [
+        replay(&endpoint, &sent).await?,
+        replay(&endpoint, &sent).await?,
+    ];
     let failures: Vec<String> = rekey
         .db
         .fetch_all(
@@ -700,8 +768,7 @@ async fn drafter_bench(
             "consumers": consumers,
             "concurrency": endpoint.concurrency,
             "max_tokens": endpoint.max_tokens,
-            "raw_before": before,
-            "raw_after": after,
+            "replays": replays,
             "rekey": {
                 "secs": tenths(secs),
                 "notices": notices,
