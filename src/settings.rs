@@ -132,20 +132,29 @@ pub async fn load(db: &Db) -> Result<Settings> {
     Ok(settings)
 }
 
+/// Sets `key` to `value`, or removes it when `value` is none; audited as `change`.
 async fn store(
     rk: &Rekey,
     by: &Identity,
     key: &str,
-    value: String,
+    value: Option<String>,
     change: SettingChange,
 ) -> Result<Settings> {
     let mut tx = rk.write(by.into()).await?;
-    tx.execute(
-        "INSERT INTO settings (key, value) VALUES ($1, $2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, value],
-    )
-    .await?;
+    match value {
+        Some(value) => {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .await?
+        }
+        None => {
+            tx.execute("DELETE FROM settings WHERE key = $1", params![key])
+                .await?
+        }
+    };
     tx.audit(Target::Settings, Detail::SettingChanged(change))
         .await?;
     tx.commit().await?;
@@ -160,22 +169,11 @@ pub(crate) async fn set_drafter(
     endpoint: Option<&StoredEndpoint>,
     change: SettingChange,
 ) -> Result<()> {
-    match endpoint {
-        Some(endpoint) => {
-            let value = serde_json::to_string(endpoint).map_err(|e| {
-                Error::Internal(format!("the drafter endpoint did not encode: {e}"))
-            })?;
-            store(rk, by, DRAFTER, value, change).await?;
-        }
-        None => {
-            let mut tx = rk.write(by.into()).await?;
-            tx.execute("DELETE FROM settings WHERE key = $1", params![DRAFTER])
-                .await?;
-            tx.audit(Target::Settings, Detail::SettingChanged(change))
-                .await?;
-            tx.commit().await?;
-        }
-    }
+    let value = endpoint
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Internal(format!("the drafter endpoint did not encode: {e}")))?;
+    store(rk, by, DRAFTER, value, change).await?;
     Ok(())
 }
 
@@ -185,7 +183,7 @@ pub async fn set_require_totp(rk: &Rekey, by: &Identity, on: bool) -> Result<Set
         rk,
         by,
         REQUIRE_TOTP,
-        on.to_string(),
+        Some(on.to_string()),
         SettingChange::RequireTotpForPrivileged(on),
     )
     .await
@@ -199,7 +197,14 @@ pub async fn set_provider(
 ) -> Result<Settings> {
     let value = serde_json::to_string(profile)
         .map_err(|e| Error::Internal(format!("the provider profile did not encode: {e}")))?;
-    store(rk, by, PROVIDER, value, SettingChange::ProviderProfile).await
+    store(
+        rk,
+        by,
+        PROVIDER,
+        Some(value),
+        SettingChange::ProviderProfile,
+    )
+    .await
 }
 
 /// Sets the provider's style guide, which the drafting model's prompt carries: at most 2,000

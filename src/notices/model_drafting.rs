@@ -288,41 +288,33 @@ pub async fn progress(db: &Db, campaign: &campaigns::Campaign) -> Result<Option<
         total,
         ..ModelProgress::default()
     };
-    let (mut drafted, mut tokens) = (0, 0);
+    // One read of the rows: the counts, and the spans the rates are over.
+    let (mut drafted, mut tokens, mut spans) = (0, 0, Vec::new());
     for r in db
         .fetch_all(
-            "SELECT outcome, COUNT(*), CAST(SUM(completion_tokens) AS BIGINT) \
-             FROM model_drafts WHERE campaign_id = $1 GROUP BY outcome",
+            "SELECT outcome, completion_tokens, started_ms, finished_ms \
+             FROM model_drafts WHERE campaign_id = $1 ORDER BY started_ms",
             params![campaign.id],
         )
         .await?
     {
-        let (outcome, count): (ModelOutcome, i64) = (r.get(0)?, r.get(1)?);
-        p.done += count;
+        let outcome: ModelOutcome = r.get(0)?;
+        p.done += 1;
         match outcome {
-            ModelOutcome::Model => p.by_model += count,
-            ModelOutcome::BuiltIn => p.failures += count,
+            ModelOutcome::Model => p.by_model += 1,
+            ModelOutcome::BuiltIn => p.failures += 1,
             ModelOutcome::Cancelled => {
-                p.cancelled += count;
+                p.cancelled += 1;
                 continue;
             }
             ModelOutcome::Skipped => {}
         }
-        drafted += count;
-        tokens += r.get::<i64>(2)?;
+        drafted += 1;
+        tokens += r.get::<i64>(1)?;
+        spans.push((r.get(2)?, r.get(3)?));
     }
     // Rates over the wall-clock time some notice was being drafted: the union of the notices'
     // spans, so the time between a crash and the next start does not count.
-    let spans: Vec<(i64, i64)> = db
-        .fetch_all(
-            "SELECT started_ms, finished_ms FROM model_drafts \
-             WHERE campaign_id = $1 AND outcome <> $2 ORDER BY started_ms",
-            params![campaign.id, ModelOutcome::Cancelled],
-        )
-        .await?
-        .iter()
-        .map(|r| Ok((r.get(0)?, r.get(1)?)))
-        .collect::<Result<_>>()?;
     if drafted > 0 {
         let secs =
             Duration::from_millis(u64::try_from(busy_ms(&spans)).unwrap_or(0).max(1)).as_secs_f64();

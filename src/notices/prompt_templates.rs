@@ -138,16 +138,15 @@ impl PromptTemplate {
     /// The messages for `facts`, or why the template could not render them.
     pub fn render(&self, facts: &Facts<'_>) -> std::result::Result<Vec<Message>, String> {
         let context = context(facts);
+        let env = self.environment();
         let render = |name: &str, source: &str| {
-            self.environment()
-                .render_str(source, &context)
-                .map_err(|e| {
-                    let e = refusal(name, &e);
-                    format!(
-                        "the prompt template (version {}) did not render its {name} message: {}",
-                        self.version, e.message
-                    )
-                })
+            env.render_str(source, &context).map_err(|e| {
+                let e = refusal(name, &e);
+                format!(
+                    "the prompt template (version {}) did not render its {name} message: {}",
+                    self.version, e.message
+                )
+            })
         };
         Ok(vec![
             Message {
@@ -235,10 +234,11 @@ fn context(facts: &Facts<'_>) -> minijinja::Value {
         let m = super::drafting::moment(at, facts.zone);
         minijinja::context! { local => m.local, utc => m.utc }
     };
-    let integration = match facts.language {
-        Some(language) => format!("{} ({})", facts.pattern.label(), language.label()),
-        None => facts.pattern.label().to_string(),
-    };
+    let integration = crate::inventory::Integration {
+        pattern: facts.pattern,
+        language: facts.language,
+    }
+    .label();
     minijinja::context! {
         provider => minijinja::context! {
             name => facts.provider.name,
