@@ -97,6 +97,7 @@ pub async fn guard(
         }
     };
     let rule = route.map(|(_, rule)| rule);
+    let verdict = rule.map(|rule| access::decide(rule, identity.as_ref().map(Into::into), hold));
 
     // A signed request proves its sender by its signature; it never comes from a browser.
     if is_state_changing(&method)
@@ -107,7 +108,21 @@ pub async fn guard(
         tracing::info!(%path, "refused a cross-site request");
         return api_error(AppError::CrossSite);
     }
-    let Some(rule) = rule else {
+    // Every call an agent makes is audited before it runs: REST routes by their pattern, server
+    // functions by their path, anything else as unknown (a refusal too).
+    if let Some(agent) = &identity
+        && !matches!(kind, Kind::Page)
+    {
+        let called = match route {
+            Some((Some(pattern), _)) => pattern,
+            Some((None, _)) => path.as_str(),
+            None => UNKNOWN_ENDPOINT,
+        };
+        if let Err(e) = audit_agent_call(&guard, agent, &method, called, verdict).await {
+            return api_error(e);
+        }
+    }
+    let (Some(rule), Some(verdict)) = (rule, verdict) else {
         return match kind {
             // Unlisted pages render as nobody: at most a "not found" page.
             Kind::Page => {
@@ -124,12 +139,6 @@ pub async fn guard(
         };
     };
 
-    let verdict = access::decide(rule, identity.as_ref().map(Into::into), hold);
-    if let (Some((Some(pattern), _)), Some(agent)) = (route, &identity)
-        && let Err(e) = audit_agent_call(&guard, agent, &method, pattern, verdict).await
-    {
-        return api_error(e);
-    }
     match verdict {
         Verdict::Allow => {
             req.extensions_mut().insert(Caller {
@@ -164,26 +173,31 @@ pub async fn guard(
     }
 }
 
-/// Audits an agent's REST call before it runs, refusals included, with the token it called
-/// with; a call whose entry cannot be written is not run. The MCP endpoint is left to the MCP
-/// server, which audits each tool call the same way.
+/// How an agent's call to an endpoint Rekey does not have is audited: its path is whatever the
+/// agent typed, so it is not kept (as an unknown tool's name is not).
+const UNKNOWN_ENDPOINT: &str = "(unknown)";
+
+/// Audits an agent's call before it runs, refusals included (`verdict` is `None` for an
+/// endpoint that does not exist), with the token it called with; a call whose entry cannot be
+/// written is not run. The MCP endpoint is left to the MCP server, which audits each tool call
+/// the same way.
 async fn audit_agent_call(
     guard: &Guard,
     agent: &Identity,
     method: &Method,
-    pattern: &str,
-    verdict: Verdict,
+    route: &str,
+    verdict: Option<Verdict>,
 ) -> Result<(), AppError> {
     let Identity::Agent { token, .. } = agent else {
         return Ok(());
     };
-    if pattern == "/mcp" {
+    if route == "/mcp" {
         return Ok(());
     }
     let detail = Detail::ApiCalled {
         token: *token,
-        route: format!("{method} {pattern}"),
-        outcome: if verdict == Verdict::Allow {
+        route: format!("{method} {route}"),
+        outcome: if verdict == Some(Verdict::Allow) {
             "called"
         } else {
             "refused"

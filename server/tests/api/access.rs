@@ -252,6 +252,7 @@ async fn each_caller_reaches_exactly_what_the_table_allows(app: TestApp) {
         let b = caller(&app, who, &token).await;
         let mut allowed = BTreeSet::new();
         let mut should = BTreeSet::new();
+        let audited_before = agent_calls_audited(&app).await;
         for (route, may) in expected() {
             let (method, pattern) = route.split_once(' ').unwrap();
             // Vault routes name the caller's own partition and a secret that does not exist.
@@ -297,7 +298,26 @@ async fn each_caller_reaches_exactly_what_the_table_allows(app: TestApp) {
             }
         }
         assert_eq!(allowed, should, "{who}");
+        // Every server function and REST call the agent made is in the trail, allowed or
+        // refused (a token opens no page; `/mcp` audits per tool), and nobody else's.
+        let audited = agent_calls_audited(&app).await - audited_before;
+        let made = match who {
+            "agent" => expected()
+                .iter()
+                .filter(|(route, _)| route.contains(" /api/"))
+                .count(),
+            _ => 0,
+        };
+        assert_eq!(usize::try_from(audited).unwrap(), made, "{who}");
     }
+}
+
+async fn agent_calls_audited(app: &TestApp) -> i64 {
+    app.first_column::<i64>(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'agent.api_called'",
+        &[],
+    )
+    .await[0]
 }
 
 on_both_databases!(cross_site_requests_change_nothing);
