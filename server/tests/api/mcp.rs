@@ -62,6 +62,34 @@ fn tool_names(report: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// The server functions that approve, reject, send or retry a notice, steer a campaign, change
+/// settings, or manage people, agents and vault grants: what no agent token may call.
+const OUT_OF_AN_AGENTS_REACH: &[&str] = &[
+    "review/approve",
+    "review/approve_many",
+    "review/reject",
+    "review/acknowledge",
+    "review/retry",
+    "campaigns/create",
+    "campaigns/steer",
+    "campaigns/extend",
+    "campaigns/mark_migrated",
+    "inventory/request_override",
+    "inventory/approve_override",
+    "admin/save_settings",
+    "admin/save_model",
+    "admin/save_prompt",
+    "admin/create_user",
+    "admin/set_user_role",
+    "admin/set_user_disabled",
+    "admin/create_agent",
+    "admin/issue_token",
+    "admin/confirm_token",
+    "admin/revoke_token",
+    "vault/grant",
+    "vault/decide_grant",
+];
+
 on_both_databases!(an_agent_works_through_mcp_and_never_approves_or_sends);
 async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     let token = app.agent_token("mcp-bot").await;
@@ -234,8 +262,52 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
             "{name}: {outcome}"
         );
     }
+    // The same through every server function and REST route that approves, rejects, sends or
+    // retries, steers a campaign, changes settings or manages people, agents or grants, and
+    // through REST routes an agent might guess: each refused, nothing changed.
+    let everything_but_the_trail = || async {
+        app.full_dump()
+            .await
+            .lines()
+            .filter(|line| !line.starts_with("audit_log:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let before_attempts = everything_but_the_trail().await;
+    let agent = app.agent(&token);
+    for path in OUT_OF_AN_AGENTS_REACH {
+        let form = [
+            ("id", notice.as_str()),
+            ("version", &version),
+            ("action", "Start"),
+        ];
+        let (status, error, message) =
+            crate::helpers::error_of(agent.call(path, &form).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (403, "forbidden"),
+            "{path}: {message}"
+        );
+    }
+    for (method, path) in [
+        ("POST", format!("/api/v1/notices/{notice}/approve")),
+        ("POST", format!("/api/v1/notices/{notice}/send")),
+        ("POST", "/api/v1/campaigns/1/start".to_string()),
+        ("PUT", "/api/v1/settings".to_string()),
+    ] {
+        let (status, error, _) =
+            crate::helpers::error_of(agent.json(method, &path, &Value::Null).await).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (404, "not_found"),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(everything_but_the_trail().await, before_attempts);
+
     // Every call is audited with the agent and its token, refusals included (a name that is
-    // not a tool is not kept); the vault's own entries are there as well, and nothing else.
+    // not a tool, or a path that is no route, is not kept); the vault's own entries are there
+    // as well, and nothing else.
     let entries = app
         .rekey
         .db
@@ -272,6 +344,8 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     }
     let expected: std::collections::BTreeMap<String, usize> = [
         ("(unknown) refused", 6),
+        ("POST (unknown) refused", 3),
+        ("PUT (unknown) refused", 1),
         ("GET /api/v1/consumers called", 1),
         ("get_consumer called", 2),
         ("list_campaigns called", 1),
@@ -289,6 +363,11 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))
+    .chain(
+        OUT_OF_AN_AGENTS_REACH
+            .iter()
+            .map(|path| (format!("POST /api/{path} refused"), 1)),
+    )
     .collect();
     assert_eq!(calls, expected);
     others.sort_unstable();
