@@ -46,6 +46,7 @@ use serde_json::{Value, json};
 use super::campaigns::{
     DraftBody, PlanBody, ReviseBody, TeamMessageBody, drafted_series, own_text, write_team_message,
 };
+use super::paging::Paging;
 use super::v1;
 
 /// The permission each tool needs; a tool absent here is never listed nor run.
@@ -225,18 +226,6 @@ impl SearchConsumers {
             sort: None,
         }
     }
-
-    fn page(&self) -> Result<(u32, u32), AppError> {
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(25);
-        if page == 0 {
-            return Err(invalid("page", "pages are counted from 1"));
-        }
-        if !(1..=500).contains(&per_page) {
-            return Err(invalid("per_page", "ask for 1 to 500 per page"));
-        }
-        Ok((page, per_page))
-    }
 }
 
 /// A consumer by Rekey's id.
@@ -279,6 +268,8 @@ pub struct ListPending {
     pub tag: Option<String>,
     /// Page number, from 1 (default 1).
     pub page: Option<u32>,
+    /// Notices per page, 1 to 500 (default 25).
+    pub per_page: Option<u32>,
 }
 
 /// `record_key_event`'s arguments: a key event as the key-issuing system would sign it.
@@ -519,18 +510,18 @@ impl Tools {
     ) -> Result<CallToolResult, McpError> {
         respond(
             async {
-                let (page, per_page) = args.page()?;
+                let paging = Paging::new(args.page, args.per_page)?;
                 let (consumers, total) = inventory::list_consumers(
                     &self.rk.db,
                     &args.query().parse()?,
                     self.rk.now(),
-                    (page - 1).saturating_mul(per_page),
-                    per_page,
+                    paging.offset(),
+                    paging.per_page,
                 )
                 .await?;
                 Ok(v1::ConsumerPage {
                     total,
-                    page,
+                    page: paging.page,
                     consumers: consumers.iter().map(v1::Consumer::from).collect(),
                 })
             }
@@ -590,15 +581,15 @@ impl Tools {
     ) -> Result<CallToolResult, McpError> {
         respond(
             async {
-                let (page, per_page) = args.page()?;
+                let paging = Paging::new(args.page, args.per_page)?;
                 let filter = args.query().parse()?;
                 let now = self.rk.now();
                 let (found, total_consumers) = inventory::list_consumers(
                     &self.rk.db,
                     &filter,
                     now,
-                    (page - 1).saturating_mul(per_page),
-                    per_page,
+                    paging.offset(),
+                    paging.per_page,
                 )
                 .await?;
                 let ids: Vec<ConsumerId> = found.iter().map(|c| c.id).collect();
@@ -619,7 +610,7 @@ impl Tools {
                     })
                     .collect();
                 Ok(json!({
-                    "page": page,
+                    "page": paging.page,
                     "consumers_on_all_pages": total_consumers,
                     "credentials": credentials,
                 }))
@@ -773,7 +764,7 @@ impl Tools {
     ) -> Result<CallToolResult, McpError> {
         respond(
             async {
-                let page = args.page.unwrap_or(1).max(1);
+                let paging = Paging::new(args.page, args.per_page)?;
                 let filter = QueueQuery {
                     campaign: args.campaign.map(|c| c.to_string()),
                     checks: args.checks.clone(),
@@ -781,16 +772,10 @@ impl Tools {
                     ..QueueQuery::default()
                 }
                 .parse()?;
-                const PER_PAGE: u32 = 50;
-                let (rows, total) = queue::queue(
-                    &self.rk.db,
-                    &filter,
-                    (page - 1).saturating_mul(PER_PAGE),
-                    PER_PAGE,
-                )
-                .await?;
+                let (rows, total) =
+                    queue::queue(&self.rk.db, &filter, paging.offset(), paging.per_page).await?;
                 Ok(json!({
-                    "page": page,
+                    "page": paging.page,
                     "total": total,
                     "notices": rows.iter().map(NoticeLine::from).collect::<Vec<_>>(),
                 }))

@@ -1,14 +1,13 @@
-//! Pagination shared by every list of `/api/v1`: `page` (from 1) and `per_page` (1 to 500,
-//! 25 by default) in the query string, and an RFC 8288 `Link` header naming the first, previous,
-//! next and last pages, so a script follows `rel="next"` until there is none.
+//! Pagination shared by every list of `/api/v1` and of the MCP tools: `page` (from 1) and
+//! `per_page` (1 to 500, 25 by default), in the query string or a tool's arguments; over REST an
+//! RFC 8288 `Link` header names the first, previous, next and last pages, so a script follows
+//! `rel="next"` until there is none.
 
 use axum::Json;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use rekey_app::error::AppError;
 use serde::Serialize;
-
-use super::ApiError;
 
 /// The most a page holds.
 pub(super) const MAX_PER_PAGE: u32 = 500;
@@ -22,21 +21,29 @@ pub(super) struct Paging {
 }
 
 impl Paging {
-    /// Reads `page` and `per_page`; a bad one is refused naming it.
-    pub fn parse(page: Option<&str>, per_page: Option<&str>) -> Result<Self, ApiError> {
-        let number = |name: &str, value: Option<&str>, default: u32, max: u32| match value {
+    /// Reads `page` and `per_page` from a query string; a bad one is refused naming it.
+    pub fn parse(page: Option<&str>, per_page: Option<&str>) -> Result<Self, AppError> {
+        let number = |name: &str, value: Option<&str>, max: u32| {
+            value
+                .map(|v| {
+                    v.trim()
+                        .parse::<u32>()
+                        .map_err(|_| out_of_range(name, v, max))
+                })
+                .transpose()
+        };
+        Self::new(
+            number("page", page, u32::MAX)?,
+            number("per_page", per_page, MAX_PER_PAGE)?,
+        )
+    }
+
+    /// The page a tool's arguments ask for, by the same rules.
+    pub fn new(page: Option<u32>, per_page: Option<u32>) -> Result<Self, AppError> {
+        let number = |name: &str, value: Option<u32>, default: u32, max: u32| match value {
             None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    ApiError(AppError::invalid(
-                        name,
-                        format!("'{v}' is not a number from 1 to {max}"),
-                    ))
-                }),
+            Some(n) if (1..=max).contains(&n) => Ok(n),
+            Some(n) => Err(out_of_range(name, &n.to_string(), max)),
         };
         Ok(Self {
             page: number("page", page, 1, u32::MAX)?,
@@ -81,6 +88,10 @@ impl Paging {
         links.push(link(last, "last"));
         links.join(", ")
     }
+}
+
+fn out_of_range(name: &str, value: &str, max: u32) -> AppError {
+    AppError::invalid(name, format!("'{value}' is not a number from 1 to {max}"))
 }
 
 /// A page of a list as JSON, with its `Link` header and the total in `X-Total-Count`.
@@ -130,5 +141,10 @@ mod tests {
         assert!(Paging::parse(Some("0"), None).is_err());
         assert!(Paging::parse(None, Some("501")).is_err());
         assert!(Paging::parse(Some("two"), None).is_err());
+        assert_eq!(
+            Paging::new(Some(3), None).unwrap(),
+            Paging::parse(Some("3"), None).unwrap()
+        );
+        assert!(Paging::new(None, Some(0)).is_err());
     }
 }

@@ -224,7 +224,7 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     assert_eq!(report["bad_page"]["content"]["error"], "invalid");
     assert_eq!(
         report["bad_page"]["content"]["message"],
-        "Ask for 1 to 500 per page."
+        "'9000' is not a number from 1 to 500."
     );
     assert_eq!(report["missing_consumer"]["error"], true);
     assert_eq!(report["missing_consumer"]["content"]["error"], "not_found");
