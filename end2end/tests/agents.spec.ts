@@ -3,8 +3,9 @@ import { hydrated, signIn, signOut } from './helpers';
 
 const run = Date.now().toString(36);
 
-test('an admin issues an agent a token that may only read the inventory, for 30 days', async ({ page, request }) => {
+test('an admin issues an agent a token that may only read the inventory, for 30 days', async ({ page, context, request }) => {
   test.setTimeout(90_000);
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   const name = `reader-${run}`;
   await signIn(page, 'admin');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Agents' }).click();
@@ -29,8 +30,18 @@ test('an admin issues an agent a token that may only read the inventory, for 30 
   await expect(issued).toContainText('Scopes: inventory:read.');
   await expect(issued).toContainText('It stops working at');
   const token = (await page.getByTestId('new-token').textContent())!.trim();
+  await issued.getByRole('button', { name: 'Copy' }).click();
+  await expect(issued.getByRole('button', { name: 'Copied' })).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(token);
   await expect(row.getByTestId('token-scopes')).toHaveText('scopes: inventory:read');
   await expect(row).toContainText('expires');
+
+  // Shown once: the page, loaded again, lists the token by its scopes and expiry, never itself.
+  await page.reload();
+  await hydrated(page);
+  await expect(row.getByTestId('token-scopes')).toHaveText('scopes: inventory:read');
+  await expect(page.getByTestId('new-token')).toHaveCount(0);
+  expect(await page.content()).not.toContain(token);
 
   // The token reads the inventory and nothing else.
   const auth = { Authorization: `Bearer ${token}` };

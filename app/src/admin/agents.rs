@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::components::{
-    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError,
-    Page, TABLE, TD, TH, Tone,
+    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, CopyButton, FormDone, FormError, INPUT,
+    LABEL, LoadError, Page, TABLE, TD, TH, Tone,
 };
 use crate::error::AppError;
 use rekey_core::identity::{Scope, TokenLifetime};
@@ -218,17 +218,6 @@ pub fn AgentsPage() -> impl IntoView {
 
 #[component]
 fn NewToken(issued: IssuedToken) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let token = issued.token.clone();
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let _ = window().navigator().clipboard().write_text(&token);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &token;
-        copied.set(true);
-    };
     view! {
         <div role="status" class="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4">
             <p class="text-sm font-semibold text-amber-900">"New token for "{issued.agent.clone()}". Copy it now: it will not be shown again."</p>
@@ -236,7 +225,7 @@ fn NewToken(issued: IssuedToken) -> impl IntoView {
             <p class="mt-1 text-sm text-amber-900">"Scopes: "{issued.scopes.clone()}". Vault partitions: "{issued.partitions.clone()}". It stops working at "{issued.expires_at.clone()}"."</p>
             <div class="mt-2 flex items-center gap-2">
                 <code data-testid="new-token" class="break-all rounded bg-white px-2 py-1 font-mono text-sm">{issued.token.clone()}</code>
-                <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                <CopyButton text=issued.token.clone() />
             </div>
         </div>
     }

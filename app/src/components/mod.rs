@@ -111,6 +111,50 @@ pub enum Tone {
     Neutral,
 }
 
+/// Copies `text` to the clipboard and says whether it did. The clipboard is there only in a
+/// secure context (https, or this host), and the browser may refuse it: then the button asks
+/// for the text to be selected and copied by hand rather than claim it was copied.
+#[component]
+pub fn CopyButton(text: String) -> impl IntoView {
+    let outcome = RwSignal::new(None::<bool>);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let text = text.clone();
+            leptos::task::spawn_local(async move {
+                outcome.set(Some(copy_to_clipboard(&text).await));
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+    };
+    view! {
+        <button type="button" class=BUTTON_QUIET on:click=copy>
+            {move || match outcome.get() {
+                None => "Copy",
+                Some(true) => "Copied",
+                Some(false) => "Could not copy: select it and copy",
+            }}
+        </button>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+async fn copy_to_clipboard(text: &str) -> bool {
+    use wasm_bindgen::JsCast;
+    let navigator = window().navigator();
+    // `navigator.clipboard` is undefined outside a secure context, whatever web-sys's type says.
+    let Ok(clipboard) = js_sys::Reflect::get(&navigator, &"clipboard".into()) else {
+        return false;
+    };
+    let Ok(clipboard) = clipboard.dyn_into::<web_sys::Clipboard>() else {
+        return false;
+    };
+    wasm_bindgen_futures::JsFuture::from(clipboard.write_text(text))
+        .await
+        .is_ok()
+}
+
 /// Sends the browser to `path` with a full page load, so every piece of state is fresh (after
 /// signing in or out).
 pub fn reload_to(path: &str) {

@@ -13,8 +13,8 @@ use rekey_core::clock::Timestamp;
 use rekey_core::vault::{Access, PartitionView, SecretKind, SecretList, SecretMeta, VersionMeta};
 
 use crate::components::{
-    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, FormDone, FormError, INPUT, LABEL, LoadError,
-    Page, TABLE, TD, TH, Tone,
+    BUTTON, BUTTON_DANGER, BUTTON_QUIET, Badge, CARD, CopyButton, FormDone, FormError, INPUT,
+    LABEL, LoadError, Page, TABLE, TD, TH, Tone,
 };
 use crate::error::AppError;
 
@@ -437,7 +437,6 @@ fn ReauthForm(on_done: Callback<()>) -> impl IntoView {
 #[component]
 fn RevealedValue(shown: Revealed, on_hide: Callback<()>) -> impl IntoView {
     let left = RwSignal::new(REVEAL_SECS);
-    let copied = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
     {
         let handle = set_interval_with_handle(
@@ -459,20 +458,10 @@ fn RevealedValue(shown: Revealed, on_hide: Callback<()>) -> impl IntoView {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = on_hide;
-    let value = shown.value.clone();
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        {
-            let _ = window().navigator().clipboard().write_text(&value);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = &value;
-        copied.set(true);
-    };
     view! {
         <div class="flex flex-wrap items-center gap-2">
             <code data-testid="revealed" class="break-all rounded bg-amber-50 px-2 py-1 font-mono text-sm">{shown.value.clone()}</code>
-            <button class=BUTTON_QUIET on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+            <CopyButton text=shown.value.clone() />
             <span class="text-xs text-slate-500">{move || format!("v{} · hides in {}s", shown.version, left.get())}</span>
         </div>
     }
