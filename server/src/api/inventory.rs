@@ -10,6 +10,8 @@ use rekey_app::auth::session::Caller;
 use rekey_app::error::AppError;
 use rekey_core::Rekey;
 use rekey_core::audit::Actor;
+use rekey_core::identity::Identity;
+use rekey_core::inventory::ConsumerId;
 use rekey_core::inventory::events::{
     EventQueue, KeyEvent, SIGNATURE_HEADER, SignatureError, SigningSecrets,
 };
@@ -228,6 +230,34 @@ pub(super) async fn revocation(
     ))
 }
 
+/// `POST /api/v1/key-events`: a key event the caller observed, reported with its token or
+/// session instead of the key-issuing system's signature, and audited as the caller's.
+#[utoipa::path(post, path = "/api/v1/key-events", tag = "inventory",
+    request_body(content = Object, description = "A key event in the signed events' format: `{\"id\", \"type\": \"key.created\" | \"key.rotated\" | \"key.revoked\" | \"key.used\", \"occurred_at\", \"data\"}`; the same id twice is recorded once"),
+    responses((status = 200, description = "What the event changed", body = v1::EventOutcome), (status = 422, description = "The event is invalid (named)", body = ApiErrorBody), (status = 409, description = "The credential's status cannot move that way", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+pub(super) async fn reported_event(
+    State(rk): State<Rekey>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Json<v1::EventOutcome>, ApiError> {
+    let event = KeyEvent::parse(&body)?;
+    Ok(Json(record_event(&rk, identity(&caller)?, &event).await?))
+}
+
+/// Records a key event a person or an agent reports (REST and the MCP tool `record_key_event`),
+/// audited as theirs, and lets the campaigns know who has migrated.
+pub(super) async fn record_event(
+    rk: &Rekey,
+    who: &Identity,
+    event: &KeyEvent,
+) -> Result<v1::EventOutcome, AppError> {
+    let outcome = rekey_core::inventory::events::record(rk, who, event).await?;
+    if !outcome.migrated.is_empty() {
+        crate::workers::migration_seen(rk, &outcome.migrated).await;
+    }
+    Ok(outcome.into())
+}
+
 /// `POST /api/v1/events`: authenticated by its signature, not by a session or token.
 #[utoipa::path(post, path = "/api/v1/events", tag = "inventory",
     params(("X-Rekey-Signature" = String, Header, description = "t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, \"t.body\"))")),
@@ -292,6 +322,65 @@ pub(super) async fn search(
             total,
             page: paging.page,
             consumers: consumers.iter().map(v1::Consumer::from).collect(),
+        },
+    ))
+}
+
+/// `GET /api/v1/consumers/{consumer}`: one consumer in full.
+#[utoipa::path(get, path = "/api/v1/consumers/{consumer}", tag = "inventory",
+    params(("consumer" = i64, Path, description = "Rekey's id of the consumer (`id` in the consumer list)")),
+    responses((status = 200, description = "The consumer: integration, send window, tags, contacts and every credential by prefix", body = v1::ConsumerDetail), (status = 404, description = "No such consumer", body = ApiErrorBody), (status = 422, description = "Not a consumer id", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+pub(super) async fn consumer(
+    State(rk): State<Rekey>,
+    Path(consumer): Path<String>,
+) -> Result<Json<v1::ConsumerDetail>, ApiError> {
+    let id = consumer
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| ConsumerId::new(n).ok())
+        .ok_or_else(|| {
+            AppError::invalid("consumer", format!("'{consumer}' is not a consumer id"))
+        })?;
+    let found = rekey_core::inventory::store::consumer(&rk.db, id).await?;
+    Ok(Json(v1::ConsumerDetail::of(&found, rk.now())))
+}
+
+/// `GET /api/v1/credentials?<the consumer list's filters>&page=N&per_page=M`: the credentials
+/// the filters ask for ("production keys older than 90 days"), a page of consumers at a time.
+#[utoipa::path(get, path = "/api/v1/credentials", tag = "inventory",
+    params(("q" = Option<String>, Query, description = "Free text: name, external id, a contact, a tag"), ("pattern" = Option<String>, Query, description = "An integration pattern"), ("language" = Option<String>, Query, description = "An SDK language"), ("tag" = Option<String>, Query, description = "One tag"), ("environment" = Option<String>, Query, description = "A credential environment"), ("status" = Option<String>, Query, description = "A credential status"), ("older_than" = Option<u32>, Query, description = "Days: a live credential older than this"), ("expiring_within" = Option<u32>, Query, description = "Days: a credential expiring within this"), ("sort" = Option<String>, Query, description = "The consumers' order: name, oldest_key, most_keys or recent"), ("page" = Option<u32>, Query, description = "From 1, counting consumers"), ("per_page" = Option<u32>, Query, description = "Consumers per page, 1 to 500, 25 by default")),
+    responses((status = 200, description = "The matching credentials of a page of consumers, with a `Link` header to the others", body = v1::CredentialPage), (status = 422, description = "A filter is invalid (named)", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+pub(super) async fn credentials(
+    State(rk): State<Rekey>,
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, ApiError> {
+    let paging = Paging::parse(query.page.as_deref(), query.per_page.as_deref())?;
+    let now = rk.now();
+    let (consumers, total) = rekey_core::inventory::store::list_credentials(
+        &rk.db,
+        &query.filter.parse()?,
+        now,
+        paging.offset(),
+        paging.per_page,
+    )
+    .await?;
+    Ok(paged(
+        paging,
+        &uri,
+        total,
+        v1::CredentialPage {
+            consumers_on_all_pages: total,
+            page: paging.page,
+            credentials: consumers
+                .iter()
+                .flat_map(|c| {
+                    c.credentials.iter().map(|k| v1::HeldCredential {
+                        consumer_name: c.name.clone(),
+                        credential: v1::Credential::of(k, now),
+                    })
+                })
+                .collect(),
         },
     ))
 }

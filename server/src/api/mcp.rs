@@ -46,6 +46,7 @@ use serde_json::{Value, json};
 use super::campaigns::{
     DraftBody, PlanBody, ReviseBody, TeamMessageBody, drafted_series, own_text, write_team_message,
 };
+use super::inventory::record_event;
 use super::paging::Paging;
 use super::v1;
 
@@ -582,24 +583,20 @@ impl Tools {
         respond(
             async {
                 let paging = Paging::new(args.page, args.per_page)?;
-                let filter = args.query().parse()?;
                 let now = self.rk.now();
-                let (found, total_consumers) = inventory::list_consumers(
+                let (found, total_consumers) = inventory::list_credentials(
                     &self.rk.db,
-                    &filter,
+                    &args.query().parse()?,
                     now,
                     paging.offset(),
                     paging.per_page,
                 )
                 .await?;
-                let ids: Vec<ConsumerId> = found.iter().map(|c| c.id).collect();
-                let credentials: Vec<Value> = inventory::consumers(&self.rk.db, &ids)
-                    .await?
+                let credentials: Vec<Value> = found
                     .iter()
                     .flat_map(|c| {
                         c.credentials
                             .iter()
-                            .filter(|k| filter.matches_credential(k, now))
                             .map(|k| {
                                 json!({
                                     "consumer_name": c.name,
@@ -655,11 +652,7 @@ impl Tools {
                     "data": args.data,
                 });
                 let event = KeyEvent::parse(wire.to_string().as_bytes())?;
-                let outcome = rekey_core::inventory::events::record(&self.rk, &who, &event).await?;
-                if !outcome.migrated.is_empty() {
-                    crate::workers::migration_seen(&self.rk, &outcome.migrated).await;
-                }
-                Ok(v1::EventOutcome::from(outcome))
+                record_event(&self.rk, &who, &event).await
             }
             .await,
         )

@@ -4,7 +4,9 @@
 use rekey_core::clock::Timestamp;
 use rekey_core::inventory::events;
 use rekey_core::inventory::import_report::JobView;
-use rekey_core::inventory::views::{ConsumerSummary, RevocationSafety};
+use rekey_core::inventory::views::{
+    ConsumerSummary, Credential as CoreCredential, RevocationSafety,
+};
 use rekey_core::notices::CheckResult;
 use rekey_core::notices::campaigns;
 use rekey_core::notices::views::{Addressee, NoticeDetail, NoticeSummary};
@@ -68,6 +70,124 @@ impl From<&ConsumerSummary> for Consumer {
             migrated: c.migrated,
         }
     }
+}
+
+/// `GET /api/v1/consumers/{consumer}`: one consumer in full.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConsumerDetail {
+    pub id: i64,
+    pub external_id: String,
+    pub name: String,
+    pub integration: Integration,
+    /// An IANA name such as `Europe/Berlin`.
+    pub time_zone: String,
+    /// When its notices may go, in its time zone, e.g. `Mon-Fri 09:00-17:00`.
+    pub send_window: String,
+    pub tags: Vec<String>,
+    /// Who its notices go to.
+    pub contacts: Vec<Contact>,
+    /// Every credential it holds, by prefix (never a key).
+    pub credentials: Vec<Credential>,
+}
+
+impl ConsumerDetail {
+    pub fn of(c: &rekey_core::inventory::views::Consumer, now: Timestamp) -> Self {
+        Self {
+            id: c.id.get(),
+            external_id: c.external_id.to_string(),
+            name: c.name.clone(),
+            integration: Integration {
+                pattern: c.integration.pattern.as_str(),
+                language: c.integration.language.map(|l| l.as_str()),
+            },
+            time_zone: c.time_zone.to_string(),
+            send_window: c.send_window.to_string(),
+            tags: c.tags.iter().map(ToString::to_string).collect(),
+            contacts: c
+                .contacts
+                .iter()
+                .map(|k| Contact {
+                    role: k.role.as_str(),
+                    name: k.name.clone(),
+                    email: k.email.to_string(),
+                })
+                .collect(),
+            credentials: c
+                .credentials
+                .iter()
+                .map(|k| Credential::of(k, now))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Contact {
+    /// `primary`, `technical`, `escalation` or `security`.
+    pub role: &'static str,
+    pub name: String,
+    pub email: String,
+}
+
+/// A credential, by its visible prefix. Times are microseconds since the Unix epoch.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Credential {
+    pub id: i64,
+    /// Its id in the key-issuing system.
+    pub external_id: String,
+    /// The consumer holding it.
+    pub consumer: i64,
+    pub label: String,
+    /// `production`, `staging`, `development` or `sandbox`.
+    pub environment: &'static str,
+    /// The visible start of the key, never the key.
+    pub prefix: String,
+    /// `active`, `rotating`, `superseded` or `revoked`.
+    pub status: &'static str,
+    pub services: Vec<String>,
+    pub created_at: i64,
+    pub age_days: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    /// When its consumer was seen to have migrated off it.
+    pub migrated_at: Option<i64>,
+}
+
+impl Credential {
+    pub fn of(k: &CoreCredential, now: Timestamp) -> Self {
+        Self {
+            id: k.id.get(),
+            external_id: k.external_id.to_string(),
+            consumer: k.consumer.get(),
+            label: k.label.clone(),
+            environment: k.environment.as_str(),
+            prefix: k.prefix.to_string(),
+            status: k.status.as_str(),
+            services: k.services.clone(),
+            created_at: k.created_at.as_micros(),
+            age_days: k.age_days(now),
+            last_used_at: k.last_used_at.map(Timestamp::as_micros),
+            expires_at: k.expires_at.map(Timestamp::as_micros),
+            migrated_at: k.migrated_at.map(Timestamp::as_micros),
+        }
+    }
+}
+
+/// A page of `GET /api/v1/credentials`: the matching credentials of one page of the consumers
+/// holding them (pages count consumers, as `GET /api/v1/consumers` with the same filters does).
+#[derive(Serialize, ToSchema)]
+pub(super) struct CredentialPage {
+    /// Consumers holding a matching credential, on all pages.
+    pub consumers_on_all_pages: i64,
+    pub page: u32,
+    pub credentials: Vec<HeldCredential>,
+}
+
+/// A matching credential and the name of the consumer holding it.
+#[derive(Serialize, ToSchema)]
+pub(super) struct HeldCredential {
+    pub consumer_name: String,
+    pub credential: Credential,
 }
 
 /// `GET /api/v1/credentials/{id}/revocation`: whether the key-issuing system can revoke a

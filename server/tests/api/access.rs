@@ -170,6 +170,10 @@ fn expected() -> Vec<(&'static str, &'static [&'static str])> {
         ("GET /api/v1/imports/:id", EDITORS),
         ("POST /api/v1/imports/:id/apply", EDITORS),
         ("GET /api/v1/consumers.csv", READERS_AND_AGENTS),
+        ("GET /api/v1/consumers/:consumer", READERS_AND_AGENTS),
+        ("GET /api/v1/credentials", READERS_AND_AGENTS),
+        // A key event reported with a token or a session, audited as the reporter's.
+        ("POST /api/v1/key-events", EDITORS),
         // Nobody gets through without the key-issuing system's signature.
         ("POST /api/v1/events", &[]),
         ("GET /api/v1/vault/partitions", VAULT_USERS),

@@ -642,6 +642,123 @@ async fn signed_events_are_checked_and_applied_exactly_once(app: TestApp) {
     assert_eq!(list["rows"][0]["migrated"], 1);
 }
 
+// What an agent's MCP tools read and report, a script does over REST with the same token: one
+// consumer in full, the credentials a filter asks for a page of consumers at a time, and a key
+// event it observed, audited as its own.
+on_both_databases!(a_script_reads_consumers_and_credentials_and_reports_key_events);
+async fn a_script_reads_consumers_and_credentials_and_reports_key_events(app: TestApp) {
+    let engineer = app.signed_in("engineer").await;
+    apply(&engineer, &preview(&engineer, "csv", EXAMPLE_CSV).await).await;
+    let agent = app.agent(&app.agent_token("inventory-bot").await);
+
+    let found = body(agent.get("/api/v1/consumers?q=acme").await).await;
+    let acme = found["consumers"][0]["id"].as_i64().unwrap();
+    let r = agent.get(&format!("/api/v1/consumers/{acme}")).await;
+    assert_eq!(r.status(), 200);
+    let consumer = body(r).await;
+    assert_eq!(consumer["external_id"], "acme");
+    assert_eq!(consumer["integration"]["language"], "python");
+    assert_eq!(consumer["time_zone"], "Europe/Berlin");
+    assert_eq!(consumer["contacts"][0]["email"], "ann@acme.example");
+    let keys: Vec<(&str, &str)> = consumer["credentials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["external_id"].as_str().unwrap(),
+                k["prefix"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("acme-prod-1", "sk_live_ab12"),
+            ("acme-stg-1", "sk_test_cd34")
+        ]
+    );
+    for (path, expected) in [
+        ("/api/v1/consumers/999999", (404, "not_found")),
+        ("/api/v1/consumers/acme", (422, "invalid")),
+    ] {
+        let (status, error, _) = error_of(agent.get(path).await).await;
+        assert_eq!((status, error.as_str()), expected, "{path}");
+    }
+
+    // Production credentials, one consumer per page: every page holds only what was asked
+    // for, and the pages count the consumers the list finds with the same filter.
+    let consumers = body(agent.get("/api/v1/consumers?environment=production").await).await;
+    let r = agent
+        .get("/api/v1/credentials?environment=production&per_page=1")
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-total-count"].to_str().unwrap(),
+        consumers["total"].to_string()
+    );
+    assert!(
+        r.headers()["link"].to_str().unwrap().contains(
+            "</api/v1/credentials?environment=production&page=2&per_page=1>; rel=\"next\""
+        ),
+        "{:?}",
+        r.headers()["link"]
+    );
+    let page = body(r).await;
+    assert_eq!(page["consumers_on_all_pages"], consumers["total"]);
+    assert_eq!(page["credentials"][0]["consumer_name"], "Acme Corp");
+    let listed = page["credentials"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{page}");
+    assert_eq!(listed[0]["credential"]["external_id"], "acme-prod-1");
+    let (status, _, message) =
+        error_of(agent.get("/api/v1/credentials?older_than=forever").await).await;
+    assert_eq!(status, 422, "{message}");
+
+    // A key event the agent saw: applied once, as the agent's; a malformed one named; a token
+    // that may only read is refused with the scope it lacks. None of those changes anything.
+    let rotated = event(
+        "agent-rotated-1",
+        "key.rotated",
+        "2026-11-30T10:00:00Z",
+        json!({"credential": "acme-prod-1", "replacement": "acme-prod-2", "prefix": "sk_live_zz99"}),
+    );
+    let r = agent.json("POST", "/api/v1/key-events", &rotated).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(body(r).await["status"], json!(["active", "rotating"]));
+    let actor: Vec<String> = app
+        .first_column(
+            "SELECT actor_name FROM audit_log WHERE action = 'credential.event_applied'",
+            &[],
+        )
+        .await;
+    assert_eq!(actor, ["inventory-bot"]);
+    let reader = app.agent(
+        &app.agent_token_scoped("reading-bot", &["inventory:read"])
+            .await,
+    );
+    let after = app.inventory_dump().await;
+    for (who, sent, expected) in [
+        (&agent, rotated.clone(), (409, "conflict")),
+        (
+            &agent,
+            json!({"id": "x", "type": "key.moved", "occurred_at": "2026-11-30T10:00:00Z", "data": {}}),
+            (422, "invalid"),
+        ),
+        (&reader, rotated.clone(), (403, "forbidden")),
+    ] {
+        let (status, error, message) =
+            error_of(who.json("POST", "/api/v1/key-events", &sent).await).await;
+        assert_eq!((status, error.as_str()), expected, "{message}");
+        if status == 403 {
+            assert!(
+                message.contains("lacks the scope 'inventory:write'"),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(app.inventory_dump().await, after);
+}
+
 on_both_databases!(concurrent_deliveries_apply_once);
 async fn concurrent_deliveries_apply_once(app: TestApp) {
     let engineer = app.signed_in("engineer").await;

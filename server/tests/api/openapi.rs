@@ -95,7 +95,8 @@ async fn each_route_answers_what_the_document_says(app: TestApp) {
     seen.get(&agent, "/api/v1/whoami", "/api/v1/whoami").await;
     seen.get(&anonymous, "/api/v1/whoami", "/api/v1/whoami")
         .await;
-    seen.get(&agent, "/api/v1/consumers", "/api/v1/consumers?per_page=5")
+    let (_, consumers) = seen
+        .get(&agent, "/api/v1/consumers", "/api/v1/consumers?per_page=5")
         .await;
     seen.get(
         &agent,
@@ -103,6 +104,25 @@ async fn each_route_answers_what_the_document_says(app: TestApp) {
         "/api/v1/consumers?older_than=forever",
     )
     .await;
+    let route = "/api/v1/consumers/{consumer}";
+    let id = &consumers["consumers"][0]["id"];
+    let (status, _) = seen
+        .get(&agent, route, &format!("/api/v1/consumers/{id}"))
+        .await;
+    assert_eq!(status, 200);
+    seen.get(&agent, route, "/api/v1/consumers/999999").await;
+    seen.get(&agent, route, "/api/v1/consumers/first").await;
+    let route = "/api/v1/credentials";
+    let (status, _) = seen
+        .get(
+            &agent,
+            route,
+            &format!("/api/v1/credentials?tag=bulk-{batch}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    seen.get(&agent, route, "/api/v1/credentials?status=lost")
+        .await;
     let route = "/api/v1/credentials/{credential}/revocation";
     let (status, _) = seen
         .get(
@@ -151,6 +171,30 @@ async fn each_route_answers_what_the_document_says(app: TestApp) {
         "post",
         "/api/v1/events",
         app.post_event(&json!({"id": "x"})).await,
+    )
+    .await;
+
+    // A key event the agent reports with its token, and a bad one.
+    let used = json!({
+        "id": format!("doc-agent-{batch}"), "type": "key.used", "occurred_at": "2026-12-01T10:00:00Z",
+        "data": {"uses": [{"credential": format!("bulk-{batch}-1-k"), "used_at": "2026-12-01T10:00:00Z"}]},
+    });
+    let (status, _) = seen
+        .post(
+            &agent,
+            "/api/v1/key-events",
+            "/api/v1/key-events",
+            &used,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    seen.post(
+        &agent,
+        "/api/v1/key-events",
+        "/api/v1/key-events",
+        &json!({"id": "x"}),
+        None,
     )
     .await;
 

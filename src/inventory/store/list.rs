@@ -1,6 +1,6 @@
 //! The consumer list: every filter of its URL, sorting and paging on the server.
 
-use super::{ConsumerFilter, ConsumerSummary, split_tags};
+use super::{Consumer, ConsumerFilter, ConsumerId, ConsumerSummary, split_tags};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::inventory::{ConsumerSort, Integration, TimeZoneName};
@@ -103,6 +103,26 @@ const KEY_COUNT: &str = "(SELECT COUNT(*) FROM credentials k WHERE k.consumer_id
 /// When the oldest live credential of the consumer `c` was created.
 const OLDEST_LIVE_KEY: &str = "(SELECT MIN(k.created_at) FROM credentials k \
      WHERE k.consumer_id = c.id AND k.status IN ('active', 'rotating'))";
+
+/// The credentials `filter` asks for ("production keys older than 90 days"), with their
+/// consumers: one page of the consumers it matches, in the list's order, each holding only its
+/// matching credentials; and how many consumers it matches on all pages.
+pub async fn list_credentials(
+    db: &Db,
+    filter: &ConsumerFilter,
+    now: Timestamp,
+    offset: u32,
+    limit: u32,
+) -> Result<(Vec<Consumer>, i64)> {
+    let (page, total) = list_consumers(db, filter, now, offset, limit).await?;
+    let order: Vec<ConsumerId> = page.iter().map(|c| c.id).collect();
+    let mut found = super::consumers(db, &order).await?;
+    found.sort_by_key(|c| order.iter().position(|id| *id == c.id));
+    for c in &mut found {
+        c.credentials.retain(|k| filter.matches_credential(k, now));
+    }
+    Ok((found, total))
+}
 
 /// One page of the consumer list.
 pub async fn list_consumers(

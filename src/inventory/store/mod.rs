@@ -25,7 +25,7 @@ pub use lifecycle::{
     LifecycleLine, LifecycleView, SelectedCredential, credentials_by_id, credentials_older_than,
     lifecycle, rotation_policies, set_rotation_policy,
 };
-pub use list::list_consumers;
+pub use list::{list_consumers, list_credentials};
 pub use revocation::{
     REVOCATION_SAFE, approve_override, of_campaign as revocation_of_campaign,
     of_consumer as revocation_of_consumer, request_override, revocation,
