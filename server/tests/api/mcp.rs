@@ -908,3 +908,74 @@ async fn a_local_agent_uses_the_tools_over_stdio(app: TestApp) {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("is not valid or was revoked"), "{said}");
 }
+
+// README's agent walkthrough runs as written, with the official client: only its URL and token
+// are this test's. It finds the old production keys, plans a campaign, drafts a notice, lists
+// what waits for review and tells the team; what it prints and leaves behind is checked.
+on_both_databases!(the_readme_walkthrough_runs_as_written);
+async fn the_readme_walkthrough_runs_as_written(app: TestApp) {
+    let token = app.agent_token("readme-bot").await;
+    let admin = app.identity("admin").await;
+    let profile = rekey_core::settings::ProviderProfile {
+        team_email: Some(
+            rekey_core::identity::EmailAddress::parse("platform-team@acme.example").unwrap(),
+        ),
+        ..Default::default()
+    };
+    rekey_core::settings::set_provider(&app.rekey, &admin, &profile)
+        .await
+        .unwrap();
+    let readme = include_str!("../../../README.md");
+    let script = readme
+        .split_once("## Agents over MCP")
+        .and_then(|(_, section)| section.split_once("```python\n"))
+        .and_then(|(_, code)| code.split_once("```"))
+        .map(|(code, _)| code)
+        .expect("README's agent walkthrough has a Python block");
+    assert!(script.contains("http://127.0.0.1:3000/mcp") && script.contains("rk_at_..."));
+    let script = script
+        .replace("http://127.0.0.1:3000/mcp", &format!("{}/mcp", app.base))
+        .replace("rk_at_...", &token);
+    let file = app.db.dir.join("readme_walkthrough.py");
+    std::fs::write(&file, script).unwrap();
+    let python = test_python();
+    let output =
+        tokio::task::spawn_blocking(move || std::process::Command::new(python).arg(file).output())
+            .await
+            .unwrap()
+            .expect("scripts/test installs the Python `mcp` client");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    let old: i64 = lines[0]
+        .strip_suffix(" consumers hold old production keys")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(old > 0, "{stdout}");
+    assert!(lines[1].starts_with("pending_review ["), "{stdout}");
+    assert!(
+        lines[2].ends_with(" notices wait for a person's review") && !lines[2].starts_with("0 "),
+        "{stdout}"
+    );
+
+    // The campaign waits, planned, for a person; the drafted consumer's notices and the team's
+    // message wait for review, written by the agent.
+    let states: Vec<String> = app.first_column("SELECT state FROM campaigns", &[]).await;
+    assert_eq!(states, ["planned"]);
+    let team: Vec<String> = app
+        .first_column("SELECT state FROM notices WHERE consumer_id IS NULL", &[])
+        .await;
+    assert_eq!(team, ["in_review"]);
+    let authors: Vec<String> = app
+        .first_column(
+            "SELECT DISTINCT actor_name FROM audit_log WHERE action LIKE 'notice.%' OR action LIKE 'campaign.%'",
+            &[],
+        )
+        .await;
+    assert_eq!(authors, ["readme-bot"]);
+}
