@@ -396,15 +396,9 @@ struct ConsumerDetail {
     time_zone: String,
     send_window: String,
     tags: Vec<String>,
-    contacts: Vec<ContactLine>,
+    contacts: Vec<v1::Contact>,
+    /// As REST's, with times in RFC 3339 for an agent to read.
     credentials: Vec<CredentialLine>,
-}
-
-#[derive(Serialize)]
-struct ContactLine {
-    role: &'static str,
-    name: String,
-    email: String,
 }
 
 #[derive(Serialize)]
@@ -546,22 +540,11 @@ impl Tools {
                     id: c.id.get(),
                     external_id: c.external_id.to_string(),
                     name: c.name,
-                    integration: v1::Integration {
-                        pattern: c.integration.pattern.as_str(),
-                        language: c.integration.language.map(|l| l.as_str()),
-                    },
+                    integration: (&c.integration).into(),
                     time_zone: c.time_zone.to_string(),
                     send_window: c.send_window.to_string(),
                     tags: c.tags.iter().map(ToString::to_string).collect(),
-                    contacts: c
-                        .contacts
-                        .iter()
-                        .map(|k| ContactLine {
-                            role: k.role.as_str(),
-                            name: k.name.clone(),
-                            email: k.email.to_string(),
-                        })
-                        .collect(),
+                    contacts: c.contacts.iter().map(v1::Contact::from).collect(),
                     credentials: c
                         .credentials
                         .iter()

@@ -52,16 +52,22 @@ pub(super) struct Integration {
     pub language: Option<&'static str>,
 }
 
+impl From<&rekey_core::inventory::Integration> for Integration {
+    fn from(i: &rekey_core::inventory::Integration) -> Self {
+        Self {
+            pattern: i.pattern.as_str(),
+            language: i.language.map(|l| l.as_str()),
+        }
+    }
+}
+
 impl From<&ConsumerSummary> for Consumer {
     fn from(c: &ConsumerSummary) -> Self {
         Self {
             id: c.id.get(),
             external_id: c.external_id.to_string(),
             name: c.name.clone(),
-            integration: Integration {
-                pattern: c.integration.pattern.as_str(),
-                language: c.integration.language.map(|l| l.as_str()),
-            },
+            integration: (&c.integration).into(),
             time_zone: c.time_zone.to_string(),
             tags: c.tags.iter().map(ToString::to_string).collect(),
             credentials: c.credentials,
@@ -96,22 +102,11 @@ impl ConsumerDetail {
             id: c.id.get(),
             external_id: c.external_id.to_string(),
             name: c.name.clone(),
-            integration: Integration {
-                pattern: c.integration.pattern.as_str(),
-                language: c.integration.language.map(|l| l.as_str()),
-            },
+            integration: (&c.integration).into(),
             time_zone: c.time_zone.to_string(),
             send_window: c.send_window.to_string(),
             tags: c.tags.iter().map(ToString::to_string).collect(),
-            contacts: c
-                .contacts
-                .iter()
-                .map(|k| Contact {
-                    role: k.role.as_str(),
-                    name: k.name.clone(),
-                    email: k.email.to_string(),
-                })
-                .collect(),
+            contacts: c.contacts.iter().map(Contact::from).collect(),
             credentials: c
                 .credentials
                 .iter()
@@ -151,6 +146,16 @@ pub(super) struct Credential {
     pub expires_at: Option<i64>,
     /// When its consumer was seen to have migrated off it.
     pub migrated_at: Option<i64>,
+}
+
+impl From<&rekey_core::inventory::views::Contact> for Contact {
+    fn from(k: &rekey_core::inventory::views::Contact) -> Self {
+        Self {
+            role: k.role.as_str(),
+            name: k.name.clone(),
+            email: k.email.to_string(),
+        }
+    }
 }
 
 impl Credential {
