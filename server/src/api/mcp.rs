@@ -257,6 +257,15 @@ pub struct NoticeRef {
     pub notice: i64,
 }
 
+/// A page of a list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+pub struct PageArgs {
+    /// Page number, from 1 (default 1).
+    pub page: Option<u32>,
+    /// Items per page, 1 to 500 (default 25).
+    pub per_page: Option<u32>,
+}
+
 /// `list_pending`'s arguments.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct ListPending {
@@ -667,19 +676,25 @@ impl Tools {
     }
 
     #[tool(
-        description = "Every rotation campaign: state (planned campaigns are in draft until a person starts them), timeline in UTC and how many consumers it reaches."
+        description = "Rotation campaigns, newest first, a page at a time (with the total): state (planned campaigns are in draft until a person starts them), timeline in UTC and how many consumers it reaches."
     )]
-    async fn list_campaigns(&self) -> Result<CallToolResult, McpError> {
+    async fn list_campaigns(
+        &self,
+        Parameters(args): Parameters<PageArgs>,
+    ) -> Result<CallToolResult, McpError> {
         respond(
             async {
-                let list = campaigns::list(&self.rk.db).await?;
-                Ok(list
-                    .into_iter()
+                let paging = Paging::new(args.page, args.per_page)?;
+                let all = campaigns::list(&self.rk.db).await?;
+                let page: Vec<CampaignLine> = all
+                    .iter()
+                    .skip(paging.offset() as usize)
+                    .take(paging.per_page as usize)
                     .map(|c| CampaignLine {
                         id: c.id.get(),
                         name: c.name.to_string(),
                         state: c.state.as_str(),
-                        selection: c.selector,
+                        selection: c.selector.clone(),
                         announce_at: rfc3339(c.timeline.announce()),
                         new_key_at: rfc3339(c.timeline.new_key()),
                         deadline_at: rfc3339(c.timeline.deadline()),
@@ -687,7 +702,8 @@ impl Tools {
                         consumers: c.consumers,
                         drafted: c.drafted,
                     })
-                    .collect::<Vec<_>>())
+                    .collect();
+                Ok(json!({"page": paging.page, "total": all.len(), "campaigns": page}))
             }
             .await,
         )

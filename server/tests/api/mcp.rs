@@ -182,6 +182,12 @@ async fn an_agent_works_through_mcp_and_never_approves_or_sends(app: TestApp) {
     assert!(!consumer["credentials"].as_array().unwrap().is_empty());
 
     assert_eq!(report["campaigns"]["error"], false);
+    let campaigns = &report["campaigns"]["content"];
+    assert_eq!(
+        (campaigns["page"].as_i64(), campaigns["total"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(campaigns["campaigns"][0]["state"], "active", "{campaigns}");
     assert_eq!(report["pending"]["error"], false);
 
     // The draft with a pasted key: saved as a new version whose secret check fails, a stale

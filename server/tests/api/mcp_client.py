@@ -70,7 +70,7 @@ async def walk(url, token, totp_seed):
                 consumers = report["old_production"]["content"]["consumers"]
                 if consumers:
                     report["consumer"] = await call("get_consumer", {"consumer": consumers[0]["id"]})
-                report["campaigns"] = await call("list_campaigns")
+                report["campaigns"] = await call("list_campaigns", {"per_page": 10})
                 report["pending"] = await call("list_pending", {"checks": "failing"})
 
                 # A draft with a key pasted into it: saved, its checks fail, and it goes to review,
