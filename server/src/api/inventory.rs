@@ -233,8 +233,8 @@ pub(super) async fn revocation(
 /// `POST /api/v1/key-events`: a key event the caller observed, reported with its token or
 /// session instead of the key-issuing system's signature, and audited as the caller's.
 #[utoipa::path(post, path = "/api/v1/key-events", tag = "inventory",
-    request_body(content = Object, description = "A key event in the signed events' format: `{\"id\", \"type\": \"key.created\" | \"key.rotated\" | \"key.revoked\" | \"key.used\", \"occurred_at\", \"data\"}`; the same id twice is recorded once"),
-    responses((status = 200, description = "What the event changed", body = v1::EventOutcome), (status = 422, description = "The event is invalid (named)", body = ApiErrorBody), (status = 409, description = "The credential's status cannot move that way", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
+    request_body(content = Object, description = "A key event in the signed events' format: `{\"id\", \"type\": \"key.created\" | \"key.rotated\" | \"key.revoked\" | \"key.used\", \"occurred_at\", \"data\"}`"),
+    responses((status = 200, description = "What the event changed", body = v1::EventOutcome), (status = 422, description = "The event is invalid (named)", body = ApiErrorBody), (status = 409, description = "The event id was applied before, or it names a credential or consumer Rekey does not know yet (send it again later); nothing changed", body = ApiErrorBody), (status = 401, description = "No valid token or session", body = ApiErrorBody), (status = 403, description = "The caller may not do this (the message names the permission or the token's missing scope)", body = ApiErrorBody)))]
 pub(super) async fn reported_event(
     State(rk): State<Rekey>,
     Extension(caller): Extension<Caller>,
